@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Ensure the project's virtualenv exists and is current; print its path.
+# It lives outside the repository, keyed by Python version and the hash of the lock
+# file, so a clean clone (CI) reuses it and a changed lock builds a fresh one.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cache="${VAJRA_CACHE:-$HOME/.cache/vajra}"
+py="${PYTHON:-python3}"
+pyver="$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+key="$(cat "$root/requirements/lock.txt" "$root/pyproject.toml" | sha256sum | cut -c1-12)"
+venv="$cache/venv-py$pyver-$key"
+if [ ! -x "$venv/bin/vajra" ] || [ ! -f "$venv/.complete" ]; then
+  echo "venv: creating $venv" >&2
+  rm -rf "$venv"
+  mkdir -p "$cache"
+  "$py" -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip >&2 || true
+  "$venv/bin/pip" install -q -r "$root/requirements/lock.txt" >&2
+  touch "$venv/.complete"
+fi
+# Editable install is cheap and points at this checkout (the venv is shared by clones).
+if ! "$venv/bin/python" -c 'import vajra, os, sys; sys.exit(0 if os.path.realpath(vajra.__file__).startswith(os.path.realpath(sys.argv[1])) else 1)' "$root/src" 2>/dev/null; then
+  "$venv/bin/pip" install -q --no-deps --no-build-isolation -e "$root" >&2
+fi
+echo "$venv"

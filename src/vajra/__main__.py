@@ -1,0 +1,3 @@
+from vajra.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Cryptographic primitives: the one place Vajra touches secp256k1, AEAD and hashes."""
