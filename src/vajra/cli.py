@@ -17,7 +17,8 @@ from vajra import __version__
 # Modules that contribute subcommands, in --help order. A module that fails to import
 # is a bug, not an optional feature: let the ImportError surface.
 SUBCOMMAND_MODULES: tuple[str, ...] = (
-    # subcommand modules are added here as they land
+    "vajra.cli_decode",
+    "vajra.cli_bench",
 )
 
 

@@ -25,3 +25,18 @@ class ProtocolError(VajraError):
         self.message = message
         where = " ".join(p for p in (f"state={state}" if state else "", f"message={message}" if message else "") if p)
         super().__init__(f"{reason} ({where})" if where else reason)
+
+
+class PolicyViolation(VajraError):
+    """The signer's policy refused a request. `reason` is a stable machine-readable code
+    (the `Reason` values of `vajra.signer.policy`), so callers and tests compare codes, not
+    message text."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+class WrongPassword(VajraError):
+    """A sealed secret did not open: wrong password, or the file was altered."""

@@ -14,8 +14,14 @@ class AuthenticationError(DecodeError):
     """A ciphertext failed its Poly1305 check (tampered, wrong key or wrong nonce)."""
 
 
+# BOLT 8 transport nonces never pass 1000 (keys rotate there): serve those from a table.
+_NONCES = tuple(_ZERO4 + n.to_bytes(8, "little") for n in range(1024))
+
+
 def nonce96(n: int) -> bytes:
     """BOLT 8: 32 zero bits followed by a little-endian 64-bit counter."""
+    if 0 <= n < 1024:
+        return _NONCES[n]
     return _ZERO4 + n.to_bytes(8, "little")
 
 
@@ -30,7 +36,7 @@ class Aead:
     def encrypt(self, n: int, ad: bytes, plaintext: bytes) -> bytes:
         return self._c.encrypt(nonce96(n), plaintext, ad)
 
-    def decrypt(self, n: int, ad: bytes, ciphertext: bytes) -> bytes:
+    def decrypt(self, n: int, ad: bytes, ciphertext: bytes | bytearray) -> bytes:
         try:
             return self._c.decrypt(nonce96(n), ciphertext, ad)
         except InvalidTag:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
+
+_sha256 = hashlib.sha256
 
 
 def sha256(data: bytes) -> bytes:
@@ -14,13 +15,31 @@ def double_sha256(data: bytes) -> bytes:
     return hashlib.sha256(hashlib.sha256(data).digest()).digest()
 
 
+# HMAC (RFC 2104) spelled out over hashlib: for the short keys BOLT 8 uses it is about
+# twice as fast as `hmac.new`, and HKDF below reuses one padded key for two HMACs.
+# XOR with the constant pads is a byte translation.
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+_BLOCK = 64
+
+
+def _pads(key: bytes) -> tuple[bytes, bytes]:
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\x00")
+    return key.translate(_IPAD), key.translate(_OPAD)
+
+
 def hmac_sha256(key: bytes, data: bytes) -> bytes:
-    return hmac.new(key, data, hashlib.sha256).digest()
+    ipad, opad = _pads(key)
+    return _sha256(opad + _sha256(ipad + data).digest()).digest()
 
 
 def hkdf_two_keys(salt: bytes, ikm: bytes) -> tuple[bytes, bytes]:
     """HKDF-SHA256 with empty info, 64 bytes out, split in two (BOLT 8 `HKDF`)."""
-    prk = hmac_sha256(salt, ikm)
-    t1 = hmac_sha256(prk, b"\x01")
-    t2 = hmac_sha256(prk, t1 + b"\x02")
+    ipad, opad = _pads(salt)
+    prk = _sha256(opad + _sha256(ipad + ikm).digest()).digest()
+    ipad, opad = _pads(prk)
+    t1 = _sha256(opad + _sha256(ipad + b"\x01").digest()).digest()
+    t2 = _sha256(opad + _sha256(ipad + t1 + b"\x02").digest()).digest()
     return t1, t2

@@ -7,12 +7,23 @@ instrumented in one place.
 from __future__ import annotations
 
 import hashlib
+import os
 
 import coincurve
+from coincurve._libsecp256k1 import ffi, lib
+from coincurve.context import GLOBAL_CONTEXT
 
 from vajra.errors import DecodeError
 
 CURVE_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+_ORDER_BYTES = CURVE_ORDER.to_bytes(32, "big")
+_ZERO32 = bytes(32)
+
+# Hot paths (BOLT 8 handshakes) call libsecp256k1 through coincurve's cffi `lib` directly:
+# the high-level wrapper re-parses the public key on every ECDH and computes an x-only key
+# (a second point multiplication) for every PrivateKey it builds.
+_CTX = GLOBAL_CONTEXT.ctx
+_COMPRESSED = lib.SECP256K1_EC_COMPRESSED
 
 
 class InvalidKey(DecodeError):
@@ -119,3 +130,90 @@ def recover_digest(sig64: bytes, recid: int, digest32: bytes) -> bytes:
     except (ValueError, TypeError):
         raise InvalidKey("signature does not recover to a key") from None
     return pk.format(compressed=True)
+
+
+# --- low-level API for hot paths (BOLT 8) -------------------------------------------------
+
+
+class Point:
+    """A public key parsed once into libsecp256k1's internal form, for repeated ECDH.
+
+    `compressed` is the 33-byte encoding it was parsed from (canonical, so re-serialising
+    it would give the same bytes).
+    """
+
+    __slots__ = ("_c", "compressed")
+
+    def __init__(self, c: object, compressed: bytes) -> None:
+        self._c = c
+        self.compressed = compressed
+
+
+def parse_point(data: bytes) -> Point:
+    """Parse a compressed (33-byte) point; raise InvalidKey otherwise."""
+    if len(data) != 33 or data[0] not in (2, 3):
+        raise InvalidKey("public key must be 33 bytes, compressed")
+    c = ffi.new("secp256k1_pubkey *")
+    if not lib.secp256k1_ec_pubkey_parse(_CTX, c, data, 33):
+        raise InvalidKey("public key is not on the curve")
+    return Point(c, bytes(data))
+
+
+def generate_secret() -> bytes:
+    """A fresh uniformly random valid secret key (OS randomness)."""
+    while True:
+        secret = os.urandom(32)
+        if _ZERO32 < secret < _ORDER_BYTES:
+            return secret
+
+
+def pubkey_create(secret: bytes) -> bytes:
+    """Compressed public key of `secret` with a single point multiplication."""
+    c = ffi.new("secp256k1_pubkey *")
+    if len(secret) != 32 or not lib.secp256k1_ec_pubkey_create(_CTX, c, secret):
+        raise InvalidKey("private key out of range")
+    out = ffi.new("unsigned char[33]")
+    size = ffi.new("size_t *", 33)
+    lib.secp256k1_ec_pubkey_serialize(_CTX, out, size, c, _COMPRESSED)
+    return bytes(ffi.buffer(out, 33))
+
+
+def ecdh_point(secret: bytes, point: Point) -> bytes:
+    """BOLT 8 `ECDH(k, rk)`: SHA256 of the compressed shared point, in constant time."""
+    out = ffi.new("unsigned char[32]")
+    if len(secret) != 32 or not lib.secp256k1_ecdh(_CTX, out, point._c, secret, ffi.NULL, ffi.NULL):
+        raise InvalidKey("private key out of range")
+    return bytes(ffi.buffer(out, 32))
+
+
+# --- point and scalar arithmetic (BOLT 3 key derivation, BIP 32) ----------------------------
+
+
+def scalar_of(data: bytes) -> int:
+    """A 32-byte big-endian scalar reduced mod n (a hash output used as a tweak)."""
+    return int.from_bytes(data, "big") % CURVE_ORDER
+
+
+def point_add_tweak(pubkey: bytes, tweak32: bytes) -> bytes:
+    """`pubkey + tweak*G`, compressed."""
+    try:
+        return parse_pubkey(pubkey).add(tweak32).format(compressed=True)
+    except ValueError:
+        raise InvalidKey("tweak out of range or result is infinity") from None
+
+
+def point_mul(pubkey: bytes, scalar32: bytes) -> bytes:
+    """`scalar * pubkey`, compressed."""
+    try:
+        return parse_pubkey(pubkey).multiply(scalar32).format(compressed=True)
+    except ValueError:
+        raise InvalidKey("scalar out of range") from None
+
+
+def point_combine(a: bytes, b: bytes) -> bytes:
+    """`a + b`, compressed."""
+    try:
+        combined = coincurve.PublicKey.combine_keys([parse_pubkey(a), parse_pubkey(b)])
+    except ValueError:
+        raise InvalidKey("sum of points is infinity") from None
+    return combined.format(compressed=True)

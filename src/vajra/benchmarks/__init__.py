@@ -1,0 +1,1 @@
+"""Benchmarks behind `vajra bench ...`: each prints one JSON object and records it."""

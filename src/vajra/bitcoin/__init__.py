@@ -1,0 +1,1 @@
+"""Bitcoin-level constants and (later) transactions and scripts."""

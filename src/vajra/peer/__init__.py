@@ -1,0 +1,29 @@
+"""A peer connection, sans-IO: BOLT 8 handshake then the BOLT 1 session (init, ping/pong,
+warning/error, unknown-message rules). See `connection` for the theory of operation."""
+
+from vajra.peer.connection import PeerConnection, State
+from vajra.peer.events import (
+    ConnectionClosed,
+    ErrorReceived,
+    Event,
+    HandshakeCompleted,
+    InitReceived,
+    MessageReceived,
+    PongReceived,
+    WarningReceived,
+)
+from vajra.peer.limits import SessionConfig
+
+__all__ = [
+    "ConnectionClosed",
+    "ErrorReceived",
+    "Event",
+    "HandshakeCompleted",
+    "InitReceived",
+    "MessageReceived",
+    "PeerConnection",
+    "PongReceived",
+    "SessionConfig",
+    "State",
+    "WarningReceived",
+]

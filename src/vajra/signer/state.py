@@ -1,0 +1,327 @@
+"""The signer's persistent state behind one small Protocol, with an in-memory and a
+SQLite implementation.
+
+What is kept: the device registry (including each device's last counter), each device's
+recent spends (the rolling limit windows), the highest time the signer has seen (so a
+clock that goes backwards never refills a limit or un-expires anything), the newest
+fencing epoch per node, and the audit log. No secret is kept here: keys live only in the
+sealed seed file (`vajra.signer.seed`).
+
+Every decision runs inside one `transaction()`: reads, checks and writes (counter,
+spend, clock, audit entry) commit together or not at all. The SQLite transaction is
+`BEGIN IMMEDIATE`, so two signer objects (or processes) on one file serialise their
+decisions and a limit can never be consumed twice; commits use `synchronous=FULL`, so an
+approved payment survives a power cut before its answer leaves the signer.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from vajra.errors import PolicyViolation
+from vajra.signer.audit import AuditEntry
+from vajra.signer.devices import Device, DeviceStatus, KeyType, Role, Rules
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """One approved payment's cost (amount + max fee) at the signer time it was approved."""
+
+    time: int
+    msat: int
+
+
+class StaleEpoch(PolicyViolation):
+    """A request carried a fencing epoch older than the newest seen for that node."""
+
+    def __init__(self, node_id: bytes, epoch: int, newest: int) -> None:
+        self.node_id = node_id
+        self.epoch = epoch
+        self.newest = newest
+        super().__init__("stale_epoch", f"epoch {epoch} < newest {newest}")
+
+
+class StateTxn(Protocol):
+    """Reads and writes inside one atomic transaction."""
+
+    def device(self, device_id: bytes) -> Device | None: ...
+    def devices(self) -> list[Device]: ...
+    def put_device(self, device: Device) -> None: ...
+    def spends(self, device_id: bytes) -> list[Spend]: ...
+    def set_spends(self, device_id: bytes, spends: Sequence[Spend]) -> None: ...
+    def clock(self) -> int: ...
+    def set_clock(self, now: int) -> None: ...
+    def epoch(self, node_id: bytes) -> int | None: ...
+    def set_epoch(self, node_id: bytes, epoch: int) -> None: ...
+    def audit_head(self) -> AuditEntry | None: ...
+    def append_audit(self, entry: AuditEntry) -> None: ...
+
+
+class SignerState(Protocol):
+    def transaction(self) -> AbstractContextManager[StateTxn]: ...
+    def audit_entries(self) -> list[AuditEntry]: ...
+
+
+def check_epoch(txn: StateTxn, node_id: bytes, epoch: int) -> None:
+    """Fencing: refuse an epoch older than the newest seen for `node_id`; remember newer.
+
+    The same epoch is accepted again (one runtime holding its lease sends many requests).
+    """
+    if not 0 <= epoch < 1 << 63:
+        raise PolicyViolation("stale_epoch", "epoch out of range")
+    newest = txn.epoch(node_id)
+    if newest is not None and epoch < newest:
+        raise StaleEpoch(node_id, epoch, newest)
+    if newest is None or epoch > newest:
+        txn.set_epoch(node_id, epoch)
+
+
+# --- in memory ------------------------------------------------------------------------------
+
+
+class MemoryState:
+    """State in dicts (tests, benchmarks). Thread-safe; transactions are all-or-nothing."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.devices: dict[bytes, Device] = {}
+        self.spends: dict[bytes, list[Spend]] = {}
+        self.epochs: dict[bytes, int] = {}
+        self.audit: list[AuditEntry] = []
+        self.clock = 0
+
+    @contextmanager
+    def transaction(self) -> Iterator[StateTxn]:
+        with self._lock:
+            txn = _MemoryTxn(self)
+            yield txn
+            txn.commit()
+
+    def audit_entries(self) -> list[AuditEntry]:
+        with self._lock:
+            return list(self.audit)
+
+
+class _MemoryTxn:
+    """Buffers writes; `commit` applies them (an exception in the block drops them)."""
+
+    def __init__(self, s: MemoryState) -> None:
+        self._s = s
+        self._devices: dict[bytes, Device] = {}
+        self._spends: dict[bytes, list[Spend]] = {}
+        self._epochs: dict[bytes, int] = {}
+        self._audit: list[AuditEntry] = []
+        self._clock: int | None = None
+
+    def device(self, device_id: bytes) -> Device | None:
+        return self._devices.get(device_id) or self._s.devices.get(device_id)
+
+    def devices(self) -> list[Device]:
+        return list({**self._s.devices, **self._devices}.values())
+
+    def put_device(self, device: Device) -> None:
+        self._devices[device.device_id] = device
+
+    def spends(self, device_id: bytes) -> list[Spend]:
+        return list(self._spends.get(device_id, self._s.spends.get(device_id, [])))
+
+    def set_spends(self, device_id: bytes, spends: Sequence[Spend]) -> None:
+        self._spends[device_id] = list(spends)
+
+    def clock(self) -> int:
+        return self._s.clock if self._clock is None else self._clock
+
+    def set_clock(self, now: int) -> None:
+        self._clock = now
+
+    def epoch(self, node_id: bytes) -> int | None:
+        return self._epochs.get(node_id, self._s.epochs.get(node_id))
+
+    def set_epoch(self, node_id: bytes, epoch: int) -> None:
+        self._epochs[node_id] = epoch
+
+    def audit_head(self) -> AuditEntry | None:
+        if self._audit:
+            return self._audit[-1]
+        return self._s.audit[-1] if self._s.audit else None
+
+    def append_audit(self, entry: AuditEntry) -> None:
+        self._audit.append(entry)
+
+    def commit(self) -> None:
+        s = self._s
+        s.devices.update(self._devices)
+        s.spends.update(self._spends)
+        s.epochs.update(self._epochs)
+        s.audit.extend(self._audit)
+        if self._clock is not None:
+            s.clock = self._clock
+
+
+# --- SQLite ---------------------------------------------------------------------------------
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS devices (
+    device_id BLOB PRIMARY KEY, key_type INTEGER NOT NULL, pubkey BLOB NOT NULL,
+    role INTEGER NOT NULL, status INTEGER NOT NULL, rules BLOB NOT NULL,
+    last_counter INTEGER NOT NULL, label TEXT NOT NULL, enrolled_at INTEGER NOT NULL,
+    enrolled_by BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS spends (
+    device_id BLOB NOT NULL, time INTEGER NOT NULL, msat INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS spends_device ON spends (device_id);
+CREATE TABLE IF NOT EXISTS epochs (node_id BLOB PRIMARY KEY, epoch INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, kind TEXT NOT NULL, subject BLOB NOT NULL,
+    outcome TEXT NOT NULL, reason TEXT NOT NULL, prev_hash BLOB NOT NULL,
+    signature BLOB NOT NULL);
+"""
+
+_DEVICE_COLS = (
+    "device_id, key_type, pubkey, role, status, rules, last_counter, label, enrolled_at, "
+    "enrolled_by"
+)
+_AUDIT_COLS = "seq, time, kind, subject, outcome, reason, prev_hash, signature"
+
+_Row = tuple[Any, ...]  # sqlite3 rows are untyped
+
+
+def _device(row: _Row) -> Device:
+    d_id, kt, pk, role, status, rules, counter, label, at, by = row
+    return Device(
+        device_id=d_id,
+        key_type=KeyType(kt),
+        pubkey=pk,
+        role=Role(role),
+        status=DeviceStatus(status),
+        rules=Rules.decode(rules),
+        last_counter=counter,
+        label=label,
+        enrolled_at=at,
+        enrolled_by=by,
+    )
+
+
+def _audit(row: _Row) -> AuditEntry:
+    seq, t, kind, subject, outcome, reason, prev, sig = row
+    return AuditEntry(int(seq), int(t), kind, bytes(subject), outcome, reason, prev, sig)
+
+
+class SqliteState:
+    """State in one SQLite file (WAL). Several objects may share the file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            str(path), isolation_level=None, check_same_thread=False, timeout=30.0
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            for stmt in filter(str.strip, _SCHEMA.split(";")):
+                self._db.execute(stmt)
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if row is None:
+                self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+                self._db.execute("INSERT INTO meta VALUES ('clock', 0)")
+            elif row[0] != SCHEMA_VERSION:
+                self._db.execute("ROLLBACK")
+                raise RuntimeError(f"signer state schema {row[0]} is not {SCHEMA_VERSION}")
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[StateTxn]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SqliteTxn(self._db)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def audit_entries(self) -> list[AuditEntry]:
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_AUDIT_COLS} FROM audit ORDER BY seq").fetchall()
+        return [_audit(r) for r in rows]
+
+
+class _SqliteTxn:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def device(self, device_id: bytes) -> Device | None:
+        row = self._db.execute(
+            f"SELECT {_DEVICE_COLS} FROM devices WHERE device_id=?", (device_id,)
+        ).fetchone()
+        return None if row is None else _device(row)
+
+    def devices(self) -> list[Device]:
+        rows = self._db.execute(f"SELECT {_DEVICE_COLS} FROM devices ORDER BY enrolled_at")
+        return [_device(r) for r in rows.fetchall()]
+
+    def put_device(self, d: Device) -> None:
+        self._db.execute(
+            f"INSERT OR REPLACE INTO devices ({_DEVICE_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                d.device_id,
+                int(d.key_type),
+                d.pubkey,
+                int(d.role),
+                int(d.status),
+                d.rules.encode(),
+                d.last_counter,
+                d.label,
+                d.enrolled_at,
+                d.enrolled_by,
+            ),
+        )
+
+    def spends(self, device_id: bytes) -> list[Spend]:
+        rows = self._db.execute(
+            "SELECT time, msat FROM spends WHERE device_id=? ORDER BY time", (device_id,)
+        ).fetchall()
+        return [Spend(int(t), int(m)) for t, m in rows]
+
+    def set_spends(self, device_id: bytes, spends: Sequence[Spend]) -> None:
+        self._db.execute("DELETE FROM spends WHERE device_id=?", (device_id,))
+        self._db.executemany(
+            "INSERT INTO spends VALUES (?,?,?)", [(device_id, s.time, s.msat) for s in spends]
+        )
+
+    def clock(self) -> int:
+        return int(self._db.execute("SELECT value FROM meta WHERE key='clock'").fetchone()[0])
+
+    def set_clock(self, now: int) -> None:
+        self._db.execute("UPDATE meta SET value=? WHERE key='clock'", (now,))
+
+    def epoch(self, node_id: bytes) -> int | None:
+        row = self._db.execute("SELECT epoch FROM epochs WHERE node_id=?", (node_id,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def set_epoch(self, node_id: bytes, epoch: int) -> None:
+        self._db.execute("INSERT OR REPLACE INTO epochs VALUES (?,?)", (node_id, epoch))
+
+    def audit_head(self) -> AuditEntry | None:
+        row = self._db.execute(
+            f"SELECT {_AUDIT_COLS} FROM audit ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else _audit(row)
+
+    def append_audit(self, e: AuditEntry) -> None:
+        self._db.execute(
+            f"INSERT INTO audit ({_AUDIT_COLS}) VALUES (?,?,?,?,?,?,?,?)",
+            (e.seq, e.time, e.kind, e.subject, e.outcome, e.reason, e.prev_hash, e.signature),
+        )

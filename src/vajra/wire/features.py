@@ -1,0 +1,249 @@
+"""BOLT 9 feature bits: the assigned features, their contexts, and our own feature set.
+
+A feature vector on the wire is a big-endian byte string whose least-significant bit is
+bit 0; here it is a `frozenset[int]` of the bits that are set. Features come in pairs:
+the even bit means "required", the odd bit "optional" ("it's OK to be odd").
+
+`FEATURES` transcribes the BOLT 9 table (tests/unit/wire/test_features.py parses the
+table in 09-features.md and checks it against this one). `OUR_FEATURES` is the one
+place that says what Vajra offers; `init_features()` and friends derive the vectors for
+each context from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+
+from vajra.errors import ProtocolError
+
+INIT, NODE, CHANNEL, INVOICE, BLINDED_PATH, CHANNEL_TYPE = "I", "N", "C", "9", "B", "T"
+CHANNEL_OPTIONAL, CHANNEL_REQUIRED = "C-", "C+"
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    """One row of the BOLT 9 table."""
+
+    name: str
+    bit: int
+    """The even (required) bit; the optional bit is `bit + 1`."""
+    contexts: frozenset[str]
+    """The spec's Context column: I, N, C, C-, C+, 9, B, T."""
+    depends: tuple[str, ...] = ()
+    assumed: bool = False
+    """BOLT 9 "ASSUMED": so widespread it is assumed present; its context column is empty."""
+
+
+def _f(
+    name: str, bit: int, ctx: str, depends: tuple[str, ...] = (), assumed: bool = False
+) -> Feature:
+    contexts = frozenset(ctx.replace("C-", "").replace("C+", "")) | {
+        c for c in (CHANNEL_OPTIONAL, CHANNEL_REQUIRED) if c in ctx
+    }
+    return Feature(name, bit, contexts, depends, assumed)
+
+
+FEATURES: tuple[Feature, ...] = (
+    _f("option_data_loss_protect", 0, "", assumed=True),
+    _f("option_upfront_shutdown_script", 4, "IN"),
+    _f("gossip_queries", 6, ""),
+    _f("var_onion_optin", 8, "", assumed=True),
+    _f("gossip_queries_ex", 10, "IN"),
+    _f("option_static_remotekey", 12, "", assumed=True),
+    _f("payment_secret", 14, "", assumed=True),
+    _f("basic_mpp", 16, "IN9", ("payment_secret",)),
+    _f("option_support_large_channel", 18, "IN"),
+    _f("option_anchors", 22, "INT"),
+    _f("option_route_blinding", 24, "IN9"),
+    _f("option_shutdown_anysegwit", 26, "IN"),
+    _f("option_dual_fund", 28, "IN"),
+    _f("option_quiesce", 34, "IN"),
+    _f("option_attribution_data", 36, "IN9"),
+    _f("option_onion_messages", 38, "IN"),
+    _f("option_provide_storage", 42, "IN"),
+    _f("option_channel_type", 44, "", assumed=True),
+    _f("option_scid_alias", 46, "INT"),
+    _f("option_payment_metadata", 48, "9"),
+    _f("option_zeroconf", 50, "INT", ("option_scid_alias",)),
+    _f("option_simple_close", 60, "IN", ("option_shutdown_anysegwit",)),
+    _f("option_splice", 62, "IN"),
+)
+BY_NAME: Mapping[str, Feature] = {f.name: f for f in FEATURES}
+BY_BIT: Mapping[int, Feature] = {f.bit: f for f in FEATURES} | {f.bit + 1: f for f in FEATURES}
+
+# Features whose context column is empty but which peers implementing earlier revisions
+# of BOLT 9 (most deployed nodes) still expect in `init` and `node_announcement`: the
+# ASSUMED ones, and `gossip_queries`, whose row lost its context while BOLT 7 still
+# speaks of peers "offering" it. We keep presenting them there, as those revisions did.
+COMPAT_CONTEXTS: Mapping[str, frozenset[str]] = {
+    "option_data_loss_protect": frozenset("IN"),
+    "gossip_queries": frozenset("IN"),
+    "var_onion_optin": frozenset("IN9"),
+    "option_static_remotekey": frozenset("IN"),
+    "payment_secret": frozenset("IN9"),
+    "option_channel_type": frozenset("IN"),
+}
+
+
+def contexts_of(f: Feature) -> frozenset[str]:
+    return f.contexts | COMPAT_CONTEXTS.get(f.name, frozenset())
+
+
+class Need(Enum):
+    """Whether we set the even (required) or the odd (optional) bit of a feature."""
+
+    REQUIRED = 0
+    OPTIONAL = 1
+
+
+# What Vajra offers. BOLT 9: "MUST NOT set feature bits it does not support", so a
+# feature joins this table when the code implementing it lands.
+# - var_onion_optin: BOLT 9 "MUST support"; required, as every live peer has it.
+# - option_static_remotekey, payment_secret, option_channel_type: required; we never
+#   open legacy channels or accept secret-less payments, and these are ASSUMED anyway.
+# - option_data_loss_protect: optional; `channel_reestablish` always carries its fields.
+# - basic_mpp: optional (depends on payment_secret, which we require).
+# - gossip_queries: optional; the runtime keeps one shared graph worth querying.
+# - option_shutdown_anysegwit: optional; we accept future segwit shutdown scripts.
+OUR_FEATURES: Mapping[str, Need] = {
+    "option_data_loss_protect": Need.OPTIONAL,
+    "gossip_queries": Need.OPTIONAL,
+    "var_onion_optin": Need.REQUIRED,
+    "option_static_remotekey": Need.REQUIRED,
+    "payment_secret": Need.REQUIRED,
+    "basic_mpp": Need.OPTIONAL,
+    "option_shutdown_anysegwit": Need.OPTIONAL,
+    "option_channel_type": Need.REQUIRED,
+}
+
+
+class FeatureError(ProtocolError):
+    """A feature vector that breaks a BOLT 9 / BOLT 1 rule."""
+
+
+# --- bit vectors -----------------------------------------------------------------------
+
+
+def bits_from_bytes(data: bytes) -> frozenset[int]:
+    """The set bits of a big-endian feature vector (bit 0 = least significant)."""
+    value = int.from_bytes(data, "big")
+    return frozenset(i for i in range(value.bit_length()) if value >> i & 1)
+
+
+def bits_to_bytes(bits: Iterable[int]) -> bytes:
+    """BOLT 1/7: "padded to bytes with 0s", using "the minimum length required"."""
+    value = 0
+    for b in bits:
+        value |= 1 << b
+    return value.to_bytes((value.bit_length() + 7) // 8, "big")
+
+
+def combine_init(globalfeatures: bytes, features: bytes) -> frozenset[int]:
+    """BOLT 1 `init`: "MUST combine (bitwise OR) the two feature bitmaps"."""
+    return bits_from_bytes(globalfeatures) | bits_from_bytes(features)
+
+
+def has(bits: frozenset[int], name: str) -> bool:
+    """Offered: either bit of the pair is set."""
+    bit = BY_NAME[name].bit
+    return bit in bits or bit + 1 in bits
+
+
+def requires(bits: frozenset[int], name: str) -> bool:
+    """BOLT 9: "if both the optional and the mandatory feature bits in a pair are set, the
+    feature should be treated as mandatory" - so only the even bit matters here."""
+    return BY_NAME[name].bit in bits
+
+
+def unknown_required(bits: Iterable[int], known: Iterable[int] | None = None) -> frozenset[int]:
+    """Even bits set whose feature we do not know (BOLT 1: "MUST close the connection").
+
+    `known` is the set of feature bits (either of a pair) we understand; by default, the
+    features Vajra implements (`OUR_FEATURES`).
+    """
+    if known is None:
+        known = our_bits_all_contexts()
+    understood = set()
+    for b in known:
+        understood.add(b & ~1)
+    return frozenset(b for b in bits if not b & 1 and b not in understood)
+
+
+def missing_dependencies(bits: frozenset[int]) -> list[tuple[str, str]]:
+    """(feature, dependency) pairs where a set feature's dependency is not set.
+
+    BOLT 9: "MUST set all transitive feature dependencies"; BOLT 1 `init`: "if the feature
+    vector does not set all known, transitive dependencies: MUST close the connection".
+    """
+    out: list[tuple[str, str]] = []
+    for f in FEATURES:
+        if has(bits, f.name):
+            out += [(f.name, d) for d in _closure(f.name) if not has(bits, d)]
+    return out
+
+
+def _closure(name: str) -> list[str]:
+    seen: list[str] = []
+    todo = list(BY_NAME[name].depends)
+    while todo:
+        d = todo.pop()
+        if d not in seen:
+            seen.append(d)
+            todo += BY_NAME[d].depends
+    return seen
+
+
+def out_of_context(bits: frozenset[int], context: str) -> frozenset[int]:
+    """Known feature bits set where BOLT 9's Context column does not allow them."""
+    return frozenset(
+        b for b in bits if b in BY_BIT and not _allowed(BY_BIT[b], context, b & 1 == 1)
+    )
+
+
+def _allowed(f: Feature, context: str, odd: bool) -> bool:
+    ctx = contexts_of(f)
+    if context == CHANNEL:
+        # BOLT 9: "C-" always odd, "C+" always even.
+        return (
+            CHANNEL in ctx
+            or (CHANNEL_OPTIONAL in ctx and odd)
+            or (CHANNEL_REQUIRED in ctx and not odd)
+        )
+    return context in ctx
+
+
+def check_peer_features(bits: frozenset[int], known: Iterable[int] | None = None) -> None:
+    """The BOLT 1 `init` receive checks; raise `FeatureError` if the connection must close."""
+    if unknown := unknown_required(bits, known):
+        raise FeatureError(f"unknown required feature bits {sorted(unknown)}", message="init")
+    if missing := missing_dependencies(bits):
+        raise FeatureError(f"missing feature dependencies {missing}", message="init")
+
+
+# --- our feature set -------------------------------------------------------------------
+
+
+def our_bits(context: str) -> frozenset[int]:
+    """The bits Vajra sets in `context` (INIT, NODE, INVOICE, ...)."""
+    out = set()
+    for name, need in OUR_FEATURES.items():
+        f = BY_NAME[name]
+        if context in contexts_of(f):
+            out.add(f.bit + need.value)
+    return frozenset(out)
+
+
+def our_bits_all_contexts() -> frozenset[int]:
+    return frozenset(BY_NAME[n].bit + need.value for n, need in OUR_FEATURES.items())
+
+
+def init_features() -> bytes:
+    """The `features` field of our `init` (`globalfeatures` stays empty, BOLT 1)."""
+    return bits_to_bytes(our_bits(INIT))
+
+
+def node_features() -> bytes:
+    """The `features` field of our `node_announcement`."""
+    return bits_to_bytes(our_bits(NODE))

@@ -1,0 +1,25 @@
+"""Fuzz target: BOLT 11 decoding (bech32, human-readable part, tagged fields, signature).
+
+The input is read as UTF-8 when it is valid UTF-8, else as Latin-1, so both printable
+invoices and arbitrary code points reach the decoder. Only `VajraError`s are expected;
+anything else escapes and is a crash. A decoded invoice must also render to JSON.
+"""
+
+from __future__ import annotations
+
+import json
+
+from vajra.errors import VajraError
+from vajra.invoice import decode, to_json
+
+
+def fuzz_one(data: bytes) -> None:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+    try:
+        inv = decode(text)
+    except VajraError:
+        return
+    json.dumps(to_json(inv))

@@ -1,0 +1,97 @@
+"""Fixtures for interop tests against the real test bed (btcd, LND, LDK, lnprototest).
+
+The components must be installed (`testbed/install.sh`; `make test` does it). A missing
+component fails the test with that instruction rather than skipping it silently.
+
+Scopes: `btcd` and `lnd_pair` are session-scoped (starting LND and mining to maturity
+costs seconds); `ldk_peer` is per test (a fresh LDK node each time). Every wait inside is
+bounded, every daemon is stopped at teardown, and `_no_leftover_processes` (torn down
+last) fails the session if any process the test bed started is still alive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from vajra.testbed import paths as tb_paths
+from vajra.testbed.btcd import COINBASE_MATURITY, Btcd
+from vajra.testbed.errors import TestbedNotInstalled
+from vajra.testbed.ldk import LdkPeer
+from vajra.testbed.lnd import Lnd
+from vajra.testbed.procs import leftover_pids, started_pgids, stop_all, wait_until
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_leftover_processes() -> Iterator[None]:
+    """Autouse and session-scoped, so set up first and torn down after every other fixture."""
+    before = started_pgids()
+    yield
+    stop_all()  # whatever a test started by hand and forgot
+    left = leftover_pids(started_pgids() - before)
+    assert not left, f"test bed processes still alive after the session: {left}"
+
+
+@pytest.fixture(scope="session")
+def testbed_paths() -> tb_paths.TestbedPaths:
+    try:
+        return tb_paths.installed()
+    except TestbedNotInstalled as e:
+        pytest.fail(str(e), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def btcd(
+    testbed_paths: tb_paths.TestbedPaths, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Btcd]:
+    """A regtest btcd (no mining address until a test or `lnd_pair` sets one)."""
+    node = Btcd(tmp_path_factory.mktemp("btcd"))
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@dataclass
+class LndPair:
+    """Two LND nodes on `btcd`, connected to each other; alice holds matured coins."""
+
+    btcd: Btcd
+    alice: Lnd
+    bob: Lnd
+
+
+@pytest.fixture(scope="session")
+def lnd_pair(btcd: Btcd, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LndPair]:
+    base: Path = tmp_path_factory.mktemp("lnd")
+    alice = Lnd(btcd, base / "alice", alias="alice")
+    bob = Lnd(btcd, base / "bob", alias="bob")
+    try:
+        alice.start()
+        bob.start()
+        btcd.set_mining_address(alice.new_address())
+        btcd.generate(COINBASE_MATURITY + 10)
+        alice.wait_synced()
+        bob.wait_synced()
+        wait_until(alice.confirmed_balance_sat, timeout=60, what="alice's matured coins")
+        alice.connect(bob.uri)
+        wait_until(lambda: bob.node_id in alice.peer_ids(), timeout=30, what="alice sees bob")
+        yield LndPair(btcd, alice, bob)
+    finally:
+        bob.stop()
+        alice.stop()
+
+
+@pytest.fixture
+def ldk_peer(testbed_paths: tb_paths.TestbedPaths, tmp_path: Path) -> Iterator[LdkPeer]:
+    """A fresh LDK node (the Node harness) for one test."""
+    peer = LdkPeer(tmp_path / "ldk")
+    peer.start()
+    try:
+        yield peer
+    finally:
+        peer.stop()
