@@ -71,6 +71,7 @@ def run(rows: int, batch: int, path: str, lookups: int, seed: int) -> dict[str, 
         "batch": batch,
         "page_size": page_size,
         "synchronous": "FULL",
+        "cache_mib": 16,
         "sqlite": sqlite3.sqlite_version,
     }
 

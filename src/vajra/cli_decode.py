@@ -57,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
         out = decode_any(text)
     except VajraError as exc:
         err = {"error": type(exc).__name__, "message": str(exc)}
+        reason = getattr(exc, "reason", None)
+        if reason is not None:
+            err["reason"] = str(reason)
         print(json.dumps(err), file=sys.stderr)
         return 1
     except ValueError as exc:

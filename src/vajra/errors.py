@@ -23,7 +23,11 @@ class ProtocolError(VajraError):
         self.reason = reason
         self.state = state
         self.message = message
-        where = " ".join(p for p in (f"state={state}" if state else "", f"message={message}" if message else "") if p)
+        where = " ".join(
+            p
+            for p in (f"state={state}" if state else "", f"message={message}" if message else "")
+            if p
+        )
         super().__init__(f"{reason} ({where})" if where else reason)
 
 

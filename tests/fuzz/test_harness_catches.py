@@ -7,11 +7,11 @@ from pathlib import Path
 
 from tests.fuzz import run
 
-BROKEN = '''
+BROKEN = """
 def fuzz_one(data: bytes) -> None:
     if len(data) >= 2 and data[0] == 0x42:
         raise IndexError("planted bug")
-'''
+"""
 
 
 def test_planted_crash_is_reported() -> None:

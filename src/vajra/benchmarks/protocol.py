@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from vajra.bitcoin.chains import CHAIN_HASHES
 from vajra.benchmarks.results import median_of
+from vajra.bitcoin.chains import CHAIN_HASHES
 from vajra.noise.bench import frames_per_s, handshakes_per_s
 from vajra.wire import ChannelUpdate, decode_message, encode_message
 

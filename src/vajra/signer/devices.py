@@ -3,7 +3,9 @@
 A device (payment ring, phone, browser extension, third-party app) holds its own key in
 a secure element; the signer stores only the public key. Keys are secp256k1 or P-256
 (phone enclaves and passkeys only do P-256). Both sign the same way: ECDSA with SHA-256
-over the message, 64-byte r || s. A device is named by its `device_id`, a tagged hash of
+over the message, 64-byte r || s; secp256k1 signatures must be low-s (libsecp256k1
+rule), P-256 ones may have either s (enclaves do not normalise). Nothing keys on
+signature bytes (replay protection is the counter), so that malleability is harmless. A device is named by its `device_id`, a tagged hash of
 its key type and public key, so authorisations stay short and curve-agnostic.
 
 Roles: an OWNER enrolls devices, sets rules, freezes, unfreezes and removes (by signed
@@ -78,6 +80,9 @@ class Rules:
     - total > confirm_above_msat: approved only with an owner device's confirmation;
     - total > per_payment_max_msat: refused;
     - hourly/daily: the sum over any rolling 3600 s / 86400 s window never exceeds these.
+
+    The tiers are tested in that order, so auto-approval wins where they overlap. The
+    all-zero default refuses every payment.
     """
 
     auto_approve_below_msat: int = 0

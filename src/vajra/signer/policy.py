@@ -6,7 +6,7 @@ each public method is one state transaction that (1) advances the signer clock t
 max(now, highest time seen), (2) decides, (3) writes what the decision consumes
 (counter, spend, epoch) and (4) appends the signed audit entry. All of it commits
 together, so limits are consumed atomically and there is no decision without its entry.
-Time only ever moves forward inside the signer: a clock set back cannot refill a rolling
+Times are unix seconds, passed in. Time only ever moves forward inside the signer: a clock set back cannot refill a rolling
 window, re-open an expired authorisation or reorder the log.
 
 Payment authorisation checks, in order (first failure decides):
@@ -110,6 +110,7 @@ class Decision:
     """Names what was decided: the authorisation id, SHA-256 of a command's signed message,
     of a request's subject, or of undecodable input."""
     device_id: bytes | None
+    """The paying device (payments), the target device (commands), else None."""
     audit_seq: int
 
     @property
@@ -134,12 +135,10 @@ class Usage:
     daily_msat: int
 
 
-def usage(spends: list[Spend], now: int) -> Usage:
-    """Sum of spends in (now - 1 h, now] and (now - 1 day, now]."""
-    return Usage(
-        hourly_msat=sum(s.msat for s in spends if s.time > now - HOUR),
-        daily_msat=sum(s.msat for s in spends if s.time > now - DAY),
-    )
+def _usage(txn: StateTxn, device_id: bytes, now: int) -> Usage:
+    """Sum of spends in (now - 1 h, now] and (now - 1 day, now]. No spend is ever later
+    than `now`: spends are stamped with the signer clock, which only moves forward."""
+    return Usage(txn.spent_since(device_id, now - HOUR), txn.spent_since(device_id, now - DAY))
 
 
 class Policy:
@@ -268,9 +267,7 @@ class Policy:
         rules, total = device.rules, auth.total_msat
         if total > rules.per_payment_max_msat:
             raise _Refuse(Reason.OVER_PER_PAYMENT_MAX, consume=True)
-        # Rolling windows: only spends of the last day matter; older ones are dropped here.
-        spends = [s for s in txn.spends(device.device_id) if s.time > t - DAY]
-        used = usage(spends, t)
+        used = _usage(txn, device.device_id, t)
         if used.hourly_msat + total > rules.hourly_limit_msat:
             raise _Refuse(Reason.OVER_HOURLY_LIMIT, consume=True)
         if used.daily_msat + total > rules.daily_limit_msat:
@@ -286,7 +283,9 @@ class Policy:
         else:
             self._check_confirmation(txn, device, auth, confirmation)
             reason = Reason.OWNER_CONFIRMED
-        txn.set_spends(device.device_id, [*spends, Spend(t, total)])
+        # Spends older than a day have left both windows: forget them with this write.
+        txn.prune_spends(device.device_id, t - DAY)
+        txn.add_spend(device.device_id, Spend(t, total))
         return Outcome.APPROVE, reason
 
     def _check_confirmation(
@@ -308,7 +307,7 @@ class Policy:
         """The device's current rolling-window consumption (read only)."""
         with self.state.transaction() as txn:
             t = max(now, txn.clock())
-            return usage(txn.spends(device_id), t)
+            return _usage(txn, device_id, t)
 
     # --- registry commands ------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """The signer's persistent state behind one small Protocol, with an in-memory and a
 SQLite implementation.
 
-What is kept: the device registry (including each device's last counter), each device's
+What is kept: the hosted nodes (index in the key tree, node id, channels allocated), the
+device registry (including each device's last counter), each device's
 recent spends (the rolling limit windows), the highest time the signer has seen (so a
 clock that goes backwards never refills a limit or un-expires anything), the newest
 fencing epoch per node, and the audit log. No secret is kept here: keys live only in the
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,17 @@ class Spend:
     msat: int
 
 
+@dataclass(frozen=True, slots=True)
+class HostedNode:
+    """A node this signer serves: its index in the key tree and how many channel key
+    sets it has been given (channel indices are never reused)."""
+
+    index: int
+    node_id: bytes
+    created_at: int
+    channels: int = 0
+
+
 class StaleEpoch(PolicyViolation):
     """A request carried a fencing epoch older than the newest seen for that node."""
 
@@ -52,11 +64,17 @@ class StaleEpoch(PolicyViolation):
 class StateTxn(Protocol):
     """Reads and writes inside one atomic transaction."""
 
+    def node(self, node_id: bytes) -> HostedNode | None: ...
+    def nodes(self) -> list[HostedNode]: ...
+    def next_node_index(self) -> int: ...
+    def put_node(self, node: HostedNode) -> None: ...
     def device(self, device_id: bytes) -> Device | None: ...
     def devices(self) -> list[Device]: ...
     def put_device(self, device: Device) -> None: ...
-    def spends(self, device_id: bytes) -> list[Spend]: ...
-    def set_spends(self, device_id: bytes, spends: Sequence[Spend]) -> None: ...
+    # Sum of a device's spends with time > since; forget those with time <= before.
+    def spent_since(self, device_id: bytes, since: int) -> int: ...
+    def add_spend(self, device_id: bytes, spend: Spend) -> None: ...
+    def prune_spends(self, device_id: bytes, before: int) -> None: ...
     def clock(self) -> int: ...
     def set_clock(self, now: int) -> None: ...
     def epoch(self, node_id: bytes) -> int | None: ...
@@ -92,6 +110,7 @@ class MemoryState:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self.nodes: dict[bytes, HostedNode] = {}
         self.devices: dict[bytes, Device] = {}
         self.spends: dict[bytes, list[Spend]] = {}
         self.epochs: dict[bytes, int] = {}
@@ -115,11 +134,25 @@ class _MemoryTxn:
 
     def __init__(self, s: MemoryState) -> None:
         self._s = s
+        self._nodes: dict[bytes, HostedNode] = {}
         self._devices: dict[bytes, Device] = {}
-        self._spends: dict[bytes, list[Spend]] = {}
+        self._added: dict[bytes, list[Spend]] = {}
+        self._pruned: dict[bytes, int] = {}
         self._epochs: dict[bytes, int] = {}
         self._audit: list[AuditEntry] = []
         self._clock: int | None = None
+
+    def node(self, node_id: bytes) -> HostedNode | None:
+        return self._nodes.get(node_id) or self._s.nodes.get(node_id)
+
+    def nodes(self) -> list[HostedNode]:
+        return sorted({**self._s.nodes, **self._nodes}.values(), key=lambda n: n.index)
+
+    def next_node_index(self) -> int:
+        return max((n.index + 1 for n in self.nodes()), default=0)
+
+    def put_node(self, node: HostedNode) -> None:
+        self._nodes[node.node_id] = node
 
     def device(self, device_id: bytes) -> Device | None:
         return self._devices.get(device_id) or self._s.devices.get(device_id)
@@ -130,11 +163,16 @@ class _MemoryTxn:
     def put_device(self, device: Device) -> None:
         self._devices[device.device_id] = device
 
-    def spends(self, device_id: bytes) -> list[Spend]:
-        return list(self._spends.get(device_id, self._s.spends.get(device_id, [])))
+    def spent_since(self, device_id: bytes, since: int) -> int:
+        since = max(since, self._pruned.get(device_id, since))
+        stored = self._s.spends.get(device_id, [])
+        return sum(s.msat for s in [*stored, *self._added.get(device_id, [])] if s.time > since)
 
-    def set_spends(self, device_id: bytes, spends: Sequence[Spend]) -> None:
-        self._spends[device_id] = list(spends)
+    def add_spend(self, device_id: bytes, spend: Spend) -> None:
+        self._added.setdefault(device_id, []).append(spend)
+
+    def prune_spends(self, device_id: bytes, before: int) -> None:
+        self._pruned[device_id] = max(before, self._pruned.get(device_id, before))
 
     def clock(self) -> int:
         return self._s.clock if self._clock is None else self._clock
@@ -158,8 +196,12 @@ class _MemoryTxn:
 
     def commit(self) -> None:
         s = self._s
+        s.nodes.update(self._nodes)
         s.devices.update(self._devices)
-        s.spends.update(self._spends)
+        for d_id in self._added.keys() | self._pruned.keys():
+            cut = self._pruned.get(d_id)
+            kept = [*s.spends.get(d_id, []), *self._added.get(d_id, [])]
+            s.spends[d_id] = kept if cut is None else [x for x in kept if x.time > cut]
         s.epochs.update(self._epochs)
         s.audit.extend(self._audit)
         if self._clock is not None:
@@ -170,14 +212,18 @@ class _MemoryTxn:
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS nodes (
+    node_index INTEGER PRIMARY KEY, node_id BLOB NOT NULL UNIQUE, created_at INTEGER NOT NULL,
+    channels INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS devices (
     device_id BLOB PRIMARY KEY, key_type INTEGER NOT NULL, pubkey BLOB NOT NULL,
     role INTEGER NOT NULL, status INTEGER NOT NULL, rules BLOB NOT NULL,
     last_counter INTEGER NOT NULL, label TEXT NOT NULL, enrolled_at INTEGER NOT NULL,
     enrolled_by BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS spends (
-    device_id BLOB NOT NULL, time INTEGER NOT NULL, msat INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS spends_device ON spends (device_id);
+    device_id BLOB NOT NULL, time INTEGER NOT NULL, msat INTEGER NOT NULL,
+    cum INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS spends_device ON spends (device_id, time);
 CREATE TABLE IF NOT EXISTS epochs (node_id BLOB PRIMARY KEY, epoch INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, kind TEXT NOT NULL, subject BLOB NOT NULL,
@@ -189,6 +235,7 @@ _DEVICE_COLS = (
     "device_id, key_type, pubkey, role, status, rules, last_counter, label, enrolled_at, "
     "enrolled_by"
 )
+_NODE_COLS = "node_index, node_id, created_at, channels"
 _AUDIT_COLS = "seq, time, kind, subject, outcome, reason, prev_hash, signature"
 
 _Row = tuple[Any, ...]  # sqlite3 rows are untyped
@@ -218,13 +265,15 @@ def _audit(row: _Row) -> AuditEntry:
 class SqliteState:
     """State in one SQLite file (WAL). Several objects may share the file."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, durable: bool = True) -> None:
+        """`durable=False` (tests, benchmarks) skips the fsync per decision: a power cut
+        could then lose the last decisions, i.e. re-open their counters and limits."""
         self._lock = threading.Lock()
         self._db = sqlite3.connect(
             str(path), isolation_level=None, check_same_thread=False, timeout=30.0
         )
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             for stmt in filter(str.strip, _SCHEMA.split(";")):
@@ -247,10 +296,13 @@ class SqliteState:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield _SqliteTxn(self._db)
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # Also after a failed COMMIT (disk full, I/O error): nothing of the
+                # decision may stay half-applied, and the connection must stay usable.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
 
     def audit_entries(self) -> list[AuditEntry]:
         with self._lock:
@@ -261,6 +313,27 @@ class SqliteState:
 class _SqliteTxn:
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
+
+    def node(self, node_id: bytes) -> HostedNode | None:
+        row = self._db.execute(
+            f"SELECT {_NODE_COLS} FROM nodes WHERE node_id=?", (node_id,)
+        ).fetchone()
+        return None if row is None else HostedNode(*row)
+
+    def nodes(self) -> list[HostedNode]:
+        rows = self._db.execute(f"SELECT {_NODE_COLS} FROM nodes ORDER BY node_index")
+        return [HostedNode(*r) for r in rows.fetchall()]
+
+    def next_node_index(self) -> int:
+        return int(
+            self._db.execute("SELECT COALESCE(MAX(node_index) + 1, 0) FROM nodes").fetchone()[0]
+        )
+
+    def put_node(self, n: HostedNode) -> None:
+        self._db.execute(
+            f"INSERT OR REPLACE INTO nodes ({_NODE_COLS}) VALUES (?,?,?,?)",
+            (n.index, n.node_id, n.created_at, n.channels),
+        )
 
     def device(self, device_id: bytes) -> Device | None:
         row = self._db.execute(
@@ -289,17 +362,46 @@ class _SqliteTxn:
             ),
         )
 
-    def spends(self, device_id: bytes) -> list[Spend]:
-        rows = self._db.execute(
-            "SELECT time, msat FROM spends WHERE device_id=? ORDER BY time", (device_id,)
-        ).fetchall()
-        return [Spend(int(t), int(m)) for t, m in rows]
+    # Each spend row carries `cum`, the device's running total up to and including it, so
+    # a window sum is two index lookups however many payments the day holds. Rows are
+    # inserted in signer-clock order (the clock never goes back), so (time, rowid) order
+    # is insertion order.
 
-    def set_spends(self, device_id: bytes, spends: Sequence[Spend]) -> None:
-        self._db.execute("DELETE FROM spends WHERE device_id=?", (device_id,))
-        self._db.executemany(
-            "INSERT INTO spends VALUES (?,?,?)", [(device_id, s.time, s.msat) for s in spends]
+    def _cum(self, device_id: bytes, where: str = "", args: tuple[int, ...] = ()) -> int | None:
+        row = self._db.execute(
+            f"SELECT cum FROM spends WHERE device_id=? {where} ORDER BY time DESC, rowid DESC "
+            "LIMIT 1",
+            (device_id, *args),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def _base(self, device_id: bytes) -> int:
+        """The running total before the oldest row still kept."""
+        row = self._db.execute(
+            "SELECT cum - msat FROM spends WHERE device_id=? ORDER BY time, rowid LIMIT 1",
+            (device_id,),
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def spent_since(self, device_id: bytes, since: int) -> int:
+        last = self._cum(device_id)
+        if last is None:
+            return 0
+        before = self._cum(device_id, "AND time<=?", (since,))
+        return last - (self._base(device_id) if before is None else before)
+
+    def add_spend(self, device_id: bytes, spend: Spend) -> None:
+        cum = (self._cum(device_id) or 0) + spend.msat
+        self._db.execute(
+            "INSERT INTO spends VALUES (?,?,?,?)", (device_id, spend.time, spend.msat, cum)
         )
+
+    def prune_spends(self, device_id: bytes, before: int) -> None:
+        self._db.execute("DELETE FROM spends WHERE device_id=? AND time<=?", (device_id, before))
+        # Keep running totals far from SQLite's 64-bit limit (a day's sum is below 2^62).
+        base = self._base(device_id)
+        if base > 1 << 61:
+            self._db.execute("UPDATE spends SET cum = cum - ? WHERE device_id=?", (base, device_id))
 
     def clock(self) -> int:
         return int(self._db.execute("SELECT value FROM meta WHERE key='clock'").fetchone()[0])

@@ -12,7 +12,8 @@ Durability and concurrency
   processes on one file. `busy_timeout` makes a contender wait instead of failing;
   past it the caller gets `StoreUnavailable`.
 - One connection per `SqliteStore`, guarded by a lock; do not share an instance across
-  `fork` (open one per process).
+  `fork` (open one per process). Processes sharing a file must be on one host: WAL locks
+  through shared memory, which network filesystems do not provide.
 
 Schema
 ------

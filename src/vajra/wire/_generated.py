@@ -125,7 +125,7 @@ class ChannelUpdateTimestamps(Subtype):
 
 def _d_channel_update_timestamps(b: bytes, p: int, n: int) -> tuple[ChannelUpdateTimestamps, int]:
     if p + 8 > n:
-        raise Truncated("channel_update_timestamps: timestamp_node_id_1")
+        raise Truncated("channel_update_timestamps: timestamp_node_id_1..timestamp_node_id_2")
     (v_timestamp_node_id_1, v_timestamp_node_id_2,) = _S1.unpack_from(b, p)
     p += 8
     return ChannelUpdateTimestamps(v_timestamp_node_id_1, v_timestamp_node_id_2), p
@@ -147,7 +147,7 @@ class ChannelUpdateChecksums(Subtype):
 
 def _d_channel_update_checksums(b: bytes, p: int, n: int) -> tuple[ChannelUpdateChecksums, int]:
     if p + 8 > n:
-        raise Truncated("channel_update_checksums: checksum_node_id_1")
+        raise Truncated("channel_update_checksums: checksum_node_id_1..checksum_node_id_2")
     (v_checksum_node_id_1, v_checksum_node_id_2,) = _S1.unpack_from(b, p)
     p += 8
     return ChannelUpdateChecksums(v_checksum_node_id_1, v_checksum_node_id_2), p
@@ -291,7 +291,7 @@ def _d_n1(b: bytes, p: int, n: int) -> N1:
         elif t == 3:
             q = s
             if q + 49 > e:
-                raise TlvLengthError("n1.tlv3: node_id")
+                raise TlvLengthError("n1.tlv3: node_id..amount_msat_2")
             (v_node_id, v_amount_msat_1, v_amount_msat_2,) = _S3.unpack_from(b, q)
             q += 49
             check_point(v_node_id)
@@ -1182,7 +1182,7 @@ def _d_closing_signed_tlvs(b: bytes, p: int, n: int) -> ClosingSignedTlvs:
         if t == 1:
             q = s
             if q + 16 > e:
-                raise TlvLengthError("closing_signed_tlvs.fee_range: min_fee_satoshis")
+                raise TlvLengthError("closing_signed_tlvs.fee_range: min_fee_satoshis..max_fee_satoshis")
             (v_min_fee_satoshis, v_max_fee_satoshis,) = _S7.unpack_from(b, q)
             q += 16
             if q != e:
@@ -1539,7 +1539,7 @@ def _d_channel_reestablish_tlvs(b: bytes, p: int, n: int) -> ChannelReestablishT
         if t == 1:
             q = s
             if q + 33 > e:
-                raise TlvLengthError("channel_reestablish_tlvs.next_funding: next_funding_txid")
+                raise TlvLengthError("channel_reestablish_tlvs.next_funding: next_funding_txid..retransmit_flags")
             (v_next_funding_txid, v_retransmit_flags,) = _S9.unpack_from(b, q)
             q += 33
             if q != e:
@@ -1548,7 +1548,7 @@ def _d_channel_reestablish_tlvs(b: bytes, p: int, n: int) -> ChannelReestablishT
         elif t == 5:
             q = s
             if q + 33 > e:
-                raise TlvLengthError("channel_reestablish_tlvs.my_current_funding_locked: my_current_funding_locked_txid")
+                raise TlvLengthError("channel_reestablish_tlvs.my_current_funding_locked: my_current_funding_locked_txid..retransmit_flags")
             (v_my_current_funding_locked_txid, v_retransmit_flags,) = _S9.unpack_from(b, q)
             q += 33
             if q != e:
@@ -1811,7 +1811,7 @@ def _d_init(b: bytes, p: int, n: int) -> Init:
 
 
 def _e_init(m: Init) -> bytes:
-    out: list[bytes] = [b'\x00\x10']
+    out: list[bytes] = [b"\x00\x10"]
     out.append(_S0.pack(len(m.globalfeatures)))
     out.append(m.globalfeatures)
     out.append(_S0.pack(len(m.features)))
@@ -1838,7 +1838,7 @@ class ErrorMessage(Message):
 
 def _d_error(b: bytes, p: int, n: int) -> ErrorMessage:
     if p + 34 > n:
-        raise Truncated("error: channel_id")
+        raise Truncated("error: channel_id..len")
     (v_channel_id, v_len,) = _S11.unpack_from(b, p)
     p += 34
     _k = v_len
@@ -1850,7 +1850,7 @@ def _d_error(b: bytes, p: int, n: int) -> ErrorMessage:
 
 
 def _e_error(m: ErrorMessage) -> bytes:
-    out: list[bytes] = [b'\x00\x11']
+    out: list[bytes] = [b"\x00\x11"]
     out.append(_S11.pack(fixed(m.channel_id, 32, "error.channel_id"), len(m.data)))
     out.append(m.data)
     out.append(m.tlvs.encode())
@@ -1875,7 +1875,7 @@ class WarningMessage(Message):
 
 def _d_warning(b: bytes, p: int, n: int) -> WarningMessage:
     if p + 34 > n:
-        raise Truncated("warning: channel_id")
+        raise Truncated("warning: channel_id..len")
     (v_channel_id, v_len,) = _S11.unpack_from(b, p)
     p += 34
     _k = v_len
@@ -1887,7 +1887,7 @@ def _d_warning(b: bytes, p: int, n: int) -> WarningMessage:
 
 
 def _e_warning(m: WarningMessage) -> bytes:
-    out: list[bytes] = [b'\x00\x01']
+    out: list[bytes] = [b"\x00\x01"]
     out.append(_S11.pack(fixed(m.channel_id, 32, "warning.channel_id"), len(m.data)))
     out.append(m.data)
     out.append(m.tlvs.encode())
@@ -1912,7 +1912,7 @@ class Ping(Message):
 
 def _d_ping(b: bytes, p: int, n: int) -> Ping:
     if p + 4 > n:
-        raise Truncated("ping: num_pong_bytes")
+        raise Truncated("ping: num_pong_bytes..byteslen")
     (v_num_pong_bytes, v_byteslen,) = _S12.unpack_from(b, p)
     p += 4
     _k = v_byteslen
@@ -1924,7 +1924,7 @@ def _d_ping(b: bytes, p: int, n: int) -> Ping:
 
 
 def _e_ping(m: Ping) -> bytes:
-    out: list[bytes] = [b'\x00\x12']
+    out: list[bytes] = [b"\x00\x12"]
     out.append(_S12.pack(m.num_pong_bytes, len(m.ignored)))
     out.append(m.ignored)
     out.append(m.tlvs.encode())
@@ -1960,7 +1960,7 @@ def _d_pong(b: bytes, p: int, n: int) -> Pong:
 
 
 def _e_pong(m: Pong) -> bytes:
-    out: list[bytes] = [b'\x00\x13']
+    out: list[bytes] = [b"\x00\x13"]
     out.append(_S0.pack(len(m.ignored)))
     out.append(m.ignored)
     out.append(m.tlvs.encode())
@@ -1996,7 +1996,7 @@ def _d_peer_storage(b: bytes, p: int, n: int) -> PeerStorage:
 
 
 def _e_peer_storage(m: PeerStorage) -> bytes:
-    out: list[bytes] = [b'\x00\x07']
+    out: list[bytes] = [b"\x00\x07"]
     out.append(_S0.pack(len(m.blob)))
     out.append(m.blob)
     out.append(m.tlvs.encode())
@@ -2032,7 +2032,7 @@ def _d_peer_storage_retrieval(b: bytes, p: int, n: int) -> PeerStorageRetrieval:
 
 
 def _e_peer_storage_retrieval(m: PeerStorageRetrieval) -> bytes:
-    out: list[bytes] = [b'\x00\t']
+    out: list[bytes] = [b"\x00\x09"]
     out.append(_S0.pack(len(m.blob)))
     out.append(m.blob)
     out.append(m.tlvs.encode())
@@ -2060,7 +2060,7 @@ class TxAddInput(Message):
 
 def _d_tx_add_input(b: bytes, p: int, n: int) -> TxAddInput:
     if p + 42 > n:
-        raise Truncated("tx_add_input: channel_id")
+        raise Truncated("tx_add_input: channel_id..prevtx_len")
     (v_channel_id, v_serial_id, v_prevtx_len,) = _S13.unpack_from(b, p)
     p += 42
     _k = v_prevtx_len
@@ -2069,14 +2069,14 @@ def _d_tx_add_input(b: bytes, p: int, n: int) -> TxAddInput:
     v_prevtx = b[p:p + _k]
     p += _k
     if p + 8 > n:
-        raise Truncated("tx_add_input: prevtx_vout")
+        raise Truncated("tx_add_input: prevtx_vout..sequence")
     (v_prevtx_vout, v_sequence,) = _S1.unpack_from(b, p)
     p += 8
     return TxAddInput(v_channel_id, v_serial_id, v_prevtx, v_prevtx_vout, v_sequence, _d_tx_add_input_tlvs(b, p, n))
 
 
 def _e_tx_add_input(m: TxAddInput) -> bytes:
-    out: list[bytes] = [b'\x00B']
+    out: list[bytes] = [b"\x00\x42"]
     out.append(_S13.pack(fixed(m.channel_id, 32, "tx_add_input.channel_id"), m.serial_id, len(m.prevtx)))
     out.append(m.prevtx)
     out.append(_S1.pack(m.prevtx_vout, m.sequence))
@@ -2104,7 +2104,7 @@ class TxAddOutput(Message):
 
 def _d_tx_add_output(b: bytes, p: int, n: int) -> TxAddOutput:
     if p + 50 > n:
-        raise Truncated("tx_add_output: channel_id")
+        raise Truncated("tx_add_output: channel_id..scriptlen")
     (v_channel_id, v_serial_id, v_sats, v_scriptlen,) = _S14.unpack_from(b, p)
     p += 50
     _k = v_scriptlen
@@ -2116,7 +2116,7 @@ def _d_tx_add_output(b: bytes, p: int, n: int) -> TxAddOutput:
 
 
 def _e_tx_add_output(m: TxAddOutput) -> bytes:
-    out: list[bytes] = [b'\x00C']
+    out: list[bytes] = [b"\x00\x43"]
     out.append(_S14.pack(fixed(m.channel_id, 32, "tx_add_output.channel_id"), m.serial_id, m.sats, len(m.script)))
     out.append(m.script)
     out.append(m.tlvs.encode())
@@ -2141,14 +2141,14 @@ class TxRemoveInput(Message):
 
 def _d_tx_remove_input(b: bytes, p: int, n: int) -> TxRemoveInput:
     if p + 40 > n:
-        raise Truncated("tx_remove_input: channel_id")
+        raise Truncated("tx_remove_input: channel_id..serial_id")
     (v_channel_id, v_serial_id,) = _S15.unpack_from(b, p)
     p += 40
     return TxRemoveInput(v_channel_id, v_serial_id, decode_extension(b, p, n))
 
 
 def _e_tx_remove_input(m: TxRemoveInput) -> bytes:
-    out: list[bytes] = [b'\x00D']
+    out: list[bytes] = [b"\x00\x44"]
     out.append(_S15.pack(fixed(m.channel_id, 32, "tx_remove_input.channel_id"), m.serial_id))
     out.append(m.tlvs.encode())
     return b"".join(out)
@@ -2172,14 +2172,14 @@ class TxRemoveOutput(Message):
 
 def _d_tx_remove_output(b: bytes, p: int, n: int) -> TxRemoveOutput:
     if p + 40 > n:
-        raise Truncated("tx_remove_output: channel_id")
+        raise Truncated("tx_remove_output: channel_id..serial_id")
     (v_channel_id, v_serial_id,) = _S15.unpack_from(b, p)
     p += 40
     return TxRemoveOutput(v_channel_id, v_serial_id, decode_extension(b, p, n))
 
 
 def _e_tx_remove_output(m: TxRemoveOutput) -> bytes:
-    out: list[bytes] = [b'\x00E']
+    out: list[bytes] = [b"\x00\x45"]
     out.append(_S15.pack(fixed(m.channel_id, 32, "tx_remove_output.channel_id"), m.serial_id))
     out.append(m.tlvs.encode())
     return b"".join(out)
@@ -2209,7 +2209,7 @@ def _d_tx_complete(b: bytes, p: int, n: int) -> TxComplete:
 
 
 def _e_tx_complete(m: TxComplete) -> bytes:
-    out: list[bytes] = [b'\x00F']
+    out: list[bytes] = [b"\x00\x46"]
     out.append(_S4.pack(fixed(m.channel_id, 32, "tx_complete.channel_id")))
     out.append(m.tlvs.encode())
     return b"".join(out)
@@ -2234,7 +2234,7 @@ class TxSignatures(Message):
 
 def _d_tx_signatures(b: bytes, p: int, n: int) -> TxSignatures:
     if p + 66 > n:
-        raise Truncated("tx_signatures: channel_id")
+        raise Truncated("tx_signatures: channel_id..num_witnesses")
     (v_channel_id, v_txid, v_num_witnesses,) = _S16.unpack_from(b, p)
     p += 66
     _k = v_num_witnesses
@@ -2247,7 +2247,7 @@ def _d_tx_signatures(b: bytes, p: int, n: int) -> TxSignatures:
 
 
 def _e_tx_signatures(m: TxSignatures) -> bytes:
-    out: list[bytes] = [b'\x00G']
+    out: list[bytes] = [b"\x00\x47"]
     out.append(_S16.pack(fixed(m.channel_id, 32, "tx_signatures.channel_id"), fixed(m.txid, 32, "tx_signatures.txid"), len(m.witnesses)))
     for _o_witnesses in m.witnesses:
         _e_witness(_o_witnesses, out)
@@ -2274,14 +2274,14 @@ class TxInitRbf(Message):
 
 def _d_tx_init_rbf(b: bytes, p: int, n: int) -> TxInitRbf:
     if p + 40 > n:
-        raise Truncated("tx_init_rbf: channel_id")
+        raise Truncated("tx_init_rbf: channel_id..feerate")
     (v_channel_id, v_locktime, v_feerate,) = _S17.unpack_from(b, p)
     p += 40
     return TxInitRbf(v_channel_id, v_locktime, v_feerate, _d_tx_init_rbf_tlvs(b, p, n))
 
 
 def _e_tx_init_rbf(m: TxInitRbf) -> bytes:
-    out: list[bytes] = [b'\x00H']
+    out: list[bytes] = [b"\x00\x48"]
     out.append(_S17.pack(fixed(m.channel_id, 32, "tx_init_rbf.channel_id"), m.locktime, m.feerate))
     out.append(_e_tx_init_rbf_tlvs(m.tlvs))
     return b"".join(out)
@@ -2311,7 +2311,7 @@ def _d_tx_ack_rbf(b: bytes, p: int, n: int) -> TxAckRbf:
 
 
 def _e_tx_ack_rbf(m: TxAckRbf) -> bytes:
-    out: list[bytes] = [b'\x00I']
+    out: list[bytes] = [b"\x00\x49"]
     out.append(_S4.pack(fixed(m.channel_id, 32, "tx_ack_rbf.channel_id")))
     out.append(_e_tx_ack_rbf_tlvs(m.tlvs))
     return b"".join(out)
@@ -2335,7 +2335,7 @@ class TxAbort(Message):
 
 def _d_tx_abort(b: bytes, p: int, n: int) -> TxAbort:
     if p + 34 > n:
-        raise Truncated("tx_abort: channel_id")
+        raise Truncated("tx_abort: channel_id..len")
     (v_channel_id, v_len,) = _S11.unpack_from(b, p)
     p += 34
     _k = v_len
@@ -2347,7 +2347,7 @@ def _d_tx_abort(b: bytes, p: int, n: int) -> TxAbort:
 
 
 def _e_tx_abort(m: TxAbort) -> bytes:
-    out: list[bytes] = [b'\x00J']
+    out: list[bytes] = [b"\x00\x4a"]
     out.append(_S11.pack(fixed(m.channel_id, 32, "tx_abort.channel_id"), len(m.data)))
     out.append(m.data)
     out.append(m.tlvs.encode())
@@ -2388,7 +2388,7 @@ class OpenChannel(Message):
 
 def _d_open_channel(b: bytes, p: int, n: int) -> OpenChannel:
     if p + 319 > n:
-        raise Truncated("open_channel: chain_hash")
+        raise Truncated("open_channel: chain_hash..channel_flags")
     (v_chain_hash, v_temporary_channel_id, v_funding_satoshis, v_push_msat, v_dust_limit_satoshis, v_max_htlc_value_in_flight_msat, v_channel_reserve_satoshis, v_htlc_minimum_msat, v_feerate_per_kw, v_to_self_delay, v_max_accepted_htlcs, v_funding_pubkey, v_revocation_basepoint, v_payment_basepoint, v_delayed_payment_basepoint, v_htlc_basepoint, v_first_per_commitment_point, v_channel_flags,) = _S18.unpack_from(b, p)
     p += 319
     check_point(v_funding_pubkey)
@@ -2401,7 +2401,7 @@ def _d_open_channel(b: bytes, p: int, n: int) -> OpenChannel:
 
 
 def _e_open_channel(m: OpenChannel) -> bytes:
-    out: list[bytes] = [b'\x00 ']
+    out: list[bytes] = [b"\x00\x20"]
     out.append(_S18.pack(fixed(m.chain_hash, 32, "open_channel.chain_hash"), fixed(m.temporary_channel_id, 32, "open_channel.temporary_channel_id"), m.funding_satoshis, m.push_msat, m.dust_limit_satoshis, m.max_htlc_value_in_flight_msat, m.channel_reserve_satoshis, m.htlc_minimum_msat, m.feerate_per_kw, m.to_self_delay, m.max_accepted_htlcs, fixed(m.funding_pubkey, 33, "open_channel.funding_pubkey"), fixed(m.revocation_basepoint, 33, "open_channel.revocation_basepoint"), fixed(m.payment_basepoint, 33, "open_channel.payment_basepoint"), fixed(m.delayed_payment_basepoint, 33, "open_channel.delayed_payment_basepoint"), fixed(m.htlc_basepoint, 33, "open_channel.htlc_basepoint"), fixed(m.first_per_commitment_point, 33, "open_channel.first_per_commitment_point"), m.channel_flags))
     out.append(_e_open_channel_tlvs(m.tlvs))
     return b"".join(out)
@@ -2437,7 +2437,7 @@ class AcceptChannel(Message):
 
 def _d_accept_channel(b: bytes, p: int, n: int) -> AcceptChannel:
     if p + 270 > n:
-        raise Truncated("accept_channel: temporary_channel_id")
+        raise Truncated("accept_channel: temporary_channel_id..first_per_commitment_point")
     (v_temporary_channel_id, v_dust_limit_satoshis, v_max_htlc_value_in_flight_msat, v_channel_reserve_satoshis, v_htlc_minimum_msat, v_minimum_depth, v_to_self_delay, v_max_accepted_htlcs, v_funding_pubkey, v_revocation_basepoint, v_payment_basepoint, v_delayed_payment_basepoint, v_htlc_basepoint, v_first_per_commitment_point,) = _S19.unpack_from(b, p)
     p += 270
     check_point(v_funding_pubkey)
@@ -2450,7 +2450,7 @@ def _d_accept_channel(b: bytes, p: int, n: int) -> AcceptChannel:
 
 
 def _e_accept_channel(m: AcceptChannel) -> bytes:
-    out: list[bytes] = [b'\x00!']
+    out: list[bytes] = [b"\x00\x21"]
     out.append(_S19.pack(fixed(m.temporary_channel_id, 32, "accept_channel.temporary_channel_id"), m.dust_limit_satoshis, m.max_htlc_value_in_flight_msat, m.channel_reserve_satoshis, m.htlc_minimum_msat, m.minimum_depth, m.to_self_delay, m.max_accepted_htlcs, fixed(m.funding_pubkey, 33, "accept_channel.funding_pubkey"), fixed(m.revocation_basepoint, 33, "accept_channel.revocation_basepoint"), fixed(m.payment_basepoint, 33, "accept_channel.payment_basepoint"), fixed(m.delayed_payment_basepoint, 33, "accept_channel.delayed_payment_basepoint"), fixed(m.htlc_basepoint, 33, "accept_channel.htlc_basepoint"), fixed(m.first_per_commitment_point, 33, "accept_channel.first_per_commitment_point")))
     out.append(_e_accept_channel_tlvs(m.tlvs))
     return b"".join(out)
@@ -2476,14 +2476,14 @@ class FundingCreated(Message):
 
 def _d_funding_created(b: bytes, p: int, n: int) -> FundingCreated:
     if p + 130 > n:
-        raise Truncated("funding_created: temporary_channel_id")
+        raise Truncated("funding_created: temporary_channel_id..signature")
     (v_temporary_channel_id, v_funding_txid, v_funding_output_index, v_signature,) = _S20.unpack_from(b, p)
     p += 130
     return FundingCreated(v_temporary_channel_id, v_funding_txid, v_funding_output_index, v_signature, decode_extension(b, p, n))
 
 
 def _e_funding_created(m: FundingCreated) -> bytes:
-    out: list[bytes] = [b'\x00"']
+    out: list[bytes] = [b"\x00\x22"]
     out.append(_S20.pack(fixed(m.temporary_channel_id, 32, "funding_created.temporary_channel_id"), fixed(m.funding_txid, 32, "funding_created.funding_txid"), m.funding_output_index, fixed(m.signature, 64, "funding_created.signature")))
     out.append(m.tlvs.encode())
     return b"".join(out)
@@ -2507,14 +2507,14 @@ class FundingSigned(Message):
 
 def _d_funding_signed(b: bytes, p: int, n: int) -> FundingSigned:
     if p + 96 > n:
-        raise Truncated("funding_signed: channel_id")
+        raise Truncated("funding_signed: channel_id..signature")
     (v_channel_id, v_signature,) = _S21.unpack_from(b, p)
     p += 96
     return FundingSigned(v_channel_id, v_signature, decode_extension(b, p, n))
 
 
 def _e_funding_signed(m: FundingSigned) -> bytes:
-    out: list[bytes] = [b'\x00#']
+    out: list[bytes] = [b"\x00\x23"]
     out.append(_S21.pack(fixed(m.channel_id, 32, "funding_signed.channel_id"), fixed(m.signature, 64, "funding_signed.signature")))
     out.append(m.tlvs.encode())
     return b"".join(out)
@@ -2538,7 +2538,7 @@ class ChannelReady(Message):
 
 def _d_channel_ready(b: bytes, p: int, n: int) -> ChannelReady:
     if p + 65 > n:
-        raise Truncated("channel_ready: channel_id")
+        raise Truncated("channel_ready: channel_id..second_per_commitment_point")
     (v_channel_id, v_second_per_commitment_point,) = _S22.unpack_from(b, p)
     p += 65
     check_point(v_second_per_commitment_point)
@@ -2546,7 +2546,7 @@ def _d_channel_ready(b: bytes, p: int, n: int) -> ChannelReady:
 
 
 def _e_channel_ready(m: ChannelReady) -> bytes:
-    out: list[bytes] = [b'\x00$']
+    out: list[bytes] = [b"\x00\x24"]
     out.append(_S22.pack(fixed(m.channel_id, 32, "channel_ready.channel_id"), fixed(m.second_per_commitment_point, 33, "channel_ready.second_per_commitment_point")))
     out.append(_e_channel_ready_tlvs(m.tlvs))
     return b"".join(out)
@@ -2587,7 +2587,7 @@ class OpenChannel2(Message):
 
 def _d_open_channel2(b: bytes, p: int, n: int) -> OpenChannel2:
     if p + 344 > n:
-        raise Truncated("open_channel2: chain_hash")
+        raise Truncated("open_channel2: chain_hash..channel_flags")
     (v_chain_hash, v_temporary_channel_id, v_funding_feerate_perkw, v_commitment_feerate_perkw, v_funding_satoshis, v_dust_limit_satoshis, v_max_htlc_value_in_flight_msat, v_htlc_minimum_msat, v_to_self_delay, v_max_accepted_htlcs, v_locktime, v_funding_pubkey, v_revocation_basepoint, v_payment_basepoint, v_delayed_payment_basepoint, v_htlc_basepoint, v_first_per_commitment_point, v_second_per_commitment_point, v_channel_flags,) = _S23.unpack_from(b, p)
     p += 344
     check_point(v_funding_pubkey)
@@ -2601,7 +2601,7 @@ def _d_open_channel2(b: bytes, p: int, n: int) -> OpenChannel2:
 
 
 def _e_open_channel2(m: OpenChannel2) -> bytes:
-    out: list[bytes] = [b'\x00@']
+    out: list[bytes] = [b"\x00\x40"]
     out.append(_S23.pack(fixed(m.chain_hash, 32, "open_channel2.chain_hash"), fixed(m.temporary_channel_id, 32, "open_channel2.temporary_channel_id"), m.funding_feerate_perkw, m.commitment_feerate_perkw, m.funding_satoshis, m.dust_limit_satoshis, m.max_htlc_value_in_flight_msat, m.htlc_minimum_msat, m.to_self_delay, m.max_accepted_htlcs, m.locktime, fixed(m.funding_pubkey, 33, "open_channel2.funding_pubkey"), fixed(m.revocation_basepoint, 33, "open_channel2.revocation_basepoint"), fixed(m.payment_basepoint, 33, "open_channel2.payment_basepoint"), fixed(m.delayed_payment_basepoint, 33, "open_channel2.delayed_payment_basepoint"), fixed(m.htlc_basepoint, 33, "open_channel2.htlc_basepoint"), fixed(m.first_per_commitment_point, 33, "open_channel2.first_per_commitment_point"), fixed(m.second_per_commitment_point, 33, "open_channel2.second_per_commitment_point"), m.channel_flags))
     out.append(_e_opening_tlvs(m.tlvs))
     return b"".join(out)
@@ -2638,7 +2638,7 @@ class AcceptChannel2(Message):
 
 def _d_accept_channel2(b: bytes, p: int, n: int) -> AcceptChannel2:
     if p + 303 > n:
-        raise Truncated("accept_channel2: temporary_channel_id")
+        raise Truncated("accept_channel2: temporary_channel_id..second_per_commitment_point")
     (v_temporary_channel_id, v_funding_satoshis, v_dust_limit_satoshis, v_max_htlc_value_in_flight_msat, v_htlc_minimum_msat, v_minimum_depth, v_to_self_delay, v_max_accepted_htlcs, v_funding_pubkey, v_revocation_basepoint, v_payment_basepoint, v_delayed_payment_basepoint, v_htlc_basepoint, v_first_per_commitment_point, v_second_per_commitment_point,) = _S24.unpack_from(b, p)
     p += 303
     check_point(v_funding_pubkey)
@@ -2652,7 +2652,7 @@ def _d_accept_channel2(b: bytes, p: int, n: int) -> AcceptChannel2:
 
 
 def _e_accept_channel2(m: AcceptChannel2) -> bytes:
-    out: list[bytes] = [b'\x00A']
+    out: list[bytes] = [b"\x00\x41"]
     out.append(_S24.pack(fixed(m.temporary_channel_id, 32, "accept_channel2.temporary_channel_id"), m.funding_satoshis, m.dust_limit_satoshis, m.max_htlc_value_in_flight_msat, m.htlc_minimum_msat, m.minimum_depth, m.to_self_delay, m.max_accepted_htlcs, fixed(m.funding_pubkey, 33, "accept_channel2.funding_pubkey"), fixed(m.revocation_basepoint, 33, "accept_channel2.revocation_basepoint"), fixed(m.payment_basepoint, 33, "accept_channel2.payment_basepoint"), fixed(m.delayed_payment_basepoint, 33, "accept_channel2.delayed_payment_basepoint"), fixed(m.htlc_basepoint, 33, "accept_channel2.htlc_basepoint"), fixed(m.first_per_commitment_point, 33, "accept_channel2.first_per_commitment_point"), fixed(m.second_per_commitment_point, 33, "accept_channel2.second_per_commitment_point")))
     out.append(_e_accept_tlvs(m.tlvs))
     return b"".join(out)
@@ -2676,14 +2676,14 @@ class Stfu(Message):
 
 def _d_stfu(b: bytes, p: int, n: int) -> Stfu:
     if p + 33 > n:
-        raise Truncated("stfu: channel_id")
+        raise Truncated("stfu: channel_id..initiator")
     (v_channel_id, v_initiator,) = _S9.unpack_from(b, p)
     p += 33
     return Stfu(v_channel_id, v_initiator, decode_extension(b, p, n))
 
 
 def _e_stfu(m: Stfu) -> bytes:
-    out: list[bytes] = [b'\x00\x02']
+    out: list[bytes] = [b"\x00\x02"]
     out.append(_S9.pack(fixed(m.channel_id, 32, "stfu.channel_id"), m.initiator))
     out.append(m.tlvs.encode())
     return b"".join(out)
@@ -2710,7 +2710,7 @@ class SpliceInit(Message):
 
 def _d_splice_init(b: bytes, p: int, n: int) -> SpliceInit:
     if p + 81 > n:
-        raise Truncated("splice_init: channel_id")
+        raise Truncated("splice_init: channel_id..funding_pubkey")
     (v_channel_id, v_funding_contribution_satoshis, v_funding_feerate_perkw, v_locktime, v_funding_pubkey,) = _S25.unpack_from(b, p)
     p += 81
     check_point(v_funding_pubkey)
@@ -2718,7 +2718,7 @@ def _d_splice_init(b: bytes, p: int, n: int) -> SpliceInit:
 
 
 def _e_splice_init(m: SpliceInit) -> bytes:
-    out: list[bytes] = [b'\x00P']
+    out: list[bytes] = [b"\x00\x50"]
     out.append(_S25.pack(fixed(m.channel_id, 32, "splice_init.channel_id"), m.funding_contribution_satoshis, m.funding_feerate_perkw, m.locktime, fixed(m.funding_pubkey, 33, "splice_init.funding_pubkey")))
     out.append(_e_splice_init_tlvs(m.tlvs))
     return b"".join(out)
@@ -2743,7 +2743,7 @@ class SpliceAck(Message):
 
 def _d_splice_ack(b: bytes, p: int, n: int) -> SpliceAck:
     if p + 73 > n:
-        raise Truncated("splice_ack: channel_id")
+        raise Truncated("splice_ack: channel_id..funding_pubkey")
     (v_channel_id, v_funding_contribution_satoshis, v_funding_pubkey,) = _S26.unpack_from(b, p)
     p += 73
     check_point(v_funding_pubkey)
@@ -2751,7 +2751,7 @@ def _d_splice_ack(b: bytes, p: int, n: int) -> SpliceAck:
 
 
 def _e_splice_ack(m: SpliceAck) -> bytes:
-    out: list[bytes] = [b'\x00Q']
+    out: list[bytes] = [b"\x00\x51"]
     out.append(_S26.pack(fixed(m.channel_id, 32, "splice_ack.channel_id"), m.funding_contribution_satoshis, fixed(m.funding_pubkey, 33, "splice_ack.funding_pubkey")))
     out.append(_e_splice_ack_tlvs(m.tlvs))
     return b"".join(out)
@@ -2775,14 +2775,14 @@ class SpliceLocked(Message):
 
 def _d_splice_locked(b: bytes, p: int, n: int) -> SpliceLocked:
     if p + 64 > n:
-        raise Truncated("splice_locked: channel_id")
+        raise Truncated("splice_locked: channel_id..splice_txid")
     (v_channel_id, v_splice_txid,) = _S27.unpack_from(b, p)
     p += 64
     return SpliceLocked(v_channel_id, v_splice_txid, decode_extension(b, p, n))
 
 
 def _e_splice_locked(m: SpliceLocked) -> bytes:
-    out: list[bytes] = [b'\x00M']
+    out: list[bytes] = [b"\x00\x4d"]
     out.append(_S27.pack(fixed(m.channel_id, 32, "splice_locked.channel_id"), fixed(m.splice_txid, 32, "splice_locked.splice_txid")))
     out.append(m.tlvs.encode())
     return b"".join(out)
@@ -2806,7 +2806,7 @@ class Shutdown(Message):
 
 def _d_shutdown(b: bytes, p: int, n: int) -> Shutdown:
     if p + 34 > n:
-        raise Truncated("shutdown: channel_id")
+        raise Truncated("shutdown: channel_id..len")
     (v_channel_id, v_len,) = _S11.unpack_from(b, p)
     p += 34
     _k = v_len
@@ -2818,7 +2818,7 @@ def _d_shutdown(b: bytes, p: int, n: int) -> Shutdown:
 
 
 def _e_shutdown(m: Shutdown) -> bytes:
-    out: list[bytes] = [b'\x00&']
+    out: list[bytes] = [b"\x00\x26"]
     out.append(_S11.pack(fixed(m.channel_id, 32, "shutdown.channel_id"), len(m.scriptpubkey)))
     out.append(m.scriptpubkey)
     out.append(m.tlvs.encode())
@@ -2846,7 +2846,7 @@ class ClosingComplete(Message):
 
 def _d_closing_complete(b: bytes, p: int, n: int) -> ClosingComplete:
     if p + 34 > n:
-        raise Truncated("closing_complete: channel_id")
+        raise Truncated("closing_complete: channel_id..closer_scriptpubkey_len")
     (v_channel_id, v_closer_scriptpubkey_len,) = _S11.unpack_from(b, p)
     p += 34
     _k = v_closer_scriptpubkey_len
@@ -2864,14 +2864,14 @@ def _d_closing_complete(b: bytes, p: int, n: int) -> ClosingComplete:
     v_closee_scriptpubkey = b[p:p + _k]
     p += _k
     if p + 12 > n:
-        raise Truncated("closing_complete: fee_satoshis")
+        raise Truncated("closing_complete: fee_satoshis..locktime")
     (v_fee_satoshis, v_locktime,) = _S28.unpack_from(b, p)
     p += 12
     return ClosingComplete(v_channel_id, v_closer_scriptpubkey, v_closee_scriptpubkey, v_fee_satoshis, v_locktime, _d_closing_tlvs(b, p, n))
 
 
 def _e_closing_complete(m: ClosingComplete) -> bytes:
-    out: list[bytes] = [b'\x00(']
+    out: list[bytes] = [b"\x00\x28"]
     out.append(_S11.pack(fixed(m.channel_id, 32, "closing_complete.channel_id"), len(m.closer_scriptpubkey)))
     out.append(m.closer_scriptpubkey)
     out.append(_S0.pack(len(m.closee_scriptpubkey)))
@@ -2902,7 +2902,7 @@ class ClosingSig(Message):
 
 def _d_closing_sig(b: bytes, p: int, n: int) -> ClosingSig:
     if p + 34 > n:
-        raise Truncated("closing_sig: channel_id")
+        raise Truncated("closing_sig: channel_id..closer_scriptpubkey_len")
     (v_channel_id, v_closer_scriptpubkey_len,) = _S11.unpack_from(b, p)
     p += 34
     _k = v_closer_scriptpubkey_len
@@ -2920,14 +2920,14 @@ def _d_closing_sig(b: bytes, p: int, n: int) -> ClosingSig:
     v_closee_scriptpubkey = b[p:p + _k]
     p += _k
     if p + 12 > n:
-        raise Truncated("closing_sig: fee_satoshis")
+        raise Truncated("closing_sig: fee_satoshis..locktime")
     (v_fee_satoshis, v_locktime,) = _S28.unpack_from(b, p)
     p += 12
     return ClosingSig(v_channel_id, v_closer_scriptpubkey, v_closee_scriptpubkey, v_fee_satoshis, v_locktime, _d_closing_tlvs(b, p, n))
 
 
 def _e_closing_sig(m: ClosingSig) -> bytes:
-    out: list[bytes] = [b'\x00)']
+    out: list[bytes] = [b"\x00\x29"]
     out.append(_S11.pack(fixed(m.channel_id, 32, "closing_sig.channel_id"), len(m.closer_scriptpubkey)))
     out.append(m.closer_scriptpubkey)
     out.append(_S0.pack(len(m.closee_scriptpubkey)))
@@ -2956,14 +2956,14 @@ class ClosingSigned(Message):
 
 def _d_closing_signed(b: bytes, p: int, n: int) -> ClosingSigned:
     if p + 104 > n:
-        raise Truncated("closing_signed: channel_id")
+        raise Truncated("closing_signed: channel_id..signature")
     (v_channel_id, v_fee_satoshis, v_signature,) = _S29.unpack_from(b, p)
     p += 104
     return ClosingSigned(v_channel_id, v_fee_satoshis, v_signature, _d_closing_signed_tlvs(b, p, n))
 
 
 def _e_closing_signed(m: ClosingSigned) -> bytes:
-    out: list[bytes] = [b"\x00'"]
+    out: list[bytes] = [b"\x00\x27"]
     out.append(_S29.pack(fixed(m.channel_id, 32, "closing_signed.channel_id"), m.fee_satoshis, fixed(m.signature, 64, "closing_signed.signature")))
     out.append(_e_closing_signed_tlvs(m.tlvs))
     return b"".join(out)
@@ -2991,14 +2991,14 @@ class UpdateAddHtlc(Message):
 
 def _d_update_add_htlc(b: bytes, p: int, n: int) -> UpdateAddHtlc:
     if p + 1450 > n:
-        raise Truncated("update_add_htlc: channel_id")
+        raise Truncated("update_add_htlc: channel_id..onion_routing_packet")
     (v_channel_id, v_id, v_amount_msat, v_payment_hash, v_cltv_expiry, v_onion_routing_packet,) = _S30.unpack_from(b, p)
     p += 1450
     return UpdateAddHtlc(v_channel_id, v_id, v_amount_msat, v_payment_hash, v_cltv_expiry, v_onion_routing_packet, _d_update_add_htlc_tlvs(b, p, n))
 
 
 def _e_update_add_htlc(m: UpdateAddHtlc) -> bytes:
-    out: list[bytes] = [b'\x00\x80']
+    out: list[bytes] = [b"\x00\x80"]
     out.append(_S30.pack(fixed(m.channel_id, 32, "update_add_htlc.channel_id"), m.id, m.amount_msat, fixed(m.payment_hash, 32, "update_add_htlc.payment_hash"), m.cltv_expiry, fixed(m.onion_routing_packet, 1366, "update_add_htlc.onion_routing_packet")))
     out.append(_e_update_add_htlc_tlvs(m.tlvs))
     return b"".join(out)
@@ -3023,14 +3023,14 @@ class UpdateFulfillHtlc(Message):
 
 def _d_update_fulfill_htlc(b: bytes, p: int, n: int) -> UpdateFulfillHtlc:
     if p + 72 > n:
-        raise Truncated("update_fulfill_htlc: channel_id")
+        raise Truncated("update_fulfill_htlc: channel_id..payment_preimage")
     (v_channel_id, v_id, v_payment_preimage,) = _S31.unpack_from(b, p)
     p += 72
     return UpdateFulfillHtlc(v_channel_id, v_id, v_payment_preimage, _d_update_fulfill_htlc_tlvs(b, p, n))
 
 
 def _e_update_fulfill_htlc(m: UpdateFulfillHtlc) -> bytes:
-    out: list[bytes] = [b'\x00\x82']
+    out: list[bytes] = [b"\x00\x82"]
     out.append(_S31.pack(fixed(m.channel_id, 32, "update_fulfill_htlc.channel_id"), m.id, fixed(m.payment_preimage, 32, "update_fulfill_htlc.payment_preimage")))
     out.append(_e_update_fulfill_htlc_tlvs(m.tlvs))
     return b"".join(out)
@@ -3055,7 +3055,7 @@ class UpdateFailHtlc(Message):
 
 def _d_update_fail_htlc(b: bytes, p: int, n: int) -> UpdateFailHtlc:
     if p + 42 > n:
-        raise Truncated("update_fail_htlc: channel_id")
+        raise Truncated("update_fail_htlc: channel_id..len")
     (v_channel_id, v_id, v_len,) = _S13.unpack_from(b, p)
     p += 42
     _k = v_len
@@ -3067,7 +3067,7 @@ def _d_update_fail_htlc(b: bytes, p: int, n: int) -> UpdateFailHtlc:
 
 
 def _e_update_fail_htlc(m: UpdateFailHtlc) -> bytes:
-    out: list[bytes] = [b'\x00\x83']
+    out: list[bytes] = [b"\x00\x83"]
     out.append(_S13.pack(fixed(m.channel_id, 32, "update_fail_htlc.channel_id"), m.id, len(m.reason)))
     out.append(m.reason)
     out.append(_e_update_fail_htlc_tlvs(m.tlvs))
@@ -3094,14 +3094,14 @@ class UpdateFailMalformedHtlc(Message):
 
 def _d_update_fail_malformed_htlc(b: bytes, p: int, n: int) -> UpdateFailMalformedHtlc:
     if p + 74 > n:
-        raise Truncated("update_fail_malformed_htlc: channel_id")
+        raise Truncated("update_fail_malformed_htlc: channel_id..failure_code")
     (v_channel_id, v_id, v_sha256_of_onion, v_failure_code,) = _S32.unpack_from(b, p)
     p += 74
     return UpdateFailMalformedHtlc(v_channel_id, v_id, v_sha256_of_onion, v_failure_code, decode_extension(b, p, n))
 
 
 def _e_update_fail_malformed_htlc(m: UpdateFailMalformedHtlc) -> bytes:
-    out: list[bytes] = [b'\x00\x87']
+    out: list[bytes] = [b"\x00\x87"]
     out.append(_S32.pack(fixed(m.channel_id, 32, "update_fail_malformed_htlc.channel_id"), m.id, fixed(m.sha256_of_onion, 32, "update_fail_malformed_htlc.sha256_of_onion"), m.failure_code))
     out.append(m.tlvs.encode())
     return b"".join(out)
@@ -3125,14 +3125,14 @@ class StartBatch(Message):
 
 def _d_start_batch(b: bytes, p: int, n: int) -> StartBatch:
     if p + 34 > n:
-        raise Truncated("start_batch: channel_id")
+        raise Truncated("start_batch: channel_id..batch_size")
     (v_channel_id, v_batch_size,) = _S11.unpack_from(b, p)
     p += 34
     return StartBatch(v_channel_id, v_batch_size, _d_start_batch_tlvs(b, p, n))
 
 
 def _e_start_batch(m: StartBatch) -> bytes:
-    out: list[bytes] = [b'\x00\x7f']
+    out: list[bytes] = [b"\x00\x7f"]
     out.append(_S11.pack(fixed(m.channel_id, 32, "start_batch.channel_id"), m.batch_size))
     out.append(_e_start_batch_tlvs(m.tlvs))
     return b"".join(out)
@@ -3157,7 +3157,7 @@ class CommitmentSigned(Message):
 
 def _d_commitment_signed(b: bytes, p: int, n: int) -> CommitmentSigned:
     if p + 98 > n:
-        raise Truncated("commitment_signed: channel_id")
+        raise Truncated("commitment_signed: channel_id..num_htlcs")
     (v_channel_id, v_signature, v_num_htlcs,) = _S33.unpack_from(b, p)
     p += 98
     _k = v_num_htlcs
@@ -3169,7 +3169,7 @@ def _d_commitment_signed(b: bytes, p: int, n: int) -> CommitmentSigned:
 
 
 def _e_commitment_signed(m: CommitmentSigned) -> bytes:
-    out: list[bytes] = [b'\x00\x84']
+    out: list[bytes] = [b"\x00\x84"]
     out.append(_S33.pack(fixed(m.channel_id, 32, "commitment_signed.channel_id"), fixed(m.signature, 64, "commitment_signed.signature"), len(m.htlc_signature)))
     out.append(b"".join([fixed(_x, 64, "commitment_signed.htlc_signature") for _x in m.htlc_signature]))
     out.append(_e_commitment_signed_tlvs(m.tlvs))
@@ -3195,7 +3195,7 @@ class RevokeAndAck(Message):
 
 def _d_revoke_and_ack(b: bytes, p: int, n: int) -> RevokeAndAck:
     if p + 97 > n:
-        raise Truncated("revoke_and_ack: channel_id")
+        raise Truncated("revoke_and_ack: channel_id..next_per_commitment_point")
     (v_channel_id, v_per_commitment_secret, v_next_per_commitment_point,) = _S34.unpack_from(b, p)
     p += 97
     check_point(v_next_per_commitment_point)
@@ -3203,7 +3203,7 @@ def _d_revoke_and_ack(b: bytes, p: int, n: int) -> RevokeAndAck:
 
 
 def _e_revoke_and_ack(m: RevokeAndAck) -> bytes:
-    out: list[bytes] = [b'\x00\x85']
+    out: list[bytes] = [b"\x00\x85"]
     out.append(_S34.pack(fixed(m.channel_id, 32, "revoke_and_ack.channel_id"), fixed(m.per_commitment_secret, 32, "revoke_and_ack.per_commitment_secret"), fixed(m.next_per_commitment_point, 33, "revoke_and_ack.next_per_commitment_point")))
     out.append(m.tlvs.encode())
     return b"".join(out)
@@ -3227,14 +3227,14 @@ class UpdateFee(Message):
 
 def _d_update_fee(b: bytes, p: int, n: int) -> UpdateFee:
     if p + 36 > n:
-        raise Truncated("update_fee: channel_id")
+        raise Truncated("update_fee: channel_id..feerate_per_kw")
     (v_channel_id, v_feerate_per_kw,) = _S35.unpack_from(b, p)
     p += 36
     return UpdateFee(v_channel_id, v_feerate_per_kw, decode_extension(b, p, n))
 
 
 def _e_update_fee(m: UpdateFee) -> bytes:
-    out: list[bytes] = [b'\x00\x86']
+    out: list[bytes] = [b"\x00\x86"]
     out.append(_S35.pack(fixed(m.channel_id, 32, "update_fee.channel_id"), m.feerate_per_kw))
     out.append(m.tlvs.encode())
     return b"".join(out)
@@ -3261,7 +3261,7 @@ class ChannelReestablish(Message):
 
 def _d_channel_reestablish(b: bytes, p: int, n: int) -> ChannelReestablish:
     if p + 113 > n:
-        raise Truncated("channel_reestablish: channel_id")
+        raise Truncated("channel_reestablish: channel_id..my_current_per_commitment_point")
     (v_channel_id, v_next_commitment_number, v_next_revocation_number, v_your_last_per_commitment_secret, v_my_current_per_commitment_point,) = _S36.unpack_from(b, p)
     p += 113
     check_point(v_my_current_per_commitment_point)
@@ -3269,7 +3269,7 @@ def _d_channel_reestablish(b: bytes, p: int, n: int) -> ChannelReestablish:
 
 
 def _e_channel_reestablish(m: ChannelReestablish) -> bytes:
-    out: list[bytes] = [b'\x00\x88']
+    out: list[bytes] = [b"\x00\x88"]
     out.append(_S36.pack(fixed(m.channel_id, 32, "channel_reestablish.channel_id"), m.next_commitment_number, m.next_revocation_number, fixed(m.your_last_per_commitment_secret, 32, "channel_reestablish.your_last_per_commitment_secret"), fixed(m.my_current_per_commitment_point, 33, "channel_reestablish.my_current_per_commitment_point")))
     out.append(_e_channel_reestablish_tlvs(m.tlvs))
     return b"".join(out)
@@ -3295,14 +3295,14 @@ class AnnouncementSignatures(Message):
 
 def _d_announcement_signatures(b: bytes, p: int, n: int) -> AnnouncementSignatures:
     if p + 168 > n:
-        raise Truncated("announcement_signatures: channel_id")
+        raise Truncated("announcement_signatures: channel_id..bitcoin_signature")
     (v_channel_id, v_short_channel_id, v_node_signature, v_bitcoin_signature,) = _S37.unpack_from(b, p)
     p += 168
     return AnnouncementSignatures(v_channel_id, v_short_channel_id, v_node_signature, v_bitcoin_signature, decode_extension(b, p, n))
 
 
 def _e_announcement_signatures(m: AnnouncementSignatures) -> bytes:
-    out: list[bytes] = [b'\x01\x03']
+    out: list[bytes] = [b"\x01\x03"]
     out.append(_S37.pack(fixed(m.channel_id, 32, "announcement_signatures.channel_id"), m.short_channel_id, fixed(m.node_signature, 64, "announcement_signatures.node_signature"), fixed(m.bitcoin_signature, 64, "announcement_signatures.bitcoin_signature")))
     out.append(m.tlvs.encode())
     return b"".join(out)
@@ -3335,7 +3335,7 @@ class ChannelAnnouncement(Message):
 
 def _d_channel_announcement(b: bytes, p: int, n: int) -> ChannelAnnouncement:
     if p + 258 > n:
-        raise Truncated("channel_announcement: node_signature_1")
+        raise Truncated("channel_announcement: node_signature_1..len")
     (v_node_signature_1, v_node_signature_2, v_bitcoin_signature_1, v_bitcoin_signature_2, v_len,) = _S38.unpack_from(b, p)
     p += 258
     _k = v_len
@@ -3344,7 +3344,7 @@ def _d_channel_announcement(b: bytes, p: int, n: int) -> ChannelAnnouncement:
     v_features = b[p:p + _k]
     p += _k
     if p + 172 > n:
-        raise Truncated("channel_announcement: chain_hash")
+        raise Truncated("channel_announcement: chain_hash..bitcoin_key_2")
     (v_chain_hash, v_short_channel_id, v_node_id_1, v_node_id_2, v_bitcoin_key_1, v_bitcoin_key_2,) = _S39.unpack_from(b, p)
     p += 172
     check_point(v_node_id_1)
@@ -3355,7 +3355,7 @@ def _d_channel_announcement(b: bytes, p: int, n: int) -> ChannelAnnouncement:
 
 
 def _e_channel_announcement(m: ChannelAnnouncement) -> bytes:
-    out: list[bytes] = [b'\x01\x00']
+    out: list[bytes] = [b"\x01\x00"]
     out.append(_S38.pack(fixed(m.node_signature_1, 64, "channel_announcement.node_signature_1"), fixed(m.node_signature_2, 64, "channel_announcement.node_signature_2"), fixed(m.bitcoin_signature_1, 64, "channel_announcement.bitcoin_signature_1"), fixed(m.bitcoin_signature_2, 64, "channel_announcement.bitcoin_signature_2"), len(m.features)))
     out.append(m.features)
     out.append(_S39.pack(fixed(m.chain_hash, 32, "channel_announcement.chain_hash"), m.short_channel_id, fixed(m.node_id_1, 33, "channel_announcement.node_id_1"), fixed(m.node_id_2, 33, "channel_announcement.node_id_2"), fixed(m.bitcoin_key_1, 33, "channel_announcement.bitcoin_key_1"), fixed(m.bitcoin_key_2, 33, "channel_announcement.bitcoin_key_2")))
@@ -3386,7 +3386,7 @@ class NodeAnnouncement(Message):
 
 def _d_node_announcement(b: bytes, p: int, n: int) -> NodeAnnouncement:
     if p + 66 > n:
-        raise Truncated("node_announcement: signature")
+        raise Truncated("node_announcement: signature..flen")
     (v_signature, v_flen,) = _S40.unpack_from(b, p)
     p += 66
     _k = v_flen
@@ -3395,7 +3395,7 @@ def _d_node_announcement(b: bytes, p: int, n: int) -> NodeAnnouncement:
     v_features = b[p:p + _k]
     p += _k
     if p + 74 > n:
-        raise Truncated("node_announcement: timestamp")
+        raise Truncated("node_announcement: timestamp..addrlen")
     (v_timestamp, v_node_id, v_rgb_color, v_alias, v_addrlen,) = _S41.unpack_from(b, p)
     p += 74
     check_point(v_node_id)
@@ -3408,7 +3408,7 @@ def _d_node_announcement(b: bytes, p: int, n: int) -> NodeAnnouncement:
 
 
 def _e_node_announcement(m: NodeAnnouncement) -> bytes:
-    out: list[bytes] = [b'\x01\x01']
+    out: list[bytes] = [b"\x01\x01"]
     out.append(_S40.pack(fixed(m.signature, 64, "node_announcement.signature"), len(m.features)))
     out.append(m.features)
     out.append(_S41.pack(m.timestamp, fixed(m.node_id, 33, "node_announcement.node_id"), fixed(m.rgb_color, 3, "node_announcement.rgb_color"), fixed(m.alias, 32, "node_announcement.alias"), len(m.addresses)))
@@ -3444,14 +3444,14 @@ class ChannelUpdate(Message):
 
 def _d_channel_update(b: bytes, p: int, n: int) -> ChannelUpdate:
     if p + 136 > n:
-        raise Truncated("channel_update: signature")
+        raise Truncated("channel_update: signature..htlc_maximum_msat")
     (v_signature, v_chain_hash, v_short_channel_id, v_timestamp, v_message_flags, v_channel_flags, v_cltv_expiry_delta, v_htlc_minimum_msat, v_fee_base_msat, v_fee_proportional_millionths, v_htlc_maximum_msat,) = _S42.unpack_from(b, p)
     p += 136
     return ChannelUpdate(v_signature, v_chain_hash, v_short_channel_id, v_timestamp, v_message_flags, v_channel_flags, v_cltv_expiry_delta, v_htlc_minimum_msat, v_fee_base_msat, v_fee_proportional_millionths, v_htlc_maximum_msat, b[p:n])
 
 
 def _e_channel_update(m: ChannelUpdate) -> bytes:
-    out: list[bytes] = [b'\x01\x02']
+    out: list[bytes] = [b"\x01\x02"]
     out.append(_S42.pack(fixed(m.signature, 64, "channel_update.signature"), fixed(m.chain_hash, 32, "channel_update.chain_hash"), m.short_channel_id, m.timestamp, m.message_flags, m.channel_flags, m.cltv_expiry_delta, m.htlc_minimum_msat, m.fee_base_msat, m.fee_proportional_millionths, m.htlc_maximum_msat))
     out.append(m.extension)
     return b"".join(out)
@@ -3475,7 +3475,7 @@ class QueryShortChannelIds(Message):
 
 def _d_query_short_channel_ids(b: bytes, p: int, n: int) -> QueryShortChannelIds:
     if p + 34 > n:
-        raise Truncated("query_short_channel_ids: chain_hash")
+        raise Truncated("query_short_channel_ids: chain_hash..len")
     (v_chain_hash, v_len,) = _S11.unpack_from(b, p)
     p += 34
     _k = v_len
@@ -3487,7 +3487,7 @@ def _d_query_short_channel_ids(b: bytes, p: int, n: int) -> QueryShortChannelIds
 
 
 def _e_query_short_channel_ids(m: QueryShortChannelIds) -> bytes:
-    out: list[bytes] = [b'\x01\x05']
+    out: list[bytes] = [b"\x01\x05"]
     out.append(_S11.pack(fixed(m.chain_hash, 32, "query_short_channel_ids.chain_hash"), len(m.encoded_short_ids)))
     out.append(m.encoded_short_ids)
     out.append(_e_query_short_channel_ids_tlvs(m.tlvs))
@@ -3512,14 +3512,14 @@ class ReplyShortChannelIdsEnd(Message):
 
 def _d_reply_short_channel_ids_end(b: bytes, p: int, n: int) -> ReplyShortChannelIdsEnd:
     if p + 33 > n:
-        raise Truncated("reply_short_channel_ids_end: chain_hash")
+        raise Truncated("reply_short_channel_ids_end: chain_hash..full_information")
     (v_chain_hash, v_full_information,) = _S9.unpack_from(b, p)
     p += 33
     return ReplyShortChannelIdsEnd(v_chain_hash, v_full_information, decode_extension(b, p, n))
 
 
 def _e_reply_short_channel_ids_end(m: ReplyShortChannelIdsEnd) -> bytes:
-    out: list[bytes] = [b'\x01\x06']
+    out: list[bytes] = [b"\x01\x06"]
     out.append(_S9.pack(fixed(m.chain_hash, 32, "reply_short_channel_ids_end.chain_hash"), m.full_information))
     out.append(m.tlvs.encode())
     return b"".join(out)
@@ -3544,14 +3544,14 @@ class QueryChannelRange(Message):
 
 def _d_query_channel_range(b: bytes, p: int, n: int) -> QueryChannelRange:
     if p + 40 > n:
-        raise Truncated("query_channel_range: chain_hash")
+        raise Truncated("query_channel_range: chain_hash..number_of_blocks")
     (v_chain_hash, v_first_blocknum, v_number_of_blocks,) = _S17.unpack_from(b, p)
     p += 40
     return QueryChannelRange(v_chain_hash, v_first_blocknum, v_number_of_blocks, _d_query_channel_range_tlvs(b, p, n))
 
 
 def _e_query_channel_range(m: QueryChannelRange) -> bytes:
-    out: list[bytes] = [b'\x01\x07']
+    out: list[bytes] = [b"\x01\x07"]
     out.append(_S17.pack(fixed(m.chain_hash, 32, "query_channel_range.chain_hash"), m.first_blocknum, m.number_of_blocks))
     out.append(_e_query_channel_range_tlvs(m.tlvs))
     return b"".join(out)
@@ -3578,7 +3578,7 @@ class ReplyChannelRange(Message):
 
 def _d_reply_channel_range(b: bytes, p: int, n: int) -> ReplyChannelRange:
     if p + 43 > n:
-        raise Truncated("reply_channel_range: chain_hash")
+        raise Truncated("reply_channel_range: chain_hash..len")
     (v_chain_hash, v_first_blocknum, v_number_of_blocks, v_sync_complete, v_len,) = _S43.unpack_from(b, p)
     p += 43
     _k = v_len
@@ -3590,7 +3590,7 @@ def _d_reply_channel_range(b: bytes, p: int, n: int) -> ReplyChannelRange:
 
 
 def _e_reply_channel_range(m: ReplyChannelRange) -> bytes:
-    out: list[bytes] = [b'\x01\x08']
+    out: list[bytes] = [b"\x01\x08"]
     out.append(_S43.pack(fixed(m.chain_hash, 32, "reply_channel_range.chain_hash"), m.first_blocknum, m.number_of_blocks, m.sync_complete, len(m.encoded_short_ids)))
     out.append(m.encoded_short_ids)
     out.append(_e_reply_channel_range_tlvs(m.tlvs))
@@ -3616,14 +3616,14 @@ class GossipTimestampFilter(Message):
 
 def _d_gossip_timestamp_filter(b: bytes, p: int, n: int) -> GossipTimestampFilter:
     if p + 40 > n:
-        raise Truncated("gossip_timestamp_filter: chain_hash")
+        raise Truncated("gossip_timestamp_filter: chain_hash..timestamp_range")
     (v_chain_hash, v_first_timestamp, v_timestamp_range,) = _S17.unpack_from(b, p)
     p += 40
     return GossipTimestampFilter(v_chain_hash, v_first_timestamp, v_timestamp_range, decode_extension(b, p, n))
 
 
 def _e_gossip_timestamp_filter(m: GossipTimestampFilter) -> bytes:
-    out: list[bytes] = [b'\x01\t']
+    out: list[bytes] = [b"\x01\x09"]
     out.append(_S17.pack(fixed(m.chain_hash, 32, "gossip_timestamp_filter.chain_hash"), m.first_timestamp, m.timestamp_range))
     out.append(m.tlvs.encode())
     return b"".join(out)
@@ -3647,7 +3647,7 @@ class OnionMessage(Message):
 
 def _d_onion_message(b: bytes, p: int, n: int) -> OnionMessage:
     if p + 35 > n:
-        raise Truncated("onion_message: path_key")
+        raise Truncated("onion_message: path_key..len")
     (v_path_key, v_len,) = _S44.unpack_from(b, p)
     p += 35
     check_point(v_path_key)
@@ -3660,7 +3660,7 @@ def _d_onion_message(b: bytes, p: int, n: int) -> OnionMessage:
 
 
 def _e_onion_message(m: OnionMessage) -> bytes:
-    out: list[bytes] = [b'\x02\x01']
+    out: list[bytes] = [b"\x02\x01"]
     out.append(_S44.pack(fixed(m.path_key, 33, "onion_message.path_key"), len(m.onion_message_packet)))
     out.append(m.onion_message_packet)
     out.append(m.tlvs.encode())

@@ -127,9 +127,10 @@ class FieldGen:
             if len(run) > 1 or self._is_static(f):
                 fmt, size = self._static_fmt(run)
                 names = ", ".join(f"v_{g.name}" for g in run)
+                span = run[0].name if len(run) == 1 else f"{run[0].name}..{run[-1].name}"
                 lines += [
                     f"if {pos} + {size} > {end}:",
-                    f'    raise {short}("{self.where}: {run[0].name}")',
+                    f'    raise {short}("{self.where}: {span}")',
                     f"({names},) = {self.structs.get(fmt)}.unpack_from(b, {pos})",
                     f"{pos} += {size}",
                 ]

@@ -21,10 +21,6 @@ _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
 
 U64_MAX = (1 << 64) - 1
-# BOLT 1: "satoshi amounts MUST be at most 0x000775f05a074000",
-# "milli-satoshi amounts MUST be at most 0x1d24b2dfac520000".
-MAX_SAT = 0x000775F05A074000
-MAX_MSAT = 0x1D24B2DFAC520000
 
 
 # --- BigSize (BOLT 1 Appendix A) -------------------------------------------------------

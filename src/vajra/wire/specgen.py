@@ -101,10 +101,13 @@ def _value_of(obj: str, single: bool) -> Callable[[str], str]:
 
 
 class Generator:
+    """Turns a parsed `Spec` into the source of `_generated.py` (see `source()`)."""
+
     def __init__(self, spec: Spec):
         self.spec = spec
         self.structs = Structs()
         self.record_classes: dict[tuple[str, str], str] = {}
+        self._emitted: set[str] = set()
         self._assign_record_classes()
 
     # --- naming --------------------------------------------------------------------
@@ -116,6 +119,7 @@ class Generator:
         """Multi-field records become classes; identical ones share one (attribution_data)."""
         by_name: dict[str, TlvRecordSchema] = {}
         taken = {camel(n) for n in self.spec.subtypes} | {camel(n) for n in self.spec.streams}
+        taken |= {CLASS_NAMES.get(m.name, camel(m.name)) for m in self.spec.messages}
         for st in self.spec.streams.values():
             for r in st.records:
                 if len(r.fields) < 2:
@@ -327,8 +331,8 @@ class Generator:
         out += ["", "", f"def _d_{m.name}(b: bytes, p: int, n: int) -> {cls}:"]
         out += ["    " + line for line in fg.decode("p", "n", "Truncated")]
         out += [f"    return {cls}({ctor}{tail})", "", ""]
-        prefix = m.type.to_bytes(2, "big")
-        out += [f"def _e_{m.name}(m: {cls}) -> bytes:", f"    out: list[bytes] = [{prefix!r}]"]
+        prefix = "".join(f"\\x{c:02x}" for c in m.type.to_bytes(2, "big"))
+        out += [f"def _e_{m.name}(m: {cls}) -> bytes:", f'    out: list[bytes] = [b"{prefix}"]']
         out += ["    " + line for line in fg.encode(lambda n: f"m.{attr(n)}")]
         if m.raw_extension:
             out.append("    out.append(m.extension)")
@@ -342,7 +346,6 @@ class Generator:
     # --- whole file ----------------------------------------------------------------
 
     def source(self) -> str:
-        self._emitted: set[str] = set()
         body: list[str] = []
         for s in self.spec.subtypes.values():
             body += self.subtype(s)

@@ -8,9 +8,22 @@ anything else escapes and is a crash. A decoded invoice must also render to JSON
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 from vajra.errors import VajraError
 from vajra.invoice import decode, to_json
+
+
+def seeds() -> list[bytes]:
+    """Every invoice string in the BOLT 11 examples (valid and invalid)."""
+    spec = Path(__file__).resolve().parents[4] / "shared/specs/bolts/11-payment-encoding.md"
+    if not spec.exists():
+        return []
+    found = re.findall(
+        r"\b(ln(?:bc|tb|bcrt|sb|tbs)[0-9a-z]+1[02-9ac-hj-np-z]{20,})", spec.read_text()
+    )
+    return [s.encode() for s in dict.fromkeys(found)]
 
 
 def fuzz_one(data: bytes) -> None:

@@ -214,6 +214,21 @@ def test_known_even_features_are_accepted() -> None:
     assert decode(make(P, S, D, field("9", _minimal(bits)))).features == {8, 14, 16, 48}
 
 
+def test_features_outside_the_invoice_context_count_as_unknown() -> None:
+    # option_anchors (22/23) is in BOLT 9 but not for invoices: even refused, odd ignored;
+    # option_zeroconf (51) is ignored too, though its dependency (scid_alias) is unset.
+    base = 1 << 8 | 1 << 14
+    assert refused(make(P, S, D, field("9", _minimal(base | 1 << 22)))) == (
+        Reason.UNKNOWN_REQUIRED_FEATURE
+    )
+    assert decode(make(P, S, D, field("9", _minimal(base | 1 << 23 | 1 << 51)))).features == {
+        8,
+        14,
+        23,
+        51,
+    }
+
+
 def test_feature_dependencies_must_be_set() -> None:
     # basic_mpp (16/17) depends on payment_secret (14/15)
     assert (

@@ -230,3 +230,20 @@ def test_device_status_and_keys_roundtrip() -> None:
     assert Rules.decode(RING_RULES.encode()) == RING_RULES
     with pytest.raises(ValueError):
         Rules(hourly_limit_msat=-1)
+
+
+def test_oversized_input_is_malformed_not_a_crash(world: World) -> None:
+    huge = b"\x01" * 100_000
+    d = world.policy.decide(huge, node_id=NODE, now=T0)
+    assert (d.reason, d.device_id) == (Reason.MALFORMED, None)
+    assert world.policy.command(huge, T0).reason == Reason.MALFORMED
+    d = world.policy.authorise_request("sign", node_id=NODE, epoch=0, subject=huge, now=T0)
+    assert d.approved
+    audit.verify(world.state.audit_entries(), AUDIT_KEY.pubkey)
+
+
+def test_decision_names_the_authorisation(world: World) -> None:
+    ring = key(KeyType.SECP256K1, 1)
+    world.enroll(ring)
+    a = world.auth(ring, 1000)
+    assert world.policy.decide(a.encode(), node_id=NODE, now=T0).subject_id == a.auth_id

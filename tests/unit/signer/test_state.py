@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.unit.signer.helpers import AUDIT_KEY, NODE, OTHER_NODE, RING_RULES, T0, World, key
 from vajra.errors import PolicyViolation
@@ -14,7 +17,14 @@ from vajra.signer import audit
 from vajra.signer.devices import KeyType
 from vajra.signer.messages import CommandKind
 from vajra.signer.policy import Outcome, Policy, Reason
-from vajra.signer.state import MemoryState, SignerState, SqliteState, StaleEpoch, StateTxn
+from vajra.signer.state import (
+    MemoryState,
+    SignerState,
+    Spend,
+    SqliteState,
+    StaleEpoch,
+    StateTxn,
+)
 
 
 def test_restart_keeps_limits_counters_and_audit_chain(tmp_path: Path) -> None:
@@ -136,3 +146,35 @@ def test_failed_transaction_leaves_no_trace(tmp_path: Path) -> None:
         ring = key(KeyType.P256, 4)
         w.enroll(ring)
         assert w.policy.command(w.command(CommandKind.FREEZE, ring), T0).approved
+
+
+_ops = st.lists(
+    st.tuples(
+        st.sampled_from(["add", "prune", "sum"]),
+        st.integers(0, 1),  # device
+        st.integers(0, 5000),  # time step (the signer clock only moves forward)
+        st.integers(0, 10**17),  # msat (a day of them stays below 2^63), or a look-back
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(_ops)
+def test_sqlite_window_sums_match_the_memory_model(ops: list[tuple[str, int, int, int]]) -> None:
+    """SQLite answers window sums from running totals; the memory state sums rows."""
+    with tempfile.TemporaryDirectory() as d:
+        states: list[SignerState] = [MemoryState(), SqliteState(Path(d) / "s.db")]
+        t = 0
+        for op, dev, step, x in ops:
+            t += step
+            device = bytes([dev]) * 32
+            answers = []
+            for state in states:
+                with state.transaction() as txn:
+                    if op == "add":
+                        txn.add_spend(device, Spend(t, x))
+                    elif op == "prune":
+                        txn.prune_spends(device, t - x % 10_000)
+                    answers.append(txn.spent_since(device, t - x % 10_000))
+            assert answers[0] == answers[1], (op, answers)

@@ -15,6 +15,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -111,6 +112,7 @@ def test_sigkill_mid_writes_leaves_the_store_consistent(tmp_path: Path) -> None:
                 reported[line[1]] = int(line[2])
             else:
                 nodes = int(line[1])
+        time.sleep(rng.random() * 0.004)  # land anywhere in a write, not just after a print
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
         assert child.returncode == -signal.SIGKILL

@@ -1,0 +1,109 @@
+"""Signer core figures for `vajra bench signer` (the link adds the round-trip figures).
+
+- authorisations_per_s_per_core: `Policy.decide` of fresh, valid payment authorisations
+  on a durable SQLite state (decode, signature, rules, rolling limits, counter, signed
+  audit entry, commit), CPU time; the lower of a secp256k1 and a P-256 device.
+- authorisations_per_s_wall: the same in wall-clock time, fsync per decision included.
+- nodes_created_per_s: `SignerCore.create_nodes` (key derivation, allocation, audit), CPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from vajra.benchmarks.results import median_of
+from vajra.signer.core import SignerCore
+from vajra.signer.devices import DeviceKey, KeyType, Role, Rules
+from vajra.signer.keys import SignerKeys
+from vajra.signer.messages import CommandKind, DeviceCommand, Enrolment, PaymentAuthorisation
+from vajra.signer.state import SqliteState
+
+TARGETS = {"authorisations_per_s_per_core": 2000}
+_T0 = 1_800_000_000
+_BATCH = 500
+_OPEN = Rules(10**15, 10**15, 10**15, 10**18, 10**18)  # never the limiting factor here
+
+
+def _core(directory: str) -> SignerCore:
+    return SignerCore(SignerKeys(bytes(range(64))), SqliteState(Path(directory) / "s.db"))
+
+
+def _device(core: SignerCore, curve: KeyType) -> DeviceKey:
+    owner = DeviceKey(KeyType.P256, hashlib.sha256(b"owner").digest())
+    ring = DeviceKey(curve, hashlib.sha256(b"ring").digest())
+    p = core.policy
+    p.bootstrap_owner(Enrolment(owner.key_type, owner.pubkey, Role.OWNER, _OPEN), _T0)
+    enrol = Enrolment(ring.key_type, ring.pubkey, Role.SPENDER, _OPEN)
+    cmd = DeviceCommand(CommandKind.ENROLL, owner.device_id, 1, _T0 + 60, ring.device_id, enrol)
+    assert p.command(cmd.signed(owner).encode(), _T0).approved
+    return ring
+
+
+def authorisations_per_s(seconds: float, curve: KeyType, wall: bool = False) -> float:
+    clock = time.perf_counter if wall else time.process_time
+    with tempfile.TemporaryDirectory() as d:
+        core = _core(d)
+        ring = _device(core, curve)
+        node_id = core.create_nodes(1, now=_T0)[0]
+        counter, n, spent = 0, 0, 0.0
+        while spent < seconds:
+            auths = []
+            for _ in range(_BATCH):  # the device's work: not timed
+                counter += 1
+                a = PaymentAuthorisation(
+                    node_id,
+                    hashlib.sha256(counter.to_bytes(8, "big")).digest(),
+                    1000,
+                    10,
+                    _T0 + 600,
+                    counter,
+                    ring.device_id,
+                )
+                auths.append(a.signed(ring).encode())
+            start = clock()
+            for data in auths:
+                if not core.policy.decide(data, node_id=node_id, now=_T0).approved:
+                    raise AssertionError("benchmark authorisation refused")
+            spent += clock() - start
+            n += len(auths)
+        return n / spent
+
+
+def nodes_created_per_s(seconds: float) -> float:
+    with tempfile.TemporaryDirectory() as d:
+        core = _core(d)
+        n, start = 0, time.process_time()
+        while time.process_time() - start < seconds:
+            n += len(core.create_nodes(100, now=_T0))
+        return n / (time.process_time() - start)
+
+
+def run(seconds: float = 1.0, runs: int = 3) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    all_runs: dict[str, list[float]] = {}
+    figures = {
+        "authorisations_per_s_per_core_secp256k1": lambda: authorisations_per_s(
+            seconds, KeyType.SECP256K1
+        ),
+        "authorisations_per_s_per_core_p256": lambda: authorisations_per_s(seconds, KeyType.P256),
+        "authorisations_per_s_wall": lambda: authorisations_per_s(
+            seconds, KeyType.SECP256K1, wall=True
+        ),
+        "nodes_created_per_s": lambda: nodes_created_per_s(seconds),
+    }
+    for key, fn in figures.items():
+        med, xs = median_of(runs, fn)
+        out[key] = round(med)
+        all_runs[key] = [round(x) for x in xs]
+    out["authorisations_per_s_per_core"] = min(
+        out["authorisations_per_s_per_core_secp256k1"], out["authorisations_per_s_per_core_p256"]
+    )
+    out["targets"] = TARGETS
+    out["meets_targets"] = all(out[k] >= v for k, v in TARGETS.items())
+    out["runs"] = all_runs
+    out["seconds_per_run"] = seconds
+    return out

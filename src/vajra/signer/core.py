@@ -1,0 +1,133 @@
+"""The signer's request handlers, sans-IO: what the runtime may ask for a hosted node.
+
+The link (next) decodes a frame, calls one method here with the request's lease epoch
+and the signer clock, and sends back the result or the `PolicyViolation` reason. Every
+method goes through `Policy.authorise_request`, so fencing comes first, any allocation
+happens in the same transaction as the decision, and every answer is in the audit log.
+
+What each request hands out, and why that is acceptable (DESIGN.md section 4):
+- `create_nodes`: node ids, for nodes derived at the next free indices of the key tree.
+- `identity_secret`: the node's BOLT 8 static secret, so the runtime can finish
+  handshakes and answer pings while the node sleeps. It lets the operator impersonate
+  the node on the network and read onions sent to it; it cannot move funds.
+- `ecdh`: the same capability without handing the secret out (strict mode).
+- `state_key`: the node's state-encryption key, released at wake.
+- `new_channel`: public basepoints of a fresh channel key set (secrets never leave).
+Funds keys (channel basepoint secrets, on-chain keys) are never returned by anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from vajra.channel.keys import Basepoints
+from vajra.crypto.secp256k1 import check_pubkey
+from vajra.errors import PolicyViolation
+from vajra.signer.keys import MAX_INDEX, NodeKeys, SignerKeys
+from vajra.signer.policy import Policy
+from vajra.signer.state import HostedNode, SignerState, StateTxn
+
+MAX_NODES_PER_REQUEST = 1000
+
+
+class SignerCore:
+    """One signer: its key tree, its state and its policy."""
+
+    def __init__(self, keys: SignerKeys, state: SignerState) -> None:
+        self.keys = keys
+        self.state = state
+        self.policy = Policy(state, keys.audit_key())
+
+    def _decide(
+        self,
+        kind: str,
+        node_id: bytes,
+        epoch: int,
+        now: int,
+        check: Callable[[StateTxn], None],
+        subject: bytes = b"",
+    ) -> None:
+        d = self.policy.authorise_request(
+            kind, node_id=node_id, epoch=epoch, subject=subject, now=now, check=check
+        )
+        if not d.approved:
+            raise PolicyViolation(d.reason, f"{kind} refused")
+
+    def _hosted(self, txn: StateTxn, node_id: bytes) -> HostedNode:
+        node = txn.node(node_id)
+        if node is None:
+            raise PolicyViolation("unknown_node", node_id.hex())
+        return node
+
+    def _node_keys(
+        self, node_id: bytes, kind: str, epoch: int, now: int, subject: bytes = b""
+    ) -> NodeKeys:
+        found: list[HostedNode] = []
+        self._decide(
+            kind, node_id, epoch, now, lambda txn: found.append(self._hosted(txn, node_id)), subject
+        )
+        return self.keys.node(found[0].index)
+
+    # --- requests ---------------------------------------------------------------------------
+
+    def create_nodes(self, count: int, *, now: int) -> list[bytes]:
+        """Derive `count` new nodes at the next free key-tree indices; their node ids."""
+        if not 1 <= count <= MAX_NODES_PER_REQUEST:
+            raise PolicyViolation("bad_request", f"count must be 1..{MAX_NODES_PER_REQUEST}")
+        created: list[bytes] = []
+        while len(created) < count:
+            # Derive outside the transaction; the check claims the index only if it is
+            # still the next free one (another signer object may have taken it: retry).
+            with self.state.transaction() as txn:
+                index = txn.next_node_index()
+            if index > MAX_INDEX:
+                raise PolicyViolation("key_tree_full")
+            node_id = self.keys.node(index).node_id
+
+            def claim(txn: StateTxn, index: int = index, node_id: bytes = node_id) -> None:
+                if txn.next_node_index() != index:
+                    raise PolicyViolation("index_taken")
+                txn.put_node(HostedNode(index, node_id, now))
+
+            try:
+                # Epoch 0: a new node has no lease yet; any lease epoch passes the fence.
+                self._decide("create_node", node_id, 0, now, claim)
+            except PolicyViolation as v:
+                if v.reason != "index_taken":
+                    raise
+                continue
+            created.append(node_id)
+        return created
+
+    def nodes(self) -> list[HostedNode]:
+        with self.state.transaction() as txn:
+            return txn.nodes()
+
+    def identity_secret(self, node_id: bytes, *, epoch: int, now: int) -> bytes:
+        """The node's BOLT 8 static secret, for the runtime's memory (never its disk)."""
+        return self._node_keys(node_id, "identity_secret", epoch, now).identity.secret
+
+    def state_key(self, node_id: bytes, *, epoch: int, now: int) -> bytes:
+        """The node's state-encryption key: the wake path."""
+        return self._node_keys(node_id, "state_key", epoch, now).state_key()
+
+    def ecdh(self, node_id: bytes, point: bytes, *, epoch: int, now: int) -> bytes:
+        """BOLT 8 ECDH with the node's identity key (strict mode: the secret stays here)."""
+        check_pubkey(point)
+        return self._node_keys(node_id, "ecdh", epoch, now, point).identity.ecdh(point)
+
+    def new_channel(self, node_id: bytes, *, epoch: int, now: int) -> tuple[int, Basepoints]:
+        """Allocate the node's next channel key set; its index and public basepoints."""
+        found: list[HostedNode] = []
+
+        def allocate(txn: StateTxn) -> None:
+            node = self._hosted(txn, node_id)
+            if node.channels > MAX_INDEX:
+                raise PolicyViolation("key_tree_full")
+            txn.put_node(dataclasses.replace(node, channels=node.channels + 1))
+            found.append(node)
+
+        self._decide("new_channel", node_id, epoch, now, allocate)
+        node = found[0]
+        return node.channels, self.keys.node(node.index).channel(node.channels).basepoints()
