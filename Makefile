@@ -18,8 +18,8 @@ venv:
 	@scripts/venv.sh >/dev/null
 
 lint: venv
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench testbed
+	$(VENV)/bin/ruff format --check src tests bench testbed
 
 typecheck: venv
 	$(VENV)/bin/mypy

@@ -92,12 +92,12 @@ class Responder:
         self.server: asyncio.Server | None = None
         self.port = 0
 
-    async def start(self) -> Responder:
+    async def start(self, port: int = 0) -> Responder:
         def accept(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
             conn = PeerConnection.responder(self.key, self.config, time.monotonic())
             self.connections.append(Driven(conn, r, w))
 
-        self.server = await asyncio.start_server(accept, "127.0.0.1", 0)
+        self.server = await asyncio.start_server(accept, "127.0.0.1", port)
         self.port = self.server.sockets[0].getsockname()[1]
         return self
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
 
@@ -37,6 +38,7 @@ def cas_writer(path: str, name: str, rounds: int, start: Barrier, out: Queue[obj
     for _ in range(rounds):
         got = store.get(b"\x02" * 33, "counter")
         version = 0 if got is None else got[0]
+        time.sleep(0.001)  # widen the read-to-write window so the processes collide
         with contextlib.suppress(StoreConflict):
             won.append(store.put(b"\x02" * 33, "counter", name.encode(), version))
     store.close()

@@ -172,3 +172,4 @@ def test_processes_racing_compare_and_swap_each_version_won_once(tmp_path: Path)
     store.close()
     assert got is not None
     assert sorted(won) == list(range(1, got[0] + 1))
+    assert len(won) < 180  # they did collide: some writers lost

@@ -1,0 +1,1 @@
+"""The multi-tenant host: address fabric, hibernating peers, wake/sleep, signer links."""
