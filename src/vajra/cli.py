@@ -18,6 +18,7 @@ from vajra import __version__
 # is a bug, not an optional feature: let the ImportError surface.
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "vajra.cli_decode",
+    "vajra.cli_testbed",
     "vajra.cli_bench",
 )
 

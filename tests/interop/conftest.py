@@ -4,7 +4,10 @@ The components must be installed (`testbed/install.sh`; `make test` does it). A 
 component fails the test with that instruction rather than skipping it silently.
 
 Scopes: `btcd` and `lnd_pair` are session-scoped (starting LND and mining to maturity
-costs seconds); `ldk_peer` is per test (a fresh LDK node each time). Every wait inside is
+costs seconds); `ldk_peer` is per test (a fresh LDK node each time). `btcd` is a bare
+chain mining to a fixed address nobody spends from; `lnd_pair` has its own btcd
+(`lnd_pair.btcd`) mining to alice's wallet, because btcd can change its mining address
+only before the first block (it wipes its regtest chain on restart). Every wait inside is
 bounded, every daemon is stopped at teardown, and `_no_leftover_processes` (torn down
 last) fails the session if any process the test bed started is still alive.
 """
@@ -47,13 +50,17 @@ def testbed_paths() -> tb_paths.TestbedPaths:
 def btcd(
     testbed_paths: tb_paths.TestbedPaths, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Btcd]:
-    """A regtest btcd (no mining address until a test or `lnd_pair` sets one)."""
-    node = Btcd(tmp_path_factory.mktemp("btcd"))
+    """A bare regtest btcd whose blocks pay a fixed address (no wallet holds its key)."""
+    node = Btcd(tmp_path_factory.mktemp("btcd"), mining_address=BURN_ADDRESS)
     node.start()
     try:
         yield node
     finally:
         node.stop()
+
+
+# BIP 173's regtest P2WPKH test vector: valid for btcd's --miningaddr, spent by no one.
+BURN_ADDRESS = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
 
 
 @dataclass
@@ -66,11 +73,15 @@ class LndPair:
 
 
 @pytest.fixture(scope="session")
-def lnd_pair(btcd: Btcd, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LndPair]:
+def lnd_pair(
+    testbed_paths: tb_paths.TestbedPaths, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LndPair]:
     base: Path = tmp_path_factory.mktemp("lnd")
+    btcd = Btcd(base / "btcd")
     alice = Lnd(btcd, base / "alice", alias="alice")
     bob = Lnd(btcd, base / "bob", alias="bob")
     try:
+        btcd.start()
         alice.start()
         bob.start()
         btcd.set_mining_address(alice.new_address())
@@ -84,6 +95,7 @@ def lnd_pair(btcd: Btcd, tmp_path_factory: pytest.TempPathFactory) -> Iterator[L
     finally:
         bob.stop()
         alice.stop()
+        btcd.stop()
 
 
 @pytest.fixture

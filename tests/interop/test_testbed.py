@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.conftest import LndPair
+from tests.interop.conftest import BURN_ADDRESS, LndPair
 from vajra.testbed.btcd import Btcd
+from vajra.testbed.errors import TestbedError
 from vajra.testbed.ldk import LdkPeer
 from vajra.testbed.procs import leftover_pids, live_processes, started_pgids, wait_until
 from vajra.testbed.selfcheck import run_selfcheck
@@ -34,14 +35,18 @@ def test_selfcheck_passes(tmp_path: Path) -> None:
 
 
 def test_btcd_mines(btcd: Btcd) -> None:
-    # A fixed regtest P2WPKH address (BIP 173's test vector) is enough for btcd to mine to.
-    if not btcd.mining_address:
-        btcd.set_mining_address("bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080")
     h0 = btcd.getblockcount()
     hashes = btcd.generate(3)
     assert len(hashes) == 3
     assert btcd.getblockcount() == h0 + 3
     assert btcd.getbestblockhash() == hashes[-1]
+
+
+def test_mining_address_cannot_change_after_genesis(btcd: Btcd) -> None:
+    btcd.generate(1)
+    with pytest.raises(TestbedError, match="wipe its regtest chain"):
+        btcd.set_mining_address(BURN_ADDRESS)
+    assert btcd.getblockcount() > 0  # still running, chain intact
 
 
 def test_ldk_pings_lnd(ldk_peer: LdkPeer, lnd_pair: LndPair) -> None:
@@ -51,6 +56,7 @@ def test_ldk_pings_lnd(ldk_peer: LdkPeer, lnd_pair: LndPair) -> None:
     rtt_ms = ldk_peer.ping(alice.node_id)
     assert rtt_ms >= 0
     assert any(e["node_id"] == alice.node_id for e in ldk_peer.events_named("pong"))
+    assert ldk_peer.events_named("garbage") == []  # the harness's stdout is JSON lines only
 
 
 def test_cleanup_when_a_test_raises(tmp_path: Path) -> None:

@@ -5,8 +5,11 @@ dials btcd with TLS (lnd `chainreg`: `DisableTLS: false`, and lnd has no `btcd.n
 so `--notls` would leave LND unable to connect. Our own client pins that certificate.
 
 btcd has no wallet. Blocks pay their coinbase to `--miningaddr`, a startup flag, so
-`set_mining_address` restarts btcd (the chain in the data dir is kept). Coinbase outputs
-mature after 100 blocks (`COINBASE_MATURITY`).
+`set_mining_address` restarts btcd. btcd *deletes its regtest database on every start*
+(btcd's main: "Removing regression test database"), so a restart is only allowed while
+the chain is still at genesis: set the address (e.g. an LND wallet's, which needs btcd
+running to exist) before mining the first block. Coinbase outputs mature after 100
+blocks (`COINBASE_MATURITY`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from vajra.testbed import paths as tb_paths
-from vajra.testbed.errors import DaemonFailed
+from vajra.testbed.errors import DaemonFailed, TestbedError
 from vajra.testbed.procs import ManagedProcess, free_port, wait_until
 
 COINBASE_MATURITY = 100
@@ -105,11 +108,19 @@ class Btcd:
         self._ssl = None
 
     def set_mining_address(self, address: str) -> None:
-        """Mine future blocks to `address` (restarts btcd; the chain is kept)."""
-        self.mining_address = address
+        """Mine future blocks to `address` (restarts btcd; only while at genesis)."""
         if self.proc is not None:
+            height = self.getblockcount()
+            if height > 0:
+                raise TestbedError(
+                    f"btcd is at height {height}: restarting it to change the mining address "
+                    "would wipe its regtest chain; set the address before mining"
+                )
+            self.mining_address = address
             self.stop()
             self.start()
+        else:
+            self.mining_address = address
 
     def __enter__(self) -> Btcd:
         return self.start()
