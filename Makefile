@@ -46,6 +46,7 @@ fuzz: venv
 
 bench: venv
 	$(PY) -m vajra bench protocol --json
+	$(PY) -m vajra bench signer --json
 
 demo: venv
 	testbed/install.sh

@@ -20,6 +20,8 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "vajra.cli_decode",
     "vajra.cli_testbed",
     "vajra.cli_bench",
+    "vajra.cli_signer",
+    "vajra.cli_device",
 )
 
 

@@ -28,6 +28,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     pp.add_argument("--runs", type=int, default=5, help="runs per figure (median reported)")
     _common(pp)
     pp.set_defaults(func=_protocol)
+    ph = bs.add_parser(
+        "hosting",
+        help="a runtime hosting N nodes: memory per node, init latency, handshakes, pongs, wakes",
+    )
+    ph.add_argument("--nodes", type=int, default=10_000, help="nodes to create and host")
+    ph.add_argument("--workers", type=int, default=2, help="runtime worker processes")
+    ph.add_argument("--seconds", type=float, default=5.0, help="length of the rate phases")
+    ph.add_argument("--pong-connections", type=int, default=1000)
+    _common(ph)
+    ph.set_defaults(func=_hosting)
+
+    ps = bs.add_parser(
+        "signer",
+        help="signer: link round trip, authorisations and node creation per second",
+    )
+    ps.add_argument("--seconds", type=float, default=1.0, help="length of each run")
+    ps.add_argument("--runs", type=int, default=3, help="runs per figure (median reported)")
+    _common(ps)
+    ps.set_defaults(func=_signer)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -47,3 +66,21 @@ def _protocol(args: argparse.Namespace) -> int:
     from vajra.benchmarks import protocol
 
     return _emit("protocol", protocol.run(args.seconds, args.runs), args)
+
+
+def _hosting(args: argparse.Namespace) -> int:
+    from vajra.benchmarks import hosting
+
+    out = hosting.run(
+        args.nodes,
+        workers=args.workers,
+        seconds=args.seconds,
+        pong_connections=args.pong_connections,
+    )
+    return _emit("hosting", out, args)
+
+
+def _signer(args: argparse.Namespace) -> int:
+    from vajra.benchmarks import signer
+
+    return _emit("signer", signer.run(args.seconds, args.runs), args)

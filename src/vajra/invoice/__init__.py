@@ -1,7 +1,14 @@
 """BOLT 11 payment invoices: bech32 codec, decoding with the reader rules, signing encoder."""
 
 from vajra.invoice.address import Fallback
-from vajra.invoice.bolt11 import Signer, canonical_order, decode, encode
+from vajra.invoice.bolt11 import (
+    Signer,
+    canonical_order,
+    decode,
+    encode,
+    signing_digest,
+    unsigned_parts,
+)
 from vajra.invoice.errors import InvoiceEncodeError, InvoiceError, Reason
 from vajra.invoice.model import (
     Invoice,
@@ -28,5 +35,7 @@ __all__ = [
     "decode",
     "encode",
     "is_expired",
+    "signing_digest",
     "to_json",
+    "unsigned_parts",
 ]

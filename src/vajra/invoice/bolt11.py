@@ -171,7 +171,7 @@ def _parse_hrp(hrp: str) -> tuple[str, int | None]:
     return currency, pico // 10
 
 
-def _signing_digest(hrp: str, body: bytes) -> bytes:
+def signing_digest(hrp: str, body: bytes) -> bytes:
     # BOLT 11: the signature covers "the human-readable part (as UTF-8 bytes) concatenated
     # with the data part (excluding the signature), with 0 bits appended to pad to a byte
     # boundary".
@@ -219,7 +219,7 @@ def decode(s: str) -> Invoice:
     # Writer: "followed by a trailing 1-byte recovery id in {0,1,2,3}"
     if recovery_id > 3:
         raise InvoiceError(Reason.INVALID_RECOVERY_ID, str(recovery_id))
-    digest = _signing_digest(hrp, body)
+    digest = signing_digest(hrp, body)
     if r.explicit_payee is not None:
         # BOLT 11: "if a valid `n` field is provided: MUST use the `n` field to validate the
         # signature instead of performing public-key recovery. If the signature is not
@@ -380,6 +380,17 @@ def _field_words(fields: InvoiceFields, order: tuple[str, ...]) -> bytes:
     return bytes(out)
 
 
+def unsigned_parts(fields: InvoiceFields) -> tuple[str, bytes]:
+    """The human-readable part and the data words (timestamp + tagged fields) before the
+    signature: what a remote signer receives, recomputing the digest itself. Checks the
+    writer rules (`InvoiceEncodeError`)."""
+    _check_writable(fields)
+    order = canonical_order(fields) if fields.field_order is None else fields.field_order
+    _check_order(fields, order)
+    hrp = "ln" + fields.currency + _amount_hrp(fields.amount_msat)
+    return hrp, uint_words(fields.timestamp, TIMESTAMP_WORDS) + _field_words(fields, order)
+
+
 def encode(fields: InvoiceFields, sign: Signer) -> str:
     """The BOLT 11 string for `fields`, signed by `sign` (lower case; `.upper()` for QR).
 
@@ -387,12 +398,8 @@ def encode(fields: InvoiceFields, sign: Signer) -> str:
     recovery id), so the key may live in a remote signer. An `Invoice` re-encodes to the
     string it was decoded from (given a deterministic signer).
     """
-    _check_writable(fields)
-    order = canonical_order(fields) if fields.field_order is None else fields.field_order
-    _check_order(fields, order)
-    hrp = "ln" + fields.currency + _amount_hrp(fields.amount_msat)
-    body = uint_words(fields.timestamp, TIMESTAMP_WORDS) + _field_words(fields, order)
-    digest = _signing_digest(hrp, body)
+    hrp, body = unsigned_parts(fields)
+    digest = signing_digest(hrp, body)
     signature, recovery_id = sign(digest)
     if len(signature) != 64 or recovery_id not in (0, 1, 2, 3):
         raise InvoiceEncodeError("signer returned a malformed signature")

@@ -1,0 +1,347 @@
+"""`vajra device`: a simulator of the user's client devices (payment ring, phone, ...).
+
+A real device keeps its key in a secure element and never shows it. This simulator
+keeps it in a device-side file, `<device dir>/<name>.json` (0600; `--device-dir`, env
+VAJRA_DEVICE_DIR, default ~/.vajra/devices), with the device's counter. It signs what a
+device signs (`vajra.signer.messages`) and submits it to the signer either through the
+runtime (`--runtime DIR`: the runtime's hub admin socket, standing in for the client
+API) or over the signer's local link (`--local`, the Bluetooth path; works with the
+runtime down). Only owner-signed registry commands are accepted locally.
+
+Exit codes of commands that get a decision: 0 approve, 1 deny, 3 needs confirmation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from vajra.cli_signer import guard as _guard
+from vajra.crypto import p256
+from vajra.crypto.secp256k1 import generate_secret
+from vajra.errors import VajraError
+from vajra.signer import link_proto as lp
+from vajra.signer.devices import DeviceKey, KeyType, Role
+from vajra.signer.messages import (
+    FLAG_USER_PRESENT,
+    CommandKind,
+    Confirmation,
+    DeviceCommand,
+    Enrolment,
+    PaymentAuthorisation,
+)
+
+DIR_ENV = "VAJRA_DEVICE_DIR"
+RUNTIME_ENV = "VAJRA_RUNTIME_DIR"
+COMMAND_LIFETIME = 300
+
+
+class DeviceError(VajraError):
+    pass
+
+
+class DeviceFile:
+    """A simulated device: its key (an enclave would hold it) and its counter."""
+
+    def __init__(self, path: Path) -> None:
+        if not path.exists():
+            raise DeviceError(f"no device file {path} (run `vajra device create`)")
+        self.path = path
+        self.data: dict[str, Any] = json.loads(path.read_text())
+        kt = KeyType.P256 if self.data["key_type"] == "p256" else KeyType.SECP256K1
+        self.key = DeviceKey(kt, bytes.fromhex(self.data["secret"]))
+
+    @property
+    def name(self) -> str:
+        return str(self.data["name"])
+
+    def next_counter(self) -> int:
+        """Use up the next counter (written before anything is signed with it)."""
+        self.data["counter"] = int(self.data.get("counter", 0)) + 1
+        _write_private(self.path, json.dumps(self.data, indent=2).encode())
+        return int(self.data["counter"])
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "key_type": self.data["key_type"],
+            "device_id": self.key.device_id.hex(),
+            "pubkey": self.key.pubkey.hex(),
+        }
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def _dir(args: argparse.Namespace) -> Path:
+    d = args.device_dir or Path(os.environ.get(DIR_ENV) or Path.home() / ".vajra" / "devices")
+    return Path(d)
+
+
+def _device(args: argparse.Namespace, name: str) -> DeviceFile:
+    return DeviceFile(_dir(args) / f"{name}.json")
+
+
+def _target_id(args: argparse.Namespace, target: str) -> bytes:
+    """A device named by its local file, or by its 64-hex device id."""
+    if len(target) == 64 and all(c in "0123456789abcdef" for c in target.lower()):
+        return bytes.fromhex(target)
+    return _device(args, target).key.device_id
+
+
+# --- submitting -----------------------------------------------------------------------------
+
+
+def _decision_out(d: dict[str, Any]) -> int:
+    print(json.dumps(d))
+    return {"approve": 0, "needs_confirmation": 3}.get(str(d.get("outcome")), 1)
+
+
+def _decision_json(f: lp.Frame) -> dict[str, Any]:
+    if isinstance(f, lp.Error):
+        return {"error": f.reason, "detail": f.detail}
+    if not isinstance(f, lp.DecisionFrame):
+        return {"error": "protocol", "detail": type(f).__name__}
+    from vajra.runtime.signer_hub import decision_json
+
+    return decision_json(f)
+
+
+def _runtime_dir(args: argparse.Namespace) -> Path:
+    d = args.runtime or os.environ.get(RUNTIME_ENV)
+    if not d:
+        raise DeviceError(f"say where to submit: --local, or --runtime DIR (env {RUNTIME_ENV})")
+    return Path(d)
+
+
+def _submit_command(args: argparse.Namespace, cmd: bytes) -> int:
+    if args.local:
+        from vajra.cli_signer import LOCAL_SOCKET, default_dir
+        from vajra.signer import local_link
+
+        sdir = args.signer_dir or default_dir()
+        resp = local_link.call(Path(sdir) / LOCAL_SOCKET, lp.DeviceCommandReq(1, cmd))
+        return _decision_out(_decision_json(resp))
+    from vajra.runtime.signer_hub import admin_call
+
+    req: dict[str, Any] = {"op": "device_command", "command": cmd.hex()}
+    if args.signer_id is not None:
+        req["signer_id"] = args.signer_id
+    return _decision_out(admin_call(_runtime_dir(args), req))
+
+
+def _command(args: argparse.Namespace, kind: CommandKind, target: bytes, **extra: Any) -> int:
+    issuer = _device(args, args.by)
+    cmd = DeviceCommand(
+        kind,
+        issuer.key.device_id,
+        issuer.next_counter(),
+        int(time.time()) + COMMAND_LIFETIME,
+        target,
+        **extra,
+    ).signed(issuer.key)
+    return _submit_command(args, cmd.encode())
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    d = _dir(args)
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = d / f"{args.name}.json"
+    if path.exists():
+        raise DeviceError(f"device {args.name} already exists in {d}")
+    kt = KeyType.P256 if args.type == "p256" else KeyType.SECP256K1
+    secret = generate_secret()  # in range for secp256k1; for P-256 redraw until < its order
+    while kt == KeyType.P256 and int.from_bytes(secret, "big") >= p256.ORDER:
+        secret = generate_secret()
+    key = DeviceKey(kt, secret)
+    data = {"version": 1, "name": args.name, "key_type": args.type, "secret": secret.hex()}
+    data["counter"] = 0
+    _write_private(path, json.dumps(data, indent=2).encode())
+    out = DeviceFile(path).public()
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"device {args.name}: {args.type}, id {key.device_id.hex()}")
+        print(f"public key {key.pubkey.hex()} (the key file {path} simulates an enclave)")
+    return 0
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    from vajra.cli_signer import rules_from_args
+
+    dev = _device(args, args.name)
+    role = Role.OWNER if args.role == "owner" else Role.SPENDER
+    e = Enrolment(dev.key.key_type, dev.key.pubkey, role, rules_from_args(args), args.label or "")
+    return _command(args, CommandKind.ENROLL, dev.key.device_id, enrolment=e)
+
+
+def cmd_rules_set(args: argparse.Namespace) -> int:
+    from vajra.cli_signer import rules_from_args
+
+    return _command(
+        args, CommandKind.SET_RULES, _target_id(args, args.target), rules=rules_from_args(args)
+    )
+
+
+def _simple(kind: CommandKind) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        return _command(args, kind, _target_id(args, args.target))
+
+    return run
+
+
+def cmd_authorise(args: argparse.Namespace) -> int:
+    dev = _device(args, args.name)
+    node_id = bytes.fromhex(args.node)
+    auth = PaymentAuthorisation(
+        node_id,
+        bytes.fromhex(args.payment_hash),
+        args.amount_msat,
+        args.max_fee_msat,
+        int(time.time()) + args.expiry_s,
+        dev.next_counter(),
+        dev.key.device_id,
+        FLAG_USER_PRESENT if args.user_present else 0,
+    ).signed(dev.key)
+    req: dict[str, Any] = {
+        "op": "authorise_payment",
+        "node_id": node_id.hex(),
+        "authorisation": auth.encode().hex(),
+    }
+    if args.confirm_by:
+        owner = _device(args, args.confirm_by)
+        conf = Confirmation(auth.auth_id, owner.key.device_id).signed(owner.key)
+        req["confirmation"] = conf.encode().hex()
+    from vajra.runtime.signer_hub import admin_call
+
+    return _decision_out(admin_call(_runtime_dir(args), req))
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    d = _dir(args)
+    local = [DeviceFile(p).public() for p in sorted(d.glob("*.json"))] if d.exists() else []
+    registry: list[dict[str, Any]] | None = None
+    if args.signer_dir:
+        from vajra.cli_signer import STATE_FILE
+        from vajra.signer.state import SqliteState
+
+        with SqliteState(Path(args.signer_dir) / STATE_FILE).transaction() as txn:
+            registry = [
+                {
+                    "device_id": dv.device_id.hex(),
+                    "label": dv.label,
+                    "key_type": dv.key_type.name.lower(),
+                    "role": dv.role.name.lower(),
+                    "status": dv.status.name.lower(),
+                    "last_counter": dv.last_counter,
+                    "rules": {
+                        "auto_approve_below_msat": dv.rules.auto_approve_below_msat,
+                        "confirm_above_msat": dv.rules.confirm_above_msat,
+                        "per_payment_max_msat": dv.rules.per_payment_max_msat,
+                        "hourly_limit_msat": dv.rules.hourly_limit_msat,
+                        "daily_limit_msat": dv.rules.daily_limit_msat,
+                    },
+                }
+                for dv in txn.devices()
+            ]
+    if args.json:
+        print(json.dumps({"local": local, "registry": registry}))
+        return 0
+    for x in local:
+        print(f"local   {x['name']:12s} {x['key_type']:9s} {x['device_id']}")
+    for r in registry or []:
+        print(f"signer  {r['label']:12s} {r['role']:7s} {r['status']:7s} {r['device_id']}")
+    return 0
+
+
+# --- registration ---------------------------------------------------------------------------
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from vajra.cli_signer import add_rules_args
+
+    p = sub.add_parser(
+        "device",
+        help="simulated client devices: keys, enrolment, rules, freeze, authorisations",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ds = p.add_subparsers(dest="device_cmd", metavar="SUBCOMMAND", required=True)
+
+    def cmd(parent: Any, name: str, help_: str, func: Any) -> argparse.ArgumentParser:
+        c: argparse.ArgumentParser = parent.add_parser(name, help=help_, description=help_)
+        c.add_argument("--device-dir", type=Path, help=f"device files (env {DIR_ENV})")
+        c.add_argument("--json", action="store_true", help="machine-readable output")
+        c.set_defaults(func=_guard(func))
+        return c
+
+    def submit_args(c: argparse.ArgumentParser, local: bool = True) -> None:
+        c.add_argument(
+            "--runtime", help=f"runtime hub state dir to submit through (env {RUNTIME_ENV})"
+        )
+        c.add_argument("--signer-id", type=int, default=None, help="which signer (default 1)")
+        if local:
+            c.add_argument(
+                "--local", action="store_true", help="submit over the signer's local link"
+            )
+            c.add_argument("--signer-dir", type=Path, help="signer directory (for --local)")
+        else:
+            c.set_defaults(local=False)
+
+    c = cmd(ds, "create", "create a device key (simulated enclave: a 0600 file)", cmd_create)
+    c.add_argument("--type", choices=["secp256k1", "p256"], required=True)
+    c.add_argument("--name", required=True)
+
+    c = cmd(ds, "enroll", "enrol a device, signed by an owner device (--by)", cmd_enroll)
+    c.add_argument("--name", required=True, help="the device to enrol (its file)")
+    c.add_argument("--by", required=True, help="the approving owner device")
+    c.add_argument("--role", choices=["owner", "spender"], default="spender")
+    c.add_argument("--label", help="a name the signer shows (default: none)")
+    add_rules_args(c)
+    submit_args(c)
+
+    c = cmd(
+        ds, "list", "list local devices and (with --signer-dir) the signer's registry", cmd_list
+    )
+    c.add_argument("--signer-dir", type=Path, help="read the registry of this signer")
+
+    rules = ds.add_parser("rules", help="device rules", description="device rules")
+    rs = rules.add_subparsers(dest="rules_cmd", metavar="SUBCOMMAND", required=True)
+    c = cmd(rs, "set", "replace a device's rules (signed by an owner device)", cmd_rules_set)
+    c.add_argument("target", help="device name (local file) or device id (hex)")
+    c.add_argument("--by", required=True, help="the approving owner device")
+    add_rules_args(c)
+    submit_args(c)
+
+    for name, kind, help_ in (
+        ("freeze", CommandKind.FREEZE, "freeze a device: it is refused everything"),
+        ("unfreeze", CommandKind.UNFREEZE, "unfreeze a frozen device"),
+        ("remove", CommandKind.REMOVE, "remove a device for good"),
+    ):
+        c = cmd(ds, name, help_ + " (signed by an owner device)", _simple(kind))
+        c.add_argument("target", help="device name (local file) or device id (hex)")
+        c.add_argument("--by", required=True, help="the owner device that signs the command")
+        submit_args(c)
+
+    c = cmd(ds, "authorise", "sign a payment authorisation and submit it", cmd_authorise)
+    c.add_argument("--name", required=True, help="the paying device")
+    c.add_argument("--node", required=True, help="node id of the paying node (hex)")
+    c.add_argument("--payment-hash", required=True, help="32-byte payment hash (hex)")
+    c.add_argument("--amount-msat", type=int, required=True)
+    c.add_argument("--max-fee-msat", type=int, required=True)
+    c.add_argument("--expiry-s", type=int, default=300, help="valid for this long")
+    c.add_argument("--user-present", action="store_true", help="ring squeezed / biometric")
+    c.add_argument("--confirm-by", help="an owner device confirming a large payment")
+    submit_args(c, local=False)

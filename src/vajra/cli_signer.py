@@ -1,0 +1,457 @@
+"""`vajra signer`: the live signer on the user's box (init, restore, pair, run, audit...).
+
+The signer directory (`--dir`, env VAJRA_SIGNER_DIR, default ~/.vajra/signer), 0700:
+
+    seed.sealed   the BIP 39 seed, sealed with Argon2id + ChaCha20-Poly1305 (0600)
+    signer.json   network, the signer's public keys, the paired runtime (public data)
+    state.db      nodes, device registry, limits, counters, audit log (no secret)
+    local.sock    the local link while `vajra signer run` is up
+
+The password comes from --password-file, else env VAJRA_SIGNER_PASSWORD, else a prompt
+(never echoed). The mnemonic is shown once, by `init`, and never stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from vajra.errors import VajraError
+from vajra.noise import StaticKey
+from vajra.signer import audit, seed
+from vajra.signer.core import SignerCore
+from vajra.signer.devices import KeyType, Role, Rules
+from vajra.signer.keys import COIN_TYPES, SignerKeys
+from vajra.signer.messages import Enrolment
+from vajra.signer.state import SqliteState
+
+PASSWORD_ENV = "VAJRA_SIGNER_PASSWORD"
+PASSPHRASE_ENV = "VAJRA_SIGNER_PASSPHRASE"
+DIR_ENV = "VAJRA_SIGNER_DIR"
+SEED_FILE = "seed.sealed"
+CONFIG_FILE = "signer.json"
+STATE_FILE = "state.db"
+LOCAL_SOCKET = "local.sock"
+
+WARNING = (
+    "WRITE THESE WORDS DOWN ON PAPER AND KEEP THEM SAFE. They are the only backup of\n"
+    "every key of every node this signer serves. Anyone who reads them can spend your\n"
+    "funds. They are shown once and are not stored anywhere."
+)
+
+
+class CliError(VajraError):
+    """A user-facing error: printed, exit code 1."""
+
+
+# --- shared helpers -------------------------------------------------------------------------
+
+
+def default_dir() -> Path:
+    return Path(os.environ.get(DIR_ENV) or Path.home() / ".vajra" / "signer")
+
+
+def add_dir_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help=f"signer directory (env {DIR_ENV}, default ~/.vajra/signer)",
+    )
+
+
+def signer_dir(args: argparse.Namespace) -> Path:
+    d: Path = args.dir or default_dir()
+    return d
+
+
+def read_config(d: Path) -> dict[str, Any]:
+    path = d / CONFIG_FILE
+    if not path.exists():
+        raise CliError(f"{d} is not a signer directory (run `vajra signer init`)")
+    cfg: dict[str, Any] = json.loads(path.read_text())
+    return cfg
+
+
+def write_config(d: Path, cfg: dict[str, Any]) -> None:
+    tmp = d / (CONFIG_FILE + ".tmp")
+    tmp.write_text(json.dumps(cfg, indent=2) + "\n")
+    os.replace(tmp, d / CONFIG_FILE)
+
+
+def _password(args: argparse.Namespace, *, confirm: bool = False) -> str:
+    if getattr(args, "password_file", None):
+        return str(Path(args.password_file).read_text().rstrip("\r\n"))
+    env = os.environ.get(PASSWORD_ENV)
+    if env:
+        return env
+    if not sys.stdin.isatty():
+        raise CliError(f"no password: use --password-file or env {PASSWORD_ENV}")
+    pw = getpass.getpass("Signer password: ")
+    if confirm and getpass.getpass("Repeat password: ") != pw:
+        raise CliError("passwords differ")
+    if not pw:
+        raise CliError("empty password")
+    return pw
+
+
+def unlock(d: Path, args: argparse.Namespace) -> SignerKeys:
+    cfg = read_config(d)
+    blob = (d / SEED_FILE).read_bytes()
+    return SignerKeys(seed.open_seed(blob, _password(args)), cfg["network"])
+
+
+def open_core(d: Path, keys: SignerKeys) -> SignerCore:
+    return SignerCore(keys, SqliteState(d / STATE_FILE))
+
+
+def _emit(args: argparse.Namespace, obj: dict[str, Any], text: str) -> None:
+    print(json.dumps(obj) if getattr(args, "json", False) else text)
+
+
+# --- init / restore -------------------------------------------------------------------------
+
+
+def _create(d: Path, words: str, args: argparse.Namespace) -> dict[str, Any]:
+    if (d / SEED_FILE).exists():
+        raise CliError(f"{d} already holds a signer seed; refusing to overwrite it")
+    passphrase = ""
+    if args.with_passphrase:
+        passphrase = os.environ.get(PASSPHRASE_ENV) or getpass.getpass("BIP 39 passphrase: ")
+    password = _password(args, confirm=True)
+    s = seed.mnemonic_to_seed(words, passphrase)
+    keys = SignerKeys(s, args.network)
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(d, 0o700)
+    fd = os.open(d / SEED_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(seed.seal_seed(s, password))
+        f.flush()
+        os.fsync(f.fileno())
+    cfg = {
+        "version": 1,
+        "network": args.network,
+        "link_pubkey": keys.link_key().pubkey.hex(),
+        "audit_pubkey": keys.audit_key().pubkey.hex(),
+        "runtime": None,
+    }
+    write_config(d, cfg)
+    SqliteState(d / STATE_FILE).close()
+    return cfg
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    d = signer_dir(args)
+    words = seed.new_mnemonic()
+    cfg = _create(d, words, args)
+    if args.json:
+        print(json.dumps({"mnemonic": words, "warning": WARNING, **cfg, "dir": str(d)}))
+    else:
+        print(WARNING)
+        print()
+        for i, w in enumerate(words.split(), 1):
+            print(f"{i:2d}. {w}")
+        print()
+        print(f"signer created in {d}; link key {cfg['link_pubkey']}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    d = signer_dir(args)
+    if args.mnemonic_file:
+        words = Path(args.mnemonic_file).read_text()
+    elif sys.stdin.isatty():
+        words = getpass.getpass("Mnemonic (24 words, not echoed): ")
+    else:
+        words = sys.stdin.readline()
+    cfg = _create(d, seed.normalize_mnemonic(words), args)
+    _emit(args, {**cfg, "dir": str(d)}, f"signer restored in {d}; link key {cfg['link_pubkey']}")
+    return 0
+
+
+# --- pair / run -----------------------------------------------------------------------------
+
+
+def _hostport(s: str) -> tuple[str, int]:
+    host, _, port = s.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError("expected HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def cmd_pair(args: argparse.Namespace) -> int:
+    from vajra.signer.daemon import pair
+
+    d = signer_dir(args)
+    keys = unlock(d, args)
+    host, port = args.runtime
+    paired = asyncio.run(pair(host, port, args.code, StaticKey(keys.link_key().secret)))
+    cfg = read_config(d)
+    cfg["runtime"] = {
+        "host": host,
+        "port": port,
+        "pubkey": paired.runtime_pubkey.hex(),
+        "signer_id": paired.signer_id,
+    }
+    write_config(d, cfg)
+    _emit(
+        args,
+        {"paired": True, **cfg["runtime"]},
+        f"paired with runtime {host}:{port} (key {paired.runtime_pubkey.hex()}), "
+        f"signer id {paired.signer_id}",
+    )
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from vajra.signer.daemon import RuntimeAddress, SignerDaemon
+    from vajra.signer.link_server import LinkHandler
+
+    d = signer_dir(args)
+    keys = unlock(d, args)
+    cfg = read_config(d)
+    core = open_core(d, keys)
+    rt = cfg.get("runtime")
+    runtime = (
+        RuntimeAddress(rt["host"], int(rt["port"]), bytes.fromhex(rt["pubkey"])) if rt else None
+    )
+    if runtime is None:
+        print("not paired: serving the local link only", file=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
+    )
+    daemon = SignerDaemon(
+        LinkHandler(core, cfg["network"]),
+        StaticKey(keys.link_key().secret),
+        runtime,
+        d / LOCAL_SOCKET,
+        backoff_cap=args.max_backoff,
+    )
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, daemon.stop)
+        task = asyncio.create_task(daemon.run())
+        listening = asyncio.create_task(daemon.listening.wait())
+        await asyncio.wait([task, listening], return_when=asyncio.FIRST_COMPLETED)
+        if task.done():  # failed to start (e.g. the local socket): report it
+            listening.cancel()
+            await task
+            return
+        ready = {"event": "running", "local_socket": str(d / LOCAL_SOCKET), "runtime": rt}
+        print(json.dumps(ready), flush=True)
+        await task
+
+    asyncio.run(main())
+    return 0
+
+
+# --- audit / status / add-owner -------------------------------------------------------------
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    d = signer_dir(args)
+    cfg = read_config(d)
+    entries = SqliteState(d / STATE_FILE).audit_entries()
+    pubkey = bytes.fromhex(cfg["audit_pubkey"])
+    try:
+        head = audit.verify(entries, pubkey)
+        ok, problem = True, None
+    except audit.AuditError as e:
+        ok, problem, head = False, str(e), b""
+    rows = [
+        {
+            "seq": e.seq,
+            "time": e.time,
+            "kind": e.kind,
+            "outcome": e.outcome,
+            "reason": e.reason,
+            "subject_sha256": _sha(e.subject),
+            "hash": e.hash.hex(),
+        }
+        for e in entries
+    ]
+    if args.json:
+        print(json.dumps({"verified": ok, "problem": problem, "head": head.hex(), "entries": rows}))
+    else:
+        for r in rows:
+            t = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(str(r["time"]))))
+            print(f"{r['seq']:6d} {t} {r['kind']:24s} {r['outcome']:18s} {r['reason']}")
+        print(
+            f"verified: {len(rows)} entries, head {head.hex()}"
+            if ok
+            else f"AUDIT LOG BROKEN: {problem}"
+        )
+    return 0 if ok else 1
+
+
+def _sha(b: bytes) -> str:
+    from vajra.crypto.hashes import sha256
+
+    return sha256(b).hex()
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from vajra.signer import link_proto as lp
+    from vajra.signer import local_link
+
+    d = signer_dir(args)
+    cfg = read_config(d)
+    st = SqliteState(d / STATE_FILE)
+    with st.transaction() as txn:
+        nodes = txn.nodes()
+        devices = txn.devices()
+        head = txn.audit_head()
+    running = False
+    with contextlib.suppress(VajraError):
+        running = isinstance(local_link.call(d / LOCAL_SOCKET, lp.Ping(1), 2.0), lp.Pong)
+    out = {
+        "dir": str(d),
+        "network": cfg["network"],
+        "link_pubkey": cfg["link_pubkey"],
+        "audit_pubkey": cfg["audit_pubkey"],
+        "runtime": cfg.get("runtime"),
+        "running": running,
+        "nodes": [n.node_id.hex() for n in nodes],
+        "devices": len(devices),
+        "audit_entries": 0 if head is None else head.seq + 1,
+    }
+    rt = cfg.get("runtime")
+    text = "\n".join(
+        [
+            f"signer {d} ({cfg['network']}), link key {cfg['link_pubkey']}",
+            f"paired with {rt['host']}:{rt['port']} as signer {rt['signer_id']}"
+            if rt
+            else "not paired",
+            f"daemon {'running' if running else 'not running'}; {len(nodes)} nodes; "
+            f"{len(devices)} devices; {out['audit_entries']} audit entries",
+        ]
+    )
+    _emit(args, out, text)
+    return 0
+
+
+def cmd_add_owner(args: argparse.Namespace) -> int:
+    d = signer_dir(args)
+    keys = unlock(d, args)
+    core = open_core(d, keys)
+    kt = KeyType.P256 if args.key_type == "p256" else KeyType.SECP256K1
+    e = Enrolment(kt, bytes.fromhex(args.pubkey), Role.OWNER, rules_from_args(args), args.label)
+    dec = core.policy.bootstrap_owner(e, int(time.time()))
+    dev_id = (dec.device_id or b"").hex()
+    out = {"outcome": dec.outcome.value, "reason": dec.reason, "device_id": dev_id}
+    _emit(args, out, f"{dec.outcome.value}: {dec.reason} (device {out['device_id']})")
+    return 0 if dec.approved else 1
+
+
+# --- rules arguments (shared with `vajra device`) -------------------------------------------
+
+_RULE_FIELDS = (
+    ("auto_approve_below_msat", "approve without user interaction below this (amount + fee)"),
+    ("confirm_above_msat", "above this an owner must confirm; up to it, user presence"),
+    ("per_payment_max_msat", "refuse any single payment above this"),
+    ("hourly_limit_msat", "rolling one-hour limit"),
+    ("daily_limit_msat", "rolling 24-hour limit"),
+)
+
+
+def add_rules_args(p: argparse.ArgumentParser) -> None:
+    for name, help_ in _RULE_FIELDS:
+        p.add_argument("--" + name.replace("_", "-"), type=int, default=0, help=help_)
+
+
+def rules_from_args(args: argparse.Namespace) -> Rules:
+    try:
+        return Rules(*(getattr(args, name) for name, _ in _RULE_FIELDS))
+    except ValueError as e:
+        raise CliError(str(e)) from None
+
+
+# --- registration ---------------------------------------------------------------------------
+
+
+def _password_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--password-file",
+        help=f"read the seed password from this file (else env {PASSWORD_ENV}, else a prompt)",
+    )
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "signer",
+        help="the live signer: seed, pairing, serving the runtime, audit log",
+        description=(
+            "The live signer holds every key that can move funds and decides every "
+            "signature. It runs on the user's box and dials out to the runtime."
+        ),
+    )
+    ss = p.add_subparsers(dest="signer_cmd", metavar="SUBCOMMAND", required=True)
+
+    def cmd(name: str, help_: str, func: Any, *, password: bool = True) -> argparse.ArgumentParser:
+        c = ss.add_parser(name, help=help_, description=help_)
+        add_dir_arg(c)
+        if password:
+            _password_arg(c)
+        c.add_argument("--json", action="store_true", help="machine-readable output")
+        c.set_defaults(func=guard(func))
+        return c
+
+    for name, help_, func in (
+        ("init", "create a new seed; shows the 24-word backup once", cmd_init),
+        ("restore", "recreate a signer from its 24-word backup", cmd_restore),
+    ):
+        c = cmd(name, help_, func)
+        c.add_argument("--network", choices=sorted(COIN_TYPES), default="regtest")
+        c.add_argument(
+            "--with-passphrase",
+            action="store_true",
+            help=f"use a BIP 39 passphrase (env {PASSPHRASE_ENV}, else a prompt)",
+        )
+        if name == "restore":
+            c.add_argument("--mnemonic-file", help="read the words from a file (else stdin)")
+
+    c = cmd("pair", "pair with a runtime using the one-time code it shows", cmd_pair)
+    c.add_argument(
+        "--runtime",
+        required=True,
+        type=_hostport,
+        metavar="HOST:PORT",
+        help="the runtime's signer-link address",
+    )
+    c.add_argument("--code", required=True, help="the pairing code, e.g. ABCD-EFGH-IJKL-MNOP")
+
+    c = cmd("run", "serve the paired runtime and the local link until stopped", cmd_run)
+    c.add_argument("--max-backoff", type=float, default=30.0, help="cap on redial delay (s)")
+
+    cmd("audit", "print the audit log and verify its hash chain", cmd_audit, password=False)
+    cmd("status", "show the signer's configuration, nodes and daemon", cmd_status, password=False)
+
+    c = cmd("add-owner", "enrol the first owner device (only while none is active)", cmd_add_owner)
+    c.add_argument("--key-type", choices=["secp256k1", "p256"], required=True)
+    c.add_argument("--pubkey", required=True, help="the device's compressed public key, hex")
+    c.add_argument("--label", default="owner")
+    add_rules_args(c)
+
+
+def guard(func: Any) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            rc: int = func(args)
+            return rc
+        except (VajraError, OSError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+
+    return run

@@ -1,0 +1,446 @@
+"""The runtime's end of the signer link: an asyncio server that live signers dial into.
+
+Signers sit behind home NAT, so they connect to the runtime. Each connection is a BOLT 8
+session in which the hub is the responder with its own static link key. After the
+handshake the hub knows the signer's static key and either
+
+- finds it pinned (paired earlier): the link is attached to that signer's
+  `RemoteSigner`, the signer's HELLO lists its nodes, requests flow; or
+- the handshake matched a pairing key instead of the hub's own key (decision 0007): the
+  code is consumed, the signer proves the code, the hub pins the signer's key and
+  answers with its own key and the signer id; the connection then closes; or
+- neither: the connection is closed.
+
+State directory (never inside the repository): `link_key` (the hub's static secret,
+0600, sealed with Argon2id + ChaCha20-Poly1305 when VAJRA_RUNTIME_KEY_PASSWORD is set),
+`signers.json` (pinned signer keys, public), `hub.log`, `admin.sock` (0600). Identity
+secrets the signers release stay in memory. Nothing secret is logged.
+
+Standalone (for tests and until `vajra runtime` embeds it):
+
+    python -m vajra.runtime.signer_hub --state-dir DIR --port P
+        prints {"event": "ready", "port": ..., "runtime_pubkey": ..., "admin": ...}
+    python -m vajra.runtime.signer_hub admin --state-dir DIR pairing-code
+    python -m vajra.runtime.signer_hub admin --state-dir DIR call '{"op": "signers"}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from vajra.crypto.secp256k1 import generate_secret
+from vajra.errors import DecodeError, PolicyViolation, VajraError
+from vajra.noise import ACT_ONE_SIZE, ACT_THREE_SIZE, HandshakeError, StaticKey
+from vajra.runtime.remote_signer import RemoteSigner, SignerUnavailable
+from vajra.signer import link_pairing as pairing
+from vajra.signer import link_proto as lp
+from vajra.signer.link_io import HANDSHAKE_TIMEOUT, FramedLink, LinkClosed
+
+log = logging.getLogger("vajra.runtime.signer_hub")
+
+KEY_PASSWORD_ENV = "VAJRA_RUNTIME_KEY_PASSWORD"
+ADMIN_SOCKET = "admin.sock"
+
+
+def _event(event: str, **fields: object) -> str:
+    """One structured log line: event=... key=value ..."""
+    return " ".join([f"event={event}", *(f"{k}={v}" for k, v in fields.items())])
+
+
+# --- persistent hub state -------------------------------------------------------------------
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load_link_key(state_dir: Path, password: str | None = None) -> StaticKey:
+    """The hub's static link key, created on first use."""
+    from vajra.signer.seed import open_seed, seal_seed
+
+    password = password if password is not None else os.environ.get(KEY_PASSWORD_ENV)
+    sealed, plain = state_dir / "link_key.sealed", state_dir / "link_key"
+    if sealed.exists():
+        if password is None:
+            raise VajraError(f"{sealed} is sealed: set {KEY_PASSWORD_ENV}")
+        return StaticKey(open_seed(sealed.read_bytes(), password))
+    if plain.exists():
+        return StaticKey(plain.read_bytes())
+    secret = generate_secret()
+    if password is not None:
+        _write_private(sealed, seal_seed(secret, password))
+    else:
+        _write_private(plain, secret)
+    return StaticKey(secret)
+
+
+class PinStore:
+    """Pinned signer link keys: signer id -> compressed pubkey, in `signers.json`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.pins: dict[int, bytes] = {}
+        if path.exists():
+            for row in json.loads(path.read_text())["signers"]:
+                self.pins[int(row["signer_id"])] = bytes.fromhex(row["link_pubkey"])
+
+    def lookup(self, pubkey: bytes) -> int | None:
+        for sid, pk in self.pins.items():
+            if pk == pubkey:
+                return sid
+        return None
+
+    def pin(self, pubkey: bytes) -> int:
+        """The signer id for `pubkey`, pinning it under a new id if it is new."""
+        sid = self.lookup(pubkey)
+        if sid is None:
+            sid = max(self.pins, default=0) + 1
+            self.pins[sid] = pubkey
+            rows = [{"signer_id": s, "link_pubkey": p.hex()} for s, p in sorted(self.pins.items())]
+            _write_private(self.path, json.dumps({"signers": rows}, indent=1).encode())
+        return sid
+
+
+# --- the hub --------------------------------------------------------------------------------
+
+
+class SignerHub:
+    """Accepts signer links; one `RemoteSigner` per paired signer."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        request_timeout: float = 10.0,
+        code_ttl: float = pairing.CODE_TTL,
+        clock: Callable[[], float] = time.time,
+        key_password: str | None = None,
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.host = host
+        self.port = port
+        self.key = load_link_key(self.state_dir, key_password)
+        self.pins = PinStore(self.state_dir / "signers.json")
+        self.codes = pairing.PairingCodes(code_ttl)
+        self.clock = clock
+        self.request_timeout = request_timeout
+        self._signers: dict[int, RemoteSigner] = {}
+        self._server: asyncio.Server | None = None
+        self._admin: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.identities: dict[bytes, bytes] = {}
+        """node id -> identity secret, in memory only (DESIGN section 4)."""
+
+    @property
+    def pubkey(self) -> bytes:
+        return self.key.pubkey
+
+    def signer(self, signer_id: int) -> RemoteSigner:
+        """The `SignerClient` for a paired signer (connected or not)."""
+        if signer_id not in self.pins.pins:
+            raise KeyError(f"no signer {signer_id} is paired")
+        rs = self._signers.get(signer_id)
+        if rs is None:
+            rs = RemoteSigner(signer_id, self.pins.pins[signer_id], self.request_timeout)
+            self._signers[signer_id] = rs
+        return rs
+
+    def signer_for(self, node_id: bytes) -> RemoteSigner:
+        for sid in self.pins.pins:
+            rs = self.signer(sid)
+            if node_id in rs.node_ids:
+                return rs
+        raise KeyError(f"no connected signer serves node {node_id.hex()}")
+
+    def pairing_code(self) -> pairing.PendingCode:
+        p = self.codes.issue(self.clock())
+        log.info(_event("pairing_code_issued", expires=int(p.expires)))  # never the code
+        return p
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._on_connection, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info(_event("hub_listening", host=self.host, port=self.port, pubkey=self.pubkey.hex()))
+
+    async def start_admin(self, path: Path | None = None) -> Path:
+        path = path or self.state_dir / ADMIN_SOCKET
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        old = os.umask(0o177)
+        try:
+            self._admin = await asyncio.start_unix_server(self._on_admin, str(path))
+        finally:
+            os.umask(old)
+        return path
+
+    async def close(self) -> None:
+        for server in (self._server, self._admin):
+            if server is not None:
+                server.close()
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for server in (self._server, self._admin):
+            if server is not None:
+                with contextlib.suppress(Exception):
+                    await server.wait_closed()
+
+    # --- connections ------------------------------------------------------------------------
+
+    async def _on_connection(self, reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        peer = w.get_extra_info("peername")
+        try:
+            link, code = await asyncio.wait_for(self._handshake(reader, w), HANDSHAKE_TIMEOUT)
+            if link is None:
+                return
+            if code is not None:
+                await self._pair(link, code)
+            else:
+                await self._serve(link)
+        except (TimeoutError, asyncio.IncompleteReadError, LinkClosed, ConnectionError) as e:
+            log.info(_event("link_closed", peer=peer, why=type(e).__name__))
+        except DecodeError as e:
+            log.warning(_event("link_protocol_error", peer=peer, error=type(e).__name__))
+        except asyncio.CancelledError:
+            pass
+        finally:
+            w.close()
+            self._tasks.discard(task)
+
+    async def _handshake(
+        self, reader: asyncio.StreamReader, w: asyncio.StreamWriter
+    ) -> tuple[FramedLink | None, pairing.PendingCode | None]:
+        act_one = await reader.readexactly(ACT_ONE_SIZE)
+        try:
+            hs, act_two, code = pairing.accept_act_one(self.key, self.codes, act_one, self.clock())
+        except HandshakeError:
+            log.info(_event("link_refused", why="handshake_to_unknown_key"))
+            return None, None
+        w.write(act_two)
+        remote, transport = hs.read_act_three(await reader.readexactly(ACT_THREE_SIZE))
+        return FramedLink(reader, w, transport, remote), code
+
+    async def _pair(self, link: FramedLink, code: pairing.PendingCode) -> None:
+        frame = await asyncio.wait_for(link.recv(), HANDSHAKE_TIMEOUT)
+        signer_key = link.remote_pubkey
+        expected = pairing.signer_mac(code.code, signer_key, code.key.pubkey)
+        if not isinstance(frame, lp.PairRequest) or not pairing.macs_equal(frame.mac, expected):
+            log.warning(_event("pairing_refused", why="bad_mac", signer=signer_key.hex()))
+            link.send(lp.Error(0, "bad_mac", "pairing proof does not match the code"))
+            await link.writer.drain()
+            return
+        sid = self.pins.pin(signer_key)
+        mac = pairing.runtime_mac(code.code, signer_key, self.pubkey)
+        link.send(lp.PairAccept(0, self.pubkey, sid, mac))
+        await link.writer.drain()
+        log.info(_event("signer_paired", signer_id=sid, signer=signer_key.hex()))
+
+    async def _serve(self, link: FramedLink) -> None:
+        sid = self.pins.lookup(link.remote_pubkey)
+        if sid is None:
+            log.warning(_event("link_refused", why="unpinned_key", key=link.remote_pubkey.hex()))
+            return
+        hello = await asyncio.wait_for(link.recv(), HANDSHAKE_TIMEOUT)
+        if not isinstance(hello, lp.Hello):
+            raise lp.LinkDecodeError("first frame is not HELLO")
+        rs = self.signer(sid)
+        rs.attach(link, hello.node_ids)
+        log.info(_event("signer_connected", signer_id=sid, nodes=len(hello.node_ids)))
+        why = "closed"
+        try:
+            while True:
+                frame = await link.recv()
+                if isinstance(frame, lp.Hello):
+                    rs.add_nodes(frame.node_ids)
+                    continue
+                if frame.KIND in lp.REQUEST_KINDS:
+                    raise lp.LinkDecodeError(f"signer sent {type(frame).__name__}")
+                if not rs.on_frame(frame):
+                    log.info(_event("late_response", signer_id=sid, id=frame.id))
+        except BaseException as e:
+            why = type(e).__name__
+            raise
+        finally:
+            rs.detach(link, why)
+            log.info(_event("signer_disconnected", signer_id=sid, why=why))
+
+    # --- admin ------------------------------------------------------------------------------
+
+    async def _on_admin(self, reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        try:
+            line = await reader.readline()
+            try:
+                req = json.loads(line)
+                resp = await self.admin(req)
+            except (ValueError, KeyError, TypeError) as e:
+                resp = {"error": "bad_request", "detail": str(e)}
+            except PolicyViolation as v:
+                resp = {"error": v.reason, "detail": v.detail}
+            except SignerUnavailable as e:
+                resp = {"error": "signer_unavailable", "detail": e.detail}
+            w.write(json.dumps(resp).encode() + b"\n")
+            await w.drain()
+        finally:
+            w.close()
+
+    async def admin(self, req: dict[str, Any]) -> dict[str, Any]:
+        """One admin request (the operator's, over the 0600 admin socket). Answers hold
+        public data only: node ids, decisions, never a secret."""
+        op = req["op"]
+        if op == "pairing_code":
+            p = self.pairing_code()
+            return {"code": p.code, "expires": int(p.expires), "runtime_pubkey": self.pubkey.hex()}
+        if op == "signers":
+            return {
+                "signers": [
+                    {
+                        "signer_id": sid,
+                        "link_pubkey": pk.hex(),
+                        "connected": self.signer(sid).connected,
+                        "node_ids": sorted(n.hex() for n in self.signer(sid).node_ids),
+                    }
+                    for sid, pk in sorted(self.pins.pins.items())
+                ]
+            }
+        if op == "wait_signer":
+            rs = self.signer(int(req.get("signer_id", 1)))
+            await rs.wait_connected(float(req.get("timeout", 10)))
+            return {"signer_id": rs.signer_id, "connected": True}
+        if op == "create_nodes":
+            rs = self.signer(int(req.get("signer_id", 1)))
+            grants = await rs.create_nodes(int(req["count"]))
+            for g in grants:
+                self.identities[g.node_id] = g.identity_secret
+            return {"node_ids": [g.node_id.hex() for g in grants]}
+        if op == "ping":
+            rs = self.signer(int(req.get("signer_id", 1)))
+            t = time.perf_counter()
+            await rs.ping()
+            return {"rtt_ms": (time.perf_counter() - t) * 1000}
+        if op == "authorise_payment":
+            node_id = bytes.fromhex(req["node_id"])
+            d = await self.signer_for(node_id).authorise_payment(
+                node_id,
+                bytes.fromhex(req["authorisation"]),
+                int(req.get("epoch", 1)),
+                bytes.fromhex(req.get("confirmation", "")),
+            )
+            return decision_json(d)
+        if op == "device_command":
+            rs = self.signer(int(req.get("signer_id", 1)))
+            return decision_json(await rs.device_command(bytes.fromhex(req["command"])))
+        raise ValueError(f"unknown op {op!r}")
+
+
+def decision_json(d: lp.DecisionFrame) -> dict[str, Any]:
+    return {
+        "outcome": d.outcome,
+        "reason": d.reason,
+        "kind": d.decision_kind,
+        "subject_id": d.subject_id.hex(),
+        "device_id": d.device_id.hex() or None,
+        "audit_seq": d.audit_seq,
+    }
+
+
+def admin_call(state_dir: Path, req: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
+    """Send one admin request to a running hub (blocking); its JSON answer."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(str(Path(state_dir) / ADMIN_SOCKET))
+        s.sendall(json.dumps(req).encode() + b"\n")
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    out: dict[str, Any] = json.loads(buf)
+    return out
+
+
+# --- standalone entry point -----------------------------------------------------------------
+
+
+def _setup_logging(state_dir: Path) -> None:
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    root = logging.getLogger("vajra")
+    root.setLevel(logging.INFO)
+    for h in (logging.StreamHandler(sys.stderr), logging.FileHandler(state_dir / "hub.log")):
+        h.setFormatter(fmt)
+        root.addHandler(h)
+
+
+async def _serve_forever(args: argparse.Namespace) -> int:
+    hub = SignerHub(Path(args.state_dir), args.host, args.port)
+    await hub.start()
+    admin = await hub.start_admin()
+    ready = {
+        "event": "ready",
+        "port": hub.port,
+        "host": hub.host,
+        "runtime_pubkey": hub.pubkey.hex(),
+        "admin": str(admin),
+    }
+    print(json.dumps(ready), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await hub.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["admin"]:
+        p = argparse.ArgumentParser(prog="python -m vajra.runtime.signer_hub admin")
+        p.add_argument("--state-dir", required=True, type=Path)
+        p.add_argument("what", choices=["pairing-code", "signers", "call"])
+        p.add_argument("request", nargs="?", help="for `call`: a JSON request")
+        a = p.parse_args(argv[1:])
+        ops = {"pairing-code": {"op": "pairing_code"}, "signers": {"op": "signers"}}
+        req = json.loads(a.request) if a.what == "call" else ops[a.what]
+        out = admin_call(a.state_dir, req)
+        print(json.dumps(out))
+        return 1 if "error" in out else 0
+    p = argparse.ArgumentParser(
+        prog="python -m vajra.runtime.signer_hub",
+        description="Run the runtime's signer hub alone: signers dial in and pair here.",
+    )
+    p.add_argument("--state-dir", required=True, help="hub state directory (link key, pins)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="0: any free port (see the ready line)")
+    args = p.parse_args(argv)
+    Path(args.state_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
+    _setup_logging(Path(args.state_dir))
+    return asyncio.run(_serve_forever(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

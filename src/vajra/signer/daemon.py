@@ -1,0 +1,199 @@
+"""`vajra signer run`: the live signer's process.
+
+It dials the runtime (homes are behind NAT, so the signer connects out), serves every
+request for all its nodes over that one link, and redials with exponential backoff and
+jitter whenever the link drops or the runtime is unreachable. Alongside, it listens on
+the local link (`local_link`) so an owner can freeze a device with the runtime down.
+
+Requests are served one at a time, in order, on the event loop: each is one short
+state transaction (`SignerCore` / `Policy`), so there is nothing to gain from threads on
+a signer box, and order of arrival is order of decision. Pairing (`pair`) is a separate
+one-shot connection (decision 0007).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from vajra.errors import DecodeError, VajraError
+from vajra.noise import StaticKey
+from vajra.signer import link_pairing as pairing
+from vajra.signer import link_proto as lp
+from vajra.signer import local_link
+from vajra.signer.link_io import FramedLink, LinkClosed, dial
+from vajra.signer.link_server import LinkHandler
+
+log = logging.getLogger("vajra.signer.daemon")
+
+BACKOFF_BASE = 0.25
+BACKOFF_CAP = 30.0
+
+
+def backoff_delay(
+    attempt: int, rand: float, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP
+) -> float:
+    """Seconds to wait before redial number `attempt` (0 = first retry): exponential,
+    capped, with "equal jitter" (half fixed, half random, `rand` in [0, 1)) so that many
+    signers cut off together do not all redial in the same instant."""
+    d: float = min(cap, base * 2.0 ** min(attempt, 32))
+    return d / 2 + d / 2 * rand
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeAddress:
+    host: str
+    port: int
+    pubkey: bytes
+    """The runtime's long-term link key, pinned at pairing."""
+
+
+@dataclass(frozen=True, slots=True)
+class Paired:
+    runtime_pubkey: bytes
+    signer_id: int
+
+
+class PairingRefused(VajraError):
+    def __init__(self, reason: str, detail: str = "") -> None:
+        self.reason = reason
+        super().__init__(f"pairing refused: {reason} {detail}".strip())
+
+
+async def pair(host: str, port: int, code: str, link_key: StaticKey) -> Paired:
+    """Pair with a runtime that showed `code`; the runtime key to pin and our signer id."""
+    pkey = pairing.pairing_key(code)
+    try:
+        link = await dial(host, port, link_key, pkey.pubkey)
+    except (DecodeError, LinkClosed):
+        # The runtime closed the handshake or did not answer as the holder of the code's
+        # key would: it does not know this code (wrong, expired or already used).
+        raise PairingRefused("bad_code", "the runtime does not know this code") from None
+    try:
+        link.send(lp.PairRequest(0, pairing.signer_mac(code, link_key.pubkey, pkey.pubkey)))
+        await link.writer.drain()
+        try:
+            resp = await asyncio.wait_for(link.recv(), 10.0)
+        except LinkClosed:
+            raise PairingRefused("closed", "the runtime closed the connection") from None
+        if isinstance(resp, lp.Error):
+            raise PairingRefused(resp.reason, resp.detail)
+        if not isinstance(resp, lp.PairAccept):
+            raise PairingRefused("protocol", f"unexpected {type(resp).__name__}")
+        expected = pairing.runtime_mac(code, link_key.pubkey, resp.runtime_pubkey)
+        if not pairing.macs_equal(resp.mac, expected):
+            raise PairingRefused("bad_mac", "the runtime's proof does not match the code")
+        return Paired(resp.runtime_pubkey, resp.signer_id)
+    finally:
+        await link.close()
+
+
+class SignerDaemon:
+    """The signer's network side: the runtime link (redialled forever) + the local link."""
+
+    def __init__(
+        self,
+        handler: LinkHandler,
+        link_key: StaticKey,
+        runtime: RuntimeAddress | None,
+        local_path: Path | None,
+        *,
+        clock: Callable[[], float] = time.time,
+        rand: Callable[[], float] = random.random,
+        backoff_base: float = BACKOFF_BASE,
+        backoff_cap: float = BACKOFF_CAP,
+    ) -> None:
+        self.handler = handler
+        self.link_key = link_key
+        self.runtime = runtime
+        self.local_path = local_path
+        self.clock = clock
+        self.rand = rand
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.connected = asyncio.Event()
+        self.listening = asyncio.Event()
+        """Set once the local link accepts connections (at once without one)."""
+        self.connections = 0
+        """Links established so far (tests watch reconnects with it)."""
+        self._stop = asyncio.Event()
+        self._link: FramedLink | None = None
+
+    async def run(self) -> None:
+        """Serve until `stop()`."""
+        local = None
+        if self.local_path is not None:
+            local = await local_link.serve(self.handler, self.local_path, self.clock)
+            log.info("event=local_link_listening path=%s", self.local_path)
+        self.listening.set()
+        try:
+            if self.runtime is None:
+                await self._stop.wait()
+            else:
+                await self._dial_loop(self.runtime)
+        finally:
+            if local is not None:
+                local.close()
+            if self._link is not None:
+                await self._link.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._link is not None:
+            self._link.writer.close()
+
+    async def _dial_loop(self, rt: RuntimeAddress) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            try:
+                link = await dial(rt.host, rt.port, self.link_key, rt.pubkey)
+            except (OSError, TimeoutError, LinkClosed, DecodeError) as e:
+                log.info(
+                    "event=dial_failed host=%s port=%d why=%s", rt.host, rt.port, type(e).__name__
+                )
+            else:
+                attempt = 0
+                await self._serve(link)
+            if self._stop.is_set():
+                break
+            delay = backoff_delay(attempt, self.rand(), self.backoff_base, self.backoff_cap)
+            attempt += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay)
+
+    async def _serve(self, link: FramedLink) -> None:
+        self._link = link
+        self.connections += 1
+        why = "closed"
+        try:
+            for hello in self.handler.hello():
+                link.send(hello)
+            await link.writer.drain()
+            self.connected.set()
+            log.info("event=link_up runtime=%s", link.remote_pubkey.hex())
+            while True:
+                data = await link.recv_bytes()
+                try:
+                    out = self.handler.handle_bytes(data, int(self.clock()))
+                except Exception as e:  # a bug must not take the signer down; no detail leaks
+                    log.error("event=request_failed error=%s", type(e).__name__)
+                    out = lp.Error(_frame_id(data), "internal").encode()
+                link.send_bytes(out)
+                await link.writer.drain()
+        except (LinkClosed, ConnectionError, DecodeError) as e:
+            why = type(e).__name__
+        finally:
+            self.connected.clear()
+            self._link = None
+            await link.close()
+            log.info("event=link_down why=%s", why)
+
+
+def _frame_id(data: bytes) -> int:
+    return int.from_bytes(data[2:10], "big") if len(data) >= 10 else 0

@@ -1,0 +1,301 @@
+"""The live signer end to end, through the commands a user runs (real processes, temp dirs).
+
+init a signer; start the runtime's signer hub; pair (a wrong code and a replayed code are
+refused); run the signer; create nodes; enrol a phone (owner) and a ring (spender);
+pay-authorise under and over the limits; stop the hub; freeze the ring from the phone
+over the local link; restart the hub (the signer redials); the ring is refused;
+unfreeze; the ring is accepted; the audit log verifies. Then: nothing the runtime side
+wrote contains the seed, a node secret or a device secret.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vajra.signer.keys import SignerKeys
+from vajra.signer.seed import mnemonic_to_seed
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "correct horse battery staple"
+PHASH = "ab" * 32
+
+
+class Env:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.signer = tmp / "signer"
+        self.devices = tmp / "devices"
+        self.hub = tmp / "hub"
+        self.logs = tmp / "logs"
+        self.logs.mkdir()
+        self.env = {
+            **os.environ,
+            "VAJRA_SIGNER_PASSWORD": PASSWORD,
+            "VAJRA_SIGNER_DIR": str(self.signer),
+            "VAJRA_DEVICE_DIR": str(self.devices),
+            "VAJRA_RUNTIME_DIR": str(self.hub),
+        }
+        self.procs: list[subprocess.Popen[str]] = []
+
+    def run(self, *args: str, ok: bool | None = True) -> subprocess.CompletedProcess[str]:
+        p = subprocess.run(
+            [sys.executable, "-m", "vajra", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if ok is True:
+            assert p.returncode == 0, (args, p.stdout, p.stderr)
+        return p
+
+    def json(self, *args: str, rc: int = 0) -> Any:
+        p = self.run(*args, ok=None)
+        assert p.returncode == rc, (args, p.returncode, p.stdout, p.stderr)
+        return json.loads(p.stdout.strip().splitlines()[-1])
+
+    def start(self, name: str, *cmd: str) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+        err = open(self.logs / f"{name}.stderr", "a")  # noqa: SIM115 (closed with the process)
+        p = subprocess.Popen(
+            [sys.executable, *cmd], env=self.env, stdout=subprocess.PIPE, stderr=err, text=True
+        )
+        self.procs.append(p)
+        assert p.stdout is not None
+        line = p.stdout.readline()
+        assert line, f"{name} exited: {(self.logs / f'{name}.stderr').read_text()}"
+        return p, json.loads(line)
+
+    def start_hub(self, port: int = 0) -> tuple[subprocess.Popen[str], int]:
+        p, ready = self.start(
+            "hub",
+            "-m",
+            "vajra.runtime.signer_hub",
+            "--state-dir",
+            str(self.hub),
+            "--port",
+            str(port),
+        )
+        assert ready["event"] == "ready"
+        return p, int(ready["port"])
+
+    def hub_admin(self, req: dict[str, Any]) -> Any:
+        p = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "vajra.runtime.signer_hub",
+                "admin",
+                "--state-dir",
+                str(self.hub),
+                "call",
+                json.dumps(req),
+            ],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        return json.loads(p.stdout)
+
+    def stop(self, p: subprocess.Popen[str]) -> None:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=20)
+
+    def close(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    e = Env(tmp_path)
+    yield e
+    e.close()
+
+
+def _authorise(env: Env, node: str, amount: int, *extra: str, rc: int = 0) -> Any:
+    return env.json(
+        "device",
+        "authorise",
+        "--name",
+        "ring",
+        "--node",
+        node,
+        "--payment-hash",
+        PHASH,
+        "--amount-msat",
+        str(amount),
+        "--max-fee-msat",
+        "1000",
+        *extra,
+        rc=rc,
+    )
+
+
+def test_signer_end_to_end(env: Env) -> None:
+    # --- init, hub, pairing --------------------------------------------------------------
+    init = env.json("signer", "init", "--json")
+    mnemonic = init["mnemonic"]
+    assert len(mnemonic.split()) == 24
+    assert (env.signer / "seed.sealed").stat().st_mode & 0o777 == 0o600
+    assert mnemonic not in (env.signer / "seed.sealed").read_bytes().decode("latin-1")
+
+    hub, port = env.start_hub()
+    runtime = f"127.0.0.1:{port}"
+    code = env.hub_admin({"op": "pairing_code"})["code"]
+    wrong = "AAAA-AAAA-AAAA-AAAA" if code != "AAAA-AAAA-AAAA-AAAA" else "BBBB-BBBB-BBBB-BBBB"
+    refused = env.run("signer", "pair", "--runtime", runtime, "--code", wrong, ok=None)
+    assert refused.returncode == 1 and "bad_code" in refused.stderr
+    paired = env.json("signer", "pair", "--runtime", runtime, "--code", code, "--json")
+    assert paired["signer_id"] == 1
+    replay = env.run("signer", "pair", "--runtime", runtime, "--code", code, ok=None)
+    assert replay.returncode == 1, "a pairing code works once"
+
+    signer, running = env.start("signer", "-m", "vajra", "signer", "run", "--max-backoff", "0.5")
+    assert running["event"] == "running"
+    assert env.hub_admin({"op": "wait_signer", "signer_id": 1, "timeout": 20})["connected"]
+    nodes = env.hub_admin({"op": "create_nodes", "signer_id": 1, "count": 2})["node_ids"]
+    assert len(nodes) == 2
+    node = nodes[0]
+
+    # --- devices --------------------------------------------------------------------------
+    phone = env.json("device", "create", "--type", "p256", "--name", "phone", "--json")
+    ring = env.json("device", "create", "--type", "secp256k1", "--name", "ring", "--json")
+    assert (env.devices / "ring.json").stat().st_mode & 0o777 == 0o600
+    owner_rules = [
+        "--auto-approve-below-msat=100000000",
+        "--confirm-above-msat=1000000000",
+        "--per-payment-max-msat=5000000000",
+        "--hourly-limit-msat=5000000000",
+        "--daily-limit-msat=10000000000",
+    ]
+    env.json(
+        "signer",
+        "add-owner",
+        "--key-type",
+        "p256",
+        "--pubkey",
+        phone["pubkey"],
+        "--label",
+        "phone",
+        "--json",
+        *owner_rules,
+    )
+    ring_rules = [
+        "--auto-approve-below-msat=10000000",  # 10k sat taps
+        "--confirm-above-msat=50000000",
+        "--per-payment-max-msat=100000000",
+        "--hourly-limit-msat=120000000",
+        "--daily-limit-msat=600000000",
+    ]
+    d = env.json(
+        "device", "enroll", "--name", "ring", "--by", "phone", "--label", "ring", *ring_rules
+    )
+    assert d["outcome"] == "approve" and d["device_id"] == ring["device_id"]
+
+    # --- payments under and over the limits -----------------------------------------------
+    assert _authorise(env, node, 5_000_000)["reason"] == "auto_approved"
+    d = _authorise(env, node, 30_000_000, rc=3)
+    assert d["reason"] == "user_presence_required"
+    assert _authorise(env, node, 30_000_000, "--user-present")["reason"] == "user_present"
+    assert _authorise(env, node, 200_000_000, rc=1)["reason"] == "over_per_payment_max"
+    d = _authorise(env, node, 60_000_000, rc=3)
+    assert d["reason"] == "owner_confirmation_required"
+    d = _authorise(env, node, 60_000_000, "--confirm-by", "phone")
+    assert d["reason"] == "owner_confirmed"
+    # 5M + 30M + 60M (+ fees) spent this hour; 30M more would pass 120M.
+    assert _authorise(env, node, 30_000_000, "--user-present", rc=1)["reason"] == (
+        "over_hourly_limit"
+    )
+
+    # --- runtime down: freeze the ring from the phone over the local link -----------------
+    env.stop(hub)
+    d = env.json("device", "freeze", "ring", "--by", "phone", "--local")
+    assert d["outcome"] == "approve"
+    status = env.json("signer", "status", "--json")
+    assert status["running"] is True and len(status["nodes"]) == 2
+
+    hub, _ = env.start_hub(port)  # same address: the signer redials with backoff
+    assert env.hub_admin({"op": "wait_signer", "signer_id": 1, "timeout": 20})["connected"]
+    assert _authorise(env, node, 1_000_000, rc=1)["reason"] == "device_frozen"
+    d = env.json("device", "unfreeze", ring["device_id"], "--by", "phone", "--local")
+    assert d["outcome"] == "approve"
+    assert _authorise(env, node, 1_000_000)["outcome"] == "approve"
+
+    listing = env.json("device", "list", "--signer-dir", str(env.signer), "--json")
+    assert {r["label"]: r["status"] for r in listing["registry"]} == {
+        "phone": "active",
+        "ring": "active",
+    }
+
+    env.stop(hub)
+    env.stop(signer)
+
+    # --- audit ---------------------------------------------------------------------------
+    log = env.json("signer", "audit", "--json")
+    assert log["verified"] is True
+    kinds = [e["kind"] for e in log["entries"]]
+    assert kinds.count("create_node") == 2 and "bootstrap" in kinds
+    reasons = [e["reason"] for e in log["entries"] if e["kind"] == "payment"]
+    assert "device_frozen" in reasons and "over_per_payment_max" in reasons
+    text = env.run("signer", "audit").stdout
+    assert "verified:" in text
+
+    # --- secrets: nothing the runtime side wrote contains one -----------------------------
+    seed = mnemonic_to_seed(mnemonic)
+    keys = SignerKeys(seed)
+    secrets = {"seed": seed, "mnemonic": mnemonic.encode()}
+    for i in range(2):
+        nk = keys.node(i)
+        secrets[f"identity{i}"] = nk.identity.secret
+        secrets[f"state_key{i}"] = nk.state_key()
+        secrets[f"funding{i}"] = nk.channel(0).funding
+        secrets[f"per_commitment_seed{i}"] = nk.channel(0).per_commitment_seed
+    for name in ("phone", "ring"):
+        device = json.loads((env.devices / f"{name}.json").read_text())
+        secrets[name] = bytes.fromhex(device["secret"])
+    secrets["audit_key"] = keys.audit_key().secret
+    secrets["link_key"] = keys.link_key().secret
+    runtime_files = [p for p in env.hub.rglob("*") if p.is_file()]
+    runtime_files.append(env.logs / "hub.stderr")
+    assert any(p.name == "hub.log" for p in runtime_files)
+    for path in runtime_files:
+        blob = path.read_bytes()
+        for what, s in secrets.items():
+            for form in (s, s.hex().encode(), s.hex().upper().encode()):
+                assert form not in blob, f"{what} found in {path}"
+
+
+def test_restore_gives_back_the_same_signer_and_a_wrong_password_fails(env: Env) -> None:
+    init = env.json("signer", "init", "--json")
+    other = env.tmp / "restored"
+    p = subprocess.run(
+        [sys.executable, "-m", "vajra", "signer", "restore", "--dir", str(other), "--json"],
+        env=env.env,
+        input=init["mnemonic"] + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert p.returncode == 0, p.stderr
+    restored = json.loads(p.stdout)
+    assert restored["link_pubkey"] == init["link_pubkey"]
+    assert restored["audit_pubkey"] == init["audit_pubkey"]
+    assert init["mnemonic"] not in p.stdout  # restore never shows the words
+    again = env.run("signer", "init", ok=None)
+    assert again.returncode == 1 and "refusing to overwrite" in again.stderr
+    env.env["VAJRA_SIGNER_PASSWORD"] = "wrong"
+    bad = env.run("signer", "pair", "--runtime", "127.0.0.1:1", "--code", "x", ok=None)
+    assert bad.returncode == 1 and "wrong password" in bad.stderr
