@@ -47,9 +47,8 @@ fuzz: venv
 bench: venv
 	$(PY) -m vajra bench protocol --json
 	$(PY) -m vajra bench signer --json
+	$(PY) -m vajra bench hosting --nodes 10000 --json
 
 demo: venv
 	testbed/install.sh
-	@echo "demo: the multi-node runtime demo is not in yet; running the test-bed self-check"
-	@echo "demo: (btcd regtest, two LND nodes, a channel, a payment, LDK ping) instead."
-	$(PY) -m vajra testbed selfcheck
+	$(PY) -m vajra demo

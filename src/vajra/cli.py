@@ -19,7 +19,9 @@ from vajra import __version__
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "vajra.cli_decode",
     "vajra.cli_testbed",
+    "vajra.cli_demo",
     "vajra.cli_bench",
+    "vajra.cli_runtime",
     "vajra.cli_signer",
     "vajra.cli_device",
 )

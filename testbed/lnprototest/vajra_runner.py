@@ -72,6 +72,7 @@ class VajraRunner(Runner):
             self.stop()
             raise RuntimeError("Vajra node did not print its ready line")
         self.node = json.loads(line)["nodes"][0]
+        self.node.setdefault("node_id", self.node.get("id"))
         self.running = True
 
     def stop(self, print_logs: bool = False) -> None:

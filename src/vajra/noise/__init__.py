@@ -26,7 +26,7 @@ from vajra.noise.handshake import (
     Responder,
     StaticKey,
 )
-from vajra.noise.transport import MAX_MESSAGE_SIZE, Transport
+from vajra.noise.transport import MAX_MESSAGE_SIZE, Transport, TransportState
 
 __all__ = [
     "ACT_ONE_SIZE",
@@ -49,4 +49,5 @@ __all__ = [
     "StaticKey",
     "Transport",
     "TransportError",
+    "TransportState",
 ]

@@ -63,6 +63,20 @@ class CipherState:
             self._n = n + 1
         return out
 
+    def export(self) -> tuple[bytes, bytes, int]:
+        """(key, chaining key, nonce): everything needed to continue this direction
+        elsewhere (another process). Secret: never log or store it in clear."""
+        return self._k, self._ck, self._n
+
+    @classmethod
+    def restore(cls, key: bytes, chaining_key: bytes, nonce: int) -> CipherState:
+        """The inverse of `export`."""
+        if len(key) != 32 or len(chaining_key) != 32 or not 0 <= nonce < ROTATE_AT:
+            raise ValueError("bad cipher state")
+        self = cls(key, chaining_key)
+        self._n = nonce
+        return self
+
     def release(self) -> None:
         """Drop the cipher object (about 2.3 KB of OpenSSL state); rebuilt on next use."""
         self._aead = None

@@ -93,6 +93,20 @@ class StaticKey:
         # h = SHA-256(h || ls.pub.serializeCompressed())
         self._h0 = sha256(_H_PROLOGUE + self.pubkey)
 
+    @classmethod
+    def with_pubkey(cls, secret: bytes, pubkey: bytes) -> StaticKey:
+        """A key whose public half the caller already knows (a host of many nodes keeps
+        them in a table): skips the ~18 us derivation; costs one SHA-256.
+
+        The caller vouches that `pubkey` belongs to `secret`; a wrong one makes every
+        handshake fail at act one (the initiator's `es` will not match), never succeed.
+        """
+        self = cls.__new__(cls)
+        self.secret = secret
+        self.pubkey = pubkey
+        self._h0 = sha256(_H_PROLOGUE + pubkey)
+        return self
+
     def __repr__(self) -> str:  # never print the secret
         return f"StaticKey(pubkey={self.pubkey.hex()})"
 

@@ -15,6 +15,8 @@ that is at most one partial frame (< 65,569 bytes) plus the newest chunk, and
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from vajra.crypto.aead import AuthenticationError
 from vajra.noise.cipher import CipherState
 from vajra.noise.errors import FrameAuthError, MessageTooLarge, ReceiveBufferFull
@@ -28,6 +30,25 @@ DEFAULT_MAX_BUFFER = 1 << 20
 """Default cap on undrained input bytes held by one `Transport`."""
 
 _AWAIT_HEADER = -1  # `_body_len` while the next bytes are a length prefix
+
+
+@dataclass(frozen=True, slots=True)
+class TransportState:
+    """An established session as data (`Transport.export` / `Transport.restore`)."""
+
+    send: tuple[bytes, bytes, int]
+    """Sending direction: key, chaining key, nonce."""
+    recv: tuple[bytes, bytes, int]
+    """Receiving direction: key, chaining key, nonce."""
+    buffered: bytes
+    """Received bytes not yet returned as a message."""
+    body_len: int
+    """Length of the body being awaited, or -1 while awaiting a length prefix."""
+    received: int
+    """Messages returned so far."""
+
+    def __repr__(self) -> str:  # never print keys
+        return f"TransportState(buffered={len(self.buffered)}, received={self.received})"
 
 
 class Transport:
@@ -109,6 +130,29 @@ class Transport:
         self._body_len = _AWAIT_HEADER
         self._received += 1
         return msg
+
+    def export(self) -> TransportState:
+        """The session as plain data, to continue it in another process (the runtime
+        hands a connection to the worker that owns its node). Secret: keys inside."""
+        if self._dead is not None:
+            raise FrameAuthError(self._dead, self._received)
+        return TransportState(
+            self._send.export(), self._recv.export(), bytes(self._buf), self._body_len,
+            self._received,
+        )  # fmt: skip
+
+    @classmethod
+    def restore(cls, st: TransportState, *, max_buffer: int = DEFAULT_MAX_BUFFER) -> Transport:
+        """The inverse of `export`."""
+        self = cls.__new__(cls)
+        self._send = CipherState.restore(*st.send)
+        self._recv = CipherState.restore(*st.recv)
+        self._buf = bytearray(st.buffered)
+        self._body_len = st.body_len
+        self._max_buffer = max(max_buffer, MAX_FRAME_SIZE)
+        self._received = st.received
+        self._dead = None
+        return self
 
     def compact(self) -> None:
         """Shrink an idle session to a few hundred bytes (e.g. while its node hibernates).

@@ -1,7 +1,7 @@
 """A peer connection, sans-IO: BOLT 8 handshake then the BOLT 1 session (init, ping/pong,
 warning/error, unknown-message rules). See `connection` for the theory of operation."""
 
-from vajra.peer.connection import PeerConnection, State
+from vajra.peer.connection import PeerConnection, SessionState, State
 from vajra.peer.events import (
     ConnectionClosed,
     ErrorReceived,
@@ -24,6 +24,7 @@ __all__ = [
     "PeerConnection",
     "PongReceived",
     "SessionConfig",
+    "SessionState",
     "State",
     "WarningReceived",
 ]

@@ -32,7 +32,6 @@ States:  AWAIT_ACT_ONE | AWAIT_ACT_TWO -> AWAIT_ACT_THREE (responder) -> AWAIT_I
 from __future__ import annotations
 
 import enum
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -46,6 +45,7 @@ from vajra.noise import (
     StaticKey,
     Transport,
     TransportError,
+    TransportState,
 )
 from vajra.peer.events import (
     ConnectionClosed,
@@ -75,6 +75,20 @@ from vajra.wire import features as feat
 ALL_CHANNELS = bytes(32)
 # BOLT 1: a ping with num_pong_bytes >= 65532 "MUST" be ignored (no pong fits).
 NO_PONG_THRESHOLD = 65532
+
+
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    """An active session as plain data (`export_session` / `resume`). Holds keys."""
+
+    remote_pubkey: bytes
+    remote_features: frozenset[int]
+    transport: TransportState
+    pending: tuple[bytes, ...]
+    """Decrypted messages received but not yet handled by the owner, encoded, in order."""
+
+    def __repr__(self) -> str:  # never print keys
+        return f"SessionState(remote={self.remote_pubkey.hex()}, pending={len(self.pending)})"
 
 
 class State(enum.Enum):
@@ -110,6 +124,7 @@ class PeerConnection:
         "_transport",
         "config",
         "local",
+        "pongs_sent",
         "remote_features",
         "remote_pubkey",
         "state",
@@ -121,12 +136,16 @@ class PeerConnection:
         self.state = State.CLOSED
         self.remote_pubkey: bytes | None = None
         self.remote_features: frozenset[int] = frozenset()
+        self.pongs_sent = 0
+        """Pings this session answered (its owner counts them for metrics)."""
         self._hs: Initiator | Responder | None = None
         self._transport: Transport | None = None
         self._inbuf = bytearray()
         self._out: list[bytes] = []
-        self._events: deque[Event] = deque()
-        self._pings: deque[tuple[int, float]] = deque()  # (num_pong_bytes, sent at)
+        # Lists, not deques: both stay a few entries long, and an empty deque costs 600+
+        # bytes -- twice that per idle session is a third of a hibernating session's size.
+        self._events: list[Event] = []
+        self._pings: list[tuple[int, float]] = []  # (num_pong_bytes, sent at)
         self._ping_limiter = PingLimiter(config, now)
         # One deadline at a time: handshake+init completion, then the oldest ping's pong.
         self._deadline: float | None = now + config.handshake_timeout
@@ -198,7 +217,7 @@ class PeerConnection:
         return out
 
     def next_event(self) -> Event | None:
-        return self._events.popleft() if self._events else None
+        return self._events.pop(0) if self._events else None
 
     def send(self, msg: Message, now: float) -> None:
         """Send a message. BOLT 1: nothing but `init` before the peer's `init` arrived."""
@@ -241,6 +260,55 @@ class PeerConnection:
     @property
     def transport(self) -> Transport | None:
         return self._transport
+
+    # --- moving a session to another process -------------------------------------------
+
+    def export_session(self, first: Message | None = None) -> SessionState:
+        """The active session as data, for the owner to continue it elsewhere; this
+        object is closed (without a `ConnectionClosed` event) and must not be used again.
+
+        `first`: a message the owner already took from `next_event` but wants the new
+        owner to see first. Messages still queued as events travel along, in order.
+        Requires ACTIVE, nothing unsent (`data_to_send()` drained) and no ping of ours
+        awaiting its pong.
+        """
+        if self.state is not State.ACTIVE or self._transport is None:
+            raise ProtocolError("only an active session can move", state=self.state.value)
+        if self._out or self._pings:
+            raise ProtocolError("session has unsent data or pings in flight", state="active")
+        pending = [] if first is None else [encode_message(first)]
+        pending += [
+            encode_message(e.message) for e in self._events if isinstance(e, MessageReceived)
+        ]
+        assert self.remote_pubkey is not None
+        st = SessionState(
+            self.remote_pubkey, self.remote_features, self._transport.export(), tuple(pending),
+        )  # fmt: skip
+        self.state = State.CLOSED
+        self._deadline = None
+        self._events.clear()
+        self._transport = None
+        return st
+
+    @classmethod
+    def resume(
+        cls, local: StaticKey, config: SessionConfig, st: SessionState, now: float
+    ) -> PeerConnection:
+        """Continue a session exported by `export_session` (its pending messages come out
+        of `next_event` first)."""
+        self = cls(local, config, now)
+        self._hs = None
+        self.remote_pubkey = st.remote_pubkey
+        self.remote_features = _interned(st.remote_features)
+        self._transport = Transport.restore(st.transport)
+        self.state = State.ACTIVE
+        self._deadline = None
+        try:
+            for raw in st.pending:
+                self._dispatch(self._classify(raw), now)
+        except VajraError as exc:
+            self._fail(exc)
+        return self
 
     # --- handshake ----------------------------------------------------------------------
 
@@ -304,7 +372,7 @@ class PeerConnection:
         # BOLT 1: "upon receiving `networks` containing no common chains: MAY close".
         if networks is not None and self.config.chain_hash not in networks:
             raise ProtocolError("no common chain in networks", state="await_init", message="init")
-        self.remote_features = bits
+        self.remote_features = _interned(bits)
         self.state = State.ACTIVE
         self._deadline = None
         self._events.append(InitReceived(bits, networks, msg.tlvs.remote_addr))
@@ -318,6 +386,7 @@ class PeerConnection:
         # num_pong_bytes"; otherwise "MUST ignore the ping".
         if msg.num_pong_bytes < NO_PONG_THRESHOLD:
             self._send_raw(_pong_bytes(msg.num_pong_bytes))
+            self.pongs_sent += 1
 
     def _on_pong(self, inp: _Input, now: float) -> None:
         msg = inp.message
@@ -409,6 +478,18 @@ _TRANSITIONS: dict[tuple[State, str], Handler] = {
 }
 
 _PONGS: dict[int, bytes] = {}
+_FEATURE_SETS: dict[frozenset[int], frozenset[int]] = {}
+
+
+def _interned(bits: frozenset[int]) -> frozenset[int]:
+    """One shared object per distinct feature set: a set costs ~700 bytes, and a host of
+    many sessions sees the same few sets from most peers (bounded cache)."""
+    got = _FEATURE_SETS.get(bits)
+    if got is not None:
+        return got
+    if len(_FEATURE_SETS) < 256:
+        _FEATURE_SETS[bits] = bits
+    return bits
 
 
 def _pong_bytes(n: int) -> bytes:

@@ -28,7 +28,7 @@ INVOICE_MSAT = 21_000_123  # not a whole number of sats on purpose: msat must be
 LDK_SEED = "42" * 32  # a fixed LDK node id, so logs are comparable between runs
 
 
-class _Steps:
+class Steps:
     """Runs named steps, timing each and logging one line per step."""
 
     def __init__(self, log: Callable[[str], None]) -> None:
@@ -64,7 +64,7 @@ def run_selfcheck(
     """
     tp = tb_paths.installed()
     base = workdir or Path(tempfile.mkdtemp(prefix="vajra-selfcheck-"))
-    steps = _Steps(log)
+    steps = Steps(log)
     groups_before = started_pgids()
     summary: dict[str, Any] = {
         "ok": False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -293,3 +294,56 @@ def test_garbage_encrypted_messages_never_raise(plain: bytes) -> None:
     b.receive_data(raw_frame(a, plain), 1)
     for e in drain(b):
         assert not isinstance(e, InitReceived | HandshakeCompleted)
+
+
+# --- moving a session to another process (the runtime's worker handover) ----------------
+
+
+def test_export_and_resume_continue_the_session() -> None:
+    from vajra.noise import StaticKey as _SK
+    from vajra.peer import MessageReceived, PeerConnection, SessionConfig, SessionState
+    from vajra.wire import Ping, QueryChannelRange
+
+    srv, cli = _SK(bytes(31) + b"\x11"), _SK(bytes(31) + b"\x22")
+    cfg = SessionConfig()
+    r = PeerConnection.responder(srv, cfg, 0.0)
+    c = PeerConnection.initiator(cli, srv.pubkey, cfg, 0.0)
+    for _ in range(4):
+        r.receive_data(c.data_to_send(), 0.0)
+        c.receive_data(r.data_to_send(), 0.0)
+    while r.next_event() is not None:
+        pass
+    while c.next_event() is not None:
+        pass
+    q1 = QueryChannelRange(cfg.chain_hash, 1, 2)
+    q2 = QueryChannelRange(cfg.chain_hash, 3, 4)
+    c.send(q1, 0.0)
+    c.send(q2, 0.0)
+    wire = c.data_to_send()
+    r.receive_data(wire[:-5], 0.0)  # q2 arrives half: its tail stays in the buffer
+    ev = r.next_event()
+    assert isinstance(ev, MessageReceived) and ev.message == q1
+    st = r.export_session(first=ev.message)
+    assert isinstance(st, SessionState) and r.closed and "keys" not in repr(st)
+    r2 = PeerConnection.resume(srv, cfg, st, 1.0)
+    assert r2.remote_pubkey == cli.pubkey
+    ev = r2.next_event()
+    assert isinstance(ev, MessageReceived) and ev.message == q1
+    r2.receive_data(wire[-5:], 1.0)
+    ev = r2.next_event()
+    assert isinstance(ev, MessageReceived) and ev.message == q2
+    # Both directions keep working with the moved keys and nonces.
+    c.send(Ping(num_pong_bytes=3, ignored=b""), 1.0)
+    r2.receive_data(c.data_to_send(), 1.0)
+    c.receive_data(r2.data_to_send(), 1.0)
+    assert any(type(e).__name__ == "PongReceived" for e in iter(c.next_event, None))
+
+
+def test_export_refuses_unfinished_sessions() -> None:
+    from vajra.errors import ProtocolError
+    from vajra.noise import StaticKey as _SK
+    from vajra.peer import PeerConnection, SessionConfig
+
+    r = PeerConnection.responder(_SK(bytes(31) + b"\x11"), SessionConfig(), 0.0)
+    with pytest.raises(ProtocolError):
+        r.export_session()

@@ -1,0 +1,216 @@
+"""Wake and sleep: a worker's awake nodes, their leases, their sealed state.
+
+Life of a wake (one asyncio task per trigger; per-node lock, so one node's triggers run
+in order):
+
+1. lease   `acquire_lease(node, runtime_id)` -> epoch E (a fencing token). If another
+           worker or runtime holds it, retry with backoff until `wake_wait` runs out
+           (the holder sleeps the node after `idle_timeout` and releases it).
+2. key     `signer.state_key(node, E)`: the signer sees the epoch and refuses an older
+           one, so a fenced-out copy of the node cannot get its key again.
+3. read    `SealedStore.get(node, "state")`: decrypted and checked against (node, key,
+           version); a blob from elsewhere or an older version is an `IntegrityError`.
+4. process the sans-IO `Node.handle(peer, message, now)` -> replies.
+5. write   if the state changed: `put(..., expected_version, lease_epoch=E)`: CAS on the
+           version and fenced by the epoch, in one store transaction.
+6. sleep   after `idle_timeout` without triggers: release the lease, drop the state key
+           and the decrypted state from memory.
+
+Store calls block (SQLite with fsync), so they run on one thread of the worker; the
+event loop keeps answering other connections meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from vajra.errors import VajraError
+from vajra.node import Node, NodeState
+from vajra.runtime.signer_api import SignerClient
+from vajra.store import Lease, LeaseHeld, LeaseLost, SealedStore
+from vajra.wire import Message
+
+log = logging.getLogger("vajra.runtime.node_host")
+T = TypeVar("T")
+STATE_KEY = "state"
+
+
+class WakeFailed(VajraError):
+    """A node could not be woken (lease held elsewhere too long, signer refused, store)."""
+
+    def __init__(self, node_id: bytes, reason: str) -> None:
+        self.node_id = node_id
+        self.reason = reason
+        super().__init__(f"wake failed node={node_id.hex()} reason={reason}")
+
+
+@dataclass(slots=True)
+class HostConfig:
+    runtime_id: str
+    """This worker's identity in the lease table (stable per worker slot)."""
+    idle_timeout: float = 5.0
+    """Seconds without a trigger after which an awake node sleeps."""
+    lease_ttl: float = 30.0
+    """Lease length; renewed while the node is awake."""
+    wake_wait: float = 15.0
+    """How long a wake waits for a lease held by someone else."""
+
+
+class _Awake:
+    __slots__ = ("lease", "node", "sleep_at", "version")
+
+    def __init__(self, node: Node, lease: Lease, version: int, sleep_at: float) -> None:
+        self.node = node
+        self.lease = lease
+        self.version = version
+        self.sleep_at = sleep_at
+
+
+class NodeHost:
+    """The awake nodes of one worker."""
+
+    def __init__(
+        self,
+        store: SealedStore,
+        signer: SignerClient,
+        config: HostConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+        on_change: Callable[[bytes, bool], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._signer = signer
+        self.config = config
+        self._clock = clock
+        self._awake: dict[bytes, _Awake] = {}
+        self._locks: dict[bytes, asyncio.Lock] = {}
+        self._io = ThreadPoolExecutor(1, thread_name_prefix="store")
+        self._on_change = on_change
+        self.wakes = 0
+        self.sleeps = 0
+        self.failures = 0
+
+    @property
+    def awake(self) -> int:
+        return len(self._awake)
+
+    def is_awake(self, node_id: bytes) -> bool:
+        return node_id in self._awake
+
+    async def _run(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._io, lambda: fn(*args, **kw))
+
+    async def deliver(self, node_id: bytes, peer: bytes, msg: Message) -> list[Message]:
+        """Hand one message to the node (waking it if needed); the replies to send."""
+        lock = self._locks.get(node_id)
+        if lock is None:
+            lock = self._locks[node_id] = asyncio.Lock()
+        async with lock:
+            try:
+                awake = self._awake.get(node_id) or await self._wake(node_id)
+                now = self._clock()
+                replies = awake.node.handle(peer, msg, int(now))
+                if awake.node.dirty:
+                    awake.version = await self._run(
+                        self._store.put,
+                        node_id,
+                        STATE_KEY,
+                        awake.node.state.encode(),
+                        awake.version,
+                        lease_epoch=awake.lease.epoch,
+                    )
+                    awake.node.dirty = False
+                awake.sleep_at = now + self.config.idle_timeout
+                if now > awake.lease.expiry - self.config.lease_ttl / 2:
+                    awake.lease = await self._run(
+                        self._store.renew_lease, awake.lease, now, self.config.lease_ttl
+                    )
+                return replies
+            except LeaseLost:
+                # Fenced out: someone else owns the node now; our copy must go.
+                self._drop(node_id)
+                self.failures += 1
+                raise WakeFailed(node_id, "lease_lost") from None
+
+    async def _wake(self, node_id: bytes) -> _Awake:
+        cfg = self.config
+        deadline = self._clock() + cfg.wake_wait
+        delay = 0.005
+        while True:
+            try:
+                lease = await self._run(
+                    self._store.acquire_lease, node_id, cfg.runtime_id, self._clock(), cfg.lease_ttl
+                )
+                break
+            except LeaseHeld:
+                if self._clock() + delay > deadline:
+                    self.failures += 1
+                    raise WakeFailed(node_id, "lease_held") from None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.25)
+        try:
+            key = await self._signer.state_key(node_id, lease.epoch)
+            self._store.unlock(node_id, key)
+            got = await self._run(self._store.get, node_id, STATE_KEY)
+        except BaseException:
+            self._store.forget(node_id)
+            await self._run(self._release, lease)
+            self.failures += 1
+            raise
+        version, state = (0, NodeState()) if got is None else (got[0], NodeState.decode(got[1]))
+        awake = _Awake(Node(node_id, state), lease, version, self._clock() + cfg.idle_timeout)
+        self._awake[node_id] = awake
+        self.wakes += 1
+        log.info("event=wake node=%s epoch=%d version=%d", node_id.hex(), lease.epoch, version)
+        if self._on_change is not None:
+            self._on_change(node_id, True)
+        return awake
+
+    def _release(self, lease: Lease) -> None:
+        with contextlib.suppress(LeaseLost):
+            self._store.release_lease(lease)
+
+    def _drop(self, node_id: bytes) -> _Awake | None:
+        awake = self._awake.pop(node_id, None)
+        # The state key and decrypted state leave memory with the node; the rollback
+        # marks go too (the signer will keep them once the link carries them).
+        self._store.forget(node_id)
+        if awake is not None and self._on_change is not None:
+            self._on_change(node_id, False)
+        return awake
+
+    async def sleep_idle(self) -> int:
+        """Put to sleep every node idle past its timeout; how many slept."""
+        now = self._clock()
+        for n in [n for n, lk in self._locks.items() if n not in self._awake and not lk.locked()]:
+            del self._locks[n]  # left by failed wakes
+        due = [n for n, a in self._awake.items() if a.sleep_at <= now]
+        for node_id in due:
+            await self.sleep(node_id)
+        return len(due)
+
+    async def sleep(self, node_id: bytes) -> None:
+        lock = self._locks.get(node_id)
+        if lock is not None and lock.locked():
+            return  # a trigger is running; it pushed sleep_at forward
+        awake = self._drop(node_id)
+        self._locks.pop(node_id, None)
+        if awake is None:
+            return
+        await self._run(self._release, awake.lease)
+        self.sleeps += 1
+        log.info("event=sleep node=%s epoch=%d", node_id.hex(), awake.lease.epoch)
+
+    async def close(self) -> None:
+        """Sleep every node (release leases) and stop the store thread."""
+        for node_id in list(self._awake):
+            await self.sleep(node_id)
+        self._io.shutdown(wait=True)

@@ -1,0 +1,366 @@
+"""The runtime's supervisor: signer, registry, shared key table, workers, admin, metrics.
+
+It owns everything that exists once per runtime and does no per-connection work:
+
+- loads the registry and asks the signer for the identity secrets of its nodes, writing
+  them into the shared `KeyTable` (memory only), then starts W worker processes
+  (`python -m vajra.runtime.worker`) that inherit the table's descriptor;
+- creates nodes on request (`POST /v1/nodes`): signer -> registry -> key table; workers
+  see a new node as soon as its row is published, without a restart;
+- restarts a worker that dies (SIGKILL included): the replacement maps the same tables
+  and takes the same runtime id, so it re-acquires the dead one's leases at once;
+- serves the loopback admin API and Prometheus metrics, and prints one JSON `ready`
+  line on stdout when every worker listens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vajra.crypto.secp256k1 import pubkey_create
+from vajra.runtime import admin_http
+from vajra.runtime.admin_http import Request, Response
+from vajra.runtime.fabric import DEFAULT_POOL, AddressPool
+from vajra.runtime.keytable import COUNTERS, GAUGES, Counters, KeyTable, NodeStates
+from vajra.runtime.signer_api import SignerClient
+from vajra.runtime.worker import WorkerConfig
+from vajra.store import NodeRow, SqliteStore
+
+log = logging.getLogger("vajra.runtime")
+CREATE_BATCH = 1000
+MAX_CREATE_PER_REQUEST = 100_000
+
+
+class RuntimeError_(Exception):
+    """A runtime that cannot start (bad configuration, signer/store mismatch)."""
+
+
+@dataclass(slots=True)
+class RuntimeConfig:
+    store: str
+    listen_port: int = 9735
+    workers: int = 2
+    pool: str = DEFAULT_POOL
+    admin_port: int = 0
+    metrics_port: int | None = None
+    capacity: int = 1 << 21
+    runtime_id: str | None = None
+    chain: str = "regtest"
+    idle_timeout: float = 5.0
+    lease_ttl: float = 30.0
+    worker_options: dict[str, Any] = field(default_factory=dict)
+    signer: dict[str, Any] = field(default_factory=dict)
+    """Passed to the workers' `make_signer` (may hold a dev seed: memory and pipes only)."""
+    log_level: str = "INFO"
+
+
+def runtime_file(store: str) -> Path:
+    """Where a running runtime says how to reach its admin API (no secrets in it)."""
+    return Path(store + ".runtime.json")
+
+
+class Supervisor:
+    def __init__(self, cfg: RuntimeConfig, signer: SignerClient) -> None:
+        self.cfg = cfg
+        self.signer = signer
+        self.pool = AddressPool.parse(cfg.pool, cfg.listen_port)
+        self.store = SqliteStore(cfg.store)
+        self.keys = KeyTable.create(min(cfg.capacity, self.pool.size))
+        self.counters = Counters.create(cfg.workers)
+        self.states = NodeStates.create(self.keys.capacity)
+        # Handover inboxes: (sending end, worker's receiving end) per worker; the
+        # supervisor keeps both open so a restarted worker finds its inbox again.
+        self.inboxes = [
+            socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) for _ in range(cfg.workers)
+        ]
+        for a, b in self.inboxes:
+            os.set_inheritable(a.fileno(), True)
+            os.set_inheritable(b.fileno(), True)
+        self.runtime_id = cfg.runtime_id or f"{socket.gethostname()}:{cfg.listen_port}"
+        self.next_index = 0
+        self.node_count = 0
+        self.skipped = 0
+        self.procs: list[asyncio.subprocess.Process | None] = [None] * cfg.workers
+        self.restarts = 0
+        self.stopping = False
+        self._create_lock = asyncio.Lock()
+        self.admin: asyncio.Server | None = None
+        self.metrics: asyncio.Server | None = None
+
+    # --- nodes ---------------------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Fill the key table from the registry with secrets released by the signer."""
+        batch: dict[int, list[tuple[int, bytes]]] = {}  # epoch -> [(index, node id)]
+        for row in self.store.iter_nodes():
+            index = self.pool.index_of(row.host)
+            if index is None or row.port != self.pool.port or index >= self.keys.capacity:
+                self.skipped += 1
+                continue
+            lease = self.store.get_lease(row.node_id)
+            epoch = lease.epoch if lease is not None else 0
+            group = batch.setdefault(epoch, [])
+            group.append((index, row.node_id))
+            if len(group) >= CREATE_BATCH:
+                await self._load_group(epoch, group)
+                batch[epoch] = []
+        for epoch, group in batch.items():
+            if group:
+                await self._load_group(epoch, group)
+        if self.skipped:
+            log.warning("event=nodes_skipped count=%d reason=outside_pool_or_port", self.skipped)
+
+    async def _load_group(self, epoch: int, group: list[tuple[int, bytes]]) -> None:
+        secrets = await self.signer.identity_secrets([n for _, n in group], epoch)
+        # One spot check per batch: a signer with another seed would yield other keys.
+        if pubkey_create(secrets[0]) != group[0][1]:
+            raise RuntimeError_("the signer's keys do not match the registry (wrong seed?)")
+        for (index, node_id), secret in zip(group, secrets, strict=True):
+            self.keys.put(index, node_id, secret)
+            self.next_index = max(self.next_index, index + 1)
+        self.node_count += len(group)
+        self.keys.publish(self.next_index)
+
+    async def create_nodes(self, count: int) -> list[NodeRow]:
+        """Create nodes with the signer, register them, publish them to the workers."""
+        rows: list[NodeRow] = []
+        async with self._create_lock:
+            while len(rows) < count:
+                n = min(CREATE_BATCH, count - len(rows), self.keys.capacity - self.next_index)
+                if n <= 0:
+                    raise ValueError(f"address pool / key table full at {self.next_index}")
+                grants = await self.signer.create_nodes(n)
+                first = self.next_index
+                batch = [
+                    NodeRow(
+                        g.node_id,
+                        self.pool.host_of(first + i),
+                        self.pool.port,
+                        self.signer.signer_id,
+                    )
+                    for i, g in enumerate(grants)
+                ]
+                self.store.register_nodes(batch)
+                for i, g in enumerate(grants):
+                    self.keys.put(first + i, g.node_id, g.identity_secret)
+                self.next_index = first + len(grants)
+                self.node_count += len(grants)
+                self.keys.publish(self.next_index)
+                rows.extend(batch)
+                await asyncio.sleep(0)
+        log.info("event=nodes_created count=%d total=%d", len(rows), self.node_count)
+        return rows
+
+    def node_json(self, row: NodeRow) -> dict[str, Any]:
+        index = self.pool.index_of(row.host)
+        loaded = index is not None and self.keys.node_id(index) == row.node_id
+        state = "registered"
+        out: dict[str, Any] = {"id": row.node_id.hex(), "host": row.host, "port": row.port}
+        if loaded and index is not None:
+            worker = self.states.get(index)
+            state = "awake" if worker else "sleeping"
+            if worker:
+                out["worker"] = worker - 1
+        out["state"] = state
+        return out
+
+    # --- workers -------------------------------------------------------------------------
+
+    def _worker_config(self, i: int) -> WorkerConfig:
+        c = self.cfg
+        return WorkerConfig(
+            index=i,
+            workers=c.workers,
+            port=c.listen_port,
+            pool=c.pool,
+            store=c.store,
+            runtime_id=f"{self.runtime_id}/w{i}",
+            keys_fd=self.keys.fd,
+            counters_fd=self.counters.fd,
+            states_fd=self.states.fd,
+            inbox_fd=self.inboxes[i][1].fileno() if c.workers > 1 else -1,
+            outbox_fds=[a.fileno() for a, _ in self.inboxes] if c.workers > 1 else [],
+            chain=c.chain,
+            idle_timeout=c.idle_timeout,
+            lease_ttl=c.lease_ttl,
+            signer=c.signer,
+            log_level=c.log_level,
+            **c.worker_options,
+        )
+
+    async def _spawn(self, i: int) -> None:
+        fds = (self.keys.fd, self.counters.fd, self.states.fd,
+               *(s.fileno() for pair in self.inboxes for s in pair))  # fmt: skip
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "vajra.runtime.worker",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, pass_fds=fds,
+        )  # fmt: skip
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(self._worker_config(i).to_json().encode() + b"\n")
+        await proc.stdin.drain()
+        proc.stdin.close()
+        line = await asyncio.wait_for(proc.stdout.readline(), 60)
+        if not line:
+            raise RuntimeError_(f"worker {i} exited before it was ready")
+        self.procs[i] = proc
+        log.info("event=worker_started worker=%d pid=%d", i, proc.pid)
+
+    async def _watch(self, i: int) -> None:
+        while not self.stopping:
+            proc = self.procs[i]
+            if proc is None:
+                return
+            rc = await proc.wait()
+            if self.stopping:
+                return
+            self.restarts += 1
+            awake = self.states.clear_worker(i)
+            self.counters.reset_gauges(i)
+            log.warning("event=worker_died worker=%d pid=%d rc=%d awake_lost=%d", i, proc.pid,
+                        rc, awake)  # fmt: skip
+            await asyncio.sleep(0.1)
+            try:
+                await self._spawn(i)
+            except Exception:
+                log.exception("event=worker_restart_failed worker=%d", i)
+                await asyncio.sleep(1.0)
+
+    # --- admin and metrics ---------------------------------------------------------------
+
+    async def handle(self, req: Request) -> Response:
+        parts = [p for p in req.path.split("/") if p]
+        if req.path == "/metrics":
+            return Response(200, self.metrics_text().encode(), "text/plain; version=0.0.4")
+        if parts[:2] != ["v1", "nodes"] and parts != ["v1", "status"]:
+            return Response.of({"error": "not found"}, 404)
+        if parts == ["v1", "status"]:
+            return Response.of(self.status())
+        if len(parts) == 2 and req.method == "POST":
+            count = int(req.json().get("count", 0))  # type: ignore[call-overload]
+            if not 1 <= count <= MAX_CREATE_PER_REQUEST:
+                raise ValueError(f"count must be 1..{MAX_CREATE_PER_REQUEST}")
+            rows = await self.create_nodes(count)
+            return Response.of(
+                {"created": len(rows), "total": self.node_count,
+                 "first": self.node_json(rows[0]), "last": self.node_json(rows[-1])}
+            )  # fmt: skip
+        if len(parts) == 2:
+            after = bytes.fromhex(req.query["after"]) if "after" in req.query else None
+            limit = min(int(req.query.get("limit", "1000")), 100_000)
+            out: list[dict[str, Any]] = []
+            for row in self.store.iter_nodes(after):
+                out.append(self.node_json(row))
+                if len(out) >= limit:
+                    break
+            nxt = out[-1]["id"] if len(out) >= limit else None
+            return Response.of({"nodes": out, "next": nxt})
+        if len(parts) == 3:
+            found = self.store.get_node(bytes.fromhex(parts[2]))
+            if found is None:
+                return Response.of({"error": "no such node"}, 404)
+            return Response.of(self.node_json(found))
+        return Response.of({"error": "not found"}, 404)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "nodes": self.node_count,
+            "workers": [p.pid if p else None for p in self.procs],
+            "restarts": self.restarts,
+            "counters": self.counters.totals(),
+        }
+
+    def metrics_text(self) -> str:
+        t = self.counters.totals()
+        awake = t["awake"]
+        lines = [
+            "# TYPE vajra_nodes gauge",
+            f'vajra_nodes{{state="sleeping"}} {self.node_count - awake}',
+            f'vajra_nodes{{state="awake"}} {awake}',
+            "# TYPE vajra_worker_restarts_total counter",
+            f"vajra_worker_restarts_total {self.restarts}",
+        ]
+        for name in COUNTERS:
+            if name == "awake":
+                continue
+            kind = "gauge" if name in GAUGES else "counter"
+            metric = f"vajra_{name}" + ("" if kind == "gauge" else "_total")
+            lines += [f"# TYPE {metric} {kind}", f"{metric} {t[name]}"]
+        return "\n".join(lines) + "\n"
+
+    # --- run -----------------------------------------------------------------------------
+
+    async def run(self, *, create: int = 0, exactly_one: bool = False) -> None:
+        """Load, optionally create nodes, start workers, print `ready`, serve until
+        SIGTERM/SIGINT. `exactly_one`: the store must hold one node or none (then one is
+        created) -- the fixed-identity dev mode."""
+        t0 = time.monotonic()
+        await self.load()
+        if exactly_one:
+            if self.node_count == 0:
+                await self.create_nodes(1)
+            elif self.node_count != 1:
+                raise RuntimeError_("--dev-node-secret needs a store holding only that node")
+        elif create:
+            await self.create_nodes(create)
+        self.admin = await admin_http.start(self.handle, "127.0.0.1", self.cfg.admin_port)
+        admin_port = self.admin.sockets[0].getsockname()[1]
+        metrics_port = None
+        if self.cfg.metrics_port is not None:
+            self.metrics = await admin_http.start(self.handle, "127.0.0.1", self.cfg.metrics_port)
+            metrics_port = self.metrics.sockets[0].getsockname()[1]
+        for i in range(self.cfg.workers):
+            await self._spawn(i)
+        watchers = [asyncio.create_task(self._watch(i)) for i in range(self.cfg.workers)]
+        rf = runtime_file(self.cfg.store)
+        info = {"admin": f"127.0.0.1:{admin_port}", "pid": os.getpid(),
+                "metrics_port": metrics_port, "listen_port": self.cfg.listen_port}  # fmt: skip
+        rf.write_text(json.dumps(info) + "\n")
+        sample = []
+        for row in self.store.iter_nodes():
+            sample.append({"node_id": row.node_id.hex(), "host": row.host, "port": row.port})
+            if len(sample) >= 16:
+                break
+        ready = {"event": "ready", **info, "workers": self.cfg.workers,
+                 "worker_pids": [p.pid if p else None for p in self.procs],
+                 "node_count": self.node_count, "nodes": sample,
+                 "startup_s": round(time.monotonic() - t0, 3)}  # fmt: skip
+        print(json.dumps(ready), flush=True)
+        log.info("event=ready nodes=%d workers=%d port=%d", self.node_count, self.cfg.workers,
+                 self.cfg.listen_port)  # fmt: skip
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        self.stopping = True
+        log.info("event=stopping")
+        for p in self.procs:
+            if p is not None and p.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            if p is not None:
+                try:
+                    await asyncio.wait_for(p.wait(), 10)
+                except TimeoutError:
+                    p.kill()
+        for w in watchers:
+            w.cancel()
+        self.admin.close()
+        if self.metrics is not None:
+            self.metrics.close()
+        with contextlib.suppress(OSError):
+            rf.unlink()
+        self.store.close()
+        log.info("event=stopped")

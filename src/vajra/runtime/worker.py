@@ -1,0 +1,497 @@
+"""One worker process: a wildcard listener, a hibernating responder per connection.
+
+The asyncio edge of the runtime. It moves bytes and time between sockets and the sans-IO
+cores and decides nothing itself: `fabric` maps the dialled address to a node,
+`PeerConnection` runs BOLT 8 + BOLT 1, `hibernation.decide` answers gossip queries for
+the sleeping node, and `NodeHost` wakes the node for everything else.
+
+Memory per idle session is what hibernation is about, so connections are
+`asyncio.Protocol`s (no StreamReader/Writer pair, no task per connection) with slots,
+the node's `StaticKey` is built from the shared key table per connection (one SHA-256),
+and a session idle for `compact_after` seconds drops its cipher objects.
+
+Limits (each one cuts only the offending connection, counted as `limit_cutoffs`):
+`max_connections` per worker (below the 20,000 descriptors a process may hold),
+`max_per_node` connections to one node per worker, the handshake + init deadline
+(half-open handshakes), the session's ping rate limit, and `max_write_buffer` bytes
+queued for a peer that does not read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from vajra.bitcoin.chains import CHAIN_HASHES
+from vajra.errors import VajraError
+from vajra.noise import StaticKey
+from vajra.peer import (
+    ConnectionClosed,
+    HandshakeCompleted,
+    InitReceived,
+    MessageReceived,
+    PeerConnection,
+    SessionConfig,
+)
+from vajra.runtime import handover, hibernation
+from vajra.runtime.fabric import AddressPool
+from vajra.runtime.keytable import COUNTERS, GAUGES, Counters, KeyTable, NodeStates
+from vajra.runtime.node_host import HostConfig, NodeHost
+from vajra.runtime.signer_api import SignerClient
+from vajra.store import SealedStore, SqliteStore
+from vajra.wire import Message
+
+log = logging.getLogger("vajra.runtime.worker")
+
+
+@dataclass(slots=True)
+class WorkerConfig:
+    """Everything a worker needs; sent by the supervisor on the worker's stdin (it may
+    carry a dev seed, so never on the command line)."""
+
+    index: int
+    workers: int
+    port: int
+    pool: str
+    store: str
+    runtime_id: str
+    keys_fd: int
+    counters_fd: int
+    states_fd: int
+    chain: str = "regtest"
+    idle_timeout: float = 5.0
+    lease_ttl: float = 30.0
+    max_connections: int = 16000
+    max_per_node: int = 64
+    handshake_timeout: float = 10.0
+    compact_after: float = 2.0
+    max_write_buffer: int = 1 << 20
+    pings_per_second: float = 64.0
+    ping_burst: int = 128
+    inbox_fd: int = -1
+    """This worker's end of its handover inbox (SOCK_SEQPACKET), or -1: no handover."""
+    outbox_fds: list[int] = field(default_factory=list)
+    """Sending ends of every worker's inbox, by worker index."""
+    signer: dict[str, Any] = field(default_factory=dict)
+    """{"kind": "dev", "seed": hex, "state": path} or {"kind": "fixed", "secret": hex}."""
+    log_level: str = "INFO"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> WorkerConfig:
+        return cls(**json.loads(text))
+
+
+def make_signer(spec: dict[str, Any]) -> SignerClient:
+    from vajra.runtime.local_signer import FixedIdentitySigner, LocalSigner
+
+    if spec.get("kind") == "dev":
+        return LocalSigner.open(bytes.fromhex(spec["seed"]), spec["state"])
+    if spec.get("kind") == "fixed":
+        return FixedIdentitySigner(bytes.fromhex(spec["secret"]))
+    raise ValueError("no signer configured (the signer link is not built yet: use --dev)")
+
+
+class Session(asyncio.Protocol):
+    """One accepted connection to one hosted node."""
+
+    __slots__ = (
+        "conn",
+        "index",
+        "last_active",
+        "node_id",
+        "queue",
+        "transport",
+        "w",
+    )
+
+    def __init__(self, w: Worker, resumed: tuple[int, bytes, PeerConnection] | None = None) -> None:
+        self.w = w
+        self.transport: asyncio.Transport | None = None
+        self.conn: PeerConnection | None = None
+        self.index = -1
+        self.node_id = b""
+        self.last_active = 0.0
+        self.queue: list[Message] | None = None  # messages waiting for the node, in order
+        if resumed is not None:  # handed over by another worker: already established
+            self.index, self.node_id, self.conn = resumed
+
+    # --- asyncio callbacks ---------------------------------------------------------------
+
+    def connection_made(self, transport: Any) -> None:
+        # `Any`: uvloop's transports are not subclasses of asyncio.Transport (same API).
+        self.transport = transport
+        w = self.w
+        if self.conn is not None:  # a resumed session: the address was checked already
+            w.count["handovers_in"] += 1
+            self.last_active = time.monotonic()
+            w.per_node[self.index] += 1
+            w.sessions.add(self)
+            w.recent.add(self)
+            self._events(self.last_active)
+            return
+        w.count["connections_accepted"] += 1
+        sockname = transport.get_extra_info("sockname")
+        index = w.pool.index_of(sockname[0]) if sockname else None
+        node_id = w.keys.node_id(index) if index is not None else None
+        if index is None or node_id is None or sockname[1] != w.pool.port:
+            # Nobody lives at this address: BOLT 8 act one could not be checked anyway.
+            w.count["closed_unknown_address"] += 1
+            transport.abort()
+            return
+        if len(w.sessions) >= w.cfg.max_connections or w.per_node[index] >= w.cfg.max_per_node:
+            w.count["limit_cutoffs"] += 1
+            transport.abort()
+            return
+        now = time.monotonic()
+        self.index, self.node_id, self.last_active = index, node_id, now
+        key = StaticKey.with_pubkey(w.keys.secret(index), node_id)
+        self.conn = PeerConnection.responder(key, w.session_config, now)
+        w.per_node[index] += 1
+        w.sessions.add(self)
+        w.handshaking[self] = now + w.cfg.handshake_timeout
+
+    def data_received(self, data: bytes) -> None:
+        conn = self.conn
+        if conn is None:
+            return
+        now = time.monotonic()
+        self.last_active = now
+        before = conn.pongs_sent
+        conn.receive_data(data, now)
+        self.w.count["pongs"] += conn.pongs_sent - before
+        self._events(now)
+        if self.conn is not None:
+            self.w.recent.add(self)
+
+    def eof_received(self) -> bool | None:
+        if self.conn is not None:
+            self.conn.close("eof")
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._forget()
+
+    # --- core events ---------------------------------------------------------------------
+
+    def _events(self, now: float) -> None:
+        conn = self.conn
+        assert conn is not None
+        w = self.w
+        while self.conn is conn and (ev := conn.next_event()) is not None:
+            if isinstance(ev, MessageReceived):
+                self._message(ev.message, now)
+            elif isinstance(ev, HandshakeCompleted):
+                w.count["handshakes"] += 1
+            elif isinstance(ev, InitReceived):
+                w.count["inits"] += 1
+                w.handshaking.pop(self, None)
+            elif isinstance(ev, ConnectionClosed):
+                if ev.reason == "handshake":
+                    w.count["handshake_failures"] += 1
+                elif ev.error is not None:
+                    w.count["protocol_errors"] += 1
+                    log.debug("event=closed node=%s reason=%s", self.node_id.hex(), ev.reason)
+        self.flush()
+
+    def _message(self, msg: Message, now: float) -> None:
+        conn = self.conn
+        assert conn is not None
+        if self.queue is not None:  # the node is being woken: keep the order
+            self.queue.append(msg)
+            return
+        d = hibernation.decide(msg, self.w.session_config.chain_hash)
+        if isinstance(d, hibernation.Answer):
+            for reply in d.replies:
+                conn.send(reply, now)
+            self.w.count["gossip_replies"] += 1
+        elif isinstance(d, hibernation.Wake):
+            w = self.w
+            owner = self.index % w.cfg.workers
+            if owner != w.cfg.index and w.outboxes and self._hand_over(msg, owner):
+                return
+            w.count["wake_triggers"] += 1
+            self.queue = [msg]
+            w.spawn(self._deliver())
+
+    def itself(self) -> Session:
+        """Protocol factory for `connect_accepted_socket` of a resumed session."""
+        return self
+
+    def _hand_over(self, msg: Message, owner: int) -> bool:
+        """Move this connection to the worker that owns the node (see `handover`).
+        False if it must stay here (unsent bytes, too big): the node wakes here then,
+        still fenced by its lease."""
+        conn, transport, w = self.conn, self.transport, self.w
+        assert conn is not None and transport is not None
+        transport.pause_reading()
+        out = conn.data_to_send()
+        if out:
+            transport.write(out)
+        if transport.get_write_buffer_size() > 0 or conn.transport is None:
+            transport.resume_reading()
+            return False
+        if conn.transport.buffered > handover.MAX_HANDOVER // 2:
+            transport.resume_reading()
+            return False
+        st = conn.export_session(first=msg)
+        payload = handover.pack(self.index, st)
+        fd = os.dup(transport.get_extra_info("socket").fileno())
+        try:
+            socket.send_fds(w.outboxes[owner], [payload], [fd])
+            w.count["handovers_out"] += 1
+        except OSError as e:
+            # The session is exported (this side is closed): the peer must reconnect.
+            log.warning("event=handover_failed node=%s owner=%d error=%s",
+                        self.node_id.hex(), owner, e)  # fmt: skip
+        finally:
+            os.close(fd)
+        self._forget()
+        transport.abort()  # closes only our descriptor: the owner holds the connection
+        return True
+
+    def _forget(self) -> None:
+        w = self.w
+        if self.conn is not None and self in w.sessions:
+            w.sessions.discard(self)
+            w.recent.discard(self)
+            w.handshaking.pop(self, None)
+            w.per_node[self.index] -= 1
+            if w.per_node[self.index] <= 0:
+                del w.per_node[self.index]
+        self.conn = None
+
+    async def _deliver(self) -> None:
+        w = self.w
+        while self.queue:
+            msg = self.queue.pop(0)
+            peer = self.conn.remote_pubkey if self.conn is not None else None
+            w.waking.setdefault(self.node_id, self.index)
+            try:
+                replies = await w.host.deliver(self.node_id, peer or b"", msg)
+            except VajraError as e:
+                if not w.host.is_awake(self.node_id):
+                    w.waking.pop(self.node_id, None)
+                w.count["wake_failures"] += 1
+                log.warning("event=wake_failed node=%s error=%s", self.node_id.hex(), e)
+                replies = []
+            conn = self.conn
+            if conn is None or conn.closed:
+                continue
+            now = time.monotonic()
+            for r in replies:
+                conn.send(r, now)
+                if r.NAME == "error":
+                    w.count["errors_sent"] += 1
+            self.flush()
+        self.queue = None
+
+    def flush(self) -> None:
+        conn, transport = self.conn, self.transport
+        if conn is None or transport is None:
+            return
+        out = conn.data_to_send()
+        if out:
+            transport.write(out)
+            if transport.get_write_buffer_size() > self.w.cfg.max_write_buffer:
+                self.w.count["limit_cutoffs"] += 1
+                conn.close("write_buffer")
+                transport.abort()
+                return
+        if conn.closed:
+            transport.close()
+
+
+class Worker:
+    """A worker's shared objects: tables, limits, sessions, the node host."""
+
+    def __init__(self, cfg: WorkerConfig, signer: SignerClient) -> None:
+        self.cfg = cfg
+        self.pool = AddressPool.parse(cfg.pool, cfg.port)
+        self.keys = KeyTable.attach(cfg.keys_fd)
+        self.counters = Counters.attach(cfg.counters_fd)
+        self.states = NodeStates.attach(cfg.states_fd)
+        self.session_config = SessionConfig(
+            chain_hash=CHAIN_HASHES[cfg.chain],
+            handshake_timeout=cfg.handshake_timeout,
+            pings_per_second=cfg.pings_per_second,
+            ping_burst=cfg.ping_burst,
+        )
+        # A restarted worker continues its slot's cumulative counters.
+        self.count: Counter[str] = Counter()
+        prev = dict(zip(COUNTERS, self.counters.read(cfg.index), strict=True))
+        self.count.update({k: v for k, v in prev.items() if v and k not in GAUGES})
+        self.sessions: set[Session] = set()
+        self.recent: set[Session] = set()
+        self.handshaking: dict[Session, float] = {}
+        self.per_node: Counter[int] = Counter()
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.waking: dict[bytes, int] = {}  # node id -> index, for nodes handed to the host
+        self.outboxes = [socket.socket(fileno=fd) for fd in cfg.outbox_fds]
+        for ob in self.outboxes:
+            ob.settimeout(1.0)  # a full inbox blocks briefly rather than losing a session
+        self.inbox = socket.socket(fileno=cfg.inbox_fd) if cfg.inbox_fd >= 0 else None
+        if self.inbox is not None:
+            self.inbox.setblocking(False)
+        self.store = SqliteStore(cfg.store)
+        self.host = NodeHost(
+            SealedStore(self.store),
+            signer,
+            HostConfig(cfg.runtime_id, cfg.idle_timeout, cfg.lease_ttl),
+            on_change=self._node_changed,
+        )
+
+    def _node_changed(self, node_id: bytes, awake: bool) -> None:
+        index = self.waking.get(node_id) if awake else self.waking.pop(node_id, None)
+        if index is not None:
+            self.states.set(index, self.cfg.index + 1 if awake else 0)
+
+    def spawn(self, coro: Any) -> None:
+        """Run a task, keeping a reference until it is done (asyncio holds only weak ones)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def receive_handovers(self) -> None:
+        """Inbox readable: resume every session handed to us."""
+        assert self.inbox is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                data, fds, _, _ = socket.recv_fds(self.inbox, handover.MAX_HANDOVER + 4096, 4)
+            except (BlockingIOError, InterruptedError):
+                return
+            if not fds:
+                return
+            sock = socket.socket(fileno=fds[0])
+            for extra in fds[1:]:
+                os.close(extra)
+            try:
+                index, st = handover.unpack(data)
+                node_id = self.keys.node_id(index)
+                if node_id is None:
+                    raise ValueError(f"no node at index {index}")
+                key = StaticKey.with_pubkey(self.keys.secret(index), node_id)
+                conn = PeerConnection.resume(key, self.session_config, st, time.monotonic())
+            except (VajraError, ValueError) as e:
+                log.warning("event=handover_rejected error=%s", e)
+                sock.close()
+                continue
+            sock.setblocking(False)
+            session = Session(self, (index, node_id, conn))
+            self.spawn(loop.connect_accepted_socket(session.itself, sock))
+
+    def publish_counters(self) -> None:
+        self.count["connections_open"] = len(self.sessions)
+        self.count["awake"] = self.host.awake
+        self.count["wakes"] = self.host.wakes
+        self.count["sleeps"] = self.host.sleeps
+        self.counters.write(self.cfg.index, [self.count[n] for n in COUNTERS])
+
+    def sweep(self) -> None:
+        """Once a second: half-open handshakes past their deadline; idle sessions compacted."""
+        now = time.monotonic()
+        for s, deadline in list(self.handshaking.items()):
+            if deadline > now:
+                break  # insertion order = deadline order
+            del self.handshaking[s]
+            if s.conn is not None and not s.conn.closed:
+                s.conn.handle_timer(now)
+                self.count["limit_cutoffs"] += 1
+                s.flush()
+                if s.transport is not None:
+                    s.transport.abort()
+        limit = now - self.cfg.compact_after
+        for s in list(self.recent):
+            if s.last_active <= limit:
+                self.recent.discard(s)
+                t = s.conn.transport if s.conn is not None else None
+                if t is not None:
+                    t.compact()
+
+
+async def serve(cfg: WorkerConfig, ready: asyncio.Future[None] | None = None) -> None:
+    signer = make_signer(cfg.signer)
+    w = Worker(cfg, signer)
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(
+        socket.AF_INET6 if w.pool.wildcard == "::" else socket.AF_INET, socket.SOCK_STREAM
+    )
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((w.pool.wildcard, cfg.port))
+    sock.listen(4096)
+    server = await loop.create_server(lambda: Session(w), sock=sock, backlog=4096)
+    if w.inbox is not None:
+        loop.add_reader(w.inbox.fileno(), w.receive_handovers)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(json.dumps({"event": "worker_ready", "worker": cfg.index, "pid": os.getpid()}))
+    sys.stdout.flush()
+    log.info("event=worker_ready worker=%d pid=%d port=%d", cfg.index, os.getpid(), cfg.port)
+    tick = 0
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.1)
+        tick += 1
+        w.publish_counters()
+        if tick % 10 == 0:  # once a second
+            w.sweep()
+            await w.host.sleep_idle()
+    server.close()
+    for s in list(w.sessions):
+        if s.transport is not None:
+            s.transport.abort()
+    await w.host.close()
+    w.publish_counters()
+    w.store.close()
+    log.info("event=worker_stopped worker=%d", cfg.index)
+
+
+def main() -> int:
+    cfg = WorkerConfig.from_json(sys.stdin.readline())
+    logging.basicConfig(
+        level=cfg.log_level,
+        stream=sys.stderr,
+        format="ts=%(asctime)s level=%(levelname)s proc=worker%(process)d %(message)s",
+    )
+    prof_dir = os.environ.get("VAJRA_PROFILE_DIR")  # developer aid: cProfile per worker
+    if prof_dir:
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
+        try:
+            run(serve(cfg))
+        finally:
+            prof.disable()
+            prof.dump_stats(os.path.join(prof_dir, f"worker{cfg.index}.prof"))
+        return 0
+    run(serve(cfg))
+    return 0
+
+
+def run(coro: Any) -> Any:
+    """Run a coroutine on uvloop when available (it is in the lock file), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

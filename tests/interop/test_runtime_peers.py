@@ -1,0 +1,76 @@
+"""Real peers against hosted nodes: to LND and LDK each hosted node is an ordinary peer.
+
+A runtime (real process, two workers) hosts a few thousand sleeping nodes. LND connects
+to 1,000 of them at random and lists each as a peer with our init features; an LDK node
+connects to a sample and gets pongs from every one of them. Nothing wakes: the runtime
+answers handshakes, init, pings and LND's gossip queries itself.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.runtime_proc import RuntimeProc
+from vajra.testbed.ldk import LdkPeer
+from vajra.wire import features as feat
+
+from .conftest import LndPair
+
+pytestmark = [pytest.mark.interop, pytest.mark.slow]
+
+HOSTED = 3000
+LND_SAMPLE = 1000
+LDK_SAMPLE = 25
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RuntimeProc]:
+    store: Path = tmp_path_factory.mktemp("runtime") / "store.db"
+    rt = RuntimeProc.start(store, create=HOSTED, workers=2)
+    try:
+        yield rt
+    finally:
+        rt.stop()
+
+
+def _uri(n: dict[str, object]) -> str:
+    return f"{n['id']}@{n['host']}:{n['port']}"
+
+
+def test_lnd_lists_1000_hosted_nodes_as_peers(lnd_pair: LndPair, runtime: RuntimeProc) -> None:
+    lnd = lnd_pair.bob
+    nodes = runtime.nodes()
+    assert len(nodes) >= HOSTED
+    sample = random.Random(5).sample(nodes, LND_SAMPLE)
+    with ThreadPoolExecutor(8) as ex:
+        list(ex.map(lambda n: lnd.connect(_uri(n)), sample))
+    peers = {p["pub_key"]: p for p in lnd.list_peers()}
+    ours = {str(b) for b in feat.our_bits(feat.INIT)}
+    try:
+        for n in sample:
+            p = peers.get(str(n["id"]))
+            assert p is not None, f"LND does not list {n['id']}"
+            assert p["address"] == f"{n['host']}:{n['port']}"
+            # LND shows the features it read from our init, bit by bit.
+            assert ours <= set(p["features"]), (ours, p["features"])
+        status = runtime.counters()
+        assert status.get("handshakes", 0) >= LND_SAMPLE
+        assert status.get("wakes", 0) == 0, "connecting and gossip must not wake nodes"
+    finally:
+        with ThreadPoolExecutor(8) as ex:
+            list(ex.map(lambda n: lnd.cli("disconnect", str(n["id"])), sample))
+
+
+def test_ldk_pings_hosted_nodes(ldk_peer: LdkPeer, runtime: RuntimeProc) -> None:
+    sample = random.Random(7).sample(runtime.nodes(), LDK_SAMPLE)
+    for n in sample:
+        ldk_peer.connect(str(n["host"]), int(str(n["port"])), str(n["id"]))
+    assert {str(n["id"]) for n in sample} <= set(ldk_peer.list_peers())
+    for n in sample:  # one timer tick pings every peer; each must answer with a pong
+        assert ldk_peer.ping(str(n["id"])) >= 0
+    assert runtime.counters().get("pongs", 0) >= LDK_SAMPLE

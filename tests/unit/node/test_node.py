@@ -1,0 +1,44 @@
+"""The minimal sans-IO node: declines channels with an error and remembers who asked."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.runtime_proc import open_channel_msg
+from vajra.errors import DecodeError
+from vajra.node import MAX_PEERS, Node, NodeState
+from vajra.wire import ErrorMessage, GossipTimestampFilter
+
+PEER = bytes([2]) + bytes(range(32))
+
+
+def test_open_channel_gets_error_naming_temporary_channel_id() -> None:
+    node = Node(b"\x02" * 33, NodeState())
+    tid = bytes(range(32))
+    out = node.handle(PEER, open_channel_msg(tid), now=1000)
+    assert out == [ErrorMessage(channel_id=tid, data=out[0].data)]  # type: ignore[union-attr]
+    assert node.dirty
+    assert node.state.peers == {PEER.hex(): 1000}
+    assert node.state.channel_requests == 1
+
+
+def test_state_round_trip_and_recency() -> None:
+    node = Node(b"\x02" * 33, NodeState())
+    for i in range(MAX_PEERS + 5):
+        node.handle(bytes([3]) + i.to_bytes(32, "big"), open_channel_msg(), now=i)
+    st = NodeState.decode(node.state.encode())
+    assert st == node.state
+    assert len(st.peers) == MAX_PEERS
+    assert (bytes([3]) + (0).to_bytes(32, "big")).hex() not in st.peers  # oldest forgotten
+
+
+def test_messages_without_a_channel_do_nothing() -> None:
+    node = Node(b"\x02" * 33, NodeState())
+    assert node.handle(PEER, GossipTimestampFilter(bytes(32), 0, 1), now=1) == []
+    assert not node.dirty
+
+
+@pytest.mark.parametrize("blob", [b"", b"[]", b'{"v": 2}', b'{"v": 1, "peers": 3}', b"\xff"])
+def test_bad_state_is_a_decode_error(blob: bytes) -> None:
+    with pytest.raises(DecodeError):
+        NodeState.decode(blob)
