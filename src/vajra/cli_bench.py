@@ -32,10 +32,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "hosting",
         help="a runtime hosting N nodes: memory per node, init latency, handshakes, pongs, wakes",
     )
-    ph.add_argument("--nodes", type=int, default=10_000, help="nodes to create and host")
+    ph.add_argument(
+        "--nodes", type=int, default=None, help="nodes to host (10,000; 1,000 with --signer)"
+    )
     ph.add_argument("--workers", type=int, default=2, help="runtime worker processes")
     ph.add_argument("--seconds", type=float, default=5.0, help="length of the rate phases")
     ph.add_argument("--pong-connections", type=int, default=1000)
+    ph.add_argument(
+        "--signer",
+        action="store_true",
+        help="only wakes, with a live `vajra signer` on loopback (state keys over the link)",
+    )
+    ph.add_argument("--wake-samples", type=int, default=200, help="wakes measured (--signer)")
     _common(ph)
     ph.set_defaults(func=_hosting)
 
@@ -71,8 +79,12 @@ def _protocol(args: argparse.Namespace) -> int:
 def _hosting(args: argparse.Namespace) -> int:
     from vajra.benchmarks import hosting
 
+    if args.signer:
+        nodes = args.nodes or 1000
+        out = hosting.run_with_signer(nodes, workers=args.workers, wake_samples=args.wake_samples)
+        return _emit("hosting_signer", out, args)
     out = hosting.run(
-        args.nodes,
+        args.nodes or 10_000,
         workers=args.workers,
         seconds=args.seconds,
         pong_connections=args.pong_connections,

@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             'one JSON line {"event":"ready",...} on stdout once every worker listens.'
         ),
     )
-    p.add_argument("--store", required=True, help="SQLite store file (created if missing)")
+    p.add_argument("--store", default=None, help="SQLite store file (created if missing)")
     p.add_argument("--listen-port", type=int, default=9735, help="port every node listens on")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
     p.add_argument("--pool", default=DEFAULT_POOL, help="node addresses: CIDR[@OFFSET]")
@@ -39,6 +39,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--idle-timeout", type=float, default=5.0, help="seconds before a node sleeps")
     p.add_argument("--capacity", type=int, default=1 << 21, help="max nodes (key table size)")
     p.add_argument("--dev", action="store_true", help="in-process signer (dev/test only)")
+    p.add_argument(
+        "--signer-port",
+        type=int,
+        default=9736,
+        help="port live signers dial (`vajra signer pair/run`); 0: any (see the ready line)",
+    )
+    p.add_argument("--signer-host", default="0.0.0.0", help="address the signer hub binds")
     p.add_argument(
         "--dev-seed",
         default=None,
@@ -59,6 +66,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(func=_runtime)
+    rs = p.add_subparsers(dest="runtime_cmd", metavar="ACTION")
+    pc = rs.add_parser(
+        "pairing-code",
+        help="a one-time code to pair a signer with this running runtime (10 minutes)",
+        description="Ask the running runtime for a pairing code; give it to `vajra signer "
+        "pair --runtime HOST:SIGNER_PORT --code CODE` on the signer's box.",
+    )
+    pc.add_argument("--store", required=True, help="store of the running runtime")
+    pc.add_argument("--admin", default=None, help="admin API HOST:PORT (instead of --store)")
+    pc.add_argument("--json", action="store_true", help="one JSON object")
+    pc.set_defaults(func=_pairing_code)
+    sg = rs.add_parser("signers", help="paired signers (id, key, connected, loaded)")
+    sg.add_argument("--store", required=True, help="store of the running runtime")
+    sg.add_argument("--admin", default=None, help="admin API HOST:PORT (instead of --store)")
+    sg.set_defaults(func=_signers)
 
     n = sub.add_parser("nodes", help="create, list and show hosted nodes (via a runtime)")
     n.add_argument("--store", default=None, help="store of the runtime to talk to")
@@ -67,6 +89,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c = ns.add_parser("create", help="create nodes (progress bar on a TTY; JSON summary)")
     c.add_argument("--count", type=int, required=True)
     c.add_argument("--batch", type=int, default=10_000, help="nodes per admin request")
+    c.add_argument(
+        "--signer", type=int, default=None, help="signer id (default: the only paired one)"
+    )
     c.set_defaults(func=_nodes_create)
     ls = ns.add_parser("list", help="list nodes (id, host, port, state)")
     ls.add_argument("--json", action="store_true", help="one JSON array")
@@ -91,15 +116,29 @@ def _runtime(args: argparse.Namespace) -> int:
         stream=sys.stderr,
         format="ts=%(asctime)s level=%(levelname)s proc=supervisor %(message)s",
     )
+    if not args.store:
+        print("error: --store is required", file=sys.stderr)
+        return 2
+    signer: SignerClient | None = None
+    hub = None
+    spec: dict[str, Any] = {}
     if not (args.dev or args.dev_node_secret):
-        print("error: the signer link is not built yet; run with --dev", file=sys.stderr)
-        return 1
-    signer: SignerClient
-    if args.dev_node_secret:
+        from pathlib import Path
+
+        from vajra.runtime.signer_hub import KEY_PASSWORD_ENV, SignerHub
+
+        # The hub's state (link key, pins) sits next to the store; identities stay in RAM.
+        hub = SignerHub(
+            Path(args.store + ".hub"),
+            args.signer_host,
+            args.signer_port,
+            key_password=os.environ.get(KEY_PASSWORD_ENV) or None,
+        )
+    elif args.dev_node_secret:
         # lnprototest writes its keys short ("01"): left-pad to 32 bytes.
         secret = bytes.fromhex(args.dev_node_secret.rjust(64, "0"))
         signer = FixedIdentitySigner(secret)
-        spec: dict[str, Any] = {"kind": "fixed", "secret": secret.hex()}
+        spec = {"kind": "fixed", "secret": secret.hex()}
     else:
         seed_hex = args.dev_seed or os.environ.get("VAJRA_DEV_SEED") or os.urandom(32).hex()
         state = args.store + ".signer"
@@ -125,7 +164,7 @@ def _runtime(args: argparse.Namespace) -> int:
     )
 
     async def main() -> None:
-        sup = Supervisor(cfg, signer)
+        sup = Supervisor(cfg, signer, hub)
         await sup.run(create=args.create, exactly_one=bool(args.dev_node_secret))
 
     try:
@@ -174,7 +213,10 @@ def _nodes_create(args: argparse.Namespace) -> int:
     total = 0
     while done < args.count:
         n = min(args.batch, args.count - done)
-        out = _call(base + "/v1/nodes", "POST", {"count": n})
+        body: dict[str, Any] = {"count": n}
+        if args.signer is not None:
+            body["signer"] = args.signer
+        out = _call(base + "/v1/nodes", "POST", body)
         done += out["created"]
         first = first or out["first"]
         last, total = out["last"], out["total"]
@@ -186,6 +228,25 @@ def _nodes_create(args: argparse.Namespace) -> int:
     if tty:
         print(file=sys.stderr)
     print(json.dumps({"created": done, "total": total, "first": first, "last": last}))
+    return 0
+
+
+def _pairing_code(args: argparse.Namespace) -> int:
+    out = _call(_admin_url(args) + "/v1/pairing-code", "POST", {})
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(out["code"])
+        print(
+            f"valid until {out['expires']} (unix), once; on the signer's box: vajra signer pair "
+            f"--runtime HOST:{out['signer_port']} --code {out['code']}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _signers(args: argparse.Namespace) -> int:
+    print(json.dumps(_call(_admin_url(args) + "/v1/signers")))
     return 0
 
 

@@ -14,8 +14,10 @@ that needs them fails loudly instead of passing vacuously.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import select
 import subprocess
 from concurrent import futures
@@ -79,12 +81,16 @@ class VajraRunner(Runner):
         for c in list(self.conns.values()):
             c.connection.connection.close()  # type: ignore[attr-defined]
         if self.proc is not None:
+            # Its own process group (it may have workers): SIGTERM all, SIGKILL stragglers.
             if self.proc.stdin is not None:
                 self.proc.stdin.close()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
             self.proc = None
         self.running = False

@@ -1,7 +1,8 @@
 """Test helpers: run `vajra runtime` as a real process and talk to its nodes.
 
 Everything goes through what a user runs (the CLI, real sockets): `RuntimeProc.start`
-launches `python -m vajra runtime --dev ...` in its own process group, waits for the JSON
+launches `python -m vajra runtime --dev ...` (or, with `dev=False`, the runtime with its
+embedded signer hub) in its own process group, waits for the JSON
 `ready` line and `stop` sends SIGTERM (SIGKILL after a bound).
 """
 
@@ -57,15 +58,20 @@ class RuntimeProc:
         extra: tuple[str, ...] = (),
         seed: bytes = SEED,
         timeout: float = 120.0,
+        dev: bool = True,
+        env: dict[str, str] | None = None,
     ) -> RuntimeProc:
+        """`dev=False`: no --dev (the runtime embeds the signer hub; pass --signer-port
+        in `extra`); `env`: the environment (default: ours plus the dev seed)."""
         port = port or free_port()
         err = store.with_suffix(".stderr.log")
         cmd = [
-            sys.executable, "-m", "vajra", "runtime", "--dev", "--store", str(store),
+            sys.executable, "-m", "vajra", "runtime", *(["--dev"] if dev else []),
+            "--store", str(store),
             "--listen-port", str(port), "--workers", str(workers), "--metrics-port", "0",
             "--create", str(create), *extra,
         ]  # fmt: skip
-        env = dict(os.environ, VAJRA_DEV_SEED=seed.hex())
+        env = dict(env or os.environ, VAJRA_DEV_SEED=seed.hex()) if dev else dict(env or os.environ)
         errf = err.open("ab")
         proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=errf, env=env, start_new_session=True

@@ -17,24 +17,30 @@ from pathlib import Path
 import pytest
 
 from vajra.testbed import paths as tb_paths
+from vajra.testbed.procs import free_port
 
 pytestmark = pytest.mark.interop
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "testbed" / "lnprototest" / "scenarios"
 
-NODE_COMMANDS = {
-    # The protocol core alone behind the test-only asyncio edge.
-    "core": [sys.executable, "-m", "tests.interop.peers.vajra_single_node", "--secret", "01"],
-}
+
+def _node_command(node: str, tmp: Path) -> list[str]:
+    if node == "core":  # the protocol core alone behind the test-only asyncio edge
+        return [sys.executable, "-m", "tests.interop.peers.vajra_single_node", "--secret", "01"]
+    # The runtime (supervisor + workers, hibernation) hosting one node with the forced key.
+    return [
+        sys.executable, "-m", "vajra", "runtime", "--dev", "--store", str(tmp / "store.db"),
+        "--listen-port", str(free_port()), "--workers", "2", "--dev-node-secret", "01",
+    ]  # fmt: skip
 
 
-@pytest.mark.parametrize("node", sorted(NODE_COMMANDS))
-def test_bolt1_scenarios(node: str) -> None:
+@pytest.mark.parametrize("node", ["core", "runtime"])
+def test_bolt1_scenarios(node: str, tmp_path: Path) -> None:
     python = str(tb_paths.installed("lnprototest").lnprototest_python)
     env = {
         **os.environ,
-        "VAJRA_NODE_CMD": json.dumps(NODE_COMMANDS[node]),
+        "VAJRA_NODE_CMD": json.dumps(_node_command(node, tmp_path)),
         "PYTHONPATH": str(ROOT),
     }
     proc = subprocess.run(

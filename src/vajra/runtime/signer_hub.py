@@ -16,7 +16,8 @@ State directory (never inside the repository): `link_key` (the hub's static secr
 `signers.json` (pinned signer keys, public), `hub.log`, `admin.sock` (0600). Identity
 secrets the signers release stay in memory. Nothing secret is logged.
 
-Standalone (for tests and until `vajra runtime` embeds it):
+`vajra runtime` (without --dev) embeds a hub in its supervisor (decision 0008).
+Standalone (for tests):
 
     python -m vajra.runtime.signer_hub --state-dir DIR --port P
         prints {"event": "ready", "port": ..., "runtime_pubkey": ..., "admin": ...}
@@ -151,6 +152,8 @@ class SignerHub:
         self._tasks: set[asyncio.Task[None]] = set()
         self.identities: dict[bytes, bytes] = {}
         """node id -> identity secret, in memory only (DESIGN section 4)."""
+        self.on_connect: Callable[[RemoteSigner], None] | None = None
+        """Called when a paired signer's link is up (the runtime loads its nodes)."""
 
     @property
     def pubkey(self) -> bytes:
@@ -270,6 +273,8 @@ class SignerHub:
         rs = self.signer(sid)
         rs.attach(link, hello.node_ids)
         log.info(_event("signer_connected", signer_id=sid, nodes=len(hello.node_ids)))
+        if self.on_connect is not None:
+            self.on_connect(rs)
         why = "closed"
         try:
             while True:

@@ -5,6 +5,10 @@ It owns everything that exists once per runtime and does no per-connection work:
 - loads the registry and asks the signer for the identity secrets of its nodes, writing
   them into the shared `KeyTable` (memory only), then starts W worker processes
   (`python -m vajra.runtime.worker`) that inherit the table's descriptor;
+- with the signer link (no `--dev`, decision 0008) it embeds the `SignerHub`: a node's
+  identity is loaded when its signer connects (until then its address closes every
+  connection), and workers ask for state keys through the supervisor
+  (`signer_channel`), which forwards them to the node's `RemoteSigner`;
 - creates nodes on request (`POST /v1/nodes`): signer -> registry -> key table; workers
   see a new node as soon as its row is published, without a restart;
 - restarts a worker that dies (SIGKILL included): the replacement maps the same tables
@@ -29,11 +33,15 @@ from pathlib import Path
 from typing import Any
 
 from vajra.crypto.secp256k1 import pubkey_create
+from vajra.errors import PolicyViolation
 from vajra.runtime import admin_http
 from vajra.runtime.admin_http import Request, Response
 from vajra.runtime.fabric import DEFAULT_POOL, AddressPool
 from vajra.runtime.keytable import COUNTERS, GAUGES, Counters, KeyTable, NodeStates
+from vajra.runtime.remote_signer import RemoteSigner, SignerUnavailable
 from vajra.runtime.signer_api import SignerClient
+from vajra.runtime.signer_channel import OP_ECDH, ChannelRequest, ChannelServer
+from vajra.runtime.signer_hub import SignerHub
 from vajra.runtime.worker import WorkerConfig
 from vajra.store import NodeRow, SqliteStore
 
@@ -71,9 +79,14 @@ def runtime_file(store: str) -> Path:
 
 
 class Supervisor:
-    def __init__(self, cfg: RuntimeConfig, signer: SignerClient) -> None:
+    def __init__(
+        self, cfg: RuntimeConfig, signer: SignerClient | None, hub: SignerHub | None = None
+    ) -> None:
+        if (signer is None) == (hub is None):
+            raise ValueError("a runtime has either an in-process signer or a signer hub")
         self.cfg = cfg
         self.signer = signer
+        self.hub = hub
         self.pool = AddressPool.parse(cfg.pool, cfg.listen_port)
         self.store = SqliteStore(cfg.store)
         self.keys = KeyTable.create(min(cfg.capacity, self.pool.size))
@@ -87,6 +100,20 @@ class Supervisor:
         for a, b in self.inboxes:
             os.set_inheritable(a.fileno(), True)
             os.set_inheritable(b.fileno(), True)
+        # Signer channels (hub mode): (supervisor end, worker end) per worker, both kept.
+        self.channels = (
+            [socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) for _ in range(cfg.workers)]
+            if hub is not None
+            else []
+        )
+        for _, b in self.channels:
+            os.set_inheritable(b.fileno(), True)
+        self.channel_server: ChannelServer | None = None
+        self.loaded_signers: set[int] = set()
+        self.waiting_signers: set[int] = set()
+        """Signers whose nodes are registered but not yet in the key table."""
+        self._signer_locks: dict[int, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         self.runtime_id = cfg.runtime_id or f"{socket.gethostname()}:{cfg.listen_port}"
         self.next_index = 0
         self.node_count = 0
@@ -101,7 +128,23 @@ class Supervisor:
     # --- nodes ---------------------------------------------------------------------------
 
     async def load(self) -> None:
-        """Fill the key table from the registry with secrets released by the signer."""
+        """Fill the key table from the registry with secrets released by the signer.
+        Hub mode: only note which signers have nodes; each signer's nodes load when it
+        connects (`load_signer`)."""
+        if self.hub is not None:
+            for row in self.store.iter_nodes():
+                index = self.pool.index_of(row.host)
+                if index is None or row.port != self.pool.port or index >= self.keys.capacity:
+                    self.skipped += 1
+                    continue
+                self.next_index = max(self.next_index, index + 1)
+                self.waiting_signers.add(row.signer_id)
+            # Reserve the indices (rows stay empty, so their addresses close at once).
+            self.keys.publish(self.next_index)
+            if self.skipped:
+                log.warning("event=nodes_skipped count=%d reason=outside_pool_or_port",
+                            self.skipped)  # fmt: skip
+            return
         batch: dict[int, list[tuple[int, bytes]]] = {}  # epoch -> [(index, node id)]
         for row in self.store.iter_nodes():
             index = self.pool.index_of(row.host)
@@ -121,33 +164,109 @@ class Supervisor:
         if self.skipped:
             log.warning("event=nodes_skipped count=%d reason=outside_pool_or_port", self.skipped)
 
-    async def _load_group(self, epoch: int, group: list[tuple[int, bytes]]) -> None:
-        secrets = await self.signer.identity_secrets([n for _, n in group], epoch)
+    def _on_signer_connected(self, rs: RemoteSigner) -> None:
+        task = asyncio.get_running_loop().create_task(self.load_signer(rs))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def load_signer(self, rs: RemoteSigner) -> None:
+        """A signer connected: ask it (batched) for the identity secrets of its nodes and
+        publish them; its nodes become reachable. Once per runtime and signer; a link
+        lost half-way is retried at the next connect (rows already written stay)."""
+        sid = rs.signer_id
+        lock = self._signer_locks.setdefault(sid, asyncio.Lock())
+        async with lock:
+            if sid in self.loaded_signers:
+                return
+            t0 = time.monotonic()
+            group: list[tuple[int, bytes]] = []
+            loaded = 0
+            try:
+                for row in self.store.iter_nodes():
+                    if row.signer_id != sid:
+                        continue
+                    index = self.pool.index_of(row.host)
+                    if index is None or row.port != self.pool.port or index >= self.keys.capacity:
+                        continue
+                    group.append((index, row.node_id))
+                    if len(group) >= CREATE_BATCH:
+                        await self._load_group(0, group, rs)
+                        loaded += len(group)
+                        group = []
+                if group:
+                    await self._load_group(0, group, rs)
+                    loaded += len(group)
+            except (SignerUnavailable, PolicyViolation, RuntimeError_) as e:
+                log.warning("event=signer_load_failed signer_id=%d loaded=%d error=%s "
+                            "detail=%s", sid, loaded, type(e).__name__, e)  # fmt: skip
+                return
+            self.loaded_signers.add(sid)
+            self.waiting_signers.discard(sid)
+            log.info("event=signer_nodes_loaded signer_id=%d nodes=%d ms=%.1f", sid, loaded,
+                     (time.monotonic() - t0) * 1000)  # fmt: skip
+
+    async def _load_group(
+        self, epoch: int, group: list[tuple[int, bytes]], signer: SignerClient | None = None
+    ) -> None:
+        client = signer or self.signer
+        assert client is not None
+        secrets = await client.identity_secrets([n for _, n in group], epoch)
         # One spot check per batch: a signer with another seed would yield other keys.
         if pubkey_create(secrets[0]) != group[0][1]:
             raise RuntimeError_("the signer's keys do not match the registry (wrong seed?)")
         for (index, node_id), secret in zip(group, secrets, strict=True):
+            if self.keys.node_id(index) is None:
+                self.node_count += 1
             self.keys.put(index, node_id, secret)
             self.next_index = max(self.next_index, index + 1)
-        self.node_count += len(group)
         self.keys.publish(self.next_index)
 
-    async def create_nodes(self, count: int) -> list[NodeRow]:
+    def _client(self, signer_id: int | None) -> SignerClient:
+        if self.hub is None:
+            assert self.signer is not None
+            return self.signer
+        if signer_id is None:
+            pins = sorted(self.hub.pins.pins)
+            if len(pins) != 1:
+                raise ValueError("give the signer id (several or no signers are paired)")
+            signer_id = pins[0]
+        try:
+            return self.hub.signer(signer_id)
+        except KeyError:
+            raise ValueError(f"no signer {signer_id} is paired") from None
+
+    async def resolve(self, req: ChannelRequest) -> bytes:
+        """A worker's signer request (hub mode): the node's signer answers; the epoch
+        passes through unchanged."""
+        assert self.hub is not None
+        row = self.store.get_node(req.node_id)
+        if row is None:
+            raise PolicyViolation("unknown_node", req.node_id.hex())
+        try:
+            rs = self.hub.signer(row.signer_id)
+        except KeyError:
+            raise SignerUnavailable(row.signer_id, "not paired") from None
+        if req.op == OP_ECDH:
+            return await rs.ecdh(req.node_id, req.extra, req.epoch)
+        return await rs.state_key(req.node_id, req.epoch)
+
+    async def create_nodes(self, count: int, signer_id: int | None = None) -> list[NodeRow]:
         """Create nodes with the signer, register them, publish them to the workers."""
         rows: list[NodeRow] = []
+        signer = self._client(signer_id)
         async with self._create_lock:
             while len(rows) < count:
                 n = min(CREATE_BATCH, count - len(rows), self.keys.capacity - self.next_index)
                 if n <= 0:
                     raise ValueError(f"address pool / key table full at {self.next_index}")
-                grants = await self.signer.create_nodes(n)
+                grants = await signer.create_nodes(n)
                 first = self.next_index
                 batch = [
                     NodeRow(
                         g.node_id,
                         self.pool.host_of(first + i),
                         self.pool.port,
-                        self.signer.signer_id,
+                        signer.signer_id,
                     )
                     for i, g in enumerate(grants)
                 ]
@@ -190,18 +309,20 @@ class Supervisor:
             counters_fd=self.counters.fd,
             states_fd=self.states.fd,
             inbox_fd=self.inboxes[i][1].fileno() if c.workers > 1 else -1,
+            signer_fd=self.channels[i][1].fileno() if self.channels else -1,
             outbox_fds=[a.fileno() for a, _ in self.inboxes] if c.workers > 1 else [],
             chain=c.chain,
             idle_timeout=c.idle_timeout,
             lease_ttl=c.lease_ttl,
-            signer=c.signer,
+            signer=c.signer if self.hub is None else {"kind": "supervisor"},
             log_level=c.log_level,
             **c.worker_options,
         )
 
     async def _spawn(self, i: int) -> None:
         fds = (self.keys.fd, self.counters.fd, self.states.fd,
-               *(s.fileno() for pair in self.inboxes for s in pair))  # fmt: skip
+               *(s.fileno() for pair in self.inboxes for s in pair),
+               *(b.fileno() for _, b in self.channels))  # fmt: skip
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "vajra.runtime.worker",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, pass_fds=fds,
@@ -242,15 +363,31 @@ class Supervisor:
         parts = [p for p in req.path.split("/") if p]
         if req.path == "/metrics":
             return Response(200, self.metrics_text().encode(), "text/plain; version=0.0.4")
+        if parts == ["v1", "pairing-code"] and req.method == "POST":
+            if self.hub is None:
+                return Response.of({"error": "no signer hub (--dev runtime)"}, 400)
+            p = self.hub.pairing_code()  # the code is in the answer only, never logged
+            return Response.of({"code": p.code, "expires": int(p.expires),
+                                "runtime_pubkey": self.hub.pubkey.hex(),
+                                "signer_port": self.hub.port})  # fmt: skip
+        if parts == ["v1", "signers"]:
+            return Response.of({"signers": self.signers_json()})
         if parts[:2] != ["v1", "nodes"] and parts != ["v1", "status"]:
             return Response.of({"error": "not found"}, 404)
         if parts == ["v1", "status"]:
             return Response.of(self.status())
         if len(parts) == 2 and req.method == "POST":
-            count = int(req.json().get("count", 0))  # type: ignore[call-overload]
+            body = req.json()
+            count = int(body.get("count", 0))  # type: ignore[call-overload]
             if not 1 <= count <= MAX_CREATE_PER_REQUEST:
                 raise ValueError(f"count must be 1..{MAX_CREATE_PER_REQUEST}")
-            rows = await self.create_nodes(count)
+            sid = body.get("signer")
+            try:
+                rows = await self.create_nodes(count, None if sid is None else int(str(sid)))
+            except SignerUnavailable as e:
+                return Response.of({"error": "signer_unavailable", "detail": e.detail}, 400)
+            except PolicyViolation as v:
+                return Response.of({"error": v.reason, "detail": v.detail}, 400)
             return Response.of(
                 {"created": len(rows), "total": self.node_count,
                  "first": self.node_json(rows[0]), "last": self.node_json(rows[-1])}
@@ -272,9 +409,19 @@ class Supervisor:
             return Response.of(self.node_json(found))
         return Response.of({"error": "not found"}, 404)
 
+    def signers_json(self) -> list[dict[str, Any]]:
+        if self.hub is None:
+            return []
+        return [
+            {"signer_id": sid, "link_pubkey": pk.hex(), "connected": self.hub.signer(sid).connected,
+             "loaded": sid in self.loaded_signers}
+            for sid, pk in sorted(self.hub.pins.pins.items())
+        ]  # fmt: skip
+
     def status(self) -> dict[str, Any]:
         return {
             "nodes": self.node_count,
+            "signers": self.signers_json(),
             "workers": [p.pid if p else None for p in self.procs],
             "restarts": self.restarts,
             "counters": self.counters.totals(),
@@ -306,6 +453,13 @@ class Supervisor:
         created) -- the fixed-identity dev mode."""
         t0 = time.monotonic()
         await self.load()
+        if self.hub is not None:
+            if create or exactly_one:
+                raise RuntimeError_("--create needs --dev; with a signer use `vajra nodes create`")
+            self.hub.on_connect = self._on_signer_connected
+            await self.hub.start()
+            self.channel_server = ChannelServer([a for a, _ in self.channels], self.resolve)
+            self.channel_server.start()
         if exactly_one:
             if self.node_count == 0:
                 await self.create_nodes(1)
@@ -325,6 +479,9 @@ class Supervisor:
         rf = runtime_file(self.cfg.store)
         info = {"admin": f"127.0.0.1:{admin_port}", "pid": os.getpid(),
                 "metrics_port": metrics_port, "listen_port": self.cfg.listen_port}  # fmt: skip
+        if self.hub is not None:
+            info["signer_port"] = self.hub.port
+            info["runtime_pubkey"] = self.hub.pubkey.hex()
         rf.write_text(json.dumps(info) + "\n")
         sample = []
         for row in self.store.iter_nodes():
@@ -357,6 +514,10 @@ class Supervisor:
                     p.kill()
         for w in watchers:
             w.cancel()
+        if self.channel_server is not None:
+            self.channel_server.close()
+        if self.hub is not None:
+            await self.hub.close()
         self.admin.close()
         if self.metrics is not None:
             self.metrics.close()

@@ -49,9 +49,12 @@ from vajra.runtime.keytable import COUNTERS, GAUGES, Counters, KeyTable, NodeSta
 from vajra.runtime.node_host import HostConfig, NodeHost
 from vajra.runtime.signer_api import SignerClient
 from vajra.store import SealedStore, SqliteStore
-from vajra.wire import Message
+from vajra.wire import Message, WarningMessage
 
 log = logging.getLogger("vajra.runtime.worker")
+WAKE_FAILED_WARNING = WarningMessage(
+    channel_id=bytes(32), data=b"node unavailable (its signer is offline?), try again later"
+)
 
 
 @dataclass(slots=True)
@@ -83,7 +86,10 @@ class WorkerConfig:
     outbox_fds: list[int] = field(default_factory=list)
     """Sending ends of every worker's inbox, by worker index."""
     signer: dict[str, Any] = field(default_factory=dict)
-    """{"kind": "dev", "seed": hex, "state": path} or {"kind": "fixed", "secret": hex}."""
+    """{"kind": "dev", "seed": hex, "state": path}, {"kind": "fixed", "secret": hex} or
+    {"kind": "supervisor"} (the signer link: requests go over `signer_fd`)."""
+    signer_fd: int = -1
+    """This worker's end of its signer channel to the supervisor (hub mode), or -1."""
     log_level: str = "INFO"
 
     def to_json(self) -> str:
@@ -94,14 +100,19 @@ class WorkerConfig:
         return cls(**json.loads(text))
 
 
-def make_signer(spec: dict[str, Any]) -> SignerClient:
+def make_signer(spec: dict[str, Any], signer_fd: int = -1) -> SignerClient:
     from vajra.runtime.local_signer import FixedIdentitySigner, LocalSigner
+    from vajra.runtime.signer_channel import SupervisorSignerClient
 
+    if spec.get("kind") == "supervisor":
+        if signer_fd < 0:
+            raise ValueError("a supervisor signer needs the channel descriptor")
+        return SupervisorSignerClient(signer_fd)
     if spec.get("kind") == "dev":
         return LocalSigner.open(bytes.fromhex(spec["seed"]), spec["state"])
     if spec.get("kind") == "fixed":
         return FixedIdentitySigner(bytes.fromhex(spec["secret"]))
-    raise ValueError("no signer configured (the signer link is not built yet: use --dev)")
+    raise ValueError("no signer configured")
 
 
 class Session(asyncio.Protocol):
@@ -285,8 +296,11 @@ class Session(asyncio.Protocol):
                 if not w.host.is_awake(self.node_id):
                     w.waking.pop(self.node_id, None)
                 w.count["wake_failures"] += 1
-                log.warning("event=wake_failed node=%s error=%s", self.node_id.hex(), e)
-                replies = []
+                log.warning("event=wake_failed node=%s error_type=%s error=%s",
+                            self.node_id.hex(), type(e).__name__, e)  # fmt: skip
+                # BOLT 1 warning (all-zero channel id: the connection, not a channel);
+                # the peer may retry later. The session stays up for pings.
+                replies = [WAKE_FAILED_WARNING]
             conn = self.conn
             if conn is None or conn.closed:
                 continue
@@ -423,7 +437,7 @@ class Worker:
 
 
 async def serve(cfg: WorkerConfig, ready: asyncio.Future[None] | None = None) -> None:
-    signer = make_signer(cfg.signer)
+    signer = make_signer(cfg.signer, cfg.signer_fd)
     w = Worker(cfg, signer)
     loop = asyncio.get_running_loop()
     sock = socket.socket(

@@ -47,10 +47,12 @@ class SignerCore:
         now: int,
         check: Callable[[StateTxn], None],
         subject: bytes = b"",
+        fenced: bool = True,
     ) -> None:
         d = self.policy.authorise_request(
-            kind, node_id=node_id, epoch=epoch, subject=subject, now=now, check=check
-        )
+            kind, node_id=node_id, epoch=epoch, subject=subject, now=now, check=check,
+            fenced=fenced,
+        )  # fmt: skip
         if not d.approved:
             raise PolicyViolation(d.reason, f"{kind} refused")
 
@@ -105,8 +107,19 @@ class SignerCore:
             return txn.nodes()
 
     def identity_secret(self, node_id: bytes, *, epoch: int, now: int) -> bytes:
-        """The node's BOLT 8 static secret, for the runtime's memory (never its disk)."""
-        return self._node_keys(node_id, "identity_secret", epoch, now).identity.secret
+        """The node's BOLT 8 static secret, for the runtime's memory (never its disk).
+
+        Not fenced per node tenure (decision 0008): a restarting runtime does not know
+        the epochs of released leases, and the identity key serves hibernation (every
+        worker's handshakes), not one lease holder. Identity release is fenced per
+        runtime: only the runtime whose link key is pinned can ask. `epoch` is audited
+        context only and does not move the node's newest epoch."""
+        found: list[HostedNode] = []
+        self._decide(
+            "identity_secret", node_id, epoch, now,
+            lambda txn: found.append(self._hosted(txn, node_id)), fenced=False,
+        )  # fmt: skip
+        return self.keys.node(found[0].index).identity.secret
 
     def state_key(self, node_id: bytes, *, epoch: int, now: int) -> bytes:
         """The node's state-encryption key: the wake path."""

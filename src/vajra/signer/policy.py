@@ -418,14 +418,19 @@ class Policy:
         subject: bytes,
         now: int,
         check: Callable[[StateTxn], None] | None = None,
+        fenced: bool = True,
     ) -> Decision:
         """Decide a runtime request (sign, ECDH, release a state key, ...) before it is
         served: fencing first (DESIGN 6: refuse epochs older than the newest seen), then
-        `check`, which raises PolicyViolation to refuse. Approve or deny, it is logged."""
+        `check`, which raises PolicyViolation to refuse. Approve or deny, it is logged.
+
+        `fenced=False` (identity release only, decision 0008): no per-node epoch check
+        and the node's newest epoch is left alone; the pinned link is the fence."""
         with self.state.transaction() as txn:
             t = self._tick(txn, now)
             try:
-                check_epoch(txn, node_id, epoch)
+                if fenced:
+                    check_epoch(txn, node_id, epoch)
                 if check is not None:
                     check(txn)
                 outcome, reason = Outcome.APPROVE, str(Reason.OK)

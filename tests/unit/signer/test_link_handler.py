@@ -70,7 +70,11 @@ def test_secrets_follow_the_fence(h: LinkHandler) -> None:
     assert isinstance(r, lp.Secret) and r.secret == KEYS.node(0).state_key()
     _error(h.handle(lp.StateKey(4, a, 4), T0), "stale_epoch")  # an older lease holder
     assert isinstance(h.handle(lp.StateKey(5, a, 6), T0), lp.Secret)
-    _error(h.handle(lp.IdentitySecrets(6, 5, (b, a)), T0), "stale_epoch")
+    # Identity release is fenced per runtime (the pinned link), not per node tenure
+    # (decision 0008): a restarting runtime asks with epoch 0 and the fence stays put.
+    r = h.handle(lp.IdentitySecrets(6, 0, (b, a)), T0)
+    assert isinstance(r, lp.Secrets) and r.secrets[1] == KEYS.node(0).identity.secret
+    _error(h.handle(lp.StateKey(7, a, 5), T0), "stale_epoch")
 
 
 def test_ecdh_and_unknown_nodes(h: LinkHandler) -> None:
