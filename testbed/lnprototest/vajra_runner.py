@@ -17,8 +17,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import select
+import signal
 import subprocess
 from concurrent import futures
 from typing import Any
