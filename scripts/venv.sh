@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Ensure the project's virtualenv exists and is current; print its path.
-# It lives outside the repository, keyed by Python version and the hash of the lock
-# file, so a clean clone (CI) reuses it and a changed lock builds a fresh one.
+# It lives outside the repository, keyed by Python version, the hash of the lock file and
+# the checkout's path: a changed lock builds a fresh one, and two checkouts (a developer's
+# and CI's clone) never share one, so neither can point the other's `vajra` at its code.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cache="${VAJRA_CACHE:-$HOME/.cache/vajra}"
 py="${PYTHON:-python3}"
 pyver="$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
-key="$(cat "$root/requirements/lock.txt" "$root/pyproject.toml" | sha256sum | cut -c1-12)"
+key="$( (cat "$root/requirements/lock.txt" "$root/pyproject.toml"; echo "$root") | sha256sum | cut -c1-12)"
 venv="$cache/venv-py$pyver-$key"
 if [ ! -x "$venv/bin/vajra" ] || [ ! -f "$venv/.complete" ]; then
   echo "venv: creating $venv" >&2
