@@ -36,6 +36,7 @@ from tests.e2e.runtime_proc import (
 )
 from vajra.crypto.hashes import sha256
 from vajra.peer import ErrorReceived, InitReceived, PongReceived, WarningReceived
+from vajra.runtime.signer_hub import admin_call
 from vajra.signer.keys import SignerKeys
 from vajra.signer.seed import mnemonic_to_seed
 
@@ -170,6 +171,11 @@ def test_runtime_with_live_signer(env: Env) -> None:
     assert created["created"] == N_NODES
     nodes = rt.nodes()
     assert len(nodes) == N_NODES and {n["state"] for n in nodes} == {"sleeping"}
+    # The embedded hub's admin socket (devices submit through it) answers; it does not
+    # create nodes behind the registry's back.
+    hub_dir = Path(str(env.store) + ".hub")
+    assert admin_call(hub_dir, {"op": "ping", "signer_id": 1})["rtt_ms"] >= 0
+    assert admin_call(hub_dir, {"op": "create_nodes", "count": 1})["error"] == "bad_request"
 
     # --- a random node: init + pong; open_channel wakes it with the signer's state key -----
     node, other, third = random.sample(nodes, 3)
@@ -227,7 +233,8 @@ def test_runtime_with_live_signer(env: Env) -> None:
     # --- secrets: nothing the runtime wrote holds one ---------------------------------------
     seed = mnemonic_to_seed(init["mnemonic"])
     keys = SignerKeys(seed)
-    secrets = {"seed": seed, "link_key": keys.link_key().secret}
+    secrets = {"seed": seed, "link_key": keys.link_key().secret,
+               "pairing_code": code["code"].encode()}  # fmt: skip
     for i in range(N_NODES):
         nk = keys.node(i)
         secrets[f"identity{i}"] = nk.identity.secret

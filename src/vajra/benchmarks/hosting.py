@@ -432,22 +432,14 @@ class _SignedRuntime(_Runtime):
                           VAJRA_SIGNER_PASSWORD=os.urandom(16).hex())  # fmt: skip
         self.signer: subprocess.Popen[bytes] | None = None
         self._vajra(signer_env, "signer", "init", "--json")
-        cmd = [
+        self.workdir = workdir
+        self.cmd = [
             sys.executable, "-m", "vajra", "runtime", "--store", str(workdir / "store.db"),
             "--listen-port", str(self.port), "--signer-port", str(signer_port),
             "--signer-host", "127.0.0.1", "--workers", str(workers), "--idle-timeout", "2",
             "--log-level", "WARNING",
         ]  # fmt: skip
-        self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=(workdir / "runtime.log").open("wb"),
-            env=self.env, start_new_session=True,
-        )  # fmt: skip
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError("runtime did not start: " + (workdir / "runtime.log").read_text())
-        self.ready = json.loads(line)
-        self.admin = "http://" + self.ready["admin"]
+        self.start_runtime()
         code = self.call("/v1/pairing-code", {})["code"]
         self._vajra(signer_env, "signer", "pair", "--runtime", f"127.0.0.1:{signer_port}",
                     "--code", code)  # fmt: skip
@@ -456,11 +448,37 @@ class _SignedRuntime(_Runtime):
             stdout=subprocess.PIPE, stderr=(workdir / "signer.log").open("wb"), env=signer_env,
             start_new_session=True,
         )  # fmt: skip
-        deadline = time.monotonic() + 30
+        self.wait_loaded()
+
+    def start_runtime(self) -> None:
+        self.proc = subprocess.Popen(
+            self.cmd, stdout=subprocess.PIPE, stderr=(self.workdir / "runtime.log").open("ab"),
+            env=self.env, start_new_session=True,
+        )  # fmt: skip
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            log = (self.workdir / "runtime.log").read_text()
+            raise RuntimeError("runtime did not start: " + log[-3000:])
+        self.ready = json.loads(line)
+        self.admin = "http://" + self.ready["admin"]
+
+    def wait_loaded(self, timeout: float = 60.0) -> None:
+        """Until every paired signer is connected and its nodes are in the key table."""
+        deadline = time.monotonic() + timeout
         while not all(s["loaded"] for s in self.call("/v1/signers")["signers"]):
             if time.monotonic() > deadline:
                 raise RuntimeError("the signer did not connect")
-            time.sleep(0.1)
+            time.sleep(0.01)
+
+    def restart_runtime(self) -> float:
+        """Stop the runtime (SIGTERM), start it again; seconds from starting the process
+        until the signer has redialled and released every identity (nodes reachable)."""
+        _Runtime.stop(self)
+        t = time.perf_counter()
+        self.start_runtime()
+        self.wait_loaded()
+        return time.perf_counter() - t
 
     @staticmethod
     def _vajra(env: dict[str, str], *args: str) -> None:
@@ -483,7 +501,10 @@ def run_with_signer(nodes: int, *, workers: int = 2, wake_samples: int = 200) ->
     """wake_ms_p50/p99 with state keys from a live signer over the link on loopback:
     `open_channel` on an established session -> BOLT 1 `error`, one sleeping node each
     (lease, worker -> supervisor -> signer link -> signer decision + audit entry, sealed
-    read, node, sealed write with fsync)."""
+    read, node, sealed write with fsync). restart_reachable_s: the runtime restarted
+    (SIGTERM), from starting its process (interpreters, workers) until the signer (redial
+    backoff capped at 0.5 s) has released every node's identity again."""
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="vajra-bench-signer-wake-") as tmp:
         rt = _SignedRuntime(Path(tmp), workers)
         try:
@@ -510,6 +531,7 @@ def run_with_signer(nodes: int, *, workers: int = 2, wake_samples: int = 200) ->
             lat = run_loop(client())
             time.sleep(1.0)
             counters = rt.call("/v1/status")["counters"]
+            restart_s = rt.restart_runtime()
         finally:
             rt.stop()
     result: dict[str, Any] = {
@@ -521,6 +543,10 @@ def run_with_signer(nodes: int, *, workers: int = 2, wake_samples: int = 200) ->
         "wake_ms_p99": round(_pct(lat, 0.99), 3),
         "wake_ms_max": round(max(lat), 3),
         "nodes_created_per_s": round(nodes / create_s),
+        "restart_reachable_s": round(restart_s, 3),
+        # Other work on the machine skews the tail; the 1-minute load average, as seen
+        # before and after the run (2 cores: above ~2 means we shared them).
+        "loadavg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "wakes_counted": counters["wakes"],
         "wake_failures": counters["wake_failures"],
     }

@@ -154,6 +154,9 @@ class SignerHub:
         """node id -> identity secret, in memory only (DESIGN section 4)."""
         self.on_connect: Callable[[RemoteSigner], None] | None = None
         """Called when a paired signer's link is up (the runtime loads its nodes)."""
+        self.admin_creates_nodes = True
+        """False inside `vajra runtime`: nodes are created through its admin API, which
+        registers them (a node created here would be in no registry)."""
 
     @property
     def pubkey(self) -> bytes:
@@ -336,6 +339,8 @@ class SignerHub:
             await rs.wait_connected(float(req.get("timeout", 10)))
             return {"signer_id": rs.signer_id, "connected": True}
         if op == "create_nodes":
+            if not self.admin_creates_nodes:
+                raise ValueError("create nodes with `vajra nodes create` (registers them)")
             rs = self.signer(int(req.get("signer_id", 1)))
             grants = await rs.create_nodes(int(req["count"]))
             for g in grants:

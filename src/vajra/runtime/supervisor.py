@@ -457,7 +457,11 @@ class Supervisor:
             if create or exactly_one:
                 raise RuntimeError_("--create needs --dev; with a signer use `vajra nodes create`")
             self.hub.on_connect = self._on_signer_connected
+            self.hub.admin_creates_nodes = False
             await self.hub.start()
+            # Device commands and payment authorisations (`vajra device ... --runtime
+            # <store>.hub`) go through the hub's 0600 admin socket, as with the standalone hub.
+            await self.hub.start_admin()
             self.channel_server = ChannelServer([a for a, _ in self.channels], self.resolve)
             self.channel_server.start()
         if exactly_one:

@@ -19,7 +19,7 @@ Funds keys (channel basepoint secrets, on-chain keys) are never returned by anyt
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from vajra.channel.keys import Basepoints
 from vajra.crypto.secp256k1 import check_pubkey
@@ -120,6 +120,25 @@ class SignerCore:
             lambda txn: found.append(self._hosted(txn, node_id)), fenced=False,
         )  # fmt: skip
         return self.keys.node(found[0].index).identity.secret
+
+    def identity_secrets(self, node_ids: Sequence[bytes], *, epoch: int, now: int) -> list[bytes]:
+        """Several nodes' identity secrets (a runtime restarting) in one audited decision
+        (kind `identity_secrets`, subject: the node ids in order): one state transaction
+        and one audit entry per batch instead of per node. Fenced like `identity_secret`
+        (per runtime, not per node tenure). One unknown node refuses the whole batch."""
+        if not node_ids:
+            return []
+        if len(node_ids) > MAX_NODES_PER_REQUEST:
+            raise PolicyViolation("bad_request", f"at most {MAX_NODES_PER_REQUEST} nodes")
+        found: list[HostedNode] = []
+
+        def check(txn: StateTxn) -> None:
+            found.clear()
+            found.extend(self._hosted(txn, n) for n in node_ids)
+
+        self._decide("identity_secrets", node_ids[0], epoch, now, check,
+                     subject=b"".join(node_ids), fenced=False)  # fmt: skip
+        return [self.keys.node(h.index).identity.secret for h in found]
 
     def state_key(self, node_id: bytes, *, epoch: int, now: int) -> bytes:
         """The node's state-encryption key: the wake path."""

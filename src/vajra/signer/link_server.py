@@ -104,15 +104,16 @@ class LinkHandler:
     def _create_nodes(self, f: lp.Frame, now: int) -> lp.Frame:
         assert isinstance(f, lp.CreateNodes)
         ids = self.core.create_nodes(f.count, now=now)
-        # Releasing each identity secret is its own audited decision (epoch 0: no lease yet).
-        return lp.NodesCreated(
-            f.id, tuple((n, self.core.identity_secret(n, epoch=0, now=now)) for n in ids)
-        )
+        # Releasing the new identities is one audited decision for the batch (epoch 0: no
+        # lease yet; decision 0008).
+        secrets = self.core.identity_secrets(ids, epoch=0, now=now)
+        return lp.NodesCreated(f.id, tuple(zip(ids, secrets, strict=True)))
 
     def _identity_secrets(self, f: lp.Frame, now: int) -> lp.Frame:
         assert isinstance(f, lp.IdentitySecrets)
+        # One audited decision for the whole batch (a restarting runtime asks for all).
         return lp.Secrets(
-            f.id, tuple(self.core.identity_secret(n, epoch=f.epoch, now=now) for n in f.node_ids)
+            f.id, tuple(self.core.identity_secrets(f.node_ids, epoch=f.epoch, now=now))
         )
 
     def _state_key(self, f: lp.Frame, now: int) -> lp.Frame:

@@ -97,6 +97,21 @@ def test_refusals_are_audited(h: LinkHandler) -> None:
     ]
 
 
+def test_identity_batch_is_one_audited_decision(h: LinkHandler) -> None:
+    ids = _nodes(h, 3)
+    before = len(h.core.state.audit_entries())
+    r = h.handle(lp.IdentitySecrets(1, 0, tuple(ids)), T0)
+    assert isinstance(r, lp.Secrets)
+    assert list(r.secrets) == [KEYS.node(i).identity.secret for i in range(3)]
+    entries = h.core.state.audit_entries()[before:]
+    assert [(e.kind, e.outcome) for e in entries] == [("identity_secrets", "approve")]
+    stranger = PrivateKey(b"\x44" * 32).pubkey
+    _error(h.handle(lp.IdentitySecrets(2, 0, (ids[0], stranger)), T0), "unknown_node")
+    assert h.core.state.audit_entries()[-1].outcome == "deny"
+    r = h.handle(lp.IdentitySecrets(3, 0, ()), T0)
+    assert isinstance(r, lp.Secrets) and r.secrets == ()
+
+
 def _announcement(node: bytes, **kw: object) -> bytes:
     msg = NodeAnnouncement(
         signature=bytes(64),
