@@ -12,10 +12,10 @@ from vajra.errors import VajraError
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "demo",
-        help="a runtime hosting 10,000 nodes on regtest, met by real LND and LDK peers",
+        help="a live signer and a runtime hosting 10,000 nodes on regtest, met by LND and LDK",
         description=(
-            "Start btcd (regtest), an LND node with coins, and a runtime hosting --nodes "
-            "nodes with an in-process signer; LND connects to some hosted nodes, LDK pings "
+            "Start btcd (regtest), an LND node with coins, a runtime, and a live signer "
+            "paired with it that creates --nodes nodes; LND connects to some, LDK pings "
             "others (the runtime answers for the sleeping nodes), and LND's channel attempt "
             "wakes one node, which answers and sleeps again. Needs the test bed "
             "(testbed/install.sh; `make demo` runs it). With --hold (default on a "

@@ -1,7 +1,8 @@
 """`vajra demo` (what `make demo` runs): a runtime hosting many nodes, met by real peers.
 
-btcd (regtest) mines; LND gets coins; a runtime hosts N nodes (10,000 by default) with
-its signer; LND connects to a few hosted nodes (the runtime completes BOLT 8 and `init`
+btcd (regtest) mines; LND gets coins; a live signer (`vajra signer`, its own process with
+its own seed) pairs with a runtime, which hosts N nodes (10,000 by default) created
+through that signer; LND connects to a few hosted nodes (the runtime completes BOLT 8 and `init`
 for them while they sleep); LDK connects to others and pings them (the runtime answers
 with pongs, still without waking them); then LND tries to open a channel to one hosted
 node, which **wakes** it: its state is decrypted with a key the signer releases, the node
@@ -33,27 +34,89 @@ from vajra.testbed.lnd import Lnd
 from vajra.testbed.procs import free_port, wait_until
 from vajra.testbed.selfcheck import Steps
 
+DEMO_PASSWORD = "vajra demo password (regtest only)"
+
+
+def vajra(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> Any:
+    """Run a `vajra` command as a user would; its last stdout line, parsed as JSON."""
+    p = subprocess.run(
+        [sys.executable, "-m", "vajra", *args],
+        capture_output=True, text=True, timeout=timeout, env=env, check=False,
+    )  # fmt: skip
+    if p.returncode != 0:
+        raise DaemonFailed(f"vajra {args[0]} {args[1]}: {p.stderr.strip()[-400:]}", name="vajra")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+class SignerProcess:
+    """`vajra signer` for the demo: init, pair with the runtime, run (dials the runtime)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.env = {
+            **os.environ,
+            "VAJRA_SIGNER_DIR": str(workdir / "signer"),
+            "VAJRA_SIGNER_PASSWORD": DEMO_PASSWORD,
+        }
+        self.log = workdir / "signer.log"
+        self.proc: subprocess.Popen[str] | None = None
+
+    def init_and_pair(self, runtime: RuntimeProcess) -> dict[str, Any]:
+        vajra("signer", "init", "--json", env=self.env)  # the words are not shown here
+        code = vajra("runtime", "pairing-code", "--store", str(runtime.store), "--json")
+        addr = f"127.0.0.1:{runtime.signer_port}"
+        return dict(vajra("signer", "pair", "--runtime", addr, "--code", code["code"],
+                          "--json", env=self.env))  # fmt: skip
+
+    def run(self) -> None:
+        err = self.log.open("a")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "vajra", "signer", "run"],
+            env=self.env, stdout=subprocess.PIPE, stderr=err, text=True,
+            start_new_session=True,
+        )  # fmt: skip
+        err.close()
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line or json.loads(line).get("event") != "running":
+            raise DaemonFailed("signer did not start; see signer.log", name="signer")
+
+    def audit(self) -> dict[str, Any]:
+        return dict(vajra("signer", "audit", "--json", env=self.env))
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
 
 class RuntimeProcess:
-    """`vajra runtime --dev` as a child process in its own process group."""
+    """`vajra runtime` (embedding the signer hub) as a child process in its own group."""
 
     def __init__(self, workdir: Path, nodes: int, idle_timeout: float) -> None:
         self.workdir = workdir
         self.nodes = nodes
         self.idle_timeout = idle_timeout
+        self.store = workdir / "store.db"
         self.port = free_port()
+        self.signer_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.ready: dict[str, Any] = {}
 
     def start(self, timeout: float = 600.0) -> dict[str, Any]:
         cmd = [
-            sys.executable, "-m", "vajra", "runtime", "--dev",
-            "--store", str(self.workdir / "store.db"), "--listen-port", str(self.port),
-            "--create", str(self.nodes), "--idle-timeout", str(self.idle_timeout),
+            sys.executable, "-m", "vajra", "runtime", "--store", str(self.store),
+            "--listen-port", str(self.port), "--signer-port", str(self.signer_port),
+            "--signer-host", "127.0.0.1", "--idle-timeout", str(self.idle_timeout),
         ]  # fmt: skip
+        # The runtime never sees the signer's password or seed.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VAJRA_SIGNER")}
         log = (self.workdir / "runtime.log").open("ab")
         self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=log, start_new_session=True
+            cmd, stdout=subprocess.PIPE, stderr=log, start_new_session=True, env=env
         )
         log.close()
         assert self.proc.stdout is not None
@@ -111,6 +174,7 @@ def run_demo(
     lnd = Lnd(btcd, base / "lnd", alias="demo-lnd")
     ldk = LdkPeer(base / "ldk")
     rt = RuntimeProcess(base, nodes, idle_timeout)
+    signer = SignerProcess(base)
     rng = random.Random()
     try:
 
@@ -128,11 +192,31 @@ def run_demo(
         def runtime() -> str:
             ready = rt.start()
             return (
-                f"{ready['node_count']} nodes on {ready['workers']} workers, "
-                f"port {rt.port}, ready in {ready.get('startup_s', '?')}s"
+                f"{ready['workers']} workers on port {rt.port}; signer hub on "
+                f"{rt.signer_port}, runtime key {str(ready.get('runtime_pubkey'))[:16]}.."
             )
 
-        steps.run(f"runtime hosting {nodes} nodes (signer in-process, --dev)", runtime)
+        steps.run("start the runtime (it embeds the signer hub)", runtime)
+
+        def pair() -> str:
+            paired = signer.init_and_pair(rt)
+            signer.run()
+            wait_until(lambda: any(s.get("connected") for s in rt.admin("/v1/signers")["signers"]),
+                       timeout=30, what="the signer to dial in")  # fmt: skip
+            return (
+                f"signer id {paired['signer_id']} paired (one-time code, pinned keys) and connected"
+            )
+
+        steps.run("a live signer: init, pair with the runtime, run", pair)
+
+        def create() -> str:
+            out = vajra("nodes", "--store", str(rt.store), "create", "--count", str(nodes),
+                        "--signer", "1", timeout=1800)  # fmt: skip
+            return (
+                f"{out['created']} nodes created by the signer; identities in runtime memory only"
+            )
+
+        steps.run(f"create {nodes} nodes through the signer", create)
         hosted = rt.admin(f"/v1/nodes?limit={min(nodes, 100_000)}")["nodes"]
         summary["node_count"] = len(hosted)
 
@@ -174,6 +258,10 @@ def run_demo(
             log(f"         node {target['id'][:16]}.. woke; LND was told: {answer}")
             wait_until(lambda: rt.counters()["sleeps"] > before["sleeps"],
                        timeout=idle_timeout + 30, what="the node to sleep again")  # fmt: skip
+            audit = signer.audit()
+            keys = [e for e in audit["entries"] if e["kind"] == "state_key"]
+            log(f"         signer audit: {len(keys)} state_key release(s), chain verified="
+                f"{audit['verified']}")  # fmt: skip
             return f"woke, answered open_channel with an error, slept again; {_c(rt, 'wakes', 'sleeps', 'awake')}"
 
         steps.run("LND opens a channel to a hosted node: it wakes, answers, sleeps", wake)
@@ -190,6 +278,7 @@ def run_demo(
                 while True:
                     time.sleep(3600)
     finally:
+        signer.stop()
         rt.stop()
         ldk.stop()
         lnd.stop()
@@ -198,5 +287,6 @@ def run_demo(
 
 
 def _c(rt: RuntimeProcess, *names: str) -> str:
+    time.sleep(0.3)  # workers publish their counters every 0.1 s
     c = rt.counters()
     return " ".join(f"{n}={c.get(n, 0)}" for n in names)
