@@ -2,7 +2,8 @@
 
 A runtime (real process, two workers) hosts a few thousand sleeping nodes. LND connects
 to 1,000 of them at random and lists each as a peer with our init features; an LDK node
-connects to a sample and gets pongs from every one of them. Nothing wakes: the runtime
+connects to a sample and gets pongs from every one of them. LND's own pings (a minute
+after connecting) are answered too. Nothing wakes: the runtime
 answers handshakes, init, pings and LND's gossip queries itself.
 """
 
@@ -17,6 +18,7 @@ import pytest
 
 from tests.e2e.runtime_proc import RuntimeProc
 from vajra.testbed.ldk import LdkPeer
+from vajra.testbed.procs import wait_until
 from vajra.wire import features as feat
 
 from .conftest import LndPair
@@ -58,9 +60,21 @@ def test_lnd_lists_1000_hosted_nodes_as_peers(lnd_pair: LndPair, runtime: Runtim
             assert p["address"] == f"{n['host']}:{n['port']}"
             # LND shows the features it read from our init, bit by bit.
             assert ours <= set(p["features"]), (ours, p["features"])
+        # LND pings each peer a minute after connecting and records the pong's round trip
+        # (`ping_time`, microseconds): every sampled hosted node must have answered.
+        ids = {str(n["id"]) for n in sample}
+
+        def all_ponged() -> bool:
+            got = {p["pub_key"]: int(p.get("ping_time", 0)) for p in lnd.list_peers()}
+            return all(got.get(i, 0) > 0 for i in ids)
+
+        wait_until(
+            all_ponged, timeout=150, interval=5, what="LND's pings answered by every sampled node"
+        )
         status = runtime.counters()
         assert status.get("handshakes", 0) >= LND_SAMPLE
-        assert status.get("wakes", 0) == 0, "connecting and gossip must not wake nodes"
+        assert status.get("pongs", 0) >= LND_SAMPLE
+        assert status.get("wakes", 0) == 0, "connecting, pings and gossip must not wake nodes"
     finally:
         with ThreadPoolExecutor(8) as ex:
             list(ex.map(lambda n: lnd.cli("disconnect", str(n["id"])), sample))
