@@ -475,7 +475,24 @@ async def serve(cfg: WorkerConfig, ready: asyncio.Future[None] | None = None) ->
     log.info("event=worker_stopped worker=%d", cfg.index)
 
 
+def _die_with_supervisor() -> None:
+    """A worker must never outlive its supervisor: an orphan would keep answering on the
+    shared port (SO_REUSEPORT), take connections meant for a restarted runtime and keep
+    identity secrets in memory. Linux delivers SIGKILL when the parent dies
+    (PR_SET_PDEATHSIG; the supervisor spawns from its main thread, which is what the
+    signal follows); the parent may already be gone before the call, so check after it."""
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if parent == 1 or os.getppid() != parent:
+        os._exit(1)
+
+
 def main() -> int:
+    _die_with_supervisor()
     cfg = WorkerConfig.from_json(sys.stdin.readline())
     logging.basicConfig(
         level=cfg.log_level,
