@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from vajra.osutil import die_with_parent
 from vajra.testbed.btcd import COINBASE_MATURITY, Btcd
 from vajra.testbed.errors import DaemonFailed
 from vajra.testbed.ldk import LdkPeer
@@ -72,7 +73,7 @@ class SignerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "vajra", "signer", "run"],
             env=self.env, stdout=subprocess.PIPE, stderr=err, text=True,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=die_with_parent,
         )  # fmt: skip
         err.close()
         assert self.proc.stdout is not None
@@ -116,7 +117,12 @@ class RuntimeProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("VAJRA_SIGNER")}
         log = (self.workdir / "runtime.log").open("ab")
         self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=log, start_new_session=True, env=env
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            start_new_session=True,
+            env=env,
+            preexec_fn=die_with_parent,
         )
         log.close()
         assert self.proc.stdout is not None

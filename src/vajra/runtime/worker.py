@@ -35,6 +35,7 @@ from typing import Any
 from vajra.bitcoin.chains import CHAIN_HASHES
 from vajra.errors import VajraError
 from vajra.noise import StaticKey
+from vajra.osutil import die_with_parent
 from vajra.peer import (
     ConnectionClosed,
     HandshakeCompleted,
@@ -482,11 +483,7 @@ def _die_with_supervisor() -> None:
     (PR_SET_PDEATHSIG; the supervisor spawns from its main thread, which is what the
     signal follows); the parent may already be gone before the call, so check after it."""
     parent = os.getppid()
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    die_with_parent()
     if parent == 1 or os.getppid() != parent:
         os._exit(1)
 

@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import logging
 import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TypeVar
 
+from vajra.osutil import die_with_parent
 from vajra.testbed.errors import DaemonFailed, TestbedTimeout
 
 log = logging.getLogger("vajra.testbed")
@@ -86,13 +85,6 @@ def wait_until(
         time.sleep(interval)
 
 
-def _pdeathsig() -> None:  # runs in the child between fork and exec
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
-
-
 class ManagedProcess:
     """One supervised child process (a daemon, or a long-running helper such as the LDK harness)."""
 
@@ -134,7 +126,7 @@ class ManagedProcess:
                 stderr=self._log_file,
                 text=True,
                 start_new_session=True,
-                preexec_fn=_pdeathsig,
+                preexec_fn=die_with_parent,  # runs in the child between fork and exec
             )
         except OSError as e:
             self._log_file.close()
