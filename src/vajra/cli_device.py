@@ -41,7 +41,7 @@ COMMAND_LIFETIME = 300
 
 
 class DeviceError(VajraError):
-    pass
+    """A device command that cannot run (missing key file, unreachable signer, bad input)."""
 
 
 class DeviceFile:
