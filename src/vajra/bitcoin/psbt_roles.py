@@ -21,7 +21,7 @@ from vajra.bitcoin.script import (
     push_data,
     witness_program,
 )
-from vajra.bitcoin.sighash import SIGHASH_ALL, bip143_sighash, legacy_sighash
+from vajra.bitcoin.sighash import SIGHASH_ALL, SighashError, bip143_sighash, legacy_sighash
 from vajra.bitcoin.tx import Tx, TxIn, TxOut
 from vajra.crypto.hashes import hash160, sha256
 from vajra.crypto.secp256k1 import PrivateKey
@@ -90,9 +90,12 @@ def sighash(psbt: Psbt, n: int, hash_type: int | None = None) -> bytes:
     elif want is not None and hash_type != want:
         raise PsbtError(f"input {n}: sighash type {hash_type:#x}, PSBT asks {want:#x}")
     d = signing_data(psbt, n)
-    if d.segwit:
-        return bip143_sighash(psbt.tx, n, d.script_code, d.amount_sat, hash_type)
-    return legacy_sighash(psbt.tx, n, d.script_code, hash_type)
+    try:
+        if d.segwit:
+            return bip143_sighash(psbt.tx, n, d.script_code, d.amount_sat, hash_type)
+        return legacy_sighash(psbt.tx, n, d.script_code, hash_type)
+    except SighashError as e:  # a PSBT asking for an undefined hash type is bad input
+        raise PsbtError(f"input {n}: {e}") from None
 
 
 def sign_input(psbt: Psbt, n: int, key: PrivateKey, hash_type: int | None = None) -> bytes:
