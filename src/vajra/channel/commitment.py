@@ -159,6 +159,16 @@ def commitment_number_fields(commitment_number: int, factor: int) -> tuple[int, 
     return 0x20 << 24 | obscured & 0xFFFFFF, 0x80 << 24 | obscured >> 24
 
 
+def commitment_number_of(tx: Tx, factor: int) -> int | None:
+    """The commitment number a commitment transaction carries (None if its locktime and
+    sequence do not have the 0x20 / 0x80 markers): how a node recognises which of its
+    commitments, perhaps a revoked one, reached the chain."""
+    if len(tx.inputs) != 1 or tx.locktime >> 24 != 0x20 or tx.inputs[0].sequence >> 24 != 0x80:
+        return None
+    obscured = (tx.inputs[0].sequence & 0xFFFFFF) << 24 | tx.locktime & 0xFFFFFF
+    return obscured ^ factor
+
+
 def build_commitment(
     *,
     funding_outpoint: OutPoint,
@@ -175,18 +185,26 @@ def build_commitment(
     anchors: bool,
 ) -> Commitment:
     """The owner's commitment transaction (unsigned). Amounts: `to_local_msat` and
-    `to_remote_msat` are the balances before the fee and anchors, HTLCs excluded."""
+    `to_remote_msat` are the balances before the fee and anchors, HTLCs excluded.
+    ValueError if the opener cannot pay the two anchors."""
     untrimmed = [
         h for h in htlcs if not is_trimmed(h, dust_limit_sat, feerate_per_kw, anchors=anchors)
     ]
     base_fee = commitment_fee_sat(feerate_per_kw, len(untrimmed), anchors=anchors)
     # "Subtract this base fee from the funder ... also subtract two times the fixed
-    # anchor size of 330 sats from the funder". A funder who cannot pay keeps nothing.
-    charge_msat = (base_fee + (2 * ANCHOR_OUTPUT_SAT if anchors else 0)) * 1000
+    # anchor size of 330 sats from the funder". A funder who cannot pay the whole base
+    # fee keeps nothing (Appendix C, "fee greater than funder amount"); the anchors it
+    # must be able to pay, else they would be created from nothing (BOLT 2's fee and
+    # reserve rules keep a channel out of that state).
+    anchor_msat = 2 * ANCHOR_OUTPUT_SAT * 1000 if anchors else 0
+    funder_msat = to_local_msat if owner_is_opener else to_remote_msat
+    if funder_msat < anchor_msat:
+        raise ValueError("the opener's balance cannot pay the anchor outputs")
+    funder_msat = max(0, funder_msat - anchor_msat - base_fee * 1000)
     if owner_is_opener:
-        to_local_msat = max(0, to_local_msat - charge_msat)
+        to_local_msat = funder_msat
     else:
-        to_remote_msat = max(0, to_remote_msat - charge_msat)
+        to_remote_msat = funder_msat
     outs: list[tuple[CommitmentOutput, int]] = []
     for h in untrimmed:
         if h.offered:
