@@ -89,7 +89,7 @@ def scan_block(data: bytes) -> tuple[BlockHeader, list[ScannedTx]]:
     header = BlockHeader.parse(data[:HEADER_SIZE])
     try:
         return header, _scan(data)
-    except (IndexError, struct.error):
+    except (IndexError, struct.error, OverflowError):
         raise TxDecodeError("truncated block") from None
 
 
