@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Protocol
 
+# The one outpoint type of the project, re-exported for callers of the chain layer.
+from vajra.bitcoin.tx import OutPoint as OutPoint
 from vajra.errors import VajraError
 
 # -- errors -------------------------------------------------------------------------------
@@ -87,18 +89,6 @@ def from_display_hex(s: str) -> bytes:
 
 
 # -- values -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class OutPoint:
-    """A transaction output's reference: txid (32 bytes, internal order) and output index."""
-
-    txid: bytes
-    vout: int
-
-    def key(self) -> bytes:
-        """36 bytes: txid || vout (u32 little-endian), the wire form of a prevout."""
-        return self.txid + self.vout.to_bytes(4, "little")
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,7 +108,7 @@ class Watcher:
     def watch_outpoints(
         self, node_index: int, outpoints: Iterable[OutPoint], purpose: Purpose
     ) -> int:
-        return self._watch(node_index, KIND_OUTPOINT, [o.key() for o in outpoints], purpose)
+        return self._watch(node_index, KIND_OUTPOINT, [o.serialize() for o in outpoints], purpose)
 
     def _watch(self, node_index: int, kind: int, datas: list[bytes], purpose: Purpose) -> int:
         if not 0 <= node_index < 1 << 32:
@@ -348,7 +348,7 @@ class Watcher:
                     if int(ev.purpose) in _AUTO_WATCHED:
                         db.execute(
                             "DELETE FROM chain_watch WHERE kind = ? AND data = ? AND node = ?",
-                            (KIND_OUTPOINT, op.key(), node),
+                            (KIND_OUTPOINT, op.serialize(), node),
                         )
                 else:
                     db.execute(

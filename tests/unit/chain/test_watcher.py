@@ -119,7 +119,7 @@ def test_funding_spend_wakes_the_owner_and_wallet_receipts_do_not(db: ChainDb) -
     funding = OutPoint(h("funding"), 1)
     w.watch_outpoints(BOB, [funding], Purpose.FUNDING)
     w.watch_scripts(ALICE, [A1], Purpose.RECEIVE)
-    close = Tx(h("close"), [funding.key()], [(A1, 5)])
+    close = Tx(h("close"), [funding.serialize()], [(A1, 5)])
     chain(w, [[close]])
     assert [(n, e.kind, e.txid) for n, e in woken] == [(BOB, EventKind.SPENT, close.txid)]
     w.disconnect_tip()
