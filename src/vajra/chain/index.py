@@ -101,24 +101,38 @@ class CompactIndex:
             packed.extend((k << 40) | (n << 8) | p for n, p in lst)
         self._pending.clear()
         self._pending_n = 0
+        self.load_packed(packed)
+
+    @staticmethod
+    def pack(key: int, node_index: int, purpose: int) -> int:
+        """One item as an int that sorts by (key, node, purpose): for `load_packed`."""
+        return ((key & _MASK64) << 40) | (node_index << 8) | purpose
+
+    def load_packed(self, packed: list[int]) -> None:
+        """Replace the arrays with `packed` items (see `pack`) plus any pending ones; the
+        list is sorted in place and consumed. The bulk path: one sort, no tuple per item."""
+        for k, lst in self._pending.items():
+            packed.extend((k << 40) | (n << 8) | p for n, p in lst)
+        self._pending.clear()
+        self._pending_n = 0
         packed.sort()
         keys = array("Q", [v >> 40 for v in packed])
         nodes = array("I", [(v >> 8) & 0xFFFFFFFF for v in packed])
         purposes = array("B", [v & 0xFF for v in packed])
-        del packed
+        packed.clear()
         self._keys, self._nodes, self._purposes = keys, nodes, purposes
         self._resize_filter()
 
     def _resize_filter(self) -> None:
-        # About 16 bits per item keeps the false-positive rate near 6%.
-        want = max(16, min(30, (len(self._keys) * 16).bit_length()))
-        if want != self._bits:
-            self._bits = want
-            self._filter = bytearray(1 << (want - 3))
-            for k in self._keys:
-                self._set_bit(k)
-            for k in self._pending:
-                self._set_bit(k)
+        # About 16 bits per item keeps the false-positive rate near 6%. Rebuilt from the
+        # arrays every time: a bulk load sets no bits on the way in.
+        self._bits = max(16, min(30, (len(self._keys) * 16).bit_length()))
+        self._filter = bytearray(1 << (self._bits - 3))
+        shift = 64 - self._bits
+        f = self._filter
+        for k in self._keys:
+            idx = k >> shift
+            f[idx >> 3] |= 1 << (idx & 7)
 
     def _set_bit(self, key: int) -> None:
         idx = (key & _MASK64) >> (64 - self._bits)

@@ -88,14 +88,17 @@ class Watcher:
         self._load()
 
     def _load(self) -> None:
-        items: list[tuple[int, int, int]] = []
-        cur = self.db.db.execute("SELECT kind, data, node, purpose FROM chain_watch")
-        while batch := cur.fetchmany(65536):
-            for kind, data, node, purpose in batch:
-                key = script_key(data) if kind == KIND_SCRIPT else outpoint_key(data)
-                items.append((key, node, purpose))
-            self.index.add_many(items)
-            items.clear()
+        # Streamed into packed ints and sorted once: a million registrations load without
+        # a Python object per item surviving the load.
+        packed: list[int] = []
+        pack = CompactIndex.pack
+        with self.db.lock:
+            cur = self.db.db.execute("SELECT kind, data, node, purpose FROM chain_watch")
+            while batch := cur.fetchmany(65536):
+                for kind, data, node, purpose in batch:
+                    key = script_key(data) if kind == KIND_SCRIPT else outpoint_key(data)
+                    packed.append(pack(key, node, purpose))
+        self.index.load_packed(packed)
         row = self.db.query("SELECT height, hash FROM chain_blocks ORDER BY height DESC LIMIT 1")
         if row:
             self._tip = BlockRef(int(row[0][0]), bytes(row[0][1]))

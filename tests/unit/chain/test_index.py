@@ -60,3 +60,11 @@ def test_matches_a_dict_model(items: list[tuple[int, int, int]]) -> None:
             idx.merge()
     for k, owners in model.items():
         assert sorted(idx.lookup(k)) == sorted(owners)
+
+
+def test_bulk_load_finds_small_and_large_sets() -> None:
+    for n in (1, 2, 5000):
+        idx = CompactIndex()
+        keys = [script_key(i.to_bytes(4, "big")) for i in range(n)]
+        idx.load_packed([CompactIndex.pack(k, i, 1) for i, k in enumerate(keys)])
+        assert all(idx.lookup(k) == [(i, 1)] for i, k in enumerate(keys))
