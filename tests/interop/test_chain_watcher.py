@@ -62,6 +62,7 @@ def test_watcher_sees_a_payment_and_counts_its_confirmations(mined: Btcd, tmp_pa
     raw = MINER.spend(coin, [(s7, 123_456)])
     txid = bc.submit(raw, now=1.0)
     assert mined.wait_mempool(1) == [txid[::-1].hex()]
+    assert bc.tick(now=1.5) == []  # btcd: "already have transaction" is not a refusal
     follower.sync()
     assert w.balance(7).confirmed_sat == 0 and w.events(7) == []
     [height] = [int(mined.call("getblock", h)["height"]) for h in mined.generate(1)]
@@ -70,7 +71,7 @@ def test_watcher_sees_a_payment_and_counts_its_confirmations(mined: Btcd, tmp_pa
     assert (ev.kind, ev.value_sat, ev.outpoint, ev.height, ev.wake) == (
         EventKind.RECEIVED, 123_456, OutPoint(txid, 0), height, False,
     )  # fmt: skip
-    assert bc.status(txid) == (1, height)
+    assert bc.status(txid) == (2, height)
     mined.generate(5)
     follower.sync()
     [u] = w.utxos(7)
@@ -84,7 +85,7 @@ def test_watcher_sees_a_payment_and_counts_its_confirmations(mined: Btcd, tmp_pa
     assert "already been spent" in rej.reason or "spent" in rej.reason, rej.reason
     assert bc.tick(now=3.0)[0].reason == rej.reason  # still retried, still refused
     assert len(bc.rejections(err.value.txid)) == 2
-    assert bc.tick(now=3.0) and bc.status(txid) == (1, height)  # the confirmed one is not resent
+    assert bc.tick(now=3.0) and bc.status(txid) == (2, height)  # the confirmed one is not resent
     # btcd has seen a fee-paying transaction confirm: its estimate, clamped to the ceiling.
     est = estimate_fee(src, 6, FeePolicy(floor=1012, ceiling=2000, fallback=1500))
     assert (est.sat_per_kvb, est.source, est.clamped) == (2000, "node", True)
