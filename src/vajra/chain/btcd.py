@@ -264,6 +264,20 @@ class BtcdSource:
         except (TypeError, ValueError) as e:
             raise ChainDataError(f"{self.name} getrawtransaction: not hex") from e
 
+    def raw_transactions(self, txids: list[bytes]) -> list[bytes | None]:
+        out: list[bytes | None] = []
+        for raw in self.batch("getrawtransaction", [[display_hex(t), 0] for t in txids]):
+            if isinstance(raw, ChainRpcError):
+                if raw.code == _NO_TX_INFO:
+                    out.append(None)  # left the mempool since it was listed
+                    continue
+                raise raw
+            try:
+                out.append(bytes.fromhex(raw))
+            except (TypeError, ValueError) as e:
+                raise ChainDataError(f"{self.name} getrawtransaction: not hex") from e
+        return out
+
     def broadcast(self, raw_tx: bytes) -> None:
         try:
             self.call("sendrawtransaction", raw_tx.hex())

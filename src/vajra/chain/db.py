@@ -15,7 +15,8 @@ Tables
   spent_height)`: outputs credited to a node; `spent_height` 0 = spent in the mempool,
   NULL = unspent.
 - `chain_events(seq, node, kind, purpose, op_txid, vout, txid, value, script, height,
-  block_hash, wake, undoes, undone, acked)`.
+  block_hash, wake, undoes, undone, acked, settled)`: `settled` marks a mempool
+  (height 0) event whose transaction a block now carries (see `effects.py`).
 - `chain_broadcasts(txid, raw, attempts, confirmed_height)`, `chain_rejections(txid, at,
   reason, code)`: what the broadcaster keeps sending and every refusal it got.
 """
@@ -49,9 +50,13 @@ _SCHEMA = (
     " op_txid BLOB NOT NULL, vout INTEGER NOT NULL, txid BLOB NOT NULL,"
     " value INTEGER NOT NULL, script BLOB NOT NULL, height INTEGER NOT NULL,"
     " block_hash BLOB, wake INTEGER NOT NULL, undoes INTEGER,"
-    " undone INTEGER NOT NULL DEFAULT 0, acked INTEGER NOT NULL DEFAULT 0)",
+    " undone INTEGER NOT NULL DEFAULT 0, acked INTEGER NOT NULL DEFAULT 0,"
+    " settled INTEGER NOT NULL DEFAULT 0)",
     "CREATE INDEX IF NOT EXISTS chain_events_node ON chain_events (node, acked, seq)",
     "CREATE INDEX IF NOT EXISTS chain_events_block ON chain_events (block_hash)",
+    "CREATE INDEX IF NOT EXISTS chain_events_spend ON chain_events (op_txid, vout, node)",
+    "CREATE INDEX IF NOT EXISTS chain_events_unconfirmed ON chain_events (seq)"
+    " WHERE height = 0 AND undone = 0 AND settled = 0",
     "CREATE TABLE IF NOT EXISTS chain_broadcasts (txid BLOB PRIMARY KEY, raw BLOB NOT NULL,"
     " attempts INTEGER NOT NULL DEFAULT 0, confirmed_height INTEGER)",
     "CREATE TABLE IF NOT EXISTS chain_rejections (txid BLOB NOT NULL, at REAL NOT NULL,"

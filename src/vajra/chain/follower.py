@@ -30,8 +30,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from vajra.bitcoin.block import scan_block
-from vajra.bitcoin.tx import TxDecodeError
+from vajra.bitcoin.block import ScannedTx, scan_block
+from vajra.bitcoin.tx import Tx, TxDecodeError
 from vajra.chain.types import (
     BlockRef,
     ChainDataError,
@@ -90,6 +90,8 @@ class ChainFollower:
         self.batch = max(1, batch)
         self._ahead: dict[int, bytes] = {}
         self._target = BlockRef(-1, b"")
+        self._seen: set[bytes] = set()
+        """Mempool txids scanned (cleared on a disconnect: their txs may return)."""
         self.source_height: int | None = None
         self.errors = 0
 
@@ -133,6 +135,7 @@ class ChainFollower:
         )
         if off_chain:
             self._ahead.clear()
+            self._seen.clear()
             w.disconnect_tip()
             res.disconnected += 1
             return True
@@ -143,6 +146,7 @@ class ChainFollower:
         if self._connect(cur.height + 1, cur.block_hash, target.height):
             res.connected += 1
         else:
+            self._seen.clear()
             w.disconnect_tip()
             res.disconnected += 1
         return True
@@ -198,6 +202,47 @@ class ChainFollower:
             self.on_block(height)
         return True
 
+    def sync_mempool(self) -> int:
+        """Scan transactions new to the source's mempool; expire the ones that left it.
+
+        Only when the cursor is the source's tip (otherwise a transaction that left the
+        mempool for a block we have not scanned would look evicted); returns how many
+        transactions were scanned. Each is fetched once per mempool visit (`_seen`); a
+        restart rescans the mempool, and the watcher writes each event once anyway.
+        """
+        tip, cur = self.source.tip(), self.watcher.tip()
+        if cur is None or tip != cur:
+            return 0
+        live = self.source.mempool_txids()
+        new = [t for t in live if t not in self._seen]
+        txs = []
+        for i in range(0, len(new), self.batch):
+            chunk = new[i : i + self.batch]
+            for txid, raw in zip(chunk, self.source.raw_transactions(chunk), strict=True):
+                if raw is None:
+                    continue
+                try:
+                    tx = Tx.parse(raw)
+                except TxDecodeError:
+                    log.warning("mempool transaction %s does not parse; skipped", txid[::-1].hex())
+                    continue
+                if tx.txid != txid:
+                    raise ChainDataError(
+                        f"{self.source.name}: mempool tx is not {txid[::-1].hex()}"
+                    )
+                txs.append(
+                    ScannedTx(
+                        tx.txid,
+                        [txin.prevout.serialize() for txin in tx.inputs],
+                        [(o.script_pubkey, o.amount_sat) for o in tx.outputs],
+                    )
+                )
+        self.watcher.add_mempool_txs(txs)
+        self._seen = set(live)
+        if self.source.tip() == cur:
+            self.watcher.expire_mempool(self._seen)
+        return len(txs)
+
     def run_forever(
         self,
         should_stop: Callable[[], bool],
@@ -211,6 +256,7 @@ class ChainFollower:
         while not should_stop():
             try:
                 self.sync()
+                self.sync_mempool()
                 backoff.succeeded()
                 delay = poll_interval
             except ChainError as e:
