@@ -69,7 +69,10 @@ class BtcdSource:
         self._auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
         self._tls: ssl.SSLContext | None = None
         if tls:
-            ctx = ssl.create_default_context(cafile=cert) if cert else ssl.create_default_context()
+            try:
+                ctx = ssl.create_default_context(cafile=cert)
+            except (OSError, ssl.SSLError) as e:
+                raise ValueError(f"cannot use the RPC certificate {cert}: {e}") from e
             # The certificate itself is pinned as the only CA; its names are btcd's choice.
             ctx.check_hostname = not cert
             self._tls = ctx
@@ -79,7 +82,8 @@ class BtcdSource:
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float = 30.0) -> BtcdSource:
-        """Parse `btcd://USER:PASS@HOST:PORT?cert=PATH[&notls=1]` (`ValueError` if malformed)."""
+        """Parse `btcd://USER:PASS@HOST:PORT?cert=PATH[&notls=1]`; `ValueError` if malformed
+        or the certificate cannot be read."""
         u = urlsplit(url)
         # Only btcd is run and tested here; bitcoind and Esplora: decision 0010.
         if u.scheme != "btcd":
