@@ -88,6 +88,12 @@ class ChainService:
                 self.last_error = str(e)
                 delay = backoff.failed()
                 log.warning("event=chain_error error=%r retry_s=%.1f", str(e), delay)
+            except Exception as e:  # a bug, not chain input: log it, keep the runtime up
+                self.connected = False
+                self.follower.errors += 1
+                self.last_error = f"internal: {type(e).__name__}"
+                delay = backoff.failed()
+                log.exception("event=chain_internal_error retry_s=%.1f", delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
 
