@@ -111,7 +111,7 @@ class ChainService:
         tip = self.watcher.tip()
         return {
             "source": self.source.name,
-            "connected": self.connected,
+            "connected": self.connected,  # the last completed poll succeeded
             "height": tip.height if tip else None,
             "block_hash": display_hex(tip.block_hash) if tip else None,
             "source_height": self.follower.source_height,
