@@ -104,3 +104,12 @@ def test_bench_chain_small_json_and_record(
     assert out["block_scan_ms_p50"] > 0 and out["block_scan_ms_p99"] >= out["block_scan_ms_p50"]
     assert "catchup_blocks_per_s" not in out  # skipped, not invented
     assert "## chain" in results.read_text()
+
+
+def test_bench_chain_without_btcd_is_a_json_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VAJRA_CACHE", str(tmp_path / "empty-cache"))
+    assert main(["bench", "chain", "--json", "--items", "10", "--no-record"]) == 1
+    err = json.loads(capsys.readouterr().err)
+    assert err["error"] == "TestbedNotInstalled" and "btcd" in err["message"]
