@@ -32,10 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vajra.chain.fees import FeePolicy
+from vajra.chain.types import ChainError
 from vajra.crypto.secp256k1 import pubkey_create
 from vajra.errors import PolicyViolation
 from vajra.runtime import admin_http
 from vajra.runtime.admin_http import Request, Response
+from vajra.runtime.chain_service import ChainService
 from vajra.runtime.fabric import DEFAULT_POOL, AddressPool
 from vajra.runtime.keytable import COUNTERS, GAUGES, Counters, KeyTable, NodeStates
 from vajra.runtime.remote_signer import RemoteSigner, SignerUnavailable
@@ -71,6 +74,11 @@ class RuntimeConfig:
     signer: dict[str, Any] = field(default_factory=dict)
     """Passed to the workers' `make_signer` (may hold a dev seed: memory and pipes only)."""
     log_level: str = "INFO"
+    chain_url: str | None = None
+    """The chain source (`btcd://USER:PASS@HOST:PORT?cert=PATH`); None: no chain watcher."""
+    chain_poll: float = 1.0
+    chain_start_height: int | None = None
+    fee_policy: FeePolicy | None = None
 
 
 def runtime_file(store: str) -> Path:
@@ -124,6 +132,18 @@ class Supervisor:
         self._create_lock = asyncio.Lock()
         self.admin: asyncio.Server | None = None
         self.metrics: asyncio.Server | None = None
+        self.chain: ChainService | None = None
+        if cfg.chain_url:
+            try:
+                self.chain = ChainService(
+                    cfg.chain_url,
+                    cfg.store,
+                    poll_interval=cfg.chain_poll,
+                    start_height=cfg.chain_start_height,
+                    fee_policy=cfg.fee_policy,
+                )
+            except (ValueError, ChainError) as e:
+                raise RuntimeError_(f"--chain: {e}") from e
 
     # --- nodes ---------------------------------------------------------------------------
 
@@ -425,6 +445,7 @@ class Supervisor:
             "workers": [p.pid if p else None for p in self.procs],
             "restarts": self.restarts,
             "counters": self.counters.totals(),
+            "chain": self.chain.status() if self.chain is not None else None,
         }
 
     def metrics_text(self) -> str:
@@ -443,6 +464,8 @@ class Supervisor:
             kind = "gauge" if name in GAUGES else "counter"
             metric = f"vajra_{name}" + ("" if kind == "gauge" else "_total")
             lines += [f"# TYPE {metric} {kind}", f"{metric} {t[name]}"]
+        if self.chain is not None:
+            lines += self.chain.metrics_lines()
         return "\n".join(lines) + "\n"
 
     # --- run -----------------------------------------------------------------------------
@@ -480,6 +503,10 @@ class Supervisor:
         for i in range(self.cfg.workers):
             await self._spawn(i)
         watchers = [asyncio.create_task(self._watch(i)) for i in range(self.cfg.workers)]
+        chain_stop = asyncio.Event()
+        chain_task = (
+            asyncio.create_task(self.chain.run(chain_stop)) if self.chain is not None else None
+        )
         rf = runtime_file(self.cfg.store)
         info = {"admin": f"127.0.0.1:{admin_port}", "pid": os.getpid(),
                 "metrics_port": metrics_port, "listen_port": self.cfg.listen_port}  # fmt: skip
@@ -518,6 +545,10 @@ class Supervisor:
                     p.kill()
         for w in watchers:
             w.cancel()
+        if chain_task is not None and self.chain is not None:
+            chain_stop.set()
+            await chain_task
+            self.chain.close()
         if self.channel_server is not None:
             self.channel_server.close()
         if self.hub is not None:
