@@ -22,12 +22,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from vajra.osutil import die_with_parent
+from vajra.runtime.admin_client import AdminClient
 from vajra.testbed.btcd import COINBASE_MATURITY, Btcd
 from vajra.testbed.errors import DaemonFailed
 from vajra.testbed.ldk import LdkPeer
@@ -139,8 +139,7 @@ class RuntimeProcess:
         return self.ready
 
     def admin(self, path: str) -> Any:
-        with urllib.request.urlopen(f"http://{self.ready['admin']}{path}", timeout=60) as r:
-            return json.loads(r.read())
+        return AdminClient(self.ready["admin"], timeout=60).get(path)
 
     def counters(self) -> dict[str, int]:
         return dict(self.admin("/v1/status")["counters"])

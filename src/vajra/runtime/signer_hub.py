@@ -44,6 +44,7 @@ from typing import Any
 from vajra.crypto.secp256k1 import generate_secret
 from vajra.errors import DecodeError, PolicyViolation, VajraError
 from vajra.noise import ACT_ONE_SIZE, ACT_THREE_SIZE, HandshakeError, StaticKey
+from vajra.osutil import write_private
 from vajra.runtime.remote_signer import RemoteSigner, SignerUnavailable
 from vajra.signer import link_pairing as pairing
 from vajra.signer import link_proto as lp
@@ -63,16 +64,6 @@ def _event(event: str, **fields: object) -> str:
 # --- persistent hub state -------------------------------------------------------------------
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def load_link_key(state_dir: Path, password: str | None = None) -> StaticKey:
     """The hub's static link key, created on first use."""
     from vajra.signer.seed import open_seed, seal_seed
@@ -87,9 +78,9 @@ def load_link_key(state_dir: Path, password: str | None = None) -> StaticKey:
         return StaticKey(plain.read_bytes())
     secret = generate_secret()
     if password is not None:
-        _write_private(sealed, seal_seed(secret, password))
+        write_private(sealed, seal_seed(secret, password))
     else:
-        _write_private(plain, secret)
+        write_private(plain, secret)
     return StaticKey(secret)
 
 
@@ -116,7 +107,7 @@ class PinStore:
             sid = max(self.pins, default=0) + 1
             self.pins[sid] = pubkey
             rows = [{"signer_id": s, "link_pubkey": p.hex()} for s, p in sorted(self.pins.items())]
-            _write_private(self.path, json.dumps({"signers": rows}, indent=1).encode())
+            write_private(self.path, json.dumps({"signers": rows}, indent=1).encode())
         return sid
 
 
