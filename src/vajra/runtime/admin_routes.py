@@ -25,6 +25,7 @@ from aiohttp import web
 from vajra.errors import PolicyViolation
 from vajra.runtime.admin_http import AdminProblem, AdminRoutes, read_json
 from vajra.runtime.remote_signer import SignerUnavailable
+from vajra.signer.link_pairing import PairingError
 
 if TYPE_CHECKING:
     from vajra.runtime.supervisor import Supervisor
@@ -70,7 +71,10 @@ async def _pairing_code(sup: Supervisor, request: web.Request) -> object:
     await read_json(request)
     if sup.hub is None:
         raise AdminProblem(400, "no_hub", "no signer hub (--dev runtime)")
-    p = sup.hub.pairing_code()  # the code is in the answer only, never logged
+    try:
+        p = sup.hub.pairing_code()  # the code is in the answer only, never logged
+    except PairingError as e:
+        raise AdminProblem(429, e.reason, str(e)) from None
     return {"code": p.code, "expires": int(p.expires), "runtime_pubkey": sup.hub.pubkey.hex(),
             "signer_port": sup.hub.port}  # fmt: skip
 

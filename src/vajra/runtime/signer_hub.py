@@ -46,6 +46,7 @@ from vajra.errors import DecodeError, PolicyViolation, VajraError
 from vajra.noise import ACT_ONE_SIZE, ACT_THREE_SIZE, HandshakeError, StaticKey
 from vajra.osutil import write_private
 from vajra.runtime.remote_signer import RemoteSigner, SignerUnavailable
+from vajra.runtime.source_limits import SourceLimits
 from vajra.signer import link_pairing as pairing
 from vajra.signer import link_proto as lp
 from vajra.signer.link_io import HANDSHAKE_TIMEOUT, FramedLink, LinkClosed
@@ -127,6 +128,8 @@ class SignerHub:
         code_ttl: float = pairing.CODE_TTL,
         clock: Callable[[], float] = time.time,
         key_password: str | None = None,
+        max_codes: int = pairing.MAX_OUTSTANDING,
+        limits: SourceLimits | None = None,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -134,7 +137,9 @@ class SignerHub:
         self.port = port
         self.key = load_link_key(self.state_dir, key_password)
         self.pins = PinStore(self.state_dir / "signers.json")
-        self.codes = pairing.PairingCodes(code_ttl)
+        self.codes = pairing.PairingCodes(code_ttl, max_codes)
+        self.limits = limits or SourceLimits()
+        """Per-source bounds on handshakes to the signer port."""
         self.clock = clock
         self.request_timeout = request_timeout
         self._signers: dict[int, RemoteSigner] = {}
@@ -208,10 +213,18 @@ class SignerHub:
     async def _on_connection(self, reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._tasks.add(task)
         peer = w.get_extra_info("peername")
+        source = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+        if not self.limits.admit(source, time.monotonic()):
+            log.info(_event("link_refused", why="source_limit", source=source))
+            w.close()
+            return
+        self._tasks.add(task)
         try:
-            link, code = await asyncio.wait_for(self._handshake(reader, w), HANDSHAKE_TIMEOUT)
+            try:
+                link, code = await asyncio.wait_for(self._handshake(reader, w), HANDSHAKE_TIMEOUT)
+            finally:
+                self.limits.done(source)
             if link is None:
                 return
             if code is not None:
@@ -231,9 +244,20 @@ class SignerHub:
     async def _handshake(
         self, reader: asyncio.StreamReader, w: asyncio.StreamWriter
     ) -> tuple[FramedLink | None, pairing.PendingCode | None]:
-        act_one = await reader.readexactly(ACT_ONE_SIZE)
+        first = await reader.readexactly(1)
+        loc = None
+        if first == pairing.PRELUDE_MAGIC[:1]:
+            rest = await reader.readexactly(pairing.PRELUDE_SIZE - 1)
+            if first + rest[:1] != pairing.PRELUDE_MAGIC:
+                log.info(_event("link_refused", why="bad_prelude"))
+                return None, None
+            loc = rest[1:]
+            first = await reader.readexactly(1)
+        act_one = first + await reader.readexactly(ACT_ONE_SIZE - 1)
         try:
-            hs, act_two, code = pairing.accept_act_one(self.key, self.codes, act_one, self.clock())
+            hs, act_two, code = pairing.accept_act_one(
+                self.key, self.codes, act_one, self.clock(), loc
+            )
         except HandshakeError:
             log.info(_event("link_refused", why="handshake_to_unknown_key"))
             return None, None
@@ -301,6 +325,8 @@ class SignerHub:
                 resp = {"error": v.reason, "detail": v.detail}
             except SignerUnavailable as e:
                 resp = {"error": "signer_unavailable", "detail": e.detail}
+            except pairing.PairingError as e:
+                resp = {"error": e.reason, "detail": str(e)}
             w.write(json.dumps(resp).encode() + b"\n")
             await w.drain()
         finally:
