@@ -213,6 +213,26 @@ def cmd_pair(args: argparse.Namespace) -> int:
     return 0
 
 
+DEFAULT_NODE_QUOTA = 10
+
+
+def node_quota(cfg: dict[str, Any]) -> int:
+    """The owner's bound on nodes hosted for this signer (issue 13 item 2)."""
+    return int(cfg.get("node_quota", DEFAULT_NODE_QUOTA))
+
+
+def cmd_quota(args: argparse.Namespace) -> int:
+    d = signer_dir(args)
+    cfg = read_config(d)
+    if args.nodes is not None:
+        if args.nodes < 0:
+            raise CliError(f"--nodes {args.nodes}: must be 0 or more")
+        cfg["node_quota"] = args.nodes
+        write_config(d, cfg)
+    print(json.dumps({"node_quota": node_quota(cfg)}))
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from vajra.signer.daemon import RuntimeAddress, SignerDaemon
     from vajra.signer.link_server import LinkHandler
@@ -231,7 +251,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
     )
     daemon = SignerDaemon(
-        LinkHandler(core, cfg["network"]),
+        LinkHandler(core, cfg["network"], node_quota=lambda: node_quota(read_config(d))),
         StaticKey(keys.link_key().secret),
         runtime,
         d / LOCAL_SOCKET,
@@ -434,6 +454,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     c = cmd("run", "serve the paired runtime and the local link until stopped", cmd_run)
     c.add_argument("--max-backoff", type=float, default=30.0, help="cap on redial delay (s)")
+
+    c = cmd(
+        "quota",
+        "show or set how many nodes runtimes may create on this signer (the owner's bound; "
+        f"default {DEFAULT_NODE_QUOTA}; a running signer applies it at the next request)",
+        cmd_quota,
+        password=False,
+    )
+    c.add_argument("--nodes", type=int, default=None, help="the most nodes (0 or more)")
 
     cmd("audit", "print the audit log and verify its hash chain", cmd_audit, password=False)
     cmd("status", "show the signer's configuration, nodes and daemon", cmd_status, password=False)

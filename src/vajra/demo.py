@@ -63,6 +63,8 @@ class SignerProcess:
 
     def init_and_pair(self, runtime: RuntimeProcess) -> dict[str, Any]:
         vajra("signer", "init", "--json", env=self.env)  # the words are not shown here
+        # The owner's bound on nodes runtimes may create here (default 10): the demo's 10k.
+        vajra("signer", "quota", "--nodes", "1000000", env=self.env)
         code = vajra("runtime", "pairing-code", "--store", str(runtime.store), "--json")
         addr = f"127.0.0.1:{runtime.signer_port}"
         return dict(vajra("signer", "pair", "--runtime", addr, "--code", code["code"],

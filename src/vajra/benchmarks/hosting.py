@@ -430,6 +430,7 @@ class _SignedRuntime(_Runtime):
                           VAJRA_SIGNER_PASSWORD=os.urandom(16).hex())  # fmt: skip
         self.signer: subprocess.Popen[bytes] | None = None
         self._vajra(signer_env, "signer", "init", "--json")
+        self._vajra(signer_env, "signer", "quota", "--nodes", str(1 << 24))  # the owner's bound
         self.workdir = workdir
         self.cmd = [
             sys.executable, "-m", "vajra", "runtime", "--store", str(workdir / "store.db"),

@@ -136,6 +136,14 @@ class SignerHub:
         self.host = host
         self.port = port
         self.key = load_link_key(self.state_dir, key_password)
+        self.key_sealed = (self.state_dir / "link_key.sealed").exists()
+        if not self.key_sealed:
+            # Issue 13 item 2: whoever copies this file can pose as this runtime to every
+            # paired signer (and receive their identity secrets). Say so at every start.
+            log.warning("event=link_key_in_clear path=%s -- WARNING: the runtime's link key "
+                        "is stored in clear: anyone who copies it can pose as this runtime "
+                        "to its signers; set %s to seal it", self.state_dir / "link_key",
+                        KEY_PASSWORD_ENV)  # fmt: skip
         self.pins = PinStore(self.state_dir / "signers.json")
         self.codes = pairing.PairingCodes(code_ttl, max_codes)
         self.limits = limits or SourceLimits()

@@ -449,6 +449,7 @@ class Supervisor:
         if self.hub is not None:
             info["signer_port"] = self.hub.port
             info["runtime_pubkey"] = self.hub.pubkey.hex()
+            info["link_key_sealed"] = self.hub.key_sealed
         write_private(rf, json.dumps(info).encode() + b"\n")
         sample = []
         for row in self.store.iter_nodes():
