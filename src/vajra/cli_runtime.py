@@ -16,6 +16,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from vajra.cli_errors import UsageError
+from vajra.errors import VajraError
 from vajra.runtime.fabric import DEFAULT_POOL
 
 if TYPE_CHECKING:
@@ -138,6 +139,7 @@ def _runtime(args: argparse.Namespace) -> int:
     # Everything the runtime writes (store, WAL, runtime.json, the hub's files, logs it
     # opens) is for its own user only: 0600 files, 0700 directories.
     os.umask(0o077)
+    _check_store(args.store)
     signer: SignerClient | None = None
     hub = None
     spec: dict[str, Any] = {}
@@ -192,6 +194,22 @@ def _runtime(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def _check_store(store: str) -> None:
+    """A store the runtime can open and write, or a UsageError naming it (before any
+    process starts: a bad path is one line, not a traceback)."""
+    import sqlite3
+
+    from vajra.store import SqliteStore
+
+    parent = os.path.dirname(os.path.abspath(store))
+    if not os.path.isdir(parent):
+        raise UsageError("--store", store, f"the directory {parent} does not exist")
+    try:
+        SqliteStore(store).close()
+    except (sqlite3.Error, OSError, VajraError) as e:
+        raise UsageError("--store", store, f"cannot open or write it ({e})") from None
 
 
 # --- vajra nodes ----------------------------------------------------------------------------

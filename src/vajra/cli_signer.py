@@ -30,7 +30,7 @@ from vajra.errors import VajraError
 from vajra.noise import StaticKey
 from vajra.signer import audit, seed
 from vajra.signer.core import SignerCore
-from vajra.signer.devices import KeyType, Role, Rules
+from vajra.signer.devices import MAX_MSAT, KeyType, Role, Rules
 from vajra.signer.keys import COIN_TYPES, SignerKeys
 from vajra.signer.messages import Enrolment
 from vajra.signer.state import SqliteState
@@ -386,16 +386,38 @@ _RULE_FIELDS = (
 )
 
 
-def add_rules_args(p: argparse.ArgumentParser) -> None:
+RULE_NAMES = tuple(name for name, _ in _RULE_FIELDS)
+
+
+def add_rules_args(p: argparse.ArgumentParser, default: int | None = 0) -> None:
     for name, help_ in _RULE_FIELDS:
-        p.add_argument("--" + name.replace("_", "-"), type=int, default=0, help=help_)
+        p.add_argument("--" + name.replace("_", "-"), type=int, default=default,
+                       help=help_ + (" (msat; default 0)" if default == 0 else " (msat)"))  # fmt: skip
+
+
+def check_rules(values: dict[str, int]) -> Rules:
+    """Rules from msat values, refusing out-of-range and contradictory ones (a UsageError
+    naming the flags): a limit below another it must contain can never be reached."""
+    from vajra.cli_errors import UsageError
+
+    for name in RULE_NAMES:
+        v = values[name]
+        if not 0 <= v <= MAX_MSAT:
+            raise UsageError("--" + name.replace("_", "-"), v, f"must be 0..{MAX_MSAT} msat")
+    r = Rules(**values)
+    for small, large in (("daily_limit_msat", "hourly_limit_msat"),
+                         ("hourly_limit_msat", "per_payment_max_msat")):  # fmt: skip
+        if values[small] < values[large]:
+            raise UsageError(
+                f"--{small.replace('_', '-')} {values[small]} < --{large.replace('_', '-')}",
+                values[large],
+                "contradictory: the smaller limit makes the larger unreachable",
+            )
+    return r
 
 
 def rules_from_args(args: argparse.Namespace) -> Rules:
-    try:
-        return Rules(*(getattr(args, name) for name, _ in _RULE_FIELDS))
-    except ValueError as e:
-        raise CliError(str(e)) from None
+    return check_rules({name: getattr(args, name) for name in RULE_NAMES})
 
 
 # --- registration ---------------------------------------------------------------------------
@@ -480,7 +502,8 @@ def guard(func: Any) -> Any:
             rc: int = func(args)
             return rc
         except (VajraError, OSError, ValueError) as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 1
+            from vajra.cli_errors import report
+
+            return report(e, bool(getattr(args, "json", False)))
 
     return run

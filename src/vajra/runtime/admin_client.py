@@ -22,7 +22,7 @@ class AdminError(VajraError):
     could not be reached (`status` 0)."""
 
     def __init__(self, status: int, error: str, detail: str = "") -> None:
-        super().__init__(f"{error}: {detail}" if detail else error)
+        super().__init__(detail or error)
         self.status = status
         self.error = error
         self.detail = detail
