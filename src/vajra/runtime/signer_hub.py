@@ -472,6 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0: any free port (see the ready line)")
     args = p.parse_args(argv)
+    os.umask(0o077)  # hub.log, pins, link key: the hub's user only
     Path(args.state_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
     _setup_logging(Path(args.state_dir))
     return asyncio.run(_serve_forever(args))
