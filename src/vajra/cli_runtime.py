@@ -136,6 +136,7 @@ def _runtime(args: argparse.Namespace) -> int:
     )
     if not args.store:
         raise UsageError("--store", "(none)", "give the SQLite store file to host from")
+    _check_options(args)
     # Everything the runtime writes (store, WAL, runtime.json, the hub's files, logs it
     # opens) is for its own user only: 0600 files, 0700 directories.
     os.umask(0o077)
@@ -194,6 +195,33 @@ def _runtime(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Every number and the pool, checked before anything starts (UsageError naming the
+    flag and the value)."""
+    from vajra.runtime.fabric import AddressPool, PoolError
+
+    ports = {"--listen-port": args.listen_port, "--signer-port": args.signer_port,
+             "--metrics-port": args.metrics_port}  # fmt: skip
+    for flag, port in ports.items():
+        if port is not None and not 0 <= port <= 65535:
+            raise UsageError(flag, port, "a port is 0..65535")
+    counts = {"--workers": args.workers, "--capacity": args.capacity,
+              "--max-per-node": args.max_per_node, "--max-connections": args.max_connections}  # fmt: skip
+    for flag, n in counts.items():
+        if n < 1:
+            raise UsageError(flag, n, "must be at least 1")
+    if args.create < 0:
+        raise UsageError("--create", args.create, "must be 0 or more")
+    for flag, s in (("--idle-timeout", args.idle_timeout),
+                    ("--handshake-timeout", args.handshake_timeout)):  # fmt: skip
+        if not s > 0:
+            raise UsageError(flag, s, "must be more than 0 seconds")
+    try:
+        AddressPool.parse(args.pool, args.listen_port or 9735)
+    except PoolError as e:
+        raise UsageError("--pool", args.pool, str(e)) from None
 
 
 def _check_store(store: str) -> None:

@@ -121,3 +121,19 @@ def test_a_refused_wake_does_not_blame_the_signer_being_offline() -> None:
     for reason in ("stale_epoch", "unknown_node", "epoch_jump"):
         data = wake_failed_warning(PolicyViolation(reason, "x")).data
         assert b"offline" not in data and data, reason
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [(["--listen-port", "70000"], "--listen-port 70000: a port is 0..65535"),
+     (["--pool", "notacidr"], "--pool notacidr: bad pool"),
+     (["--workers", "0"], "--workers 0: must be at least 1"),
+     (["--idle-timeout", "0"], "--idle-timeout 0.0: must be more than 0 seconds")],
+)  # fmt: skip
+def test_runtime_options_are_checked_before_start(
+    tmp_path: Path, args: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "s.db"
+    assert main(["runtime", "--dev", "--store", str(store), *args]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {says}")
+    assert not store.exists()
