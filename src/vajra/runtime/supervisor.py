@@ -13,7 +13,8 @@ It owns everything that exists once per runtime and does no per-connection work:
   see a new node as soon as its row is published, without a restart;
 - restarts a worker that dies (SIGKILL included): the replacement maps the same tables
   and takes the same runtime id, so it re-acquires the dead one's leases at once;
-- serves the loopback admin API and Prometheus metrics, and prints one JSON `ready`
+- serves the admin API (0600 Unix socket, `admin_routes`) and Prometheus metrics
+  (alone on the metrics port), and prints one JSON `ready`
   line on stdout when every worker listens.
 """
 
