@@ -218,6 +218,8 @@ def _check_options(args: argparse.Namespace) -> None:
                     ("--handshake-timeout", args.handshake_timeout)):  # fmt: skip
         if not s > 0:
             raise UsageError(flag, s, "must be more than 0 seconds")
+    if args.admin_socket and not os.path.isdir(os.path.dirname(os.path.abspath(args.admin_socket))):
+        raise UsageError("--admin-socket", args.admin_socket, "its directory does not exist")
     try:
         AddressPool.parse(args.pool, args.listen_port or 9735)
     except PoolError as e:

@@ -62,6 +62,11 @@ def test_codes_are_capped_and_a_connection_storm_leaves_admin_responsive(tmp_pat
     rt = RuntimeProc.start(tmp_path / "s.db", workers=1, dev=False,
                            extra=("--signer-port", "0"))  # fmt: skip
     try:
+        # The hub listens on loopback unless told otherwise (no --signer-host given).
+        port_hex = f"{rt.ready['signer_port']:04X}"
+        listening = [line.split()[1] for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+                     if line.split()[1].endswith(":" + port_hex) and line.split()[3] == "0A"]  # fmt: skip
+        assert listening == ["0100007F:" + port_hex], listening
         client = AdminClient(rt.ready["admin"], timeout=30)
         issued = 0
         with pytest.raises(AdminError) as e:

@@ -60,6 +60,8 @@ async def test_a_rogue_runtime_cannot_lock_out_nodes_or_create_past_the_quota(
                 await rrs.create_nodes(count)
             assert e.value.reason == "node_quota"
         assert len(core.nodes()) == 3
+        refused = [e for e in core.state.audit_entries() if e.reason == "node_quota"]
+        assert [e.kind for e in refused] == ["create_nodes", "create_nodes"]  # the owner sees it
         # Push an epoch to 2^63 - 1: refused. The most it can do is one bounded step.
         with pytest.raises(PolicyViolation) as e:
             await rrs.state_key(nodes[0], (1 << 63) - 1)
