@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from vajra import __version__
+from vajra.cli_errors import report
+from vajra.errors import VajraError
 
 # Modules that contribute subcommands, in --help order. A module that fails to import
 # is a bug, not an optional feature: let the ImportError surface.
@@ -44,14 +47,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()
         return 2
+    as_json = bool(getattr(args, "json", False)) or "--json" in argv
     try:
         rc: int = func(args)
+        sys.stdout.flush()
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`vajra nodes list | head`): not an error of ours. Point
+        # stdout at /dev/null so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (VajraError, OSError) as e:
+        return report(e, as_json)
     return rc

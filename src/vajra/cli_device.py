@@ -14,18 +14,22 @@ Exit codes of commands that get a decision: 0 approve, 1 deny, 3 needs confirmat
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
 
+from vajra.cli_errors import UsageError
 from vajra.cli_signer import guard as _guard
 from vajra.crypto import p256
 from vajra.crypto.secp256k1 import generate_secret
 from vajra.errors import VajraError
+from vajra.osutil import write_private
 from vajra.signer import link_proto as lp
-from vajra.signer.devices import DeviceKey, KeyType, Role
+from vajra.signer.devices import MAX_MSAT, DeviceKey, KeyType, Role
 from vajra.signer.messages import (
     FLAG_USER_PRESENT,
     CommandKind,
@@ -60,10 +64,18 @@ class DeviceFile:
         return str(self.data["name"])
 
     def next_counter(self) -> int:
-        """Use up the next counter (written before anything is signed with it)."""
-        self.data["counter"] = int(self.data.get("counter", 0)) + 1
-        _write_private(self.path, json.dumps(self.data, indent=2).encode())
-        return int(self.data["counter"])
+        """Use up the next counter (written before anything is signed with it). Under an
+        exclusive lock on `<name>.json.lock` (a file never replaced), re-reading the
+        file inside it: two commands on one device at once get different counters."""
+        fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self.data = json.loads(self.path.read_text())
+            self.data["counter"] = int(self.data.get("counter", 0)) + 1
+            write_private(self.path, json.dumps(self.data, indent=2).encode())
+            return int(self.data["counter"])
+        finally:
+            os.close(fd)  # releases the lock
 
     def public(self) -> dict[str, Any]:
         return {
@@ -74,12 +86,16 @@ class DeviceFile:
         }
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def check_name(flag: str, name: str) -> str:
+    """A device name is a plain file name in the device directory: letters, digits,
+    `_`, `.`, `-`, at most 64, not starting with a dot (so never `..` or a path)."""
+    if not _NAME.fullmatch(name):
+        raise UsageError(flag, name, "a device name is 1-64 letters, digits, '_', '.' or "
+                         "'-', not starting with '.' (no paths)")  # fmt: skip
+    return name
 
 
 def _dir(args: argparse.Namespace) -> Path:
@@ -87,15 +103,15 @@ def _dir(args: argparse.Namespace) -> Path:
     return Path(d)
 
 
-def _device(args: argparse.Namespace, name: str) -> DeviceFile:
-    return DeviceFile(_dir(args) / f"{name}.json")
+def _device(args: argparse.Namespace, name: str, flag: str = "--name") -> DeviceFile:
+    return DeviceFile(_dir(args) / f"{check_name(flag, name)}.json")
 
 
 def _target_id(args: argparse.Namespace, target: str) -> bytes:
     """A device named by its local file, or by its 64-hex device id."""
     if len(target) == 64 and all(c in "0123456789abcdef" for c in target.lower()):
         return bytes.fromhex(target)
-    return _device(args, target).key.device_id
+    return _device(args, target, "target").key.device_id
 
 
 # --- submitting -----------------------------------------------------------------------------
@@ -120,6 +136,11 @@ def _runtime_dir(args: argparse.Namespace) -> Path:
     d = args.runtime or os.environ.get(RUNTIME_ENV)
     if not d:
         raise DeviceError(f"say where to submit: --local, or --runtime DIR (env {RUNTIME_ENV})")
+    from vajra.runtime.signer_hub import ADMIN_SOCKET
+
+    if not (Path(d) / ADMIN_SOCKET).exists():
+        raise UsageError("--runtime", d, f"no {ADMIN_SOCKET} there: give the running "
+                         "runtime's hub directory, <store>.hub next to its store")  # fmt: skip
     return Path(d)
 
 
@@ -140,7 +161,7 @@ def _submit_command(args: argparse.Namespace, cmd: bytes) -> int:
 
 
 def _command(args: argparse.Namespace, kind: CommandKind, target: bytes, **extra: Any) -> int:
-    issuer = _device(args, args.by)
+    issuer = _device(args, args.by, "--by")
     cmd = DeviceCommand(
         kind,
         issuer.key.device_id,
@@ -157,8 +178,8 @@ def _command(args: argparse.Namespace, kind: CommandKind, target: bytes, **extra
 
 def cmd_create(args: argparse.Namespace) -> int:
     d = _dir(args)
+    path = d / f"{check_name('--name', args.name)}.json"
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = d / f"{args.name}.json"
     if path.exists():
         raise DeviceError(f"device {args.name} already exists in {d}")
     kt = KeyType.P256 if args.type == "p256" else KeyType.SECP256K1
@@ -168,7 +189,7 @@ def cmd_create(args: argparse.Namespace) -> int:
     key = DeviceKey(kt, secret)
     data = {"version": 1, "name": args.name, "key_type": args.type, "secret": secret.hex()}
     data["counter"] = 0
-    _write_private(path, json.dumps(data, indent=2).encode())
+    write_private(path, json.dumps(data, indent=2).encode())
     out = DeviceFile(path).public()
     if args.json:
         print(json.dumps(out))
@@ -188,11 +209,32 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
 
 def cmd_rules_set(args: argparse.Namespace) -> int:
-    from vajra.cli_signer import rules_from_args
+    """A partial update: rules not given keep the signer's current values, read from
+    `--signer-dir` (the signer's box); without it every rule must be given, never
+    silently zeroed. Contradictory rules are refused before the counter moves."""
+    from vajra.cli_signer import RULE_NAMES, check_rules
 
-    return _command(
-        args, CommandKind.SET_RULES, _target_id(args, args.target), rules=rules_from_args(args)
-    )
+    target = _target_id(args, args.target)
+    given = {n: getattr(args, n) for n in RULE_NAMES if getattr(args, n) is not None}
+    current = _registry_rules(args.signer_dir, target) if args.signer_dir else None
+    missing = [n for n in RULE_NAMES if n not in given]
+    if missing and current is None:
+        flags = ", ".join("--" + n.replace("_", "-") for n in missing)
+        raise UsageError(flags, "(not given)", "the signer replaces every rule: give them "
+                         "all, or --signer-dir to keep its current values")  # fmt: skip
+    values = {n: given.get(n, getattr(current, n, 0)) for n in RULE_NAMES}
+    return _command(args, CommandKind.SET_RULES, target, rules=check_rules(values))
+
+
+def _registry_rules(signer_dir: Path, device_id: bytes) -> Any:
+    from vajra.cli_signer import STATE_FILE
+    from vajra.signer.state import SqliteState
+
+    with SqliteState(Path(signer_dir) / STATE_FILE).transaction() as txn:
+        dv = txn.device(device_id)
+    if dv is None:
+        raise UsageError("--signer-dir", signer_dir, f"the signer has no device {device_id.hex()}")
+    return dv.rules
 
 
 def _simple(kind: CommandKind) -> Any:
@@ -202,12 +244,36 @@ def _simple(kind: CommandKind) -> Any:
     return run
 
 
+def _hex(flag: str, value: str, size: int) -> bytes:
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raw = b""
+    if len(raw) != size:
+        raise UsageError(flag, value, f"must be {size} bytes of hex ({2 * size} characters)")
+    return raw
+
+
+def _msat(flag: str, value: int) -> int:
+    if not 0 <= value <= MAX_MSAT:
+        raise UsageError(flag, value, f"must be 0..{MAX_MSAT} msat")
+    return value
+
+
 def cmd_authorise(args: argparse.Namespace) -> int:
+    # Everything the user typed is checked before the device's counter moves.
+    node_id = _hex("--node", args.node, 33)
+    payment_hash = _hex("--payment-hash", args.payment_hash, 32)
+    _msat("--amount-msat", args.amount_msat)
+    _msat("--max-fee-msat", args.max_fee_msat)
+    if not 1 <= args.expiry_s <= 86400 * 365:
+        raise UsageError("--expiry-s", args.expiry_s, "must be 1..31536000 seconds")
+    runtime_dir = _runtime_dir(args)
     dev = _device(args, args.name)
-    node_id = bytes.fromhex(args.node)
+    owner = _device(args, args.confirm_by, "--confirm-by") if args.confirm_by else None
     auth = PaymentAuthorisation(
         node_id,
-        bytes.fromhex(args.payment_hash),
+        payment_hash,
         args.amount_msat,
         args.max_fee_msat,
         int(time.time()) + args.expiry_s,
@@ -220,13 +286,12 @@ def cmd_authorise(args: argparse.Namespace) -> int:
         "node_id": node_id.hex(),
         "authorisation": auth.encode().hex(),
     }
-    if args.confirm_by:
-        owner = _device(args, args.confirm_by)
+    if owner is not None:
         conf = Confirmation(auth.auth_id, owner.key.device_id).signed(owner.key)
         req["confirmation"] = conf.encode().hex()
     from vajra.runtime.signer_hub import admin_call
 
-    return _decision_out(admin_call(_runtime_dir(args), req))
+    return _decision_out(admin_call(runtime_dir, req))
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -289,14 +354,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     def submit_args(c: argparse.ArgumentParser, local: bool = True) -> None:
         c.add_argument(
-            "--runtime", help=f"runtime hub state dir to submit through (env {RUNTIME_ENV})"
+            "--runtime",
+            metavar="RUNTIME_DIR",
+            help="submit through this runtime: its hub directory, `<store>.hub` next to the "
+            f"store `vajra runtime --store` was given (it holds admin.sock; env {RUNTIME_ENV})",
         )
         c.add_argument("--signer-id", type=int, default=None, help="which signer (default 1)")
         if local:
             c.add_argument(
                 "--local", action="store_true", help="submit over the signer's local link"
             )
-            c.add_argument("--signer-dir", type=Path, help="signer directory (for --local)")
+            c.add_argument(
+                "--signer-dir",
+                type=Path,
+                help="signer directory (for --local; `rules set` reads current rules there)",
+            )
         else:
             c.set_defaults(local=False)
 
@@ -319,10 +391,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     rules = ds.add_parser("rules", help="device rules", description="device rules")
     rs = rules.add_subparsers(dest="rules_cmd", metavar="SUBCOMMAND", required=True)
-    c = cmd(rs, "set", "replace a device's rules (signed by an owner device)", cmd_rules_set)
+    c = cmd(
+        rs, "set",
+        "change a device's rules (signed by an owner device): rules not given keep their "
+        "current values, read from --signer-dir; without it give all five",
+        cmd_rules_set,
+    )  # fmt: skip
     c.add_argument("target", help="device name (local file) or device id (hex)")
     c.add_argument("--by", required=True, help="the approving owner device")
-    add_rules_args(c)
+    add_rules_args(c, default=None)
     submit_args(c)
 
     for name, kind, help_ in (

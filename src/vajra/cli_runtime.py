@@ -1,9 +1,9 @@
 """`vajra runtime` (host nodes) and `vajra nodes ...` (administer a running runtime).
 
-`vajra nodes` talks to the runtime's loopback admin API, found through the file
-`<store>.runtime.json` the runtime writes when ready (or `--admin HOST:PORT`): creating
-a node needs the runtime's signer and must reach the workers' key table, so the CLI never
-writes the store itself.
+`vajra nodes` talks to the runtime's admin API on its Unix socket (0600, the runtime's
+user only; decision 0013), found through the file `<store>.runtime.json` the runtime
+writes when ready (or `--admin SOCKET`): creating a node needs the runtime's signer and
+must reach the workers' key table, so the CLI never writes the store itself.
 """
 
 from __future__ import annotations
@@ -13,11 +13,14 @@ import json
 import logging
 import os
 import sys
-import urllib.error
-import urllib.request
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from vajra.cli_errors import UsageError
+from vajra.errors import VajraError
 from vajra.runtime.fabric import DEFAULT_POOL
+
+if TYPE_CHECKING:
+    from vajra.runtime.admin_client import AdminClient
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,8 +36,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--listen-port", type=int, default=9735, help="port every node listens on")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
     p.add_argument("--pool", default=DEFAULT_POOL, help="node addresses: CIDR[@OFFSET]")
-    p.add_argument("--metrics-port", type=int, default=None, help="Prometheus /metrics port")
-    p.add_argument("--admin-port", type=int, default=0, help="loopback admin API port (0: any)")
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve Prometheus /metrics (and nothing else) on 127.0.0.1:PORT (0: any)",
+    )
+    p.add_argument(
+        "--admin-socket",
+        default=None,
+        help="the admin API's Unix socket (default <store>.admin.sock; mode 0600)",
+    )
     p.add_argument("--runtime-id", default=None, help="lease owner id (default host:port)")
     p.add_argument("--idle-timeout", type=float, default=5.0, help="seconds before a node sleeps")
     p.add_argument("--capacity", type=int, default=1 << 21, help="max nodes (key table size)")
@@ -45,7 +57,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=9736,
         help="port live signers dial (`vajra signer pair/run`); 0: any (see the ready line)",
     )
-    p.add_argument("--signer-host", default="0.0.0.0", help="address the signer hub binds")
+    p.add_argument(
+        "--signer-host",
+        default="127.0.0.1",
+        help="address the signer hub binds (default loopback only; signers on other hosts "
+        "need a reachable address, e.g. 0.0.0.0 for every interface)",
+    )
     p.add_argument(
         "--dev-seed",
         default=None,
@@ -96,32 +113,33 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Ask the running runtime for a pairing code; give it to `vajra signer "
         "pair --runtime HOST:SIGNER_PORT --code CODE` on the signer's box.",
     )
-    pc.add_argument("--store", required=True, help="store of the running runtime")
-    pc.add_argument("--admin", default=None, help="admin API HOST:PORT (instead of --store)")
+    pc.add_argument("--store", default=None, help="store of the running runtime")
+    pc.add_argument("--admin", default=None, help="admin socket path (instead of --store)")
     pc.add_argument("--json", action="store_true", help="one JSON object")
     pc.set_defaults(func=_pairing_code)
     sg = rs.add_parser("signers", help="paired signers (id, key, connected, loaded)")
-    sg.add_argument("--store", required=True, help="store of the running runtime")
-    sg.add_argument("--admin", default=None, help="admin API HOST:PORT (instead of --store)")
+    sg.add_argument("--store", default=None, help="store of the running runtime")
+    sg.add_argument("--admin", default=None, help="admin socket path (instead of --store)")
     sg.set_defaults(func=_signers)
 
     n = sub.add_parser("nodes", help="create, list and show hosted nodes (via a runtime)")
     n.add_argument("--store", default=None, help="store of the runtime to talk to")
-    n.add_argument("--admin", default=None, help="admin API HOST:PORT (instead of --store)")
+    n.add_argument("--admin", default=None, help="admin socket path (instead of --store)")
     ns = n.add_subparsers(dest="nodes_cmd", metavar="ACTION", required=True)
     c = ns.add_parser("create", help="create nodes (progress bar on a TTY; JSON summary)")
-    c.add_argument("--count", type=int, required=True)
+    c.add_argument("--count", type=int, required=True, help="nodes to create (1 or more)")
     c.add_argument("--batch", type=int, default=10_000, help="nodes per admin request")
     c.add_argument(
         "--signer", type=int, default=None, help="signer id (default: the only paired one)"
     )
+    c.add_argument("--json", action="store_true", help="no progress bar; errors as JSON")
     c.set_defaults(func=_nodes_create)
     ls = ns.add_parser("list", help="list nodes (id, host, port, state)")
     ls.add_argument("--json", action="store_true", help="one JSON array")
     ls.add_argument("--limit", type=int, default=None)
     ls.set_defaults(func=_nodes_list)
     sh = ns.add_parser("show", help="one node as JSON")
-    sh.add_argument("id")
+    sh.add_argument("id", help="node id (66 hex characters)")
     sh.set_defaults(func=_nodes_show)
 
 
@@ -140,8 +158,12 @@ def _runtime(args: argparse.Namespace) -> int:
         format="ts=%(asctime)s level=%(levelname)s proc=supervisor %(message)s",
     )
     if not args.store:
-        print("error: --store is required", file=sys.stderr)
-        return 2
+        raise UsageError("--store", "(none)", "give the SQLite store file to host from")
+    _check_options(args)
+    # Everything the runtime writes (store, WAL, runtime.json, the hub's files, logs it
+    # opens) is for its own user only: 0600 files, 0700 directories.
+    os.umask(0o077)
+    _check_store(args.store)
     signer: SignerClient | None = None
     hub = None
     spec: dict[str, Any] = {}
@@ -184,7 +206,7 @@ def _runtime(args: argparse.Namespace) -> int:
         listen_port=args.listen_port,
         workers=max(1, args.workers),
         pool=args.pool,
-        admin_port=args.admin_port,
+        admin_socket=args.admin_socket,
         metrics_port=args.metrics_port,
         capacity=args.capacity,
         runtime_id=args.runtime_id,
@@ -210,64 +232,109 @@ def _runtime(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- vajra nodes ---------------------------------------------------------------------------
+def _check_options(args: argparse.Namespace) -> None:
+    """Every number and the pool, checked before anything starts (UsageError naming the
+    flag and the value)."""
+    from vajra.runtime.fabric import AddressPool, PoolError
+
+    ports = {"--listen-port": args.listen_port, "--signer-port": args.signer_port,
+             "--metrics-port": args.metrics_port}  # fmt: skip
+    for flag, port in ports.items():
+        if port is not None and not 0 <= port <= 65535:
+            raise UsageError(flag, port, "a port is 0..65535")
+    counts = {"--workers": args.workers, "--capacity": args.capacity,
+              "--max-per-node": args.max_per_node, "--max-connections": args.max_connections}  # fmt: skip
+    for flag, n in counts.items():
+        if n < 1:
+            raise UsageError(flag, n, "must be at least 1")
+    if args.create < 0:
+        raise UsageError("--create", args.create, "must be 0 or more")
+    for flag, s in (("--idle-timeout", args.idle_timeout),
+                    ("--handshake-timeout", args.handshake_timeout)):  # fmt: skip
+        if not s > 0:
+            raise UsageError(flag, s, "must be more than 0 seconds")
+    if args.admin_socket and not os.path.isdir(os.path.dirname(os.path.abspath(args.admin_socket))):
+        raise UsageError("--admin-socket", args.admin_socket, "its directory does not exist")
+    try:
+        AddressPool.parse(args.pool, args.listen_port or 9735)
+    except PoolError as e:
+        raise UsageError("--pool", args.pool, str(e)) from None
 
 
-def _admin_url(args: argparse.Namespace) -> str:
+def _check_store(store: str) -> None:
+    """A store the runtime can open and write, or a UsageError naming it (before any
+    process starts: a bad path is one line, not a traceback)."""
+    import sqlite3
+
+    from vajra.store import SqliteStore
+
+    parent = os.path.dirname(os.path.abspath(store))
+    if not os.path.isdir(parent):
+        raise UsageError("--store", store, f"the directory {parent} does not exist")
+    try:
+        SqliteStore(store).close()
+    except (sqlite3.Error, OSError, VajraError) as e:
+        raise UsageError("--store", store, f"cannot open or write it ({e})") from None
+
+
+# --- vajra nodes ----------------------------------------------------------------------------
+
+
+def _client(args: argparse.Namespace) -> AdminClient:
+    from vajra.runtime.admin_client import AdminClient
+
     if args.admin:
-        return f"http://{args.admin}"
+        return AdminClient(args.admin)
     if not args.store:
-        raise SystemExit("error: give --store (of a running runtime) or --admin HOST:PORT")
-    from vajra.runtime.supervisor import runtime_file
-
-    try:
-        info = json.loads(runtime_file(args.store).read_text())
-    except (OSError, ValueError):
-        raise SystemExit(f"error: no runtime is running on {args.store}") from None
-    return f"http://{info['admin']}"
-
-
-def _call(url: str, method: str = "GET", body: object | None = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method)
-    req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=600) as r:
-            return json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        raise SystemExit(f"error: {e.code} {e.read().decode(errors='replace').strip()}") from None
-    except urllib.error.URLError as e:
-        raise SystemExit(f"error: cannot reach the runtime at {url}: {e.reason}") from None
+        raise UsageError("--store", "(none)", "give the store of a running runtime "
+                         "(or --admin SOCKET)")  # fmt: skip
+    return AdminClient.for_store(args.store)
 
 
 def _nodes_create(args: argparse.Namespace) -> int:
-    base = _admin_url(args)
-    tty = sys.stderr.isatty()
-    done = 0
+    if args.count < 1:
+        raise UsageError("--count", args.count, "must be at least 1")
+    if args.batch < 1:
+        raise UsageError("--batch", args.batch, "must be at least 1")
+    if args.signer is not None and args.signer < 1:
+        raise UsageError("--signer", args.signer, "a signer id is 1 or more")
+    client = _client(args)
+    done = total = 0
     first = last = None
-    total = 0
-    while done < args.count:
-        n = min(args.batch, args.count - done)
-        body: dict[str, Any] = {"count": n}
-        if args.signer is not None:
-            body["signer"] = args.signer
-        out = _call(base + "/v1/nodes", "POST", body)
-        done += out["created"]
-        first = first or out["first"]
-        last, total = out["last"], out["total"]
-        if tty:
-            width = 40
-            filled = width * done // args.count
-            bar = "#" * filled + "-" * (width - filled)
-            print(f"\r[{bar}] {done}/{args.count}", end="", file=sys.stderr, flush=True)
-    if tty:
-        print(file=sys.stderr)
+    progress = _progress(args.count) if sys.stderr.isatty() and not args.json else None
+    try:
+        while done < args.count:
+            body: dict[str, Any] = {"count": min(args.batch, args.count - done)}
+            if args.signer is not None:
+                body["signer"] = args.signer
+            out = client.post("/v1/nodes", body)
+            done += out["created"]
+            first = first or out["first"]
+            last, total = out["last"], out["total"]
+            if progress is not None:
+                progress[0].update(progress[1], completed=done)
+    finally:
+        if progress is not None:
+            progress[0].stop()
     print(json.dumps({"created": done, "total": total, "first": first, "last": last}))
     return 0
 
 
+def _progress(total: int) -> tuple[Any, Any]:
+    """A rich progress bar on stderr: (Progress, task id)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    bar = Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+        TimeRemainingColumn(), console=Console(stderr=True), transient=False,
+    )  # fmt: skip
+    bar.start()
+    return bar, bar.add_task("creating nodes", total=total)
+
+
 def _pairing_code(args: argparse.Namespace) -> int:
-    out = _call(_admin_url(args) + "/v1/pairing-code", "POST", {})
+    out = _client(args).post("/v1/pairing-code", {})
     if args.json:
         print(json.dumps(out))
     else:
@@ -281,31 +348,36 @@ def _pairing_code(args: argparse.Namespace) -> int:
 
 
 def _signers(args: argparse.Namespace) -> int:
-    print(json.dumps(_call(_admin_url(args) + "/v1/signers")))
+    print(json.dumps(_client(args).get("/v1/signers")))
     return 0
 
 
 def _nodes_list(args: argparse.Namespace) -> int:
-    base = _admin_url(args)
+    if args.limit is not None and args.limit < 0:
+        raise UsageError("--limit", args.limit, "must be 0 or more")
+    client = _client(args)
     after = None
     nodes: list[dict[str, Any]] = []
-    while True:
-        q = f"{base}/v1/nodes?limit=10000" + (f"&after={after}" if after else "")
-        page = _call(q)
-        nodes += page["nodes"]
+    while args.limit is None or len(nodes) < args.limit:
+        page = client.get("/v1/nodes?limit=10000" + (f"&after={after}" if after else ""))
+        for n in page["nodes"][: None if args.limit is None else args.limit - len(nodes)]:
+            nodes.append(n)
+            if not args.json:
+                print(f"{n['id']}  {n['host']}:{n['port']}  {n['state']}")
         after = page["next"]
-        if after is None or (args.limit is not None and len(nodes) >= args.limit):
+        if after is None:
             break
-    if args.limit is not None:
-        nodes = nodes[: args.limit]
     if args.json:
         print(json.dumps(nodes))
-    else:
-        for n in nodes:
-            print(f"{n['id']}  {n['host']}:{n['port']}  {n['state']}")
     return 0
 
 
 def _nodes_show(args: argparse.Namespace) -> int:
-    print(json.dumps(_call(f"{_admin_url(args)}/v1/nodes/{args.id}")))
+    try:
+        ok = len(bytes.fromhex(args.id)) == 33
+    except ValueError:
+        ok = False
+    if not ok:
+        raise UsageError("id", args.id, "a node id is 66 hex characters")
+    print(json.dumps(_client(args).get(f"/v1/nodes/{args.id}")))
     return 0

@@ -30,7 +30,7 @@ from vajra.errors import VajraError
 from vajra.noise import StaticKey
 from vajra.signer import audit, seed
 from vajra.signer.core import SignerCore
-from vajra.signer.devices import KeyType, Role, Rules
+from vajra.signer.devices import MAX_MSAT, KeyType, Role, Rules
 from vajra.signer.keys import COIN_TYPES, SignerKeys
 from vajra.signer.messages import Enrolment
 from vajra.signer.state import SqliteState
@@ -213,6 +213,26 @@ def cmd_pair(args: argparse.Namespace) -> int:
     return 0
 
 
+DEFAULT_NODE_QUOTA = 10
+
+
+def node_quota(cfg: dict[str, Any]) -> int:
+    """The owner's bound on nodes hosted for this signer (issue 13 item 2)."""
+    return int(cfg.get("node_quota", DEFAULT_NODE_QUOTA))
+
+
+def cmd_quota(args: argparse.Namespace) -> int:
+    d = signer_dir(args)
+    cfg = read_config(d)
+    if args.nodes is not None:
+        if args.nodes < 0:
+            raise CliError(f"--nodes {args.nodes}: must be 0 or more")
+        cfg["node_quota"] = args.nodes
+        write_config(d, cfg)
+    print(json.dumps({"node_quota": node_quota(cfg)}))
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from vajra.signer.daemon import RuntimeAddress, SignerDaemon
     from vajra.signer.link_server import LinkHandler
@@ -231,7 +251,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
     )
     daemon = SignerDaemon(
-        LinkHandler(core, cfg["network"]),
+        LinkHandler(core, cfg["network"], node_quota=lambda: node_quota(read_config(d))),
         StaticKey(keys.link_key().secret),
         runtime,
         d / LOCAL_SOCKET,
@@ -366,16 +386,38 @@ _RULE_FIELDS = (
 )
 
 
-def add_rules_args(p: argparse.ArgumentParser) -> None:
+RULE_NAMES = tuple(name for name, _ in _RULE_FIELDS)
+
+
+def add_rules_args(p: argparse.ArgumentParser, default: int | None = 0) -> None:
     for name, help_ in _RULE_FIELDS:
-        p.add_argument("--" + name.replace("_", "-"), type=int, default=0, help=help_)
+        p.add_argument("--" + name.replace("_", "-"), type=int, default=default,
+                       help=help_ + (" (msat; default 0)" if default == 0 else " (msat)"))  # fmt: skip
+
+
+def check_rules(values: dict[str, int]) -> Rules:
+    """Rules from msat values, refusing out-of-range and contradictory ones (a UsageError
+    naming the flags): a limit below another it must contain can never be reached."""
+    from vajra.cli_errors import UsageError
+
+    for name in RULE_NAMES:
+        v = values[name]
+        if not 0 <= v <= MAX_MSAT:
+            raise UsageError("--" + name.replace("_", "-"), v, f"must be 0..{MAX_MSAT} msat")
+    r = Rules(**values)
+    for small, large in (("daily_limit_msat", "hourly_limit_msat"),
+                         ("hourly_limit_msat", "per_payment_max_msat")):  # fmt: skip
+        if values[small] < values[large]:
+            raise UsageError(
+                f"--{small.replace('_', '-')} {values[small]} < --{large.replace('_', '-')}",
+                values[large],
+                "contradictory: the smaller limit makes the larger unreachable",
+            )
+    return r
 
 
 def rules_from_args(args: argparse.Namespace) -> Rules:
-    try:
-        return Rules(*(getattr(args, name) for name, _ in _RULE_FIELDS))
-    except ValueError as e:
-        raise CliError(str(e)) from None
+    return check_rules({name: getattr(args, name) for name in RULE_NAMES})
 
 
 # --- registration ---------------------------------------------------------------------------
@@ -435,6 +477,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c = cmd("run", "serve the paired runtime and the local link until stopped", cmd_run)
     c.add_argument("--max-backoff", type=float, default=30.0, help="cap on redial delay (s)")
 
+    c = cmd(
+        "quota",
+        "show or set how many nodes runtimes may create on this signer (the owner's bound; "
+        f"default {DEFAULT_NODE_QUOTA}; a running signer applies it at the next request)",
+        cmd_quota,
+        password=False,
+    )
+    c.add_argument("--nodes", type=int, default=None, help="the most nodes (0 or more)")
+
     cmd("audit", "print the audit log and verify its hash chain", cmd_audit, password=False)
     cmd("status", "show the signer's configuration, nodes and daemon", cmd_status, password=False)
 
@@ -451,7 +502,8 @@ def guard(func: Any) -> Any:
             rc: int = func(args)
             return rc
         except (VajraError, OSError, ValueError) as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 1
+            from vajra.cli_errors import report
+
+            return report(e, bool(getattr(args, "json", False)))
 
     return run

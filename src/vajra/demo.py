@@ -22,12 +22,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from vajra.osutil import die_with_parent
+from vajra.runtime.admin_client import AdminClient
 from vajra.testbed.btcd import COINBASE_MATURITY, Btcd
 from vajra.testbed.errors import DaemonFailed
 from vajra.testbed.ldk import LdkPeer
@@ -63,6 +63,8 @@ class SignerProcess:
 
     def init_and_pair(self, runtime: RuntimeProcess) -> dict[str, Any]:
         vajra("signer", "init", "--json", env=self.env)  # the words are not shown here
+        # The owner's bound on nodes runtimes may create here (default 10): the demo's 10k.
+        vajra("signer", "quota", "--nodes", "1000000", env=self.env)
         code = vajra("runtime", "pairing-code", "--store", str(runtime.store), "--json")
         addr = f"127.0.0.1:{runtime.signer_port}"
         return dict(vajra("signer", "pair", "--runtime", addr, "--code", code["code"],
@@ -139,8 +141,7 @@ class RuntimeProcess:
         return self.ready
 
     def admin(self, path: str) -> Any:
-        with urllib.request.urlopen(f"http://{self.ready['admin']}{path}", timeout=60) as r:
-            return json.loads(r.read())
+        return AdminClient(self.ready["admin"], timeout=60).get(path)
 
     def counters(self) -> dict[str, int]:
         return dict(self.admin("/v1/status")["counters"])

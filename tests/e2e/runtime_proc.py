@@ -19,7 +19,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 from vajra.bitcoin.chains import CHAIN_HASHES
 from vajra.crypto.secp256k1 import generate_secret, pubkey_create
 from vajra.noise import StaticKey
+from vajra.runtime.admin_client import AdminClient, metrics
 from vajra.wire import OpenChannel
 
 SEED = bytes(range(32))
@@ -86,12 +86,12 @@ class RuntimeProc:
         return cls(store, port, proc, ready, err)
 
     def admin(self, path: str, body: object | None = None) -> Any:
-        url = f"http://{self.ready['admin']}{path}"
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(url, data=data, method="POST" if data else "GET")
-        with urllib.request.urlopen(req, timeout=300) as r:
-            raw = r.read()
-        return raw.decode() if path == "/metrics" else json.loads(raw)
+        """One admin API call (POST when `body` is given); `/metrics` goes to the metrics
+        port, the only place it is served."""
+        if path == "/metrics":
+            return metrics(int(self.ready["metrics_port"]))
+        client = AdminClient(self.ready["admin"], timeout=300)
+        return client.get(path) if body is None else client.post(path, body)
 
     def nodes(self, limit: int = 100_000) -> list[dict[str, Any]]:
         """The admin listing (`id`, `host`, `port`, `state`), each also under `node_id`

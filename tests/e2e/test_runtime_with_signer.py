@@ -155,8 +155,12 @@ async def _open_channel(node: dict[str, Any], port: int) -> Any:
 def test_runtime_with_live_signer(env: Env) -> None:
     # --- signer, runtime, pairing, nodes ---------------------------------------------------
     init = env.json("signer", "init", "--json")
+    assert env.json("signer", "quota", "--nodes", str(N_NODES)) == {"node_quota": N_NODES}
     rt = env.start_runtime()
     assert rt.ready["signer_port"] == env.signer_port
+    # The link key is in clear (no VAJRA_RUNTIME_KEY_PASSWORD): said at every start.
+    assert rt.ready["link_key_sealed"] is False
+    assert "WARNING: the runtime's link key is stored in clear" in rt.stderr_path.read_text()
     assert rt.ready["node_count"] == 0
     code = env.json("runtime", "pairing-code", "--store", str(env.store), "--json")
     assert code["runtime_pubkey"] == rt.ready["runtime_pubkey"]

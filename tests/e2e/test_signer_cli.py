@@ -234,11 +234,22 @@ def test_signer_end_to_end(env: Env) -> None:
     assert d["outcome"] == "approve"
     assert _authorise(env, node, 1_000_000)["outcome"] == "approve"
 
+    # A partial rules update (issue 13 item 7): only the daily limit changes; the rest
+    # are read from the signer's registry, not zeroed.
+    d = env.json("device", "rules", "set", "ring", "--by", "phone", "--local",
+                 "--signer-dir", str(env.signer), "--daily-limit-msat", "700000000")  # fmt: skip
+    assert d["outcome"] == "approve"
     listing = env.json("device", "list", "--signer-dir", str(env.signer), "--json")
     assert {r["label"]: r["status"] for r in listing["registry"]} == {
         "phone": "active",
         "ring": "active",
     }
+    (ring_row,) = [r for r in listing["registry"] if r["label"] == "ring"]
+    assert ring_row["rules"] == {
+        "auto_approve_below_msat": 10_000_000, "confirm_above_msat": 50_000_000,
+        "per_payment_max_msat": 100_000_000, "hourly_limit_msat": 120_000_000,
+        "daily_limit_msat": 700_000_000,
+    }  # fmt: skip
 
     env.stop(hub)
     env.stop(signer)

@@ -40,7 +40,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +54,7 @@ from vajra.peer import (
     PongReceived,
     SessionConfig,
 )
+from vajra.runtime.admin_client import AdminClient
 from vajra.wire import OpenChannel
 
 TARGETS = {
@@ -161,13 +161,11 @@ class _Runtime:
         if not line:
             raise RuntimeError("runtime did not start: " + (workdir / "runtime.log").read_text())
         self.ready = json.loads(line)
-        self.admin = "http://" + self.ready["admin"]
+        self.admin = self.ready["admin"]
 
     def call(self, path: str, body: object | None = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.admin + path, data=data, method="POST" if data else "GET")
-        with urllib.request.urlopen(req, timeout=3600) as r:
-            return json.loads(r.read())
+        client = AdminClient(self.admin, timeout=3600)
+        return client.get(path) if body is None else client.post(path, body)
 
     def pids(self) -> list[int]:
         return [self.proc.pid, *[p for p in self.call("/v1/status")["workers"] if p]]
@@ -432,6 +430,7 @@ class _SignedRuntime(_Runtime):
                           VAJRA_SIGNER_PASSWORD=os.urandom(16).hex())  # fmt: skip
         self.signer: subprocess.Popen[bytes] | None = None
         self._vajra(signer_env, "signer", "init", "--json")
+        self._vajra(signer_env, "signer", "quota", "--nodes", str(1 << 24))  # the owner's bound
         self.workdir = workdir
         self.cmd = [
             sys.executable, "-m", "vajra", "runtime", "--store", str(workdir / "store.db"),
@@ -461,7 +460,7 @@ class _SignedRuntime(_Runtime):
             log = (self.workdir / "runtime.log").read_text()
             raise RuntimeError("runtime did not start: " + log[-3000:])
         self.ready = json.loads(line)
-        self.admin = "http://" + self.ready["admin"]
+        self.admin = self.ready["admin"]
 
     def wait_loaded(self, timeout: float = 60.0) -> None:
         """Until every paired signer is connected and its nodes are in the key table."""

@@ -25,13 +25,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from vajra.errors import VajraError
+from vajra.errors import PolicyViolation, VajraError
 from vajra.node import Node, NodeState
 from vajra.runtime.signer_api import SignerClient
 from vajra.store import Lease, LeaseHeld, LeaseLost, SealedStore
@@ -40,6 +41,15 @@ from vajra.wire import Message
 log = logging.getLogger("vajra.runtime.node_host")
 T = TypeVar("T")
 STATE_KEY = "state"
+
+
+_NEWEST = re.compile(r"< newest (\d+)$")
+
+
+def _newest_epoch(v: PolicyViolation) -> int | None:
+    """The signer's newest epoch from a `stale_epoch` refusal ("epoch E < newest N")."""
+    m = _NEWEST.search(v.detail) if v.reason == "stale_epoch" else None
+    return int(m.group(1)) if m else None
 
 
 class WakeFailed(VajraError):
@@ -157,7 +167,19 @@ class NodeHost:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 0.25)
         try:
-            key = await self._signer.state_key(node_id, lease.epoch)
+            try:
+                key = await self._signer.state_key(node_id, lease.epoch)
+            except PolicyViolation as v:
+                newest = _newest_epoch(v)
+                if newest is None:
+                    raise
+                # The signer has seen a newer epoch than our store's: another holder of
+                # the link key (a rogue runtime) pushed it. Take newest + 1 in the store
+                # (fencing out whoever holds `newest`) and ask once more.
+                lease = await self._run(self._store.raise_lease_epoch, lease, newest + 1)
+                log.warning("event=epoch_recovered node=%s signer_newest=%d epoch=%d",
+                            node_id.hex(), newest, lease.epoch)  # fmt: skip
+                key = await self._signer.state_key(node_id, lease.epoch)
             self._store.unlock(node_id, key)
             got = await self._run(self._store.get, node_id, STATE_KEY)
         except BaseException:

@@ -44,7 +44,9 @@ from typing import Any
 from vajra.crypto.secp256k1 import generate_secret
 from vajra.errors import DecodeError, PolicyViolation, VajraError
 from vajra.noise import ACT_ONE_SIZE, ACT_THREE_SIZE, HandshakeError, StaticKey
+from vajra.osutil import write_private
 from vajra.runtime.remote_signer import RemoteSigner, SignerUnavailable
+from vajra.runtime.source_limits import SourceLimits
 from vajra.signer import link_pairing as pairing
 from vajra.signer import link_proto as lp
 from vajra.signer.link_io import HANDSHAKE_TIMEOUT, FramedLink, LinkClosed
@@ -63,16 +65,6 @@ def _event(event: str, **fields: object) -> str:
 # --- persistent hub state -------------------------------------------------------------------
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def load_link_key(state_dir: Path, password: str | None = None) -> StaticKey:
     """The hub's static link key, created on first use."""
     from vajra.signer.seed import open_seed, seal_seed
@@ -87,9 +79,9 @@ def load_link_key(state_dir: Path, password: str | None = None) -> StaticKey:
         return StaticKey(plain.read_bytes())
     secret = generate_secret()
     if password is not None:
-        _write_private(sealed, seal_seed(secret, password))
+        write_private(sealed, seal_seed(secret, password))
     else:
-        _write_private(plain, secret)
+        write_private(plain, secret)
     return StaticKey(secret)
 
 
@@ -116,7 +108,7 @@ class PinStore:
             sid = max(self.pins, default=0) + 1
             self.pins[sid] = pubkey
             rows = [{"signer_id": s, "link_pubkey": p.hex()} for s, p in sorted(self.pins.items())]
-            _write_private(self.path, json.dumps({"signers": rows}, indent=1).encode())
+            write_private(self.path, json.dumps({"signers": rows}, indent=1).encode())
         return sid
 
 
@@ -136,14 +128,26 @@ class SignerHub:
         code_ttl: float = pairing.CODE_TTL,
         clock: Callable[[], float] = time.time,
         key_password: str | None = None,
+        max_codes: int = pairing.MAX_OUTSTANDING,
+        limits: SourceLimits | None = None,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.host = host
         self.port = port
         self.key = load_link_key(self.state_dir, key_password)
+        self.key_sealed = (self.state_dir / "link_key.sealed").exists()
+        if not self.key_sealed:
+            # Issue 13 item 2: whoever copies this file can pose as this runtime to every
+            # paired signer (and receive their identity secrets). Say so at every start.
+            log.warning("event=link_key_in_clear path=%s -- WARNING: the runtime's link key "
+                        "is stored in clear: anyone who copies it can pose as this runtime "
+                        "to its signers; set %s to seal it", self.state_dir / "link_key",
+                        KEY_PASSWORD_ENV)  # fmt: skip
         self.pins = PinStore(self.state_dir / "signers.json")
-        self.codes = pairing.PairingCodes(code_ttl)
+        self.codes = pairing.PairingCodes(code_ttl, max_codes)
+        self.limits = limits or SourceLimits()
+        """Per-source bounds on handshakes to the signer port."""
         self.clock = clock
         self.request_timeout = request_timeout
         self._signers: dict[int, RemoteSigner] = {}
@@ -217,10 +221,18 @@ class SignerHub:
     async def _on_connection(self, reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._tasks.add(task)
         peer = w.get_extra_info("peername")
+        source = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+        if not self.limits.admit(source, time.monotonic()):
+            log.info(_event("link_refused", why="source_limit", source=source))
+            w.close()
+            return
+        self._tasks.add(task)
         try:
-            link, code = await asyncio.wait_for(self._handshake(reader, w), HANDSHAKE_TIMEOUT)
+            try:
+                link, code = await asyncio.wait_for(self._handshake(reader, w), HANDSHAKE_TIMEOUT)
+            finally:
+                self.limits.done(source)
             if link is None:
                 return
             if code is not None:
@@ -240,9 +252,20 @@ class SignerHub:
     async def _handshake(
         self, reader: asyncio.StreamReader, w: asyncio.StreamWriter
     ) -> tuple[FramedLink | None, pairing.PendingCode | None]:
-        act_one = await reader.readexactly(ACT_ONE_SIZE)
+        first = await reader.readexactly(1)
+        loc = None
+        if first == pairing.PRELUDE_MAGIC[:1]:
+            rest = await reader.readexactly(pairing.PRELUDE_SIZE - 1)
+            if first + rest[:1] != pairing.PRELUDE_MAGIC:
+                log.info(_event("link_refused", why="bad_prelude"))
+                return None, None
+            loc = rest[1:]
+            first = await reader.readexactly(1)
+        act_one = first + await reader.readexactly(ACT_ONE_SIZE - 1)
         try:
-            hs, act_two, code = pairing.accept_act_one(self.key, self.codes, act_one, self.clock())
+            hs, act_two, code = pairing.accept_act_one(
+                self.key, self.codes, act_one, self.clock(), loc
+            )
         except HandshakeError:
             log.info(_event("link_refused", why="handshake_to_unknown_key"))
             return None, None
@@ -310,6 +333,8 @@ class SignerHub:
                 resp = {"error": v.reason, "detail": v.detail}
             except SignerUnavailable as e:
                 resp = {"error": "signer_unavailable", "detail": e.detail}
+            except pairing.PairingError as e:
+                resp = {"error": e.reason, "detail": str(e)}
             w.write(json.dumps(resp).encode() + b"\n")
             await w.drain()
         finally:
@@ -447,6 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0: any free port (see the ready line)")
     args = p.parse_args(argv)
+    os.umask(0o077)  # hub.log, pins, link key: the hub's user only
     Path(args.state_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
     _setup_logging(Path(args.state_dir))
     return asyncio.run(_serve_forever(args))

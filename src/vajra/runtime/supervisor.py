@@ -13,7 +13,8 @@ It owns everything that exists once per runtime and does no per-connection work:
   see a new node as soon as its row is published, without a restart;
 - restarts a worker that dies (SIGKILL included): the replacement maps the same tables
   and takes the same runtime id, so it re-acquires the dead one's leases at once;
-- serves the loopback admin API and Prometheus metrics, and prints one JSON `ready`
+- serves the admin API (0600 Unix socket, `admin_routes`) and Prometheus metrics
+  (alone on the metrics port), and prints one JSON `ready`
   line on stdout when every worker listens.
 """
 
@@ -36,8 +37,9 @@ from vajra.chain.fees import FeePolicy
 from vajra.chain.types import ChainError
 from vajra.crypto.secp256k1 import pubkey_create
 from vajra.errors import PolicyViolation
-from vajra.runtime import admin_http
-from vajra.runtime.admin_http import Request, Response
+from vajra.osutil import write_private
+from vajra.runtime import admin_routes
+from vajra.runtime.admin_http import Listeners
 from vajra.runtime.chain_service import ChainService
 from vajra.runtime.fabric import DEFAULT_POOL, AddressPool
 from vajra.runtime.keytable import COUNTERS, GAUGES, Counters, KeyTable, NodeStates
@@ -50,7 +52,6 @@ from vajra.store import NodeRow, SqliteStore
 
 log = logging.getLogger("vajra.runtime")
 CREATE_BATCH = 1000
-MAX_CREATE_PER_REQUEST = 100_000
 
 
 class RuntimeError_(Exception):
@@ -63,7 +64,8 @@ class RuntimeConfig:
     listen_port: int = 9735
     workers: int = 2
     pool: str = DEFAULT_POOL
-    admin_port: int = 0
+    admin_socket: str | None = None
+    """The admin API's Unix socket (default `<store>.admin.sock`)."""
     metrics_port: int | None = None
     capacity: int = 1 << 21
     runtime_id: str | None = None
@@ -82,8 +84,13 @@ class RuntimeConfig:
 
 
 def runtime_file(store: str) -> Path:
-    """Where a running runtime says how to reach its admin API (no secrets in it)."""
+    """Where a running runtime says how to reach its admin API (no secrets in it; 0600)."""
     return Path(store + ".runtime.json")
+
+
+def admin_socket(store: str) -> Path:
+    """The admin API's default Unix socket for a store."""
+    return Path(store + ".admin.sock")
 
 
 class Supervisor:
@@ -130,8 +137,7 @@ class Supervisor:
         self.restarts = 0
         self.stopping = False
         self._create_lock = asyncio.Lock()
-        self.admin: asyncio.Server | None = None
-        self.metrics: asyncio.Server | None = None
+        self.listeners = Listeners()
         self.chain: ChainService | None = None
         if cfg.chain_url:
             try:
@@ -379,55 +385,14 @@ class Supervisor:
 
     # --- admin and metrics ---------------------------------------------------------------
 
-    async def handle(self, req: Request) -> Response:
-        parts = [p for p in req.path.split("/") if p]
-        if req.path == "/metrics":
-            return Response(200, self.metrics_text().encode(), "text/plain; version=0.0.4")
-        if parts == ["v1", "pairing-code"] and req.method == "POST":
-            if self.hub is None:
-                return Response.of({"error": "no signer hub (--dev runtime)"}, 400)
-            p = self.hub.pairing_code()  # the code is in the answer only, never logged
-            return Response.of({"code": p.code, "expires": int(p.expires),
-                                "runtime_pubkey": self.hub.pubkey.hex(),
-                                "signer_port": self.hub.port})  # fmt: skip
-        if parts == ["v1", "signers"]:
-            return Response.of({"signers": self.signers_json()})
-        if parts[:2] != ["v1", "nodes"] and parts != ["v1", "status"]:
-            return Response.of({"error": "not found"}, 404)
-        if parts == ["v1", "status"]:
-            return Response.of(self.status())
-        if len(parts) == 2 and req.method == "POST":
-            body = req.json()
-            count = int(body.get("count", 0))  # type: ignore[call-overload]
-            if not 1 <= count <= MAX_CREATE_PER_REQUEST:
-                raise ValueError(f"count must be 1..{MAX_CREATE_PER_REQUEST}")
-            sid = body.get("signer")
-            try:
-                rows = await self.create_nodes(count, None if sid is None else int(str(sid)))
-            except SignerUnavailable as e:
-                return Response.of({"error": "signer_unavailable", "detail": e.detail}, 400)
-            except PolicyViolation as v:
-                return Response.of({"error": v.reason, "detail": v.detail}, 400)
-            return Response.of(
-                {"created": len(rows), "total": self.node_count,
-                 "first": self.node_json(rows[0]), "last": self.node_json(rows[-1])}
-            )  # fmt: skip
-        if len(parts) == 2:
-            after = bytes.fromhex(req.query["after"]) if "after" in req.query else None
-            limit = min(int(req.query.get("limit", "1000")), 100_000)
-            out: list[dict[str, Any]] = []
-            for row in self.store.iter_nodes(after):
-                out.append(self.node_json(row))
-                if len(out) >= limit:
-                    break
-            nxt = out[-1]["id"] if len(out) >= limit else None
-            return Response.of({"nodes": out, "next": nxt})
-        if len(parts) == 3:
-            found = self.store.get_node(bytes.fromhex(parts[2]))
-            if found is None:
-                return Response.of({"error": "no such node"}, 404)
-            return Response.of(self.node_json(found))
-        return Response.of({"error": "not found"}, 404)
+    async def list_nodes(self, after: bytes | None, limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` registry rows after node id `after`, as `node_json`."""
+        out: list[dict[str, Any]] = []
+        for row in self.store.iter_nodes(after):
+            out.append(self.node_json(row))
+            if len(out) >= limit:
+                break
+        return out
 
     def signers_json(self) -> list[dict[str, Any]]:
         if self.hub is None:
@@ -494,12 +459,10 @@ class Supervisor:
                 raise RuntimeError_("--dev-node-secret needs a store holding only that node")
         elif create:
             await self.create_nodes(create)
-        self.admin = await admin_http.start(self.handle, "127.0.0.1", self.cfg.admin_port)
-        admin_port = self.admin.sockets[0].getsockname()[1]
-        metrics_port = None
+        admin_path = Path(self.cfg.admin_socket or admin_socket(self.cfg.store)).absolute()
+        await self.listeners.start_admin(admin_routes.routes(self), admin_path)
         if self.cfg.metrics_port is not None:
-            self.metrics = await admin_http.start(self.handle, "127.0.0.1", self.cfg.metrics_port)
-            metrics_port = self.metrics.sockets[0].getsockname()[1]
+            await self.listeners.start_metrics(self.metrics_text, self.cfg.metrics_port)
         for i in range(self.cfg.workers):
             await self._spawn(i)
         watchers = [asyncio.create_task(self._watch(i)) for i in range(self.cfg.workers)]
@@ -508,12 +471,14 @@ class Supervisor:
             asyncio.create_task(self.chain.run(chain_stop)) if self.chain is not None else None
         )
         rf = runtime_file(self.cfg.store)
-        info = {"admin": f"127.0.0.1:{admin_port}", "pid": os.getpid(),
-                "metrics_port": metrics_port, "listen_port": self.cfg.listen_port}  # fmt: skip
+        info = {"admin": str(admin_path), "pid": os.getpid(),
+                "metrics_port": self.listeners.metrics_port,
+                "listen_port": self.cfg.listen_port}  # fmt: skip
         if self.hub is not None:
             info["signer_port"] = self.hub.port
             info["runtime_pubkey"] = self.hub.pubkey.hex()
-        rf.write_text(json.dumps(info) + "\n")
+            info["link_key_sealed"] = self.hub.key_sealed
+        write_private(rf, json.dumps(info).encode() + b"\n")
         sample = []
         for row in self.store.iter_nodes():
             sample.append({"node_id": row.node_id.hex(), "host": row.host, "port": row.port})
@@ -553,9 +518,7 @@ class Supervisor:
             self.channel_server.close()
         if self.hub is not None:
             await self.hub.close()
-        self.admin.close()
-        if self.metrics is not None:
-            self.metrics.close()
+        await self.listeners.close()
         with contextlib.suppress(OSError):
             rf.unlink()
         self.store.close()

@@ -48,14 +48,33 @@ from vajra.runtime import handover, hibernation
 from vajra.runtime.fabric import AddressPool
 from vajra.runtime.keytable import COUNTERS, GAUGES, Counters, KeyTable, NodeStates
 from vajra.runtime.node_host import HostConfig, NodeHost
+from vajra.runtime.remote_signer import SignerUnavailable
 from vajra.runtime.signer_api import SignerClient
 from vajra.store import SealedStore, SqliteStore
 from vajra.wire import Message, WarningMessage
 
 log = logging.getLogger("vajra.runtime.worker")
 WAKE_FAILED_WARNING = WarningMessage(
-    channel_id=bytes(32), data=b"node unavailable (its signer is offline?), try again later"
+    channel_id=bytes(32), data=b"node unavailable (its signer is offline), try again later"
 )
+
+
+def wake_failed_warning(e: VajraError) -> WarningMessage:
+    """The BOLT 1 `warning` a peer gets when a wake fails: why, in words that are true
+    (all-zero channel id: the connection, not a channel). Only an unreachable signer is
+    "offline"; a refusal says what was refused."""
+    if isinstance(e, SignerUnavailable):
+        return WAKE_FAILED_WARNING
+    reason = getattr(e, "reason", "") or type(e).__name__
+    if reason in ("lease_held", "lease_lost"):
+        text = "node busy elsewhere, try again later"
+    elif reason == "unknown_node":
+        text = "node unavailable (its signer does not know it)"
+    elif reason in ("stale_epoch", "epoch_jump"):
+        text = f"node unavailable (its signer refused this runtime: {reason})"
+    else:
+        text = f"node unavailable ({reason}), try again later"
+    return WarningMessage(channel_id=bytes(32), data=text.encode())
 
 
 @dataclass(slots=True)
@@ -301,7 +320,7 @@ class Session(asyncio.Protocol):
                             self.node_id.hex(), type(e).__name__, e)  # fmt: skip
                 # BOLT 1 warning (all-zero channel id: the connection, not a channel);
                 # the peer may retry later. The session stays up for pings.
-                replies = [WAKE_FAILED_WARNING]
+                replies = [wake_failed_warning(e)]
             conn = self.conn
             if conn is None or conn.closed:
                 continue

@@ -54,7 +54,14 @@ class SignerCore:
             fenced=fenced,
         )  # fmt: skip
         if not d.approved:
-            raise PolicyViolation(d.reason, f"{kind} refused")
+            detail = f"{kind} refused"
+            if d.reason == "stale_epoch":
+                # The runtime's way back from an epoch pushed by another holder of its
+                # link key: it takes newest + 1 (`runtime/node_host.py`, issue 13 item 2).
+                with self.state.transaction() as txn:
+                    newest = txn.epoch(node_id)
+                detail = f"{kind} refused: epoch {epoch} < newest {newest}"
+            raise PolicyViolation(d.reason, detail)
 
     def _hosted(self, txn: StateTxn, node_id: bytes) -> HostedNode:
         node = txn.node(node_id)
@@ -73,10 +80,25 @@ class SignerCore:
 
     # --- requests ---------------------------------------------------------------------------
 
-    def create_nodes(self, count: int, *, now: int) -> list[bytes]:
-        """Derive `count` new nodes at the next free key-tree indices; their node ids."""
+    def create_nodes(self, count: int, *, now: int, quota: int | None = None) -> list[bytes]:
+        """Derive `count` new nodes at the next free key-tree indices; their node ids.
+
+        `quota`: the most nodes this signer may host, set by its owner on the signer's
+        box (issue 13 item 2: a runtime, or a rogue holding its link key, cannot create
+        nodes past it). A request that would pass it is an audited refusal `node_quota`;
+        the whole request is refused before any node is created."""
         if not 1 <= count <= MAX_NODES_PER_REQUEST:
             raise PolicyViolation("bad_request", f"count must be 1..{MAX_NODES_PER_REQUEST}")
+        if quota is not None:
+            with self.state.transaction() as txn:
+                hosted = txn.next_node_index()
+            if hosted + count > quota:
+
+                def refuse(txn: StateTxn) -> None:
+                    raise PolicyViolation("node_quota", f"{hosted} + {count} > {quota}")
+
+                # An audited refusal: the owner sees in the log that a runtime asked.
+                self._decide("create_nodes", bytes(33), 0, now, refuse, fenced=False)
         created: list[bytes] = []
         while len(created) < count:
             # Derive outside the transaction; the check claims the index only if it is
@@ -90,6 +112,9 @@ class SignerCore:
             def claim(txn: StateTxn, index: int = index, node_id: bytes = node_id) -> None:
                 if txn.next_node_index() != index:
                     raise PolicyViolation("index_taken")
+                if quota is not None and index >= quota:
+                    raise PolicyViolation("node_quota", f"this signer's owner allows {quota} "
+                                          "nodes (vajra signer quota)")  # fmt: skip
                 txn.put_node(HostedNode(index, node_id, now))
 
             try:

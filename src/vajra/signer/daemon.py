@@ -70,7 +70,7 @@ async def pair(host: str, port: int, code: str, link_key: StaticKey) -> Paired:
     """Pair with a runtime that showed `code`; the runtime key to pin and our signer id."""
     pkey = pairing.pairing_key(code)
     try:
-        link = await dial(host, port, link_key, pkey.pubkey)
+        link = await dial(host, port, link_key, pkey.pubkey, prelude=pairing.prelude(pkey.pubkey))
     except (DecodeError, LinkClosed):
         # The runtime closed the handshake or did not answer as the holder of the code's
         # key would: it does not know this code (wrong, expired or already used).

@@ -72,12 +72,14 @@ async def dial(
     local: StaticKey,
     remote_pubkey: bytes,
     timeout: float = HANDSHAKE_TIMEOUT,
+    prelude: bytes = b"",
 ) -> FramedLink:
-    """Connect and run the BOLT 8 handshake as initiator towards `remote_pubkey`."""
+    """Connect and run the BOLT 8 handshake as initiator towards `remote_pubkey`
+    (`prelude`: bytes sent before act one, the pairing locator of `link_pairing`)."""
     reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
     try:
         hs = Initiator(local, remote_pubkey)
-        writer.write(hs.act_one())
+        writer.write(prelude + hs.act_one())
         act_two = await asyncio.wait_for(reader.readexactly(ACT_TWO_SIZE), timeout)
         act_three, transport = hs.read_act_two(act_two)
         writer.write(act_three)

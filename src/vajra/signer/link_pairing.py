@@ -18,6 +18,15 @@ key). Both MACs bind the keys each side is about to pin to the code, explicitly.
 both pin: the runtime pins the signer's link key; the signer pins the runtime's
 long-term key and from then on dials it directly; unpinned keys are refused.
 
+Constant work (issue 13 item 4). Before act one the signer sends a *pairing prelude*:
+the byte 0x56 ('V', never a BOLT 8 act one, whose version byte is 0), the byte 0x50
+('P') and a 16-byte *locator*, SHA-256(tag || pairing public key)[:16]. The runtime
+finds the code by the locator in a dict and does at most one ECDH for it; an ordinary
+act one (first byte 0) is tried against the runtime's own key only. So a connection
+costs one ECDH whatever the number of outstanding codes, and those are capped
+(`MAX_OUTSTANDING`). The locator tells an observer no more than act one already does:
+testing a guessed code against it costs a scalar multiplication, as against act one.
+
 Guessing: nothing on the wire is a cheap test of a guessed code. A passive observer sees
 act one, which can be checked against a guess only by an ECDH per guess; an active
 attacker posing as the runtime has one attempt per connection and 2^80 codes to try.
@@ -40,7 +49,12 @@ from vajra.noise import HandshakeMacError, Responder, StaticKey
 
 CODE_BYTES = 10  # 80 bits -> 16 base32 characters
 CODE_TTL = 600
+MAX_OUTSTANDING = 64
+PRELUDE_MAGIC = b"VP"
+LOCATOR_SIZE = 16
+PRELUDE_SIZE = len(PRELUDE_MAGIC) + LOCATOR_SIZE
 _KEY_TAG = b"vajra/link-pairing-key/v1"
+_LOCATOR_TAG = b"vajra/link-pairing-locator/v1"
 _MAC_TAG = b"vajra/link-pairing-mac/v1"
 _ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
 
@@ -95,6 +109,16 @@ def macs_equal(a: bytes, b: bytes) -> bool:
     return hmac.compare_digest(a, b)
 
 
+def locator(pairing_pubkey: bytes) -> bytes:
+    """The 16 bytes that let the runtime find a code without trying every one."""
+    return sha256(_LOCATOR_TAG + pairing_pubkey)[:LOCATOR_SIZE]
+
+
+def prelude(pairing_pubkey: bytes) -> bytes:
+    """What a pairing signer sends before act one."""
+    return PRELUDE_MAGIC + locator(pairing_pubkey)
+
+
 @dataclass(frozen=True, slots=True)
 class PendingCode:
     code: str
@@ -103,49 +127,64 @@ class PendingCode:
 
 
 class PairingCodes:
-    """The runtime's outstanding codes: issued, matched once against act one, expired."""
+    """The runtime's outstanding codes, by locator: issued (at most `cap` at once),
+    found once by the locator of a prelude, expired."""
 
-    def __init__(self, ttl: float = CODE_TTL) -> None:
+    def __init__(self, ttl: float = CODE_TTL, cap: int = MAX_OUTSTANDING) -> None:
         self.ttl = ttl
-        self._pending: list[PendingCode] = []
+        self.cap = cap
+        self._pending: dict[bytes, PendingCode] = {}
+
+    def _expire(self, now: float) -> None:
+        for loc in [k for k, p in self._pending.items() if p.expires <= now]:
+            del self._pending[loc]
 
     def issue(self, now: float, rng: Callable[[int], bytes] = os.urandom) -> PendingCode:
+        """A new code; PairingError("too_many_codes") while `cap` are outstanding."""
+        self._expire(now)
+        if len(self._pending) >= self.cap:
+            raise PairingError("too_many_codes", f"{self.cap} codes are outstanding; use "
+                               "one or wait for them to expire")  # fmt: skip
         code = new_code(rng)
         p = PendingCode(code, pairing_key(code), now + self.ttl)
-        self._pending.append(p)
+        self._pending[locator(p.key.pubkey)] = p
         return p
 
     def candidates(self, now: float) -> list[PendingCode]:
         """Unexpired codes, oldest first (expired ones are dropped here)."""
-        self._pending = [p for p in self._pending if p.expires > now]
-        return list(self._pending)
+        self._expire(now)
+        return sorted(self._pending.values(), key=lambda p: p.expires)
+
+    def find(self, loc: bytes, now: float) -> PendingCode | None:
+        """The unexpired code with this locator (a dict look-up: constant work)."""
+        p = self._pending.get(loc)
+        if p is None or p.expires <= now:
+            return None
+        return p
 
     def consume(self, p: PendingCode) -> None:
         """A handshake matched `p`: it can never be used again."""
-        self._pending = [q for q in self._pending if q is not p]
+        self._pending.pop(locator(p.key.pubkey), None)
 
     def __len__(self) -> int:
         return len(self._pending)
 
 
 def accept_act_one(
-    own: StaticKey, codes: PairingCodes, act_one: bytes, now: float
+    own: StaticKey, codes: PairingCodes, act_one: bytes, now: float, loc: bytes | None = None
 ) -> tuple[Responder, bytes, PendingCode | None]:
-    """The runtime's answer to a BOLT 8 act one: our own key first, then each outstanding
-    pairing key (one ECDH each). Returns the responder, act two and the matched code
-    (None: our own key), consuming the code. Raises HandshakeError if no key matches
-    (the caller closes without a word, as BOLT 8 requires)."""
-    hs = Responder(own)
-    try:
+    """The runtime's answer to a BOLT 8 act one: without a prelude (`loc` None) against
+    our own key only; after a prelude against the code its locator names only. One ECDH
+    either way. Returns the responder, act two and the matched code (None: our own key),
+    consuming the code. Raises HandshakeError if the key does not match (the caller
+    closes without a word, as BOLT 8 requires)."""
+    if loc is None:
+        hs = Responder(own)
         return hs, hs.read_act_one(act_one), None
-    except HandshakeMacError:
-        pass
-    for p in codes.candidates(now):
-        hs = Responder(p.key)
-        try:
-            act_two = hs.read_act_one(act_one)
-        except HandshakeMacError:
-            continue
-        codes.consume(p)  # one attempt per code, whatever follows
-        return hs, act_two, p
-    raise HandshakeMacError(1, "act one matches neither our key nor a pairing code")
+    p = codes.find(loc, now)
+    if p is None:
+        raise HandshakeMacError(1, "the prelude names no outstanding pairing code")
+    hs = Responder(p.key)
+    act_two = hs.read_act_one(act_one)
+    codes.consume(p)  # one attempt per code, whatever follows
+    return hs, act_two, p

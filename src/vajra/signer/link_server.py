@@ -58,9 +58,18 @@ def decision_frame(fid: int, d: Decision) -> lp.DecisionFrame:
 class LinkHandler:
     """Serves link requests for every node of one signer."""
 
-    def __init__(self, core: SignerCore, network: str = "regtest") -> None:
+    def __init__(
+        self,
+        core: SignerCore,
+        network: str = "regtest",
+        *,
+        node_quota: Callable[[], int | None] = lambda: None,
+    ) -> None:
         self.core = core
         self.network = network
+        self.node_quota = node_quota
+        """The most nodes a runtime may create here, read at each request (None: no
+        bound; `vajra signer run` always has one: the owner's `vajra signer quota`)."""
         self._dispatch: dict[type[lp.Frame], Callable[[lp.Frame, int], lp.Frame]] = {
             lp.Ping: lambda f, now: lp.Pong(f.id),
             lp.CreateNodes: self._create_nodes,
@@ -103,7 +112,7 @@ class LinkHandler:
 
     def _create_nodes(self, f: lp.Frame, now: int) -> lp.Frame:
         assert isinstance(f, lp.CreateNodes)
-        ids = self.core.create_nodes(f.count, now=now)
+        ids = self.core.create_nodes(f.count, now=now, quota=self.node_quota())
         # Releasing the new identities is one audited decision for the batch (epoch 0: no
         # lease yet; decision 0008).
         secrets = self.core.identity_secrets(ids, epoch=0, now=now)

@@ -88,8 +88,18 @@ class SignerState(Protocol):
     def audit_entries(self) -> list[AuditEntry]: ...
 
 
+MAX_EPOCH_STEP = 1 << 16
+"""How far one request may move a node's newest epoch (issue 13 item 2). A store lease
+moves it by one per tenure; a runtime catching up after a refusal moves it to the newest
+plus one. A rogue holder of the link key could otherwise push it to 2^63 - 1 in one
+request and lock the real runtime out of the node for good; with this bound, exhausting
+the epoch space takes 2^47 audited requests, and the real runtime recovers from any
+push by taking the newest epoch plus one (`runtime/node_host.py`)."""
+
+
 def check_epoch(txn: StateTxn, node_id: bytes, epoch: int) -> None:
-    """Fencing: refuse an epoch older than the newest seen for `node_id`; remember newer.
+    """Fencing: refuse an epoch older than the newest seen for `node_id`, or more than
+    MAX_EPOCH_STEP past it (`epoch_jump`); remember newer.
 
     The same epoch is accepted again (one runtime holding its lease sends many requests).
     """
@@ -98,6 +108,10 @@ def check_epoch(txn: StateTxn, node_id: bytes, epoch: int) -> None:
     newest = txn.epoch(node_id)
     if newest is not None and epoch < newest:
         raise StaleEpoch(node_id, epoch, newest)
+    if epoch > (newest or 0) + MAX_EPOCH_STEP:
+        raise PolicyViolation(
+            "epoch_jump", f"epoch {epoch} > newest {newest or 0} + {MAX_EPOCH_STEP}"
+        )
     if newest is None or epoch > newest:
         txn.set_epoch(node_id, epoch)
 

@@ -110,6 +110,12 @@ class KVStore(Protocol):
         """Extend `lease` to `now + ttl`, same epoch; `LeaseLost` if it is not current."""
         ...
 
+    def raise_lease_epoch(self, lease: Lease, epoch: int) -> Lease:
+        """Move the current `lease` to the larger `epoch` (a new tenure for the same
+        holder, fencing out anything older); `LeaseLost` if `lease` is not current or
+        `epoch` is not above it. For a runtime whose signer has seen a newer epoch."""
+        ...
+
     def release_lease(self, lease: Lease) -> None:
         """Give the node up (fenced writes with its epoch fail from now on).
 

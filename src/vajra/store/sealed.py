@@ -213,6 +213,9 @@ class SealedStore:
     def renew_lease(self, lease: Lease, now: float, ttl: float) -> Lease:
         return self._inner.renew_lease(lease, now, ttl)
 
+    def raise_lease_epoch(self, lease: Lease, epoch: int) -> Lease:
+        return self._inner.raise_lease_epoch(lease, epoch)
+
     def release_lease(self, lease: Lease) -> None:
         self._inner.release_lease(lease)
 

@@ -314,6 +314,18 @@ class SqliteStore:
                 raise LeaseLost(lease.node_id, lease.epoch, self._current_epoch(cur, lease.node_id))
         return Lease(lease.node_id, lease.runtime_id, lease.epoch, float(expiry))
 
+    def raise_lease_epoch(self, lease: Lease, epoch: int) -> Lease:
+        if not lease.epoch < epoch < 1 << 63:
+            raise LeaseLost(lease.node_id, lease.epoch, None)
+        with self._write() as cur:
+            cur.execute(
+                "UPDATE leases SET epoch = ? WHERE node_id = ? AND runtime_id = ? AND epoch = ?",
+                (epoch, lease.node_id, lease.runtime_id, lease.epoch),
+            )
+            if cur.rowcount != 1:
+                raise LeaseLost(lease.node_id, lease.epoch, self._current_epoch(cur, lease.node_id))
+        return Lease(lease.node_id, lease.runtime_id, epoch, lease.expiry)
+
     def release_lease(self, lease: Lease) -> None:
         with self._write() as cur:
             cur.execute(

@@ -86,21 +86,36 @@ def test_pending_codes_expire_and_are_consumed() -> None:
 
 
 def test_act_one_matching_is_sans_io_and_single_use() -> None:
-    """The runtime's key first, then pending codes; a code matches one act one, once."""
+    """No prelude: the runtime's key only; a prelude: the code it names only, once."""
     own = StaticKey(b"\x01" * 32)
     codes = pairing.PairingCodes(ttl=60)
     p = codes.issue(T0)
     act_own = Initiator(LINK_KEY, own.pubkey).act_one()
     assert pairing.accept_act_one(own, codes, act_own, T0)[2] is None
+    loc = pairing.locator(p.key.pubkey)
+    assert pairing.prelude(p.key.pubkey) == b"VP" + loc and len(loc) == 16
     act_pair = Initiator(LINK_KEY, p.key.pubkey).act_one()
-    _hs, act_two, matched = pairing.accept_act_one(own, codes, act_pair, T0)
+    with pytest.raises(HandshakeError):  # a pairing act one without its prelude
+        pairing.accept_act_one(own, codes, act_pair, T0)
+    _hs, act_two, matched = pairing.accept_act_one(own, codes, act_pair, T0, loc)
     assert matched is p and len(act_two) == 50 and len(codes) == 0
     with pytest.raises(HandshakeError):  # the same act one replayed: the code is spent
-        pairing.accept_act_one(own, codes, act_pair, T0)
+        pairing.accept_act_one(own, codes, act_pair, T0, loc)
     late = codes.issue(T0)
     act_late = Initiator(LINK_KEY, late.key.pubkey).act_one()
     with pytest.raises(HandshakeError):  # expired
-        pairing.accept_act_one(own, codes, act_late, T0 + 61)
+        pairing.accept_act_one(own, codes, act_late, T0 + 61, pairing.locator(late.key.pubkey))
+
+
+def test_outstanding_codes_are_capped() -> None:
+    codes = pairing.PairingCodes(ttl=60, cap=3)
+    issued = [codes.issue(T0) for _ in range(3)]
+    with pytest.raises(pairing.PairingError, match="too_many_codes"):
+        codes.issue(T0 + 1)
+    codes.consume(issued[0])
+    codes.issue(T0 + 1)  # a used code frees its place
+    assert len(codes.candidates(T0 + 59)) == 3
+    assert codes.issue(T0 + 61) is not None  # expired codes free theirs
 
 
 @run
@@ -139,7 +154,8 @@ async def test_wrong_replayed_and_expired_codes_are_refused(tmp_path: Path) -> N
 async def test_a_bad_signer_proof_burns_the_code(tmp_path: Path) -> None:
     async with hub_at(tmp_path / "hub") as hub:
         code = hub.pairing_code().code
-        link = await dial("127.0.0.1", hub.port, LINK_KEY, pairing.pairing_key(code).pubkey)
+        pk = pairing.pairing_key(code).pubkey
+        link = await dial("127.0.0.1", hub.port, LINK_KEY, pk, prelude=pairing.prelude(pk))
         link.send(lp.PairRequest(0, bytes(32)))
         resp = await link.recv()
         assert isinstance(resp, lp.Error) and resp.reason == "bad_mac"
@@ -155,6 +171,7 @@ async def test_the_signer_checks_the_runtime_proof(tmp_path: Path) -> None:
 
     async def fake_runtime(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         hs = Responder(pkey)
+        assert await r.readexactly(18) == pairing.prelude(pkey.pubkey)
         w.write(hs.read_act_one(await r.readexactly(50)))
         remote, t = hs.read_act_three(await r.readexactly(66))
         link = FramedLink(r, w, t, remote)

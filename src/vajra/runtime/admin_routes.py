@@ -1,0 +1,130 @@
+"""The runtime's admin endpoints (served by `admin_http` on the 0600 admin socket).
+
+One function per endpoint; `routes(sup)` lists them. To add one: write
+`async def _thing(sup, request) -> JSON-able` and one line in `routes`. Answers hold
+public data only (node ids, addresses, states, counters), never a secret; the pairing
+code is the one exception, shown to the operator who asked for it and never logged.
+
+| method | path | body / query | answer |
+|---|---|---|---|
+| GET | /v1/status | | nodes, signers, workers, restarts, counters |
+| GET | /v1/signers | | [{signer_id, link_pubkey, connected, loaded}] |
+| POST | /v1/pairing-code | {} | {code, expires, runtime_pubkey, signer_port} |
+| GET | /v1/nodes | ?after=ID&limit=N (<= 100,000) | {nodes: [...], next: ID or null} |
+| POST | /v1/nodes | {count, signer?} | {created, total, first, last} |
+| GET | /v1/nodes/{id} | | {id, host, port, state[, worker]} |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from vajra.errors import PolicyViolation
+from vajra.runtime.admin_http import AdminProblem, AdminRoutes, read_json
+from vajra.runtime.remote_signer import SignerUnavailable
+from vajra.signer.link_pairing import PairingError
+
+if TYPE_CHECKING:
+    from vajra.runtime.supervisor import Supervisor
+
+MAX_CREATE_PER_REQUEST = 100_000
+MAX_LIST = 100_000
+
+
+def _int(value: object, name: str, lo: int, hi: int) -> int:
+    """`value` as an int in [lo, hi]; 400 naming the field otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise AdminProblem(400, "bad_request", f"{name} must be an integer, not {value!r}")
+    try:
+        n = int(value)
+    except ValueError:
+        raise AdminProblem(
+            400, "bad_request", f"{name} must be an integer, not {value!r}"
+        ) from None
+    if not lo <= n <= hi:
+        raise AdminProblem(400, "bad_request", f"{name} must be {lo}..{hi}, not {n}")
+    return n
+
+
+def _node_id(text: str, name: str) -> bytes:
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raw = b""
+    if len(raw) != 33:
+        raise AdminProblem(400, "bad_request", f"{name} must be a 33-byte hex node id")
+    return raw
+
+
+async def _status(sup: Supervisor, _: web.Request) -> object:
+    return sup.status()
+
+
+async def _signers(sup: Supervisor, _: web.Request) -> object:
+    return {"signers": sup.signers_json()}
+
+
+async def _pairing_code(sup: Supervisor, request: web.Request) -> object:
+    await read_json(request)
+    if sup.hub is None:
+        raise AdminProblem(400, "no_hub", "no signer hub (--dev runtime)")
+    try:
+        p = sup.hub.pairing_code()  # the code is in the answer only, never logged
+    except PairingError as e:
+        raise AdminProblem(429, e.reason, str(e)) from None
+    return {"code": p.code, "expires": int(p.expires), "runtime_pubkey": sup.hub.pubkey.hex(),
+            "signer_port": sup.hub.port}  # fmt: skip
+
+
+async def _list_nodes(sup: Supervisor, request: web.Request) -> object:
+    q = request.query
+    after = _node_id(q["after"], "after") if "after" in q else None
+    limit = _int(q.get("limit", "1000"), "limit", 1, MAX_LIST)
+    out = await sup.list_nodes(after, limit)
+    return {"nodes": out, "next": out[-1]["id"] if len(out) >= limit else None}
+
+
+async def _create_nodes(sup: Supervisor, request: web.Request) -> object:
+    body = await read_json(request)
+    count = _int(body.get("count"), "count", 1, MAX_CREATE_PER_REQUEST)
+    sid = body.get("signer")
+    signer_id = None if sid is None else _int(sid, "signer", 1, 1 << 31)
+    try:
+        rows = await sup.create_nodes(count, signer_id)
+    except SignerUnavailable as e:
+        raise AdminProblem(503, "signer_unavailable", e.detail) from None
+    except PolicyViolation as v:
+        raise AdminProblem(403, v.reason, v.detail) from None
+    return {"created": len(rows), "total": sup.node_count,
+            "first": sup.node_json(rows[0]), "last": sup.node_json(rows[-1])}  # fmt: skip
+
+
+async def _show_node(sup: Supervisor, request: web.Request) -> object:
+    found = sup.store.get_node(_node_id(request.match_info["id"], "id"))
+    if found is None:
+        raise AdminProblem(404, "no_such_node", request.match_info["id"])
+    return sup.node_json(found)
+
+
+Endpoint = Callable[["Supervisor", web.Request], Awaitable[object]]
+
+
+def routes(sup: Supervisor) -> AdminRoutes:
+    r = AdminRoutes()
+
+    def bind(fn: Endpoint) -> Callable[[web.Request], Awaitable[Any]]:
+        async def handler(request: web.Request) -> object:
+            return await fn(sup, request)
+
+        return handler
+
+    r.get("/v1/status", bind(_status))
+    r.get("/v1/signers", bind(_signers))
+    r.post("/v1/pairing-code", bind(_pairing_code))
+    r.get("/v1/nodes", bind(_list_nodes))
+    r.post("/v1/nodes", bind(_create_nodes))
+    r.get("/v1/nodes/{id}", bind(_show_node))
+    return r
