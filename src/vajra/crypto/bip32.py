@@ -1,8 +1,9 @@
 """BIP 32 hierarchical deterministic private-key derivation (secp256k1).
 
-Only what the signer needs: the master key from a seed, private child derivation
-(hardened and normal) and path parsing. Public derivation and xpub serialisation come
-when a watch-only account is handed to the runtime.
+The master key from a seed, private child derivation (hardened and normal), path
+parsing, and the public side a watch-only wallet needs: `ExtendedPublicKey` with
+public child derivation (CKDpub) and the 78-byte serialisation ("xpub"), which is how
+the signer hands a node's BIP 84 account to the runtime (decision 0011).
 """
 
 from __future__ import annotations
@@ -12,7 +13,15 @@ import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vajra.crypto.secp256k1 import CURVE_ORDER, InvalidKey, pubkey_from_secret
+from vajra.crypto.hashes import sha256
+from vajra.crypto.secp256k1 import (
+    CURVE_ORDER,
+    InvalidKey,
+    check_pubkey,
+    point_add_tweak,
+    pubkey_from_secret,
+)
+from vajra.errors import DecodeError
 
 HARDENED = 0x8000_0000
 
@@ -28,6 +37,8 @@ class ExtendedPrivateKey:
     secret: bytes
     chain_code: bytes
     depth: int = 0
+    parent_fingerprint: bytes = b"\0\0\0\0"
+    child_number: int = 0
 
     def __repr__(self) -> str:  # never print the secret
         return f"ExtendedPrivateKey(depth={self.depth})"
@@ -53,13 +64,100 @@ class ExtendedPrivateKey:
         # below 2^-127, so we refuse rather than silently skip to i + 1.
         if il >= CURVE_ORDER or k == 0:
             raise InvalidKey("BIP 32: invalid child key")
-        return ExtendedPrivateKey(k.to_bytes(32, "big"), i[32:], self.depth + 1)
+        return ExtendedPrivateKey(
+            k.to_bytes(32, "big"), i[32:], self.depth + 1, fingerprint(self.pubkey), index
+        )
 
     def derive(self, path: Sequence[int]) -> ExtendedPrivateKey:
         node = self
         for index in path:
             node = node.child(index)
         return node
+
+    def public(self) -> ExtendedPublicKey:
+        """BIP 32 N((k, c)) -> (K, c): the same node without its secret."""
+        return ExtendedPublicKey(
+            self.pubkey, self.chain_code, self.depth, self.parent_fingerprint, self.child_number
+        )
+
+
+def fingerprint(pubkey: bytes) -> bytes:
+    """BIP 32 key identifier's first 4 bytes: HASH160 of the compressed public key."""
+    return hashlib.new("ripemd160", sha256(pubkey)).digest()[:4]
+
+
+# BIP 32 serialisation versions; BIP 84 uses its own for native segwit accounts.
+XPUB_MAINNET = bytes.fromhex("0488B21E")
+XPUB_TESTNET = bytes.fromhex("043587CF")  # "tpub": testnet, signet, regtest
+ZPUB_MAINNET = bytes.fromhex("04B24746")  # BIP 84 "zpub"
+VPUB_TESTNET = bytes.fromhex("045F1CF6")  # BIP 84 "vpub"
+XPUB_LEN = 78
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendedPublicKey:
+    """A BIP 32 public node: compressed public key and chain code. Public data: it lets
+    its holder derive every non-hardened child public key, never a secret."""
+
+    pubkey: bytes
+    chain_code: bytes
+    depth: int = 0
+    parent_fingerprint: bytes = b"\0\0\0\0"
+    child_number: int = 0
+
+    def child(self, index: int) -> ExtendedPublicKey:
+        """BIP 32 CKDpub((K, c), i), non-hardened i only."""
+        if not 0 <= index < HARDENED:
+            raise ValueError("public derivation takes a non-hardened index (0 .. 2^31 - 1)")
+        # "let I = HMAC-SHA512(Key = cpar, Data = serP(Kpar) || ser32(i))"; "Ki is
+        # point(parse256(IL)) + Kpar"; invalid if parse256(IL) >= n or Ki is infinity.
+        i = _hmac512(self.chain_code, self.pubkey + index.to_bytes(4, "big"))
+        if int.from_bytes(i[:32], "big") >= CURVE_ORDER:
+            raise InvalidKey("BIP 32: invalid child key")
+        try:
+            key = point_add_tweak(self.pubkey, i[:32])
+        except (InvalidKey, ValueError):
+            raise InvalidKey("BIP 32: invalid child key") from None
+        return ExtendedPublicKey(key, i[32:], self.depth + 1, fingerprint(self.pubkey), index)
+
+    def derive(self, path: Sequence[int]) -> ExtendedPublicKey:
+        node = self
+        for index in path:
+            node = node.child(index)
+        return node
+
+    def serialize(self, version: bytes = XPUB_MAINNET) -> bytes:
+        """BIP 32 78-byte serialisation: version, depth, parent fingerprint, child
+        number, chain code, key."""
+        if len(version) != 4:
+            raise ValueError("version is 4 bytes")
+        return (
+            version
+            + bytes([self.depth])
+            + self.parent_fingerprint
+            + self.child_number.to_bytes(4, "big")
+            + self.chain_code
+            + self.pubkey
+        )
+
+    def to_base58(self, version: bytes = XPUB_MAINNET) -> str:
+        from vajra.invoice.address import base58check
+
+        return base58check(self.serialize(version))
+
+
+def parse_xpub(data: bytes) -> tuple[bytes, ExtendedPublicKey]:
+    """(version, key) from a 78-byte serialisation; DecodeError if it is not one."""
+    if len(data) != XPUB_LEN:
+        raise DecodeError(f"an extended public key is {XPUB_LEN} bytes, got {len(data)}")
+    try:
+        pubkey = check_pubkey(data[45:78])
+    except InvalidKey:
+        raise DecodeError("extended key does not hold a compressed public key") from None
+    if data[4] == 0 and (data[5:9] != b"\0\0\0\0" or data[9:13] != b"\0\0\0\0"):
+        raise DecodeError("depth 0 with a parent")  # BIP 32 invalid-key vector
+    key = ExtendedPublicKey(pubkey, data[13:45], data[4], data[5:9], int.from_bytes(data[9:13]))
+    return data[:4], key
 
 
 def master_key(seed: bytes) -> ExtendedPrivateKey:
