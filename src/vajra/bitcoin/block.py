@@ -1,0 +1,198 @@
+"""Blocks: the 80-byte header, full parsing, and a lean scanner for the chain watcher.
+
+A serialized block is `header (80 bytes) | CompactSize tx count | transactions`.
+`parse_block` builds `Tx` objects; `scan_block` is the watcher's fast path: per
+transaction only the txid, the spent outpoints (36-byte wire keys) and the outputs
+(script, amount_sat), without building objects or copying witnesses. Both raise
+`TxDecodeError` on malformed input and never anything else.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from hashlib import sha256 as _sha256
+from typing import NamedTuple
+
+from vajra.bitcoin.tx import Reader, Tx, TxDecodeError, ser_compact_size
+from vajra.crypto.hashes import double_sha256
+
+HEADER_SIZE = 80
+_HEADER = struct.Struct("<I32s32sIII")
+_U64_FROM = struct.Struct("<Q").unpack_from
+
+
+@dataclass(frozen=True, slots=True)
+class BlockHeader:
+    """Header fields; hashes in internal byte order (`block_hash_hex` is the display form)."""
+
+    version: int
+    prev_block: bytes
+    merkle_root: bytes
+    time: int
+    bits: int
+    nonce: int
+    block_hash: bytes
+
+    @classmethod
+    def parse(cls, header: bytes) -> BlockHeader:
+        if len(header) != HEADER_SIZE:
+            raise TxDecodeError("a block header is 80 bytes")
+        version, prev, root, time, bits, nonce = _HEADER.unpack(header)
+        return cls(version, prev, root, time, bits, nonce, double_sha256(header))
+
+    def serialize(self) -> bytes:
+        return _HEADER.pack(
+            self.version, self.prev_block, self.merkle_root, self.time, self.bits, self.nonce
+        )
+
+    @property
+    def block_hash_hex(self) -> str:
+        return self.block_hash[::-1].hex()
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    header: BlockHeader
+    txs: tuple[Tx, ...]
+
+
+def parse_block(data: bytes) -> Block:
+    """Header and every transaction as `Tx` objects."""
+    header = BlockHeader.parse(bytes(data[:HEADER_SIZE]))
+    r = Reader(bytes(data), HEADER_SIZE)
+    txs = tuple(Tx.read(r) for _ in range(r.count(60)))
+    if r.remaining():
+        raise TxDecodeError(f"{r.remaining()} trailing bytes after the block")
+    return Block(header, txs)
+
+
+class ScannedTx(NamedTuple):
+    """One transaction as the watcher sees it."""
+
+    txid: bytes
+    """32 bytes, internal byte order."""
+    prevouts: list[bytes]
+    """36-byte outpoints (`OutPoint.serialize()` form) this transaction spends."""
+    outputs: list[tuple[bytes, int]]
+    """(script_pubkey, amount_sat) per output, in order (index = vout)."""
+
+
+def scan_block(data: bytes) -> tuple[BlockHeader, list[ScannedTx]]:
+    """Header and per-transaction (txid, prevouts, outputs) of a serialized block.
+
+    The txid is hashed over the non-witness parts, which in the BIP 144 form are
+    contiguous except for marker/flag and witnesses, so no re-serialization is needed.
+    """
+    data = bytes(data)
+    header = BlockHeader.parse(data[:HEADER_SIZE])
+    try:
+        return header, _scan(data)
+    except (IndexError, struct.error):
+        raise TxDecodeError("truncated block") from None
+
+
+def _scan(data: bytes) -> list[ScannedTx]:
+    # Hot loop: locals only, CompactSize inlined. Bounds are checked where a read could
+    # silently fall short (slices); indexing past the end raises IndexError, caught above.
+    n = len(data)
+    u64 = _U64_FROM
+    i = HEADER_SIZE
+    count = data[i]
+    i += 1
+    if count >= 0xFD:
+        i, count = _compact(data, i - 1)
+    if count * 60 > n - i:
+        raise TxDecodeError("transaction count exceeds the block")
+    out: list[ScannedTx] = []
+    append = out.append
+    for _ in range(count):
+        start = i
+        segwit = data[i + 4] == 0
+        if segwit:
+            if data[i + 5] != 1:
+                raise TxDecodeError("segwit marker without flag 0x01")
+            i += 6
+        else:
+            i += 4
+        body = i
+        n_in = data[i]
+        i += 1
+        if n_in >= 0xFD:
+            i, n_in = _compact(data, i - 1)
+        prevouts = []
+        for _ in range(n_in):
+            prevouts.append(data[i : i + 36])
+            i += 36
+            ln = data[i]
+            i += 1
+            if ln >= 0xFD:
+                i, ln = _compact(data, i - 1)
+            i += ln + 4
+        n_out = data[i]
+        i += 1
+        if n_out >= 0xFD:
+            i, n_out = _compact(data, i - 1)
+        outputs = []
+        for _ in range(n_out):
+            amount = u64(data, i)[0]
+            i += 8
+            ln = data[i]
+            i += 1
+            if ln >= 0xFD:
+                i, ln = _compact(data, i - 1)
+            outputs.append((data[i : i + ln], amount))
+            i += ln
+        body_end = i
+        if segwit:
+            for _ in range(n_in):
+                items = data[i]
+                i += 1
+                if items >= 0xFD:
+                    i, items = _compact(data, i - 1)
+                for _ in range(items):
+                    ln = data[i]
+                    i += 1
+                    if ln >= 0xFD:
+                        i, ln = _compact(data, i - 1)
+                    i += ln
+        if i + 4 > n:
+            raise TxDecodeError("truncated transaction in block")
+        if segwit:
+            h = _sha256(data[start : start + 4])
+            h.update(data[body:body_end])
+            h.update(data[i : i + 4])
+            txid = _sha256(h.digest()).digest()
+        else:
+            txid = _sha256(_sha256(data[start : i + 4]).digest()).digest()
+        i += 4
+        append(ScannedTx(txid, prevouts, outputs))
+    if i != n:
+        raise TxDecodeError(f"{n - i} trailing bytes after the block")
+    return out
+
+
+def _compact(data: bytes, i: int) -> tuple[int, int]:
+    r = Reader(data, i)
+    v = r.compact_size()
+    if v > len(data):
+        raise TxDecodeError("length exceeds the block")
+    return r.pos, v
+
+
+def merkle_root(txids: Sequence[bytes]) -> bytes:
+    """The block merkle root of txids (internal byte order), duplicating the last hash
+    of an odd level as Bitcoin does."""
+    if not txids:
+        raise ValueError("a block has at least one transaction")
+    level = list(txids)
+    while len(level) > 1:
+        if len(level) % 2:
+            level.append(level[-1])
+        level = [double_sha256(level[k] + level[k + 1]) for k in range(0, len(level), 2)]
+    return level[0]
+
+
+def serialize_block(header: BlockHeader, txs: Sequence[Tx]) -> bytes:
+    return header.serialize() + ser_compact_size(len(txs)) + b"".join(t.serialize() for t in txs)
