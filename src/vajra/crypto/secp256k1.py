@@ -89,6 +89,15 @@ class PrivateKey:
         der = self._k.sign(digest32, hasher=None)
         return der_to_compact(der)
 
+    def sign_digest_der(self, digest32: bytes) -> bytes:
+        """DER ECDSA signature (low-s, RFC 6979 nonce) over a 32-byte digest, as Bitcoin
+        scripts and PSBT partial signatures carry it (without the sighash byte)."""
+        return bytes(self._k.sign(digest32, hasher=None))
+
+    def sign_schnorr(self, digest32: bytes, aux_rand: bytes = bytes(32)) -> bytes:
+        """BIP 340 signature (64 bytes) over a 32-byte message with this secret."""
+        return bytes(self._k.sign_schnorr(digest32, aux_rand))
+
     def sign_recoverable(self, digest32: bytes) -> tuple[bytes, int]:
         """64-byte compact signature and recovery id over a 32-byte digest."""
         rec = self._k.sign_recoverable(digest32, hasher=None)
@@ -105,6 +114,25 @@ def ecdh(secret: bytes, pubkey: bytes) -> bytes:
 def der_to_compact(der: bytes) -> bytes:
     sig = coincurve.ecdsa.der_to_cdata(der)
     return bytes(coincurve.ecdsa.serialize_compact(sig))
+
+
+def compact_to_der(sig64: bytes) -> bytes:
+    """64-byte r||s (BOLT 2 `signature`) to DER (Bitcoin script). Raises InvalidKey on
+    bytes that are not a signature."""
+    try:
+        return bytes(coincurve.ecdsa.cdata_to_der(coincurve.ecdsa.deserialize_compact(sig64)))
+    except (ValueError, TypeError):
+        raise InvalidKey("not a compact signature") from None
+
+
+def xonly_tweak_add(xonly: bytes, tweak32: bytes) -> tuple[bytes, int]:
+    """BIP 341 taproot output key: x-only(P + tG) for an x-only P, and its parity."""
+    try:
+        key = coincurve.PublicKeyXOnly(xonly)
+        key.tweak_add(tweak32)
+    except (ValueError, TypeError):
+        raise InvalidKey("bad x-only key or tweak") from None
+    return bytes(key.format()), int(key.parity)
 
 
 def verify_digest(pubkey: bytes, sig64: bytes, digest32: bytes) -> bool:

@@ -141,3 +141,22 @@ def bip341_wallet_vectors() -> dict[str, Any]:
     data = json.loads((BIPS / "bip-0341" / "wallet-test-vectors.json").read_text())
     assert isinstance(data, dict)
     return data
+
+
+# -- BIP 69: ordering examples ------------------------------------------------------------
+
+
+@cache
+def bip69_examples() -> list[tuple[list[tuple[str, int]], list[tuple[int, bytes]]]]:
+    """([(txid hex as displayed, vout)], [(amount_sat, script)]) per example, in the sorted
+    order the BIP prints."""
+    text = bip_text("bip-0069.mediawiki")
+    sec = text[text.index("===Examples===") : text.index("==Discussion==")]
+    out = []
+    for block in re.split(r"^Transaction [0-9a-f]{64}", sec, flags=re.M)[1:]:
+        ins = [(t, int(v)) for t, v in re.findall(r"\d+: ([0-9a-f]{64})\[(\d+)\]", block)]
+        outs = [
+            (int(a), bytes.fromhex(s)) for a, s in re.findall(r"\d+:\s+(\d+)\s+([0-9a-f]+)", block)
+        ]
+        out.append((ins, outs))
+    return out
