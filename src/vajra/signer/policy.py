@@ -267,12 +267,12 @@ class Policy:
         now: int,
         confirmation: bytes | None = None,
         epoch: int | None = None,
-        cover: Callable[[Any], bytes] | None = None,
+        cover: Callable[[Any, StateTxn], bytes] | None = None,
     ) -> Decision:
         """Decide one device consent (a payment authorisation, `kind` "payment", or an
         on-chain authorisation, "onchain", decision 0011) with the same checks, limits,
         counter and audit. `epoch` (requests that sign something that moves funds):
-        fencing first, a stale epoch is refused and consumes nothing. `cover(consent)`
+        fencing first, a stale epoch is refused and consumes nothing. `cover(consent, txn)`
         (on-chain: does the transaction match the consent?) runs after the node and
         expiry checks and before the limits; a `PolicyViolation` it raises refuses with
         its reason and does not use up the counter (what it checks was attached by the
@@ -302,7 +302,7 @@ class Policy:
                 self._check_expiry(auth.expiry, t)
                 if cover is not None:
                     try:
-                        extra = cover(auth)
+                        extra = cover(auth, txn)
                     except PolicyViolation as v:
                         raise _Refuse(v.reason) from None
                 outcome, reason = self._payment(txn, device, auth, t, confirmation)
