@@ -1,0 +1,159 @@
+"""The follower: moves the watcher's cursor to the chain source's tip, block by block.
+
+Theory of operation
+-------------------
+`sync()` compares the watcher's cursor with the source's best chain and steps:
+
+| situation                                           | step                        |
+|-----------------------------------------------------|-----------------------------|
+| no cursor yet                                       | connect `start_height`      |
+| next block's `prev_block` == cursor hash            | connect it (fetch + scan)   |
+| next block's `prev_block` != cursor hash (reorg)    | disconnect the cursor block |
+| cursor at the source's height but another hash      | disconnect the cursor block |
+| cursor above the source's height (shorter chain)    | disconnect the cursor block |
+| cursor == source tip                                | done                        |
+
+Each block is fetched once and scanned once (`bitcoin.block.scan_block`) for every node.
+After downtime the same loop catches up from the persisted cursor; a reorg of depth d
+costs d disconnects and the new branch's connects. A source that goes away or times out
+raises `ChainUnavailable` out of `sync`; `run_forever` turns that into a `Backoff` wait,
+so the watcher never crashes on it and resumes where its cursor is.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from vajra.bitcoin.block import scan_block
+from vajra.bitcoin.tx import TxDecodeError
+from vajra.chain.types import ChainDataError, ChainError, ChainSource, ChainUnavailable
+from vajra.chain.watcher import Watcher
+
+log = logging.getLogger("vajra.chain")
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with a cap: `initial`, x`factor` per failure, at most `cap` s."""
+
+    initial: float = 0.5
+    factor: float = 2.0
+    cap: float = 30.0
+    _next: float = field(default=0.0, init=False)
+
+    def failed(self) -> float:
+        """Record a failure; return how long to wait before the next try."""
+        self._next = self.initial if self._next == 0 else min(self.cap, self._next * self.factor)
+        return self._next
+
+    def succeeded(self) -> None:
+        self._next = 0.0
+
+
+@dataclass
+class SyncResult:
+    connected: int = 0
+    disconnected: int = 0
+    tip_height: int | None = None
+
+
+class ChainFollower:
+    """Drives one `Watcher` from one `ChainSource`. Blocking; run it in a thread."""
+
+    def __init__(
+        self,
+        source: ChainSource,
+        watcher: Watcher,
+        *,
+        start_height: int | None = None,
+        on_block: Callable[[int], None] | None = None,
+    ) -> None:
+        """`start_height`: where a watcher with no cursor begins (default: the source's
+        tip at first sync; nothing older is scanned -- register before funds arrive)."""
+        self.source = source
+        self.watcher = watcher
+        self.start_height = start_height
+        self.on_block = on_block
+        self.source_height: int | None = None
+        self.errors = 0
+
+    def sync(self, max_blocks: int | None = None) -> SyncResult:
+        """Step until the cursor is the source's tip (or `max_blocks` connects).
+
+        Raises `ChainUnavailable`/`ChainTimeout` if the source goes away (the cursor stays
+        at the last block fully written) and `ChainDataError` on a block that does not parse.
+        """
+        res = SyncResult()
+        src, w = self.source, self.watcher
+        target = src.tip()
+        self.source_height = target.height
+        while max_blocks is None or res.connected < max_blocks:
+            cur = w.tip()
+            if cur is None:
+                start = self.start_height if self.start_height is not None else target.height
+                self._connect(start, None)
+                res.connected += 1
+                continue
+            # Our tip is not on the source's best chain (or the chain got shorter).
+            off_chain = (cur.height == target.height and cur.block_hash != target.block_hash) or (
+                cur.height > target.height and src.block_hash(cur.height) != cur.block_hash
+            )
+            if off_chain:
+                w.disconnect_tip()
+                res.disconnected += 1
+                continue
+            if cur.height >= target.height:
+                target = src.tip()
+                self.source_height = target.height
+                if cur.height == target.height and cur.block_hash == target.block_hash:
+                    break
+                continue
+            if self._connect(cur.height + 1, cur.block_hash):
+                res.connected += 1
+            else:
+                w.disconnect_tip()
+                res.disconnected += 1
+        tip = w.tip()
+        res.tip_height = tip.height if tip else None
+        return res
+
+    def _connect(self, height: int, expect_prev: bytes | None) -> bool:
+        """Fetch and scan the block at `height`; False if it does not build on our cursor."""
+        bh = self.source.block_hash(height)
+        if bh is None:
+            raise ChainUnavailable(f"{self.source.name}: no block at height {height} any more")
+        raw = self.source.block(bh)
+        try:
+            header, txs = scan_block(raw)
+        except TxDecodeError as e:
+            raise ChainDataError(f"block {height}: {e}") from e
+        if expect_prev is not None and header.prev_block != expect_prev:
+            return False
+        self.watcher.connect_block(height, header.block_hash, header.prev_block, txs)
+        if self.on_block is not None:
+            self.on_block(height)
+        return True
+
+    def run_forever(
+        self,
+        should_stop: Callable[[], bool],
+        *,
+        poll_interval: float = 1.0,
+        backoff: Backoff | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """Sync every `poll_interval` s until `should_stop()`; back off while the source is away."""
+        backoff = backoff or Backoff()
+        while not should_stop():
+            try:
+                self.sync()
+                backoff.succeeded()
+                delay = poll_interval
+            except ChainError as e:
+                self.errors += 1
+                delay = backoff.failed()
+                log.warning("chain follower: %s; retrying in %.1f s", e, delay)
+            sleep(delay)
