@@ -8,10 +8,10 @@ regtest). Bad addresses raise `AddressError` (a `DecodeError`).
 
 from __future__ import annotations
 
-import hashlib
 from typing import Final
 
-from vajra.crypto.hashes import double_sha256, sha256
+from vajra.crypto.base58 import base58check_decode, base58check_encode
+from vajra.crypto.hashes import hash160, sha256
 from vajra.errors import DecodeError
 from vajra.invoice.bech32 import Encoding, convertbits, encode_segwit_address
 from vajra.invoice.bech32 import decode as bech32_decode
@@ -40,11 +40,6 @@ NETWORKS: Final[dict[str, tuple[str, int, int]]] = {
     "signet": ("tb", 0x6F, 0xC4),
     "regtest": ("bcrt", 0x6F, 0xC4),
 }
-
-
-def hash160(data: bytes) -> bytes:
-    """RIPEMD-160(SHA-256(data))."""
-    return hashlib.new("ripemd160", sha256(data)).digest()
 
 
 def push_data(data: bytes) -> bytes:
@@ -124,10 +119,6 @@ def is_p2tr(script: bytes) -> bool:
 # -- addresses ------------------------------------------------------------------------
 
 
-_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-_B58_VALUE = {c: i for i, c in enumerate(_B58)}
-
-
 def _network(chain: str) -> tuple[str, int, int]:
     try:
         return NETWORKS[chain]
@@ -135,30 +126,11 @@ def _network(chain: str) -> tuple[str, int, int]:
         raise ValueError(f"unknown chain {chain!r}") from None
 
 
-def _base58check_encode(payload: bytes) -> str:
-    data = payload + double_sha256(payload)[:4]
-    n = int.from_bytes(data, "big")
-    out = ""
-    while n:
-        n, r = divmod(n, 58)
-        out = _B58[r] + out
-    return "1" * (len(data) - len(data.lstrip(b"\0"))) + out
-
-
 def _base58check_decode(s: str) -> bytes:
-    if not s or len(s) > 64:
-        raise AddressError("not a base58 address")
-    n = 0
-    for c in s:
-        v = _B58_VALUE.get(c)
-        if v is None:
-            raise AddressError(f"{c!r} is not base58")
-        n = n * 58 + v
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    data = b"\0" * (len(s) - len(s.lstrip("1"))) + body
-    if len(data) < 5 or double_sha256(data[:-4])[:4] != data[-4:]:
-        raise AddressError("bad base58 checksum")
-    return data[:-4]
+    try:
+        return base58check_decode(s, max_length=64)
+    except DecodeError as e:
+        raise AddressError(str(e)) from None
 
 
 def script_to_address(script: bytes, chain: str) -> str:
@@ -169,9 +141,9 @@ def script_to_address(script: bytes, chain: str) -> str:
     if wp is not None:
         return encode_segwit_address(hrp, *wp)
     if len(script) == 25 and script[:3] == b"\x76\xa9\x14" and script[23:] == b"\x88\xac":
-        return _base58check_encode(bytes((v_pkh,)) + script[3:23])
+        return base58check_encode(bytes((v_pkh,)) + script[3:23])
     if len(script) == 23 and script[:2] == b"\xa9\x14" and script[22] == OP_EQUAL:
-        return _base58check_encode(bytes((v_sh,)) + script[2:22])
+        return base58check_encode(bytes((v_sh,)) + script[2:22])
     raise ValueError("script has no address form")
 
 

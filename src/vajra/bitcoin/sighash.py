@@ -210,3 +210,35 @@ def taproot_output_key(internal_key: bytes, merkle_root: bytes | None = None) ->
     """BIP 341 output key Q = P + hash_TapTweak(p || merkle_root)G, x-only (32 bytes); the
     P2TR script is `script.p2tr(Q)`."""
     return xonly_tweak_add(internal_key, taproot_tweak(internal_key, merkle_root))[0]
+
+
+def legacy_sighash(tx: Tx, input_index: int, script_code: bytes, hash_type: int) -> bytes:
+    """The pre-segwit signature hash (Bitcoin Core `SignatureHash`, SIGVERSION_BASE) for
+    non-witness inputs found in PSBTs. `script_code` is used as given (no FindAndDelete or
+    OP_CODESEPARATOR handling: the templates we sign contain neither). SINGLE with no
+    matching output returns the historical value 1, as consensus does."""
+    from vajra.bitcoin.tx import TxIn
+
+    if not 0 <= input_index < len(tx.inputs):
+        raise SighashError(f"input {input_index} out of range")
+    base = hash_type & 0x1F
+    anyone = bool(hash_type & SIGHASH_ANYONECANPAY)
+    if base == SIGHASH_SINGLE and input_index >= len(tx.outputs):
+        return (1).to_bytes(32, "little")
+    ins = []
+    for j, i in enumerate(tx.inputs):
+        if anyone and j != input_index:
+            continue
+        seq = i.sequence
+        if j != input_index and base in (SIGHASH_NONE, SIGHASH_SINGLE):
+            seq = 0
+        ins.append(TxIn(i.prevout, script_code if j == input_index else b"", seq))
+    if base == SIGHASH_NONE:
+        outs: tuple[TxOut, ...] = ()
+    elif base == SIGHASH_SINGLE:
+        blank = TxOut(0xFFFF_FFFF_FFFF_FFFF, b"")  # CTxOut() serializes value -1
+        outs = (*[blank] * input_index, tx.outputs[input_index])
+    else:
+        outs = tx.outputs
+    copy = Tx(tx.version, tuple(ins), outs, tx.locktime)
+    return double_sha256(copy.serialize(witness=False) + _U32(hash_type & 0xFFFF_FFFF))

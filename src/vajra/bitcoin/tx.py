@@ -237,13 +237,15 @@ class Tx:
         return tx
 
     @classmethod
-    def read(cls, r: Reader) -> Tx:
-        """Parse one transaction at the reader's position (blocks, PSBTs)."""
+    def read(cls, r: Reader, *, allow_witness: bool = True) -> Tx:
+        """Parse one transaction at the reader's position (blocks, PSBTs). Without
+        `allow_witness` the legacy form is read, where a 0x00 after nVersion is an empty
+        input list (BIP 174's unsigned transaction)."""
         version = r.u32()
         if version >= 0x8000_0000:
             version -= 0x1_0000_0000  # nVersion is a signed int32 in Bitcoin Core
         segwit = False
-        if r.remaining() >= 2 and r.data[r.pos] == 0:
+        if allow_witness and r.remaining() >= 2 and r.data[r.pos] == 0:
             if r.data[r.pos + 1] != 1:
                 raise TxDecodeError("segwit marker without flag 0x01")
             segwit = True

@@ -1,9 +1,12 @@
-"""BIP 32 hierarchical deterministic private-key derivation (secp256k1).
+"""BIP 32 hierarchical deterministic keys (secp256k1).
 
-The master key from a seed, private child derivation (hardened and normal), path
-parsing, and the public side a watch-only wallet needs: `ExtendedPublicKey` with
-public child derivation (CKDpub) and the 78-byte serialisation ("xpub"), which is how
-the signer hands a node's BIP 84 account to the runtime (decision 0011).
+The master key from a seed, private child derivation (hardened and normal), public
+child derivation (the runtime derives a node's receive addresses from the account xpub
+the signer releases), serialization of extended keys (xprv/xpub, tprv/tpub and the
+SLIP 132 y/z/u/v forms of BIP 49/84 wallets), and path parsing.
+
+Private derivation skips the parent fingerprint unless asked (`fingerprint=True`): it
+costs an EC multiplication per step, and only serialization needs it.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vajra.crypto.hashes import sha256
+from vajra.crypto.base58 import base58check_decode, base58check_encode
+from vajra.crypto.hashes import hash160
 from vajra.crypto.secp256k1 import (
     CURVE_ORDER,
     InvalidKey,
@@ -24,6 +28,27 @@ from vajra.crypto.secp256k1 import (
 from vajra.errors import DecodeError
 
 HARDENED = 0x8000_0000
+
+# serialization version bytes: name -> (version, is_private)
+VERSIONS: dict[str, tuple[bytes, bool]] = {
+    "xprv": (bytes.fromhex("0488ade4"), True),
+    "xpub": (bytes.fromhex("0488b21e"), False),
+    "tprv": (bytes.fromhex("04358394"), True),
+    "tpub": (bytes.fromhex("043587cf"), False),
+    "yprv": (bytes.fromhex("049d7878"), True),
+    "ypub": (bytes.fromhex("049d7cb2"), False),
+    "uprv": (bytes.fromhex("044a4e28"), True),
+    "upub": (bytes.fromhex("044a5262"), False),
+    "zprv": (bytes.fromhex("04b2430c"), True),
+    "zpub": (bytes.fromhex("04b24746"), False),
+    "vprv": (bytes.fromhex("045f18bc"), True),
+    "vpub": (bytes.fromhex("045f1cf6"), False),
+}
+_BY_VERSION = {v: (name, private) for name, (v, private) in VERSIONS.items()}
+
+
+class Bip32Error(DecodeError):
+    """A string that is not a valid serialized extended key."""
 
 
 def _hmac512(key: bytes, data: bytes) -> bytes:
@@ -37,7 +62,8 @@ class ExtendedPrivateKey:
     secret: bytes
     chain_code: bytes
     depth: int = 0
-    parent_fingerprint: bytes = b"\0\0\0\0"
+    parent_fingerprint: bytes | None = None
+    """None when derived without `fingerprint=True` (then it cannot be serialized)."""
     child_number: int = 0
 
     def __repr__(self) -> str:  # never print the secret
@@ -47,7 +73,40 @@ class ExtendedPrivateKey:
     def pubkey(self) -> bytes:
         return pubkey_from_secret(self.secret)
 
-    def child(self, index: int) -> ExtendedPrivateKey:
+    @property
+    def fingerprint(self) -> bytes:
+        """First 4 bytes of the key identifier HASH160(pubkey)."""
+        return hash160(self.pubkey)[:4]
+
+    def public(self) -> ExtendedPublicKey:
+        """N((k, c)): the extended public key (watch-only)."""
+        return ExtendedPublicKey(
+            self.pubkey, self.chain_code, self.depth, self._parent_fp(), self.child_number
+        )
+
+    def _parent_fp(self) -> bytes:
+        if self.depth == 0:
+            return b"\0\0\0\0"
+        if self.parent_fingerprint is None:
+            raise ValueError("derived without fingerprint=True: parent fingerprint unknown")
+        return self.parent_fingerprint
+
+    def serialize(self, kind: str = "xprv") -> str:
+        """Base58Check extended private key (`kind`: xprv, tprv, zprv, vprv, ...)."""
+        version, private = VERSIONS[kind]
+        if not private:
+            raise ValueError(f"{kind} is a public version")
+        return base58check_encode(
+            version
+            + bytes((self.depth,))
+            + self._parent_fp()
+            + self.child_number.to_bytes(4, "big")
+            + self.chain_code
+            + b"\0"
+            + self.secret
+        )
+
+    def child(self, index: int, *, fingerprint: bool = False) -> ExtendedPrivateKey:
         """BIP 32 CKDpriv((k, c), i)."""
         if not 0 <= index <= 0xFFFF_FFFF:
             raise ValueError("BIP 32 child index is 32 bits")
@@ -64,40 +123,20 @@ class ExtendedPrivateKey:
         # below 2^-127, so we refuse rather than silently skip to i + 1.
         if il >= CURVE_ORDER or k == 0:
             raise InvalidKey("BIP 32: invalid child key")
-        return ExtendedPrivateKey(
-            k.to_bytes(32, "big"), i[32:], self.depth + 1, fingerprint(self.pubkey), index
-        )
+        fp = self.fingerprint if fingerprint else None
+        return ExtendedPrivateKey(k.to_bytes(32, "big"), i[32:], self.depth + 1, fp, index)
 
-    def derive(self, path: Sequence[int]) -> ExtendedPrivateKey:
+    def derive(self, path: Sequence[int], *, fingerprint: bool = False) -> ExtendedPrivateKey:
+        """Derive along `path`; with `fingerprint` the result can be serialized."""
         node = self
-        for index in path:
-            node = node.child(index)
+        for n, index in enumerate(path):
+            node = node.child(index, fingerprint=fingerprint and n == len(path) - 1)
         return node
-
-    def public(self) -> ExtendedPublicKey:
-        """BIP 32 N((k, c)) -> (K, c): the same node without its secret."""
-        return ExtendedPublicKey(
-            self.pubkey, self.chain_code, self.depth, self.parent_fingerprint, self.child_number
-        )
-
-
-def fingerprint(pubkey: bytes) -> bytes:
-    """BIP 32 key identifier's first 4 bytes: HASH160 of the compressed public key."""
-    return hashlib.new("ripemd160", sha256(pubkey)).digest()[:4]
-
-
-# BIP 32 serialisation versions; BIP 84 uses its own for native segwit accounts.
-XPUB_MAINNET = bytes.fromhex("0488B21E")
-XPUB_TESTNET = bytes.fromhex("043587CF")  # "tpub": testnet, signet, regtest
-ZPUB_MAINNET = bytes.fromhex("04B24746")  # BIP 84 "zpub"
-VPUB_TESTNET = bytes.fromhex("045F1CF6")  # BIP 84 "vpub"
-XPUB_LEN = 78
 
 
 @dataclass(frozen=True, slots=True)
 class ExtendedPublicKey:
-    """A BIP 32 public node: compressed public key and chain code. Public data: it lets
-    its holder derive every non-hardened child public key, never a secret."""
+    """A BIP 32 public node: 33-byte compressed key and chain code."""
 
     pubkey: bytes
     chain_code: bytes
@@ -105,20 +144,21 @@ class ExtendedPublicKey:
     parent_fingerprint: bytes = b"\0\0\0\0"
     child_number: int = 0
 
+    @property
+    def fingerprint(self) -> bytes:
+        return hash160(self.pubkey)[:4]
+
     def child(self, index: int) -> ExtendedPublicKey:
-        """BIP 32 CKDpub((K, c), i), non-hardened i only."""
+        """BIP 32 CKDpub((K, c), i); hardened indices have no public derivation."""
         if not 0 <= index < HARDENED:
-            raise ValueError("public derivation takes a non-hardened index (0 .. 2^31 - 1)")
-        # "let I = HMAC-SHA512(Key = cpar, Data = serP(Kpar) || ser32(i))"; "Ki is
-        # point(parse256(IL)) + Kpar"; invalid if parse256(IL) >= n or Ki is infinity.
+            raise ValueError("public derivation is for non-hardened indices")
         i = _hmac512(self.chain_code, self.pubkey + index.to_bytes(4, "big"))
+        # "In case parse256(IL) >= n or Ki is the point at infinity, the resulting key is
+        # invalid": point_add_tweak raises InvalidKey for both.
         if int.from_bytes(i[:32], "big") >= CURVE_ORDER:
             raise InvalidKey("BIP 32: invalid child key")
-        try:
-            key = point_add_tweak(self.pubkey, i[:32])
-        except (InvalidKey, ValueError):
-            raise InvalidKey("BIP 32: invalid child key") from None
-        return ExtendedPublicKey(key, i[32:], self.depth + 1, fingerprint(self.pubkey), index)
+        key = point_add_tweak(self.pubkey, i[:32])
+        return ExtendedPublicKey(key, i[32:], self.depth + 1, self.fingerprint, index)
 
     def derive(self, path: Sequence[int]) -> ExtendedPublicKey:
         node = self
@@ -126,38 +166,56 @@ class ExtendedPublicKey:
             node = node.child(index)
         return node
 
-    def serialize(self, version: bytes = XPUB_MAINNET) -> bytes:
-        """BIP 32 78-byte serialisation: version, depth, parent fingerprint, child
-        number, chain code, key."""
-        if len(version) != 4:
-            raise ValueError("version is 4 bytes")
-        return (
+    def serialize(self, kind: str = "xpub") -> str:
+        """Base58Check extended public key (`kind`: xpub, tpub, zpub, vpub, ...)."""
+        version, private = VERSIONS[kind]
+        if private:
+            raise ValueError(f"{kind} is a private version")
+        return base58check_encode(
             version
-            + bytes([self.depth])
+            + bytes((self.depth,))
             + self.parent_fingerprint
             + self.child_number.to_bytes(4, "big")
             + self.chain_code
             + self.pubkey
         )
 
-    def to_base58(self, version: bytes = XPUB_MAINNET) -> str:
-        from vajra.invoice.address import base58check
+    def to_bytes(self, kind: str = "xpub") -> bytes:
+        """The 78-byte serialization (PSBT_GLOBAL_XPUB keys)."""
+        return base58check_decode(self.serialize(kind))
 
-        return base58check(self.serialize(version))
 
-
-def parse_xpub(data: bytes) -> tuple[bytes, ExtendedPublicKey]:
-    """(version, key) from a 78-byte serialisation; DecodeError if it is not one."""
-    if len(data) != XPUB_LEN:
-        raise DecodeError(f"an extended public key is {XPUB_LEN} bytes, got {len(data)}")
+def parse_extended_key(s: str) -> tuple[str, ExtendedPrivateKey | ExtendedPublicKey]:
+    """(version name, key) of a serialized extended key; `Bip32Error` if it is not valid
+    (BIP 32 test vector 5: version/key mismatch, bad prefix, depth-0 inconsistencies,
+    secret out of range, point not on the curve, checksum)."""
     try:
-        pubkey = check_pubkey(data[45:78])
-    except InvalidKey:
-        raise DecodeError("extended key does not hold a compressed public key") from None
-    if data[4] == 0 and (data[5:9] != b"\0\0\0\0" or data[9:13] != b"\0\0\0\0"):
-        raise DecodeError("depth 0 with a parent")  # BIP 32 invalid-key vector
-    key = ExtendedPublicKey(pubkey, data[13:45], data[4], data[5:9], int.from_bytes(data[9:13]))
-    return data[:4], key
+        raw = base58check_decode(s)
+    except DecodeError as e:
+        raise Bip32Error(str(e)) from None
+    if len(raw) != 78:
+        raise Bip32Error("an extended key is 78 bytes")
+    known = _BY_VERSION.get(raw[:4])
+    if known is None:
+        raise Bip32Error("unknown extended key version")
+    name, private = known
+    depth, parent, child_number = raw[4], raw[5:9], int.from_bytes(raw[9:13], "big")
+    if depth == 0 and (parent != b"\0\0\0\0" or child_number != 0):
+        raise Bip32Error("zero depth with a parent fingerprint or child number")
+    chain_code, key = raw[13:45], raw[45:]
+    if private:
+        if key[0] != 0:
+            raise Bip32Error("private version with public key data")
+        if not 0 < int.from_bytes(key[1:], "big") < CURVE_ORDER:
+            raise Bip32Error("private key not in 1..n-1")
+        return name, ExtendedPrivateKey(key[1:], chain_code, depth, parent, child_number)
+    if key[0] not in (2, 3):
+        raise Bip32Error("public key prefix must be 02 or 03")
+    try:
+        check_pubkey(key)
+    except DecodeError:
+        raise Bip32Error("public key not on the curve") from None
+    return name, ExtendedPublicKey(key, chain_code, depth, parent, child_number)
 
 
 def master_key(seed: bytes) -> ExtendedPrivateKey:
@@ -167,7 +225,7 @@ def master_key(seed: bytes) -> ExtendedPrivateKey:
     i = _hmac512(b"Bitcoin seed", seed)
     if not 0 < int.from_bytes(i[:32], "big") < CURVE_ORDER:
         raise InvalidKey("BIP 32: invalid master key")
-    return ExtendedPrivateKey(i[:32], i[32:])
+    return ExtendedPrivateKey(i[:32], i[32:], 0, b"\0\0\0\0")
 
 
 def parse_path(path: str) -> tuple[int, ...]:

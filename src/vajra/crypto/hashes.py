@@ -43,3 +43,8 @@ def hkdf_two_keys(salt: bytes, ikm: bytes) -> tuple[bytes, bytes]:
     t1 = _sha256(opad + _sha256(ipad + b"\x01").digest()).digest()
     t2 = _sha256(opad + _sha256(ipad + t1 + b"\x02").digest()).digest()
     return t1, t2
+
+
+def hash160(data: bytes) -> bytes:
+    """RIPEMD-160(SHA-256(data)): P2PKH/P2WPKH key hashes, BIP 32 key identifiers."""
+    return hashlib.new("ripemd160", hashlib.sha256(data).digest()).digest()

@@ -180,9 +180,11 @@ class RemoteSigner:
         req = lp.AuthorisePayment(self._id(), node_id, epoch, authorisation, confirmation)
         return await self._request(req, lp.DecisionFrame)
 
-    async def account_xpub(self, node_id: bytes, epoch: int) -> bytes:
-        """The node's BIP 84 account xpub, 78 bytes (public data; decision 0011)."""
-        return (await self._request(lp.AccountXpub(self._id(), node_id, epoch), lp.Xpub)).xpub
+    async def account_xpub(self, node_id: bytes, epoch: int) -> tuple[bytes, bytes]:
+        """The node's BIP 84 account xpub (78 bytes) and the signer's master key
+        fingerprint (public data; decision 0011)."""
+        r = await self._request(lp.AccountXpub(self._id(), node_id, epoch), lp.Xpub)
+        return r.xpub, r.master_fingerprint
 
     async def sign_onchain(
         self, node_id: bytes, authorisation: bytes, psbt: bytes, epoch: int,

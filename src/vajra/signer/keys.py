@@ -34,7 +34,7 @@ from __future__ import annotations
 from enum import IntEnum
 
 from vajra.channel.keys import ChannelSecrets
-from vajra.crypto.bip32 import HARDENED, ExtendedPrivateKey, fingerprint, master_key
+from vajra.crypto.bip32 import HARDENED, ExtendedPrivateKey, master_key
 from vajra.crypto.hashes import sha256
 from vajra.crypto.secp256k1 import PrivateKey
 
@@ -118,7 +118,7 @@ class NodeKeys:
     @property
     def master_fingerprint(self) -> bytes:
         """BIP 32 fingerprint of the master key (PSBT key origins name it)."""
-        return fingerprint(self._master.pubkey)
+        return self._master.fingerprint
 
     def account_path(self) -> tuple[int, int, int]:
         """BIP 84 account path m/84'/coin'/node'."""
@@ -126,7 +126,7 @@ class NodeKeys:
 
     def account(self) -> ExtendedPrivateKey:
         """The node's BIP 84 account node; its `.public()` is the xpub the runtime gets."""
-        return self._master.derive(self.account_path())
+        return self._master.derive(self.account_path(), fingerprint=True)
 
     def onchain(self, change: int, index: int) -> PrivateKey:
         """BIP 84: m/84'/coin'/account'/change/address_index with account = node index."""

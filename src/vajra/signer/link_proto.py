@@ -525,17 +525,19 @@ class SignOnchain(NodeRequest):
 
 @dataclass(frozen=True, slots=True)
 class Xpub(Frame):
-    """A BIP 32 extended public key, 78-byte serialisation (`vajra.crypto.bip32`)."""
+    """A BIP 32 extended public key, 78-byte serialisation (`vajra.crypto.bip32`), and
+    the 4-byte fingerprint of the master key it descends from (PSBT key origins name it)."""
 
     xpub: bytes
+    master_fingerprint: bytes
     KIND: ClassVar[Kind] = Kind.XPUB
 
     def body(self) -> bytes:
-        return _fixed(self.xpub, 78, "xpub")
+        return _fixed(self.xpub, 78, "xpub") + _fixed(self.master_fingerprint, 4, "fingerprint")
 
     @classmethod
     def read(cls, fid: int, r: _Reader) -> Frame:
-        return cls(fid, r.take(78))
+        return cls(fid, r.take(78), r.take(4))
 
 
 @dataclass(frozen=True, slots=True)

@@ -213,7 +213,7 @@ class LinkHandler:
 
     def _account_xpub(self, f: lp.Frame, now: int) -> lp.Frame:
         assert isinstance(f, lp.AccountXpub)
-        return lp.Xpub(f.id, self.wallet.account_xpub(f.node_id, epoch=f.epoch, now=now))
+        return lp.Xpub(f.id, *self.wallet.account_xpub(f.node_id, epoch=f.epoch, now=now))
 
     def _sign_onchain(self, f: lp.Frame, now: int) -> lp.Frame:
         # vajra.signer.wallet: fencing, the device's consent and the PSBT's match with it,

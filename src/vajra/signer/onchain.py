@@ -33,11 +33,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vajra.bitcoin.script import hash160, p2wpkh, p2wpkh_script_code
+from vajra.bitcoin.script import p2wpkh, p2wpkh_script_code
 from vajra.bitcoin.sighash import SIGHASH_ALL, SegwitV0Sighasher
 from vajra.bitcoin.tx import Tx, TxOut
 from vajra.crypto.bip32 import HARDENED
-from vajra.crypto.hashes import sha256
+from vajra.crypto.hashes import hash160, sha256
 from vajra.errors import PolicyViolation
 from vajra.signer.keys import NodeKeys
 from vajra.signer.onchain_messages import OnchainAuthorisation

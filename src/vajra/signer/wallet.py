@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from vajra.crypto.bip32 import XPUB_MAINNET, XPUB_TESTNET
 from vajra.errors import DecodeError, PolicyViolation
 from vajra.signer import onchain
 from vajra.signer.core import SignerCore
@@ -51,8 +50,9 @@ class SignerWallet:
             raise PolicyViolation("unknown_node", node_id.hex())
         return node
 
-    def account_xpub(self, node_id: bytes, *, epoch: int, now: int) -> bytes:
-        """78-byte BIP 32 serialisation of m/84'/coin'/node' (xpub on mainnet, tpub else)."""
+    def account_xpub(self, node_id: bytes, *, epoch: int, now: int) -> tuple[bytes, bytes]:
+        """78-byte BIP 32 serialisation of m/84'/coin'/node' (xpub on mainnet, tpub else)
+        and the master key's fingerprint."""
         found: list[HostedNode] = []
         d = self.core.policy.authorise_request(
             "account_xpub", node_id=node_id, epoch=epoch, subject=b"", now=now,
@@ -61,8 +61,8 @@ class SignerWallet:
         if not d.approved:
             raise PolicyViolation(d.reason, "account_xpub refused")
         keys = self.core.keys.node(found[0].index)
-        version = XPUB_MAINNET if keys.coin == 0 else XPUB_TESTNET
-        return keys.account().public().serialize(version)
+        kind = "xpub" if keys.coin == 0 else "tpub"
+        return keys.account().public().to_bytes(kind), keys.master_fingerprint
 
     def sign_onchain(
         self,

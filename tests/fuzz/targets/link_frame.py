@@ -38,7 +38,7 @@ def seeds() -> list[bytes]:
         lp.Error(9, "stale_epoch", "epoch 1 < newest 2"),
         lp.AccountXpub(10, _NODE, 1),
         lp.SignOnchain(11, _NODE, 1, bytes(195), b"", b"psbt\xff\x01\x00"),
-        lp.Xpub(10, bytes(78)),
+        lp.Xpub(10, bytes(78), bytes(4)),
         lp.OnchainSigned(
             11, "deny", "onchain-no-unknown-outputs", "onchain", bytes(32), bytes(32), 12, b""
         ),

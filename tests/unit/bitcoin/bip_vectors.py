@@ -160,3 +160,156 @@ def bip69_examples() -> list[tuple[list[tuple[str, int]], list[tuple[int, bytes]
         ]
         out.append((ins, outs))
     return out
+
+
+# -- BIP 174: PSBTs -----------------------------------------------------------------------
+
+_HEX_PRE = re.compile(r"Bytes in Hex: <pre>([0-9a-f]+)</pre>")
+_B64_PRE = re.compile(r"Base64 String: <pre>([A-Za-z0-9+/=]+)</pre>")
+
+
+def _bip174_tests() -> str:
+    text = bip_text("bip-0174.mediawiki")
+    return text[text.index("==Test Vectors==") : text.index("==Rationale==")]
+
+
+def _cases(section: str) -> list[tuple[str, bytes, str]]:
+    """(description, bytes, base64) per `* Case:` in a section."""
+    out = []
+    for block in re.split(r"^\* Case: ", section, flags=re.M)[1:]:
+        desc = block.splitlines()[0].strip()
+        h, b = _HEX_PRE.search(block), _B64_PRE.search(block)
+        assert h and b, desc
+        out.append((desc, bytes.fromhex(h.group(1)), b.group(1)))
+    return out
+
+
+@cache
+def bip174_invalid() -> list[tuple[str, bytes, str]]:
+    t = _bip174_tests()
+    return _cases(t[: t.index("The following are valid PSBTs:")])
+
+
+@cache
+def bip174_valid() -> list[tuple[str, bytes, str]]:
+    t = _bip174_tests()
+    return _cases(t[t.index("The following are valid PSBTs:") : t.index("Fails Signer checks")])
+
+
+@cache
+def bip174_signer_fails() -> list[tuple[str, bytes, str]]:
+    t = _bip174_tests()
+    return _cases(
+        t[t.index("Fails Signer checks") : t.index("The private keys in the tests below")]
+    )
+
+
+@dataclass(frozen=True)
+class Bip174Workflow:
+    """The creator -> updater -> signers -> combiner -> finalizer -> extractor chain."""
+
+    master_tprv: str
+    outputs: list[tuple[bytes, str]]
+    """(scriptPubKey, amount in BTC as printed)."""
+    inputs: list[tuple[str, int]]
+    """(txid as displayed, index)."""
+    created: bytes
+    redeem_scripts: list[bytes]
+    witness_scripts: list[bytes]
+    previous_txs: list[bytes]
+    key_paths: list[tuple[bytes, str]]
+    updated: bytes
+    with_sighash_all: bytes
+    signer_keys: list[list[tuple[str, str]]]
+    """Per signer: (WIF, path)."""
+    signed: list[bytes]
+    combined: bytes
+    finalized: bytes
+    extracted: bytes
+    unknown_inputs: list[bytes]
+    unknown_combined: bytes
+
+
+@cache
+def bip174_workflow() -> Bip174Workflow:
+    t = _bip174_tests()
+    t = t[t.index("The private keys in the tests below") :]
+    psbts = [bytes.fromhex(h) for h in _HEX_PRE.findall(t)]
+    # the order printed: created, updated, +SIGHASH_ALL, signer 1, signer 2, combined,
+    # finalized, extracted tx, two PSBTs with unknowns, their combination
+    assert len(psbts) == 11, len(psbts)
+    tprv = re.search(r"Extended Private Key: <pre>(\w+)</pre>", t)
+    assert tprv
+    creator = t[: t.index("must create this PSBT")]
+    outputs = [
+        (bytes.fromhex(s), a)
+        for s, a in re.findall(
+            r"scriptPubKey: <tt>([0-9a-f]+)</tt>, Amount: <tt>([\d.]+)</tt>", creator
+        )
+    ]
+    inputs = [
+        (x, int(i))
+        for x, i in re.findall(r"TXID: <tt>([0-9a-f]+)</tt>, Index: <tt>(\d+)</tt>", creator)
+    ]
+    upd = t[t.index("an updater with only the following") : t.index("Must create this PSBT")]
+    redeem = upd[upd.index("Redeem Scripts") : upd.index("Witness Scripts")]
+    wit = upd[upd.index("Witness Scripts") : upd.index("Previous Transactions")]
+    prev = upd[upd.index("Previous Transactions") : upd.index("Public Keys")]
+    keys = upd[upd.index("Public Keys") :]
+    signers = [
+        re.findall(r"<tt>(\w+)</tt> \(<tt>([m/0-9']+)</tt>\)", blk)
+        for blk in re.split(r"a signer ", t)[1:3]
+    ]
+    return Bip174Workflow(
+        master_tprv=tprv.group(1),
+        outputs=outputs,
+        inputs=inputs,
+        created=psbts[0],
+        redeem_scripts=[bytes.fromhex(x) for x in re.findall(r"<tt>([0-9a-f]+)</tt>", redeem)],
+        witness_scripts=[bytes.fromhex(x) for x in re.findall(r"<tt>([0-9a-f]+)</tt>", wit)],
+        previous_txs=[bytes.fromhex(x) for x in re.findall(r"<pre>([0-9a-f]+)</pre>", prev)],
+        key_paths=[
+            (bytes.fromhex(k), p)
+            for k, p in re.findall(
+                r"Key: <tt>([0-9a-f]+)</tt>, Derivation Path: <tt>([m/0-9']+)</tt>", keys
+            )
+        ],
+        updated=psbts[1],
+        with_sighash_all=psbts[2],
+        signer_keys=signers,
+        signed=psbts[3:5],
+        combined=psbts[5],
+        finalized=psbts[6],
+        extracted=psbts[7],
+        unknown_inputs=psbts[8:10],
+        unknown_combined=psbts[10],
+    )
+
+
+# -- BIP 32 -------------------------------------------------------------------------------
+
+
+@cache
+def bip32_chains() -> list[tuple[str, bytes, str, str, str]]:
+    """(vector, seed, path, ext pub, ext prv) for test vectors 1-4; the path is written
+    with `'` for the BIP's <sub>H</sub>."""
+    text = bip_text("bip-0032.mediawiki")
+    out = []
+    for name, body in re.findall(r"===(Test vector \d)===\n(.*?)(?====|\Z)", text, re.S):
+        seed_m = re.search(r"Seed \(hex\): ([0-9a-f]+)", body)
+        if seed_m is None:
+            continue
+        seed = bytes.fromhex(seed_m.group(1))
+        for path, pub, prv in re.findall(
+            r"\* Chain (\S+)\n\*\* ext pub: (\w+)\n\*\* ext prv: (\w+)", body
+        ):
+            out.append((name, seed, path.replace("<sub>H</sub>", "'"), pub, prv))
+    return out
+
+
+@cache
+def bip32_invalid_keys() -> list[tuple[str, str]]:
+    """(extended key, reason) from test vector 5."""
+    text = bip_text("bip-0032.mediawiki")
+    sec = text[text.index("===Test vector 5===") : text.index("==Acknowledgements==")]
+    return re.findall(r"^\* (\w+) \((.+)\)$", sec, re.M)

@@ -8,7 +8,6 @@ from tests.unit.bitcoin.bip_vectors import bip350_invalid_addresses, bip350_vali
 from vajra.bitcoin.script import (
     AddressError,
     address_to_script,
-    hash160,
     p2pkh,
     p2sh,
     p2tr,
@@ -17,7 +16,7 @@ from vajra.bitcoin.script import (
     script_to_address,
     witness_program,
 )
-from vajra.crypto.hashes import sha256
+from vajra.crypto.hashes import hash160, sha256
 
 CHAIN_OF_HRP = {"bc": "bitcoin", "tb": "testnet"}
 VALID = bip350_valid_addresses()

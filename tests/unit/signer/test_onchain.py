@@ -9,10 +9,10 @@ import dataclasses
 import pytest
 
 from tests.unit.signer.helpers import AUDIT_KEY, RING_RULES, T0, World, key
-from vajra.bitcoin.script import hash160, p2wpkh, p2wpkh_script_code
+from vajra.bitcoin.script import p2wpkh, p2wpkh_script_code
 from vajra.bitcoin.sighash import SIGHASH_ALL, bip143_sighash
 from vajra.bitcoin.tx import OutPoint, Tx, TxIn, TxOut
-from vajra.crypto.hashes import sha256
+from vajra.crypto.hashes import hash160, sha256
 from vajra.crypto.secp256k1 import PrivateKey, der_to_compact, verify_digest
 from vajra.errors import PolicyViolation
 from vajra.signer import audit, onchain
