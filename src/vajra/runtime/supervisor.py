@@ -34,7 +34,7 @@ from typing import Any
 
 from vajra.crypto.secp256k1 import pubkey_create
 from vajra.errors import PolicyViolation
-from vajra.runtime import admin_http
+from vajra.runtime import admin_http, wallet_http
 from vajra.runtime.admin_http import Request, Response
 from vajra.runtime.fabric import DEFAULT_POOL, AddressPool
 from vajra.runtime.keytable import COUNTERS, GAUGES, Counters, KeyTable, NodeStates
@@ -44,6 +44,7 @@ from vajra.runtime.signer_channel import OP_ECDH, ChannelRequest, ChannelServer
 from vajra.runtime.signer_hub import SignerHub
 from vajra.runtime.worker import WorkerConfig
 from vajra.store import NodeRow, SqliteStore
+from vajra.wallet.service import ChainParts, WalletService, WalletSigner
 
 log = logging.getLogger("vajra.runtime")
 CREATE_BATCH = 1000
@@ -124,6 +125,8 @@ class Supervisor:
         self._create_lock = asyncio.Lock()
         self.admin: asyncio.Server | None = None
         self.metrics: asyncio.Server | None = None
+        self.wallet: WalletService | None = None
+        """The node wallets, once a chain is attached (`attach_chain`)."""
 
     # --- nodes ---------------------------------------------------------------------------
 
@@ -294,6 +297,32 @@ class Supervisor:
         out["state"] = state
         return out
 
+    # --- wallets -------------------------------------------------------------------------
+
+    def attach_chain(self, parts: ChainParts) -> None:
+        """Serve the node wallets over the runtime's one watcher, broadcaster and fee
+        estimator (decision 0011)."""
+        self.wallet = WalletService(
+            self.store, parts, self.cfg.chain, self._wallet_signer, self._node_index,
+            self.runtime_id,
+        )  # fmt: skip
+
+    def _node_index(self, node_id: bytes) -> int | None:
+        """The node's index in the address fabric: the watcher's node key."""
+        row = self.store.get_node(node_id)
+        return None if row is None else self.pool.index_of(row.host)
+
+    def _wallet_signer(self, node_id: bytes) -> WalletSigner:
+        if self.hub is None:
+            assert self.signer is not None
+            if not isinstance(self.signer, WalletSigner):
+                raise KeyError("the --dev signer has no wallet")
+            return self.signer
+        row = self.store.get_node(node_id)
+        if row is None:
+            raise KeyError(f"no node {node_id.hex()}")
+        return self.hub.signer(row.signer_id)
+
     # --- workers -------------------------------------------------------------------------
 
     def _worker_config(self, i: int) -> WorkerConfig:
@@ -372,6 +401,8 @@ class Supervisor:
                                 "signer_port": self.hub.port})  # fmt: skip
         if parts == ["v1", "signers"]:
             return Response.of({"signers": self.signers_json()})
+        if len(parts) == 5 and parts[:2] == ["v1", "nodes"] and parts[3] == "wallet":
+            return await wallet_http.handle(self.wallet, parts[2], parts[4], req)
         if parts[:2] != ["v1", "nodes"] and parts != ["v1", "status"]:
             return Response.of({"error": "not found"}, 404)
         if parts == ["v1", "status"]:
