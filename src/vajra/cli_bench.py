@@ -55,6 +55,33 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ps.add_argument("--runs", type=int, default=3, help="runs per figure (median reported)")
     _common(ps)
     ps.set_defaults(func=_signer)
+    _register_chain(bs)
+
+
+def _register_chain(bs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    pc = bs.add_parser(
+        "chain",
+        help="the shared chain watcher: RSS per watched item, block scan, btcd catch-up",
+        description=(
+            "Load --items watched scripts (one per node) into a fresh watcher process and "
+            "measure its RSS per item; scan a built block of --block-txs transactions "
+            "--scan-runs times; catch up --catchup-blocks regtest blocks mined by a test-bed "
+            "btcd (0 skips it; needs testbed/install.sh)."
+        ),
+    )
+    pc.add_argument("--items", type=int, default=1_000_000, help="watched scripts (nodes)")
+    pc.add_argument("--block-txs", type=int, default=4000, help="transactions in the block")
+    pc.add_argument("--scan-runs", type=int, default=30, help="block scans timed")
+    pc.add_argument("--catchup-blocks", type=int, default=1000, help="btcd blocks to catch up")
+    _common(pc)
+    pc.set_defaults(func=_chain)
+
+
+def _chain(args: argparse.Namespace) -> int:
+    from vajra.benchmarks import chain
+
+    out = chain.run(args.items, args.block_txs, args.scan_runs, args.catchup_blocks)
+    return _emit("chain", out, args)
 
 
 def _common(p: argparse.ArgumentParser) -> None:

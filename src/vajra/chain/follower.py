@@ -14,6 +14,9 @@ Theory of operation
 | cursor == source tip                                | done                        |
 
 Each block is fetched once and scanned once (`bitcoin.block.scan_block`) for every node.
+Behind the tip, blocks are fetched `batch` at a time (`block_hashes` + `blocks`: two round
+trips per batch); the `prev_block` check still runs per block, so a branch that changes
+under a prefetch is caught like any other reorg.
 After downtime the same loop catches up from the persisted cursor; a reorg of depth d
 costs d disconnects and the new branch's connects. A source that goes away or times out
 raises `ChainUnavailable` out of `sync`; `run_forever` turns that into a `Backoff` wait,
@@ -70,6 +73,7 @@ class ChainFollower:
         *,
         start_height: int | None = None,
         on_block: Callable[[int], None] | None = None,
+        batch: int = 50,
     ) -> None:
         """`start_height`: where a watcher with no cursor begins (default: the source's
         tip at first sync; nothing older is scanned -- register before funds arrive)."""
@@ -77,6 +81,8 @@ class ChainFollower:
         self.watcher = watcher
         self.start_height = start_height
         self.on_block = on_block
+        self.batch = max(1, batch)
+        self._ahead: dict[int, bytes] = {}
         self.source_height: int | None = None
         self.errors = 0
 
@@ -102,6 +108,7 @@ class ChainFollower:
                 cur.height > target.height and src.block_hash(cur.height) != cur.block_hash
             )
             if off_chain:
+                self._ahead.clear()
                 w.disconnect_tip()
                 res.disconnected += 1
                 continue
@@ -111,7 +118,7 @@ class ChainFollower:
                 if cur.height == target.height and cur.block_hash == target.block_hash:
                     break
                 continue
-            if self._connect(cur.height + 1, cur.block_hash):
+            if self._connect(cur.height + 1, cur.block_hash, target.height):
                 res.connected += 1
             else:
                 w.disconnect_tip()
@@ -120,17 +127,38 @@ class ChainFollower:
         res.tip_height = tip.height if tip else None
         return res
 
-    def _connect(self, height: int, expect_prev: bytes | None) -> bool:
-        """Fetch and scan the block at `height`; False if it does not build on our cursor."""
-        bh = self.source.block_hash(height)
-        if bh is None:
+    def _fetch(self, height: int, last: int) -> bytes:
+        """The block at `height`, prefetching up to `batch` blocks (to `last`) at once."""
+        raw = self._ahead.pop(height, None)
+        if raw is not None:
+            return raw
+        self._ahead.clear()
+        heights = list(range(height, min(last, height + self.batch - 1) + 1))
+        hashes = (
+            self.source.block_hashes(heights)
+            if len(heights) > 1
+            else [self.source.block_hash(height)]
+        )
+        known = []
+        for bh in hashes:
+            if bh is None:
+                break
+            known.append(bh)
+        if not known:
             raise ChainUnavailable(f"{self.source.name}: no block at height {height} any more")
-        raw = self.source.block(bh)
+        raws = self.source.blocks(known) if len(known) > 1 else [self.source.block(known[0])]
+        self._ahead = {height + i: r for i, r in enumerate(raws)}
+        return self._ahead.pop(height)
+
+    def _connect(self, height: int, expect_prev: bytes | None, last: int | None = None) -> bool:
+        """Fetch and scan the block at `height`; False if it does not build on our cursor."""
+        raw = self._fetch(height, height if last is None else last)
         try:
             header, txs = scan_block(raw)
         except TxDecodeError as e:
             raise ChainDataError(f"block {height}: {e}") from e
         if expect_prev is not None and header.prev_block != expect_prev:
+            self._ahead.clear()  # fetched from a branch we are leaving
             return False
         self.watcher.connect_block(height, header.block_hash, header.prev_block, txs)
         if self.on_block is not None:

@@ -2,8 +2,8 @@
 
 Theory of operation
 -------------------
-A watched item is a 64-bit key (the first 8 bytes of SHA-256 of a script, or of an
-outpoint's 36-byte wire form), the owning node index (u32) and a purpose (u8). Items live
+A watched item is a 64-bit key (the process's keyed SipHash of a script, or of an
+outpoint's 36-byte wire form: `script_key`), the owning node index (u32) and a purpose (u8). Items live
 in three parallel sorted `array`s (13 bytes per item, no Python object per item) plus a
 bitmap prefilter (about 2 bytes per item) that rejects most misses with one byte test, so
 a block's thousands of lookups rarely reach the binary search.
@@ -20,7 +20,6 @@ stays in the index until the next full rebuild and is filtered out on confirmati
 
 from __future__ import annotations
 
-import hashlib
 from array import array
 from bisect import bisect_left
 
@@ -29,13 +28,19 @@ _MIN_MERGE = 4096
 
 
 def script_key(script_pubkey: bytes) -> int:
-    """The index key of an output script: SHA-256's first 8 bytes, little-endian."""
-    return int.from_bytes(hashlib.sha256(script_pubkey).digest()[:8], "little")
+    """The index key of an output script: its keyed 64-bit hash in this process.
+
+    Python's `hash` of bytes is SipHash keyed with a random per-process secret (unless
+    PYTHONHASHSEED pins it), computed in C in ~50 ns: no one can grind scripts that
+    collide with a victim's key, and the index is rebuilt from the store at every start,
+    so the key never needs to be stable across processes.
+    """
+    return hash(script_pubkey) & _MASK64
 
 
 def outpoint_key(prevout: bytes) -> int:
     """The index key of an outpoint given as its 36-byte wire form (txid || vout LE)."""
-    return int.from_bytes(hashlib.sha256(prevout).digest()[:8], "little")
+    return hash(prevout) & _MASK64
 
 
 class CompactIndex:
@@ -65,11 +70,18 @@ class CompactIndex:
 
     def add_many(self, items: list[tuple[int, int, int]]) -> None:
         """Add (key, node index, purpose) items in bulk, merging once."""
-        for key, node_index, purpose in items:
-            self._pending.setdefault(key & _MASK64, []).append((node_index, purpose))
-            self._set_bit(key)
-        self._pending_n += len(items)
-        self.merge()
+        packed = [
+            (k << 40) | (n << 8) | p
+            for k, n, p in zip(self._keys, self._nodes, self._purposes, strict=True)
+        ]
+        packed.extend(self.pack(k, n, p) for k, n, p in items)
+        self.load_packed(packed)
+
+    def prefilter(self) -> tuple[bytearray, int]:
+        """(bitmap, shift) for an inlined miss test: `key >> shift` is the bit index; a
+        clear bit means `lookup(key)` is empty. Replaced on every merge: re-read it after
+        any `add`."""
+        return self._filter, 64 - self._bits
 
     def lookup(self, key: int) -> list[tuple[int, int]]:
         """The candidate (node index, purpose) pairs for `key` (empty: surely not watched)."""

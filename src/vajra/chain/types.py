@@ -207,6 +207,14 @@ class ChainSource(Protocol):
         """The serialized block (with witnesses). `ChainDataError` if unknown."""
         ...
 
+    def block_hashes(self, heights: list[int]) -> list[bytes | None]:
+        """`block_hash` of each height, in one round trip where the source can batch."""
+        ...
+
+    def blocks(self, block_hashes: list[bytes]) -> list[bytes]:
+        """`block` of each hash, in one round trip where the source can batch."""
+        ...
+
     def mempool_txids(self) -> list[bytes]:
         """The txids (internal order) in the source's mempool."""
         ...

@@ -113,6 +113,21 @@ class Watcher:
     ) -> int:
         return self._watch(node_index, KIND_OUTPOINT, [o.serialize() for o in outpoints], purpose)
 
+    def watch_scripts_bulk(self, rows: Iterable[tuple[int, bytes, Purpose]]) -> int:
+        """Watch many (node index, script, purpose) at once, in one store transaction
+        (e.g. the gap-limit addresses of many nodes at start); return how many were new."""
+        new: list[tuple[int, int, int]] = []
+        with self.db.tx() as db:
+            for node_index, script, purpose in rows:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO chain_watch VALUES (?, ?, ?, ?)",
+                    (KIND_SCRIPT, script, node_index, int(purpose)),
+                )
+                if cur.rowcount:
+                    new.append((script_key(script), node_index, int(purpose)))
+        self.index.add_many(new)
+        return len(new)
+
     def _watch(self, node_index: int, kind: int, datas: list[bytes], purpose: Purpose) -> int:
         if not 0 <= node_index < 1 << 32:
             raise ValueError(f"node index out of range: {node_index}")
@@ -193,20 +208,32 @@ class Watcher:
         tip = self._tip
         if tip is not None and (height != tip.height + 1 or prev_hash != tip.block_hash):
             raise ChainDataError(f"block {height} does not extend the watcher's tip {tip.height}")
-        lookup = self.index.lookup
+        index = self.index
+        lookup = index.lookup
         seqs: list[int] = []
         pending = self._pending_broadcasts()
+        mask = (1 << 64) - 1
+        # Hot loop: the prefilter test is inlined (most lookups end there); the bitmap is
+        # re-read after every hit, since a credited output's outpoint is added (and may
+        # merge the index) before a later transaction of the same block spends it.
+        bitmap, shift = index.prefilter()
         with self.db.tx() as db:
             for tx in txs:
                 txid = tx.txid
                 for prevout in tx.prevouts:
-                    if lookup(outpoint_key(prevout)):
+                    k = hash(prevout) & mask  # = outpoint_key(prevout)
+                    b = k >> shift
+                    if bitmap[b >> 3] & (1 << (b & 7)) and lookup(k):
                         seqs.extend(self._spent(db, prevout, txid, height, block_hash))
+                        bitmap, shift = index.prefilter()
                 for vout, (script, value) in enumerate(tx.outputs):
-                    if lookup(script_key(script)):
+                    k = hash(script) & mask  # = script_key(script)
+                    b = k >> shift
+                    if bitmap[b >> 3] & (1 << (b & 7)) and lookup(k):
                         seqs.extend(
                             self._received(db, script, txid, vout, value, height, block_hash)
                         )
+                        bitmap, shift = index.prefilter()
                 if txid in pending:
                     db.execute(
                         "UPDATE chain_broadcasts SET confirmed_height = ? WHERE txid = ?",

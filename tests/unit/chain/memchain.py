@@ -57,6 +57,12 @@ class MemoryChain:
         self.fetches += 1
         return self.raw[self.hashes.index(block_hash)]
 
+    def block_hashes(self, heights: list[int]) -> list[bytes | None]:
+        return [self.block_hash(h) for h in heights]
+
+    def blocks(self, block_hashes: list[bytes]) -> list[bytes]:
+        return [self.block(h) for h in block_hashes]
+
     def mempool_txids(self) -> list[bytes]:
         return []
 

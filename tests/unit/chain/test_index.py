@@ -68,3 +68,13 @@ def test_bulk_load_finds_small_and_large_sets() -> None:
         keys = [script_key(i.to_bytes(4, "big")) for i in range(n)]
         idx.load_packed([CompactIndex.pack(k, i, 1) for i, k in enumerate(keys)])
         assert all(idx.lookup(k) == [(i, 1)] for i, k in enumerate(keys))
+
+
+def test_inlined_prefilter_agrees_with_lookup() -> None:
+    idx = CompactIndex()
+    keys = [script_key(i.to_bytes(4, "big")) for i in range(3000)]
+    idx.add_many([(k, 1, 1) for k in keys])
+    bitmap, shift = idx.prefilter()
+    for k in keys:
+        b = k >> shift
+        assert bitmap[b >> 3] & (1 << (b & 7))
