@@ -64,6 +64,29 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--max-connections", type=int, default=16000, help="connections per worker (fd limit)"
     )
+    p.add_argument(
+        "--chain",
+        default=None,
+        metavar="URL",
+        help="chain source: btcd://USER:PASS@HOST:PORT?cert=RPC_CERT (or bitcoind://...; "
+        "&notls=1 for plain HTTP). Default: $VAJRA_CHAIN_URL, which keeps the password out "
+        "of the process list. Without one the runtime runs no chain watcher",
+    )
+    p.add_argument("--chain-poll", type=float, default=1.0, help="seconds between tip polls")
+    p.add_argument(
+        "--chain-start-height",
+        type=int,
+        default=None,
+        help="first block a new watcher scans (default: the source's tip at first start)",
+    )
+    p.add_argument("--fee-floor", type=int, default=1012, help="fee rate floor, sat/kvB")
+    p.add_argument("--fee-ceiling", type=int, default=500_000, help="fee rate ceiling, sat/kvB")
+    p.add_argument(
+        "--fee-fallback",
+        type=int,
+        default=25_000,
+        help="fee rate when the source has no estimate (btcd on regtest), sat/kvB",
+    )
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(func=_runtime)
     rs = p.add_subparsers(dest="runtime_cmd", metavar="ACTION")
@@ -144,7 +167,18 @@ def _runtime(args: argparse.Namespace) -> int:
         state = args.store + ".signer"
         signer = LocalSigner.open(bytes.fromhex(seed_hex), state)
         spec = {"kind": "dev", "seed": seed_hex, "state": state}
+    from vajra.chain.fees import FeePolicy
+
+    try:
+        fees = FeePolicy(args.fee_floor, args.fee_ceiling, args.fee_fallback)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     cfg = RuntimeConfig(
+        chain_url=args.chain or os.environ.get("VAJRA_CHAIN_URL") or None,
+        chain_poll=args.chain_poll,
+        chain_start_height=args.chain_start_height,
+        fee_policy=fees,
         store=args.store,
         listen_port=args.listen_port,
         workers=max(1, args.workers),
@@ -164,7 +198,7 @@ def _runtime(args: argparse.Namespace) -> int:
     )
 
     async def main() -> None:
-        sup = Supervisor(cfg, signer, hub)
+        sup = Supervisor(cfg, signer, hub)  # RuntimeError_ on a bad --chain
         await sup.run(create=args.create, exactly_one=bool(args.dev_node_secret))
 
     try:

@@ -117,32 +117,35 @@ class Watcher:
         """Watch many (node index, script, purpose) at once, in one store transaction
         (e.g. the gap-limit addresses of many nodes at start); return how many were new."""
         new: list[tuple[int, int, int]] = []
-        with self.db.tx() as db:
-            for node_index, script, purpose in rows:
-                cur = db.execute(
-                    "INSERT OR IGNORE INTO chain_watch VALUES (?, ?, ?, ?)",
-                    (KIND_SCRIPT, script, node_index, int(purpose)),
-                )
-                if cur.rowcount:
-                    new.append((script_key(script), node_index, int(purpose)))
-        self.index.add_many(new)
+        # The lock spans the index update too: the follower's thread scans with it held.
+        with self.db.lock:
+            with self.db.tx() as db:
+                for node_index, script, purpose in rows:
+                    cur = db.execute(
+                        "INSERT OR IGNORE INTO chain_watch VALUES (?, ?, ?, ?)",
+                        (KIND_SCRIPT, script, node_index, int(purpose)),
+                    )
+                    if cur.rowcount:
+                        new.append((script_key(script), node_index, int(purpose)))
+            self.index.add_many(new)
         return len(new)
 
     def _watch(self, node_index: int, kind: int, datas: list[bytes], purpose: Purpose) -> int:
         if not 0 <= node_index < 1 << 32:
             raise ValueError(f"node index out of range: {node_index}")
         new: list[bytes] = []
-        with self.db.tx() as db:
-            for data in datas:
-                cur = db.execute(
-                    "INSERT OR IGNORE INTO chain_watch VALUES (?, ?, ?, ?)",
-                    (kind, data, node_index, int(purpose)),
-                )
-                if cur.rowcount:
-                    new.append(data)
         keyf = script_key if kind == KIND_SCRIPT else outpoint_key
-        for data in new:
-            self.index.add(keyf(data), node_index, int(purpose))
+        with self.db.lock:
+            with self.db.tx() as db:
+                for data in datas:
+                    cur = db.execute(
+                        "INSERT OR IGNORE INTO chain_watch VALUES (?, ?, ?, ?)",
+                        (kind, data, node_index, int(purpose)),
+                    )
+                    if cur.rowcount:
+                        new.append(data)
+            for data in new:
+                self.index.add(keyf(data), node_index, int(purpose))
         return len(new)
 
     # -- WatcherApi: reads --------------------------------------------------------------------

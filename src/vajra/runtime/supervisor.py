@@ -32,10 +32,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vajra.chain.broadcast import Broadcaster
+from vajra.chain.btcd import BtcdSource
+from vajra.chain.fees import FeePolicy, estimate_fee
+from vajra.chain.types import ChainError
 from vajra.crypto.secp256k1 import pubkey_create
 from vajra.errors import PolicyViolation
 from vajra.runtime import admin_http, wallet_http
 from vajra.runtime.admin_http import Request, Response
+from vajra.runtime.chain_service import ChainService
 from vajra.runtime.fabric import DEFAULT_POOL, AddressPool
 from vajra.runtime.keytable import COUNTERS, GAUGES, Counters, KeyTable, NodeStates
 from vajra.runtime.remote_signer import RemoteSigner, SignerUnavailable
@@ -48,6 +53,7 @@ from vajra.wallet.service import ChainParts, WalletService, WalletSigner
 
 log = logging.getLogger("vajra.runtime")
 CREATE_BATCH = 1000
+FEE_TARGET_BLOCKS = 6
 MAX_CREATE_PER_REQUEST = 100_000
 
 
@@ -72,6 +78,11 @@ class RuntimeConfig:
     signer: dict[str, Any] = field(default_factory=dict)
     """Passed to the workers' `make_signer` (may hold a dev seed: memory and pipes only)."""
     log_level: str = "INFO"
+    chain_url: str | None = None
+    """The chain source (`btcd://USER:PASS@HOST:PORT?cert=PATH`); None: no chain watcher."""
+    chain_poll: float = 1.0
+    chain_start_height: int | None = None
+    fee_policy: FeePolicy | None = None
 
 
 def runtime_file(store: str) -> Path:
@@ -127,6 +138,20 @@ class Supervisor:
         self.metrics: asyncio.Server | None = None
         self.wallet: WalletService | None = None
         """The node wallets, once a chain is attached (`attach_chain`)."""
+        self.chain: ChainService | None = None
+        if cfg.chain_url:
+            try:
+                self.chain = ChainService(
+                    cfg.chain_url,
+                    cfg.store,
+                    poll_interval=cfg.chain_poll,
+                    start_height=cfg.chain_start_height,
+                    fee_policy=cfg.fee_policy,
+                )
+            except (ValueError, ChainError) as e:
+                raise RuntimeError_(f"--chain: {e}") from e
+        if self.chain is not None:
+            self.attach_chain(self.chain)
 
     # --- nodes ---------------------------------------------------------------------------
 
@@ -299,9 +324,19 @@ class Supervisor:
 
     # --- wallets -------------------------------------------------------------------------
 
-    def attach_chain(self, parts: ChainParts) -> None:
-        """Serve the node wallets over the runtime's one watcher, broadcaster and fee
-        estimator (decision 0011)."""
+    def attach_chain(self, chain: ChainService) -> None:
+        """Serve the node wallets over the runtime's one watcher and broadcast table
+        (decision 0011). The wallet has its own connection to the chain source: the
+        follower's runs in a worker thread and a `BtcdSource` serves one thread at a
+        time; its `Broadcaster` writes the same table the chain service rebroadcasts."""
+        assert self.cfg.chain_url is not None
+        source = BtcdSource.from_url(self.cfg.chain_url)
+        policy = chain.fee_policy
+        parts = ChainParts(
+            chain.watcher,
+            Broadcaster(source, chain.db),
+            lambda: estimate_fee(source, FEE_TARGET_BLOCKS, policy).sat_per_kvb,
+        )
         self.wallet = WalletService(
             self.store, parts, self.cfg.chain, self._wallet_signer, self._node_index,
             self.runtime_id,
@@ -456,6 +491,7 @@ class Supervisor:
             "workers": [p.pid if p else None for p in self.procs],
             "restarts": self.restarts,
             "counters": self.counters.totals(),
+            "chain": self.chain.status() if self.chain is not None else None,
         }
 
     def metrics_text(self) -> str:
@@ -474,6 +510,8 @@ class Supervisor:
             kind = "gauge" if name in GAUGES else "counter"
             metric = f"vajra_{name}" + ("" if kind == "gauge" else "_total")
             lines += [f"# TYPE {metric} {kind}", f"{metric} {t[name]}"]
+        if self.chain is not None:
+            lines += self.chain.metrics_lines()
         return "\n".join(lines) + "\n"
 
     # --- run -----------------------------------------------------------------------------
@@ -511,6 +549,10 @@ class Supervisor:
         for i in range(self.cfg.workers):
             await self._spawn(i)
         watchers = [asyncio.create_task(self._watch(i)) for i in range(self.cfg.workers)]
+        chain_stop = asyncio.Event()
+        chain_task = (
+            asyncio.create_task(self.chain.run(chain_stop)) if self.chain is not None else None
+        )
         rf = runtime_file(self.cfg.store)
         info = {"admin": f"127.0.0.1:{admin_port}", "pid": os.getpid(),
                 "metrics_port": metrics_port, "listen_port": self.cfg.listen_port}  # fmt: skip
@@ -549,6 +591,10 @@ class Supervisor:
                     p.kill()
         for w in watchers:
             w.cancel()
+        if chain_task is not None and self.chain is not None:
+            chain_stop.set()
+            await chain_task
+            self.chain.close()
         if self.channel_server is not None:
             self.channel_server.close()
         if self.hub is not None:

@@ -35,6 +35,7 @@ from vajra.chain.broadcast import Broadcaster
 from vajra.chain.types import ChainError, Purpose, TxRejected, WatcherApi, display_hex
 from vajra.errors import DecodeError, VajraError
 from vajra.signer import link_proto as lp
+from vajra.signer.onchain_messages import decode_onchain_authorisation
 from vajra.store.errors import LeaseHeld, StoreConflict
 from vajra.store.sqlite import SqliteStore
 from vajra.wallet import psbt_build
@@ -48,7 +49,7 @@ from vajra.wallet.account import (
     take_index,
     to_watch,
 )
-from vajra.wallet.select import Coin, InsufficientFunds, build_spend
+from vajra.wallet.select import Coin, InsufficientFunds, Spend, build_spend
 
 LEASE_TTL = 60.0
 
@@ -264,6 +265,21 @@ class WalletService:
         return {"fee_sat": spend.fee_sat, "sat_per_kvb": rate, "inputs": len(spend.coins),
                 "destination_script": dest.hex()}  # fmt: skip
 
+    def _build(self, node_id: bytes, state: WalletState, dest: bytes, amount_sat: int,
+               rate: int, max_fee: int | None) -> Spend:  # fmt: skip
+        """The spend at `rate`; if its fee is above what the device allowed, at the
+        highest rate that fits (the estimate moved since the quote), never above it."""
+        change = Account(state).script(CHANGE, state.next_index[CHANGE])
+        coins = self._coins(node_id, state)
+        try:
+            spend = build_spend(coins, dest, amount_sat, rate, change)
+            if max_fee is not None and spend.fee_sat > max_fee:
+                lower = rate * max_fee // spend.fee_sat
+                spend = build_spend(coins, dest, amount_sat, lower, change)
+        except InsufficientFunds as e:
+            raise WalletError("insufficient_funds", str(e)) from None
+        return spend
+
     def _epoch(self, node_id: bytes) -> tuple[int, Any]:
         try:
             lease = self.store.acquire_lease(node_id, self.runtime_id, self.clock(), LEASE_TTL)
@@ -281,11 +297,7 @@ class WalletService:
             rate = await self._fee_rate()
             change_index = state.next_index[CHANGE]
             acct = Account(state)
-            try:
-                spend = build_spend(self._coins(node_id, state), dest, amount_sat, rate,
-                                    acct.script(CHANGE, change_index))  # fmt: skip
-            except InsufficientFunds as e:
-                raise WalletError("insufficient_funds", str(e)) from None
+            spend = self._build(node_id, state, dest, amount_sat, rate, _max_fee(authorisation))
             if spend.change_output is not None:  # the change address is used: move on
                 state, _ = take_index(state, CHANGE)
                 version, state = self._register(node_id, version, state)
@@ -317,6 +329,14 @@ class WalletService:
         return {"txid": display_hex(txid), "fee_sat": spend.fee_sat, "amount_sat": amount_sat,
                 "address": address, "change_output": spend.change_output,
                 "broadcast_rejection": rejected, "decision": decision}  # fmt: skip
+
+
+def _max_fee(authorisation: bytes) -> int | None:
+    """The device's max fee, read from its authorisation (public; the signer checks it)."""
+    try:
+        return decode_onchain_authorisation(authorisation).max_fee_sat
+    except DecodeError:
+        return None
 
 
 def _decision(d: lp.OnchainSigned) -> dict[str, Any]:
