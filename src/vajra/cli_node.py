@@ -101,6 +101,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     from vajra.bitcoin.script import address_to_script
     from vajra.cli_device import DeviceFile, _dir
     from vajra.crypto.hashes import sha256
+    from vajra.errors import DecodeError
     from vajra.signer.messages import FLAG_USER_PRESENT, Confirmation
     from vajra.signer.onchain_messages import OnchainAuthorisation
 
@@ -110,7 +111,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     chain = args.chain or os.environ.get(CHAIN_ENV) or "regtest"
     try:
         script = address_to_script(args.address, chain)
-    except ValueError as e:
+    except (DecodeError, ValueError) as e:
         raise CliError("bad_address", str(e)) from None
     quote = _call(args, "quote", {"address": args.address, "amount_sat": args.amount_sat})
     if quote.get("destination_script") != script.hex():
