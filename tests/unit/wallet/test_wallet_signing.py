@@ -124,3 +124,42 @@ def test_change_not_proved_own_is_refused_and_consent_survives(setup: Setup) -> 
     r = wallet.sign_onchain(node, auth.encode(), good, epoch=1, now=T0)
     assert r.decision.approved
     assert TxOut(8_000, DEST) in Psbt.parse(r.psbt).tx.outputs
+
+
+def test_the_link_frames_carry_xpub_and_signed_psbt() -> None:
+    """ACCOUNT_XPUB and SIGN_ONCHAIN through `LinkHandler`, encoded and decoded as the
+    link carries them; an unknown node is an ERROR frame."""
+    from vajra.signer import link_proto as lp
+    from vajra.signer.link_server import LinkHandler
+
+    world = World()
+    world.bootstrap()
+    core = SignerCore(SignerKeys(bytes(range(64)), "regtest"), world.state)
+    core.policy = world.policy
+    h = LinkHandler(core)
+    node = core.create_nodes(1, now=T0)[0]
+
+    def call(f: lp.Frame) -> lp.Frame:
+        return lp.decode(h.handle_bytes(f.encode(), T0))
+
+    x = call(lp.AccountXpub(5, node, 0))
+    assert isinstance(x, lp.Xpub) and x.id == 5
+    acct = Account(WalletState(x.xpub, x.master_fingerprint))
+    assert acct.script(0, 0) == p2wpkh(core.keys.node(0).onchain(0, 0).pubkey)
+    other = PrivateKey(b"\x44" * 32).pubkey
+    err = call(lp.AccountXpub(6, other, 0))
+    assert isinstance(err, lp.Error) and err.reason == "unknown_node"
+
+    world.enroll(key(KeyType.SECP256K1, 1))
+    spend = build_spend(_coins(acct), DEST, 8_000, 1_000, acct.script(CHANGE, 1))
+    psbt = psbt_build.unsigned_psbt(spend, acct, acct.state.master_fingerprint, 1, 1)
+    auth = _consent(world, node, 8_000, spend.fee_sat).encode()
+    r = call(lp.SignOnchain(7, node, 1, auth, b"", psbt))
+    assert isinstance(r, lp.OnchainSigned) and (r.outcome, r.decision_kind) == (
+        "approve",
+        "onchain",
+    )
+    assert Tx.parse(psbt_build.finalize(r.psbt, spend)).txid == spend.tx.txid
+    again = call(lp.SignOnchain(8, node, 1, auth, b"", psbt))
+    assert isinstance(again, lp.OnchainSigned)
+    assert (again.outcome, again.reason, again.psbt) == ("deny", "replay", b"")
