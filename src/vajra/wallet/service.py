@@ -304,9 +304,13 @@ class WalletService:
             psbt = psbt_build.unsigned_psbt(
                 spend, acct, state.master_fingerprint, self.coin, change_index
             )
+            try:
+                signer = self.signer_for(node_id)
+            except KeyError as e:
+                raise WalletError("signer_unavailable", str(e)) from None
             epoch, lease = self._epoch(node_id)
             try:
-                signed = await self.signer_for(node_id).sign_onchain(
+                signed = await signer.sign_onchain(
                     node_id, authorisation, psbt, epoch, confirmation
                 )
             finally:
