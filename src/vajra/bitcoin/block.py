@@ -62,7 +62,7 @@ def parse_block(data: bytes) -> Block:
     """Header and every transaction as `Tx` objects."""
     header = BlockHeader.parse(bytes(data[:HEADER_SIZE]))
     r = Reader(bytes(data), HEADER_SIZE)
-    txs = tuple(Tx.read(r) for _ in range(r.count(60)))
+    txs = tuple(Tx.read(r) for _ in range(r.count(51)))
     if r.remaining():
         raise TxDecodeError(f"{r.remaining()} trailing bytes after the block")
     return Block(header, txs)
@@ -103,7 +103,7 @@ def _scan(data: bytes) -> list[ScannedTx]:
     i += 1
     if count >= 0xFD:
         i, count = _compact(data, i - 1)
-    if count * 60 > n - i:
+    if count * 51 > n - i:  # the smallest transaction is 51 bytes
         raise TxDecodeError("transaction count exceeds the block")
     out: list[ScannedTx] = []
     append = out.append

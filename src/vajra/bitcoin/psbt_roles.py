@@ -21,7 +21,7 @@ from vajra.bitcoin.script import (
     push_data,
     witness_program,
 )
-from vajra.bitcoin.sighash import SIGHASH_ALL, bip143_sighash, legacy_sighash
+from vajra.bitcoin.sighash import SIGHASH_ALL, SighashError, bip143_sighash, legacy_sighash
 from vajra.bitcoin.tx import Tx, TxIn, TxOut
 from vajra.crypto.hashes import hash160, sha256
 from vajra.crypto.secp256k1 import PrivateKey
@@ -54,11 +54,31 @@ def spent_output(psbt: Psbt, n: int) -> TxOut:
     return from_tx
 
 
-def signing_data(psbt: Psbt, n: int) -> SigningData:
-    """BIP 174 signer checks for input `n`; the scriptCode and amount to sign."""
+def fee_sat(psbt: Psbt) -> int:
+    """Inputs' spent amounts minus outputs' amounts; `PsbtError` if an input has no UTXO
+    or the outputs exceed the inputs. Only as trustworthy as the UTXOs: see
+    `signing_data(require_previous_tx=True)`."""
+    spent = sum(spent_output(psbt, n).amount_sat for n in range(len(psbt.inputs)))
+    fee = spent - sum(o.amount_sat for o in psbt.tx.outputs)
+    if fee < 0:
+        raise PsbtError("outputs exceed inputs")
+    return fee
+
+
+def signing_data(psbt: Psbt, n: int, *, require_previous_tx: bool = False) -> SigningData:
+    """BIP 174 signer checks for input `n`; the scriptCode and amount to sign.
+
+    With `require_previous_tx`, every input must carry its previous transaction (the
+    non-witness UTXO, whose txid the parser checked against the outpoint): a BIP 143
+    signature commits only to its own input's amount, so a signer that does not trust
+    the PSBT's creator cannot otherwise know the fee it signs (two signing rounds, each
+    lying about a different input's amount, combine into one overpaying transaction).
+    """
     if not 0 <= n < len(psbt.inputs):
         raise PsbtError(f"no input {n}")
     i = psbt.inputs[n]
+    if require_previous_tx and i.non_witness_utxo is None:
+        raise PsbtError(f"input {n}: no previous transaction (non-witness UTXO)")
     spent = spent_output(psbt, n)
     script = spent.script_pubkey
     if i.redeem_script is not None:
@@ -81,7 +101,9 @@ def signing_data(psbt: Psbt, n: int) -> SigningData:
     return SigningData(True, i.witness_script, spent.amount_sat, spent)
 
 
-def sighash(psbt: Psbt, n: int, hash_type: int | None = None) -> bytes:
+def sighash(
+    psbt: Psbt, n: int, hash_type: int | None = None, *, require_previous_tx: bool = False
+) -> bytes:
     """The digest a signature on input `n` signs. The input's PSBT_IN_SIGHASH_TYPE, when
     present, is the only type allowed ("the Signer must use that sighash type")."""
     want = psbt.inputs[n].sighash_type
@@ -89,17 +111,28 @@ def sighash(psbt: Psbt, n: int, hash_type: int | None = None) -> bytes:
         hash_type = SIGHASH_ALL if want is None else want
     elif want is not None and hash_type != want:
         raise PsbtError(f"input {n}: sighash type {hash_type:#x}, PSBT asks {want:#x}")
-    d = signing_data(psbt, n)
-    if d.segwit:
-        return bip143_sighash(psbt.tx, n, d.script_code, d.amount_sat, hash_type)
-    return legacy_sighash(psbt.tx, n, d.script_code, hash_type)
+    d = signing_data(psbt, n, require_previous_tx=require_previous_tx)
+    try:
+        if d.segwit:
+            return bip143_sighash(psbt.tx, n, d.script_code, d.amount_sat, hash_type)
+        return legacy_sighash(psbt.tx, n, d.script_code, hash_type)
+    except SighashError as e:  # a PSBT asking for an undefined hash type is bad input
+        raise PsbtError(f"input {n}: {e}") from None
 
 
-def sign_input(psbt: Psbt, n: int, key: PrivateKey, hash_type: int | None = None) -> bytes:
+def sign_input(
+    psbt: Psbt,
+    n: int,
+    key: PrivateKey,
+    hash_type: int | None = None,
+    *,
+    require_previous_tx: bool = False,
+) -> bytes:
     """Sign input `n` with `key` (RFC 6979 ECDSA) and record the partial signature;
     returns it (DER + sighash byte). Whether to sign at all is the caller's policy."""
     ht = hash_type if hash_type is not None else (psbt.inputs[n].sighash_type or SIGHASH_ALL)
-    sig = key.sign_digest_der(sighash(psbt, n, ht)) + bytes((ht & 0xFF,))
+    digest = sighash(psbt, n, ht, require_previous_tx=require_previous_tx)
+    sig = key.sign_digest_der(digest) + bytes((ht & 0xFF,))
     psbt.inputs[n].partial_sigs[key.pubkey] = sig
     return sig
 

@@ -55,6 +55,27 @@ def push_data(data: bytes) -> bytes:
     raise ValueError("push over 65535 bytes")
 
 
+def push_int(n: int) -> bytes:
+    """Minimal push of a script number (BIP 62 rule 3, CScriptNum encoding): OP_0,
+    OP_1..OP_16, else the shortest little-endian sign-magnitude bytes."""
+    if n == 0:
+        return bytes((OP_0,))
+    if 1 <= n <= 16:
+        return bytes((OP_1 + n - 1,))
+    if n == -1:
+        return b"\x4f"  # OP_1NEGATE
+    neg, mag = n < 0, abs(n)
+    out = bytearray()
+    while mag:
+        out.append(mag & 0xFF)
+        mag >>= 8
+    if out[-1] & 0x80:
+        out.append(0x80 if neg else 0x00)
+    elif neg:
+        out[-1] |= 0x80
+    return push_data(bytes(out))
+
+
 # -- templates -------------------------------------------------------------------------
 
 

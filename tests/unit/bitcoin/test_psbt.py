@@ -189,3 +189,32 @@ def test_combine_refuses_other_transactions() -> None:
         a.combine(b)
     with pytest.raises(DecodeError):
         Psbt.from_base64("not base64!")
+
+
+def test_fee_and_previous_tx_requirement() -> None:
+    from vajra.bitcoin.psbt_roles import fee_sat
+    from vajra.bitcoin.script import p2wpkh
+
+    key = PrivateKey(bytes(31) + b"\x09")
+    prev = Tx(
+        2,
+        (TxIn(OutPoint(b"\x05" * 32, 3)),),
+        (TxOut(70_000, b"\x51"), TxOut(50_000, p2wpkh(key.pubkey))),
+    )
+    tx = Tx(2, (TxIn(OutPoint(prev.txid, 1)),), (TxOut(49_000, p2wpkh(key.pubkey)),))
+    psbt = Psbt.from_tx(tx)
+    psbt.inputs[0].witness_utxo = prev.outputs[1]
+    assert fee_sat(psbt) == 1_000
+    with pytest.raises(PsbtError, match="previous transaction"):
+        sign_input(psbt, 0, key, require_previous_tx=True)
+    psbt.inputs[0].non_witness_utxo = prev
+    wire = Psbt.parse(psbt.serialize())
+    sign_input(wire, 0, key, require_previous_tx=True)
+    # a witness UTXO that lies about the amount is caught against the previous tx
+    wire.inputs[0].witness_utxo = TxOut(60_000, p2wpkh(key.pubkey))
+    with pytest.raises(PsbtError, match="disagree"):
+        fee_sat(wire)
+    overpaid = Psbt.from_tx(Tx(2, tx.inputs, (TxOut(60_000, b"\x51"),)))
+    overpaid.inputs[0].witness_utxo = prev.outputs[1]
+    with pytest.raises(PsbtError, match="exceed"):
+        fee_sat(overpaid)
