@@ -68,8 +68,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--chain",
         default=None,
         metavar="URL",
-        help="chain source: btcd://USER:PASS@HOST:PORT?cert=RPC_CERT (or bitcoind://...; "
-        "&notls=1 for plain HTTP). Default: $VAJRA_CHAIN_URL, which keeps the password out "
+        help="chain source: btcd://USER:PASS@HOST:PORT?cert=RPC_CERT (&notls=1 for a btcd "
+        "run with --notls). Default: $VAJRA_CHAIN_URL, which keeps the password out "
         "of the process list. Without one the runtime runs no chain watcher",
     )
     p.add_argument("--chain-poll", type=float, default=1.0, help="seconds between tip polls")

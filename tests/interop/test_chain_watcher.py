@@ -13,7 +13,7 @@ from vajra.chain.broadcast import Broadcaster
 from vajra.chain.db import ChainDb
 from vajra.chain.fees import FeePolicy, estimate_fee
 from vajra.chain.follower import ChainFollower
-from vajra.chain.types import ChainUnavailable, EventKind, OutPoint, Purpose, TxRejected
+from vajra.chain.types import Balance, ChainUnavailable, EventKind, OutPoint, Purpose, TxRejected
 from vajra.chain.watcher import Watcher
 from vajra.testbed import paths as tb_paths
 from vajra.testbed.btcd import COINBASE_MATURITY, Btcd
@@ -62,21 +62,27 @@ def test_watcher_sees_a_payment_and_counts_its_confirmations(mined: Btcd, tmp_pa
     raw = MINER.spend(coin, [(s7, 123_456)])
     txid = bc.submit(raw, now=1.0)
     assert mined.wait_mempool(1) == [txid[::-1].hex()]
+    assert bc.tick(now=1.5) == []  # btcd: "already have transaction" is not a refusal
     follower.sync()
-    assert w.balance(7).confirmed_sat == 0 and w.events(7) == []
+    assert follower.sync_mempool() == 1
+    assert w.balance(7) == Balance(0, 123_456)
+    [ev0] = w.events(7)
+    assert (ev0.kind, ev0.height, ev0.outpoint) == (EventKind.RECEIVED, 0, OutPoint(txid, 0))
     [height] = [int(mined.call("getblock", h)["height"]) for h in mined.generate(1)]
     assert follower.sync().connected == 1
-    [ev] = w.events(7)
+    follower.sync_mempool()
+    assert w.balance(7) == Balance(123_456, 0)
+    [_, ev] = w.events(7)
     assert (ev.kind, ev.value_sat, ev.outpoint, ev.height, ev.wake) == (
         EventKind.RECEIVED, 123_456, OutPoint(txid, 0), height, False,
     )  # fmt: skip
-    assert bc.status(txid) == (1, height)
+    assert bc.status(txid) == (2, height)
     mined.generate(5)
     follower.sync()
     [u] = w.utxos(7)
     tip = w.tip()
     assert tip is not None and tip.height == height + 5 and u.confirmations(tip.height) == 6
-    assert len(w.events(7)) == 1 and w.balance(7).confirmed_sat == 123_456
+    assert len(w.events(7)) == 2 and w.balance(7).confirmed_sat == 123_456
     # A double spend of the same coin: refused by btcd, the reason recorded.
     with pytest.raises(TxRejected) as err:
         bc.submit(MINER.spend(coin, [(s7, 1)]), now=2.0)
@@ -84,7 +90,7 @@ def test_watcher_sees_a_payment_and_counts_its_confirmations(mined: Btcd, tmp_pa
     assert "already been spent" in rej.reason or "spent" in rej.reason, rej.reason
     assert bc.tick(now=3.0)[0].reason == rej.reason  # still retried, still refused
     assert len(bc.rejections(err.value.txid)) == 2
-    assert bc.tick(now=3.0) and bc.status(txid) == (1, height)  # the confirmed one is not resent
+    assert bc.tick(now=3.0) and bc.status(txid) == (2, height)  # the confirmed one is not resent
     # btcd has seen a fee-paying transaction confirm: its estimate, clamped to the ceiling.
     est = estimate_fee(src, 6, FeePolicy(floor=1012, ceiling=2000, fallback=1500))
     assert (est.sat_per_kvb, est.source, est.clamped) == (2000, "node", True)

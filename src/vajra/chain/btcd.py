@@ -1,4 +1,4 @@
-"""A `ChainSource` on btcd's JSON-RPC (bitcoind's RPC answers the same calls: decision 0010).
+"""A `ChainSource` on btcd's JSON-RPC (how bitcoind and Esplora differ: decision 0010).
 
 HTTP/1.1 (TLS pinned to btcd's self-signed `rpc.cert`; btcd
 serves RPC over TLS unless started with `--notls`), Basic auth, a timeout per call. The
@@ -9,7 +9,7 @@ that drops is reopened once within the call; a source that stays away is
 exception. Credentials are never logged or put in an error message.
 
 URL form (`vajra runtime --chain`): `btcd://USER:PASS@HOST:PORT?cert=/path/rpc.cert`;
-`?notls=1` for a plain-HTTP RPC (bitcoind without a TLS proxy, btcd with `--notls`).
+`?notls=1` for btcd started with `--notls` (plain HTTP).
 """
 
 from __future__ import annotations
@@ -36,17 +36,19 @@ from vajra.chain.types import (
 )
 from vajra.crypto.hashes import double_sha256
 
-# btcd's own codes (btcjson): -1 ErrRPCOutOfRange (getblockhash above the tip), -5
-# ErrRPCNoTxInfo (unknown transaction), -8 ErrRPCInvalidParameter; bitcoind uses -8 for
-# the first. -25/-26 are verification/rejection of a sent transaction, -27 "already in
-# chain".
-_OUT_OF_RANGE = (-1, -8)
+# btcd's codes (btcjson), as observed on btcd v0.26: -1 ErrRPCOutOfRange ("Block number
+# out of range", getblockhash above the tip or below 0), -5 ErrRPCNoTxInfo (unknown
+# transaction), -26 a rejected transaction ("TX rejected: <reason>"; also "already have
+# transaction in mempool", which is no rejection), -27 "transaction already exists in
+# blockchain".
+_OUT_OF_RANGE = (-1,)
 _NO_TX_INFO = -5
-_ALREADY = ("already have transaction", "already in block chain", "already exists", "txn-already")
+_ALREADY_IN_CHAIN = -27
+_ALREADY = ("already have transaction",)
 
 
 class BtcdSource:
-    """`ChainSource` over btcd's (or bitcoind's) JSON-RPC."""
+    """`ChainSource` over btcd's JSON-RPC."""
 
     def __init__(
         self,
@@ -79,8 +81,9 @@ class BtcdSource:
     def from_url(cls, url: str, *, timeout: float = 30.0) -> BtcdSource:
         """Parse `btcd://USER:PASS@HOST:PORT?cert=PATH[&notls=1]` (`ValueError` if malformed)."""
         u = urlsplit(url)
-        if u.scheme not in ("btcd", "bitcoind"):
-            raise ValueError("chain URL must start with btcd:// or bitcoind://")
+        # Only btcd is run and tested here; bitcoind and Esplora: decision 0010.
+        if u.scheme != "btcd":
+            raise ValueError("chain URL must start with btcd:// (the only source built yet)")
         if not u.hostname or not u.port or u.username is None or u.password is None:
             raise ValueError("chain URL needs USER:PASS@HOST:PORT")
         q = parse_qs(u.query)
@@ -93,7 +96,6 @@ class BtcdSource:
             cert=q.get("cert", [None])[0],
             tls=not notls,
             timeout=timeout,
-            name=u.scheme,
         )
 
     def __repr__(self) -> str:  # no credentials
@@ -262,11 +264,25 @@ class BtcdSource:
         except (TypeError, ValueError) as e:
             raise ChainDataError(f"{self.name} getrawtransaction: not hex") from e
 
+    def raw_transactions(self, txids: list[bytes]) -> list[bytes | None]:
+        out: list[bytes | None] = []
+        for raw in self.batch("getrawtransaction", [[display_hex(t), 0] for t in txids]):
+            if isinstance(raw, ChainRpcError):
+                if raw.code == _NO_TX_INFO:
+                    out.append(None)  # left the mempool since it was listed
+                    continue
+                raise raw
+            try:
+                out.append(bytes.fromhex(raw))
+            except (TypeError, ValueError) as e:
+                raise ChainDataError(f"{self.name} getrawtransaction: not hex") from e
+        return out
+
     def broadcast(self, raw_tx: bytes) -> None:
         try:
             self.call("sendrawtransaction", raw_tx.hex())
         except ChainRpcError as e:
-            if any(a in e.message.lower() for a in _ALREADY) or e.code == -27:
+            if any(a in e.message.lower() for a in _ALREADY) or e.code == _ALREADY_IN_CHAIN:
                 return
             try:
                 txid = Tx.parse(raw_tx).txid

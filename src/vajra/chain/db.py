@@ -15,7 +15,8 @@ Tables
   spent_height)`: outputs credited to a node; `spent_height` 0 = spent in the mempool,
   NULL = unspent.
 - `chain_events(seq, node, kind, purpose, op_txid, vout, txid, value, script, height,
-  block_hash, wake, undoes, undone, acked)`.
+  block_hash, wake, undoes, undone, acked, settled)`: `settled` marks a mempool
+  (height 0) event whose transaction a block now carries (see `effects.py`).
 - `chain_broadcasts(txid, raw, attempts, confirmed_height)`, `chain_rejections(txid, at,
   reason, code)`: what the broadcaster keeps sending and every refusal it got.
 """
@@ -49,9 +50,13 @@ _SCHEMA = (
     " op_txid BLOB NOT NULL, vout INTEGER NOT NULL, txid BLOB NOT NULL,"
     " value INTEGER NOT NULL, script BLOB NOT NULL, height INTEGER NOT NULL,"
     " block_hash BLOB, wake INTEGER NOT NULL, undoes INTEGER,"
-    " undone INTEGER NOT NULL DEFAULT 0, acked INTEGER NOT NULL DEFAULT 0)",
+    " undone INTEGER NOT NULL DEFAULT 0, acked INTEGER NOT NULL DEFAULT 0,"
+    " settled INTEGER NOT NULL DEFAULT 0)",
     "CREATE INDEX IF NOT EXISTS chain_events_node ON chain_events (node, acked, seq)",
     "CREATE INDEX IF NOT EXISTS chain_events_block ON chain_events (block_hash)",
+    "CREATE INDEX IF NOT EXISTS chain_events_spend ON chain_events (op_txid, vout, node)",
+    "CREATE INDEX IF NOT EXISTS chain_events_unconfirmed ON chain_events (seq)"
+    " WHERE height = 0 AND undone = 0 AND settled = 0",
     "CREATE TABLE IF NOT EXISTS chain_broadcasts (txid BLOB PRIMARY KEY, raw BLOB NOT NULL,"
     " attempts INTEGER NOT NULL DEFAULT 0, confirmed_height INTEGER)",
     "CREATE TABLE IF NOT EXISTS chain_rejections (txid BLOB NOT NULL, at REAL NOT NULL,"
@@ -70,6 +75,7 @@ class ChainDb:
         self.path = os.fspath(path)
         # One lock: the follower writes from a worker thread while the admin API reads.
         self.lock = threading.RLock()
+        self._depth = 0
         try:
             self.db = sqlite3.connect(
                 self.path,
@@ -87,20 +93,37 @@ class ChainDb:
             with self.tx():
                 for stmt in _SCHEMA:
                     self.db.execute(stmt)
+            self._read_lock = threading.Lock()
+            self._reader = sqlite3.connect(
+                self.path,
+                timeout=busy_timeout_ms / 1000,
+                isolation_level=None,
+                check_same_thread=False,  # guarded by self._read_lock
+            )
         except sqlite3.Error as e:
             raise ChainStateError(f"chain state {self.path}: {e}") from e
 
     def close(self) -> None:
+        self._reader.close()
         self.db.close()
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
-        """One `BEGIN IMMEDIATE` transaction; rolled back on any exception."""
+        """One `BEGIN IMMEDIATE` transaction; rolled back on any exception. Nested calls
+        join the outermost transaction (the follower commits a run of blocks at once)."""
         with self.lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self.db
+                finally:
+                    self._depth -= 1
+                return
             try:
                 self.db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as e:
                 raise ChainStateError(f"chain state: {e}") from e
+            self._depth = 1
             try:
                 yield self.db
             except sqlite3.Error as e:
@@ -109,6 +132,8 @@ class ChainDb:
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
+            finally:
+                self._depth = 0
             try:
                 self.db.execute("COMMIT")
             except sqlite3.Error as e:
@@ -116,7 +141,17 @@ class ChainDb:
                 raise ChainStateError(f"chain state commit: {e}") from e
 
     def query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
-        """Rows of one read (autocommit)."""
+        """Rows of one read of the committed state, on a second connection: in WAL mode a
+        reader never waits for the writer, so balance and event reads answer while the
+        follower holds the write lock for a run of blocks."""
+        try:
+            with self._read_lock:
+                return list(self._reader.execute(sql, args).fetchall())
+        except sqlite3.Error as e:
+            raise ChainStateError(f"chain state: {e}") from e
+
+    def query_own(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows of one read on the writer's connection (sees its open transaction)."""
         try:
             with self.lock:
                 return list(self.db.execute(sql, args).fetchall())

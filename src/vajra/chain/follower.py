@@ -30,9 +30,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from vajra.bitcoin.block import scan_block
-from vajra.bitcoin.tx import TxDecodeError
-from vajra.chain.types import ChainDataError, ChainError, ChainSource, ChainUnavailable
+from vajra.bitcoin.block import ScannedTx, scan_block
+from vajra.bitcoin.tx import Tx, TxDecodeError
+from vajra.chain.types import (
+    BlockRef,
+    ChainDataError,
+    ChainError,
+    ChainSource,
+    ChainUnavailable,
+)
 from vajra.chain.watcher import Watcher
 
 log = logging.getLogger("vajra.chain")
@@ -83,6 +89,9 @@ class ChainFollower:
         self.on_block = on_block
         self.batch = max(1, batch)
         self._ahead: dict[int, bytes] = {}
+        self._target = BlockRef(-1, b"")
+        self._seen: set[bytes] = set()
+        """Mempool txids scanned (cleared on a disconnect: their txs may return)."""
         self.source_height: int | None = None
         self.errors = 0
 
@@ -93,45 +102,74 @@ class ChainFollower:
         at the last block fully written) and `ChainDataError` on a block that does not parse.
         """
         res = SyncResult()
-        src, w = self.source, self.watcher
-        target = src.tip()
-        self.source_height = target.height
-        while max_blocks is None or res.connected < max_blocks:
-            cur = w.tip()
-            if cur is None:
-                start = self.start_height if self.start_height is not None else target.height
-                self._connect(start, None)
-                res.connected += 1
-                continue
-            # Our tip is not on the source's best chain (or the chain got shorter).
-            off_chain = (cur.height == target.height and cur.block_hash != target.block_hash) or (
-                cur.height > target.height and src.block_hash(cur.height) != cur.block_hash
-            )
-            if off_chain:
-                self._ahead.clear()
-                w.disconnect_tip()
-                res.disconnected += 1
-                continue
-            if cur.height >= target.height:
-                target = src.tip()
-                self.source_height = target.height
-                if cur.height == target.height and cur.block_hash == target.block_hash:
-                    break
-                continue
-            if self._connect(cur.height + 1, cur.block_hash, target.height):
-                res.connected += 1
-            else:
-                w.disconnect_tip()
-                res.disconnected += 1
-        tip = w.tip()
+        self._target = self.source.tip()
+        self.source_height = self._target.height
+        done = False
+        while not done and (max_blocks is None or res.connected < max_blocks):
+            # A run of up to `batch` steps commits once (Watcher.batch); a failure inside
+            # it loses only that run, and the cursor stays at the last committed block.
+            self._prefetch()
+            with self.watcher.batch():
+                for _ in range(self.batch):
+                    if not self._step(res):
+                        done = True
+                        break
+                    if max_blocks is not None and res.connected >= max_blocks:
+                        break
+        tip = self.watcher.tip()
         res.tip_height = tip.height if tip else None
         return res
+
+    def _step(self, res: SyncResult) -> bool:
+        """One row of the table above; False when the cursor is the source's tip."""
+        src, w, target = self.source, self.watcher, self._target
+        cur = w.tip()
+        if cur is None:
+            start = self.start_height if self.start_height is not None else target.height
+            self._connect(start, None)
+            res.connected += 1
+            return True
+        # Our tip is not on the source's best chain (or the chain got shorter).
+        off_chain = (cur.height == target.height and cur.block_hash != target.block_hash) or (
+            cur.height > target.height and src.block_hash(cur.height) != cur.block_hash
+        )
+        if off_chain:
+            self._ahead.clear()
+            self._seen.clear()
+            w.disconnect_tip()
+            res.disconnected += 1
+            return True
+        if cur.height >= target.height:
+            self._target = target = src.tip()
+            self.source_height = target.height
+            return not (cur.height == target.height and cur.block_hash == target.block_hash)
+        if self._connect(cur.height + 1, cur.block_hash, target.height):
+            res.connected += 1
+        else:
+            self._seen.clear()
+            w.disconnect_tip()
+            res.disconnected += 1
+        return True
 
     def _fetch(self, height: int, last: int) -> bytes:
         """The block at `height`, prefetching up to `batch` blocks (to `last`) at once."""
         raw = self._ahead.pop(height, None)
         if raw is not None:
             return raw
+        self._load_ahead(height, last)
+        return self._ahead.pop(height)
+
+    def _prefetch(self) -> None:
+        # Network before the store lock: the run that follows finds its blocks here.
+        cur = self.watcher.tip()
+        if (
+            cur is not None
+            and cur.height < self._target.height
+            and cur.height + 1 not in self._ahead
+        ):
+            self._load_ahead(cur.height + 1, self._target.height)
+
+    def _load_ahead(self, height: int, last: int) -> None:
         self._ahead.clear()
         heights = list(range(height, min(last, height + self.batch - 1) + 1))
         hashes = (
@@ -148,7 +186,6 @@ class ChainFollower:
             raise ChainUnavailable(f"{self.source.name}: no block at height {height} any more")
         raws = self.source.blocks(known) if len(known) > 1 else [self.source.block(known[0])]
         self._ahead = {height + i: r for i, r in enumerate(raws)}
-        return self._ahead.pop(height)
 
     def _connect(self, height: int, expect_prev: bytes | None, last: int | None = None) -> bool:
         """Fetch and scan the block at `height`; False if it does not build on our cursor."""
@@ -165,6 +202,47 @@ class ChainFollower:
             self.on_block(height)
         return True
 
+    def sync_mempool(self) -> int:
+        """Scan transactions new to the source's mempool; expire the ones that left it.
+
+        Only when the cursor is the source's tip (otherwise a transaction that left the
+        mempool for a block we have not scanned would look evicted); returns how many
+        transactions were scanned. Each is fetched once per mempool visit (`_seen`); a
+        restart rescans the mempool, and the watcher writes each event once anyway.
+        """
+        tip, cur = self.source.tip(), self.watcher.tip()
+        if cur is None or tip != cur:
+            return 0
+        live = self.source.mempool_txids()
+        new = [t for t in live if t not in self._seen]
+        txs = []
+        for i in range(0, len(new), self.batch):
+            chunk = new[i : i + self.batch]
+            for txid, raw in zip(chunk, self.source.raw_transactions(chunk), strict=True):
+                if raw is None:
+                    continue
+                try:
+                    tx = Tx.parse(raw)
+                except TxDecodeError:
+                    log.warning("mempool transaction %s does not parse; skipped", txid[::-1].hex())
+                    continue
+                if tx.txid != txid:
+                    raise ChainDataError(
+                        f"{self.source.name}: mempool tx is not {txid[::-1].hex()}"
+                    )
+                txs.append(
+                    ScannedTx(
+                        tx.txid,
+                        [txin.prevout.serialize() for txin in tx.inputs],
+                        [(o.script_pubkey, o.amount_sat) for o in tx.outputs],
+                    )
+                )
+        self.watcher.add_mempool_txs(txs)
+        self._seen = set(live)
+        if self.source.tip() == cur:
+            self.watcher.expire_mempool(self._seen)
+        return len(txs)
+
     def run_forever(
         self,
         should_stop: Callable[[], bool],
@@ -178,6 +256,7 @@ class ChainFollower:
         while not should_stop():
             try:
                 self.sync()
+                self.sync_mempool()
                 backoff.succeeded()
                 delay = poll_interval
             except ChainError as e:

@@ -223,6 +223,10 @@ class ChainSource(Protocol):
         """A mempool transaction's serialization, or None if the source does not have it."""
         ...
 
+    def raw_transactions(self, txids: list[bytes]) -> list[bytes | None]:
+        """`raw_transaction` of each txid, in one round trip where the source can batch."""
+        ...
+
     def broadcast(self, raw_tx: bytes) -> None:
         """Submit a transaction. `TxRejected` with the node's reason if refused; a
         transaction the source already has (mempool or chain) is not a rejection."""

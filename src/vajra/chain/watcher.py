@@ -13,7 +13,9 @@ node as a UTXO and its outpoint watched with the same purpose, so its spend is s
 
 `disconnect_tip` undoes the cursor block (reorg): newest event first, a RECEIVED output is
 removed and a SPENT output restored, each undone event is marked and answered by an
-UNDONE event to the node; the cursor steps back. Confirmations are never stored: they are
+UNDONE event to the node; the cursor steps back. The mempool is scanned the same way at
+height 0 (`add_mempool_txs`; unconfirmed UTXOs and spends) and its effects are undone when
+a transaction leaves it unmined (`expire_mempool`); the rules are in `effects.py`. Confirmations are never stored: they are
 `tip - height + 1`, so they recount themselves when the tip moves either way.
 
 Delivery: events stay in `chain_events` until the node acknowledges them. An event whose
@@ -24,27 +26,22 @@ commits (the runtime wakes the owner); the others wait for the node's next wake.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Protocol
 
+from vajra.chain import effects
 from vajra.chain.db import KIND_OUTPOINT, KIND_SCRIPT, ChainDb
 from vajra.chain.index import CompactIndex, outpoint_key, script_key
 from vajra.chain.types import (
-    WAKE_PURPOSES,
     Balance,
     BlockRef,
     ChainDataError,
     ChainEvent,
-    EventKind,
     OutPoint,
     Purpose,
     Utxo,
 )
-
-_EVENT_COLS = (
-    "seq, node, kind, purpose, op_txid, vout, txid, value, script, height, block_hash, wake, undoes"
-)
-_AUTO_WATCHED = (int(Purpose.RECEIVE), int(Purpose.CHANGE))
 
 
 class ScanTx(Protocol):
@@ -58,24 +55,6 @@ class ScanTx(Protocol):
     def outputs(self) -> list[tuple[bytes, int]]: ...
 
 
-def _event(row: Sequence[Any]) -> ChainEvent:
-    seq, node, kind, purpose, op_txid, vout, txid, value, script, height, bh, wake, undoes = row
-    return ChainEvent(
-        seq=int(seq),
-        node_index=int(node),
-        kind=EventKind(kind),
-        purpose=Purpose(purpose),
-        outpoint=OutPoint(bytes(op_txid), int(vout)),
-        txid=bytes(txid),
-        value_sat=int(value),
-        script_pubkey=bytes(script),
-        height=int(height),
-        block_hash=bh if isinstance(bh, bytes) else None,
-        wake=bool(wake),
-        undoes_seq=None if undoes is None else int(undoes),
-    )
-
-
 class Watcher:
     """`WatcherApi` plus the block interface the follower drives."""
 
@@ -85,7 +64,41 @@ class Watcher:
         self._wake_callbacks: list[Callable[[int, ChainEvent], None]] = []
         self._tip: BlockRef | None = None
         self.blocks_scanned = 0
+        self._batching = 0
+        self._held_wakes: list[ChainEvent] = []
         self._load()
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Connect/disconnect several blocks in ONE store transaction (catch-up: one fsync
+        per run of blocks instead of per block). Wakes are held until it commits; if it
+        fails, nothing of it stays and the cursor is re-read from the store."""
+        with self.db.lock:
+            self._batching += 1
+            ok = False
+            try:
+                with self.db.tx():
+                    yield
+                ok = True
+            finally:
+                self._batching -= 1
+                if not self._batching:
+                    held, self._held_wakes = self._held_wakes, []
+                    if not ok:
+                        self._tip = self._read_tip()
+                        held = []
+        for ev in held:
+            self._wake(ev)
+
+    def _read_tip(self) -> BlockRef | None:
+        row = self.db.query_own(
+            "SELECT height, hash FROM chain_blocks ORDER BY height DESC LIMIT 1"
+        )
+        return BlockRef(int(row[0][0]), bytes(row[0][1])) if row else None
+
+    def _wake(self, ev: ChainEvent) -> None:
+        for cb in self._wake_callbacks:
+            cb(ev.node_index, ev)
 
     def _load(self) -> None:
         # Streamed into packed ints and sorted once: a million registrations load without
@@ -99,9 +112,7 @@ class Watcher:
                     key = script_key(data) if kind == KIND_SCRIPT else outpoint_key(data)
                     packed.append(pack(key, node, purpose))
         self.index.load_packed(packed)
-        row = self.db.query("SELECT height, hash FROM chain_blocks ORDER BY height DESC LIMIT 1")
-        if row:
-            self._tip = BlockRef(int(row[0][0]), bytes(row[0][1]))
+        self._tip = self._read_tip()
 
     # -- WatcherApi: registration ------------------------------------------------------------
 
@@ -180,11 +191,11 @@ class Watcher:
 
     def events(self, node_index: int, after_seq: int = 0, limit: int = 1000) -> list[ChainEvent]:
         rows = self.db.query(
-            f"SELECT {_EVENT_COLS} FROM chain_events"
+            f"SELECT {effects.EVENT_COLS} FROM chain_events"
             " WHERE node = ? AND acked = 0 AND seq > ? ORDER BY seq LIMIT ?",
             (node_index, after_seq, limit),
         )
-        return [_event(r) for r in rows]
+        return [effects.event_of(r) for r in rows]
 
     def ack_events(self, node_index: int, upto_seq: int) -> int:
         with self.db.tx() as db:
@@ -211,37 +222,9 @@ class Watcher:
         tip = self._tip
         if tip is not None and (height != tip.height + 1 or prev_hash != tip.block_hash):
             raise ChainDataError(f"block {height} does not extend the watcher's tip {tip.height}")
-        index = self.index
-        lookup = index.lookup
-        seqs: list[int] = []
         pending = self._pending_broadcasts()
-        mask = (1 << 64) - 1
-        # Hot loop: the prefilter test is inlined (most lookups end there); the bitmap is
-        # re-read after every hit, since a credited output's outpoint is added (and may
-        # merge the index) before a later transaction of the same block spends it.
-        bitmap, shift = index.prefilter()
         with self.db.tx() as db:
-            for tx in txs:
-                txid = tx.txid
-                for prevout in tx.prevouts:
-                    k = hash(prevout) & mask  # = outpoint_key(prevout)
-                    b = k >> shift
-                    if bitmap[b >> 3] & (1 << (b & 7)) and lookup(k):
-                        seqs.extend(self._spent(db, prevout, txid, height, block_hash))
-                        bitmap, shift = index.prefilter()
-                for vout, (script, value) in enumerate(tx.outputs):
-                    k = hash(script) & mask  # = script_key(script)
-                    b = k >> shift
-                    if bitmap[b >> 3] & (1 << (b & 7)) and lookup(k):
-                        seqs.extend(
-                            self._received(db, script, txid, vout, value, height, block_hash)
-                        )
-                        bitmap, shift = index.prefilter()
-                if txid in pending:
-                    db.execute(
-                        "UPDATE chain_broadcasts SET confirmed_height = ? WHERE txid = ?",
-                        (height, txid),
-                    )
+            seqs = self._scan(db, txs, height, block_hash, pending)
             db.execute("INSERT OR REPLACE INTO chain_blocks VALUES (?, ?)", (height, block_hash))
         self._tip = BlockRef(height, block_hash)
         self.blocks_scanned += 1
@@ -249,153 +232,55 @@ class Watcher:
 
     def _pending_broadcasts(self) -> set[bytes]:
         # The broadcaster's unconfirmed transactions: a block holding one confirms it.
-        rows = self.db.query("SELECT txid FROM chain_broadcasts WHERE confirmed_height IS NULL")
+        rows = self.db.query_own("SELECT txid FROM chain_broadcasts WHERE confirmed_height IS NULL")
         return {bytes(r[0]) for r in rows}
 
-    def _received(
+    def _scan(
         self,
         db: sqlite3.Connection,
-        script: bytes,
-        txid: bytes,
-        vout: int,
-        value: int,
-        height: int,
-        block_hash: bytes,
-    ) -> list[int]:
-        owners = db.execute(
-            "SELECT node, purpose FROM chain_watch WHERE kind = ? AND data = ?",
-            (KIND_SCRIPT, script),
-        ).fetchall()
-        seqs = []
-        op = txid + vout.to_bytes(4, "little")
-        for node, purpose in owners:
-            db.execute(
-                "INSERT OR REPLACE INTO chain_utxos VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
-                (txid, vout, node, value, script, purpose, height),
-            )
-            cur = db.execute(
-                "INSERT OR IGNORE INTO chain_watch VALUES (?, ?, ?, ?)",
-                (KIND_OUTPOINT, op, node, purpose),
-            )
-            if cur.rowcount:
-                self.index.add(outpoint_key(op), node, purpose)
-            seqs.append(
-                self._insert_event(
-                    db,
-                    node,
-                    EventKind.RECEIVED,
-                    purpose,
-                    txid,
-                    vout,
-                    txid,
-                    value,
-                    script,
-                    height,
-                    block_hash,
-                )
-            )
-        return seqs
-
-    def _spent(
-        self, db: sqlite3.Connection, prevout: bytes, txid: bytes, height: int, block_hash: bytes
-    ) -> list[int]:
-        owners = db.execute(
-            "SELECT node, purpose FROM chain_watch WHERE kind = ? AND data = ?",
-            (KIND_OUTPOINT, bytes(prevout)),
-        ).fetchall()
-        seqs = []
-        op_txid, vout = bytes(prevout[:32]), int.from_bytes(prevout[32:36], "little")
-        for node, purpose in owners:
-            row = db.execute(
-                "SELECT value, script FROM chain_utxos WHERE txid = ? AND vout = ? AND node = ?",
-                (op_txid, vout, node),
-            ).fetchone()
-            value, script = (int(row[0]), bytes(row[1])) if row else (0, b"")
-            db.execute(
-                "UPDATE chain_utxos SET spent_txid = ?, spent_height = ?"
-                " WHERE txid = ? AND vout = ? AND node = ?",
-                (txid, height, op_txid, vout, node),
-            )
-            seqs.append(
-                self._insert_event(
-                    db,
-                    node,
-                    EventKind.SPENT,
-                    purpose,
-                    op_txid,
-                    vout,
-                    txid,
-                    value,
-                    script,
-                    height,
-                    block_hash,
-                )
-            )
-        return seqs
-
-    @staticmethod
-    def _insert_event(
-        db: sqlite3.Connection,
-        node: int,
-        kind: EventKind,
-        purpose: int,
-        op_txid: bytes,
-        vout: int,
-        txid: bytes,
-        value: int,
-        script: bytes,
+        txs: Iterable[ScanTx],
         height: int,
         block_hash: bytes | None,
-        undoes: int | None = None,
-    ) -> int:
-        wake = Purpose(purpose) in WAKE_PURPOSES
-        cur = db.execute(
-            "INSERT INTO chain_events (node, kind, purpose, op_txid, vout, txid, value, script,"
-            " height, block_hash, wake, undoes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (node, int(kind), purpose, op_txid, vout, txid, value, script, height, block_hash,
-             int(wake), undoes),
-        )  # fmt: skip
-        assert cur.lastrowid is not None
-        return cur.lastrowid
+        pending: set[bytes],
+    ) -> list[int]:
+        """Scan transactions once for every node (height 0: the mempool); return event seqs."""
+        index = self.index
+        lookup, add = index.lookup, index.add
+        seqs: list[int] = []
+        mask = (1 << 64) - 1
+        # Hot loop: the prefilter test is inlined (most lookups end there); the bitmap is
+        # re-read after every hit, since a credited output's outpoint is added (and may
+        # merge the index) before a later transaction of the same block spends it.
+        bitmap, shift = index.prefilter()
+        for tx in txs:
+            txid = tx.txid
+            for prevout in tx.prevouts:
+                k = hash(prevout) & mask  # = outpoint_key(prevout)
+                b = k >> shift
+                if bitmap[b >> 3] & (1 << (b & 7)) and lookup(k):
+                    seqs.extend(effects.spent(db, prevout, txid, height, block_hash))
+                    bitmap, shift = index.prefilter()
+            for vout, (script, value) in enumerate(tx.outputs):
+                k = hash(script) & mask  # = script_key(script)
+                b = k >> shift
+                if bitmap[b >> 3] & (1 << (b & 7)) and lookup(k):
+                    op = OutPoint(txid, vout)
+                    seqs.extend(effects.received(db, add, script, op, value, height, block_hash))
+                    bitmap, shift = index.prefilter()
+            if txid in pending:
+                db.execute(
+                    "UPDATE chain_broadcasts SET confirmed_height = ? WHERE txid = ?",
+                    (height, txid),
+                )
+        return seqs
 
     def disconnect_tip(self) -> list[ChainEvent]:
         """Undo the cursor block (a reorg took it away); return the UNDONE events made."""
         tip = self._tip
         if tip is None:
             raise ChainDataError("nothing to disconnect: the watcher has scanned no block")
-        seqs: list[int] = []
         with self.db.tx() as db:
-            rows = db.execute(
-                f"SELECT {_EVENT_COLS} FROM chain_events WHERE block_hash = ? AND undone = 0"
-                " AND kind != ? ORDER BY seq DESC",
-                (tip.block_hash, int(EventKind.UNDONE)),
-            ).fetchall()
-            for row in rows:
-                ev = _event(row)
-                op, node = ev.outpoint, ev.node_index
-                if ev.kind is EventKind.RECEIVED:
-                    db.execute(
-                        "DELETE FROM chain_utxos WHERE txid = ? AND vout = ? AND node = ?",
-                        (op.txid, op.vout, node),
-                    )
-                    if int(ev.purpose) in _AUTO_WATCHED:
-                        db.execute(
-                            "DELETE FROM chain_watch WHERE kind = ? AND data = ? AND node = ?",
-                            (KIND_OUTPOINT, op.serialize(), node),
-                        )
-                else:
-                    db.execute(
-                        "UPDATE chain_utxos SET spent_txid = NULL, spent_height = NULL"
-                        " WHERE txid = ? AND vout = ? AND node = ?",
-                        (op.txid, op.vout, node),
-                    )
-                db.execute("UPDATE chain_events SET undone = 1 WHERE seq = ?", (ev.seq,))
-                seqs.append(
-                    self._insert_event(
-                        db, node, EventKind.UNDONE, int(ev.purpose), op.txid, op.vout, ev.txid,
-                        ev.value_sat, ev.script_pubkey, ev.height, tip.block_hash, ev.seq,
-                    )
-                )  # fmt: skip
+            seqs = effects.undo_block(db, tip.block_hash)
             db.execute(
                 "UPDATE chain_broadcasts SET confirmed_height = NULL WHERE confirmed_height = ?",
                 (tip.height,),
@@ -407,17 +292,35 @@ class Watcher:
         self._tip = BlockRef(int(prev[0]), bytes(prev[1])) if prev else None
         return self._deliver(seqs)
 
+    # -- the mempool --------------------------------------------------------------------------
+
+    def add_mempool_txs(self, txs: Iterable[ScanTx]) -> list[ChainEvent]:
+        """Scan mempool transactions (height 0): unconfirmed UTXOs and spends, each event
+        once however often the transaction is seen (see `effects.py`)."""
+        with self.db.tx() as db:
+            seqs = self._scan(db, txs, 0, None, set())
+        return self._deliver(seqs)
+
+    def expire_mempool(self, live: set[bytes]) -> list[ChainEvent]:
+        """Undo the unconfirmed effects of transactions that left the mempool unmined
+        (`live`: the txids in the source's mempool now, read at the watcher's tip)."""
+        with self.db.tx() as db:
+            seqs = effects.expire_mempool(db, live)
+        return self._deliver(seqs)
+
     def _deliver(self, seqs: list[int]) -> list[ChainEvent]:
         if not seqs:
             return []
         marks = ",".join("?" * len(seqs))
-        rows = self.db.query(
-            f"SELECT {_EVENT_COLS} FROM chain_events WHERE seq IN ({marks}) ORDER BY seq",
+        rows = self.db.query_own(
+            f"SELECT {effects.EVENT_COLS} FROM chain_events WHERE seq IN ({marks}) ORDER BY seq",
             tuple(seqs),
         )
-        events = [_event(r) for r in rows]
+        events = [effects.event_of(r) for r in rows]
         for ev in events:
             if ev.wake:
-                for cb in self._wake_callbacks:
-                    cb(ev.node_index, ev)
+                if self._batching:
+                    self._held_wakes.append(ev)
+                else:
+                    self._wake(ev)
         return events

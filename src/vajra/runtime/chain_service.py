@@ -66,6 +66,7 @@ class ChainService:
 
     def _step(self) -> int:
         res = self.follower.sync()
+        self.follower.sync_mempool()
         if res.connected or res.disconnected:
             # New blocks: resend what is still unconfirmed (refusals are recorded).
             self.broadcaster.tick(time.time())

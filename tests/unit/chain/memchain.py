@@ -17,6 +17,7 @@ class MemoryChain:
         self.hashes: list[bytes] = []
         self.down = False
         self.fetches = 0
+        self.mempool: dict[bytes, bytes] = {}
         self.mine([], tag=b"genesis")
 
     def _check(self) -> None:
@@ -64,13 +65,25 @@ class MemoryChain:
         return [self.block(h) for h in block_hashes]
 
     def mempool_txids(self) -> list[bytes]:
-        return []
+        self._check()
+        return list(self.mempool)
 
     def raw_transaction(self, txid: bytes) -> bytes | None:
-        return None
+        self._check()
+        return self.mempool.get(txid)
+
+    def raw_transactions(self, txids: list[bytes]) -> list[bytes | None]:
+        return [self.raw_transaction(t) for t in txids]
 
     def broadcast(self, raw_tx: bytes) -> None:
         self._check()
+        self.mempool[Tx.parse(raw_tx).txid] = raw_tx
+
+    def mine_mempool(self, tag: bytes = b"") -> bytes:
+        """Mine every mempool transaction into the next block."""
+        txs = [Tx.parse(r) for r in self.mempool.values()]
+        self.mempool.clear()
+        return self.mine(txs, tag)
 
     def estimate_fee(self, target_blocks: int) -> int | None:
         self._check()

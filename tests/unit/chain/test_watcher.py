@@ -159,3 +159,21 @@ def test_broadcast_confirmation_is_recorded_and_undone(db: ChainDb) -> None:
     assert db.query("SELECT confirmed_height FROM chain_broadcasts") == [(1,)]
     w.disconnect_tip()
     assert db.query("SELECT confirmed_height FROM chain_broadcasts") == [(None,)]
+
+
+def test_a_failed_batch_leaves_nothing_and_holds_its_wakes(db: ChainDb) -> None:
+    w = Watcher(db)
+    woken: list[ChainEvent] = []
+    w.on_wake(lambda n, e: woken.append(e))
+    funding = OutPoint(h("funding"), 0)
+    w.watch_outpoints(BOB, [funding], Purpose.FUNDING)
+    chain(w, [[]])
+    with pytest.raises(RuntimeError), w.batch():
+        chain(w, [[Tx(h("close"), [funding.serialize()], [])], []], start=2)
+        assert woken == []  # held until the run commits
+        raise RuntimeError("source went away mid-run")
+    assert woken == [] and w.events(BOB) == [] and w.tip().height == 1  # type: ignore[union-attr]
+    with w.batch():
+        chain(w, [[Tx(h("close"), [funding.serialize()], [])], []], start=2)
+        assert woken == []
+    assert [e.kind for e in woken] == [EventKind.SPENT] and w.tip().height == 3  # type: ignore[union-attr]
