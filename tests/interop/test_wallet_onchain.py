@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.interop.conftest import LndPair
 from vajra.bitcoin.script import address_to_script
 from vajra.chain.broadcast import Broadcaster
 from vajra.chain.btcd import BtcdSource
@@ -37,9 +36,6 @@ from vajra.signer.messages import CommandKind, DeviceCommand, Enrolment
 from vajra.signer.onchain_messages import OnchainAuthorisation
 from vajra.signer.state import SqliteState
 from vajra.store import NodeRow, SqliteStore
-from vajra.testbed.btcd import COINBASE_MATURITY, Btcd
-from vajra.testbed.lnd import Lnd
-from vajra.testbed.procs import wait_until
 from vajra.wallet.service import ChainParts, WalletError, WalletService
 
 RING_RULES = Rules(  # msat: auto below 30k sat, per send at most 50k sat
@@ -50,34 +46,6 @@ RING_RULES = Rules(  # msat: auto below 30k sat, per send at most 50k sat
     daily_limit_msat=200_000_000,
 )
 OWNER_RULES = Rules(1, 1, 1, 1, 1)
-
-
-@dataclass
-class Chain:
-    btcd: Btcd
-    alice: Lnd
-
-
-@pytest.fixture(scope="module")
-def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
-    base = tmp_path_factory.mktemp("wallet-chain")
-    btcd = Btcd(base / "btcd")
-    alice = Lnd(btcd, base / "alice", alias="alice")
-    try:
-        btcd.start()
-        alice.start()
-        btcd.set_mining_address(alice.new_address())
-        btcd.generate(COINBASE_MATURITY + 10)
-        alice.wait_synced()
-        wait_until(alice.confirmed_balance_sat, timeout=60, what="alice's matured coins")
-        # LND's sendcoins refuses coins until it is some blocks past the first maturity
-        # ("insufficient funds" with 550 BTC confirmed): mine a few more.
-        btcd.generate(10)
-        alice.wait_synced()
-        yield Chain(btcd, alice)
-    finally:
-        alice.stop()
-        btcd.stop()
 
 
 class Devices:
@@ -109,9 +77,13 @@ class Devices:
 
 
 def test_lnd_funds_a_node_and_the_node_pays_lnd_under_the_rings_rules(
-    chain: Chain, tmp_path: Path
+    lnd_pair: LndPair, tmp_path: Path
 ) -> None:
-    btcd, alice = chain.btcd, chain.alice
+    btcd, alice = lnd_pair.btcd, lnd_pair.alice
+    # LND's sendcoins refuses coins until it is some blocks past the first maturity
+    # ("insufficient funds" with 550 BTC confirmed): mine a few more.
+    btcd.generate(10)
+    alice.wait_synced()
     core = SignerCore(SignerKeys(sha256(b"wallet e2e seed") * 2, "regtest"),
                       SqliteState(tmp_path / "signer.db", durable=False))  # fmt: skip
     signer = LocalSigner(core)
