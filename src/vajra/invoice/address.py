@@ -24,6 +24,7 @@ NETWORKS: dict[str, tuple[str, int, int]] = {
     "bcrt": ("bcrt", 0x6F, 0xC4),
 }
 
+
 def is_known_version(version: int) -> bool:
     """Versions this reader understands; BOLT 11: "MUST skip over `f` fields that use an
     unknown `version`"."""
