@@ -10,7 +10,9 @@ must pass btcd's consensus and policy checks (`sendrawtransaction`):
 - its HTLC-timeout and HTLC-success transactions, each with a fee input and change added
   after the counterparty signed SINGLE|ANYONECANPAY (the reason anchors use that flag);
 - `to_remote` (CSV 1) with both anchors in one transaction, `to_local` after
-  `to_self_delay`, and the revocation path of an HTLC transaction's output.
+  `to_self_delay`, and the revocation path of an HTLC transaction's output;
+- a static_remotekey commitment (fee from the non-owner opener), its self-paying
+  HTLC-timeout transaction and the P2WPKH `to_remote` spent with the payment basepoint key.
 
 And every block btcd mines is parsed by `parse_block`, `scan_block` and `match_block`
 and checked against btcd's own view (block hash, txids, merkle root).
@@ -294,5 +296,83 @@ def test_psbt_taproot_and_bolt3_on_chain(chain: Btcd) -> None:
         _send(chain, early)
     chain.generate(to_self_delay)
     _send(chain, early)
+    chain.generate(1)
+    assert chain.getrawmempool() == []
+
+
+def test_static_remotekey_commitment_on_chain(chain: Btcd) -> None:
+    """Without anchors: P2WPKH `to_remote`, HTLC scripts without the CSV, HTLC
+    transactions paying their own fee and signed SIGHASH_ALL by both sides."""
+    local_funding, remote_funding = _k("s local funding"), _k("s remote funding")
+    fscript = funding_script(local_funding.pubkey, remote_funding.pubkey)
+    cb = _coinbase(chain, 4)
+    funding_sat = 500_000
+    unsigned = Tx(
+        2,
+        (TxIn(OutPoint(cb.txid, 0)),),
+        (
+            TxOut(funding_sat, p2wsh(fscript)),
+            TxOut(cb.outputs[0].amount_sat - funding_sat - FEE, WALLET_SPK),
+        ),
+    )
+    psbt = Psbt.from_tx(unsigned)
+    psbt.inputs[0].witness_utxo = cb.outputs[0]
+    sign_input(psbt, 0, WALLET)
+    finalize(psbt)
+    funding_tx = extract(psbt)
+    _send(chain, funding_tx)
+
+    s = {n: _k("s " + n) for n in ("lp", "ld", "lh", "lr", "rp", "rd", "rh", "rr")}
+    pcp = _k("s pcs").pubkey
+    local = Basepoints(
+        local_funding.pubkey, s["lr"].pubkey, s["lp"].pubkey, s["ld"].pubkey, s["lh"].pubkey, pcp
+    )
+    remote = Basepoints(
+        remote_funding.pubkey, s["rr"].pubkey, s["rp"].pubkey, s["rd"].pubkey, s["rh"].pubkey, pcp
+    )
+    keys = CommitmentKeys.derive(pcp, local, remote)
+    height = chain.getblockcount()
+    feerate = 2_500
+    c = build_commitment(
+        funding_outpoint=OutPoint(funding_tx.txid, 0),
+        keys=keys,
+        to_self_delay=144,
+        dust_limit_sat=546,
+        feerate_per_kw=feerate,
+        to_local_msat=200_000_000,
+        to_remote_msat=240_000_000,
+        owner_is_opener=False,  # the fee comes from to_remote this time
+        htlcs=[Htlc(True, 60_000_000, sha256(b"s unknown"), height)],
+        commitment_number=1,
+        obscuring_factor=obscuring_factor(remote.payment_basepoint, local.payment_basepoint),
+        anchors=False,
+    )
+    assert sorted(o.kind for o in c.outputs) == ["offered_htlc", "to_local", "to_remote"]
+    digest = commitment_sighash(c, fscript, funding_sat)
+    lsig = local_funding.sign_digest_der(digest) + b"\x01"
+    rsig = remote_funding.sign_digest_der(digest) + b"\x01"
+    commit = c.tx.with_witnesses(
+        [commitment_witness(fscript, local_funding.pubkey, lsig, remote_funding.pubkey, rsig)]
+    )
+    _send(chain, commit)  # no CSV anywhere: the HTLC transaction can follow in the mempool
+
+    ((vout, out),) = c.htlc_outputs
+    assert out.witness_script is not None
+    htlc_tx = build_htlc_tx(c, vout, keys, to_self_delay=144, feerate_per_kw=feerate, anchors=False)
+    assert htlc_tx.outputs[0].amount_sat == 60_000 - feerate * 663 // 1000
+    local_htlc = PrivateKey(derive_privkey(s["lh"].secret, pcp))
+    remote_htlc = PrivateKey(derive_privkey(s["rh"].secret, pcp))
+    r = _sign_v0(htlc_tx, 0, remote_htlc, out.witness_script, out.txout.amount_sat)
+    lo = _sign_v0(htlc_tx, 0, local_htlc, out.witness_script, out.txout.amount_sat)
+    _send(chain, htlc_tx.with_witnesses([htlc_witness(r, lo, None, out.witness_script)]))
+
+    # to_remote is plain P2WPKH to the remote payment basepoint (option_static_remotekey)
+    i = next(k for k, o in enumerate(c.outputs) if o.kind == "to_remote")
+    assert c.tx.outputs[i].script_pubkey == p2wpkh(s["rp"].pubkey)
+    amount = c.tx.outputs[i].amount_sat
+    assert amount == 240_000 - c.base_fee_sat
+    sweep = Tx(2, (TxIn(OutPoint(commit.txid, i)),), (TxOut(amount - FEE, WALLET_SPK),))
+    sig = _sign_v0(sweep, 0, s["rp"], p2wpkh_script_code(hash160(s["rp"].pubkey)), amount)
+    _send(chain, sweep.with_witnesses([(sig, s["rp"].pubkey)]))
     chain.generate(1)
     assert chain.getrawmempool() == []
