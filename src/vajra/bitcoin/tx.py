@@ -14,6 +14,7 @@ same bytes. Chain and peer input never raises anything else.
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from dataclasses import dataclass, field
 
@@ -241,35 +242,13 @@ class Tx:
         """Parse one transaction at the reader's position (blocks, PSBTs). Without
         `allow_witness` the legacy form is read, where a 0x00 after nVersion is an empty
         input list (BIP 174's unsigned transaction)."""
-        version = r.u32()
-        if version >= 0x8000_0000:
-            version -= 0x1_0000_0000  # nVersion is a signed int32 in Bitcoin Core
-        segwit = False
-        if allow_witness and r.remaining() >= 2 and r.data[r.pos] == 0:
-            if r.data[r.pos + 1] != 1:
-                raise TxDecodeError("segwit marker without flag 0x01")
-            segwit = True
-            r.pos += 2
-        n_in = r.count(41)
-        if segwit and n_in == 0:
-            raise TxDecodeError("a transaction has at least one input")
-        ins = []
-        for _ in range(n_in):
-            prevout = OutPoint(r.read(32), r.u32())
-            ins.append((prevout, r.var_bytes(), r.u32()))
-        outs = []
-        for _ in range(r.count(9)):
-            amount = r.u64()
-            outs.append(TxOut(amount, r.var_bytes()))
-        witnesses: list[tuple[bytes, ...]] = [()] * n_in
-        if segwit:
-            for k in range(n_in):
-                witnesses[k] = tuple(r.var_bytes() for _ in range(r.count(1)))
-            if not any(witnesses):
-                raise TxDecodeError("superfluous witness record")
-        locktime = r.u32()
-        inputs = tuple(TxIn(p, s, q, w) for (p, s, q), w in zip(ins, witnesses, strict=True))
-        return cls(version, inputs, tuple(outs), locktime)
+        data, start = r.data, r.pos
+        try:
+            tx, end = _read_tx(data, start, allow_witness)
+        except (IndexError, struct.error, OverflowError):
+            raise TxDecodeError(f"truncated transaction at offset {start}") from None
+        r.pos = end
+        return tx
 
     def with_witnesses(self, witnesses: list[tuple[bytes, ...]]) -> Tx:
         """A copy with input i's witness replaced by `witnesses[i]`."""
@@ -283,3 +262,109 @@ class Tx:
 
     def without_witness(self) -> Tx:
         return self.with_witnesses([()] * len(self.inputs))
+
+
+def _compact_at(data: bytes, i: int) -> tuple[int, int]:
+    """CompactSize at `i` of 0xFD and above (the slow, checked path): (value, next i)."""
+    r = Reader(data, i)
+    v = r.compact_size()
+    if v > len(data):  # no length or count can exceed the input; keeps offsets small
+        raise TxDecodeError(f"CompactSize {v} exceeds the input")
+    return v, r.pos
+
+
+def _read_tx(data: bytes, i: int, allow_witness: bool) -> tuple[Tx, int]:
+    """Parse a transaction at `i` without a Reader per field (block and PSBT parsing are
+    hot). Slices never raise, so every read that could run short is bounds-checked;
+    indexing past the end raises IndexError, turned into TxDecodeError by the caller."""
+    n = len(data)
+    start = i
+    version = _U32.unpack_from(data, i)[0]
+    if version >= 0x8000_0000:
+        version -= 0x1_0000_0000  # nVersion is a signed int32 in Bitcoin Core
+    i += 4
+    segwit = False
+    if allow_witness and i + 1 < n and data[i] == 0:
+        if data[i + 1] != 1:
+            raise TxDecodeError("segwit marker without flag 0x01")
+        segwit = True
+        i += 2
+    body = i
+    n_in = data[i]
+    i += 1
+    if n_in >= 0xFD:
+        n_in, i = _compact_at(data, i - 1)
+    if n_in * 41 > n - i:
+        raise TxDecodeError(f"input count {n_in} exceeds the remaining bytes")
+    if segwit and n_in == 0:
+        raise TxDecodeError("a transaction has at least one input")
+    ins = []
+    for _ in range(n_in):
+        txid = data[i : i + 32]
+        vout = _U32.unpack_from(data, i + 32)[0]
+        i += 36
+        ln = data[i]
+        i += 1
+        if ln >= 0xFD:
+            ln, i = _compact_at(data, i - 1)
+        script = data[i : i + ln]
+        i += ln
+        seq = _U32.unpack_from(data, i)[0]
+        i += 4
+        ins.append((OutPoint(txid, vout), script, seq))
+    n_out = data[i]
+    i += 1
+    if n_out >= 0xFD:
+        n_out, i = _compact_at(data, i - 1)
+    if n_out * 9 > n - i:
+        raise TxDecodeError(f"output count {n_out} exceeds the remaining bytes")
+    outs = []
+    for _ in range(n_out):
+        amount = _U64.unpack_from(data, i)[0]
+        i += 8
+        ln = data[i]
+        i += 1
+        if ln >= 0xFD:
+            ln, i = _compact_at(data, i - 1)
+        if i + ln > n:
+            raise TxDecodeError("truncated output script")
+        outs.append(TxOut(amount, data[i : i + ln]))
+        i += ln
+    body_end = i
+    witnesses: list[tuple[bytes, ...]] = [()] * n_in
+    if segwit:
+        for k in range(n_in):
+            items = data[i]
+            i += 1
+            if items >= 0xFD:
+                items, i = _compact_at(data, i - 1)
+            if items > n - i:
+                raise TxDecodeError("witness item count exceeds the remaining bytes")
+            stack = []
+            for _ in range(items):
+                ln = data[i]
+                i += 1
+                if ln >= 0xFD:
+                    ln, i = _compact_at(data, i - 1)
+                if i + ln > n:
+                    raise TxDecodeError("truncated witness item")
+                stack.append(data[i : i + ln])
+                i += ln
+            witnesses[k] = tuple(stack)
+        if not any(witnesses):
+            raise TxDecodeError("superfluous witness record")
+    locktime = _U32.unpack_from(data, i)[0]
+    end = i + 4
+    # an input script that ran short shows up here at the latest
+    if end > n:
+        raise TxDecodeError("truncated transaction")
+    inputs = tuple(TxIn(p, sc, q, w) for (p, sc, q), w in zip(ins, witnesses, strict=True))
+    tx = Tx(version, inputs, tuple(outs), locktime)
+    if segwit:
+        h = hashlib.sha256(data[start : start + 4])
+        h.update(data[body:body_end])
+        h.update(data[i:end])
+        tx._cache["txid"] = hashlib.sha256(h.digest()).digest()
+    else:
+        tx._cache["txid"] = hashlib.sha256(hashlib.sha256(data[start:end]).digest()).digest()
+    return tx, end

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vajra.crypto.hashes import double_sha256
+from vajra.crypto.base58 import base58check_encode
 from vajra.invoice.bech32 import encode_segwit_address
 
 P2PKH_VERSION = 17
@@ -23,19 +23,6 @@ NETWORKS: dict[str, tuple[str, int, int]] = {
     "tbs": ("tb", 0x6F, 0xC4),  # signet shares testnet's address formats
     "bcrt": ("bcrt", 0x6F, 0xC4),
 }
-
-_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-
-
-def base58check(payload: bytes) -> str:
-    """Base58 with a 4-byte double-SHA256 checksum (legacy Bitcoin addresses)."""
-    data = payload + double_sha256(payload)[:4]
-    n = int.from_bytes(data, "big")
-    out = ""
-    while n:
-        n, r = divmod(n, 58)
-        out = _B58[r] + out
-    return "1" * (len(data) - len(data.lstrip(b"\0"))) + out
 
 
 def is_known_version(version: int) -> bool:
@@ -88,7 +75,7 @@ class Fallback:
         """The address string on the network of an invoice's currency prefix."""
         segwit_hrp, p2pkh, p2sh = NETWORKS[currency]
         if self.version == P2PKH_VERSION:
-            return base58check(bytes([p2pkh]) + self.program)
+            return base58check_encode(bytes([p2pkh]) + self.program)
         if self.version == P2SH_VERSION:
-            return base58check(bytes([p2sh]) + self.program)
+            return base58check_encode(bytes([p2sh]) + self.program)
         return encode_segwit_address(segwit_hrp, self.version, self.program)
