@@ -78,9 +78,20 @@ def _register_chain(bs: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def _chain(args: argparse.Namespace) -> int:
-    from vajra.benchmarks import chain
+    import sys
 
-    out = chain.run(args.items, args.block_txs, args.scan_runs, args.catchup_blocks)
+    from vajra.benchmarks import chain
+    from vajra.errors import VajraError
+
+    try:
+        out = chain.run(args.items, args.block_txs, args.scan_runs, args.catchup_blocks)
+    except (VajraError, RuntimeError) as e:  # e.g. the test bed's btcd is not installed
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if args.json:
+            print(json.dumps({"error": type(e).__name__, "message": msg}), file=sys.stderr)
+        else:
+            print(f"error: {msg}", file=sys.stderr)
+        return 1
     return _emit("chain", out, args)
 
 

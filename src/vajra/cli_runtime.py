@@ -175,7 +175,8 @@ def _runtime(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     cfg = RuntimeConfig(
-        chain_url=args.chain or os.environ.get("VAJRA_CHAIN_URL") or None,
+        # Taken out of the environment so the worker processes do not inherit the password.
+        chain_url=args.chain or os.environ.pop("VAJRA_CHAIN_URL", None) or None,
         chain_poll=args.chain_poll,
         chain_start_height=args.chain_start_height,
         fee_policy=fees,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.runtime_proc import RuntimeProc, wait_until
+from tests.e2e.runtime_proc import RuntimeProc, free_port, wait_until
 from tests.interop.chain_support import Miner, script_of, source_of, url_of
 from vajra.bitcoin.tx import Tx
 from vajra.chain.db import ChainDb
@@ -73,8 +73,11 @@ def test_restart_during_a_run_of_blocks_loses_and_doubles_no_event(tmp_path: Pat
             pay_and_mine(i)
         tip = node.getblockcount()
         wait_until(lambda: chain_height(rt) == tip, timeout=60, what="watcher caught up")
+        # `connected` is set when a poll completes; the height moves inside the poll (blocks
+        # commit before its mempool step), so wait for the poll to finish.
+        wait_until(lambda: rt.admin("/v1/status")["chain"]["connected"], 30, "a good poll")
         status = rt.admin("/v1/status")["chain"]
-        assert status["source_height"] == tip and status["connected"] is True
+        assert status["source_height"] == tip, status
         metrics = rt.admin("/metrics")
         assert f"vajra_chain_watcher_height {tip}\n" in metrics
         assert rt.stop() == 0
@@ -102,3 +105,23 @@ def test_a_malformed_chain_url_is_a_one_line_error(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines()[-1].startswith("error: --chain:"), proc.stderr
+
+
+def test_a_chain_source_that_is_away_leaves_the_runtime_serving(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    env = dict(os.environ, VAJRA_CHAIN_URL=f"btcd://u:p@127.0.0.1:{port}?notls=1")
+    rt = RuntimeProc.start(
+        tmp_path / "s.db", create=3, workers=1, extra=("--chain-poll", "0.1"), env=env
+    )
+    try:
+        wait_until(
+            lambda: rt.admin("/v1/status")["chain"]["errors"] >= 2, timeout=30, what="retries"
+        )
+        status = rt.admin("/v1/status")
+        assert status["chain"]["connected"] is False and status["chain"]["height"] is None
+        assert "refused" in status["chain"]["last_error"].lower()
+        assert status["nodes"] == 3 and rt.proc.poll() is None
+        assert "vajra_chain_watcher_height -1\n" in rt.admin("/metrics")
+    finally:
+        assert rt.stop() == 0
+    assert "u:p@" not in rt.log_text()  # the credentials never reach the log

@@ -150,8 +150,10 @@ def child(db_path: str, block_txs: int, scan_runs: int, catchup: bool) -> dict[s
 
 
 def run(items: int, block_txs: int, scan_runs: int, catchup_blocks: int) -> dict[str, Any]:
-    from vajra.chain.btcd import BtcdSource  # noqa: F401  (fail early if broken)
+    if catchup_blocks:
+        from vajra.testbed import paths as tb_paths
 
+        tb_paths.installed("btcd")  # TestbedNotInstalled before minutes of set-up
     with tempfile.TemporaryDirectory(prefix="vajra-bench-chain-") as tmp:
         db_path = Path(tmp) / "store.sqlite"
         t = time.perf_counter()

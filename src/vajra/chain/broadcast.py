@@ -31,9 +31,12 @@ class Rejection:
 class Broadcaster:
     """Rebroadcast until confirmed, over the watcher's `ChainDb`."""
 
-    def __init__(self, source: ChainSource, db: ChainDb) -> None:
+    def __init__(self, source: ChainSource, db: ChainDb, *, max_attempts: int = 2016) -> None:
+        """`max_attempts`: sends after which a never-confirming transaction is no longer
+        resent (about two weeks of blocks; it stays stored, with its refusals)."""
         self.source = source
         self.db = db
+        self.max_attempts = max_attempts
 
     def submit(self, raw_tx: bytes, now: float) -> bytes:
         """Store and send `raw_tx`; return its txid. A refusal is recorded (and re-raised
@@ -54,6 +57,8 @@ class Broadcaster:
         """Re-send every unconfirmed transaction; return this round's refusals."""
         rows = self.db.query(
             "SELECT txid, raw FROM chain_broadcasts WHERE confirmed_height IS NULL"
+            " AND attempts < ?",
+            (self.max_attempts,),
         )
         out = []
         for txid, raw in rows:

@@ -47,6 +47,58 @@ _ALREADY_IN_CHAIN = -27
 _ALREADY = ("already have transaction",)
 
 
+def parse_json(data: bytes, name: str = "btcd") -> Any:
+    """A reply body as JSON; `ChainDataError` if it is not."""
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
+        raise ChainDataError(f"{name}: reply is not JSON") from e
+
+
+def _rpc_error(method: str, err: Any) -> ChainRpcError:
+    code, msg = 0, str(err)
+    if isinstance(err, dict):
+        c = err.get("code")
+        code = c if isinstance(c, int) and not isinstance(c, bool) else 0
+        msg = str(err.get("message", msg))
+    return ChainRpcError(method, code, msg)
+
+
+def _height(v: Any, method: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 1 << 31:
+        raise ChainDataError(f"{method}: not a block height: {v!r:.40}")
+    return v
+
+
+def decode_reply(method: str, reply: Any) -> Any:
+    """The `result` of one JSON-RPC reply object; `ChainRpcError` for an error reply,
+    `ChainDataError` for anything that is not a reply."""
+    if not isinstance(reply, dict):
+        raise ChainDataError(f"{method}: reply is not an object")
+    err = reply.get("error")
+    if err:
+        raise _rpc_error(method, err)
+    return reply.get("result")
+
+
+def decode_batch(method: str, reply: Any, base: int, n: int) -> list[Any]:
+    """Results of a batch whose ids were `base .. base + n - 1`, in id order; an error
+    entry becomes a `ChainRpcError` object in its place. `ChainDataError` unless the
+    reply answers each id exactly once."""
+    if not isinstance(reply, list) or len(reply) != n:
+        raise ChainDataError(f"{method}: batch reply does not match")
+    out: list[Any] = [None] * n
+    seen = [False] * n
+    for r in reply:
+        i = r.get("id") if isinstance(r, dict) else None
+        if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i - base < n or seen[i - base]:
+            raise ChainDataError(f"{method}: bad batch id")
+        seen[i - base] = True
+        err = r.get("error")
+        out[i - base] = _rpc_error(method, err) if err else r.get("result")
+    return out
+
+
 class BtcdSource:
     """`ChainSource` over btcd's JSON-RPC."""
 
@@ -69,7 +121,10 @@ class BtcdSource:
         self._auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
         self._tls: ssl.SSLContext | None = None
         if tls:
-            ctx = ssl.create_default_context(cafile=cert) if cert else ssl.create_default_context()
+            try:
+                ctx = ssl.create_default_context(cafile=cert)
+            except (OSError, ssl.SSLError) as e:
+                raise ValueError(f"cannot use the RPC certificate {cert}: {e}") from e
             # The certificate itself is pinned as the only CA; its names are btcd's choice.
             ctx.check_hostname = not cert
             self._tls = ctx
@@ -79,7 +134,8 @@ class BtcdSource:
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float = 30.0) -> BtcdSource:
-        """Parse `btcd://USER:PASS@HOST:PORT?cert=PATH[&notls=1]` (`ValueError` if malformed)."""
+        """Parse `btcd://USER:PASS@HOST:PORT?cert=PATH[&notls=1]`; `ValueError` if malformed
+        or the certificate cannot be read."""
         u = urlsplit(url)
         # Only btcd is run and tested here; bitcoind and Esplora: decision 0010.
         if u.scheme != "btcd":
@@ -141,10 +197,7 @@ class BtcdSource:
                 raise ChainUnavailable(f"{self.name} {self.host}:{self.port}: {e}") from e
             if resp.status == 401:
                 raise ChainUnavailable(f"{self.name}: RPC authentication refused (HTTP 401)")
-            try:
-                return json.loads(data)
-            except ValueError as e:
-                raise ChainDataError(f"{self.name}: HTTP {resp.status}, not JSON") from e
+            return parse_json(data, self.name)
         raise ChainUnavailable(f"{self.name}: unreachable")  # pragma: no cover
 
     def batch(self, method: str, params: list[list[Any]]) -> list[Any]:
@@ -161,25 +214,7 @@ class BtcdSource:
                 for i, p in enumerate(params)
             ]
         ).encode()
-        reply = self._post(body)
-        if not isinstance(reply, list) or len(reply) != len(params):
-            raise ChainDataError(f"{self.name} {method}: batch reply does not match")
-        out: list[Any] = [None] * len(params)
-        for r in reply:
-            try:
-                i = int(r["id"]) - base
-                if not 0 <= i < len(params):
-                    raise ValueError(i)
-            except (KeyError, TypeError, ValueError) as e:
-                raise ChainDataError(f"{self.name} {method}: bad batch id") from e
-            err = r.get("error")
-            if err:
-                code = err.get("code", 0) if isinstance(err, dict) else 0
-                msg = err.get("message", str(err)) if isinstance(err, dict) else str(err)
-                out[i] = ChainRpcError(method, int(code), str(msg))
-            else:
-                out[i] = r.get("result")
-        return out
+        return decode_batch(method, self._post(body), base, len(params))
 
     def call(self, method: str, *params: Any) -> Any:
         """One JSON-RPC call; `ChainRpcError` if the node answers with an error."""
@@ -187,24 +222,18 @@ class BtcdSource:
         body = json.dumps(
             {"jsonrpc": "1.0", "id": next(self._ids), "method": method, "params": list(params)}
         ).encode()
-        reply = self._post(body)
-        if not isinstance(reply, dict):
-            raise ChainDataError(f"{self.name} {method}: reply is not an object")
-        err = reply.get("error")
-        if err:
-            code = err.get("code", 0) if isinstance(err, dict) else 0
-            msg = err.get("message", str(err)) if isinstance(err, dict) else str(err)
-            raise ChainRpcError(method, int(code), str(msg))
-        return reply.get("result")
+        return decode_reply(method, self._post(body))
 
     # -- ChainSource ---------------------------------------------------------------------------
 
     def tip(self) -> BlockRef:
         info = self.call("getblockchaininfo")
-        try:
-            return BlockRef(int(info["blocks"]), from_display_hex(info["bestblockhash"]))
-        except (KeyError, TypeError, ValueError) as e:
-            raise ChainDataError(f"{self.name} getblockchaininfo: {e}") from e
+        if not isinstance(info, dict):
+            raise ChainDataError(f"{self.name} getblockchaininfo: not an object")
+        return BlockRef(
+            _height(info.get("blocks"), "getblockchaininfo"),
+            from_display_hex(info.get("bestblockhash")),  # type: ignore[arg-type]
+        )
 
     def block_hash(self, height: int) -> bytes | None:
         try:
@@ -299,6 +328,7 @@ class BtcdSource:
             return None
         except ChainError:
             raise
-        if not isinstance(v, (int, float)) or v <= 0:
+        # A float BTC/kB; anything else, or absurd (above 1 BTC/kB), is no estimate.
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
             return None
         return round(v * 100_000_000)

@@ -13,6 +13,9 @@ Theory of operation
 | cursor above the source's height (shorter chain)    | disconnect the cursor block |
 | cursor == source tip                                | done                        |
 
+`sync_mempool()` then, at the tip only, scans the transactions new to the source's
+mempool (height 0) and expires the ones that left it unmined.
+
 Each block is fetched once and scanned once (`bitcoin.block.scan_block`) for every node.
 Behind the tip, blocks are fetched `batch` at a time (`block_hashes` + `blocks`: two round
 trips per batch); the `prev_block` check still runs per block, so a branch that changes

@@ -14,8 +14,9 @@ O(log n), and a merge is one sort.
 
 A 64-bit truncation can collide: a hit is a *candidate* that the caller confirms against
 the durable registration (the full script or outpoint in the store), so a collision costs
-a store lookup, never a wrong event. Removal is by the same rule: a removed registration
-stays in the index until the next full rebuild and is filtered out on confirmation.
+a store lookup, never a wrong event. `remove` turns an item into a tombstone (purpose 0)
+that the next merge drops, so the index does not grow with history: the watcher removes
+the outpoints of outputs spent deeper than any reorg it keeps (`Watcher.prune`).
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ def outpoint_key(prevout: bytes) -> int:
 class CompactIndex:
     """Key -> [(node index, purpose)], ~15 bytes of RSS per item. Not thread-safe."""
 
-    __slots__ = ("_bits", "_filter", "_keys", "_nodes", "_pending", "_pending_n", "_purposes")
+    __slots__ = (
+        "_bits", "_dead", "_filter", "_keys", "_nodes", "_pending", "_pending_n", "_purposes",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self._keys = array("Q")
@@ -54,11 +57,39 @@ class CompactIndex:
         self._purposes = array("B")
         self._pending: dict[int, list[tuple[int, int]]] = {}
         self._pending_n = 0
+        self._dead = 0
         self._bits = 16
         self._filter = bytearray(1 << (self._bits - 3))
 
     def __len__(self) -> int:
-        return len(self._keys) + self._pending_n
+        return len(self._keys) - self._dead + self._pending_n
+
+    def remove(self, key: int, node_index: int) -> int:
+        """Drop `node_index`'s items under `key`; return how many. In the arrays an item
+        becomes a tombstone (purpose 0, skipped by `lookup`) until the next merge, which
+        runs once tombstones reach 1/8 of the arrays."""
+        key &= _MASK64
+        n = 0
+        pending = self._pending.get(key)
+        if pending:
+            keep = [(nd, p) for nd, p in pending if nd != node_index]
+            n = len(pending) - len(keep)
+            self._pending_n -= n
+            if keep:
+                self._pending[key] = keep
+            else:
+                del self._pending[key]
+        keys, nodes, purposes = self._keys, self._nodes, self._purposes
+        i = bisect_left(keys, key)
+        while i < len(keys) and keys[i] == key:
+            if nodes[i] == node_index and purposes[i]:
+                purposes[i] = 0
+                self._dead += 1
+                n += 1
+            i += 1
+        if self._dead and self._dead >= max(_MIN_MERGE, len(keys) >> 3):
+            self.merge(force=True)
+        return n
 
     def add(self, key: int, node_index: int, purpose: int) -> None:
         """Add one item (duplicates of an exact (key, node, purpose) are the caller's to avoid)."""
@@ -93,16 +124,18 @@ class CompactIndex:
         i = bisect_left(keys, key)
         n = len(keys)
         while i < n and keys[i] == key:
-            out.append((self._nodes[i], self._purposes[i]))
+            if self._purposes[i]:  # 0: a removed item's tombstone
+                out.append((self._nodes[i], self._purposes[i]))
             i += 1
         pending = self._pending.get(key)
         if pending:
             out.extend(pending)
         return out
 
-    def merge(self) -> None:
-        """Fold the pending buffer into the sorted arrays (and resize the prefilter)."""
-        if not self._pending:
+    def merge(self, *, force: bool = False) -> None:
+        """Fold the pending buffer into the sorted arrays, dropping tombstones (and resize
+        the prefilter)."""
+        if not self._pending and not force:
             return
         # One packed int per item sorts as (key, node, purpose) without tuples.
         packed = [
@@ -127,6 +160,9 @@ class CompactIndex:
             packed.extend((k << 40) | (n << 8) | p for n, p in lst)
         self._pending.clear()
         self._pending_n = 0
+        if self._dead:
+            packed = [v for v in packed if v & 0xFF]
+            self._dead = 0
         packed.sort()
         keys = array("Q", [v >> 40 for v in packed])
         nodes = array("I", [(v >> 8) & 0xFFFFFFFF for v in packed])

@@ -243,6 +243,11 @@ class WatcherApi(Protocol):
     Registration takes effect from the next block the watcher scans (there is no rescan:
     register addresses before handing them out). Reads come from the watcher's durable
     state, so they answer for a sleeping node without waking it.
+
+    Threads: reads (`utxos`, `balance`, `events`, `tip`) use their own store connection and
+    never wait for the follower. Registration and `ack_events` take the watcher's write
+    lock, which the follower holds for a run of blocks (bounded by the source's timeout):
+    from asyncio code call them through `asyncio.to_thread`.
     """
 
     def watch_scripts(self, node_index: int, scripts: Iterable[bytes], purpose: Purpose) -> int:

@@ -292,6 +292,43 @@ class Watcher:
         self._tip = BlockRef(int(prev[0]), bytes(prev[1])) if prev else None
         return self._deliver(seqs)
 
+    def prune(self, keep_depth: int = 1000) -> int:
+        """Forget what no reorg we follow can bring back: outputs spent more than
+        `keep_depth` blocks below the tip (their rows, and the outpoints the watcher added
+        for them, also in the index), acknowledged events that deep, scanned-block rows
+        and confirmed broadcasts. Returns how many UTXO rows went. A reorg deeper than
+        `keep_depth` cannot be undone (as with a pruned full node)."""
+        tip = self._tip
+        if tip is None or tip.height <= keep_depth:
+            return 0
+        cutoff = tip.height - keep_depth
+        with self.db.tx() as db:
+            rows = db.execute(
+                "SELECT txid, vout, node, purpose FROM chain_utxos"
+                " WHERE spent_height > 0 AND spent_height <= ?",
+                (cutoff,),
+            ).fetchall()
+            for txid, vout, node, purpose in rows:
+                op = OutPoint(bytes(txid), int(vout))
+                db.execute(
+                    "DELETE FROM chain_utxos WHERE txid = ? AND vout = ? AND node = ?",
+                    (op.txid, op.vout, node),
+                )
+                if int(purpose) in (int(Purpose.RECEIVE), int(Purpose.CHANGE)):
+                    db.execute(
+                        "DELETE FROM chain_watch WHERE kind = ? AND data = ? AND node = ?",
+                        (KIND_OUTPOINT, op.serialize(), node),
+                    )
+                    self.index.remove(outpoint_key(op.serialize()), int(node))
+            db.execute(
+                "DELETE FROM chain_events WHERE acked = 1"
+                " AND ((height > 0 AND height <= ?) OR (height = 0 AND undone = 1))",
+                (cutoff,),
+            )
+            db.execute("DELETE FROM chain_blocks WHERE height <= ?", (cutoff,))
+            db.execute("DELETE FROM chain_broadcasts WHERE confirmed_height <= ?", (cutoff,))
+        return len(rows)
+
     # -- the mempool --------------------------------------------------------------------------
 
     def add_mempool_txs(self, txs: Iterable[ScanTx]) -> list[ChainEvent]:

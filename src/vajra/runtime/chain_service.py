@@ -31,6 +31,11 @@ from vajra.chain.watcher import Watcher
 
 log = logging.getLogger("vajra.chain")
 
+KEEP_DEPTH = 1000
+"""Blocks of history kept for reorgs (spent outputs, acknowledged events, block rows)."""
+PRUNE_EVERY = 144
+"""Blocks connected between prunes (about a day on mainnet)."""
+
 
 class ChainService:
     """Watcher + follower + broadcaster on the runtime's store file."""
@@ -54,6 +59,7 @@ class ChainService:
         self.fee_policy = fee_policy or FeePolicy()
         self.poll_interval = poll_interval
         self.wakes = 0
+        self._since_prune = PRUNE_EVERY  # prune once at start
         self.last_error: str | None = None
         self.connected = False
         self.on_wake: Callable[[int, ChainEvent], None] | None = None
@@ -67,6 +73,10 @@ class ChainService:
     def _step(self) -> int:
         res = self.follower.sync()
         self.follower.sync_mempool()
+        self._since_prune += res.connected
+        if self._since_prune >= PRUNE_EVERY:
+            self._since_prune = 0
+            self.watcher.prune(KEEP_DEPTH)
         if res.connected or res.disconnected:
             # New blocks: resend what is still unconfirmed (refusals are recorded).
             self.broadcaster.tick(time.time())
@@ -88,6 +98,12 @@ class ChainService:
                 self.last_error = str(e)
                 delay = backoff.failed()
                 log.warning("event=chain_error error=%r retry_s=%.1f", str(e), delay)
+            except Exception as e:  # a bug, not chain input: log it, keep the runtime up
+                self.connected = False
+                self.follower.errors += 1
+                self.last_error = f"internal: {type(e).__name__}"
+                delay = backoff.failed()
+                log.exception("event=chain_internal_error retry_s=%.1f", delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
 
@@ -95,7 +111,7 @@ class ChainService:
         tip = self.watcher.tip()
         return {
             "source": self.source.name,
-            "connected": self.connected,
+            "connected": self.connected,  # the last completed poll succeeded
             "height": tip.height if tip else None,
             "block_hash": display_hex(tip.block_hash) if tip else None,
             "source_height": self.follower.source_height,

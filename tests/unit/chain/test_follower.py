@@ -123,3 +123,22 @@ def test_fee_estimate_falls_back_and_is_clamped() -> None:
     assert (low.sat_per_kvb, low.source, low.clamped) == (2000, "node", True)
     with pytest.raises(ValueError):
         FeePolicy(floor=5, ceiling=4, fallback=4)
+
+
+def test_a_reorg_while_down_is_found_from_the_persisted_cursor(tmp_path: Path) -> None:
+    src = MemoryChain()
+    w = Watcher(ChainDb(tmp_path / "s.sqlite"))
+    w.watch_scripts(1, [A], Purpose.RECEIVE)
+    ChainFollower(src, w, start_height=0).sync()
+    src.mine([pay(A, 11, tag=1)])
+    src.mine([pay(A, 22, tag=2)])
+    ChainFollower(src, w).sync()
+    w.db.close()
+    # While the runtime is down, both blocks are replaced by a longer branch.
+    src.cut(0)
+    for i in range(3):
+        src.mine([pay(A, 33, tag=3)] if i == 1 else [], tag=b"other")
+    w2 = Watcher(ChainDb(tmp_path / "s.sqlite"))
+    res = ChainFollower(src, w2).sync()
+    assert (res.disconnected, res.connected, res.tip_height) == (2, 3, 3)
+    assert w2.balance(1).confirmed_sat == 33

@@ -78,3 +78,18 @@ def test_inlined_prefilter_agrees_with_lookup() -> None:
     for k in keys:
         b = k >> shift
         assert bitmap[b >> 3] & (1 << (b & 7))
+
+
+def test_remove_leaves_tombstones_until_a_merge_drops_them() -> None:
+    idx = CompactIndex()
+    keys = [script_key(i.to_bytes(4, "big")) for i in range(40_000)]
+    idx.add_many([(k, i, 1) for i, k in enumerate(keys)])
+    idx.add(keys[0], 99, 2)  # a pending item for the same key
+    assert idx.remove(keys[0], 0) == 1 and idx.lookup(keys[0]) == [(99, 2)]
+    assert idx.remove(keys[0], 99) == 1 and idx.lookup(keys[0]) == []
+    assert idx.remove(keys[0], 0) == 0
+    for i in range(1, 10_000):  # past 1/8 of the arrays: a merge drops the tombstones
+        idx.remove(keys[i], i)
+    assert len(idx) == 30_000 and idx.memory_bytes() < 40_000 * 15
+    assert all(idx.lookup(k) == [(i, 1)] for i, k in enumerate(keys) if i >= 10_000)
+    assert not any(idx.lookup(k) for k in keys[:10_000])

@@ -177,3 +177,20 @@ def test_a_failed_batch_leaves_nothing_and_holds_its_wakes(db: ChainDb) -> None:
         chain(w, [[Tx(h("close"), [funding.serialize()], [])], []], start=2)
         assert woken == []
     assert [e.kind for e in woken] == [EventKind.SPENT] and w.tip().height == 3  # type: ignore[union-attr]
+
+
+def test_prune_forgets_deeply_spent_outputs_and_acked_events(db: ChainDb) -> None:
+    w = Watcher(db)
+    w.watch_scripts(ALICE, [A1], Purpose.RECEIVE)
+    fund = Tx(h("fund"), [], [(A1, 10)])
+    keep = Tx(h("keep"), [], [(A1, 20)])
+    chain(w, [[fund, keep], [Tx(h("spend"), [op(fund.txid, 0)], [])]])
+    chain(w, [[] for _ in range(10)], start=3)
+    assert len(w.index) == 3  # the script and two credited outpoints
+    w.ack_events(ALICE, 10**9)
+    assert w.prune(keep_depth=5) == 1
+    assert len(w.index) == 2 and w.balance(ALICE).confirmed_sat == 20
+    assert db.query("SELECT count(*) FROM chain_events") == [(0,)]
+    assert db.query("SELECT min(height) FROM chain_blocks") == [(8,)]
+    w2 = Watcher(ChainDb(db.path))  # the pruned outpoint is gone from the store too
+    assert len(w2.index) == 2

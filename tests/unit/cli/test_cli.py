@@ -88,3 +88,28 @@ def test_bench_protocol_json_and_record(tmp_path: Path, capsys: pytest.CaptureFi
         assert isinstance(out[key], int) and out[key] > 0
     text = results.read_text()
     assert "## protocol" in text and '"handshakes_per_s_per_core"' in text and "machine" in text
+
+
+def test_bench_chain_small_json_and_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = tmp_path / "RESULTS.md"
+    argv = ["bench", "chain", "--json", "--items", "2000", "--block-txs", "200"]
+    argv += ["--scan-runs", "3", "--catchup-blocks", "0", "--results", str(results)]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["watched_items"] == 2000
+    # RSS moves in pages: at 2,000 items the figure is noise, but it is measured.
+    assert isinstance(out["watcher_rss_bytes_per_item"], float) and out["block_events"] > 0
+    assert out["block_scan_ms_p50"] > 0 and out["block_scan_ms_p99"] >= out["block_scan_ms_p50"]
+    assert "catchup_blocks_per_s" not in out  # skipped, not invented
+    assert "## chain" in results.read_text()
+
+
+def test_bench_chain_without_btcd_is_a_json_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VAJRA_CACHE", str(tmp_path / "empty-cache"))
+    assert main(["bench", "chain", "--json", "--items", "10", "--no-record"]) == 1
+    err = json.loads(capsys.readouterr().err)
+    assert err["error"] == "TestbedNotInstalled" and "btcd" in err["message"]
