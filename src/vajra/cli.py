@@ -27,6 +27,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "vajra.cli_runtime",
     "vajra.cli_signer",
     "vajra.cli_device",
+    "vajra.cli_node",
 )
 
 

@@ -12,11 +12,13 @@ and P2SH-wrapped) and m-of-n `CHECKMULTISIG` behind P2SH, P2WSH or P2SH-P2WSH.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from vajra.bitcoin.psbt import Psbt, PsbtError
 from vajra.bitcoin.script import (
     p2sh,
+    p2wpkh,
     p2wpkh_script_code,
     push_data,
     witness_program,
@@ -217,3 +219,21 @@ def extract(psbt: Psbt) -> Tx:
             )
         )
     return Tx(psbt.tx.version, tuple(ins), psbt.tx.outputs, psbt.tx.locktime)
+
+
+def change_outputs(
+    psbt: Psbt, fingerprint: bytes, derive_pubkey: Callable[[tuple[int, ...]], bytes]
+) -> list[int]:
+    """BIP 174 "Change Detection" for single-key outputs: the indices of outputs that
+    pay P2WPKH to a key carrying our master `fingerprint` whose path, derived by the
+    signer itself (`derive_pubkey`), really gives that key. A derivation the PSBT merely
+    claims proves nothing; the re-derivation is what makes an output ours."""
+    ours = []
+    for k, (txout, out) in enumerate(zip(psbt.tx.outputs, psbt.outputs, strict=True)):
+        for pubkey, origin in out.bip32_derivations.items():
+            if origin.fingerprint != fingerprint or txout.script_pubkey != p2wpkh(pubkey):
+                continue
+            if derive_pubkey(origin.path) == pubkey:
+                ours.append(k)
+                break
+    return ours

@@ -21,11 +21,15 @@ class AdminError(VajraError):
     """The runtime refused a request (`status` >= 400, its `error` code and detail) or
     could not be reached (`status` 0)."""
 
-    def __init__(self, status: int, error: str, detail: str = "") -> None:
+    def __init__(
+        self, status: int, error: str, detail: str = "", body: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(detail or error)
         self.status = status
         self.error = error
         self.detail = detail
+        self.body: dict[str, Any] = body if body is not None else {"error": error, "detail": detail}
+        """The whole JSON answer (e.g. a signer refusal's `decision`)."""
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -102,7 +106,9 @@ class AdminClient:
             ) from None
         if resp.status >= 400:
             if isinstance(out, dict):
-                raise AdminError(resp.status, str(out.get("error")), str(out.get("detail", "")))
+                raise AdminError(
+                    resp.status, str(out.get("error")), str(out.get("detail", "")), out
+                )
             raise AdminError(resp.status, "error", str(out))
         return out
 

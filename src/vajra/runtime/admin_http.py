@@ -41,21 +41,24 @@ JsonHandler = Callable[[web.Request], Awaitable[object]]
 class AdminProblem(Exception):
     """A refused admin request: HTTP `status`, a stable `error` code and a detail."""
 
-    def __init__(self, status: int, error: str, detail: str = "") -> None:
+    def __init__(self, status: int, error: str, detail: str = "", **extra: object) -> None:
         super().__init__(f"{error}: {detail}" if detail else error)
         self.status = status
         self.error = error
         self.detail = detail
+        self.extra = extra
+        """More fields of the answer (e.g. a signer refusal's `decision`): public data only."""
 
 
 def json_response(obj: object, status: int = 200) -> web.Response:
     return web.Response(status=status, body=json.dumps(obj).encode() + b"\n", content_type=JSON)
 
 
-def _problem(status: int, error: str, detail: str = "") -> web.Response:
-    body: dict[str, str] = {"error": error}
+def _problem(status: int, error: str, detail: str = "", **extra: object) -> web.Response:
+    body: dict[str, object] = {"error": error}
     if detail:
         body["detail"] = detail
+    body.update(extra)
     return json_response(body, status)
 
 
@@ -95,7 +98,7 @@ async def _guard(request: web.Request, handler: Callable[[web.Request], Awaitabl
     except web.HTTPException as e:
         return _problem(e.status, e.reason.lower().replace(" ", "_"))
     except AdminProblem as p:
-        return _problem(p.status, p.error, p.detail)
+        return _problem(p.status, p.error, p.detail, **p.extra)
     except (ValueError, KeyError) as e:
         return _problem(400, "bad_request", str(e))
     except Exception as e:  # an admin request must never take the runtime down

@@ -13,6 +13,7 @@ code is the one exception, shown to the operator who asked for it and never logg
 | GET | /v1/nodes | ?after=ID&limit=N (<= 100,000) | {nodes: [...], next: ID or null} |
 | POST | /v1/nodes | {count, signer?} | {created, total, first, last} |
 | GET | /v1/nodes/{id} | | {id, host, port, state[, worker]} |
+| | /v1/nodes/{id}/wallet/... | | the node wallets: see `runtime/wallet_http.py` |
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from vajra.errors import PolicyViolation
+from vajra.runtime import wallet_http
 from vajra.runtime.admin_http import AdminProblem, AdminRoutes, read_json
 from vajra.runtime.remote_signer import SignerUnavailable
 from vajra.signer.link_pairing import PairingError
@@ -127,4 +129,5 @@ def routes(sup: Supervisor) -> AdminRoutes:
     r.get("/v1/nodes", bind(_list_nodes))
     r.post("/v1/nodes", bind(_create_nodes))
     r.get("/v1/nodes/{id}", bind(_show_node))
+    wallet_http.add_routes(sup, r.get, r.post)
     return r

@@ -20,9 +20,12 @@ from vajra.crypto.hashes import sha256
 from vajra.crypto.secp256k1 import check_secret, ecdh, pubkey_create
 from vajra.errors import PolicyViolation
 from vajra.runtime.signer_api import NodeGrant
+from vajra.signer import link_proto as lp
 from vajra.signer.core import MAX_NODES_PER_REQUEST, SignerCore
 from vajra.signer.keys import SignerKeys
+from vajra.signer.link_server import decision_frame
 from vajra.signer.state import MemoryState, SignerState, SqliteState, StaleEpoch
+from vajra.signer.wallet import SignerWallet
 
 
 def _unix() -> int:
@@ -81,6 +84,21 @@ class LocalSigner:
 
     async def ecdh(self, node_id: bytes, point: bytes, epoch: int) -> bytes:
         return self._core.ecdh(node_id, point, epoch=epoch, now=self._clock())
+
+    async def account_xpub(self, node_id: bytes, epoch: int) -> tuple[bytes, bytes]:
+        return SignerWallet(self._core).account_xpub(node_id, epoch=epoch, now=self._clock())
+
+    async def sign_onchain(
+        self, node_id: bytes, authorisation: bytes, psbt: bytes, epoch: int,
+        confirmation: bytes = b"",
+    ) -> lp.OnchainSigned:  # fmt: skip
+        r = SignerWallet(self._core).sign_onchain(
+            node_id, authorisation, psbt, epoch=epoch, now=self._clock(),
+            confirmation=confirmation or None,
+        )  # fmt: skip
+        d = decision_frame(0, r.decision)
+        return lp.OnchainSigned(0, d.outcome, d.reason, d.decision_kind, d.subject_id,
+                                d.device_id, d.audit_seq, r.psbt)  # fmt: skip
 
 
 _DEV_STATE_TAG = b"vajra/dev-fixed-identity/state-key/v1"

@@ -180,6 +180,20 @@ class RemoteSigner:
         req = lp.AuthorisePayment(self._id(), node_id, epoch, authorisation, confirmation)
         return await self._request(req, lp.DecisionFrame)
 
+    async def account_xpub(self, node_id: bytes, epoch: int) -> tuple[bytes, bytes]:
+        """The node's BIP 84 account xpub (78 bytes) and the signer's master key
+        fingerprint (public data; decision 0011)."""
+        r = await self._request(lp.AccountXpub(self._id(), node_id, epoch), lp.Xpub)
+        return r.xpub, r.master_fingerprint
+
+    async def sign_onchain(
+        self, node_id: bytes, authorisation: bytes, psbt: bytes, epoch: int,
+        confirmation: bytes = b"",
+    ) -> lp.OnchainSigned:  # fmt: skip
+        """The signer's decision on an on-chain spend and, if approved, the signed PSBT."""
+        req = lp.SignOnchain(self._id(), node_id, epoch, authorisation, confirmation, psbt)
+        return await self._request(req, lp.OnchainSigned)
+
     async def device_command(self, command: bytes) -> lp.DecisionFrame:
         """Relay an owner-signed registry command; the signer's decision."""
         return await self._request(lp.DeviceCommandReq(self._id(), command), lp.DecisionFrame)

@@ -33,7 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vajra.chain.fees import FeePolicy
+from vajra.chain.broadcast import Broadcaster
+from vajra.chain.btcd import BtcdSource
+from vajra.chain.fees import FeePolicy, estimate_fee
 from vajra.chain.types import ChainError
 from vajra.crypto.secp256k1 import pubkey_create
 from vajra.errors import PolicyViolation
@@ -49,9 +51,11 @@ from vajra.runtime.signer_channel import OP_ECDH, ChannelRequest, ChannelServer
 from vajra.runtime.signer_hub import SignerHub
 from vajra.runtime.worker import WorkerConfig
 from vajra.store import NodeRow, SqliteStore
+from vajra.wallet.service import ChainParts, WalletService, WalletSigner
 
 log = logging.getLogger("vajra.runtime")
 CREATE_BATCH = 1000
+FEE_TARGET_BLOCKS = 6
 
 
 class RuntimeError_(Exception):
@@ -138,6 +142,8 @@ class Supervisor:
         self.stopping = False
         self._create_lock = asyncio.Lock()
         self.listeners = Listeners()
+        self.wallet: WalletService | None = None
+        """The node wallets, once a chain is attached (`attach_chain`)."""
         self.chain: ChainService | None = None
         if cfg.chain_url:
             try:
@@ -150,6 +156,8 @@ class Supervisor:
                 )
             except (ValueError, ChainError) as e:
                 raise RuntimeError_(f"--chain: {e}") from e
+        if self.chain is not None:
+            self.attach_chain(self.chain)
 
     # --- nodes ---------------------------------------------------------------------------
 
@@ -319,6 +327,42 @@ class Supervisor:
                 out["worker"] = worker - 1
         out["state"] = state
         return out
+
+    # --- wallets -------------------------------------------------------------------------
+
+    def attach_chain(self, chain: ChainService) -> None:
+        """Serve the node wallets over the runtime's one watcher and broadcast table
+        (decision 0011). The wallet has its own connection to the chain source: the
+        follower's runs in a worker thread and a `BtcdSource` serves one thread at a
+        time; its `Broadcaster` writes the same table the chain service rebroadcasts."""
+        assert self.cfg.chain_url is not None
+        source = BtcdSource.from_url(self.cfg.chain_url)
+        policy = chain.fee_policy
+        parts = ChainParts(
+            chain.watcher,
+            Broadcaster(source, chain.db),
+            lambda: estimate_fee(source, FEE_TARGET_BLOCKS, policy).sat_per_kvb,
+        )
+        self.wallet = WalletService(
+            self.store, parts, self.cfg.chain, self._wallet_signer, self._node_index,
+            self.runtime_id,
+        )  # fmt: skip
+
+    def _node_index(self, node_id: bytes) -> int | None:
+        """The node's index in the address fabric: the watcher's node key."""
+        row = self.store.get_node(node_id)
+        return None if row is None else self.pool.index_of(row.host)
+
+    def _wallet_signer(self, node_id: bytes) -> WalletSigner:
+        if self.hub is None:
+            assert self.signer is not None
+            if not isinstance(self.signer, WalletSigner):
+                raise KeyError("the --dev signer has no wallet")
+            return self.signer
+        row = self.store.get_node(node_id)
+        if row is None:
+            raise KeyError(f"no node {node_id.hex()}")
+        return self.hub.signer(row.signer_id)
 
     # --- workers -------------------------------------------------------------------------
 

@@ -111,6 +111,23 @@ class NodeKeys:
         base = self._root.derive((NodeKey.CHANNELS + H, _index(channel_index) + H))
         return ChannelSecrets(*(base.child(k + H).secret for k in ChannelKey))
 
+    @property
+    def coin(self) -> int:
+        return self._coin
+
+    @property
+    def master_fingerprint(self) -> bytes:
+        """BIP 32 fingerprint of the master key (PSBT key origins name it)."""
+        return self._master.fingerprint
+
+    def account_path(self) -> tuple[int, int, int]:
+        """BIP 84 account path m/84'/coin'/node'."""
+        return (PURPOSE_BIP84, self._coin + H, self.index + H)
+
+    def account(self) -> ExtendedPrivateKey:
+        """The node's BIP 84 account node; its `.public()` is the xpub the runtime gets."""
+        return self._master.derive(self.account_path(), fingerprint=True)
+
     def onchain(self, change: int, index: int) -> PrivateKey:
         """BIP 84: m/84'/coin'/account'/change/address_index with account = node index."""
         if change not in (0, 1):

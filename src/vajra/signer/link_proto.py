@@ -57,6 +57,8 @@ class Kind(IntEnum):
     SIGN_INVOICE = 0x17
     AUTHORISE_PAYMENT = 0x18
     DEVICE_COMMAND = 0x19
+    ACCOUNT_XPUB = 0x1A
+    SIGN_ONCHAIN = 0x1B
     PONG = 0x90
     NODES_CREATED = 0x91
     SECRETS = 0x92
@@ -64,6 +66,8 @@ class Kind(IntEnum):
     SIGNATURE = 0x95  # answers both gossip signing requests
     INVOICE_SIGNED = 0x97
     DECISION = 0x98  # answers AUTHORISE_PAYMENT and DEVICE_COMMAND
+    XPUB = 0x9A
+    ONCHAIN_SIGNED = 0x9B
     ERROR = 0xFF
 
 
@@ -488,6 +492,74 @@ class DecisionFrame(Frame):
 
 
 @dataclass(frozen=True, slots=True)
+class AccountXpub(NodeRequest):
+    """The node's BIP 84 account public key (public data: decision 0011)."""
+
+    KIND: ClassVar[Kind] = Kind.ACCOUNT_XPUB
+
+    def body(self) -> bytes:
+        return self.head()
+
+    @classmethod
+    def read(cls, fid: int, r: _Reader) -> Frame:
+        return cls(fid, r.node(), r.u64())
+
+
+@dataclass(frozen=True, slots=True)
+class SignOnchain(NodeRequest):
+    """An on-chain spend: the device's on-chain authorisation, an owner confirmation (or
+    empty) and the unsigned PSBT (BIP 174) the runtime built."""
+
+    authorisation: bytes
+    confirmation: bytes
+    psbt: bytes
+    KIND: ClassVar[Kind] = Kind.SIGN_ONCHAIN
+
+    def body(self) -> bytes:
+        return self.head() + _var(self.authorisation) + _var(self.confirmation) + _var(self.psbt)
+
+    @classmethod
+    def read(cls, fid: int, r: _Reader) -> Frame:
+        return cls(fid, r.node(), r.u64(), r.var(), r.var(), r.var())
+
+
+@dataclass(frozen=True, slots=True)
+class Xpub(Frame):
+    """A BIP 32 extended public key, 78-byte serialisation (`vajra.crypto.bip32`), and
+    the 4-byte fingerprint of the master key it descends from (PSBT key origins name it)."""
+
+    xpub: bytes
+    master_fingerprint: bytes
+    KIND: ClassVar[Kind] = Kind.XPUB
+
+    def body(self) -> bytes:
+        return _fixed(self.xpub, 78, "xpub") + _fixed(self.master_fingerprint, 4, "fingerprint")
+
+    @classmethod
+    def read(cls, fid: int, r: _Reader) -> Frame:
+        return cls(fid, r.take(78), r.take(4))
+
+
+@dataclass(frozen=True, slots=True)
+class OnchainSigned(DecisionFrame):
+    """The decision on a SIGN_ONCHAIN, and the PSBT with the node's partial signatures
+    when (and only when) it is approved; empty otherwise."""
+
+    psbt: bytes = b""
+    KIND: ClassVar[Kind] = Kind.ONCHAIN_SIGNED
+
+    def body(self) -> bytes:
+        return DecisionFrame.body(self) + _var(self.psbt)
+
+    @classmethod
+    def read(cls, fid: int, r: _Reader) -> Frame:
+        d = DecisionFrame.read(fid, r)
+        assert isinstance(d, DecisionFrame)
+        return cls(fid, d.outcome, d.reason, d.decision_kind, d.subject_id, d.device_id,
+                   d.audit_seq, r.var())  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
 class Error(Frame):
     """A refused or failed request: `reason` is a stable code (`PolicyViolation.reason`,
     or bad_request / unsupported / internal), `detail` a human hint with no secret."""
@@ -527,6 +599,10 @@ FRAMES: dict[int, type[Frame]] = {
         Signature,
         InvoiceSigned,
         DecisionFrame,
+        AccountXpub,
+        SignOnchain,
+        Xpub,
+        OnchainSigned,
         Error,
     )
 }

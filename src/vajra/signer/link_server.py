@@ -17,6 +17,7 @@ channel work adds):
   signer computes the digest itself, signs, then decodes the complete invoice with every
   reader rule: currency of the signer's chain, payee = the node, not expired. Only a
   valid invoice leaves; the signature over anything else is dropped.
+- account xpubs and on-chain spends go to `vajra.signer.wallet` (decision 0011).
 - payment authorisations and device commands go to `Policy.decide` / `Policy.command`.
   Their frames carry the lease epoch, but fencing for a payment happens where the
   signature that moves funds is requested (the channel requests): a decision alone
@@ -39,6 +40,7 @@ from vajra.signer.core import SignerCore
 from vajra.signer.keys import NodeKeys
 from vajra.signer.policy import Decision
 from vajra.signer.state import HostedNode, StateTxn
+from vajra.signer.wallet import SignerWallet
 from vajra.wire import ChannelUpdate, NodeAnnouncement, decode_message
 
 DAY = 86400
@@ -81,7 +83,10 @@ class LinkHandler:
             lp.SignInvoice: self._sign_invoice,
             lp.AuthorisePayment: self._authorise_payment,
             lp.DeviceCommandReq: self._device_command,
+            lp.AccountXpub: self._account_xpub,
+            lp.SignOnchain: self._sign_onchain,
         }
+        self.wallet = SignerWallet(core, network)
 
     def hello(self) -> list[lp.Hello]:
         """The HELLO frames listing every node this signer serves (at least one)."""
@@ -214,6 +219,22 @@ class LinkHandler:
             f.authorisation, node_id=f.node_id, now=now, confirmation=f.confirmation or None
         )
         return decision_frame(f.id, d)
+
+    def _account_xpub(self, f: lp.Frame, now: int) -> lp.Frame:
+        assert isinstance(f, lp.AccountXpub)
+        return lp.Xpub(f.id, *self.wallet.account_xpub(f.node_id, epoch=f.epoch, now=now))
+
+    def _sign_onchain(self, f: lp.Frame, now: int) -> lp.Frame:
+        # vajra.signer.wallet: fencing, the device's consent and the PSBT's match with it,
+        # one audited decision; signatures only with an approval.
+        assert isinstance(f, lp.SignOnchain)
+        r = self.wallet.sign_onchain(
+            f.node_id, f.authorisation, f.psbt, epoch=f.epoch, now=now,
+            confirmation=f.confirmation or None,
+        )  # fmt: skip
+        d = decision_frame(f.id, r.decision)
+        return lp.OnchainSigned(d.id, d.outcome, d.reason, d.decision_kind, d.subject_id,
+                                d.device_id, d.audit_seq, r.psbt)  # fmt: skip
 
     def _device_command(self, f: lp.Frame, now: int) -> lp.Frame:
         assert isinstance(f, lp.DeviceCommandReq)

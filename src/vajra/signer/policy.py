@@ -1,5 +1,5 @@
-"""The signer's decisions: payment authorisations, registry commands, and the
-validate-before-sign seam for runtime requests.
+"""The signer's decisions: payment and on-chain authorisations, registry commands, and
+the validate-before-sign seam for runtime requests.
 
 Theory of operation. `Policy` owns no data: everything lives in a `SignerState`, and
 each public method is one state transaction that (1) advances the signer clock to
@@ -11,10 +11,14 @@ window, re-open an expired authorisation or reorder the log.
 
 Payment authorisation checks, in order (first failure decides):
 
-    decode -> MALFORMED                 signature -> BAD_SIGNATURE / UNKNOWN_DEVICE
+    decode -> MALFORMED (empty: NO_AUTHORISATION)
+    [on-chain only: lease epoch older than the newest -> STALE_EPOCH]
+    signature -> BAD_SIGNATURE / UNKNOWN_DEVICE
     status -> DEVICE_FROZEN / _REMOVED  counter <= last -> REPLAY
     ---- from here on a final answer (approve or deny) uses up the counter ----
     node id -> WRONG_NODE               expiry -> EXPIRED / EXPIRY_TOO_FAR
+    [on-chain only: the transaction does not match the consent -> onchain-* reasons
+     (vajra.signer.onchain); these do NOT use up the counter: the runtime built it]
     per-payment max -> OVER_PER_PAYMENT_MAX
     rolling hour / day -> OVER_HOURLY_LIMIT / OVER_DAILY_LIMIT
     tier: below auto-approve -> approve; up to confirm-above -> approve if the device
@@ -34,6 +38,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, Protocol
 
 from vajra.crypto.hashes import sha256
 from vajra.crypto.secp256k1 import PrivateKey
@@ -45,7 +50,6 @@ from vajra.signer.messages import (
     CommandKind,
     DeviceCommand,
     Enrolment,
-    PaymentAuthorisation,
     decode_authorisation,
     decode_command,
     decode_confirmation,
@@ -85,6 +89,7 @@ class Reason(StrEnum):
     WRONG_NODE = "wrong_node"
     EXPIRED = "expired"
     EXPIRY_TOO_FAR = "expiry_too_far"
+    NO_AUTHORISATION = "no_authorisation"
     OVER_PER_PAYMENT_MAX = "over_per_payment_max"
     OVER_HOURLY_LIMIT = "over_hourly_limit"
     OVER_DAILY_LIMIT = "over_daily_limit"
@@ -105,7 +110,8 @@ class Decision:
     reason: str
     """A `Reason` value, or the code of a `PolicyViolation` raised by a request check."""
     kind: str
-    """What was decided: "payment", "command", "bootstrap" or a runtime request kind."""
+    """What was decided: "payment", "onchain", "command", "bootstrap" or a runtime
+    request kind."""
     subject_id: bytes
     """Names what was decided: the authorisation id, SHA-256 of a command's signed message,
     of a request's subject, or of undecodable input."""
@@ -121,10 +127,33 @@ class Decision:
 class _Refuse(Exception):
     """Internal: a check failed. `consume` says whether the counter is used up."""
 
-    def __init__(self, reason: Reason, outcome: Outcome = Outcome.DENY, consume: bool = False):
+    def __init__(self, reason: str, outcome: Outcome = Outcome.DENY, consume: bool = False):
         self.reason = reason
         self.outcome = outcome
         self.consume = consume
+
+
+class Consent(Protocol):
+    """What every device consent has (`PaymentAuthorisation`, `OnchainAuthorisation`)."""
+
+    @property
+    def node_id(self) -> bytes: ...
+    @property
+    def device_id(self) -> bytes: ...
+    @property
+    def signature(self) -> bytes: ...
+    @property
+    def counter(self) -> int: ...
+    @property
+    def expiry(self) -> int: ...
+    @property
+    def user_present(self) -> bool: ...
+    @property
+    def total_msat(self) -> int: ...
+    @property
+    def auth_id(self) -> bytes: ...
+    def signed_message(self) -> bytes: ...
+    def encode(self) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,12 +214,12 @@ class Policy:
         txn.append_audit(entry)
         return Decision(outcome, str(reason), kind, subject_id, device_id, entry.seq)
 
-    def _malformed(self, txn: StateTxn, t: int, kind: str, data: bytes) -> Decision:
+    def _malformed(
+        self, txn: StateTxn, t: int, kind: str, data: bytes, why: Reason = Reason.MALFORMED
+    ) -> Decision:
         # Undecodable input is logged by its hash: any length, nothing attacker-chosen.
         digest = sha256(data)
-        return self._log(
-            txn, t, kind, digest, Outcome.DENY, Reason.MALFORMED, subject_id=digest, device_id=None
-        )
+        return self._log(txn, t, kind, digest, Outcome.DENY, why, subject_id=digest, device_id=None)
 
     @staticmethod
     def _authenticate(txn: StateTxn, device_id: bytes, sig: bytes, message: bytes) -> Device:
@@ -223,19 +252,60 @@ class Policy:
         self, data: bytes, *, node_id: bytes, now: int, confirmation: bytes | None = None
     ) -> Decision:
         """Decide one payment authorisation for a payment by `node_id` at signer time `now`."""
+        return self.decide_consent(
+            "payment", data, decode_authorisation, node_id=node_id, now=now,
+            confirmation=confirmation,
+        )  # fmt: skip
+
+    def decide_consent(
+        self,
+        kind: str,
+        data: bytes,
+        decoder: Callable[[bytes], Consent],
+        *,
+        node_id: bytes,
+        now: int,
+        confirmation: bytes | None = None,
+        epoch: int | None = None,
+        cover: Callable[[Any, StateTxn], bytes] | None = None,
+    ) -> Decision:
+        """Decide one device consent (a payment authorisation, `kind` "payment", or an
+        on-chain authorisation, "onchain", decision 0011) with the same checks, limits,
+        counter and audit. `epoch` (requests that sign something that moves funds):
+        fencing first, a stale epoch is refused and consumes nothing. `cover(consent, txn)`
+        (on-chain: does the transaction match the consent?) runs after the node and
+        expiry checks and before the limits; a `PolicyViolation` it raises refuses with
+        its reason and does not use up the counter (what it checks was attached by the
+        runtime, which must not be able to burn the user's consent). It returns bytes
+        appended to the audit subject (the transaction's id)."""
         with self.state.transaction() as txn:
             t = self._tick(txn, now)
             try:
-                auth = decode_authorisation(data)
+                auth = decoder(data)
             except DecodeError:
-                return self._malformed(txn, t, "payment", data)
+                why = Reason.MALFORMED if data else Reason.NO_AUTHORISATION
+                return self._malformed(txn, t, kind, data, why)
             device = None
+            extra = b""
             try:
+                if epoch is not None:
+                    try:
+                        check_epoch(txn, node_id, epoch)
+                    except PolicyViolation as v:
+                        raise _Refuse(v.reason) from None
                 device = self._authenticate(
                     txn, auth.device_id, auth.signature, auth.signed_message()
                 )
                 self._check_counter(device, auth.counter)
-                outcome, reason = self._payment(txn, device, auth, node_id, t, confirmation)
+                if auth.node_id != node_id:
+                    raise _Refuse(Reason.WRONG_NODE, consume=True)
+                self._check_expiry(auth.expiry, t)
+                if cover is not None:
+                    try:
+                        extra = cover(auth, txn)
+                    except PolicyViolation as v:
+                        raise _Refuse(v.reason) from None
+                outcome, reason = self._payment(txn, device, auth, t, confirmation)
                 consume = outcome != Outcome.NEEDS_CONFIRMATION
             except _Refuse as r:
                 outcome, reason, consume = r.outcome, r.reason, r.consume
@@ -244,8 +314,8 @@ class Policy:
             return self._log(
                 txn,
                 t,
-                "payment",
-                auth.encode(),
+                kind,
+                auth.encode() + extra,
                 outcome,
                 reason,
                 subject_id=auth.auth_id,
@@ -256,14 +326,10 @@ class Policy:
         self,
         txn: StateTxn,
         device: Device,
-        auth: PaymentAuthorisation,
-        node_id: bytes,
+        auth: Consent,
         t: int,
         confirmation: bytes | None,
-    ) -> tuple[Outcome, Reason]:
-        if auth.node_id != node_id:
-            raise _Refuse(Reason.WRONG_NODE, consume=True)
-        self._check_expiry(auth.expiry, t)
+    ) -> tuple[Outcome, str]:
         rules, total = device.rules, auth.total_msat
         if total > rules.per_payment_max_msat:
             raise _Refuse(Reason.OVER_PER_PAYMENT_MAX, consume=True)
@@ -288,9 +354,7 @@ class Policy:
         txn.add_spend(device.device_id, Spend(t, total))
         return Outcome.APPROVE, reason
 
-    def _check_confirmation(
-        self, txn: StateTxn, payer: Device, auth: PaymentAuthorisation, data: bytes
-    ) -> None:
+    def _check_confirmation(self, txn: StateTxn, payer: Device, auth: Consent, data: bytes) -> None:
         # A bad confirmation does not use up the authorisation: whoever attached it (the
         # runtime) must not be able to burn the user's consent.
         try:
@@ -358,7 +422,7 @@ class Policy:
                 issuer = dataclasses.replace(issuer, last_counter=cmd.counter)
                 txn.put_device(issuer)
                 self._apply(txn, cmd, t)
-                outcome, reason = Outcome.APPROVE, Reason.APPLIED
+                outcome, reason = Outcome.APPROVE, str(Reason.APPLIED)
             except _Refuse as r:
                 outcome, reason = r.outcome, r.reason
                 if r.consume and issuer is not None:

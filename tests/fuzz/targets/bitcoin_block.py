@@ -1,14 +1,20 @@
 """Fuzz target: block decoding, both the full parser and the watcher's `scan_block`.
 
-Invariants: only `VajraError`s; the two accept exactly the same inputs except that the
+Invariants: only `VajraError`s; `match_block` watching everything agrees with
+`scan_block`; the two accept exactly the same inputs except that the
 full parser also refuses a "superfluous" all-empty witness section; where both accept,
 they agree on every txid, prevout and output.
 """
 
 from __future__ import annotations
 
-from vajra.bitcoin.block import parse_block, scan_block
+from vajra.bitcoin.block import match_block, parse_block, scan_block
 from vajra.errors import VajraError
+
+
+class _Everything:
+    def __contains__(self, item: object) -> bool:
+        return True
 
 
 def seeds() -> list[bytes]:
@@ -30,6 +36,17 @@ def fuzz_one(data: bytes) -> None:
         _, scanned = scan_block(data)
     except VajraError:
         scanned = None
+    try:
+        # watch every script and outpoint: match_block must then agree with scan_block
+        _, matched = match_block(data, _Everything(), _Everything())
+    except VajraError:
+        matched = None
+    if (matched is None) != (scanned is None):
+        raise AssertionError("match_block and scan_block disagree on validity")
+    if scanned is not None and matched is not None:
+        hit = [s for s in scanned if s.prevouts or s.outputs]
+        if [m.txid for m in matched] != [s.txid for s in hit]:
+            raise AssertionError("match_block and scan_block disagree on txids")
     try:
         block = parse_block(data)
     except VajraError:

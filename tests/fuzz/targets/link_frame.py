@@ -36,6 +36,12 @@ def seeds() -> list[bytes]:
         lp.InvoiceSigned(7, "lnbcrt1..."),
         lp.DecisionFrame(8, "approve", "auto_approved", "payment", bytes(32), bytes(32), 9),
         lp.Error(9, "stale_epoch", "epoch 1 < newest 2"),
+        lp.AccountXpub(10, _NODE, 1),
+        lp.SignOnchain(11, _NODE, 1, bytes(195), b"", b"psbt\xff\x01\x00"),
+        lp.Xpub(10, bytes(78), bytes(4)),
+        lp.OnchainSigned(
+            11, "deny", "onchain-no-unknown-outputs", "onchain", bytes(32), bytes(32), 12, b""
+        ),
     ]
     return [f.encode() for f in frames]
 

@@ -313,3 +313,21 @@ def bip32_invalid_keys() -> list[tuple[str, str]]:
     text = bip_text("bip-0032.mediawiki")
     sec = text[text.index("===Test vector 5===") : text.index("==Acknowledgements==")]
     return re.findall(r"^\* (\w+) \((.+)\)$", sec, re.M)
+
+
+# -- BIP 84 ---------------------------------------------------------------------------------
+
+
+@cache
+def bip84_vectors() -> tuple[dict[str, str], list[tuple[str, dict[str, str]]]]:
+    """(header fields: mnemonic, rootpriv, rootpub; [(path, {xpriv/xpub or privkey,
+    pubkey, address})]) from the BIP's test vectors, in order."""
+    text = bip_text("bip-0084.mediawiki")
+    block = text[text.index("==Test vectors==") :]
+    block = block[block.index("<pre>") + 5 : block.index("</pre>")]
+    parts = re.split(r"^\s*// .*?= (m/[0-9'/]+)\s*$", block, flags=re.M)
+    kv = re.compile(r"^\s*(\w+)\s*=\s*(.+?)\s*$", re.M)
+    header = dict(kv.findall(parts[0]))
+    return header, [
+        (path, dict(kv.findall(body))) for path, body in zip(parts[1::2], parts[2::2], strict=True)
+    ]

@@ -7,6 +7,7 @@ import pytest
 from tests.unit.bitcoin.bip_vectors import bip143_transactions
 from vajra.bitcoin.block import (
     BlockHeader,
+    match_block,
     merkle_root,
     parse_block,
     scan_block,
@@ -66,3 +67,24 @@ def test_merkle_root_odd_level() -> None:
     ab, cc = double_sha256(a + b), double_sha256(c + c)
     assert merkle_root([a, b, c]) == double_sha256(ab + cc)
     assert merkle_root([a]) == a
+
+
+def test_match_block_finds_what_scan_block_sees() -> None:
+    raw = _block(TXS)
+    _, scanned = scan_block(raw)
+    # watch one output script of every other transaction and one spent outpoint of others
+    scripts = {s.outputs[0][0] for s in scanned[::2] if s.outputs}
+    outpoints = {s.prevouts[-1] for s in scanned[1::2]}
+    header, matches = match_block(raw, scripts, outpoints)
+    assert header == parse_block(raw).header
+    expected = []
+    for k, s in enumerate(scanned):
+        spends = [(j, op) for j, op in enumerate(s.prevouts) if op in outpoints]
+        pays = [(j, sc, v) for j, (sc, v) in enumerate(s.outputs) if sc in scripts]
+        if spends or pays:
+            expected.append((k, s.txid, spends, pays))
+    assert [tuple(m) for m in matches] == expected and len(expected) >= len(scanned) // 2
+    assert match_block(raw, set(), set())[1] == []
+    for n in range(0, len(raw), 7):
+        with pytest.raises(TxDecodeError):
+            match_block(raw[:n], scripts, outpoints)

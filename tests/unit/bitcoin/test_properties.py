@@ -13,6 +13,11 @@ from vajra.bitcoin.psbt import Psbt
 from vajra.bitcoin.tx import Tx
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# PSBT examples are large nested structures (mostly generation time); the atheris
+# target covers PSBT parsing far more widely in the fuzz run
+PSBT_SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @SETTINGS
@@ -42,7 +47,7 @@ def test_block_scan_matches_parse(block_txs: list[Tx]) -> None:
     ]
 
 
-@SETTINGS
+@PSBT_SETTINGS
 @given(psbts())
 def test_psbt_round_trip(p: Psbt) -> None:
     raw = p.serialize()
@@ -61,7 +66,7 @@ def test_decoders_on_random_bytes(data: bytes) -> None:
     psbt.fuzz_one(data)
 
 
-@SETTINGS
+@PSBT_SETTINGS
 @given(psbts(), st.data())
 def test_psbt_mutations_only_raise_decode_errors(p: Psbt, data: st.DataObject) -> None:
     raw = bytearray(p.serialize())

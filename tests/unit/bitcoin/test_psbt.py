@@ -218,3 +218,34 @@ def test_fee_and_previous_tx_requirement() -> None:
     overpaid.inputs[0].witness_utxo = prev.outputs[1]
     with pytest.raises(PsbtError, match="exceed"):
         fee_sat(overpaid)
+
+
+def test_change_detection() -> None:
+    from vajra.bitcoin.psbt_roles import change_outputs
+    from vajra.bitcoin.script import p2wpkh
+    from vajra.crypto.bip32 import master_key
+
+    master = master_key(bytes(range(32)))
+    fp = master.fingerprint
+    path = parse_path("m/84'/1'/0'/1/0")
+    mine = master.derive(path).pubkey
+    stranger = PrivateKey(b"\x05" * 32).pubkey
+    tx = Tx(
+        2,
+        (TxIn(OutPoint(b"\x01" * 32, 0)),),
+        (
+            TxOut(1_000, p2wpkh(stranger)),
+            TxOut(2_000, p2wpkh(mine)),
+            TxOut(3_000, p2wpkh(stranger)),
+        ),
+    )
+    psbt = Psbt.from_tx(tx)
+    psbt.outputs[1].bip32_derivations[mine] = KeyOrigin(fp, path)
+    # a lie: the stranger's key claimed under our fingerprint and some path
+    psbt.outputs[2].bip32_derivations[stranger] = KeyOrigin(fp, parse_path("m/84'/1'/0'/1/1"))
+
+    def derive(p: tuple[int, ...]) -> bytes:
+        return master.derive(p).pubkey
+
+    assert change_outputs(psbt, fp, derive) == [1]
+    assert change_outputs(psbt, b"\x00\x00\x00\x00", derive) == []

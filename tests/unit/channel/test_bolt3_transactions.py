@@ -20,6 +20,7 @@ from vajra.bitcoin.script import p2pkh, p2wpkh, p2wsh, push_data
 from vajra.bitcoin.sighash import SIGHASH_ALL, legacy_sighash
 from vajra.bitcoin.tx import OutPoint, Tx, TxIn, TxOut
 from vajra.channel.commitment import (
+    Commitment,
     CommitmentKeys,
     Htlc,
     build_commitment,
@@ -35,9 +36,12 @@ from vajra.channel.signing import (
     counterparty_htlc_sighash_type,
     htlc_sighash,
     htlc_witness,
+    sign_commitment,
+    verify_commitment_signed,
 )
 from vajra.crypto.hashes import sha256
-from vajra.crypto.secp256k1 import PrivateKey, pubkey_from_secret
+from vajra.crypto.secp256k1 import CURVE_ORDER, PrivateKey, der_to_compact, pubkey_from_secret
+from vajra.errors import ProtocolError
 
 P = appendix_c_params()
 C_VECTORS = appendix_c_vectors()
@@ -125,12 +129,11 @@ def _der(key: PrivateKey, digest: bytes, hash_type: int) -> bytes:
     return key.sign_digest_der(digest) + bytes((hash_type,))
 
 
-def _check(v: CommitmentVector, *, anchors: bool) -> None:
+def _commitment(v: CommitmentVector, *, anchors: bool) -> Commitment:
     htlcs = [
         Htlc(h.offered, h.amount_msat, sha256(h.payment_preimage), h.cltv_expiry) for h in v.htlcs
     ]
-    preimages = {sha256(h.payment_preimage): h.payment_preimage for h in v.htlcs}
-    c = build_commitment(
+    return build_commitment(
         funding_outpoint=FUNDING,
         keys=KEYS,
         to_self_delay=_i("local_delay"),
@@ -146,6 +149,11 @@ def _check(v: CommitmentVector, *, anchors: bool) -> None:
         ),
         anchors=anchors,
     )
+
+
+def _check(v: CommitmentVector, *, anchors: bool) -> None:
+    preimages = {sha256(h.payment_preimage): h.payment_preimage for h in v.htlcs}
+    c = _commitment(v, anchors=anchors)
     amount = _i("funding_amount_satoshi")
     digest = commitment_sighash(c, FUNDING_SCRIPT, amount)
     remote_sig = _der(REMOTE_FUNDING, digest, SIGHASH_ALL)
@@ -232,3 +240,58 @@ def test_appendix_b_funding_transaction() -> None:
     )
     assert signed.serialize() == raw("funding_tx")
     assert signed.txid == FUNDING.txid
+
+
+@pytest.mark.parametrize(
+    ("v", "anchors"),
+    [(v, False) for v in C_VECTORS] + [(v, True) for v in F_VECTORS],
+    ids=[f"C {v.name}" for v in C_VECTORS] + [f"F {v.name}" for v in F_VECTORS],
+)
+def test_commitment_signed_round(v: CommitmentVector, anchors: bool) -> None:
+    """The remote's `commitment_signed` for our commitment, made by `sign_commitment`
+    with the remote's keys, is the vector's signatures; `verify_commitment_signed`
+    accepts it and refuses every tampered variant."""
+    c = _commitment(v, anchors=anchors)
+    amount = _i("funding_amount_satoshi")
+    params = {
+        "to_self_delay": _i("local_delay"),
+        "feerate_per_kw": v.feerate_per_kw,
+        "anchors": anchors,
+    }
+    sig, htlc_sigs = sign_commitment(
+        c, KEYS, FUNDING_SCRIPT, amount, REMOTE_FUNDING, REMOTE_HTLC, **params
+    )
+    assert sig == der_to_compact(v.remote_sig)
+    assert htlc_sigs == [der_to_compact(h.remote_sig) for h in v.htlc_txs]
+    verify_commitment_signed(c, KEYS, FUNDING_SCRIPT, amount, sig, htlc_sigs, **params)
+    bad = bytes([sig[0] ^ 1]) + sig[1:]
+    high_s = sig[:32] + (CURVE_ORDER - int.from_bytes(sig[32:], "big")).to_bytes(32, "big")
+    for wrong in (bad, high_s):
+        with pytest.raises(ProtocolError, match="commitment signature"):
+            verify_commitment_signed(c, KEYS, FUNDING_SCRIPT, amount, wrong, htlc_sigs, **params)
+    with pytest.raises(ProtocolError, match="HTLC signatures for"):
+        verify_commitment_signed(
+            c,
+            KEYS,
+            FUNDING_SCRIPT,
+            amount,
+            sig,
+            [*htlc_sigs, htlc_sigs[0] if htlc_sigs else sig],
+            **params,
+        )
+    if len(htlc_sigs) >= 2:
+        swapped = [htlc_sigs[1], htlc_sigs[0], *htlc_sigs[2:]]
+        with pytest.raises(ProtocolError, match="HTLC signature 0"):
+            verify_commitment_signed(c, KEYS, FUNDING_SCRIPT, amount, sig, swapped, **params)
+    if htlc_sigs and anchors:
+        # an ALL signature where anchors require SINGLE|ANYONECANPAY is refused
+        tx = build_htlc_tx(c, c.htlc_outputs[0][0], KEYS, **params)
+        out = c.htlc_outputs[0][1]
+        assert out.witness_script is not None
+        all_sig = REMOTE_HTLC.sign_digest(
+            htlc_sighash(tx, out.witness_script, out.txout.amount_sat, SIGHASH_ALL)
+        )
+        with pytest.raises(ProtocolError, match="HTLC signature 0"):
+            verify_commitment_signed(
+                c, KEYS, FUNDING_SCRIPT, amount, sig, [all_sig, *htlc_sigs[1:]], **params
+            )

@@ -1,0 +1,181 @@
+"""`vajra node ID ...`: one hosted node's on-chain wallet, through the running runtime.
+
+    vajra node ID address                  a fresh receive address of the node
+    vajra node ID balance                  confirmed and unconfirmed sat
+    vajra node ID utxos                    the node's unspent outputs
+    vajra node ID send ADDRESS AMOUNT_SAT --device NAME
+                                           send on-chain, authorised by a device
+
+The node's keys stay on its live signer: `send` asks the runtime what the spend would
+cost, has the device (the `vajra device` simulator: --device-dir, env VAJRA_DEVICE_DIR)
+sign an on-chain authorisation for exactly that destination and amount and a maximum
+fee (--max-fee-sat, default the quoted fee), and hands it to the runtime, which builds
+the PSBT and asks the signer; the signer signs only what the authorisation covers. The
+runtime is found as `vajra nodes` finds it (--store or --admin).
+
+Output is JSON with --json; errors are then JSON on stderr ({"error": code, ...}).
+Exit codes: 0 done, 1 error or refused, 3 the signer needs a confirmation
+(--user-present, or --confirm-by OWNER_DEVICE).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+
+CHAIN_ENV = "VAJRA_CHAIN"
+
+
+class CliError(Exception):
+    def __init__(self, code: str, detail: str = "", body: dict[str, Any] | None = None) -> None:
+        self.code = code
+        self.detail = detail
+        self.body = body or {"error": code, "detail": detail}
+        super().__init__(f"{code}: {detail}" if detail else code)
+
+
+def _call(args: argparse.Namespace, action: str, body: dict[str, Any] | None = None) -> Any:
+    from vajra.runtime.admin_client import AdminClient, AdminError
+
+    try:
+        if args.admin:
+            client = AdminClient(args.admin, timeout=120)
+        elif args.store:
+            client = AdminClient.for_store(args.store, timeout=120)
+        else:
+            raise CliError("usage", "give --store (of a running runtime) or --admin SOCKET")
+        path = f"/v1/nodes/{args.id}/wallet/{action}"
+        return client.get(path) if body is None else client.post(path, body)
+    except AdminError as e:
+        code = "no_runtime" if e.status == 0 and e.error != "forbidden" else e.error
+        raise CliError(code, e.detail, {**e.body, "error": code}) from None
+
+
+def _print(args: argparse.Namespace, obj: Any, text: str) -> None:
+    print(json.dumps(obj) if args.json else text)
+
+
+def cmd_address(args: argparse.Namespace) -> int:
+    out = _call(args, "address", {})
+    _print(args, out, out["address"])
+    return 0
+
+
+def cmd_balance(args: argparse.Namespace) -> int:
+    out = _call(args, "balance")
+    _print(args, out, f"confirmed {out['confirmed_sat']} sat, unconfirmed "
+                      f"{out['unconfirmed_sat']} sat (tip {out['tip_height']})")  # fmt: skip
+    return 0
+
+
+def cmd_utxos(args: argparse.Namespace) -> int:
+    out = _call(args, "utxos")
+    lines = [f"{u['txid']}:{u['vout']}  {u['value_sat']} sat  {u['confirmations']} conf  "
+             f"{u['address']}" for u in out["utxos"]]  # fmt: skip
+    _print(args, out, "\n".join(lines) or "no unspent outputs")
+    return 0
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    from vajra.bitcoin.script import address_to_script
+    from vajra.cli_device import DeviceFile, _dir
+    from vajra.crypto.hashes import sha256
+    from vajra.errors import DecodeError
+    from vajra.signer.messages import FLAG_USER_PRESENT, Confirmation
+    from vajra.signer.onchain_messages import OnchainAuthorisation
+
+    if args.amount_sat < 1:
+        raise CliError("usage", "AMOUNT_SAT must be a positive integer")
+    # The device computes what it signs from the address itself, not from the runtime.
+    chain = args.chain or os.environ.get(CHAIN_ENV) or "regtest"
+    try:
+        script = address_to_script(args.address, chain)
+    except (DecodeError, ValueError) as e:
+        raise CliError("bad_address", str(e)) from None
+    quote = _call(args, "quote", {"address": args.address, "amount_sat": args.amount_sat})
+    if quote.get("destination_script") != script.hex():
+        raise CliError("bad_quote", "the runtime's destination script is not the address's")
+    max_fee = args.max_fee_sat if args.max_fee_sat is not None else int(quote["fee_sat"])
+    dev = DeviceFile(_dir(args) / f"{args.device}.json")
+    auth = OnchainAuthorisation(
+        bytes.fromhex(args.id), sha256(script), args.amount_sat, max_fee,
+        int(time.time()) + args.expiry_s, dev.next_counter(), dev.key.device_id,
+        FLAG_USER_PRESENT if args.user_present else 0,
+    ).signed(dev.key)  # fmt: skip
+    body: dict[str, Any] = {"address": args.address, "amount_sat": args.amount_sat,
+                            "authorisation": auth.encode().hex()}  # fmt: skip
+    if args.confirm_by:
+        owner = DeviceFile(_dir(args) / f"{args.confirm_by}.json")
+        body["confirmation"] = (
+            Confirmation(auth.auth_id, owner.key.device_id).signed(owner.key).encode().hex()
+        )
+    out = _call(args, "send", body)
+    _print(args, out, f"sent {args.amount_sat} sat to {args.address}: txid {out['txid']} "
+                      f"(fee {out['fee_sat']} sat)")  # fmt: skip
+    return 0
+
+
+def _guarded(func: Any) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            rc: int = func(args)
+            return rc
+        except CliError as e:
+            body = e.body
+        except (OSError, ValueError) as e:
+            body = {"error": "error", "detail": str(e)}
+        except Exception as e:  # a VajraError from the device file and the like
+            body = {"error": type(e).__name__, "detail": str(e)}
+        if args.json:
+            print(json.dumps(body), file=sys.stderr)
+        else:
+            detail = f": {body.get('detail')}" if body.get("detail") else ""
+            print(f"error: {body.get('error')}{detail}", file=sys.stderr)
+        decision = body.get("decision")
+        if isinstance(decision, dict) and decision.get("outcome") == "needs_confirmation":
+            return 3
+        return 1
+
+    return run
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "node",
+        help="one node's on-chain wallet: address, balance, utxos, send (via the runtime)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("id", help="node id (66 hex digits)")
+    ns = p.add_subparsers(dest="node_cmd", metavar="ACTION", required=True)
+
+    def cmd(name: str, help_: str, func: Any) -> argparse.ArgumentParser:
+        c = ns.add_parser(name, help=help_, description=help_)
+        c.add_argument("--store", default=None, help="store of the running runtime")
+        c.add_argument(
+            "--admin", default=None, help="the runtime's admin socket path (instead of --store)"
+        )
+        c.add_argument("--json", action="store_true", help="JSON output (errors: JSON on stderr)")
+        c.set_defaults(func=_guarded(func))
+        return c
+
+    cmd("address", "a fresh receive address of the node (watched before it is shown)",
+        cmd_address)  # fmt: skip
+    cmd("balance", "confirmed and unconfirmed balance in sat, from the chain watcher",
+        cmd_balance)  # fmt: skip
+    cmd("utxos", "the node's unspent outputs", cmd_utxos)
+    c = cmd("send", "send AMOUNT_SAT to ADDRESS, authorised by --device", cmd_send)
+    c.add_argument("address", help="destination address")
+    c.add_argument("amount_sat", type=int, help="amount in satoshi")
+    c.add_argument("--device", required=True, help="the device that authorises (its file)")
+    c.add_argument("--device-dir", default=None, help="device files (env VAJRA_DEVICE_DIR)")
+    c.add_argument("--max-fee-sat", type=int, default=None,
+                   help="most fee the device allows (default: the runtime's quote)")  # fmt: skip
+    c.add_argument("--expiry-s", type=int, default=300, help="authorisation valid this long")
+    c.add_argument("--user-present", action="store_true", help="ring squeezed / biometric")
+    c.add_argument("--confirm-by", help="an owner device confirming a large send")
+    c.add_argument("--chain", default=None, help=f"address chain (env {CHAIN_ENV}; regtest)")

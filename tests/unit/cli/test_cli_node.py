@@ -1,0 +1,36 @@
+"""`vajra node ID ...` errors as a user meets them: one line without --json, a JSON object
+on stderr with --json, non-zero exit; the device checks the address before signing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vajra.cli import main
+
+NODE = "02" + "11" * 32
+
+
+def test_no_runtime_is_a_json_error_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = str(tmp_path / "store.db")
+    assert main(["node", NODE, "balance", "--store", store, "--json"]) == 1
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert json.loads(out.err)["error"] == "no_runtime"
+    assert main(["node", NODE, "balance", "--store", store]) == 1
+    assert capsys.readouterr().err.startswith("error: no_runtime: no runtime is running on")
+
+
+def test_send_refuses_a_bad_address_before_any_device_signs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["node", NODE, "send", "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", "1000",
+            "--device", "ring", "--device-dir", str(tmp_path), "--admin", "127.0.0.1:1",
+            "--json"]  # fmt: skip
+    assert main(args) == 1  # a mainnet address on the default regtest chain
+    assert json.loads(capsys.readouterr().err)["error"] == "bad_address"
+    assert not list(tmp_path.iterdir())  # no device file touched, no counter used
