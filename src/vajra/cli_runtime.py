@@ -93,7 +93,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--signer", type=int, default=None, help="signer id (default: the only paired one)"
     )
     c.set_defaults(func=_nodes_create)
-    ls = ns.add_parser("list", help="list nodes (id, host, port, state)")
+    ls = ns.add_parser("list", help="list nodes (node_id, host, port, state)")
     ls.add_argument("--json", action="store_true", help="one JSON array")
     ls.add_argument("--limit", type=int, default=None)
     ls.set_defaults(func=_nodes_list)
@@ -267,7 +267,7 @@ def _nodes_list(args: argparse.Namespace) -> int:
         print(json.dumps(nodes))
     else:
         for n in nodes:
-            print(f"{n['id']}  {n['host']}:{n['port']}  {n['state']}")
+            print(f"{n['node_id']}  {n['host']}:{n['port']}  {n['state']}")
     return 0
 
 

@@ -285,7 +285,7 @@ class Supervisor:
         index = self.pool.index_of(row.host)
         loaded = index is not None and self.keys.node_id(index) == row.node_id
         state = "registered"
-        out: dict[str, Any] = {"id": row.node_id.hex(), "host": row.host, "port": row.port}
+        out: dict[str, Any] = {"node_id": row.node_id.hex(), "host": row.host, "port": row.port}
         if loaded and index is not None:
             worker = self.states.get(index)
             state = "awake" if worker else "sleeping"
@@ -400,7 +400,7 @@ class Supervisor:
                 out.append(self.node_json(row))
                 if len(out) >= limit:
                     break
-            nxt = out[-1]["id"] if len(out) >= limit else None
+            nxt = out[-1]["node_id"] if len(out) >= limit else None
             return Response.of({"nodes": out, "next": nxt})
         if len(parts) == 3:
             found = self.store.get_node(bytes.fromhex(parts[2]))

@@ -181,10 +181,10 @@ class Session(asyncio.Protocol):
             return
         now = time.monotonic()
         self.last_active = now
-        before = conn.pongs_sent
+        before = (conn.pongs_sent, conn.warnings_sent, conn.errors_sent)
         conn.receive_data(data, now)
-        self.w.count["pongs"] += conn.pongs_sent - before
         self._events(now)
+        self._count_sent(conn, before)
         if self.conn is not None:
             self.w.recent.add(self)
 
@@ -237,6 +237,14 @@ class Session(asyncio.Protocol):
             w.count["wake_triggers"] += 1
             self.queue = [msg]
             w.spawn(self._deliver())
+
+    def _count_sent(self, conn: PeerConnection, before: tuple[int, int, int]) -> None:
+        """Metrics for what this session sent since `before`: pongs, and BOLT 1 warnings
+        and errors as two separate counters (a warning is not an error: BOLT 1)."""
+        c = self.w.count
+        c["pongs"] += conn.pongs_sent - before[0]
+        c["warnings_sent"] += conn.warnings_sent - before[1]
+        c["errors_sent"] += conn.errors_sent - before[2]
 
     def itself(self) -> Session:
         """Protocol factory for `connect_accepted_socket` of a resumed session."""
@@ -306,10 +314,10 @@ class Session(asyncio.Protocol):
             if conn is None or conn.closed:
                 continue
             now = time.monotonic()
+            before = (conn.pongs_sent, conn.warnings_sent, conn.errors_sent)
             for r in replies:
                 conn.send(r, now)
-                if r.NAME == "error":
-                    w.count["errors_sent"] += 1
+            self._count_sent(conn, before)
             self.flush()
         self.queue = None
 
