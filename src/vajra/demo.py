@@ -159,7 +159,7 @@ class RuntimeProcess:
 
 
 def _uri(n: dict[str, Any]) -> str:
-    return f"{n['id']}@{n['host']}:{n['port']}"
+    return f"{n['node_id']}@{n['host']}:{n['port']}"
 
 
 def run_demo(
@@ -261,7 +261,7 @@ def run_demo(
                 answer = str(e).split(" exited ", 1)[-1][:200]
             wait_until(lambda: rt.counters()["wakes"] > before["wakes"], timeout=30,
                        what="the node to wake")  # fmt: skip
-            log(f"         node {target['id'][:16]}.. woke; LND was told: {answer}")
+            log(f"         node {target['node_id'][:16]}.. woke; LND was told: {answer}")
             wait_until(lambda: rt.counters()["sleeps"] > before["sleeps"],
                        timeout=idle_timeout + 30, what="the node to sleep again")  # fmt: skip
             audit = signer.audit()

@@ -121,12 +121,12 @@ def test_open_channel_wakes_node_gets_error_and_sleeps(
         await d.close()
 
     asyncio.run(main())
-    node = runtime.admin(f"/v1/nodes/{n['id']}")
+    node = runtime.admin(f"/v1/nodes/{n['node_id']}")
     assert node["state"] in ("awake", "sleeping")
     wait_until(lambda: runtime.counters()["wakes"] >= 1, 5, "wake counter")
     assert runtime.counters()["errors_sent"] >= 1
     # The node sleeps again after its idle timeout (1 s here).
-    wait_until(lambda: runtime.admin(f"/v1/nodes/{n['id']}")["state"] == "sleeping", 10, "sleep")
+    wait_until(lambda: runtime.admin(f"/v1/nodes/{n['node_id']}")["state"] == "sleeping", 10, "sleep")
     wait_until(lambda: runtime.counters()["sleeps"] >= 1, 10, "sleep counter")
     # The peer is in the node's encrypted state.
     state = read_state(runtime.store, bytes.fromhex(n["node_id"]))
@@ -158,7 +158,7 @@ def test_wakes_are_handed_to_the_owning_worker(runtime: RuntimeProc) -> None:
 
     asyncio.run(main())
     for n in sample:
-        shown = runtime.admin(f"/v1/nodes/{n['id']}")
+        shown = runtime.admin(f"/v1/nodes/{n['node_id']}")
         if shown["state"] == "awake":
             assert shown["worker"] == pool.index_of(n["host"]) % 2  # type: ignore[operator]
 

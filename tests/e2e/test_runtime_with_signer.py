@@ -182,7 +182,7 @@ def test_runtime_with_live_signer(env: Env) -> None:
     asyncio.run(_ping(node, rt.port))
     ev = asyncio.run(_open_channel(node, rt.port))
     assert isinstance(ev, ErrorReceived) and ev.channel_id == bytes(range(32))
-    wait_until(lambda: rt.admin(f"/v1/nodes/{node['id']}")["state"] == "sleeping", 10, "sleep")
+    wait_until(lambda: rt.admin(f"/v1/nodes/{node['node_id']}")["state"] == "sleeping", 10, "sleep")
     assert rt.counters()["wakes"] == 1
 
     # --- signer stopped: a wake fails cleanly; sleeping nodes still answer -----------------

@@ -41,7 +41,7 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RuntimeProc]:
 
 
 def _uri(n: dict[str, object]) -> str:
-    return f"{n['id']}@{n['host']}:{n['port']}"
+    return f"{n['node_id']}@{n['host']}:{n['port']}"
 
 
 def test_lnd_lists_1000_hosted_nodes_as_peers(lnd_pair: LndPair, runtime: RuntimeProc) -> None:
@@ -56,7 +56,7 @@ def test_lnd_lists_1000_hosted_nodes_as_peers(lnd_pair: LndPair, runtime: Runtim
     try:
         for n in sample:
             p = peers.get(str(n["node_id"]))
-            assert p is not None, f"LND does not list {n['id']}"
+            assert p is not None, f"LND does not list {n['node_id']}"
             assert p["address"] == f"{n['host']}:{n['port']}"
             # LND shows the features it read from our init, bit by bit.
             assert ours <= set(p["features"]), (ours, p["features"])
