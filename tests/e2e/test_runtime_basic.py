@@ -126,7 +126,9 @@ def test_open_channel_wakes_node_gets_error_and_sleeps(
     wait_until(lambda: runtime.counters()["wakes"] >= 1, 5, "wake counter")
     assert runtime.counters()["errors_sent"] >= 1
     # The node sleeps again after its idle timeout (1 s here).
-    wait_until(lambda: runtime.admin(f"/v1/nodes/{n['node_id']}")["state"] == "sleeping", 10, "sleep")
+    wait_until(
+        lambda: runtime.admin(f"/v1/nodes/{n['node_id']}")["state"] == "sleeping", 10, "sleep"
+    )
     wait_until(lambda: runtime.counters()["sleeps"] >= 1, 10, "sleep counter")
     # The peer is in the node's encrypted state.
     state = read_state(runtime.store, bytes.fromhex(n["node_id"]))

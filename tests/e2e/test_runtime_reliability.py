@@ -177,10 +177,14 @@ def test_hostile_peers_are_cut_off_others_keep_answering(tmp_path: Path) -> None
             others = random.sample(nodes[3:], 30)
             ok = await asyncio.gather(*(_try(n, port) for n in others))
             assert all(ok)
-            # The half-open handshakes die at the 2 s deadline.
+            # The half-open handshakes die at the 2 s deadline (those beyond the
+            # per-source limit of 8 per node per worker were refused at once: a reset).
             await asyncio.sleep(3.5)
             for r, _ in held:
-                data = await asyncio.wait_for(r.read(100), 5)
+                try:
+                    data = await asyncio.wait_for(r.read(100), 5)
+                except ConnectionResetError:
+                    data = b""
                 assert data == b""
             for _, w in held + extra:
                 w.close()

@@ -136,6 +136,7 @@ COUNTERS: tuple[str, ...] = (
     "graph_handoffs",  # gossip handed to the shared graph instead of a node
     "ignored_asleep",  # messages a sleeping node ignores (hibernation table)
     "wakes_refused",  # wake-worthy messages refused by the wake rate limits
+    "signer_requests",  # state_key requests made by wakes (NodeHost)
 )
 GAUGES = frozenset({"connections_open", "awake"})
 _SLOT = 8 * len(COUNTERS)

@@ -95,6 +95,8 @@ class NodeHost:
         self._on_change = on_change
         self.wakes = 0
         self.sleeps = 0
+        self.signer_requests = 0
+        """`state_key` requests made (each wake attempt past the lease asks once)."""
         self.failures = 0
 
     @property
@@ -157,6 +159,7 @@ class NodeHost:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 0.25)
         try:
+            self.signer_requests += 1
             key = await self._signer.state_key(node_id, lease.epoch)
             self._store.unlock(node_id, key)
             got = await self._run(self._store.get, node_id, STATE_KEY)
