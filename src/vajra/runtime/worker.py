@@ -366,9 +366,19 @@ class Session(asyncio.Protocol):
 
     async def _deliver(self) -> None:
         w = self.w
+        first = True  # the first message passed the wake limits in `_message`
         while self.queue:
             msg = self.queue.pop(0)
             peer = self.conn.remote_pubkey if self.conn is not None else None
+            if not first and not w.host.is_awake(self.node_id):
+                # The wake failed (or the node slept again): each queued message would be
+                # another signer request, so each passes the wake limits again.
+                if not w.wake_limiter.allow(self.node_id, peer or b"", time.monotonic()):
+                    w.count["wakes_refused"] += 1
+                    self._reply([WAKE_REFUSED_WARNING])
+                    continue
+                w.count["wake_triggers"] += 1
+            first = False
             w.waking.setdefault(self.node_id, self.index)
             try:
                 replies = await w.host.deliver(self.node_id, peer or b"", msg)
@@ -381,16 +391,19 @@ class Session(asyncio.Protocol):
                 # BOLT 1 warning (all-zero channel id: the connection, not a channel);
                 # the peer may retry later. The session stays up for pings.
                 replies = [WAKE_FAILED_WARNING]
-            conn = self.conn
-            if conn is None or conn.closed:
-                continue
-            now = time.monotonic()
-            before = (conn.pongs_sent, conn.warnings_sent, conn.errors_sent)
-            for r in replies:
-                conn.send(r, now)
-            self._count_sent(conn, before)
-            self.flush()
+            self._reply(replies)
         self.queue = None
+
+    def _reply(self, replies: list[Message]) -> None:
+        conn = self.conn
+        if conn is None or conn.closed:
+            return
+        now = time.monotonic()
+        before = (conn.pongs_sent, conn.warnings_sent, conn.errors_sent)
+        for r in replies:
+            conn.send(r, now)
+        self._count_sent(conn, before)
+        self.flush()
 
     def flush(self) -> None:
         conn, transport = self.conn, self.transport
