@@ -44,6 +44,7 @@ from vajra.runtime.signer_channel import OP_ECDH, ChannelRequest, ChannelServer
 from vajra.runtime.signer_hub import SignerHub
 from vajra.runtime.worker import WorkerConfig
 from vajra.store import NodeRow, SqliteStore
+from vajra.wire import features as feat
 
 log = logging.getLogger("vajra.runtime")
 CREATE_BATCH = 1000
@@ -495,6 +496,7 @@ class Supervisor:
         ready = {"event": "ready", **info, "workers": self.cfg.workers,
                  "worker_pids": [p.pid if p else None for p in self.procs],
                  "node_count": self.node_count, "nodes": sample,
+                 "features": feat.advertised(),
                  "startup_s": round(time.monotonic() - t0, 3)}  # fmt: skip
         print(json.dumps(ready), flush=True)
         log.info("event=ready nodes=%d workers=%d port=%d", self.node_count, self.cfg.workers,

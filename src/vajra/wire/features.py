@@ -294,3 +294,12 @@ def init_features() -> bytes:
 def node_features() -> bytes:
     """The `features` field of our `node_announcement`."""
     return bits_to_bytes(our_bits(NODE))
+
+
+def advertised(context: str = INIT) -> dict[str, str]:
+    """Our features in `context` by BOLT 9 name: "even" (required) or "odd" (optional).
+    The runtime's ready line carries it for `init` (the lnprototest Runner's `has_option`)."""
+    out = {}
+    for b in sorted(our_bits(context)):
+        out[BY_BIT[b].name] = "odd" if b & 1 else "even"
+    return out
