@@ -137,3 +137,10 @@ def test_out_of_context() -> None:
     assert F.out_of_context(frozenset({pm}), F.INIT) == {pm}
     assert F.out_of_context(frozenset({pm}), F.INVOICE) == frozenset()
     assert F.out_of_context(frozenset({999}), F.INIT) == frozenset()  # unknown: not ours to judge
+
+
+def test_advertised_names_our_init_bits() -> None:
+    adv = F.advertised()
+    assert adv["var_onion_optin"] == "even" and adv["option_channel_type"] == "odd"
+    bits = {F.BY_NAME[n].bit + (1 if v == "odd" else 0) for n, v in adv.items()}
+    assert bits == F.our_bits(F.INIT)
