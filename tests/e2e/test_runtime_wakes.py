@@ -156,6 +156,10 @@ def test_10000_wake_worthy_messages_cost_at_most_the_wake_limit(tmp_path: Path) 
         assert sent == 10_000
         assert 1 <= asked <= allowed, (asked, allowed, elapsed, connections)
         assert after["wakes_refused"] - before.get("wakes_refused", 0) >= 1
+        # every refusal and failed wake was answered with a BOLT 1 warning, counted as
+        # such; no `error` was sent (issue 12: errors_sent stayed 0 while warnings went)
+        assert after["warnings_sent"] - before.get("warnings_sent", 0) >= 1
+        assert after["errors_sent"] == before.get("errors_sent", 0)
         assert after["wakes"] == 0 and rt.proc.poll() is None
         # the node still answers what a sleeping node answers itself
         asyncio.run(_send_then_ping(node, rt.port, message_for_ping_check()))
