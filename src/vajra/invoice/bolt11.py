@@ -194,7 +194,13 @@ def _is_high_s(signature: bytes) -> bool:
 
 def decode(s: str) -> Invoice:
     """Parse and check a BOLT 11 string; raise InvoiceError (with a Reason) if a reader
-    must refuse it. A `lightning:` URI prefix is the caller's to strip."""
+    must refuse it. A `lightning:` URI prefix is the caller's to strip.
+
+    Promise: nothing of an accepted string is dropped -- `encode(decode(s), sign)` gives
+    `s` back (lower case) for a signer reproducing its signature -- because every
+    byte-valued field must carry 0 pad bits (`INVALID_PADDING` otherwise, the same rule
+    for `p`, `s`, `h`, `n`, `m`, `d`, `f` and `r`). Strings over 7,089 characters are
+    refused (`TOO_LONG`): a deliberate deviation from BOLT 11 (module docstring)."""
     # BOLT 11: "MUST parse the address as Bech32 ... (also without the character limit)";
     # "if the checksum is incorrect: MUST fail the payment."
     hrp, words, encoding = bech32.decode(s, max_length=MAX_INVOICE_LENGTH)
