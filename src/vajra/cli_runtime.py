@@ -77,7 +77,46 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--create", type=int, default=0, help="create this many nodes at start")
     p.add_argument("--handshake-timeout", type=float, default=10.0, help="seconds to init")
-    p.add_argument("--max-per-node", type=int, default=64, help="connections per node per worker")
+    p.add_argument(
+        "--max-per-node",
+        type=int,
+        default=64,
+        help="connection slots per node per worker; when full, a new connection evicts the "
+        "longest idle session of the source holding most slots (docs/ARCHITECTURE.md)",
+    )
+    p.add_argument(
+        "--max-per-source-node",
+        type=int,
+        default=8,
+        help="connections from one source (IPv4 address / IPv6 /64) to one node, per worker",
+    )
+    p.add_argument(
+        "--max-per-source", type=int, default=4096, help="connections from one source per worker"
+    )
+    p.add_argument(
+        "--frame-timeout",
+        type=float,
+        default=30.0,
+        help="seconds for the rest of a frame once its first byte arrived",
+    )
+    p.add_argument(
+        "--session-idle-timeout",
+        type=float,
+        default=300.0,
+        help="seconds of silence after which a session without a channel is closed",
+    )
+    p.add_argument(
+        "--node-wake-burst", type=int, default=4, help="wakes a sleeping node may get at once"
+    )
+    p.add_argument(
+        "--node-wakes-per-minute", type=float, default=6.0, help="wake refill rate per node"
+    )
+    p.add_argument(
+        "--peer-wake-burst", type=int, default=4, help="wakes one peer may cause at once"
+    )
+    p.add_argument(
+        "--peer-wakes-per-minute", type=float, default=6.0, help="wake refill rate per peer"
+    )
     p.add_argument(
         "--max-connections", type=int, default=16000, help="connections per worker (fd limit)"
     )
@@ -134,7 +173,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     c.add_argument("--json", action="store_true", help="no progress bar; errors as JSON")
     c.set_defaults(func=_nodes_create)
-    ls = ns.add_parser("list", help="list nodes (id, host, port, state)")
+    ls = ns.add_parser("list", help="list nodes (node_id, host, port, state)")
     ls.add_argument("--json", action="store_true", help="one JSON array")
     ls.add_argument("--limit", type=int, default=None)
     ls.set_defaults(func=_nodes_list)
@@ -217,6 +256,14 @@ def _runtime(args: argparse.Namespace) -> int:
             "handshake_timeout": args.handshake_timeout,
             "max_per_node": args.max_per_node,
             "max_connections": args.max_connections,
+            "max_per_source_node": args.max_per_source_node,
+            "max_per_source": args.max_per_source,
+            "frame_timeout": args.frame_timeout,
+            "session_idle_timeout": args.session_idle_timeout,
+            "node_wake_burst": args.node_wake_burst,
+            "node_wakes_per_minute": args.node_wakes_per_minute,
+            "peer_wake_burst": args.peer_wake_burst,
+            "peer_wakes_per_minute": args.peer_wakes_per_minute,
         },
     )
 
@@ -363,7 +410,7 @@ def _nodes_list(args: argparse.Namespace) -> int:
         for n in page["nodes"][: None if args.limit is None else args.limit - len(nodes)]:
             nodes.append(n)
             if not args.json:
-                print(f"{n['id']}  {n['host']}:{n['port']}  {n['state']}")
+                print(f"{n['node_id']}  {n['host']}:{n['port']}  {n['state']}")
         after = page["next"]
         if after is None:
             break

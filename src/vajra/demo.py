@@ -160,7 +160,7 @@ class RuntimeProcess:
 
 
 def _uri(n: dict[str, Any]) -> str:
-    return f"{n['id']}@{n['host']}:{n['port']}"
+    return f"{n['node_id']}@{n['host']}:{n['port']}"
 
 
 def run_demo(
@@ -233,7 +233,7 @@ def run_demo(
                 lnd.connect(_uri(n))
                 log(f"         LND -> {_uri(n)}: connected (init exchanged, node asleep)")
             ids = lnd.peer_ids()
-            missing = [n for n in picked if n["id"] not in ids]
+            missing = [n for n in picked if n["node_id"] not in ids]
             if missing:
                 raise AssertionError(f"LND does not list {len(missing)} hosted nodes")
             return f"LND lists {len(picked)} hosted nodes as peers; counters {_c(rt, 'handshakes', 'inits', 'wakes')}"
@@ -245,8 +245,8 @@ def run_demo(
             picked = rng.sample(hosted, min(ldk_peers, len(hosted)))
             rtts = []
             for n in picked:
-                ldk.connect(str(n["host"]), int(n["port"]), str(n["id"]))
-                rtts.append(ldk.ping(str(n["id"])))
+                ldk.connect(str(n["host"]), int(n["port"]), str(n["node_id"]))
+                rtts.append(ldk.ping(str(n["node_id"])))
             return f"{len(picked)} pongs (rtt ms {[round(x) for x in rtts]}); {_c(rt, 'pongs', 'wakes')}"
 
         steps.run("LDK connects and pings other sleeping nodes", ldk_pings)
@@ -256,13 +256,13 @@ def run_demo(
             lnd.connect(_uri(target))
             before = rt.counters()
             try:
-                lnd.cli("openchannel", "--node_key", target["id"], "--local_amt", "100000")
+                lnd.cli("openchannel", "--node_key", target["node_id"], "--local_amt", "100000")
                 raise AssertionError("a hosted node without channel support accepted a channel")
             except DaemonFailed as e:
                 answer = str(e).split(" exited ", 1)[-1][:200]
             wait_until(lambda: rt.counters()["wakes"] > before["wakes"], timeout=30,
                        what="the node to wake")  # fmt: skip
-            log(f"         node {target['id'][:16]}.. woke; LND was told: {answer}")
+            log(f"         node {target['node_id'][:16]}.. woke; LND was told: {answer}")
             wait_until(lambda: rt.counters()["sleeps"] > before["sleeps"],
                        timeout=idle_timeout + 30, what="the node to sleep again")  # fmt: skip
             audit = signer.audit()

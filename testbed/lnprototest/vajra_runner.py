@@ -1,15 +1,43 @@
 """The Vajra Runner for lnprototest: the spec's scripted conformance framework drives a
-Vajra node over real sockets.
+Vajra node over real sockets, with scenarios written as upstream lnprototest writes them.
 
 Runs in the test bed's lnprototest virtualenv (lnprototest pins old crypto libraries), so
-Vajra itself runs as a child process: the command in VAJRA_NODE_CMD (a JSON list; the
-default starts the protocol core alone) must host one node whose identity secret is the
-one lnprototest forces (`01`), and print one JSON ready line
-`{"event": "ready", "nodes": [{"node_id", "host", "port"}]}` on stdout.
+Vajra itself runs as a child process: the command in VAJRA_NODE_CMD (a JSON list) must
+host one node whose identity secret is the one lnprototest forces (`01`), and print one
+JSON ready line `{"event": "ready", "nodes": [{"node_id", "host", "port"}], "features":
+{name: "even"|"odd"}}` on stdout (`vajra runtime --dev-node-secret 01` does).
 
-Channel, chain and payment events (fundchannel, add_blocks, addhtlc, ...) arrive with the
-channel work; until then they raise NotImplementedError naming the event, so a scenario
-that needs them fails loudly instead of passing vacuously.
+The contract, method by method, as lnprototest's own `Runner` base class and its
+c-lightning runner define it (lnprototest 0.0.7):
+
+- connections: `connect` dials with pyln-proto's BOLT 8; `recv` sends a message (a
+  closed connection is an `EventError` naming what the node said last);
+  `get_output_message` returns the next message or None (timeout, or closed). A read
+  that timed out stays pending and its message is returned by the next read, so no
+  message is lost between events.
+- errors and disconnects: `check_error` returns the next message's hex (`ExpectError`
+  then checks it is an `error`); for `ExpectDisconnect` it returns None once the node
+  has closed the connection, *after* any `warning`/`error` it sent first (BOLT 1: a
+  node explains a fatal rule, then closes), and a description if the node stays up.
+  `check_final_error` (a connection without an expected error) injects an invalid frame
+  so the node hangs up after everything before it, then reads the rest: a message a
+  `MustNotMsg` bans, or an `error`, fails the event.
+- options: `has_option(name)` answers "even"/"odd"/None for the features the node
+  advertises in `init` (the ready line's `features`), by BOLT 9 name and by the
+  `option_`-prefixed names c-lightning's `--list-features-only` uses
+  (`option_gossip_queries`, `option_var_onion_optin`, ...).
+- chain, through a btcd regtest started on first use and set up as lnprototest's
+  bitcoind backend does: block 1 is lnprototest's own (its coinbase pays the key
+  `tx_spendable` spends), then 100 blocks, height 101. `getblockheight` is btcd's
+  height, `add_blocks` sends the transactions then mines, `trim_blocks` invalidates
+  above a height, `expect_tx` waits for the txid in btcd's mempool; `restart` resets
+  the chain to 101 when a scenario changed it. Vajra nodes do not follow the chain yet,
+  so there is no node height to wait for.
+- channels: Vajra nodes refuse channels today (`open_channel` -> `error`), so the
+  hooks that need one of theirs -- `fundchannel`, `init_rbf`, `accept_add_fund`,
+  `addhtlc`, `invoice`, `close_channel` -- raise `ChannelsNotSupported`, an
+  `EventError` a scenario sees like any failed event (a `TryAll` moves on), naming
+  the hook. They become real when channels arrive.
 """
 
 from __future__ import annotations
@@ -20,15 +48,44 @@ import os
 import select
 import signal
 import subprocess
+import sys
+import time
 from concurrent import futures
+from pathlib import Path
 from typing import Any
 
 import pyln.proto.wire
 from lnprototest import Conn, EventError, KeySet, Runner
-from lnprototest.event import Event, ExpectMsg, MustNotMsg
+from lnprototest.event import Event, ExpectDisconnect, ExpectMsg, MustNotMsg
 
 TIMEOUT = float(os.environ.get("VAJRA_LNPT_TIMEOUT", "10"))
 NODE_SECRET = "01"  # lnprototest's forced node key (runner.get_node_privkey)
+WARNING, ERROR = 1, 17
+# lnprototest's bitcoind backend submits this block 1 (coinbase to the key behind
+# `tx_spendable`, lnprototest.utils.bitcoin_utils), then mines 100 blocks.
+LNPT_BLOCK_1 = (
+    "0000002006226e46111a0b59caaf126043eb5bbf28c34f3a5e332a1fc7b2b73cf188910f84591a56720aabc8"
+    "023cecf71801c5e0f9d049d0c550ab42412ad12a67d89f3a3dbb6c60ffff7f20040000000102000000000101"
+    "0000000000000000000000000000000000000000000000000000000000000000ffffffff03510101ffffffff"
+    "0200f2052a0100000016001419f5016f07fe815f611df3a2a0802dbd74e634c40000000000000000266a24aa"
+    "21a9ede2f61c3f71d1defd3fa999dfa36953755c690689799962b48bebd836974e8cf9012000000000000000"
+    "0000000000000000000000000000000000000000000000000000000000"
+)
+START_HEIGHT = 101
+# BIP 173's regtest P2WPKH test vector: btcd needs a mining address; nobody spends it.
+BURN_ADDRESS = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
+_CLOSED = b""  # `_read` result for a closed connection
+
+
+class ChannelsNotSupported(EventError):
+    """A Runner hook that needs a channel with the Vajra node, which it cannot have yet."""
+
+    def __init__(self, event: Event | None, hook: str) -> None:
+        super().__init__(
+            event,  # type: ignore[arg-type]
+            f"Vajra Runner: {hook} needs a channel; Vajra nodes do not support channels yet "
+            "(they answer open_channel with an error)",
+        )
 
 
 class VajraConn(Conn):
@@ -40,6 +97,18 @@ class VajraConn(Conn):
             host,
             port,
         )
+        self.pending: futures.Future[bytes] | None = None
+        self.closed = False
+
+
+def _btcd_class() -> Any:
+    """vajra.testbed.btcd (stdlib only) from the repository this runner lives in."""
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    if src not in sys.path:
+        sys.path.insert(0, src)
+    from vajra.testbed.btcd import Btcd
+
+    return Btcd
 
 
 class VajraRunner(Runner):
@@ -47,9 +116,13 @@ class VajraRunner(Runner):
         super().__init__(config)
         self.proc: subprocess.Popen[str] | None = None
         self.node: dict[str, Any] = {}
+        self.info: dict[str, Any] = {}
+        """The node command's ready line."""
+        self.features: dict[str, str] = {}
         self.executor = futures.ThreadPoolExecutor(max_workers=4)
         self.startup_flags: list[str] = []
         self.running = False
+        self._btcd: Any = None
 
     # --- process ----------------------------------------------------------------------
 
@@ -72,14 +145,16 @@ class VajraRunner(Runner):
         line = self.proc.stdout.readline() if ready else ""
         if not line:
             self.stop()
-            raise RuntimeError("Vajra node did not print its ready line")
-        self.node = json.loads(line)["nodes"][0]
-        self.node.setdefault("node_id", self.node.get("id"))
+            raise RuntimeError(f"Vajra node did not print its ready line: {self._command()}")
+        info = self.info = json.loads(line)
+        self.node = info["nodes"][0]
+        self.features = dict(info.get("features", {}))
         self.running = True
 
     def stop(self, print_logs: bool = False) -> None:
         for c in list(self.conns.values()):
-            c.connection.connection.close()  # type: ignore[attr-defined]
+            with contextlib.suppress(OSError):
+                c.connection.connection.close()  # type: ignore[attr-defined]
         if self.proc is not None:
             # Its own process group (it may have workers): SIGTERM all, SIGKILL stragglers.
             if self.proc.stdin is not None:
@@ -93,10 +168,21 @@ class VajraRunner(Runner):
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
             self.proc = None
+        if self._btcd is not None:
+            self._btcd.stop()
+            self._btcd = None
         self.running = False
 
     def restart(self) -> None:
+        # The node restarts for every TryAll branch; the chain only if a scenario moved
+        # it off lnprototest's starting point (as lnprototest's bitcoind backend does).
+        btcd, self._btcd = self._btcd, None
         self.stop()
+        if btcd is not None:
+            if btcd.getblockcount() == START_HEIGHT and not btcd.getrawmempool():
+                self._btcd = btcd
+            else:
+                btcd.stop()
         super().restart()
         self.start()
 
@@ -110,43 +196,67 @@ class VajraRunner(Runner):
             VajraConn(connprivkey, self.node["host"], int(self.node["port"]), self.node["node_id"])
         )
 
+    def _read(self, conn: Conn, timeout: float) -> bytes | None:
+        """The next message; `_CLOSED` once the node closed the connection; None on a
+        timeout (the read stays pending for the next call)."""
+        c: VajraConn = conn  # type: ignore[assignment]
+        if c.closed:
+            return _CLOSED
+        if c.pending is None:
+            c.pending = self.executor.submit(c.connection.read_message)  # type: ignore[attr-defined]
+        try:
+            msg = c.pending.result(timeout)
+        except futures.TimeoutError:
+            return None
+        except Exception:  # EOF ("Short read"), reset: pyln-proto raises
+            c.pending, c.closed = None, True
+            return _CLOSED
+        c.pending = None
+        return bytes(msg)
+
     def recv(self, event: Event, conn: Conn, outbuf: bytes) -> None:
         try:
             conn.connection.send_message(outbuf)  # type: ignore[attr-defined]
-        except (BrokenPipeError, ConnectionResetError):
-            raise EventError(event, "Connection closed") from None
+        except OSError:
+            said = self._read(conn, 1.0)
+            what = f" after sending {said.hex()}" if said else ""
+            raise EventError(event, f"Connection closed{what}") from None
 
     def get_output_message(
         self, conn: Conn, event: ExpectMsg, timeout: float = TIMEOUT
     ) -> bytes | None:
-        fut = self.executor.submit(conn.connection.read_message)  # type: ignore[attr-defined]
-        try:
-            return fut.result(timeout)
-        except Exception:  # timeout, or the node closed the connection
-            return None
+        msg = self._read(conn, timeout)
+        return msg or None
 
     def check_error(self, event: Event, conn: Conn) -> str | None:
         super().check_error(event, conn)
-        msg = self.get_output_message(conn, event)  # type: ignore[arg-type]
-        return None if msg is None else msg.hex()
+        msg = self._read(conn, TIMEOUT)
+        if not isinstance(event, ExpectDisconnect):
+            return msg.hex() if msg else None
+        # BOLT 1: a node failing the connection may send `warning`/`error` first.
+        while msg and int.from_bytes(msg[:2], "big") in (WARNING, ERROR):
+            msg = self._read(conn, TIMEOUT)
+        if msg == _CLOSED:
+            return None
+        return "still connected" if msg is None else msg.hex()
 
     def check_final_error(
         self, event: Event, conn: Conn, expected: bool, must_not_events: list[MustNotMsg]
     ) -> None:
-        if expected:
-            return
-        # Nothing may be pending that a must-not rule forbids; then hang up.
-        while True:
-            binmsg = self.get_output_message(conn, event, timeout=0.5)  # type: ignore[arg-type]
-            if binmsg is None:
-                break
-            for e in must_not_events:
-                if e.matches(binmsg):
-                    raise EventError(event, f"Got msg banned by {e}: {binmsg.hex()}")
-            # BOLT 1 errors/warnings are what "expected" would have covered.
-            if int.from_bytes(binmsg[:2], "big") in (1, 17):
-                raise EventError(event, f"unexpected warning/error {binmsg.hex()}")
-        conn.connection.connection.close()  # type: ignore[attr-defined]
+        if not expected:
+            # An invalid frame (as lnprototest's c-lightning runner sends): the node
+            # hangs up after handling everything before it, so what we read next is
+            # everything it had to say.
+            with contextlib.suppress(OSError):
+                conn.connection.connection.send(bytes(18))  # type: ignore[attr-defined]
+            while (binmsg := self._read(conn, TIMEOUT)) is not None and binmsg != _CLOSED:
+                for e in must_not_events:
+                    if e.matches(binmsg):
+                        raise EventError(event, f"Got msg banned by {e}: {binmsg.hex()}")
+                if int.from_bytes(binmsg[:2], "big") == ERROR:
+                    raise EventError(event, f"Got error msg: {binmsg.hex()}")
+        with contextlib.suppress(OSError):
+            conn.connection.connection.close()  # type: ignore[attr-defined]
 
     # --- node facts ---------------------------------------------------------------------
 
@@ -167,38 +277,70 @@ class VajraRunner(Runner):
         )
 
     def has_option(self, optname: str) -> str | None:
+        """None if the node does not advertise the feature, else "even" or "odd"."""
+        if optname in self.features:
+            return self.features[optname]
+        if optname.startswith("option_") and optname[7:] in self.features:
+            return self.features[optname[7:]]  # c-lightning's `option_gossip_queries`
         return None
 
     def add_startup_flag(self, flag: str) -> None:
         self.startup_flags.append(f"--{flag}")
 
-    # --- not yet: chain and channels (they come with the channel work) ------------------
+    # --- chain: btcd regtest --------------------------------------------------------------
 
-    def _later(self, what: str) -> Any:
-        raise NotImplementedError(f"Vajra Runner: {what} arrives with channel support")
+    @property
+    def chain(self) -> Any:
+        if self._btcd is None:
+            btcd = _btcd_class()(mining_address=BURN_ADDRESS)
+            btcd.start()
+            try:
+                btcd.call("submitblock", LNPT_BLOCK_1)
+                btcd.generate(START_HEIGHT - 1)
+            except BaseException:
+                btcd.stop()
+                raise
+            self._btcd = btcd
+        return self._btcd
 
     def getblockheight(self) -> int:
-        return 0
+        return int(self.chain.getblockcount())
 
     def trim_blocks(self, newheight: int) -> None:
-        self._later("trim_blocks")
+        self.chain.call("invalidateblock", self.chain.call("getblockhash", newheight + 1))
 
     def add_blocks(self, event: Event, txs: list[str], n: int) -> None:
-        self._later("add_blocks")
+        for tx in txs:
+            try:
+                self.chain.sendrawtransaction(tx)
+            except Exception as e:  # btcd's RPC error: the scenario's tx is invalid
+                raise EventError(event, f"btcd refused the transaction: {e}") from None
+        self.chain.generate(n)
 
     def expect_tx(self, event: Event, txid: str) -> None:
-        self._later("expect_tx")
+        # lnprototest gives the txid in internal byte order; RPCs show it reversed.
+        want = bytes.fromhex(txid)[::-1].hex()
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            if want in self.chain.getrawmempool():
+                return
+            time.sleep(0.2)
+        raise EventError(
+            event, f"Did not broadcast the txid {want}, just {self.chain.getrawmempool()}"
+        )
+
+    # --- channels: not yet --------------------------------------------------------------
 
     def invoice(self, event: Event, amount: int, preimage: str) -> None:
-        self._later("invoice")
+        raise ChannelsNotSupported(event, "invoice")
 
     def accept_add_fund(self, event: Event) -> None:
-        self._later("accept_add_fund")
+        raise ChannelsNotSupported(event, "accept_add_fund")
 
     def fundchannel(
         self, event: Event, conn: Conn, amount: int, feerate: int = 0, expect_fail: bool = False
     ) -> None:
-        self._later("fundchannel")
+        raise ChannelsNotSupported(event, "fundchannel")
 
     def init_rbf(
         self,
@@ -210,10 +352,10 @@ class VajraRunner(Runner):
         utxo_outnum: int,
         feerate: int,
     ) -> None:
-        self._later("init_rbf")
+        raise ChannelsNotSupported(event, "init_rbf")
 
     def addhtlc(self, event: Event, conn: Conn, amount: int, preimage: str) -> None:
-        self._later("addhtlc")
+        raise ChannelsNotSupported(event, "addhtlc")
 
     def close_channel(self, channel_id: str) -> None:
-        self._later("close_channel")
+        raise ChannelsNotSupported(None, "close_channel")

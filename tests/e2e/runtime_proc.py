@@ -94,12 +94,8 @@ class RuntimeProc:
         return client.get(path) if body is None else client.post(path, body)
 
     def nodes(self, limit: int = 100_000) -> list[dict[str, Any]]:
-        """The admin listing (`id`, `host`, `port`, `state`), each also under `node_id`
-        as in the ready line."""
-        out = list(self.admin(f"/v1/nodes?limit={limit}")["nodes"])
-        for n in out:
-            n["node_id"] = n["id"]
-        return out
+        """The admin listing: `node_id`, `host`, `port`, `state` (as in the ready line)."""
+        return list(self.admin(f"/v1/nodes?limit={limit}")["nodes"])
 
     def counters(self) -> dict[str, int]:
         return dict(self.admin("/v1/status")["counters"])

@@ -50,7 +50,7 @@ def test_random_sleeping_nodes_answer_init_and_ping(runtime: RuntimeProc) -> Non
     sample = random.sample(runtime.nodes(), 40)
 
     async def one(n: dict[str, object]) -> None:
-        d = await dial(client_key(), bytes.fromhex(str(n["id"])), str(n["host"]), runtime.port)
+        d = await dial(client_key(), bytes.fromhex(str(n["node_id"])), str(n["host"]), runtime.port)
         await d.wait_for(InitReceived)
         d.ping(16)
         pong = await d.wait_for(PongReceived)
@@ -72,7 +72,7 @@ def test_gossip_queries_answered_without_waking(runtime: RuntimeProc) -> None:
     chain = CHAIN_HASHES["regtest"]
 
     async def main() -> None:
-        d = await dial(client_key(), bytes.fromhex(n["id"]), n["host"], runtime.port)
+        d = await dial(client_key(), bytes.fromhex(n["node_id"]), n["host"], runtime.port)
         await d.wait_for(InitReceived)
         d.conn.send(QueryChannelRange(chain, 100, 1000), 0.0)
         d.conn.send(QueryShortChannelIds(chain, b"\x00"), 0.0)
@@ -112,7 +112,7 @@ def test_open_channel_wakes_node_gets_error_and_sleeps(
     me = client_key()
 
     async def main() -> None:
-        d = await dial(me, bytes.fromhex(n["id"]), n["host"], runtime.port)
+        d = await dial(me, bytes.fromhex(n["node_id"]), n["host"], runtime.port)
         await d.wait_for(InitReceived)
         d.conn.send(open_channel_msg(temp_id), 0.0)
         d._flush()
@@ -121,15 +121,17 @@ def test_open_channel_wakes_node_gets_error_and_sleeps(
         await d.close()
 
     asyncio.run(main())
-    node = runtime.admin(f"/v1/nodes/{n['id']}")
+    node = runtime.admin(f"/v1/nodes/{n['node_id']}")
     assert node["state"] in ("awake", "sleeping")
     wait_until(lambda: runtime.counters()["wakes"] >= 1, 5, "wake counter")
     assert runtime.counters()["errors_sent"] >= 1
     # The node sleeps again after its idle timeout (1 s here).
-    wait_until(lambda: runtime.admin(f"/v1/nodes/{n['id']}")["state"] == "sleeping", 10, "sleep")
+    wait_until(
+        lambda: runtime.admin(f"/v1/nodes/{n['node_id']}")["state"] == "sleeping", 10, "sleep"
+    )
     wait_until(lambda: runtime.counters()["sleeps"] >= 1, 10, "sleep counter")
     # The peer is in the node's encrypted state.
-    state = read_state(runtime.store, bytes.fromhex(n["id"]))
+    state = read_state(runtime.store, bytes.fromhex(n["node_id"]))
     assert me.pubkey.hex() in state.peers
     assert state.channel_requests >= 1
     assert me.pubkey.hex().encode() not in runtime.store.read_bytes()
@@ -144,7 +146,7 @@ def test_wakes_are_handed_to_the_owning_worker(runtime: RuntimeProc) -> None:
     before = runtime.counters()
 
     async def one(n: dict[str, str]) -> None:
-        d = await dial(client_key(), bytes.fromhex(n["id"]), n["host"], runtime.port)
+        d = await dial(client_key(), bytes.fromhex(n["node_id"]), n["host"], runtime.port)
         await d.wait_for(InitReceived)
         d.conn.send(open_channel_msg(), 0.0)
         d._flush()
@@ -158,7 +160,7 @@ def test_wakes_are_handed_to_the_owning_worker(runtime: RuntimeProc) -> None:
 
     asyncio.run(main())
     for n in sample:
-        shown = runtime.admin(f"/v1/nodes/{n['id']}")
+        shown = runtime.admin(f"/v1/nodes/{n['node_id']}")
         if shown["state"] == "awake":
             assert shown["worker"] == pool.index_of(n["host"]) % 2  # type: ignore[operator]
 

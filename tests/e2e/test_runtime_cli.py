@@ -35,15 +35,15 @@ def test_nodes_create_list_show_and_metrics(tmp_path: Path) -> None:
         r = _vajra("nodes", "--store", str(store), "list", "--json")
         nodes = json.loads(r.stdout)
         assert len(nodes) == 250
-        assert set(nodes[0]) == {"id", "host", "port", "state"}
+        assert set(nodes[0]) == {"node_id", "host", "port", "state"}
         assert {n["state"] for n in nodes} == {"sleeping"}
         one = nodes[17]
-        r = _vajra("nodes", "--store", str(store), "show", one["id"])
+        r = _vajra("nodes", "--store", str(store), "show", one["node_id"])
         assert json.loads(r.stdout) == one
 
         # A freshly created node answers at once (no restart).
         async def ping() -> None:
-            d = await dial(client_key(), bytes.fromhex(one["id"]), one["host"], rt.port)
+            d = await dial(client_key(), bytes.fromhex(one["node_id"]), one["host"], rt.port)
             await d.wait_for(InitReceived)
             d.ping(2)
             await d.wait_for(PongReceived)

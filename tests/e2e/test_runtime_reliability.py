@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 async def _init_and_pong(n: dict[str, str], port: int, timeout: float = 10.0) -> None:
-    d = await dial(client_key(), bytes.fromhex(n["id"]), n["host"], port)
+    d = await dial(client_key(), bytes.fromhex(n["node_id"]), n["host"], port)
     await d.wait_for(InitReceived, timeout)
     d.ping(4)
     await d.wait_for(PongReceived, timeout)
@@ -91,7 +91,7 @@ def test_kill9_whole_runtime_then_restart(tmp_path: Path) -> None:
     me = client_key()
 
     async def wake() -> None:
-        d = await dial(me, bytes.fromhex(woken["id"]), woken["host"], rt.port)
+        d = await dial(me, bytes.fromhex(woken["node_id"]), woken["host"], rt.port)
         await d.wait_for(InitReceived)
         d.conn.send(open_channel_msg(), 0.0)
         d._flush()
@@ -113,7 +113,7 @@ def test_kill9_whole_runtime_then_restart(tmp_path: Path) -> None:
         # and the state written before the kill is there (no rollback, no corruption).
         asyncio.run(wake())
         rt2.stop()
-        st = read_state(store, bytes.fromhex(woken["id"]))
+        st = read_state(store, bytes.fromhex(woken["node_id"]))
         assert st.channel_requests == 2 and me.pubkey.hex() in st.peers
     finally:
         rt2.stop()
@@ -159,7 +159,7 @@ def test_hostile_peers_are_cut_off_others_keep_answering(tmp_path: Path) -> None
                     closed += 1
             assert closed >= 120 - 2 * 50  # per worker limit, 2 workers
             # 4. a ping flood on an established session: cut off.
-            d = await dial(client_key(), bytes.fromhex(nodes[1]["id"]), nodes[1]["host"], port)
+            d = await dial(client_key(), bytes.fromhex(nodes[1]["node_id"]), nodes[1]["host"], port)
             await d.wait_for(InitReceived)
             for _ in range(2000):
                 d.conn.ping(time.monotonic(), 1)
@@ -167,7 +167,9 @@ def test_hostile_peers_are_cut_off_others_keep_answering(tmp_path: Path) -> None
             await _ended(d.task)
             assert d.task.done()
             # 5. an oversize / forged frame after the handshake: cut off.
-            d2 = await dial(client_key(), bytes.fromhex(nodes[2]["id"]), nodes[2]["host"], port)
+            d2 = await dial(
+                client_key(), bytes.fromhex(nodes[2]["node_id"]), nodes[2]["host"], port
+            )
             await d2.wait_for(InitReceived)
             d2.writer.write(os.urandom(70000))
             await _ended(d2.task)
@@ -175,10 +177,14 @@ def test_hostile_peers_are_cut_off_others_keep_answering(tmp_path: Path) -> None
             others = random.sample(nodes[3:], 30)
             ok = await asyncio.gather(*(_try(n, port) for n in others))
             assert all(ok)
-            # The half-open handshakes die at the 2 s deadline.
+            # The half-open handshakes die at the 2 s deadline (those beyond the
+            # per-source limit of 8 per node per worker were refused at once: a reset).
             await asyncio.sleep(3.5)
             for r, _ in held:
-                data = await asyncio.wait_for(r.read(100), 5)
+                try:
+                    data = await asyncio.wait_for(r.read(100), 5)
+                except ConnectionResetError:
+                    data = b""
                 assert data == b""
             for _, w in held + extra:
                 w.close()
@@ -198,7 +204,7 @@ def test_store_and_logs_hold_no_secrets(tmp_path: Path) -> None:
         woken = random.sample(nodes, 10)
 
         async def wake(n: dict[str, str]) -> None:
-            d = await dial(client_key(), bytes.fromhex(n["id"]), n["host"], rt.port)
+            d = await dial(client_key(), bytes.fromhex(n["node_id"]), n["host"], rt.port)
             await d.wait_for(InitReceived)
             d.conn.send(open_channel_msg(), 0.0)
             d._flush()
@@ -215,7 +221,7 @@ def test_store_and_logs_hold_no_secrets(tmp_path: Path) -> None:
     # Every secret we know of: identity secrets and state keys of all nodes, the seed.
     signer = LocalSigner.open(SEED)
     grants = asyncio.run(signer.create_nodes(len(nodes)))
-    assert {g.node_id.hex() for g in grants} == {n["id"] for n in nodes}
+    assert {g.node_id.hex() for g in grants} == {n["node_id"] for n in nodes}
     secrets = [SEED]
     for g in grants:
         secrets.append(g.identity_secret)

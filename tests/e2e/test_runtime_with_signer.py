@@ -128,7 +128,7 @@ def env(tmp_path: Path) -> Iterator[Env]:
 
 
 async def _ping(node: dict[str, Any], port: int) -> None:
-    d = await dial(client_key(), bytes.fromhex(node["id"]), node["host"], port)
+    d = await dial(client_key(), bytes.fromhex(node["node_id"]), node["host"], port)
     await d.wait_for(InitReceived)
     d.ping(8)
     assert (await d.wait_for(PongReceived)).byteslen == 8
@@ -137,7 +137,7 @@ async def _ping(node: dict[str, Any], port: int) -> None:
 
 async def _open_channel(node: dict[str, Any], port: int) -> Any:
     """Send open_channel; the first error, warning or close the node answers with."""
-    d = await dial(client_key(), bytes.fromhex(node["id"]), node["host"], port)
+    d = await dial(client_key(), bytes.fromhex(node["node_id"]), node["host"], port)
     await d.wait_for(InitReceived)
     d.conn.send(open_channel_msg(bytes(range(32))), 0.0)
     d._flush()
@@ -186,14 +186,14 @@ def test_runtime_with_live_signer(env: Env) -> None:
     asyncio.run(_ping(node, rt.port))
     ev = asyncio.run(_open_channel(node, rt.port))
     assert isinstance(ev, ErrorReceived) and ev.channel_id == bytes(range(32))
-    wait_until(lambda: rt.admin(f"/v1/nodes/{node['id']}")["state"] == "sleeping", 10, "sleep")
+    wait_until(lambda: rt.admin(f"/v1/nodes/{node['node_id']}")["state"] == "sleeping", 10, "sleep")
     assert rt.counters()["wakes"] == 1
 
     # --- signer stopped: a wake fails cleanly; sleeping nodes still answer -----------------
     env.stop_signer()
     audit = env.json("signer", "audit", "--json")
     assert audit["verified"] is True
-    subject = sha256(bytes.fromhex(node["id"]) + sha256(b"")).hex()
+    subject = sha256(bytes.fromhex(node["node_id"]) + sha256(b"")).hex()
     released = [
         e for e in audit["entries"] if e["kind"] == "state_key" and e["subject_sha256"] == subject
     ]

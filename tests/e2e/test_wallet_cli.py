@@ -147,7 +147,7 @@ def test_lnd_funds_a_sleeping_node_which_pays_lnd_with_the_ring(
     env.start_signer()
     wait_until(lambda: rt.admin("/v1/signers")["signers"][0]["loaded"], 20, "signer loaded")
     env.json("nodes", "--store", str(env.store), "create", "--count", "3", "--signer", "1")
-    node = rt.nodes()[1]["id"]
+    node = rt.nodes()[1]["node_id"]
     phone = env.json("device", "create", "--type", "p256", "--name", "phone", "--json")
     env.json("device", "create", "--type", "secp256k1", "--name", "ring", "--json")
     env.json("signer", "add-owner", "--key-type", "p256", "--pubkey", phone["pubkey"],

@@ -41,7 +41,7 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RuntimeProc]:
 
 
 def _uri(n: dict[str, object]) -> str:
-    return f"{n['id']}@{n['host']}:{n['port']}"
+    return f"{n['node_id']}@{n['host']}:{n['port']}"
 
 
 def test_lnd_lists_1000_hosted_nodes_as_peers(lnd_pair: LndPair, runtime: RuntimeProc) -> None:
@@ -55,14 +55,14 @@ def test_lnd_lists_1000_hosted_nodes_as_peers(lnd_pair: LndPair, runtime: Runtim
     ours = {str(b) for b in feat.our_bits(feat.INIT)}
     try:
         for n in sample:
-            p = peers.get(str(n["id"]))
-            assert p is not None, f"LND does not list {n['id']}"
+            p = peers.get(str(n["node_id"]))
+            assert p is not None, f"LND does not list {n['node_id']}"
             assert p["address"] == f"{n['host']}:{n['port']}"
             # LND shows the features it read from our init, bit by bit.
             assert ours <= set(p["features"]), (ours, p["features"])
         # LND pings each peer a minute after connecting and records the pong's round trip
         # (`ping_time`, microseconds): every sampled hosted node must have answered.
-        ids = {str(n["id"]) for n in sample}
+        ids = {str(n["node_id"]) for n in sample}
 
         def all_ponged() -> bool:
             got = {p["pub_key"]: int(p.get("ping_time", 0)) for p in lnd.list_peers()}
@@ -77,14 +77,14 @@ def test_lnd_lists_1000_hosted_nodes_as_peers(lnd_pair: LndPair, runtime: Runtim
         assert status.get("wakes", 0) == 0, "connecting, pings and gossip must not wake nodes"
     finally:
         with ThreadPoolExecutor(8) as ex:
-            list(ex.map(lambda n: lnd.cli("disconnect", str(n["id"])), sample))
+            list(ex.map(lambda n: lnd.cli("disconnect", str(n["node_id"])), sample))
 
 
 def test_ldk_pings_hosted_nodes(ldk_peer: LdkPeer, runtime: RuntimeProc) -> None:
     sample = random.Random(7).sample(runtime.nodes(), LDK_SAMPLE)
     for n in sample:
-        ldk_peer.connect(str(n["host"]), int(str(n["port"])), str(n["id"]))
-    assert {str(n["id"]) for n in sample} <= set(ldk_peer.list_peers())
+        ldk_peer.connect(str(n["host"]), int(str(n["port"])), str(n["node_id"]))
+    assert {str(n["node_id"]) for n in sample} <= set(ldk_peer.list_peers())
     for n in sample:  # one timer tick pings every peer; each must answer with a pong
-        assert ldk_peer.ping(str(n["id"])) >= 0
+        assert ldk_peer.ping(str(n["node_id"])) >= 0
     assert runtime.counters().get("pongs", 0) >= LDK_SAMPLE

@@ -30,6 +30,7 @@ def test_selfcheck_passes(tmp_path: Path) -> None:
     names = [s["step"] for s in summary["steps"]]
     assert "alice pays bob's invoice; balances move exactly" in names
     assert "LDK dials LND (init, ping/pong)" in names
+    assert "Electrum venv" in names
     assert summary["leftover_pids"] == []
     json.dumps(summary)  # JSON-able, as the CLI prints it
 

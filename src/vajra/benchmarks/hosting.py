@@ -127,7 +127,7 @@ class _Client(asyncio.Protocol):
 async def _dial(key: StaticKey, node: dict[str, Any], port: int) -> _Client:
     loop = asyncio.get_running_loop()
     conn = PeerConnection.initiator(
-        key, bytes.fromhex(node["id"]), SessionConfig(), time.monotonic()
+        key, bytes.fromhex(node["node_id"]), SessionConfig(), time.monotonic()
     )
     _, proto = await loop.create_connection(lambda: _Client(conn), node["host"], port)
     await asyncio.wait_for(proto.ready, 10)

@@ -118,8 +118,8 @@ def convertbits(data: Iterable[int], frombits: int, tobits: int, *, pad: bool) -
 def words_to_bytes(words: bytes) -> bytes:
     """The whole bytes in a run of 5-bit words; trailing pad bits (< 8) are ignored.
 
-    BOLT 11 field data is padded with 0s to a multiple of 5 bits ("MUST pad field data to a
-    multiple of 5 bits, using 0s"); readers have no rule for the pad, so we do not police it.
+    Does not look at the pad: BOLT 11 field readers go through `tagged.byte_field`, which
+    refuses non-zero pad bits; the 520-bit signature has none.
     """
     nbytes = len(words) * 5 // 8
     acc = 0

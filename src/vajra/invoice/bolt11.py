@@ -13,7 +13,16 @@ bits), and last the signature.
 
 Fields a reader skips (unknown types, `f` with an unknown version, a second copy of a
 single field) are kept in `unknown_fields`, and `field_order` records where every field
-stood, so `encode` writes a decoded invoice back to the very same string.
+stood. Every byte-valued field must be its bytes padded with 0 bits (one rule for all of
+them, `tagged.byte_field`: a non-zero pad bit refuses the invoice as INVALID_PADDING),
+so nothing a reader decodes is dropped. The promise that follows: every string `decode`
+accepts, `encode` writes back to the very same string, given a signer that reproduces
+its signature (a deterministic one with the same key), up to case (`encode` writes
+lower case).
+
+Deliberate deviation: BOLT 11 readers parse "without the character limit"; we refuse
+strings over MAX_INVOICE_LENGTH (7,089 characters) as TOO_LONG, to bound the work a
+hostile string costs. See docs/ARCHITECTURE.md ("Deliberate deviations").
 
 Pure: no clock. Expiry is judged by `is_expired(invoice, now)`.
 """
@@ -58,8 +67,9 @@ from vajra.invoice.tagged import (
     write_route_hint,
 )
 
-# Not in BOLT 11 (readers parse "without the character limit"): a bound on work per string,
-# the largest QR code's capacity, as LDK enforces (rust-lightning#3665).
+# DELIBERATE DEVIATION from BOLT 11, which says to parse "without the character limit":
+# a bound on work per string, the largest QR code's capacity (7,089 numeric characters),
+# as LDK enforces (rust-lightning#3665). Documented in docs/ARCHITECTURE.md.
 MAX_INVOICE_LENGTH = 7089
 MAX_AMOUNT_MSAT = 2**64 - 1
 TIMESTAMP_WORDS = 7
@@ -184,7 +194,13 @@ def _is_high_s(signature: bytes) -> bool:
 
 def decode(s: str) -> Invoice:
     """Parse and check a BOLT 11 string; raise InvoiceError (with a Reason) if a reader
-    must refuse it. A `lightning:` URI prefix is the caller's to strip."""
+    must refuse it. A `lightning:` URI prefix is the caller's to strip.
+
+    Promise: nothing of an accepted string is dropped -- `encode(decode(s), sign)` gives
+    `s` back (lower case) for a signer reproducing its signature -- because every
+    byte-valued field must carry 0 pad bits (`INVALID_PADDING` otherwise, the same rule
+    for `p`, `s`, `h`, `n`, `m`, `d`, `f` and `r`). Strings over 7,089 characters are
+    refused (`TOO_LONG`): a deliberate deviation from BOLT 11 (module docstring)."""
     # BOLT 11: "MUST parse the address as Bech32 ... (also without the character limit)";
     # "if the checksum is incorrect: MUST fail the payment."
     hrp, words, encoding = bech32.decode(s, max_length=MAX_INVOICE_LENGTH)

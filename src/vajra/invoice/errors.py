@@ -30,6 +30,7 @@ class Reason(StrEnum):
     TRUNCATED_FIELD = "tagged field runs past the signature"
     INVALID_FIELD_LENGTH = "fixed-length field has the wrong length"
     NON_MINIMAL_FIELD = "non-minimal field encoding"
+    INVALID_PADDING = "field data is not bytes padded with 0 bits"
     FIELD_TOO_LARGE = "integer field exceeds 64 bits"
     INVALID_DESCRIPTION = "description is not valid UTF-8"
     INVALID_PAYEE_KEY = "n field is not a valid public key"

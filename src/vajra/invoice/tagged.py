@@ -49,6 +49,21 @@ def exact_bytes(words: bytes) -> bytes | None:
     return data if bytes_to_words(data) == words else None
 
 
+def byte_field(tag: str, words: bytes) -> bytes:
+    """The bytes a byte-valued field (`p`, `s`, `h`, `n`, `m`, `d`, and the payload of `f`
+    and `r`) carries: the one pad-bit rule for every field.
+
+    BOLT 11 writer: "MUST pad field data to a multiple of 5 bits, using 0s"; readers get
+    no rule. We refuse what that writer rule forbids -- any non-zero pad bit, or a whole
+    extra word of padding -- in every such field alike (as LDK does), so a decoded
+    invoice always re-encodes to the very same string: nothing of the string is dropped.
+    """
+    data = exact_bytes(words)
+    if data is None:
+        raise InvoiceError(Reason.INVALID_PADDING, tag)
+    return data
+
+
 # ------------------------------------------------------------------ fields that appear once
 
 
@@ -59,7 +74,7 @@ def _fixed(tag: str, words: bytes, length: int) -> bytes:
         raise InvoiceError(
             Reason.INVALID_FIELD_LENGTH, f"{tag} has {len(words)} words, not {length}"
         )
-    return words_to_bytes(words)
+    return byte_field(tag, words)
 
 
 def _read_hash(tag: str, words: bytes) -> bytes:
@@ -77,13 +92,13 @@ def _read_payee(tag: str, words: bytes) -> bytes:
 def _read_description(tag: str, words: bytes) -> str:
     # Writer: "MUST set `d` to a valid UTF-8 string."
     try:
-        return words_to_bytes(words).decode("utf-8")
+        return byte_field(tag, words).decode("utf-8")
     except UnicodeDecodeError:
         raise InvoiceError(Reason.INVALID_DESCRIPTION) from None
 
 
 def _read_bytes(tag: str, words: bytes) -> bytes:
-    return words_to_bytes(words)
+    return byte_field(tag, words)
 
 
 def _read_minimal(tag: str, words: bytes) -> int:
@@ -152,8 +167,8 @@ def read_fallback(words: bytes) -> Fallback | None:
         return None  # BOLT 11: "MUST skip over `f` fields that use an unknown `version`."
     # Writer: "MUST set an `f` field to a valid witness version and program, OR to `17`
     # followed by a public key hash, OR to `18` followed by a script hash."
-    program = exact_bytes(words[1:])
-    if program is None or not is_valid_program(version, program):
+    program = byte_field("f", words[1:])
+    if not is_valid_program(version, program):
         raise InvoiceError(Reason.INVALID_FALLBACK, f"version {version}")
     return Fallback(version, program)
 
@@ -164,8 +179,8 @@ def write_fallback(fallback: Fallback) -> bytes:
 
 def read_route_hint(words: bytes) -> tuple[RouteHintHop, ...]:
     """An `r` field. Writer: "`r` field MUST contain one or more ordered entries"."""
-    data = exact_bytes(words)
-    if data is None or not data or len(data) % HOP_BYTES:
+    data = byte_field("r", words)
+    if not data or len(data) % HOP_BYTES:
         raise InvoiceError(Reason.INVALID_ROUTE_HINT, f"{len(words)} words")
     hops = []
     for i in range(0, len(data), HOP_BYTES):

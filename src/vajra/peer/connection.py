@@ -123,11 +123,13 @@ class PeerConnection:
         "_pings",
         "_transport",
         "config",
+        "errors_sent",
         "local",
         "pongs_sent",
         "remote_features",
         "remote_pubkey",
         "state",
+        "warnings_sent",
     )
 
     def __init__(self, local: StaticKey, config: SessionConfig, now: float) -> None:
@@ -138,6 +140,10 @@ class PeerConnection:
         self.remote_features: frozenset[int] = frozenset()
         self.pongs_sent = 0
         """Pings this session answered (its owner counts them for metrics)."""
+        self.warnings_sent = 0
+        """BOLT 1 `warning`s sent on this session (ours and the owner's)."""
+        self.errors_sent = 0
+        """BOLT 1 `error`s sent on this session."""
         self._hs: Initiator | Responder | None = None
         self._transport: Transport | None = None
         self._inbuf = bytearray()
@@ -424,6 +430,10 @@ class PeerConnection:
     # --- output and failure -------------------------------------------------------------
 
     def _send(self, msg: Message) -> None:
+        if isinstance(msg, WarningMessage):
+            self.warnings_sent += 1
+        elif isinstance(msg, ErrorMessage):
+            self.errors_sent += 1
         self._send_raw(encode_message(msg))
 
     def _send_raw(self, plain: bytes) -> None:

@@ -86,7 +86,7 @@ async def _list_nodes(sup: Supervisor, request: web.Request) -> object:
     after = _node_id(q["after"], "after") if "after" in q else None
     limit = _int(q.get("limit", "1000"), "limit", 1, MAX_LIST)
     out = await sup.list_nodes(after, limit)
-    return {"nodes": out, "next": out[-1]["id"] if len(out) >= limit else None}
+    return {"nodes": out, "next": out[-1]["node_id"] if len(out) >= limit else None}
 
 
 async def _create_nodes(sup: Supervisor, request: web.Request) -> object:

@@ -124,11 +124,19 @@ COUNTERS: tuple[str, ...] = (
     "wake_failures",
     "sleeps",
     "awake",  # gauge
-    "errors_sent",
+    "errors_sent",  # BOLT 1 `error` messages we sent
+    "warnings_sent",  # BOLT 1 `warning` messages we sent (counted apart from errors)
     "protocol_errors",
     "limit_cutoffs",
     "handovers_out",
     "handovers_in",
+    "evictions",  # sessions closed to make room for a new connection (worker.py)
+    "idle_timeouts",  # sessions without a channel closed for silence
+    "frame_timeouts",  # a frame's header arrived, its body did not in time
+    "graph_handoffs",  # gossip handed to the shared graph instead of a node
+    "ignored_asleep",  # messages a sleeping node ignores (hibernation table)
+    "wakes_refused",  # wake-worthy messages refused by the wake rate limits
+    "signer_requests",  # state_key requests made by wakes (NodeHost)
 )
 GAUGES = frozenset({"connections_open", "awake"})
 _SLOT = 8 * len(COUNTERS)

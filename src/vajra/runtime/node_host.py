@@ -105,6 +105,8 @@ class NodeHost:
         self._on_change = on_change
         self.wakes = 0
         self.sleeps = 0
+        self.signer_requests = 0
+        """`state_key` requests made (each wake attempt past the lease asks once)."""
         self.failures = 0
 
     @property
@@ -168,6 +170,7 @@ class NodeHost:
                 delay = min(delay * 2, 0.25)
         try:
             try:
+                self.signer_requests += 1
                 key = await self._signer.state_key(node_id, lease.epoch)
             except PolicyViolation as v:
                 newest = _newest_epoch(v)
@@ -179,6 +182,7 @@ class NodeHost:
                 lease = await self._run(self._store.raise_lease_epoch, lease, newest + 1)
                 log.warning("event=epoch_recovered node=%s signer_newest=%d epoch=%d",
                             node_id.hex(), newest, lease.epoch)  # fmt: skip
+                self.signer_requests += 1
                 key = await self._signer.state_key(node_id, lease.epoch)
             self._store.unlock(node_id, key)
             got = await self._run(self._store.get, node_id, STATE_KEY)

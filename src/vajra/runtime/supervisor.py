@@ -52,6 +52,7 @@ from vajra.runtime.signer_hub import SignerHub
 from vajra.runtime.worker import WorkerConfig
 from vajra.store import NodeRow, SqliteStore
 from vajra.wallet.service import ChainParts, WalletService, WalletSigner
+from vajra.wire import features as feat
 
 log = logging.getLogger("vajra.runtime")
 CREATE_BATCH = 1000
@@ -319,7 +320,7 @@ class Supervisor:
         index = self.pool.index_of(row.host)
         loaded = index is not None and self.keys.node_id(index) == row.node_id
         state = "registered"
-        out: dict[str, Any] = {"id": row.node_id.hex(), "host": row.host, "port": row.port}
+        out: dict[str, Any] = {"node_id": row.node_id.hex(), "host": row.host, "port": row.port}
         if loaded and index is not None:
             worker = self.states.get(index)
             state = "awake" if worker else "sleeping"
@@ -531,6 +532,7 @@ class Supervisor:
         ready = {"event": "ready", **info, "workers": self.cfg.workers,
                  "worker_pids": [p.pid if p else None for p in self.procs],
                  "node_count": self.node_count, "nodes": sample,
+                 "features": feat.advertised(),
                  "startup_s": round(time.monotonic() - t0, 3)}  # fmt: skip
         print(json.dumps(ready), flush=True)
         log.info("event=ready nodes=%d workers=%d port=%d", self.node_count, self.cfg.workers,

@@ -11,10 +11,14 @@ the node's `StaticKey` is built from the shared key table per connection (one SH
 and a session idle for `compact_after` seconds drops its cipher objects.
 
 Limits (each one cuts only the offending connection, counted as `limit_cutoffs`):
-`max_connections` per worker (below the 20,000 descriptors a process may hold),
-`max_per_node` connections to one node per worker, the handshake + init deadline
-(half-open handshakes), the session's ping rate limit, and `max_write_buffer` bytes
-queued for a peer that does not read.
+`max_connections` per worker (below the 20,000 descriptors a process may hold), the
+handshake + init deadline (half-open handshakes), the session's ping rate limit, and
+`max_write_buffer` bytes queued for a peer that does not read. A node's slots
+(`max_per_node` per worker) follow `admission.py`: per-source limits, eviction when
+full (`evictions`), a deadline for a frame once its first byte arrived
+(`frame_timeouts`) and an idle timeout for sessions without a channel
+(`idle_timeouts`). Wakes follow `hibernation.py` (what may wake) and `wake_limits.py`
+(how often: `wakes_refused`).
 """
 
 from __future__ import annotations
@@ -45,11 +49,13 @@ from vajra.peer import (
     SessionConfig,
 )
 from vajra.runtime import handover, hibernation
+from vajra.runtime.admission import Admission, AdmissionLimits, source_of
 from vajra.runtime.fabric import AddressPool
 from vajra.runtime.keytable import COUNTERS, GAUGES, Counters, KeyTable, NodeStates
 from vajra.runtime.node_host import HostConfig, NodeHost
 from vajra.runtime.remote_signer import SignerUnavailable
 from vajra.runtime.signer_api import SignerClient
+from vajra.runtime.wake_limits import WakeLimiter, WakeLimits
 from vajra.store import SealedStore, SqliteStore
 from vajra.wire import Message, WarningMessage
 
@@ -57,6 +63,11 @@ log = logging.getLogger("vajra.runtime.worker")
 WAKE_FAILED_WARNING = WarningMessage(
     channel_id=bytes(32), data=b"node unavailable (its signer is offline), try again later"
 )
+WAKE_REFUSED_WARNING = WarningMessage(
+    channel_id=bytes(32), data=b"node asleep: wake rate limit reached, try again later"
+)
+MAX_QUEUED = 64
+"""Messages held for a node while it wakes; a peer sending more is cut off."""
 
 
 def wake_failed_warning(e: VajraError) -> WarningMessage:
@@ -96,11 +107,19 @@ class WorkerConfig:
     lease_ttl: float = 30.0
     max_connections: int = 16000
     max_per_node: int = 64
+    max_per_source_node: int = 8
+    max_per_source: int = 4096
+    frame_timeout: float = 30.0
+    session_idle_timeout: float = 300.0
     handshake_timeout: float = 10.0
     compact_after: float = 2.0
     max_write_buffer: int = 1 << 20
     pings_per_second: float = 64.0
     ping_burst: int = 128
+    node_wake_burst: int = 4
+    node_wakes_per_minute: float = 6.0
+    peer_wake_burst: int = 4
+    peer_wakes_per_minute: float = 6.0
     inbox_fd: int = -1
     """This worker's end of its handover inbox (SOCK_SEQPACKET), or -1: no handover."""
     outbox_fds: list[int] = field(default_factory=list)
@@ -143,7 +162,10 @@ class Session(asyncio.Protocol):
         "index",
         "last_active",
         "node_id",
+        "partial_at",
+        "partial_mark",
         "queue",
+        "source",
         "transport",
         "w",
     )
@@ -155,9 +177,18 @@ class Session(asyncio.Protocol):
         self.index = -1
         self.node_id = b""
         self.last_active = 0.0
+        self.source = ""
+        self.partial_at = 0.0  # when the unfinished frame in the buffer began (0: none)
+        self.partial_mark = 0  # messages received when that frame began
         self.queue: list[Message] | None = None  # messages waiting for the node, in order
         if resumed is not None:  # handed over by another worker: already established
             self.index, self.node_id, self.conn = resumed
+
+    @property
+    def has_channel(self) -> bool:
+        """Admission never evicts a session with a channel with the node. No hosted node
+        has channels yet (the node declines them), so no session is protected today."""
+        return False
 
     # --- asyncio callbacks ---------------------------------------------------------------
 
@@ -168,7 +199,8 @@ class Session(asyncio.Protocol):
         if self.conn is not None:  # a resumed session: the address was checked already
             w.count["handovers_in"] += 1
             self.last_active = time.monotonic()
-            w.per_node[self.index] += 1
+            self.source = _source(transport)
+            w.admission.add(self, self.index)  # admitted by the worker that accepted it
             w.sessions.add(self)
             w.recent.add(self)
             self._events(self.last_active)
@@ -182,15 +214,23 @@ class Session(asyncio.Protocol):
             w.count["closed_unknown_address"] += 1
             transport.abort()
             return
-        if len(w.sessions) >= w.cfg.max_connections or w.per_node[index] >= w.cfg.max_per_node:
+        source = _source(transport)
+        verdict = w.admission.admit(index, source, time.monotonic())
+        if len(w.sessions) >= w.cfg.max_connections or not verdict.ok:
             w.count["limit_cutoffs"] += 1
+            log.debug("event=refused node=%d source=%s reason=%s", index, source, verdict.reason)
             transport.abort()
             return
+        if isinstance(verdict.evict, Session):
+            w.count["evictions"] += 1
+            log.debug("event=evicted node=%d source=%s for=%s", index, verdict.evict.source, source)
+            verdict.evict.cut("evicted")
         now = time.monotonic()
         self.index, self.node_id, self.last_active = index, node_id, now
+        self.source = source
         key = StaticKey.with_pubkey(w.keys.secret(index), node_id)
         self.conn = PeerConnection.responder(key, w.session_config, now)
-        w.per_node[index] += 1
+        w.admission.add(self, index)
         w.sessions.add(self)
         w.handshaking[self] = now + w.cfg.handshake_timeout
 
@@ -200,12 +240,27 @@ class Session(asyncio.Protocol):
             return
         now = time.monotonic()
         self.last_active = now
-        before = conn.pongs_sent
+        before = (conn.pongs_sent, conn.warnings_sent, conn.errors_sent)
         conn.receive_data(data, now)
-        self.w.count["pongs"] += conn.pongs_sent - before
         self._events(now)
+        self._count_sent(conn, before)
         if self.conn is not None:
             self.w.recent.add(self)
+            # Frame deadline bookkeeping: a frame's bytes are in the buffer, unfinished.
+            t = conn.transport
+            if t is None or not t.buffered:
+                self.partial_at = 0.0
+            elif not self.partial_at or t.messages_received != self.partial_mark:
+                self.partial_at, self.partial_mark = now, t.messages_received
+
+    def cut(self, reason: str) -> None:
+        """Close this connection now (eviction, timeouts): no goodbye, the slot is freed."""
+        if self.conn is not None:
+            self.conn.close(reason)
+        transport = self.transport
+        self._forget()
+        if transport is not None:
+            transport.abort()
 
     def eof_received(self) -> bool | None:
         if self.conn is not None:
@@ -241,21 +296,47 @@ class Session(asyncio.Protocol):
         conn = self.conn
         assert conn is not None
         if self.queue is not None:  # the node is being woken: keep the order
+            if len(self.queue) >= MAX_QUEUED:
+                self.w.count["limit_cutoffs"] += 1
+                conn.close("wake_queue")
+                return
             self.queue.append(msg)
             return
-        d = hibernation.decide(msg, self.w.session_config.chain_hash)
+        w = self.w
+        d = hibernation.decide(msg, w.session_config.chain_hash)
         if isinstance(d, hibernation.Answer):
             for reply in d.replies:
                 conn.send(reply, now)
-            self.w.count["gossip_replies"] += 1
+            w.count["gossip_replies"] += 1
+        elif isinstance(d, hibernation.ToGraph):
+            # The one shared graph is not built yet: counted, then dropped -- never a wake.
+            w.count["graph_handoffs"] += 1
         elif isinstance(d, hibernation.Wake):
-            w = self.w
             owner = self.index % w.cfg.workers
             if owner != w.cfg.index and w.outboxes and self._hand_over(msg, owner):
+                return
+            # The owner applies the wake limits (exact per node: all its wakes run here);
+            # a node already awake costs no signer request, so only sleeping ones count.
+            peer = conn.remote_pubkey or b""
+            if not w.host.is_awake(self.node_id) and not w.wake_limiter.allow(
+                self.node_id, peer, now
+            ):
+                w.count["wakes_refused"] += 1
+                conn.send(WAKE_REFUSED_WARNING, now)
                 return
             w.count["wake_triggers"] += 1
             self.queue = [msg]
             w.spawn(self._deliver())
+        else:
+            w.count["ignored_asleep"] += 1
+
+    def _count_sent(self, conn: PeerConnection, before: tuple[int, int, int]) -> None:
+        """Metrics for what this session sent since `before`: pongs, and BOLT 1 warnings
+        and errors as two separate counters (a warning is not an error: BOLT 1)."""
+        c = self.w.count
+        c["pongs"] += conn.pongs_sent - before[0]
+        c["warnings_sent"] += conn.warnings_sent - before[1]
+        c["errors_sent"] += conn.errors_sent - before[2]
 
     def itself(self) -> Session:
         """Protocol factory for `connect_accepted_socket` of a resumed session."""
@@ -299,16 +380,24 @@ class Session(asyncio.Protocol):
             w.sessions.discard(self)
             w.recent.discard(self)
             w.handshaking.pop(self, None)
-            w.per_node[self.index] -= 1
-            if w.per_node[self.index] <= 0:
-                del w.per_node[self.index]
+            w.admission.remove(self, self.index)
         self.conn = None
 
     async def _deliver(self) -> None:
         w = self.w
+        first = True  # the first message passed the wake limits in `_message`
         while self.queue:
             msg = self.queue.pop(0)
             peer = self.conn.remote_pubkey if self.conn is not None else None
+            if not first and not w.host.is_awake(self.node_id):
+                # The wake failed (or the node slept again): each queued message would be
+                # another signer request, so each passes the wake limits again.
+                if not w.wake_limiter.allow(self.node_id, peer or b"", time.monotonic()):
+                    w.count["wakes_refused"] += 1
+                    self._reply([WAKE_REFUSED_WARNING])
+                    continue
+                w.count["wake_triggers"] += 1
+            first = False
             w.waking.setdefault(self.node_id, self.index)
             try:
                 replies = await w.host.deliver(self.node_id, peer or b"", msg)
@@ -321,16 +410,19 @@ class Session(asyncio.Protocol):
                 # BOLT 1 warning (all-zero channel id: the connection, not a channel);
                 # the peer may retry later. The session stays up for pings.
                 replies = [wake_failed_warning(e)]
-            conn = self.conn
-            if conn is None or conn.closed:
-                continue
-            now = time.monotonic()
-            for r in replies:
-                conn.send(r, now)
-                if r.NAME == "error":
-                    w.count["errors_sent"] += 1
-            self.flush()
+            self._reply(replies)
         self.queue = None
+
+    def _reply(self, replies: list[Message]) -> None:
+        conn = self.conn
+        if conn is None or conn.closed:
+            return
+        now = time.monotonic()
+        before = (conn.pongs_sent, conn.warnings_sent, conn.errors_sent)
+        for r in replies:
+            conn.send(r, now)
+        self._count_sent(conn, before)
+        self.flush()
 
     def flush(self) -> None:
         conn, transport = self.conn, self.transport
@@ -370,8 +462,24 @@ class Worker:
         self.sessions: set[Session] = set()
         self.recent: set[Session] = set()
         self.handshaking: dict[Session, float] = {}
-        self.per_node: Counter[int] = Counter()
+        self.admission: Admission[Session] = Admission(
+            AdmissionLimits(
+                max_per_node=cfg.max_per_node,
+                max_per_source_node=cfg.max_per_source_node,
+                max_per_source=cfg.max_per_source,
+                frame_timeout=cfg.frame_timeout,
+                session_idle_timeout=cfg.session_idle_timeout,
+            )
+        )
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.wake_limiter = WakeLimiter(
+            WakeLimits(
+                node_burst=cfg.node_wake_burst,
+                node_per_minute=cfg.node_wakes_per_minute,
+                peer_burst=cfg.peer_wake_burst,
+                peer_per_minute=cfg.peer_wakes_per_minute,
+            )
+        )
         self.waking: dict[bytes, int] = {}  # node id -> index, for nodes handed to the host
         self.outboxes = [socket.socket(fileno=fd) for fd in cfg.outbox_fds]
         for ob in self.outboxes:
@@ -432,11 +540,16 @@ class Worker:
         self.count["awake"] = self.host.awake
         self.count["wakes"] = self.host.wakes
         self.count["sleeps"] = self.host.sleeps
+        self.count["signer_requests"] = self.host.signer_requests
         self.counters.write(self.cfg.index, [self.count[n] for n in COUNTERS])
 
-    def sweep(self) -> None:
-        """Once a second: half-open handshakes past their deadline; idle sessions compacted."""
+    def sweep(self, tick: int = 0) -> None:
+        """Once a second: half-open handshakes past their deadline; idle sessions compacted;
+        every 5 s: unfinished frames past `frame_timeout`, sessions without a channel idle
+        past `session_idle_timeout` (admission.py)."""
         now = time.monotonic()
+        if tick % 5 == 0:
+            self._sweep_slots(now)
         for s, deadline in list(self.handshaking.items()):
             if deadline > now:
                 break  # insertion order = deadline order
@@ -454,6 +567,23 @@ class Worker:
                 t = s.conn.transport if s.conn is not None else None
                 if t is not None:
                     t.compact()
+
+    def _sweep_slots(self, now: float) -> None:
+        lim = self.admission.limits
+        idle_before = now - lim.session_idle_timeout
+        frame_before = now - lim.frame_timeout
+        for s in list(self.sessions):
+            if s.partial_at and s.partial_at <= frame_before:
+                self.count["frame_timeouts"] += 1
+                s.cut("frame_timeout")
+            elif s.last_active <= idle_before and not s.has_channel and s.queue is None:
+                self.count["idle_timeouts"] += 1
+                s.cut("idle")
+
+
+def _source(transport: Any) -> str:
+    peer = transport.get_extra_info("peername")
+    return source_of(str(peer[0])) if peer else ""
 
 
 async def serve(cfg: WorkerConfig, ready: asyncio.Future[None] | None = None) -> None:
@@ -483,7 +613,7 @@ async def serve(cfg: WorkerConfig, ready: asyncio.Future[None] | None = None) ->
         tick += 1
         w.publish_counters()
         if tick % 10 == 0:  # once a second
-            w.sweep()
+            w.sweep(tick // 10)
             await w.host.sleep_idle()
     server.close()
     for s in list(w.sessions):

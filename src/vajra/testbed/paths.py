@@ -74,6 +74,8 @@ class Versions:
     ldk_npm: str
     lnprototest: str
     pyln_proto: str
+    electrum_deb: str
+    libsecp256k1_deb: str
 
 
 def read_versions(root: Path | None = None) -> Versions:
@@ -87,6 +89,8 @@ def read_versions(root: Path | None = None) -> Versions:
             ldk_npm=env["LDK_NPM_VERSION"],
             lnprototest=env["LNPROTOTEST_VERSION"],
             pyln_proto=env["PYLN_PROTO_VERSION"],
+            electrum_deb=env["ELECTRUM_DEB_VERSION"],
+            libsecp256k1_deb=env["LIBSECP256K1_DEB_VERSION"],
         )
     except KeyError as e:
         raise TestbedNotInstalled(f"{path} lacks {e.args[0]}") from None
@@ -113,6 +117,7 @@ class TestbedPaths:
     lnd_dir: Path
     ldk_dir: Path
     lnprototest_dir: Path
+    electrum_dir: Path
 
     @property
     def btcd(self) -> Path:
@@ -143,6 +148,11 @@ class TestbedPaths:
     def lnprototest_python(self) -> Path:
         return self.lnprototest_dir / "venv" / "bin" / "python"
 
+    @property
+    def electrum_python(self) -> Path:
+        """The venv whose path holds Debian's Electrum package (see testbed/install.sh)."""
+        return self.electrum_dir / "venv" / "bin" / "python"
+
     def components(self) -> dict[str, Path]:
         """Component name -> its cache directory."""
         return {
@@ -150,6 +160,7 @@ class TestbedPaths:
             "lnd": self.lnd_dir,
             "ldk": self.ldk_dir,
             "lnprototest": self.lnprototest_dir,
+            "electrum": self.electrum_dir,
         }
 
     def missing(self) -> list[str]:
@@ -184,6 +195,7 @@ class TestbedPaths:
                 "ldk_module": str(self.ldk_module),
                 "ldk_harness": str(self.ldk_harness),
                 "lnprototest_python": str(self.lnprototest_python),
+                "electrum_python": str(self.electrum_python),
             },
         }
 
@@ -197,6 +209,7 @@ def locate(root: Path | None = None) -> TestbedPaths:
     lnd_key = _key([tb / "lnd" / "go.mod", tb / "lnd" / "go.sum"], v.lnd_build_tags)
     ldk_key = _key([tb / "ldk" / "package.json", tb / "ldk" / "package-lock.json"])
     lnpt_key = _key([tb / "lnprototest" / "constraints.txt"], f"{v.lnprototest} {v.pyln_proto}")
+    el_key = _key([tb / "electrum" / "constraints.txt"], f"{v.electrum_deb} {v.libsecp256k1_deb}")
     pyver = f"{sys.version_info[0]}.{sys.version_info[1]}"
     return TestbedPaths(
         versions=v,
@@ -206,6 +219,7 @@ def locate(root: Path | None = None) -> TestbedPaths:
         lnd_dir=cache / f"lnd-{v.lnd}-{lnd_key}",
         ldk_dir=cache / f"ldk-{v.ldk_npm}-{ldk_key}",
         lnprototest_dir=cache / f"lnprototest-{v.lnprototest}-py{pyver}-{lnpt_key}",
+        electrum_dir=cache / f"electrum-{v.electrum_deb.split('+')[0]}-py{pyver}-{el_key}",
     )
 
 

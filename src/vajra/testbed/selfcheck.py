@@ -200,6 +200,21 @@ def run_selfcheck(
             return f"lnprototest {lnpt}, pyln-proto {pyln} import in {tp.lnprototest_dir.name}"
 
         steps.run("lnprototest venv", lnprototest_imports)
+
+        def electrum_imports() -> str:
+            out = run(
+                [
+                    tp.electrum_python,
+                    "-c",
+                    "import electrum.ecc_fast, electrum.lnpeer, electrum.version as v;"
+                    "print(v.ELECTRUM_VERSION)",
+                ],
+                timeout=60,
+                name="electrum",
+            )
+            return f"Debian Electrum {out.strip()} with libsecp256k1 in {tp.electrum_dir.name}"
+
+        steps.run("Electrum venv", electrum_imports)
         summary["ok"] = True
     except Exception as e:
         summary["error"] = f"{type(e).__name__}: {e}"

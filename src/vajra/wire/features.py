@@ -98,25 +98,60 @@ class Need(Enum):
     OPTIONAL = 1
 
 
-# What Vajra offers. BOLT 9: "MUST NOT set feature bits it does not support", so a
-# feature joins this table when the code implementing it lands.
-# - var_onion_optin: BOLT 9 "MUST support"; required, as every live peer has it.
-# - option_static_remotekey, payment_secret, option_channel_type: required; we never
-#   open legacy channels or accept secret-less payments, and these are ASSUMED anyway.
+# What Vajra offers, and why each bit is even (required) or odd (optional).
+#
+# BOLT 9: "MUST NOT set feature bits it does not support", so a feature joins this table
+# when the code implementing it lands. The required/optional choice decides who accepts
+# us: a peer closes on an even bit it does not support (BOLT 1 "unknown even bit"; in
+# practice every implementation also refuses a required feature it knows but lacks, e.g.
+# Electrum's `ln_compare_features`: "remote wanted feature we don't have"), while an odd
+# bit is never a reason to refuse (BOLT 1: "it's OK to be odd") and satisfies a peer that
+# requires the feature (BOLT 9: the feature is offered if either bit is set). So an even
+# bit buys nothing at `init` and costs every peer that lacks the feature. The rule:
+#
+#   require only what BOLT 9 says every node MUST support; offer the rest as optional,
+#   and enforce what we insist on where it is used, not at `init`.
+#
+# - var_onion_optin: REQUIRED. BOLT 9 "MUST support: var_onion_optin"; every deployed
+#   implementation has it (Electrum 4.3.4 offers bit 9, LND/CLN/Eclair/LDK require it).
+# - option_static_remotekey, option_channel_type: OPTIONAL. ASSUMED in BOLT 9, so peers
+#   that predate the ASSUMED marking may lack them: Electrum 4.3.4's gossip feature set
+#   (LNGOSSIP_FEATURES) has no channel_type bit and closed on our former required bit 44
+#   (tests/interop/test_electrum.py). We still never open a legacy channel: the
+#   channel_type of `open_channel`/`accept_channel` (BOLT 2) is where that is enforced.
+# - payment_secret: OPTIONAL at `init` for the same reason; our invoices require it in
+#   their own (BOLT 11) feature field, which is what a payer reads.
 # - option_data_loss_protect: optional; `channel_reestablish` always carries its fields.
-# - basic_mpp: optional (depends on payment_secret, which we require).
-# - gossip_queries: optional; the runtime keeps one shared graph worth querying.
+# - basic_mpp: optional (depends on payment_secret, which we set).
+# - gossip_queries: optional; the runtime answers queries (hibernation.py) and keeps one
+#   shared graph. Electrum requires it (bit 6): our odd bit satisfies that.
 # - option_shutdown_anysegwit: optional; we accept future segwit shutdown scripts.
 OUR_FEATURES: Mapping[str, Need] = {
     "option_data_loss_protect": Need.OPTIONAL,
     "gossip_queries": Need.OPTIONAL,
     "var_onion_optin": Need.REQUIRED,
-    "option_static_remotekey": Need.REQUIRED,
-    "payment_secret": Need.REQUIRED,
+    "option_static_remotekey": Need.OPTIONAL,
+    "payment_secret": Need.OPTIONAL,
     "basic_mpp": Need.OPTIONAL,
     "option_shutdown_anysegwit": Need.OPTIONAL,
-    "option_channel_type": Need.REQUIRED,
+    "option_channel_type": Need.OPTIONAL,
 }
+
+# Features earlier BOLT 9 revisions assigned and later retired from the table (so not in
+# FEATURES), keyed by their even bit. A peer may still set them; they are known, and we
+# name them in a refusal rather than calling them "unknown".
+RETIRED: Mapping[int, str] = {
+    2: "initial_routing_sync",
+    20: "option_anchor_outputs",
+}
+
+
+def feature_name(bit: int) -> str | None:
+    """The BOLT 9 name of either bit of a pair (current or retired), or None if unknown."""
+    f = BY_BIT.get(bit)
+    if f is not None:
+        return f.name
+    return RETIRED.get(bit & ~1)
 
 
 class FeatureError(ProtocolError):
@@ -158,7 +193,7 @@ def requires(bits: frozenset[int], name: str) -> bool:
 
 
 def unknown_required(bits: Iterable[int], known: Iterable[int] | None = None) -> frozenset[int]:
-    """Even bits set whose feature we do not know (BOLT 1: "MUST close the connection").
+    """Even bits set whose feature is not in `known` (BOLT 1: "MUST close the connection").
 
     `known` is the set of feature bits (either of a pair) we understand; by default, the
     features Vajra implements (`OUR_FEATURES`).
@@ -215,9 +250,21 @@ def _allowed(f: Feature, context: str, odd: bool) -> bool:
 
 
 def check_peer_features(bits: frozenset[int], known: Iterable[int] | None = None) -> None:
-    """The BOLT 1 `init` receive checks; raise `FeatureError` if the connection must close."""
-    if unknown := unknown_required(bits, known):
-        raise FeatureError(f"unknown required feature bits {sorted(unknown)}", message="init")
+    """The BOLT 1 `init` receive checks; raise `FeatureError` if the connection must close.
+
+    A required bit we do not support is reported as "unsupported" with its BOLT 9 name
+    when BOLT 9 (now or in an earlier revision) assigns it, and as "unknown" otherwise.
+    """
+    if refused := unknown_required(bits, known):
+        named = {b: n for b in sorted(refused) if (n := feature_name(b)) is not None}
+        unknown = sorted(refused - named.keys())
+        parts = []
+        if named:
+            names = ", ".join(named.values())
+            parts.append(f"unsupported required feature bits {sorted(named)} ({names})")
+        if unknown:
+            parts.append(f"unknown required feature bits {unknown}")
+        raise FeatureError("; ".join(parts), message="init")
     if missing := missing_dependencies(bits):
         raise FeatureError(f"missing feature dependencies {missing}", message="init")
 
@@ -247,3 +294,12 @@ def init_features() -> bytes:
 def node_features() -> bytes:
     """The `features` field of our `node_announcement`."""
     return bits_to_bytes(our_bits(NODE))
+
+
+def advertised(context: str = INIT) -> dict[str, str]:
+    """Our features in `context` by BOLT 9 name: "even" (required) or "odd" (optional).
+    The runtime's ready line carries it for `init` (the lnprototest Runner's `has_option`)."""
+    out = {}
+    for b in sorted(our_bits(context)):
+        out[BY_BIT[b].name] = "odd" if b & 1 else "even"
+    return out

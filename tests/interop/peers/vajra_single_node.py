@@ -2,7 +2,7 @@
 
     python -m tests.interop.peers.vajra_single_node --secret HEX [--port P]
 
-Prints `{"event": "ready", "nodes": [{"node_id", "host", "port"}]}` on stdout once
+Prints `{"event": "ready", "nodes": [{"node_id", "host", "port"}], "features": {...}}` once
 listening (the same ready line `vajra runtime --dev-node-secret` prints), then serves
 until stdin closes or SIGTERM. Used by the lnprototest Vajra Runner for BOLT 1
 scenarios against the protocol core alone.
@@ -17,6 +17,7 @@ import signal
 import sys
 
 from vajra.noise import StaticKey
+from vajra.wire import features as feat
 
 from ..peer_loop import Responder
 
@@ -30,7 +31,8 @@ async def main() -> None:
     resp = Responder(key)
     await resp.start(port=a.port)
     node = {"node_id": key.pubkey.hex(), "host": "127.0.0.1", "port": resp.port}
-    print(json.dumps({"event": "ready", "nodes": [node]}), flush=True)
+    ready = {"event": "ready", "nodes": [node], "features": feat.advertised()}
+    print(json.dumps(ready), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)

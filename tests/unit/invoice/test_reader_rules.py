@@ -119,7 +119,8 @@ def test_spec_upper_case_example_is_the_lower_case_one() -> None:
 
 
 def test_length_limit() -> None:
-    # BOLT 11 lifts BIP 173's 90 characters; we bound work at LDK's 7089.
+    # BOLT 11 lifts BIP 173's 90 characters ("without the character limit"); we bound work
+    # at LDK's 7,089: a deliberate deviation (bolt11.MAX_INVOICE_LENGTH, ARCHITECTURE.md).
     long_d = field("d", bytes_to_words(b"x" * 600))
     s = make(P, S, long_d, *[field("2", bytes(1000))] * 5)
     assert len(s) <= MAX_INVOICE_LENGTH and decode(s).description == "x" * 600
@@ -309,3 +310,47 @@ def test_is_expired_uses_the_given_time() -> None:
     assert not is_expired(inv, inv.timestamp + 59)
     assert is_expired(inv, inv.timestamp + 60)
     assert inv.expires_at == inv.timestamp + 60
+
+
+# ----------------------------------------------------------------- one pad-bit rule
+
+
+def _with_pad_bit(words: bytes, skip: int = 0) -> bytes:
+    """The same field data with its lowest pad bit set (the data must have pad bits)."""
+    assert (len(words) - skip) * 5 % 8, "no pad bits to set"
+    return words[:-1] + bytes([words[-1] | 1])
+
+
+HOP = spec_key().pubkey + bytes(range(8)) + bytes(4) + bytes(4) + bytes(2)
+
+
+@pytest.mark.parametrize(
+    ("tag", "data", "others"),
+    [
+        ("p", bytes_to_words(HASH), (S, D)),
+        ("s", bytes_to_words(SECRET), (P, D)),
+        ("h", bytes_to_words(bytes(32)), (P, S)),
+        ("n", bytes_to_words(spec_key().pubkey), (P, S, D)),
+        ("m", bytes_to_words(b"meta"), (P, S, D)),
+        ("d", bytes_to_words(b"coffee"), (P, S)),
+        ("r", bytes_to_words(HOP), (P, S, D)),
+        ("f", bytes([0]) + bytes_to_words(bytes(32)), (P, S, D)),
+    ],
+)
+def test_one_pad_bit_rule_for_every_byte_field(
+    tag: str, data: bytes, others: tuple[bytes, ...]
+) -> None:
+    """Zero pad bits decode and re-encode to the same string; a non-zero pad bit is refused
+    the same way in every field (it would otherwise be dropped, breaking the promise)."""
+    from vajra.invoice import encode
+
+    good = make(*others, field(tag, data))
+    assert encode(decode(good), spec_key().sign_recoverable) == good
+    bad = make(*others, field(tag, _with_pad_bit(data, skip=1 if tag == "f" else 0)))
+    assert refused(bad) == Reason.INVALID_PADDING
+
+
+def test_an_extra_word_of_padding_is_refused() -> None:
+    assert refused(make(P, S, field("d", bytes_to_words(b"coffee") + b"\0"))) == (
+        Reason.INVALID_PADDING
+    )

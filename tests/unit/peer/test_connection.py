@@ -111,6 +111,16 @@ def test_unsolicited_pong_closes_with_warning() -> None:
     assert any(isinstance(e, WarningReceived) for e in drain(a))
 
 
+def test_warnings_and_errors_counted_apart() -> None:
+    a, b = pair()
+    drain(a), drain(b)
+    assert (b.warnings_sent, b.errors_sent) == (0, 0)
+    b.send(ErrorMessage(bytes(32), b"no channels"), 1.0)
+    b.receive_data(raw_frame(a, encode_message(Pong(ignored=b"\x00" * 3))), 2.0)
+    # the unsolicited pong drew a warning; the explicit error is counted on its own
+    assert (b.warnings_sent, b.errors_sent) == (1, 1)
+
+
 def test_pong_timeout_closes_without_error() -> None:
     a, b = pair()
     drain(a), drain(b)
@@ -176,6 +186,24 @@ def test_unknown_even_feature_closes() -> None:
     evs = drain(b)
     assert isinstance(evs[-1], ConnectionClosed) and evs[-1].reason == "protocol"
     assert b.state is State.CLOSED
+
+
+def test_known_but_unsupported_required_bit_named_unsupported() -> None:
+    # bit 20: `option_anchor_outputs` (retired from BOLT 9 but known); bit 22:
+    # `option_anchors`, in BOLT 9 today. Neither is "unknown"; we do not support them.
+    for bit, name in ((20, "option_anchor_outputs"), (22, "option_anchors")):
+        bad = SessionConfig(features=feat.bits_to_bytes(feat.our_bits(feat.INIT) | {bit}))
+        a, b = pair(cfg_a=bad)
+        evs = drain(b)
+        assert isinstance(evs[-1], ConnectionClosed)
+        text = str(evs[-1].error)
+        assert "unsupported" in text and name in text and "unknown" not in text, text
+        a.receive_data(b.data_to_send(), 1.0)
+        (w,) = [e for e in drain(a) if isinstance(e, WarningReceived)]
+        assert name.encode() in w.data and b"unknown" not in w.data
+    bad = SessionConfig(features=feat.bits_to_bytes(feat.our_bits(feat.INIT) | {200}))
+    _a, b = pair(cfg_a=bad)
+    assert "unknown required feature bits [200]" in str(drain(b)[-1].error)  # type: ignore[union-attr]
 
 
 def test_unknown_odd_feature_accepted() -> None:

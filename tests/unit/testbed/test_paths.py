@@ -28,7 +28,8 @@ def test_versions_env_is_shell_sourceable_and_matches_python() -> None:
             "bash",
             "-c",
             'set -eu; . "$1"; printf "%s\\n" "$BTCD_VERSION" "$LND_VERSION" "$LND_BUILD_TAGS" '
-            '"$LDK_NPM_VERSION" "$LNPROTOTEST_VERSION" "$PYLN_PROTO_VERSION"',
+            '"$LDK_NPM_VERSION" "$LNPROTOTEST_VERSION" "$PYLN_PROTO_VERSION" '
+            '"$ELECTRUM_DEB_VERSION" "$LIBSECP256K1_DEB_VERSION"',
             "-",
             str(ROOT / "testbed" / "versions.env"),
         ],
@@ -36,7 +37,10 @@ def test_versions_env_is_shell_sourceable_and_matches_python() -> None:
         text=True,
         check=True,
     ).stdout.splitlines()
-    assert out == [v.btcd, v.lnd, v.lnd_build_tags, v.ldk_npm, v.lnprototest, v.pyln_proto]
+    assert out == [
+        v.btcd, v.lnd, v.lnd_build_tags, v.ldk_npm, v.lnprototest, v.pyln_proto,
+        v.electrum_deb, v.libsecp256k1_deb,
+    ]  # fmt: skip
 
 
 def _shell_key(files: list[Path], extra: str) -> str:
@@ -65,6 +69,9 @@ def test_directory_keys_match_install_sh() -> None:
     assert tp.lnprototest_dir.name.startswith(f"lnprototest-{v.lnprototest}-py")
     assert tp.lnprototest_dir.name.endswith(f"-{lnpt}")
     assert tp.btcd_dir.name == f"btcd-{v.btcd}"
+    el = _shell_key([tb / "electrum" / "constraints.txt"], f"{v.electrum_deb} {v.libsecp256k1_deb}")
+    assert tp.electrum_dir.name.startswith("electrum-4.3.4-py")
+    assert tp.electrum_dir.name.endswith(f"-{el}")
 
 
 def test_lnd_module_pins_the_same_lnd() -> None:
@@ -78,6 +85,6 @@ def test_missing_install_names_the_installer(
 ) -> None:
     monkeypatch.setenv("VAJRA_CACHE", str(tmp_path))
     tp = tb_paths.locate(ROOT)
-    assert set(tp.missing()) == {"btcd", "lnd", "ldk", "lnprototest"}
+    assert set(tp.missing()) == {"btcd", "lnd", "ldk", "lnprototest", "electrum"}
     with pytest.raises(TestbedNotInstalled, match=r"testbed/install\.sh"):
         tp.require("btcd")

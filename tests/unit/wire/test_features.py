@@ -105,9 +105,31 @@ def test_our_features_obey_bolt9() -> None:
     # Only in contexts BOLT 9 (or the earlier revisions peers still follow) allows.
     assert F.out_of_context(init, F.INIT) == frozenset()
     assert F.out_of_context(F.our_bits(F.NODE), F.NODE) == frozenset()
-    assert F.requires(init, "option_channel_type") and not F.requires(init, "basic_mpp")
+    # Only what BOLT 9 says every node MUST support is required (see OUR_FEATURES).
+    assert {b for b in init if b % 2 == 0} == {F.BY_NAME["var_onion_optin"].bit}
+    assert F.has(init, "option_channel_type") and not F.requires(init, "option_channel_type")
     assert F.init_features() == F.bits_to_bytes(init)
     assert F.node_features() == F.bits_to_bytes(F.our_bits(F.NODE))
+
+
+def test_electrum_434_feature_sets_accept_ours() -> None:
+    """Electrum 4.3.4's LNWALLET_FEATURES / LNGOSSIP_FEATURES (lnworker.py), copied as
+    the hex its `ln_compare_features` sees: each of our required bits must be offered by
+    them (either bit), or Electrum closes ("remote wanted feature we don't have")."""
+    for theirs in (0x8000000000000000000000000020000802B263, 0xA2E2):
+        their_bits = F.bits_from_bytes(theirs.to_bytes(20, "big"))
+        for b in F.our_bits(F.INIT):
+            if b % 2 == 0:
+                assert b in their_bits or b + 1 in their_bits, (hex(theirs), b)
+
+
+def test_refusal_names_known_bits() -> None:
+    with pytest.raises(
+        F.FeatureError,
+        match=r"unsupported .*\[20, 22\] \(option_anchor_outputs, option_anchors\); unknown .*\[200\]",
+    ):
+        F.check_peer_features(frozenset({8, 20, 22, 200}))
+    assert F.feature_name(21) == "option_anchor_outputs" and F.feature_name(300) is None
 
 
 def test_out_of_context() -> None:
@@ -115,3 +137,10 @@ def test_out_of_context() -> None:
     assert F.out_of_context(frozenset({pm}), F.INIT) == {pm}
     assert F.out_of_context(frozenset({pm}), F.INVOICE) == frozenset()
     assert F.out_of_context(frozenset({999}), F.INIT) == frozenset()  # unknown: not ours to judge
+
+
+def test_advertised_names_our_init_bits() -> None:
+    adv = F.advertised()
+    assert adv["var_onion_optin"] == "even" and adv["option_channel_type"] == "odd"
+    bits = {F.BY_NAME[n].bit + (1 if v == "odd" else 0) for n, v in adv.items()}
+    assert bits == F.our_bits(F.INIT)
