@@ -31,6 +31,7 @@ from vajra.noise import StaticKey
 from vajra.signer import audit, seed
 from vajra.signer.core import SignerCore
 from vajra.signer.devices import KeyType, Role, Rules
+from vajra.signer.integrity import StateIntegrityError
 from vajra.signer.keys import COIN_TYPES, SignerKeys
 from vajra.signer.messages import Enrolment
 from vajra.signer.state import SqliteState
@@ -111,8 +112,25 @@ def unlock(d: Path, args: argparse.Namespace) -> SignerKeys:
     return SignerKeys(seed.open_seed(blob, _password(args)), cfg["network"])
 
 
+RECOVERY = 'see docs/signer.md, "When the signer refuses to start"'
+
+
+class StateRefused(CliError):
+    """The state failed its integrity or anchor check: exit code 2, never restart."""
+
+    exit_code = 2
+
+
+def open_state(d: Path, keys: SignerKeys) -> SqliteState:
+    """The signer's state, verified (MAC, cross-check with the audit log)."""
+    try:
+        return SqliteState(d / STATE_FILE, key=keys.state_key(), create=False)
+    except StateIntegrityError as e:
+        raise StateRefused(f"signer state refused: {e}; {RECOVERY}") from None
+
+
 def open_core(d: Path, keys: SignerKeys) -> SignerCore:
-    return SignerCore(keys, SqliteState(d / STATE_FILE))
+    return SignerCore(keys, open_state(d, keys))
 
 
 def _emit(args: argparse.Namespace, obj: dict[str, Any], text: str) -> None:
@@ -146,7 +164,7 @@ def _create(d: Path, words: str, args: argparse.Namespace) -> dict[str, Any]:
         "runtime": None,
     }
     write_config(d, cfg)
-    SqliteState(d / STATE_FILE).close()
+    SqliteState(d / STATE_FILE, key=keys.state_key()).close()
     return cfg
 
 
@@ -254,6 +272,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         await task
 
     asyncio.run(main())
+    if daemon.fatal is not None:
+        raise StateRefused(f"signer stopped: {daemon.fatal}; {RECOVERY}")
     return 0
 
 
@@ -261,15 +281,30 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    """Verify the state (MAC, cross-check with the log) and the log's chain and
+    signatures with keys derived from the seed: signer.json is public data anyone who
+    can write the disk can edit, so nothing in it is trusted here."""
     d = signer_dir(args)
-    cfg = read_config(d)
-    entries = SqliteState(d / STATE_FILE).audit_entries()
-    pubkey = bytes.fromhex(cfg["audit_pubkey"])
+    keys = unlock(d, args)
+    pubkey = keys.audit_key().pubkey
+    problem: str | None = None
+    st: SqliteState | None
     try:
-        head = audit.verify(entries, pubkey)
-        ok, problem = True, None
-    except audit.AuditError as e:
-        ok, problem, head = False, str(e), b""
+        st = open_state(d, keys)
+    except StateRefused as e:
+        problem = str(e)
+        try:
+            st = SqliteState(d / STATE_FILE)  # read-only, to show what is there
+        except StateIntegrityError:
+            st = None
+    entries = [] if st is None else st.audit_entries()
+    head = b""
+    if problem is None:
+        try:
+            head = audit.verify(entries, pubkey)
+        except audit.AuditError as e:
+            problem = str(e)
+    ok = problem is None
     rows = [
         {
             "seq": e.seq,
@@ -282,8 +317,15 @@ def cmd_audit(args: argparse.Namespace) -> int:
         }
         for e in entries
     ]
+    out = {
+        "verified": ok,
+        "problem": problem,
+        "head": head.hex(),
+        "length": len(entries) if ok else None,
+        "entries": rows,
+    }
     if args.json:
-        print(json.dumps({"verified": ok, "problem": problem, "head": head.hex(), "entries": rows}))
+        print(json.dumps(out))
     else:
         for r in rows:
             t = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(str(r["time"]))))
@@ -291,7 +333,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print(
             f"verified: {len(rows)} entries, head {head.hex()}"
             if ok
-            else f"AUDIT LOG BROKEN: {problem}"
+            else f"AUDIT LOG OR STATE BROKEN: {problem}"
         )
     return 0 if ok else 1
 
@@ -435,7 +477,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c = cmd("run", "serve the paired runtime and the local link until stopped", cmd_run)
     c.add_argument("--max-backoff", type=float, default=30.0, help="cap on redial delay (s)")
 
-    cmd("audit", "print the audit log and verify its hash chain", cmd_audit, password=False)
+    cmd(
+        "audit",
+        "print the audit log; verify the state's MAC, its agreement with the log and the "
+        "log's chain and signatures (needs the seed password)",
+        cmd_audit,
+    )
     cmd("status", "show the signer's configuration, nodes and daemon", cmd_status, password=False)
 
     c = cmd("add-owner", "enrol the first owner device (only while none is active)", cmd_add_owner)
@@ -452,6 +499,7 @@ def guard(func: Any) -> Any:
             return rc
         except (VajraError, OSError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
-            return 1
+            code: int = getattr(e, "exit_code", 1)
+            return code
 
     return run

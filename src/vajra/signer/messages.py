@@ -311,6 +311,17 @@ def _decode_enrolment(p: bytes, target: bytes) -> Enrolment:
     return Enrolment(key_type, pubkey, role, Rules.decode(p[35:75]), label)
 
 
+def decode_enrolment(data: bytes) -> tuple[bytes, Enrolment]:
+    """An encoded enrolment alone (a bootstrap's audit subject): its device id and value."""
+    if len(data) < 34:
+        raise MessageDecodeError("enrolment too short")
+    try:
+        d_id = device_id(KeyType(data[0]), data[1:34])
+    except ValueError:
+        raise MessageDecodeError("unknown key type") from None
+    return d_id, _decode_enrolment(data, d_id)
+
+
 def decode_command(data: bytes) -> DeviceCommand:
     if len(data) < 146:
         raise MessageDecodeError("command too short")

@@ -112,6 +112,8 @@ class Decision:
     device_id: bytes | None
     """The paying device (payments), the target device (commands), else None."""
     audit_seq: int
+    entry: audit.AuditEntry | None = None
+    """The decision's signed audit entry (what a device verifies)."""
 
     @property
     def approved(self) -> bool:
@@ -183,7 +185,7 @@ class Policy:
             reason=str(reason),
         )
         txn.append_audit(entry)
-        return Decision(outcome, str(reason), kind, subject_id, device_id, entry.seq)
+        return Decision(outcome, str(reason), kind, subject_id, device_id, entry.seq, entry)
 
     def _malformed(self, txn: StateTxn, t: int, kind: str, data: bytes) -> Decision:
         # Undecodable input is logged by its hash: any length, nothing attacker-chosen.

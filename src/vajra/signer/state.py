@@ -13,6 +13,13 @@ spend, clock, audit entry) commit together or not at all. The SQLite transaction
 `BEGIN IMMEDIATE`, so two signer objects (or processes) on one file serialise their
 decisions and a limit can never be consumed twice; commits use `synchronous=FULL`, so an
 approved payment survives a power cut before its answer leaves the signer.
+
+Opened with the seed-derived state key (`key=`, what `vajra signer` does), the SQLite
+file is tamper-evident (`vajra.signer.integrity`, decision 0012): every row is covered
+by a keyed MAC checked at open, and the registry, counters, spends and nodes are
+cross-checked against the audit log (`vajra.signer.replay`). Opened without the key on a
+sealed file, it is read-only (status, listings); without the key on an unsealed file it
+is the plain store the unit tests and benchmarks use.
 """
 
 from __future__ import annotations
@@ -26,8 +33,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from vajra.errors import PolicyViolation
+from vajra.signer.audit import GENESIS as _GENESIS
 from vajra.signer.audit import AuditEntry
 from vajra.signer.devices import Device, DeviceStatus, KeyType, Role, Rules
+from vajra.signer.integrity import Integrity, StateIntegrityError
 
 SCHEMA_VERSION = 1
 
@@ -86,6 +95,9 @@ class StateTxn(Protocol):
 class SignerState(Protocol):
     def transaction(self) -> AbstractContextManager[StateTxn]: ...
     def audit_entries(self) -> list[AuditEntry]: ...
+    # (number of audit entries, hash of the last): the anchor (decision 0012).
+    def head(self) -> tuple[int, bytes]: ...
+    def audit_entry(self, seq: int) -> AuditEntry | None: ...
 
 
 def check_epoch(txn: StateTxn, node_id: bytes, epoch: int) -> None:
@@ -127,6 +139,14 @@ class MemoryState:
     def audit_entries(self) -> list[AuditEntry]:
         with self._lock:
             return list(self.audit)
+
+    def head(self) -> tuple[int, bytes]:
+        with self._lock:
+            return (len(self.audit), self.audit[-1].hash) if self.audit else (0, _GENESIS)
+
+    def audit_entry(self, seq: int) -> AuditEntry | None:
+        with self._lock:
+            return self.audit[seq] if 0 <= seq < len(self.audit) else None
 
 
 class _MemoryTxn:
@@ -265,15 +285,43 @@ def _audit(row: _Row) -> AuditEntry:
 class SqliteState:
     """State in one SQLite file (WAL). Several objects may share the file."""
 
-    def __init__(self, path: str | Path, *, durable: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        durable: bool = True,
+        key: bytes | None = None,
+        create: bool = True,
+    ) -> None:
         """`durable=False` (tests, benchmarks) skips the fsync per decision: a power cut
-        could then lose the last decisions, i.e. re-open their counters and limits."""
+        could then lose the last decisions, i.e. re-open their counters and limits.
+
+        `key` (the seed-derived state key): verify the file's MAC and cross-check it
+        against the audit log now, seal every transaction. `create=False`: the file
+        must already be sealed (`vajra signer run` never starts on a fresh state).
+        Raises StateIntegrityError (with the reason) when the file does not verify."""
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            str(path), isolation_level=None, check_same_thread=False, timeout=30.0
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        self._integrity: Integrity | None = None
+        self._begin = "BEGIN IMMEDIATE"
+        if not create and not Path(path).exists():
+            raise StateIntegrityError(f"signer state {path} is missing")
+        try:
+            self._db = sqlite3.connect(
+                str(path), isolation_level=None, check_same_thread=False, timeout=30.0
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            self._init_schema()
+            if key is not None:
+                self._open_sealed(key, create)
+            elif self._is_sealed():
+                self._db.execute("PRAGMA query_only = ON")  # no key: look, never write
+                self._begin = "BEGIN"
+
+        except sqlite3.DatabaseError as e:
+            raise StateIntegrityError(f"signer state {path} is unreadable: {e}") from None
+
+    def _init_schema(self) -> None:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             for stmt in filter(str.strip, _SCHEMA.split(";")):
@@ -287,21 +335,97 @@ class SqliteState:
                 raise RuntimeError(f"signer state schema {row[0]} is not {SCHEMA_VERSION}")
             self._db.execute("COMMIT")
 
+    def _is_sealed(self) -> bool:
+        return (
+            self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='integrity'"
+            ).fetchone()
+            is not None
+            and self._db.execute("SELECT 1 FROM integrity").fetchone() is not None
+        )
+
+    def _head(self) -> tuple[int, bytes]:
+        row = self._db.execute(
+            f"SELECT {_AUDIT_COLS} FROM audit ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return 0, _GENESIS
+        e = _audit(row)
+        return e.seq + 1, e.hash
+
+    def _open_sealed(self, key: bytes, create: bool) -> None:
+        from vajra.signer.replay import cross_check
+
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                integ = Integrity(self._db, key)
+                if integ.sealed():
+                    integ.verify(*self._head())
+                    cross_check(_SqliteTxn(self._db), self._all_audit())
+                elif create and self._empty():
+                    integ.seal(*self._head())
+                else:
+                    raise StateIntegrityError(
+                        "the signer state carries no integrity record (it was replaced, "
+                        "or written by a version without integrity protection)"
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            integ.committed()
+            self._integrity = integ
+
+    def _empty(self) -> bool:
+        return all(
+            self._db.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() is None
+            for t in ("nodes", "devices", "spends", "epochs", "audit")
+        )
+
+    def _all_audit(self) -> list[AuditEntry]:
+        rows = self._db.execute(f"SELECT {_AUDIT_COLS} FROM audit ORDER BY seq").fetchall()
+        return [_audit(r) for r in rows]
+
+    def head(self) -> tuple[int, bytes]:
+        """The audit head this state presents: (number of entries, hash of the last)."""
+        with self._lock:
+            return self._head()
+
+    def audit_entry(self, seq: int) -> AuditEntry | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_AUDIT_COLS} FROM audit WHERE seq=?", (seq,)
+            ).fetchone()
+        return None if row is None else _audit(row)
+
     def close(self) -> None:
         self._db.close()
 
     @contextmanager
     def transaction(self) -> Iterator[StateTxn]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(self._begin)
+            integ = self._integrity
             try:
+                if integ is not None:
+                    if integ.stale():  # another connection wrote: verify, do not trust
+                        integ.verify(*self._head())
+                    integ.begin()
                 yield _SqliteTxn(self._db)
+                if integ is not None and integ.dirty:
+                    integ.seal(*self._head())
                 self._db.execute("COMMIT")
+                if integ is not None:
+                    integ.committed()
             except BaseException:
                 # Also after a failed COMMIT (disk full, I/O error): nothing of the
                 # decision may stay half-applied, and the connection must stay usable.
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
+                if integ is not None:
+                    integ.rolled_back()
                 raise
 
     def audit_entries(self) -> list[AuditEntry]:
