@@ -6,6 +6,7 @@ The signer directory (`--dir`, env VAJRA_SIGNER_DIR, default ~/.vajra/signer), 0
     signer.json   network, the signer's public keys, the paired runtime (public data)
     state.db      nodes, device registry, limits, counters, audit log (no secret)
     local.sock    the local link while `vajra signer run` is up
+    run.lock      held by the one `vajra signer run` allowed per directory
 
 The password comes from --password-file, else env VAJRA_SIGNER_PASSWORD, else a prompt
 (never echoed). The mnemonic is shown once, by `init`, and never stored.
@@ -43,6 +44,7 @@ SEED_FILE = "seed.sealed"
 CONFIG_FILE = "signer.json"
 STATE_FILE = "state.db"
 LOCAL_SOCKET = "local.sock"
+LOCK_FILE = "run.lock"
 
 WARNING = (
     "WRITE THESE WORDS DOWN ON PAPER AND KEEP THEM SAFE. They are the only backup of\n"
@@ -90,23 +92,63 @@ def write_config(d: Path, cfg: dict[str, Any]) -> None:
     os.replace(tmp, d / CONFIG_FILE)
 
 
-def _password(args: argparse.Namespace, *, confirm: bool = False) -> str:
-    if getattr(args, "password_file", None):
-        return str(Path(args.password_file).read_text().rstrip("\r\n"))
-    env = os.environ.get(PASSWORD_ENV)
-    if env:
-        return env
-    if not sys.stdin.isatty():
-        raise CliError(f"no password: use --password-file or env {PASSWORD_ENV}")
-    pw = getpass.getpass("Signer password: ")
-    if confirm and getpass.getpass("Repeat password: ") != pw:
-        raise CliError("passwords differ")
+MIN_PASSWORD = 10
+
+
+def check_new_password(pw: str) -> str:
+    """Refuse a password too weak to seal the seed with (issue 13 item 6): the sealed
+    file may be copied off the box, and Argon2 only slows guessing down. At least
+    MIN_PASSWORD characters, at least 5 different ones."""
     if not pw:
+        raise CliError("refusing an empty password")
+    if len(pw) < MIN_PASSWORD or len(set(pw)) < 5:
+        raise CliError(
+            f"refusing a weak password: use at least {MIN_PASSWORD} characters, at least "
+            "5 of them different (a few random words work well)"
+        )
+    return pw
+
+
+def _password(args: argparse.Namespace, *, confirm: bool = False) -> str:
+    """The seed password: --password-file, else env (read once, then removed from this
+    process's environment and overwritten in place), else a prompt. `confirm`: a new
+    password (init, restore): asked twice at the prompt and checked for strength."""
+    from vajra.osutil import scrub_env
+
+    env = scrub_env(PASSWORD_ENV)
+    if getattr(args, "password_file", None):
+        pw = str(Path(args.password_file).read_text().rstrip("\r\n"))
+    elif env:
+        pw = env
+    elif not sys.stdin.isatty():
+        raise CliError(f"no password: use --password-file or env {PASSWORD_ENV}")
+    else:
+        pw = getpass.getpass("Signer password: ")
+        if confirm and getpass.getpass("Repeat password: ") != pw:
+            raise CliError("passwords differ")
+    if confirm:
+        check_new_password(pw)
+    elif not pw:
         raise CliError("empty password")
     return pw
 
 
+def protect_process() -> list[str]:
+    """Keep the seed and keys out of core dumps, other processes and swap (issue 13
+    item 6); the protections that did not take effect, for a warning."""
+    from vajra.osutil import lock_all_memory, no_core_dumps
+
+    missing = []
+    if not no_core_dumps():
+        missing.append("core dumps and same-user ptrace not disabled")
+    if not lock_all_memory():
+        missing.append("memory not locked (RLIMIT_MEMLOCK below 512 MiB): keys may reach swap")
+    return missing
+
+
 def unlock(d: Path, args: argparse.Namespace) -> SignerKeys:
+    for warning in protect_process():
+        print(f"warning: {warning}", file=sys.stderr)
     cfg = read_config(d)
     blob = (d / SEED_FILE).read_bytes()
     return SignerKeys(seed.open_seed(blob, _password(args)), cfg["network"])
@@ -143,6 +185,8 @@ def _emit(args: argparse.Namespace, obj: dict[str, Any], text: str) -> None:
 def _create(d: Path, words: str, args: argparse.Namespace) -> dict[str, Any]:
     if (d / SEED_FILE).exists():
         raise CliError(f"{d} already holds a signer seed; refusing to overwrite it")
+    for warning in protect_process():
+        print(f"warning: {warning}", file=sys.stderr)
     passphrase = ""
     if args.with_passphrase:
         passphrase = os.environ.get(PASSPHRASE_ENV) or getpass.getpass("BIP 39 passphrase: ")
@@ -207,13 +251,35 @@ def _hostport(s: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _pairing_code(args: argparse.Namespace) -> str:
+    """The one-time code: --code-file, `--code -` (stdin), a prompt on a terminal, else
+    a line of stdin. `--code CODE` still works but warns: argv is visible to every
+    local user (`ps`) while the command runs."""
+    if args.code_file:
+        return str(Path(args.code_file).read_text().strip())
+    if args.code and args.code != "-":
+        print(
+            "warning: a pairing code in argv is visible to other local users (ps); use "
+            "--code-file FILE, `--code -` (stdin) or the prompt",
+            file=sys.stderr,
+        )
+        return str(args.code)
+    if args.code is None and sys.stdin.isatty():
+        return getpass.getpass("Pairing code (shown by the runtime, not echoed): ")
+    line = sys.stdin.readline().strip()
+    if not line:
+        raise CliError("no pairing code: give --code-file FILE, pipe it on stdin, or type it")
+    return line
+
+
 def cmd_pair(args: argparse.Namespace) -> int:
     from vajra.signer.daemon import pair
 
     d = signer_dir(args)
+    code = _pairing_code(args)
     keys = unlock(d, args)
     host, port = args.runtime
-    paired = asyncio.run(pair(host, port, args.code, StaticKey(keys.link_key().secret)))
+    paired = asyncio.run(pair(host, port, code, StaticKey(keys.link_key().secret)))
     cfg = read_config(d)
     cfg["runtime"] = {
         "host": host,
@@ -232,12 +298,17 @@ def cmd_pair(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from vajra.osutil import AlreadyRunning, exclusive_lock
     from vajra.signer.daemon import RuntimeAddress, SignerDaemon
     from vajra.signer.link_server import LinkHandler
 
     d = signer_dir(args)
-    keys = unlock(d, args)
     cfg = read_config(d)
+    try:  # one daemon per signer directory (issue 13 item 5), held until exit
+        exclusive_lock(d / LOCK_FILE, f"a signer on {d}")
+    except AlreadyRunning as e:
+        raise CliError(str(e)) from None
+    keys = unlock(d, args)
     core = open_core(d, keys)
     rt = cfg.get("runtime")
     runtime = (
@@ -472,7 +543,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="HOST:PORT",
         help="the runtime's signer-link address",
     )
-    c.add_argument("--code", required=True, help="the pairing code, e.g. ABCD-EFGH-IJKL-MNOP")
+    c.add_argument(
+        "--code",
+        help="the pairing code, e.g. ABCD-EFGH-IJKL-MNOP, or - to read it from stdin "
+        "(default: a prompt, or stdin when not a terminal; a code in argv warns: `ps` "
+        "shows it to other local users)",
+    )
+    c.add_argument("--code-file", help="read the pairing code from this file")
 
     c = cmd("run", "serve the paired runtime and the local link until stopped", cmd_run)
     c.add_argument("--max-backoff", type=float, default=30.0, help="cap on redial delay (s)")
