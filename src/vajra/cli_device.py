@@ -276,6 +276,23 @@ def _simple(kind: CommandKind) -> Any:
     return run
 
 
+def cmd_reset_clock(args: argparse.Namespace) -> int:
+    """RESET_CLOCK: set the signer's clock back to this device's time (recovery after
+    the signer took a clock jump while it was stopped; decision 0012)."""
+    issuer = _device(args, args.by)
+    _audit_pubkey(args, issuer)
+    now = int(time.time())
+    cmd = DeviceCommand(
+        CommandKind.RESET_CLOCK,
+        issuer.key.device_id,
+        issuer.next_counter(),
+        now + COMMAND_LIFETIME,
+        issuer.key.device_id,
+        clock=now,
+    ).signed(issuer.key)
+    return _submit_command(args, issuer, cmd.encode())
+
+
 def cmd_authorise(args: argparse.Namespace) -> int:
     dev = _device(args, args.name)
     _audit_pubkey(args, dev)
@@ -434,6 +451,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         c.add_argument("target", help="device name (local file) or device id (hex)")
         c.add_argument("--by", required=True, help="the owner device that signs the command")
         submit_args(c)
+
+    c = cmd(
+        ds,
+        "reset-clock",
+        "set the signer's clock back to this owner device's time (after a clock jump "
+        "left every command 'expired')",
+        cmd_reset_clock,
+    )
+    c.add_argument("--by", required=True, help="the owner device that signs the command")
+    submit_args(c)
 
     c = cmd(
         ds,

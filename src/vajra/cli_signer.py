@@ -172,7 +172,7 @@ def open_state(d: Path, keys: SignerKeys) -> SqliteState:
 
 
 def open_core(d: Path, keys: SignerKeys) -> SignerCore:
-    return SignerCore(keys, open_state(d, keys))
+    return SignerCore(keys, open_state(d, keys), time.monotonic)
 
 
 def _emit(args: argparse.Namespace, obj: dict[str, Any], text: str) -> None:

@@ -113,6 +113,10 @@ def append(
     )
 
 
+def _is_clock_reset(e: AuditEntry) -> bool:
+    return e.kind == "command" and e.outcome == "approve" and e.subject[1:2] == b"\x06"
+
+
 def verify(entries: Sequence[AuditEntry], pubkey: bytes) -> bytes:
     """Check the whole log from entry 0; return the head hash (GENESIS if empty).
 
@@ -130,8 +134,9 @@ def verify(entries: Sequence[AuditEntry], pubkey: bytes) -> bytes:
             raise AuditError(e.seq, "malformed entry") from None
         if not verify_digest(pubkey, e.signature, h):
             raise AuditError(e.seq, "bad signature")
-        # The signer stamps entries with its monotonic clock (`SignerState.clock`).
-        if e.time < prev_time:
+        # The signer stamps entries with its monotonic clock (`SignerState.clock`); only
+        # an applied owner-signed RESET_CLOCK command (kind byte 6) may set it back.
+        if e.time < prev_time and not _is_clock_reset(e):
             raise AuditError(e.seq, "time goes backwards")
         prev_hash, prev_time = h, e.time
     return prev_hash

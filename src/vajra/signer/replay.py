@@ -90,6 +90,8 @@ def _apply(x: _Expected, e: AuditEntry) -> None:
     elif e.kind == "command":
         cmd = decode_command(e.subject)
         _bump(x.counters, cmd.issuer, cmd.counter)
+        if cmd.kind == CommandKind.RESET_CLOCK:
+            return
         if cmd.kind == CommandKind.ENROLL:
             assert cmd.enrolment is not None
             x.devices[cmd.target] = _device(cmd.enrolment, cmd.target, e.time, cmd.issuer)

@@ -84,6 +84,8 @@ class StateTxn(Protocol):
     def spent_since(self, device_id: bytes, since: int) -> int: ...
     def add_spend(self, device_id: bytes, spend: Spend) -> None: ...
     def prune_spends(self, device_id: bytes, before: int) -> None: ...
+    # The clock was reset back to `now` (RESET_CLOCK): spends dated later move to `now`.
+    def restamp_spends(self, now: int) -> None: ...
     def clock(self) -> int: ...
     def set_clock(self, now: int) -> None: ...
     def epoch(self, node_id: bytes) -> int | None: ...
@@ -161,6 +163,7 @@ class _MemoryTxn:
         self._epochs: dict[bytes, int] = {}
         self._audit: list[AuditEntry] = []
         self._clock: int | None = None
+        self._restamp: int | None = None
 
     def node(self, node_id: bytes) -> HostedNode | None:
         return self._nodes.get(node_id) or self._s.nodes.get(node_id)
@@ -194,6 +197,9 @@ class _MemoryTxn:
     def prune_spends(self, device_id: bytes, before: int) -> None:
         self._pruned[device_id] = max(before, self._pruned.get(device_id, before))
 
+    def restamp_spends(self, now: int) -> None:
+        self._restamp = now
+
     def clock(self) -> int:
         return self._s.clock if self._clock is None else self._clock
 
@@ -222,6 +228,9 @@ class _MemoryTxn:
             cut = self._pruned.get(d_id)
             kept = [*s.spends.get(d_id, []), *self._added.get(d_id, [])]
             s.spends[d_id] = kept if cut is None else [x for x in kept if x.time > cut]
+        if self._restamp is not None:
+            r = self._restamp
+            s.spends = {d: [Spend(min(x.time, r), x.msat) for x in v] for d, v in s.spends.items()}
         s.epochs.update(self._epochs)
         s.audit.extend(self._audit)
         if self._clock is not None:
@@ -526,6 +535,9 @@ class _SqliteTxn:
         base = self._base(device_id)
         if base > 1 << 61:
             self._db.execute("UPDATE spends SET cum = cum - ? WHERE device_id=?", (base, device_id))
+
+    def restamp_spends(self, now: int) -> None:
+        self._db.execute("UPDATE spends SET time=? WHERE time>?", (now, now))
 
     def clock(self) -> int:
         return int(self._db.execute("SELECT value FROM meta WHERE key='clock'").fetchone()[0])
