@@ -84,6 +84,7 @@ class DeviceFile:
             "key_type": self.data["key_type"],
             "device_id": self.key.device_id.hex(),
             "pubkey": self.key.pubkey.hex(),
+            "seen_head": self.data.get("seen_head"),
         }
 
 

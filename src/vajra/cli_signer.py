@@ -280,6 +280,7 @@ def cmd_pair(args: argparse.Namespace) -> int:
     keys = unlock(d, args)
     host, port = args.runtime
     paired = asyncio.run(pair(host, port, code, StaticKey(keys.link_key().secret)))
+    restored = _restore_from(d, keys, paired, args)
     cfg = read_config(d)
     cfg["runtime"] = {
         "host": host,
@@ -288,13 +289,53 @@ def cmd_pair(args: argparse.Namespace) -> int:
         "signer_id": paired.signer_id,
     }
     write_config(d, cfg)
-    _emit(
-        args,
-        {"paired": True, **cfg["runtime"]},
+    text = (
         f"paired with runtime {host}:{port} (key {paired.runtime_pubkey.hex()}), "
-        f"signer id {paired.signer_id}",
+        f"signer id {paired.signer_id}"
     )
+    if restored:
+        text += (
+            f"; state restored from the runtime's backup: {restored['nodes']} nodes, "
+            f"{restored['devices']} devices (backup at audit entry "
+            f"{restored['backup_length']}, runtime head {restored['runtime_length']})"
+        )
+    _emit(args, {"paired": True, **cfg["runtime"], "restored": restored}, text)
     return 0
+
+
+def _restore_from(
+    d: Path, keys: SignerKeys, paired: Any, args: argparse.Namespace
+) -> dict[str, Any] | None:
+    """A signer whose state is empty (just restored from its words) takes its state back
+    from the backup the runtime kept (decision 0012). Refused when the backup is older
+    than the audit length an owner device saw (`--min-audit-length`), unless
+    `--accept-loss`: decisions made after it (a freeze over the local link while the
+    runtime was down) would silently be undone."""
+    from vajra.signer import backup
+
+    st = open_state(d, keys)
+    if st.head()[0] != 0:
+        return None
+    if paired.backup is None:
+        if args.min_audit_length:
+            raise CliError("the runtime holds no backup of this signer's state")
+        return None
+    snap = backup.open_sealed(keys.backup_key(), paired.backup.blob)
+    rl, rh = (paired.head.length, paired.head.hash) if paired.head else (0, bytes(32))
+    if snap.audit_length < args.min_audit_length and not args.accept_loss:
+        raise CliError(
+            f"the runtime's backup ends at audit entry {snap.audit_length} but a device saw "
+            f"{args.min_audit_length}: decisions after the backup would be lost (re-issue "
+            "them after restoring, with --accept-loss)"
+        )
+    lost = backup.restore_into(st, keys, snap, rl, rh, int(time.time()))
+    return {
+        "nodes": snap.nodes,
+        "devices": len(snap.devices),
+        "backup_length": snap.audit_length,
+        "runtime_length": rl,
+        "entries_not_in_backup": lost,
+    }
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -550,6 +591,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "shows it to other local users)",
     )
     c.add_argument("--code-file", help="read the pairing code from this file")
+    c.add_argument(
+        "--min-audit-length",
+        type=int,
+        default=0,
+        help="after `restore`: the audit length your owner device last saw (`vajra device "
+        "list --json`, seen_head); a runtime backup older than it is refused",
+    )
+    c.add_argument(
+        "--accept-loss",
+        action="store_true",
+        help="restore from a backup older than --min-audit-length anyway",
+    )
 
     c = cmd("run", "serve the paired runtime and the local link until stopped", cmd_run)
     c.add_argument("--max-backoff", type=float, default=30.0, help="cap on redial delay (s)")

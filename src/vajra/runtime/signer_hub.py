@@ -17,7 +17,9 @@ handshake the hub knows the signer's static key and either
 State directory (never inside the repository): `link_key` (the hub's static secret,
 0600, sealed with Argon2id + ChaCha20-Poly1305 when VAJRA_RUNTIME_KEY_PASSWORD is set),
 `signers.json` (pinned signer keys, public), `heads.json` (the newest audit head
-seen per signer: the anchor; public but integrity-relevant, 0600), `hub.log`, `admin.sock` (0600). Identity
+seen per signer: the anchor; public but integrity-relevant, 0600),
+`backups/signer-N.bin` (the newest sealed state backup per signer: the hub cannot read
+it, it hands it back when a restored signer pairs again), `hub.log`, `admin.sock` (0600). Identity
 secrets the signers release stay in memory. Nothing secret is logged.
 
 `vajra runtime` (without --dev) embeds a hub in its supervisor (decision 0008).
@@ -322,6 +324,13 @@ class SignerHub:
         sid = self.pins.pin(signer_key)
         mac = pairing.runtime_mac(code.code, signer_key, self.pubkey)
         link.send(lp.PairAccept(0, self.pubkey, sid, mac))
+        # A signer restored from its words gets its anchor and its state back.
+        known, known_hash = self.heads.get(sid)
+        link.send(lp.AuditHead(0, known, known_hash))
+        stored = self._backup_path(sid)
+        if stored.exists():
+            raw = stored.read_bytes()
+            link.send(lp.Backup(0, int.from_bytes(raw[:8], "big"), raw[8:]))
         await link.writer.drain()
         log.info(_event("signer_paired", signer_id=sid, signer=signer_key.hex()))
 
@@ -358,6 +367,9 @@ class SignerHub:
                         await self._refuse_head(link, sid, frame)
                         return
                     continue
+                if isinstance(frame, lp.Backup):
+                    self._keep_backup(sid, frame)
+                    continue
                 if frame.KIND in lp.REQUEST_KINDS:
                     raise lp.LinkDecodeError(f"signer sent {type(frame).__name__}")
                 if not rs.on_frame(frame):
@@ -368,6 +380,17 @@ class SignerHub:
         finally:
             rs.detach(link, why)
             log.info(_event("signer_disconnected", signer_id=sid, why=why))
+
+    def _backup_path(self, sid: int) -> Path:
+        return self.state_dir / "backups" / f"signer-{sid}.bin"
+
+    def _keep_backup(self, sid: int, b: lp.Backup) -> None:
+        """Keep the newest sealed backup (we cannot read it; the signer can)."""
+        path = self._backup_path(sid)
+        if path.exists() and int.from_bytes(path.read_bytes()[:8], "big") > b.length:
+            return
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        _write_private(path, b.length.to_bytes(8, "big") + b.blob)
 
     async def _refuse_head(self, link: FramedLink, sid: int, head: lp.AuditHead) -> None:
         known, _ = self.heads.get(sid)

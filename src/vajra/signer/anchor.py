@@ -42,6 +42,15 @@ def check_runtime_head(state: SignerState, length: int, head_hash: bytes) -> Non
             f"holds {ours}: state.db was rolled back or replaced by an older copy"
         )
     entry = state.audit_entry(length - 1)
+    first = state.first_audit_entry()
+    # Restored (decision 0012): the restore entry links to the newest head known then,
+    # the runtime's or, if the runtime lagged, our own backup's (authenticated by the
+    # seed); an older runtime head lies in the part the restore replaced.
+    restored = entry is None and first is not None and first.kind == "restore"
+    if restored and first is not None and (
+        first.seq > length or (first.seq == length and first.prev_hash == head_hash)
+    ):
+        return
     if entry is None or entry.hash != head_hash:
         raise AnchorMismatch(
             f"audit entry {length - 1} differs from the one the runtime saw: this signer's "

@@ -118,12 +118,17 @@ def _is_clock_reset(e: AuditEntry) -> bool:
 
 
 def verify(entries: Sequence[AuditEntry], pubkey: bytes) -> bytes:
-    """Check the whole log from entry 0; return the head hash (GENESIS if empty).
+    """Check the whole log from entry 0 (or from a restore entry); return the head hash
+    (GENESIS if empty).
 
     Raises AuditError at the first entry that was modified, deleted, inserted or moved.
     """
-    prev_hash, prev_time = GENESIS, 0
-    for expected_seq, e in enumerate(entries):
+    prev_hash, prev_time, start = GENESIS, 0, 0
+    if entries and entries[0].seq != 0 and entries[0].kind == "restore":
+        # A restored signer's log starts at its signed `restore` entry, which links to
+        # the newest head known outside the box when it was restored (decision 0012).
+        prev_hash, start = entries[0].prev_hash, entries[0].seq
+    for expected_seq, e in enumerate(entries, start):
         if e.seq != expected_seq:
             raise AuditError(expected_seq, f"sequence gap or reorder (found seq {e.seq})")
         if e.prev_hash != prev_hash:

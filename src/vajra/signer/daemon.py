@@ -65,6 +65,10 @@ class RuntimeAddress:
 class Paired:
     runtime_pubkey: bytes
     signer_id: int
+    head: lp.AuditHead | None = None
+    """The newest audit head the runtime saw from this signer (the anchor), if any."""
+    backup: lp.Backup | None = None
+    """The newest sealed state backup the runtime holds for this signer, if any."""
 
 
 class PairingRefused(VajraError):
@@ -96,7 +100,15 @@ async def pair(host: str, port: int, code: str, link_key: StaticKey) -> Paired:
         expected = pairing.runtime_mac(code, link_key.pubkey, resp.runtime_pubkey)
         if not pairing.macs_equal(resp.mac, expected):
             raise PairingRefused("bad_mac", "the runtime's proof does not match the code")
-        return Paired(resp.runtime_pubkey, resp.signer_id)
+        head, backup = None, None
+        with contextlib.suppress(LinkClosed, TimeoutError, DecodeError):
+            while True:  # AUDIT_HEAD and BACKUP follow, then the runtime closes
+                extra = await asyncio.wait_for(link.recv(), 10.0)
+                if isinstance(extra, lp.AuditHead):
+                    head = extra
+                elif isinstance(extra, lp.Backup):
+                    backup = extra
+        return Paired(resp.runtime_pubkey, resp.signer_id, head, backup)
     finally:
         await link.close()
 
@@ -194,6 +206,7 @@ class SignerDaemon:
             link.send(head)
             for hello in self.handler.hello():
                 link.send(hello)
+            self._send_backup(link)
             await link.writer.drain()
             self.connected.set()
             log.info("event=link_up runtime=%s", link.remote_pubkey.hex())
@@ -212,6 +225,8 @@ class SignerDaemon:
                     if new != head:  # the runtime keeps the newest head (the anchor)
                         head = new
                         link.send(head)
+                    if len(data) > 1 and data[1] in _CHANGES_BACKUP:
+                        self._send_backup(link)
                 await link.writer.drain()
                 if self.fatal is not None:
                     return
@@ -222,6 +237,13 @@ class SignerDaemon:
             self._link = None
             await link.close()
             log.info("event=link_down why=%s", why)
+
+    def _send_backup(self, link: FramedLink) -> None:
+        b = self.handler.backup()
+        if b is None:
+            log.warning("event=backup_too_large nodes_or_spends_exceed_one_frame")
+            return
+        link.send(b)
 
     async def _anchor(self, link: FramedLink) -> bool:
         """Check the runtime's newest head for us against our log; False: stopped."""
@@ -249,6 +271,12 @@ class SignerDaemon:
         assert isinstance(frame, lp.Error)
         self._die(f"the runtime refused this signer: {frame.reason} {frame.detail}")
         return True
+
+
+# Requests whose decisions change what the backup holds (nodes, devices, counters, spends).
+_CHANGES_BACKUP = frozenset(
+    {lp.Kind.CREATE_NODES, lp.Kind.AUTHORISE_PAYMENT, lp.Kind.DEVICE_COMMAND}
+)
 
 
 def _frame_id(data: bytes) -> int:

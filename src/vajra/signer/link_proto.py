@@ -48,6 +48,7 @@ class Kind(IntEnum):
     PAIR_REQUEST = 0x02
     PAIR_ACCEPT = 0x03
     AUDIT_HEAD = 0x04
+    BACKUP = 0x05
     PING = 0x10
     CREATE_NODES = 0x11
     IDENTITY_SECRETS = 0x12
@@ -209,6 +210,26 @@ class AuditHead(Frame):
     @classmethod
     def read(cls, fid: int, r: _Reader) -> Frame:
         return cls(fid, r.u64(), r.take(32))
+
+
+@dataclass(frozen=True, slots=True)
+class Backup(Frame):
+    """The signer's sealed state backup (`vajra.signer.backup`), id 0. Signer -> runtime
+    after every decision that changed nodes, devices or spends and on every connection;
+    runtime -> signer after PAIR_ACCEPT (with AUDIT_HEAD) when it holds one, so a signer
+    restored from its words gets its state back. `length`: the audit length it was taken
+    at (the runtime keeps the newest)."""
+
+    length: int
+    blob: bytes
+    KIND: ClassVar[Kind] = Kind.BACKUP
+
+    def body(self) -> bytes:
+        return _u64(self.length) + _var(self.blob)
+
+    @classmethod
+    def read(cls, fid: int, r: _Reader) -> Frame:
+        return cls(fid, r.u64(), r.var())
 
 
 @dataclass(frozen=True, slots=True)
@@ -543,6 +564,7 @@ FRAMES: dict[int, type[Frame]] = {
     for c in (
         Hello,
         AuditHead,
+        Backup,
         PairRequest,
         PairAccept,
         Ping,

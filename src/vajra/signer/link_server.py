@@ -102,6 +102,18 @@ class LinkHandler:
         length, h = self.core.state.head()
         return lp.AuditHead(0, length, h)
 
+    def backup(self) -> lp.Backup | None:
+        """The sealed state backup for the runtime (decision 0012); None if it would not
+        fit one frame (logged by the daemon; the previous backup stays at the runtime)."""
+        from vajra.signer import backup
+
+        state = self.core.state
+        length, head_hash = state.head()
+        with state.transaction() as txn:
+            snap = backup.snapshot(txn, length, head_hash)
+        sealed = backup.seal(self.core.keys.backup_key(), backup.encode(snap))
+        return lp.Backup(0, length, sealed) if len(sealed) <= backup.MAX_SEALED else None
+
     def handle(self, frame: lp.Frame, now: int) -> lp.Frame:
         """The response to one request; an ERROR frame for a refusal or a bad request."""
         fn = self._dispatch.get(type(frame))

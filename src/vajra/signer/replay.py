@@ -53,8 +53,9 @@ class _Expected:
     devices: dict[bytes, Device] = dataclasses.field(default_factory=dict)
     counters: dict[bytes, int] = dataclasses.field(default_factory=dict)
     spends: list[tuple[bytes, int, int]] = dataclasses.field(default_factory=list)
-    nodes: list[bytes] = dataclasses.field(default_factory=list)
+    nodes: list[bytes | None] = dataclasses.field(default_factory=list)
     channels: dict[bytes, int] = dataclasses.field(default_factory=dict)
+    restored_channels: dict[int, int] = dataclasses.field(default_factory=dict)
 
 
 def _bump(counters: dict[bytes, int], device_id: bytes, counter: int) -> None:
@@ -74,7 +75,17 @@ def _replay(entries: Sequence[AuditEntry], base: _Expected) -> _Expected:
 
 
 def _apply(x: _Expected, e: AuditEntry) -> None:
-    if e.kind == "create_node":
+    if e.kind == "restore":
+        from vajra.signer.backup import parse_restore_subject
+
+        s = parse_restore_subject(e.subject)
+        x.devices = {d.device_id: d for d in s.devices}
+        x.counters = {d.device_id: d.last_counter for d in s.devices}
+        x.spends = list(s.spends)
+        x.nodes = [None] * s.nodes  # ids follow from the seed, which this check lacks
+        x.channels = {}
+        x.restored_channels = dict(s.channels)
+    elif e.kind == "create_node":
         x.nodes.append(e.subject[:33])
     elif e.kind == "new_channel":
         n = e.subject[:33]
@@ -123,19 +134,16 @@ def _device(en: Enrolment, d_id: bytes, t: int, by: bytes) -> Device:
     )
 
 
-def cross_check(
-    txn: StateTxn, entries: Sequence[AuditEntry], base_devices: Sequence[Device] = ()
-) -> None:
+def cross_check(txn: StateTxn, entries: Sequence[AuditEntry]) -> None:
     """Raise StateIntegrityError (naming the first disagreement) unless the state in
-    `txn` is what replaying `entries` (from `base_devices`) gives."""
-    base = _Expected(devices={d.device_id: d for d in base_devices})
-    x = _replay(entries, base)
-    if entries and txn.clock() < entries[-1].time:
+    `txn` is what replaying `entries` gives (from a `restore` entry's backup, if the log
+    starts with one)."""
+    x = _replay(entries, _Expected())
+    if entries and txn.clock() < max(e.time for e in entries[-1:]):
         raise _bad("the signer clock is behind its last audit entry")
     _check_devices(txn, x)
     _check_spends(txn, x)
-    if not base_devices:  # a restored state's node list comes from its backup
-        _check_nodes(txn, x)
+    _check_nodes(txn, x)
 
 
 def _check_devices(txn: StateTxn, x: _Expected) -> None:
@@ -166,8 +174,11 @@ def _check_spends(txn: StateTxn, x: _Expected) -> None:
 
 def _check_nodes(txn: StateTxn, x: _Expected) -> None:
     nodes = txn.nodes()
-    if [n.node_id for n in nodes] != x.nodes or [n.index for n in nodes] != list(range(len(nodes))):
+    if len(nodes) != len(x.nodes) or [n.index for n in nodes] != list(range(len(nodes))):
         raise _bad("the node list differs from the create_node entries")
-    for n in nodes:
-        if n.channels != x.channels.get(n.node_id, 0):
+    for n, want in zip(nodes, x.nodes, strict=True):
+        if want is not None and n.node_id != want:
+            raise _bad(f"node {n.index} differs from its create_node entry")
+        expected = x.channels.get(n.node_id, 0) + x.restored_channels.get(n.index, 0)
+        if n.channels != expected:
             raise _bad(f"node {n.node_id.hex()[:16]}: channel count differs from the log")

@@ -86,6 +86,8 @@ class StateTxn(Protocol):
     def prune_spends(self, device_id: bytes, before: int) -> None: ...
     # The clock was reset back to `now` (RESET_CLOCK): spends dated later move to `now`.
     def restamp_spends(self, now: int) -> None: ...
+    # (time, msat) of every kept spend of a device, oldest first (backups).
+    def spend_rows(self, device_id: bytes) -> list[tuple[int, int]]: ...
     def clock(self) -> int: ...
     def set_clock(self, now: int) -> None: ...
     def epoch(self, node_id: bytes) -> int | None: ...
@@ -100,6 +102,8 @@ class SignerState(Protocol):
     # (number of audit entries, hash of the last): the anchor (decision 0012).
     def head(self) -> tuple[int, bytes]: ...
     def audit_entry(self, seq: int) -> AuditEntry | None: ...
+    # The oldest entry kept: seq 0, or a restored signer's `restore` entry.
+    def first_audit_entry(self) -> AuditEntry | None: ...
 
 
 def check_epoch(txn: StateTxn, node_id: bytes, epoch: int) -> None:
@@ -150,6 +154,10 @@ class MemoryState:
         with self._lock:
             return self.audit[seq] if 0 <= seq < len(self.audit) else None
 
+    def first_audit_entry(self) -> AuditEntry | None:
+        with self._lock:
+            return self.audit[0] if self.audit else None
+
 
 class _MemoryTxn:
     """Buffers writes; `commit` applies them (an exception in the block drops them)."""
@@ -199,6 +207,11 @@ class _MemoryTxn:
 
     def restamp_spends(self, now: int) -> None:
         self._restamp = now
+
+    def spend_rows(self, device_id: bytes) -> list[tuple[int, int]]:
+        cut = self._pruned.get(device_id)
+        rows = [*self._s.spends.get(device_id, []), *self._added.get(device_id, [])]
+        return [(x.time, x.msat) for x in rows if cut is None or x.time > cut]
 
     def clock(self) -> int:
         return self._s.clock if self._clock is None else self._clock
@@ -409,6 +422,13 @@ class SqliteState:
             ).fetchone()
         return None if row is None else _audit(row)
 
+    def first_audit_entry(self) -> AuditEntry | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_AUDIT_COLS} FROM audit ORDER BY seq LIMIT 1"
+            ).fetchone()
+        return None if row is None else _audit(row)
+
     def close(self) -> None:
         self._db.close()
 
@@ -538,6 +558,12 @@ class _SqliteTxn:
 
     def restamp_spends(self, now: int) -> None:
         self._db.execute("UPDATE spends SET time=? WHERE time>?", (now, now))
+
+    def spend_rows(self, device_id: bytes) -> list[tuple[int, int]]:
+        rows = self._db.execute(
+            "SELECT time, msat FROM spends WHERE device_id=? ORDER BY time, rowid", (device_id,)
+        )
+        return [(int(t), int(m)) for t, m in rows.fetchall()]
 
     def clock(self) -> int:
         return int(self._db.execute("SELECT value FROM meta WHERE key='clock'").fetchone()[0])

@@ -17,6 +17,7 @@ def seeds() -> list[bytes]:
     frames: list[lp.Frame] = [
         lp.Hello(0, (_NODE,)),
         lp.AuditHead(0, 7, bytes(32)),
+        lp.Backup(0, 7, b"sealed"),
         lp.PairRequest(0, bytes(32)),
         lp.PairAccept(0, _NODE, 1, bytes(32)),
         lp.Ping(7),
