@@ -9,7 +9,8 @@
   another process and back, over loopback TCP inside the BOLT 8 link (encrypt, frame,
   decode, dispatch, answer), one request at a time.
 - state_key_roundtrip_ms_p50 / _p99: the same for STATE_KEY (the wake path) against a
-  durable SQLite signer state: fencing, policy, signed audit entry and fsync included.
+  durable SQLite signer state: fencing, policy, signed audit entry, the state MAC, the
+  AUDIT_HEAD frame that follows each answer and fsync included.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ _OPEN = Rules(10**15, 10**15, 10**15, 10**18, 10**18)  # never the limiting fact
 
 
 def _core(directory: str) -> SignerCore:
-    return SignerCore(SignerKeys(bytes(range(64))), SqliteState(Path(directory) / "s.db"))
+    """As `vajra signer run` opens it: sealed (keyed MAC per row, decision 0012)."""
+    keys = SignerKeys(bytes(range(64)))
+    return SignerCore(keys, SqliteState(Path(directory) / "s.db", key=keys.state_key()))
 
 
 def _device(core: SignerCore, curve: KeyType) -> DeviceKey:

@@ -47,8 +47,10 @@ def check_runtime_head(state: SignerState, length: int, head_hash: bytes) -> Non
     # the runtime's or, if the runtime lagged, our own backup's (authenticated by the
     # seed); an older runtime head lies in the part the restore replaced.
     restored = entry is None and first is not None and first.kind == "restore"
-    if restored and first is not None and (
-        first.seq > length or (first.seq == length and first.prev_hash == head_hash)
+    if (
+        restored
+        and first is not None
+        and (first.seq > length or (first.seq == length and first.prev_hash == head_hash))
     ):
         return
     if entry is None or entry.hash != head_hash:

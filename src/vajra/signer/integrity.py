@@ -107,8 +107,18 @@ class Integrity:
         db.execute(_SCHEMA)
         db.execute("PRAGMA recursive_triggers = ON")  # REPLACE fires the delete trigger
         db.create_function("vajra_row", -1, self._on_row)
-        for table, cols in _tables(db).items():
+        self._schema = -1
+        self._install()
+
+    def _install(self) -> None:
+        """Triggers for every table (again when the schema changed: a table added later,
+        by this or another connection, is tracked from its first row)."""
+        version = int(self._db.execute("PRAGMA schema_version").fetchone()[0])
+        if version == self._schema:
+            return
+        for table, cols in _tables(self._db).items():
             self._triggers(table, cols)
+        self._schema = int(self._db.execute("PRAGMA schema_version").fetchone()[0])
 
     # --- PRF and MAC ------------------------------------------------------------------------
 
@@ -133,16 +143,18 @@ class Integrity:
 
         name = "vajra_" + "".join(c if c.isalnum() else "_" for c in table)
         new, old = args("NEW"), args("OLD")
+        for suffix in ("i", "d", "u"):  # columns may have changed (a migration)
+            self._db.execute(f"DROP TRIGGER IF EXISTS temp.{name}_{suffix}")
         self._db.execute(
-            f"CREATE TEMP TRIGGER IF NOT EXISTS {name}_i AFTER INSERT ON main.{t} "
+            f"CREATE TEMP TRIGGER {name}_i AFTER INSERT ON main.{t} "
             f"BEGIN SELECT vajra_row(1, {lit}, {new}); END"
         )
         self._db.execute(
-            f"CREATE TEMP TRIGGER IF NOT EXISTS {name}_d AFTER DELETE ON main.{t} "
+            f"CREATE TEMP TRIGGER {name}_d AFTER DELETE ON main.{t} "
             f"BEGIN SELECT vajra_row(-1, {lit}, {old}); END"
         )
         self._db.execute(
-            f"CREATE TEMP TRIGGER IF NOT EXISTS {name}_u AFTER UPDATE ON main.{t} "
+            f"CREATE TEMP TRIGGER {name}_u AFTER UPDATE ON main.{t} "
             f"BEGIN SELECT vajra_row(-1, {lit}, {old}); SELECT vajra_row(1, {lit}, {new}); END"
         )
 
@@ -185,6 +197,7 @@ class Integrity:
 
     def begin(self) -> None:
         self._delta = 0
+        self._install()
 
     def seal(self, audit_length: int, head_hash: bytes) -> None:
         """Write the MAC of the state as this transaction leaves it (before COMMIT)."""
