@@ -230,7 +230,7 @@ class SignerDaemon:
                 await link.writer.drain()
                 if self.fatal is not None:
                     return
-        except (LinkClosed, ConnectionError, DecodeError) as e:
+        except (LinkClosed, ConnectionError, DecodeError, TimeoutError) as e:
             why = type(e).__name__
         finally:
             self.connected.clear()
