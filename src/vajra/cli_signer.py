@@ -480,6 +480,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         "nodes": [n.node_id.hex() for n in nodes],
         "devices": len(devices),
         "audit_entries": 0 if head is None else head.seq + 1,
+        "audit_head": None if head is None else head.hash.hex(),
     }
     rt = cfg.get("runtime")
     text = "\n".join(
