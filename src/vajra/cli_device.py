@@ -8,7 +8,17 @@ runtime (`--runtime DIR`: the runtime's hub admin socket, standing in for the cl
 API) or over the signer's local link (`--local`, the Bluetooth path; works with the
 runtime down). Only owner-signed registry commands are accepted locally.
 
-Exit codes of commands that get a decision: 0 approve, 1 deny, 3 needs confirmation.
+Every decision is checked before it is reported (decision 0012): it must carry the
+signer's audit-key signature over the audit entry recording exactly this outcome for
+exactly the bytes this device signed, at a position beyond the newest one this device
+has seen. The device file pins the signer's audit public key (`--signer-audit-pubkey`,
+or read from the signer directory `--signer-dir` / VAJRA_SIGNER_DIR the first time, as
+a phone would scan it from the signer box) and keeps the newest head it saw: a relay
+that makes a decision up, or a signer whose state was rolled back, is reported as an
+error (exit code 4), never as success.
+
+Exit codes of commands that get a decision: 0 approve, 1 deny, 3 needs confirmation,
+4 the decision failed verification (not from the signer, or the signer went back).
 """
 
 from __future__ import annotations
@@ -77,12 +87,16 @@ class DeviceFile:
         finally:
             os.close(fd)  # releases the lock
 
+    def save(self) -> None:
+        write_private(self.path, json.dumps(self.data, indent=2).encode())
+
     def public(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "key_type": self.data["key_type"],
             "device_id": self.key.device_id.hex(),
             "pubkey": self.key.pubkey.hex(),
+            "seen_head": self.data.get("seen_head"),
         }
 
 
@@ -122,6 +136,65 @@ def _decision_out(d: dict[str, Any]) -> int:
     return {"approve": 0, "needs_confirmation": 3}.get(str(d.get("outcome")), 1)
 
 
+class DecisionRejected(DeviceError):
+    """The answer is not a decision of the pinned signer, or lies behind its head."""
+
+    exit_code = 4
+
+
+def _audit_pubkey(args: argparse.Namespace, dev: DeviceFile) -> bytes:
+    """The signer's audit key this device pinned (pinning it now from the signer dir)."""
+    pinned = dev.data.get("signer_audit_pubkey")
+    if pinned:
+        return bytes.fromhex(str(pinned))
+    from vajra.cli_signer import CONFIG_FILE, default_dir
+
+    sdir = Path(getattr(args, "signer_dir", None) or default_dir())
+    if not (sdir / CONFIG_FILE).exists():
+        raise DeviceError(
+            f"device {dev.name} has not pinned its signer's audit key: run `vajra device "
+            "pin-signer` with --signer-audit-pubkey (shown by `vajra signer status`) or "
+            "--signer-dir"
+        )
+    key = str(json.loads((sdir / CONFIG_FILE).read_text())["audit_pubkey"])
+    dev.data["signer_audit_pubkey"] = key
+    dev.save()
+    return bytes.fromhex(key)
+
+
+def _verified(args: argparse.Namespace, dev: DeviceFile, subject: bytes, d: dict[str, Any]) -> int:
+    """Report a decision only once it verifies against the pinned key and head."""
+    from vajra.signer.anchor import AnchorMismatch, SeenHead, verify_decision
+
+    if "error" in d:
+        return _decision_out(d)
+    pubkey = _audit_pubkey(args, dev)
+    seen_raw = dev.data.get("seen_head") or {}
+    seen = SeenHead(int(seen_raw.get("length", 0)), bytes.fromhex(seen_raw.get("hash", "00" * 32)))
+    try:
+        new = verify_decision(
+            pubkey,
+            seq=int(d["audit_seq"]),
+            time=int(d["audit_time"]),
+            kind=str(d["kind"]),
+            subject=subject,
+            outcome=str(d["outcome"]),
+            reason=str(d["reason"]),
+            prev_hash=bytes.fromhex(str(d["prev_hash"])),
+            signature=bytes.fromhex(str(d["signature"])),
+            seen=seen,
+        )
+    except (KeyError, ValueError, TypeError):
+        raise DecisionRejected("the answer is not a signed decision") from None
+    except AnchorMismatch as e:
+        raise DecisionRejected(str(e)) from None
+    except VajraError as e:
+        raise DecisionRejected(str(e)) from None
+    dev.data["seen_head"] = {"length": new.length, "hash": new.hash.hex()}
+    dev.save()
+    return _decision_out({**d, "verified": True})
+
+
 def _decision_json(f: lp.Frame) -> dict[str, Any]:
     if isinstance(f, lp.Error):
         return {"error": f.reason, "detail": f.detail}
@@ -144,24 +217,26 @@ def _runtime_dir(args: argparse.Namespace) -> Path:
     return Path(d)
 
 
-def _submit_command(args: argparse.Namespace, cmd: bytes) -> int:
+def _submit_command(args: argparse.Namespace, issuer: DeviceFile, cmd: bytes) -> int:
+    _audit_pubkey(args, issuer)  # pinned before anything is sent
     if args.local:
         from vajra.cli_signer import LOCAL_SOCKET, default_dir
         from vajra.signer import local_link
 
         sdir = args.signer_dir or default_dir()
         resp = local_link.call(Path(sdir) / LOCAL_SOCKET, lp.DeviceCommandReq(1, cmd))
-        return _decision_out(_decision_json(resp))
+        return _verified(args, issuer, cmd, _decision_json(resp))
     from vajra.runtime.signer_hub import admin_call
 
     req: dict[str, Any] = {"op": "device_command", "command": cmd.hex()}
     if args.signer_id is not None:
         req["signer_id"] = args.signer_id
-    return _decision_out(admin_call(_runtime_dir(args), req))
+    return _verified(args, issuer, cmd, admin_call(_runtime_dir(args), req))
 
 
 def _command(args: argparse.Namespace, kind: CommandKind, target: bytes, **extra: Any) -> int:
     issuer = _device(args, args.by, "--by")
+    _audit_pubkey(args, issuer)
     cmd = DeviceCommand(
         kind,
         issuer.key.device_id,
@@ -170,7 +245,7 @@ def _command(args: argparse.Namespace, kind: CommandKind, target: bytes, **extra
         target,
         **extra,
     ).signed(issuer.key)
-    return _submit_command(args, cmd.encode())
+    return _submit_command(args, issuer, cmd.encode())
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -260,6 +335,23 @@ def _msat(flag: str, value: int) -> int:
     return value
 
 
+def cmd_reset_clock(args: argparse.Namespace) -> int:
+    """RESET_CLOCK: set the signer's clock back to this device's time (recovery after
+    the signer took a clock jump while it was stopped; decision 0012)."""
+    issuer = _device(args, args.by, "--by")
+    _audit_pubkey(args, issuer)
+    now = int(time.time())
+    cmd = DeviceCommand(
+        CommandKind.RESET_CLOCK,
+        issuer.key.device_id,
+        issuer.next_counter(),
+        now + COMMAND_LIFETIME,
+        issuer.key.device_id,
+        clock=now,
+    ).signed(issuer.key)
+    return _submit_command(args, issuer, cmd.encode())
+
+
 def cmd_authorise(args: argparse.Namespace) -> int:
     # Everything the user typed is checked before the device's counter moves.
     node_id = _hex("--node", args.node, 33)
@@ -271,6 +363,7 @@ def cmd_authorise(args: argparse.Namespace) -> int:
     runtime_dir = _runtime_dir(args)
     dev = _device(args, args.name)
     owner = _device(args, args.confirm_by, "--confirm-by") if args.confirm_by else None
+    _audit_pubkey(args, dev)
     auth = PaymentAuthorisation(
         node_id,
         payment_hash,
@@ -291,7 +384,29 @@ def cmd_authorise(args: argparse.Namespace) -> int:
         req["confirmation"] = conf.encode().hex()
     from vajra.runtime.signer_hub import admin_call
 
-    return _decision_out(admin_call(runtime_dir, req))
+    return _verified(args, dev, auth.encode(), admin_call(runtime_dir, req))
+
+
+def cmd_pin_signer(args: argparse.Namespace) -> int:
+    dev = _device(args, args.name)
+    if args.signer_audit_pubkey:
+        from vajra.crypto.secp256k1 import InvalidKey, check_pubkey
+
+        try:
+            key = check_pubkey(bytes.fromhex(args.signer_audit_pubkey)).hex()
+        except (ValueError, InvalidKey):
+            raise DeviceError(
+                f"--signer-audit-pubkey {args.signer_audit_pubkey!r} is not a compressed "
+                "secp256k1 public key (66 hex characters)"
+            ) from None
+        dev.data["signer_audit_pubkey"] = key
+        dev.save()
+    else:
+        dev.data.pop("signer_audit_pubkey", None)
+        key = _audit_pubkey(args, dev).hex()
+    out = {"name": dev.name, "signer_audit_pubkey": key}
+    print(json.dumps(out) if args.json else f"device {dev.name} pinned signer audit key {key}")
+    return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -371,6 +486,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             )
         else:
             c.set_defaults(local=False)
+            c.add_argument(
+                "--signer-dir", type=Path, help="signer directory (to pin its audit key)"
+            )
 
     c = cmd(ds, "create", "create a device key (simulated enclave: a 0600 file)", cmd_create)
     c.add_argument("--type", choices=["secp256k1", "p256"], required=True)
@@ -411,6 +529,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         c.add_argument("target", help="device name (local file) or device id (hex)")
         c.add_argument("--by", required=True, help="the owner device that signs the command")
         submit_args(c)
+
+    c = cmd(
+        ds,
+        "reset-clock",
+        "set the signer's clock back to this owner device's time (after a clock jump "
+        "left every command 'expired')",
+        cmd_reset_clock,
+    )
+    c.add_argument("--by", required=True, help="the owner device that signs the command")
+    submit_args(c)
+
+    c = cmd(
+        ds,
+        "pin-signer",
+        "pin the signer's audit public key this device verifies every decision with",
+        cmd_pin_signer,
+    )
+    c.add_argument("--name", required=True, help="the device")
+    c.add_argument("--signer-audit-pubkey", help="hex, as `vajra signer status` shows it")
+    c.add_argument("--signer-dir", type=Path, help="read it from this signer directory")
 
     c = cmd(ds, "authorise", "sign a payment authorisation and submit it", cmd_authorise)
     c.add_argument("--name", required=True, help="the paying device")

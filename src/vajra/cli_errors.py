@@ -47,9 +47,13 @@ def describe(e: BaseException) -> str:
 
 
 def report(e: BaseException, as_json: bool) -> int:
-    """Print `e` on stderr (one line, or JSON); the exit code (2 usage, else 1)."""
+    """Print `e` on stderr (one line, or JSON); the exit code (2 usage, else the error's
+    own `exit_code` if it has one, else 1)."""
     if as_json:
         print(json.dumps({"error": error_code(e), "detail": describe(e)}), file=sys.stderr)
     else:
         print(f"error: {describe(e)}", file=sys.stderr)
-    return 2 if isinstance(e, UsageError) else 1
+    if isinstance(e, UsageError):
+        return 2
+    code: int = getattr(e, "exit_code", 1)
+    return code

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vajra.cli_errors import UsageError
@@ -203,12 +204,18 @@ def _runtime(args: argparse.Namespace) -> int:
     # opens) is for its own user only: 0600 files, 0700 directories.
     os.umask(0o077)
     _check_store(args.store)
+    from vajra.osutil import AlreadyRunning, exclusive_lock, no_core_dumps
+
+    try:  # one runtime per store (issue 13 item 5); held until this process exits
+        lock_fd = exclusive_lock(Path(args.store + ".lock"), f"a runtime on {args.store}")
+    except (AlreadyRunning, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    no_core_dumps()  # identity secrets live in this process and its workers
     signer: SignerClient | None = None
     hub = None
     spec: dict[str, Any] = {}
     if not (args.dev or args.dev_node_secret):
-        from pathlib import Path
-
         from vajra.runtime.signer_hub import KEY_PASSWORD_ENV, SignerHub
 
         # The hub's state (link key, pins) sits next to the store; identities stay in RAM.
@@ -276,6 +283,8 @@ def _runtime(args: argparse.Namespace) -> int:
     except RuntimeError_ as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    finally:
+        os.close(lock_fd)
     return 0
 
 

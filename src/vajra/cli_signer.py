@@ -6,6 +6,7 @@ The signer directory (`--dir`, env VAJRA_SIGNER_DIR, default ~/.vajra/signer), 0
     signer.json   network, the signer's public keys, the paired runtime (public data)
     state.db      nodes, device registry, limits, counters, audit log (no secret)
     local.sock    the local link while `vajra signer run` is up
+    run.lock      held by the one `vajra signer run` allowed per directory
 
 The password comes from --password-file, else env VAJRA_SIGNER_PASSWORD, else a prompt
 (never echoed). The mnemonic is shown once, by `init`, and never stored.
@@ -31,6 +32,7 @@ from vajra.noise import StaticKey
 from vajra.signer import audit, seed
 from vajra.signer.core import SignerCore
 from vajra.signer.devices import MAX_MSAT, KeyType, Role, Rules
+from vajra.signer.integrity import StateIntegrityError
 from vajra.signer.keys import COIN_TYPES, SignerKeys
 from vajra.signer.messages import Enrolment
 from vajra.signer.state import SqliteState
@@ -42,6 +44,7 @@ SEED_FILE = "seed.sealed"
 CONFIG_FILE = "signer.json"
 STATE_FILE = "state.db"
 LOCAL_SOCKET = "local.sock"
+LOCK_FILE = "run.lock"
 
 WARNING = (
     "WRITE THESE WORDS DOWN ON PAPER AND KEEP THEM SAFE. They are the only backup of\n"
@@ -89,30 +92,87 @@ def write_config(d: Path, cfg: dict[str, Any]) -> None:
     os.replace(tmp, d / CONFIG_FILE)
 
 
-def _password(args: argparse.Namespace, *, confirm: bool = False) -> str:
-    if getattr(args, "password_file", None):
-        return str(Path(args.password_file).read_text().rstrip("\r\n"))
-    env = os.environ.get(PASSWORD_ENV)
-    if env:
-        return env
-    if not sys.stdin.isatty():
-        raise CliError(f"no password: use --password-file or env {PASSWORD_ENV}")
-    pw = getpass.getpass("Signer password: ")
-    if confirm and getpass.getpass("Repeat password: ") != pw:
-        raise CliError("passwords differ")
+MIN_PASSWORD = 10
+
+
+def check_new_password(pw: str) -> str:
+    """Refuse a password too weak to seal the seed with (issue 13 item 6): the sealed
+    file may be copied off the box, and Argon2 only slows guessing down. At least
+    MIN_PASSWORD characters, at least 5 different ones."""
     if not pw:
+        raise CliError("refusing an empty password")
+    if len(pw) < MIN_PASSWORD or len(set(pw)) < 5:
+        raise CliError(
+            f"refusing a weak password: use at least {MIN_PASSWORD} characters, at least "
+            "5 of them different (a few random words work well)"
+        )
+    return pw
+
+
+def _password(args: argparse.Namespace, *, confirm: bool = False) -> str:
+    """The seed password: --password-file, else env (read once, then removed from this
+    process's environment and overwritten in place), else a prompt. `confirm`: a new
+    password (init, restore): asked twice at the prompt and checked for strength."""
+    from vajra.osutil import scrub_env
+
+    env = scrub_env(PASSWORD_ENV)
+    if getattr(args, "password_file", None):
+        pw = str(Path(args.password_file).read_text().rstrip("\r\n"))
+    elif env:
+        pw = env
+    elif not sys.stdin.isatty():
+        raise CliError(f"no password: use --password-file or env {PASSWORD_ENV}")
+    else:
+        pw = getpass.getpass("Signer password: ")
+        if confirm and getpass.getpass("Repeat password: ") != pw:
+            raise CliError("passwords differ")
+    if confirm:
+        check_new_password(pw)
+    elif not pw:
         raise CliError("empty password")
     return pw
 
 
+def protect_process() -> list[str]:
+    """Keep the seed and keys out of core dumps, other processes and swap (issue 13
+    item 6); the protections that did not take effect, for a warning."""
+    from vajra.osutil import lock_all_memory, no_core_dumps
+
+    missing = []
+    if not no_core_dumps():
+        missing.append("core dumps and same-user ptrace not disabled")
+    if not lock_all_memory():
+        missing.append("memory not locked (RLIMIT_MEMLOCK below 512 MiB): keys may reach swap")
+    return missing
+
+
 def unlock(d: Path, args: argparse.Namespace) -> SignerKeys:
+    for warning in protect_process():
+        print(f"warning: {warning}", file=sys.stderr)
     cfg = read_config(d)
     blob = (d / SEED_FILE).read_bytes()
     return SignerKeys(seed.open_seed(blob, _password(args)), cfg["network"])
 
 
+RECOVERY = 'see docs/signer.md, "When the signer refuses to start"'
+
+
+class StateRefused(CliError):
+    """The state failed its integrity or anchor check: exit code 2, never restart."""
+
+    exit_code = 2
+
+
+def open_state(d: Path, keys: SignerKeys) -> SqliteState:
+    """The signer's state, verified (MAC, cross-check with the audit log)."""
+    try:
+        return SqliteState(d / STATE_FILE, key=keys.state_key(), create=False)
+    except StateIntegrityError as e:
+        raise StateRefused(f"signer state refused: {e}; {RECOVERY}") from None
+
+
 def open_core(d: Path, keys: SignerKeys) -> SignerCore:
-    return SignerCore(keys, SqliteState(d / STATE_FILE))
+    return SignerCore(keys, open_state(d, keys), time.monotonic)
 
 
 def _emit(args: argparse.Namespace, obj: dict[str, Any], text: str) -> None:
@@ -125,6 +185,8 @@ def _emit(args: argparse.Namespace, obj: dict[str, Any], text: str) -> None:
 def _create(d: Path, words: str, args: argparse.Namespace) -> dict[str, Any]:
     if (d / SEED_FILE).exists():
         raise CliError(f"{d} already holds a signer seed; refusing to overwrite it")
+    for warning in protect_process():
+        print(f"warning: {warning}", file=sys.stderr)
     passphrase = ""
     if args.with_passphrase:
         passphrase = os.environ.get(PASSPHRASE_ENV) or getpass.getpass("BIP 39 passphrase: ")
@@ -146,7 +208,7 @@ def _create(d: Path, words: str, args: argparse.Namespace) -> dict[str, Any]:
         "runtime": None,
     }
     write_config(d, cfg)
-    SqliteState(d / STATE_FILE).close()
+    SqliteState(d / STATE_FILE, key=keys.state_key()).close()
     return cfg
 
 
@@ -189,13 +251,36 @@ def _hostport(s: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _pairing_code(args: argparse.Namespace) -> str:
+    """The one-time code: --code-file, `--code -` (stdin), a prompt on a terminal, else
+    a line of stdin. `--code CODE` still works but warns: argv is visible to every
+    local user (`ps`) while the command runs."""
+    if args.code_file:
+        return str(Path(args.code_file).read_text().strip())
+    if args.code and args.code != "-":
+        print(
+            "warning: a pairing code in argv is visible to other local users (ps); use "
+            "--code-file FILE, `--code -` (stdin) or the prompt",
+            file=sys.stderr,
+        )
+        return str(args.code)
+    if args.code is None and sys.stdin.isatty():
+        return getpass.getpass("Pairing code (shown by the runtime, not echoed): ")
+    line = sys.stdin.readline().strip()
+    if not line:
+        raise CliError("no pairing code: give --code-file FILE, pipe it on stdin, or type it")
+    return line
+
+
 def cmd_pair(args: argparse.Namespace) -> int:
     from vajra.signer.daemon import pair
 
     d = signer_dir(args)
+    code = _pairing_code(args)
     keys = unlock(d, args)
     host, port = args.runtime
-    paired = asyncio.run(pair(host, port, args.code, StaticKey(keys.link_key().secret)))
+    paired = asyncio.run(pair(host, port, code, StaticKey(keys.link_key().secret)))
+    restored = _restore_from(d, keys, paired, args)
     cfg = read_config(d)
     cfg["runtime"] = {
         "host": host,
@@ -204,12 +289,17 @@ def cmd_pair(args: argparse.Namespace) -> int:
         "signer_id": paired.signer_id,
     }
     write_config(d, cfg)
-    _emit(
-        args,
-        {"paired": True, **cfg["runtime"]},
+    text = (
         f"paired with runtime {host}:{port} (key {paired.runtime_pubkey.hex()}), "
-        f"signer id {paired.signer_id}",
+        f"signer id {paired.signer_id}"
     )
+    if restored:
+        text += (
+            f"; state restored from the runtime's backup: {restored['nodes']} nodes, "
+            f"{restored['devices']} devices (backup at audit entry "
+            f"{restored['backup_length']}, runtime head {restored['runtime_length']})"
+        )
+    _emit(args, {"paired": True, **cfg["runtime"], "restored": restored}, text)
     return 0
 
 
@@ -233,13 +323,53 @@ def cmd_quota(args: argparse.Namespace) -> int:
     return 0
 
 
+def _restore_from(
+    d: Path, keys: SignerKeys, paired: Any, args: argparse.Namespace
+) -> dict[str, Any] | None:
+    """A signer whose state is empty (just restored from its words) takes its state back
+    from the backup the runtime kept (decision 0012). Refused when the backup is older
+    than the audit length an owner device saw (`--min-audit-length`), unless
+    `--accept-loss`: decisions made after it (a freeze over the local link while the
+    runtime was down) would silently be undone."""
+    from vajra.signer import backup
+
+    st = open_state(d, keys)
+    if st.head()[0] != 0:
+        return None
+    if paired.backup is None:
+        if args.min_audit_length:
+            raise CliError("the runtime holds no backup of this signer's state")
+        return None
+    snap = backup.open_sealed(keys.backup_key(), paired.backup.blob)
+    rl, rh = (paired.head.length, paired.head.hash) if paired.head else (0, bytes(32))
+    if snap.audit_length < args.min_audit_length and not args.accept_loss:
+        raise CliError(
+            f"the runtime's backup ends at audit entry {snap.audit_length} but a device saw "
+            f"{args.min_audit_length}: decisions after the backup would be lost (re-issue "
+            "them after restoring, with --accept-loss)"
+        )
+    lost = backup.restore_into(st, keys, snap, rl, rh, int(time.time()))
+    return {
+        "nodes": snap.nodes,
+        "devices": len(snap.devices),
+        "backup_length": snap.audit_length,
+        "runtime_length": rl,
+        "entries_not_in_backup": lost,
+    }
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    from vajra.osutil import AlreadyRunning, exclusive_lock
     from vajra.signer.daemon import RuntimeAddress, SignerDaemon
     from vajra.signer.link_server import LinkHandler
 
     d = signer_dir(args)
-    keys = unlock(d, args)
     cfg = read_config(d)
+    try:  # one daemon per signer directory (issue 13 item 5), held until exit
+        exclusive_lock(d / LOCK_FILE, f"a signer on {d}")
+    except AlreadyRunning as e:
+        raise CliError(str(e)) from None
+    keys = unlock(d, args)
     core = open_core(d, keys)
     rt = cfg.get("runtime")
     runtime = (
@@ -274,6 +404,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         await task
 
     asyncio.run(main())
+    if daemon.fatal is not None:
+        raise StateRefused(f"signer stopped: {daemon.fatal}; {RECOVERY}")
     return 0
 
 
@@ -281,15 +413,30 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    """Verify the state (MAC, cross-check with the log) and the log's chain and
+    signatures with keys derived from the seed: signer.json is public data anyone who
+    can write the disk can edit, so nothing in it is trusted here."""
     d = signer_dir(args)
-    cfg = read_config(d)
-    entries = SqliteState(d / STATE_FILE).audit_entries()
-    pubkey = bytes.fromhex(cfg["audit_pubkey"])
+    keys = unlock(d, args)
+    pubkey = keys.audit_key().pubkey
+    problem: str | None = None
+    st: SqliteState | None
     try:
-        head = audit.verify(entries, pubkey)
-        ok, problem = True, None
-    except audit.AuditError as e:
-        ok, problem, head = False, str(e), b""
+        st = open_state(d, keys)
+    except StateRefused as e:
+        problem = str(e)
+        try:
+            st = SqliteState(d / STATE_FILE)  # read-only, to show what is there
+        except StateIntegrityError:
+            st = None
+    entries = [] if st is None else st.audit_entries()
+    head = b""
+    if problem is None:
+        try:
+            head = audit.verify(entries, pubkey)
+        except audit.AuditError as e:
+            problem = str(e)
+    ok = problem is None
     rows = [
         {
             "seq": e.seq,
@@ -302,8 +449,15 @@ def cmd_audit(args: argparse.Namespace) -> int:
         }
         for e in entries
     ]
+    out = {
+        "verified": ok,
+        "problem": problem,
+        "head": head.hex(),
+        "length": len(entries) if ok else None,
+        "entries": rows,
+    }
     if args.json:
-        print(json.dumps({"verified": ok, "problem": problem, "head": head.hex(), "entries": rows}))
+        print(json.dumps(out))
     else:
         for r in rows:
             t = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(str(r["time"]))))
@@ -311,7 +465,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print(
             f"verified: {len(rows)} entries, head {head.hex()}"
             if ok
-            else f"AUDIT LOG BROKEN: {problem}"
+            else f"AUDIT LOG OR STATE BROKEN: {problem}"
         )
     return 0 if ok else 1
 
@@ -346,6 +500,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         "nodes": [n.node_id.hex() for n in nodes],
         "devices": len(devices),
         "audit_entries": 0 if head is None else head.seq + 1,
+        "audit_head": None if head is None else head.hash.hex(),
     }
     rt = cfg.get("runtime")
     text = "\n".join(
@@ -472,7 +627,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="HOST:PORT",
         help="the runtime's signer-link address",
     )
-    c.add_argument("--code", required=True, help="the pairing code, e.g. ABCD-EFGH-IJKL-MNOP")
+    c.add_argument(
+        "--code",
+        help="the pairing code, e.g. ABCD-EFGH-IJKL-MNOP, or - to read it from stdin "
+        "(default: a prompt, or stdin when not a terminal; a code in argv warns: `ps` "
+        "shows it to other local users)",
+    )
+    c.add_argument("--code-file", help="read the pairing code from this file")
+    c.add_argument(
+        "--min-audit-length",
+        type=int,
+        default=0,
+        help="after `restore`: the audit length your owner device last saw (`vajra device "
+        "list --json`, seen_head); a runtime backup older than it is refused",
+    )
+    c.add_argument(
+        "--accept-loss",
+        action="store_true",
+        help="restore from a backup older than --min-audit-length anyway",
+    )
 
     c = cmd("run", "serve the paired runtime and the local link until stopped", cmd_run)
     c.add_argument("--max-backoff", type=float, default=30.0, help="cap on redial delay (s)")
@@ -486,7 +659,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     c.add_argument("--nodes", type=int, default=None, help="the most nodes (0 or more)")
 
-    cmd("audit", "print the audit log and verify its hash chain", cmd_audit, password=False)
+    cmd(
+        "audit",
+        "print the audit log; verify the state's MAC, its agreement with the log and the "
+        "log's chain and signatures (needs the seed password)",
+        cmd_audit,
+    )
     cmd("status", "show the signer's configuration, nodes and daemon", cmd_status, password=False)
 
     c = cmd("add-owner", "enrol the first owner device (only while none is active)", cmd_add_owner)

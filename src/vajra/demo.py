@@ -67,8 +67,16 @@ class SignerProcess:
         vajra("signer", "quota", "--nodes", "1000000", env=self.env)
         code = vajra("runtime", "pairing-code", "--store", str(runtime.store), "--json")
         addr = f"127.0.0.1:{runtime.signer_port}"
-        return dict(vajra("signer", "pair", "--runtime", addr, "--code", code["code"],
-                          "--json", env=self.env))  # fmt: skip
+        # The code goes through a 0600 file, never argv (`ps` shows argv to everyone).
+        code_file = self.log.with_name("pairing-code")
+        fd = os.open(code_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(code["code"] + "\n")
+        try:
+            return dict(vajra("signer", "pair", "--runtime", addr, "--code-file",
+                              str(code_file), "--json", env=self.env))  # fmt: skip
+        finally:
+            code_file.unlink()
 
     def run(self) -> None:
         err = self.log.open("a")

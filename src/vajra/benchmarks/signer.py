@@ -5,11 +5,15 @@
   audit entry, commit), CPU time; the lower of a secp256k1 and a P-256 device.
 - authorisations_per_s_wall: the same in wall-clock time, fsync per decision included.
 - nodes_created_per_s: `SignerCore.create_nodes` (key derivation, allocation, audit), CPU.
+- state_key_decisions_per_s_cpu_sealed / _plain: the wake decision in process, no fsync,
+  with and without the state MAC (decision 0012): what integrity costs per decision.
+- sealed_open_ms_per_1k_rows: opening a sealed state (every row's MAC, the cross-check).
 - roundtrip_ms_p50 / _p99: a PING request from the runtime's hub to a signer daemon in
   another process and back, over loopback TCP inside the BOLT 8 link (encrypt, frame,
   decode, dispatch, answer), one request at a time.
 - state_key_roundtrip_ms_p50 / _p99: the same for STATE_KEY (the wake path) against a
-  durable SQLite signer state: fencing, policy, signed audit entry and fsync included.
+  durable SQLite signer state: fencing, policy, signed audit entry, the state MAC, the
+  AUDIT_HEAD frame that follows each answer and fsync included.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import multiprocessing
+import sqlite3
 import tempfile
 import time
 from pathlib import Path
@@ -37,7 +42,9 @@ _OPEN = Rules(10**15, 10**15, 10**15, 10**18, 10**18)  # never the limiting fact
 
 
 def _core(directory: str) -> SignerCore:
-    return SignerCore(SignerKeys(bytes(range(64))), SqliteState(Path(directory) / "s.db"))
+    """As `vajra signer run` opens it: sealed (keyed MAC per row, decision 0012)."""
+    keys = SignerKeys(bytes(range(64)))
+    return SignerCore(keys, SqliteState(Path(directory) / "s.db", key=keys.state_key()))
 
 
 def _device(core: SignerCore, curve: KeyType) -> DeviceKey:
@@ -145,6 +152,44 @@ async def _roundtrips(directory: str, n: int) -> dict[str, float]:
         await hub.close()
 
 
+def state_key_decisions_per_s(seconds: float, sealed: bool) -> float:
+    """`SignerCore.state_key` decisions per CPU second, without fsync, on a sealed
+    (integrity-tracked, decision 0012) or a plain SQLite state: the MAC's cost."""
+    keys = SignerKeys(bytes(range(64)))
+    with tempfile.TemporaryDirectory() as d:
+        key = keys.state_key() if sealed else None
+        core = SignerCore(keys, SqliteState(Path(d) / "s.db", durable=False, key=key))
+        nodes = core.create_nodes(100, now=_T0)
+        n, start = 0, time.process_time()
+        while time.process_time() - start < seconds:
+            core.state_key(nodes[n % 100], epoch=1 + n, now=_T0 + n)
+            n += 1
+        return n / (time.process_time() - start)
+
+
+def sealed_open_ms_per_1k_rows(rows: int = 20_000) -> float:
+    """Opening a sealed state (MAC recomputed over every row, cross-check with the log),
+    milliseconds per 1,000 rows, wall clock."""
+    keys = SignerKeys(bytes(range(64)))
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "s.db"
+        st = SqliteState(path, durable=False, key=keys.state_key())
+        core = SignerCore(keys, st)
+        nodes = core.create_nodes(100, now=_T0)
+        for n in range(rows // 2):  # one audit row and one epoch write each
+            core.state_key(nodes[n % 100], epoch=1 + n, now=_T0 + n)
+        st.close()
+        c = sqlite3.connect(path)
+        total = sum(
+            int(c.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0])
+            for t in ("audit", "nodes", "epochs", "meta", "devices", "spends")
+        )
+        c.close()
+        t0 = time.perf_counter()
+        SqliteState(path, durable=False, key=keys.state_key(), create=False).close()
+        return (time.perf_counter() - t0) * 1000 / (total / 1000)
+
+
 def roundtrips(n: int = 2000) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as d:
         return asyncio.run(_roundtrips(d, n))
@@ -162,11 +207,16 @@ def run(seconds: float = 1.0, runs: int = 3) -> dict[str, Any]:
             seconds, KeyType.SECP256K1, wall=True
         ),
         "nodes_created_per_s": lambda: nodes_created_per_s(seconds),
+        "state_key_decisions_per_s_cpu_sealed": lambda: state_key_decisions_per_s(seconds, True),
+        "state_key_decisions_per_s_cpu_plain": lambda: state_key_decisions_per_s(seconds, False),
     }
     for key, fn in figures.items():
         med, xs = median_of(runs, fn)
         out[key] = round(med)
         all_runs[key] = [round(x) for x in xs]
+    med, xs = median_of(runs, sealed_open_ms_per_1k_rows)
+    out["sealed_open_ms_per_1k_rows"] = round(med, 1)
+    all_runs["sealed_open_ms_per_1k_rows"] = [round(x, 1) for x in xs]
     out["authorisations_per_s_per_core"] = min(
         out["authorisations_per_s_per_core_secp256k1"], out["authorisations_per_s_per_core_p256"]
     )

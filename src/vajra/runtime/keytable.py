@@ -15,6 +15,12 @@ Layout of the key table (little-endian header, then two flat arrays):
     64  node ids   capacity x 33   (a zero first byte = no node at that index)
     ..  secrets    capacity x 32
 
+The mapping is left out of core dumps (MADV_DONTDUMP, in the supervisor and every
+worker) and the supervisor mlocks the secrets array so those shared pages are never
+swapped (best effort: `protection` says what took effect; mlock can exceed
+RLIMIT_MEMLOCK for a very large capacity). Supervisor and workers also turn off core
+dumps and same-user ptrace altogether (`osutil.no_core_dumps`, issue 13 item 6).
+
 Pages are touched only as rows are written, so a large capacity costs address space,
 not memory. Writers: one (the supervisor). Readers check `count` and the row's first
 byte, so a row being written is never used half-done (the count moves after the row).
@@ -22,6 +28,7 @@ byte, so a row being written is never used half-done (the count moves after the 
 
 from __future__ import annotations
 
+import ctypes
 import mmap
 import os
 import struct
@@ -33,10 +40,34 @@ _SECRET = 32
 _U64 = struct.Struct("<Q")
 
 
+def _dontdump(mm: mmap.mmap) -> bool:
+    advice = getattr(mmap, "MADV_DONTDUMP", None)
+    if advice is None:
+        return False
+    try:
+        mm.madvise(advice)
+    except OSError:
+        return False
+    return True
+
+
+def _mlock(mm: mmap.mmap, offset: int, length: int) -> bool:
+    """mlock the writable mapping's [offset, offset + length) (the shared pages stay
+    resident for every process that maps them)."""
+    from vajra.osutil import protect_region
+
+    view = ctypes.c_char.from_buffer(mm)  # a writable mapping's address; released below
+    try:
+        locked, _ = protect_region(ctypes.addressof(view) + offset, length)
+    finally:
+        del view
+    return locked
+
+
 class KeyTable:
     """Node ids and identity secrets by node index, in shared anonymous memory."""
 
-    __slots__ = ("_ids_at", "_mm", "_secrets_at", "capacity", "fd")
+    __slots__ = ("_ids_at", "_mm", "_secrets_at", "capacity", "fd", "protection")
 
     def __init__(self, fd: int, mm: mmap.mmap, capacity: int) -> None:
         self.fd = fd
@@ -44,6 +75,7 @@ class KeyTable:
         self.capacity = capacity
         self._ids_at = _HEADER
         self._secrets_at = _HEADER + capacity * _ID
+        self.protection = {"dontdump": _dontdump(mm), "mlocked": False}
 
     @staticmethod
     def size_for(capacity: int) -> int:
@@ -59,7 +91,9 @@ class KeyTable:
         mm[0:8] = MAGIC
         _U64.pack_into(mm, 8, capacity)
         _U64.pack_into(mm, 16, 0)
-        return cls(fd, mm, capacity)
+        table = cls(fd, mm, capacity)
+        table.protection["mlocked"] = _mlock(mm, table._secrets_at, capacity * _SECRET)
+        return table
 
     @classmethod
     def attach(cls, fd: int) -> KeyTable:

@@ -97,8 +97,7 @@ class LocalSigner:
             confirmation=confirmation or None,
         )  # fmt: skip
         d = decision_frame(0, r.decision)
-        return lp.OnchainSigned(0, d.outcome, d.reason, d.decision_kind, d.subject_id,
-                                d.device_id, d.audit_seq, r.psbt)  # fmt: skip
+        return lp.OnchainSigned.carrying(d, r.psbt)
 
 
 _DEV_STATE_TAG = b"vajra/dev-fixed-identity/state-key/v1"

@@ -4,8 +4,11 @@ Signers sit behind home NAT, so they connect to the runtime. Each connection is 
 session in which the hub is the responder with its own static link key. After the
 handshake the hub knows the signer's static key and either
 
-- finds it pinned (paired earlier): the link is attached to that signer's
-  `RemoteSigner`, the signer's HELLO lists its nodes, requests flow; or
+- finds it pinned (paired earlier): the hub sends the newest audit head it has seen
+  from that signer (the anchor, decision 0012) and requires the signer's own head to
+  be no older (else ERROR `stale_audit_head` and close); the link is attached to that
+  signer's `RemoteSigner`, the signer's HELLO lists its nodes, requests flow, and every
+  newer head the signer reports is kept (`heads.json`); or
 - the handshake matched a pairing key instead of the hub's own key (decision 0007): the
   code is consumed, the signer proves the code, the hub pins the signer's key and
   answers with its own key and the signer id; the connection then closes; or
@@ -13,7 +16,10 @@ handshake the hub knows the signer's static key and either
 
 State directory (never inside the repository): `link_key` (the hub's static secret,
 0600, sealed with Argon2id + ChaCha20-Poly1305 when VAJRA_RUNTIME_KEY_PASSWORD is set),
-`signers.json` (pinned signer keys, public), `hub.log`, `admin.sock` (0600). Identity
+`signers.json` (pinned signer keys, public), `heads.json` (the newest audit head
+seen per signer: the anchor; public but integrity-relevant, 0600),
+`backups/signer-N.bin` (the newest sealed state backup per signer: the hub cannot read
+it, it hands it back when a restored signer pairs again), `hub.log`, `admin.sock` (0600). Identity
 secrets the signers release stay in memory. Nothing secret is logged.
 
 `vajra runtime` (without --dev) embeds a hub in its supervisor (decision 0008).
@@ -112,6 +118,60 @@ class PinStore:
         return sid
 
 
+class HeadStore:
+    """The newest audit head seen per signer: signer id -> (length, hash), in
+    `heads.json`. Written at most every `FLUSH_DELAY` seconds and at close (a wake must
+    not wait for a file write); a runtime crash loses at most that much of the anchor,
+    and the devices keep their own copy."""
+
+    FLUSH_DELAY = 0.5
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.heads: dict[int, tuple[int, bytes]] = {}
+        self._dirty = False
+        self._timer: asyncio.TimerHandle | None = None
+        if path.exists():
+            for row in json.loads(path.read_text())["heads"]:
+                self.heads[int(row["signer_id"])] = (int(row["length"]), bytes.fromhex(row["hash"]))
+
+    def get(self, signer_id: int) -> tuple[int, bytes]:
+        return self.heads.get(signer_id, (0, bytes(32)))
+
+    def see(self, signer_id: int, length: int, head_hash: bytes) -> bool:
+        """Record a head the signer reported; False if it is older than one seen (or
+        differs at the same length): the signer's log lost entries."""
+        known, known_hash = self.get(signer_id)
+        if length < known or (length == known and head_hash != known_hash):
+            return False
+        if length > known:
+            self.heads[signer_id] = (length, head_hash)
+            self._dirty = True
+            self._schedule()
+        return True
+
+    def _schedule(self) -> None:
+        if self._timer is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        self._timer = loop.call_later(self.FLUSH_DELAY, self.flush)
+
+    def flush(self) -> None:
+        self._timer = None
+        if not self._dirty:
+            return
+        rows = [
+            {"signer_id": s, "length": n, "hash": h.hex()}
+            for s, (n, h) in sorted(self.heads.items())
+        ]
+        write_private(self.path, json.dumps({"heads": rows}, indent=1).encode())
+        self._dirty = False
+
+
 # --- the hub --------------------------------------------------------------------------------
 
 
@@ -145,6 +205,7 @@ class SignerHub:
                         "to its signers; set %s to seal it", self.state_dir / "link_key",
                         KEY_PASSWORD_ENV)  # fmt: skip
         self.pins = PinStore(self.state_dir / "signers.json")
+        self.heads = HeadStore(self.state_dir / "heads.json")
         self.codes = pairing.PairingCodes(code_ttl, max_codes)
         self.limits = limits or SourceLimits()
         """Per-source bounds on handshakes to the signer port."""
@@ -205,6 +266,7 @@ class SignerHub:
         return path
 
     async def close(self) -> None:
+        self.heads.flush()
         for server in (self._server, self._admin):
             if server is not None:
                 server.close()
@@ -285,6 +347,13 @@ class SignerHub:
         sid = self.pins.pin(signer_key)
         mac = pairing.runtime_mac(code.code, signer_key, self.pubkey)
         link.send(lp.PairAccept(0, self.pubkey, sid, mac))
+        # A signer restored from its words gets its anchor and its state back.
+        known, known_hash = self.heads.get(sid)
+        link.send(lp.AuditHead(0, known, known_hash))
+        stored = self._backup_path(sid)
+        if stored.exists():
+            raw = stored.read_bytes()
+            link.send(lp.Backup(0, int.from_bytes(raw[:8], "big"), raw[8:]))
         await link.writer.drain()
         log.info(_event("signer_paired", signer_id=sid, signer=signer_key.hex()))
 
@@ -293,9 +362,17 @@ class SignerHub:
         if sid is None:
             log.warning(_event("link_refused", why="unpinned_key", key=link.remote_pubkey.hex()))
             return
+        known, known_hash = self.heads.get(sid)
+        link.send(lp.AuditHead(0, known, known_hash))
+        head = await asyncio.wait_for(link.recv(), HANDSHAKE_TIMEOUT)
+        if not isinstance(head, lp.AuditHead):
+            raise lp.LinkDecodeError("first frame is not AUDIT_HEAD")
+        if not self.heads.see(sid, head.length, head.hash):
+            await self._refuse_head(link, sid, head)
+            return
         hello = await asyncio.wait_for(link.recv(), HANDSHAKE_TIMEOUT)
         if not isinstance(hello, lp.Hello):
-            raise lp.LinkDecodeError("first frame is not HELLO")
+            raise lp.LinkDecodeError("frame after AUDIT_HEAD is not HELLO")
         rs = self.signer(sid)
         rs.attach(link, hello.node_ids)
         log.info(_event("signer_connected", signer_id=sid, nodes=len(hello.node_ids)))
@@ -308,6 +385,14 @@ class SignerHub:
                 if isinstance(frame, lp.Hello):
                     rs.add_nodes(frame.node_ids)
                     continue
+                if isinstance(frame, lp.AuditHead):
+                    if not self.heads.see(sid, frame.length, frame.hash):
+                        await self._refuse_head(link, sid, frame)
+                        return
+                    continue
+                if isinstance(frame, lp.Backup):
+                    self._keep_backup(sid, frame)
+                    continue
                 if frame.KIND in lp.REQUEST_KINDS:
                     raise lp.LinkDecodeError(f"signer sent {type(frame).__name__}")
                 if not rs.on_frame(frame):
@@ -318,6 +403,27 @@ class SignerHub:
         finally:
             rs.detach(link, why)
             log.info(_event("signer_disconnected", signer_id=sid, why=why))
+
+    def _backup_path(self, sid: int) -> Path:
+        return self.state_dir / "backups" / f"signer-{sid}.bin"
+
+    def _keep_backup(self, sid: int, b: lp.Backup) -> None:
+        """Keep the newest sealed backup (we cannot read it; the signer can)."""
+        path = self._backup_path(sid)
+        if path.exists() and int.from_bytes(path.read_bytes()[:8], "big") > b.length:
+            return
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        write_private(path, b.length.to_bytes(8, "big") + b.blob)
+
+    async def _refuse_head(self, link: FramedLink, sid: int, head: lp.AuditHead) -> None:
+        known, _ = self.heads.get(sid)
+        log.error(
+            _event("signer_refused", signer_id=sid, why="stale_audit_head", known=known,
+                   presented=head.length)
+        )  # fmt: skip
+        detail = f"this runtime saw {known} audit entries; the signer presents {head.length}"
+        link.send(lp.Error(0, "stale_audit_head", detail))
+        await link.writer.drain()
 
     # --- admin ------------------------------------------------------------------------------
 
@@ -399,6 +505,9 @@ def decision_json(d: lp.DecisionFrame) -> dict[str, Any]:
         "subject_id": d.subject_id.hex(),
         "device_id": d.device_id.hex() or None,
         "audit_seq": d.audit_seq,
+        "audit_time": d.audit_time,
+        "prev_hash": d.prev_hash.hex(),
+        "signature": d.signature.hex(),
     }
 
 

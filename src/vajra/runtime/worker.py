@@ -39,7 +39,7 @@ from typing import Any
 from vajra.bitcoin.chains import CHAIN_HASHES
 from vajra.errors import VajraError
 from vajra.noise import StaticKey
-from vajra.osutil import die_with_parent
+from vajra.osutil import die_with_parent, no_core_dumps
 from vajra.peer import (
     ConnectionClosed,
     HandshakeCompleted,
@@ -639,6 +639,7 @@ def _die_with_supervisor() -> None:
 
 def main() -> int:
     _die_with_supervisor()
+    no_core_dumps()  # the key table's identity secrets are mapped here (issue 13 item 6)
     cfg = WorkerConfig.from_json(sys.stdin.readline())
     logging.basicConfig(
         level=cfg.log_level,

@@ -113,13 +113,22 @@ def append(
     )
 
 
+def _is_clock_reset(e: AuditEntry) -> bool:
+    return e.kind == "command" and e.outcome == "approve" and e.subject[1:2] == b"\x06"
+
+
 def verify(entries: Sequence[AuditEntry], pubkey: bytes) -> bytes:
-    """Check the whole log from entry 0; return the head hash (GENESIS if empty).
+    """Check the whole log from entry 0 (or from a restore entry); return the head hash
+    (GENESIS if empty).
 
     Raises AuditError at the first entry that was modified, deleted, inserted or moved.
     """
-    prev_hash, prev_time = GENESIS, 0
-    for expected_seq, e in enumerate(entries):
+    prev_hash, prev_time, start = GENESIS, 0, 0
+    if entries and entries[0].seq != 0 and entries[0].kind == "restore":
+        # A restored signer's log starts at its signed `restore` entry, which links to
+        # the newest head known outside the box when it was restored (decision 0012).
+        prev_hash, start = entries[0].prev_hash, entries[0].seq
+    for expected_seq, e in enumerate(entries, start):
         if e.seq != expected_seq:
             raise AuditError(expected_seq, f"sequence gap or reorder (found seq {e.seq})")
         if e.prev_hash != prev_hash:
@@ -130,8 +139,9 @@ def verify(entries: Sequence[AuditEntry], pubkey: bytes) -> bytes:
             raise AuditError(e.seq, "malformed entry") from None
         if not verify_digest(pubkey, e.signature, h):
             raise AuditError(e.seq, "bad signature")
-        # The signer stamps entries with its monotonic clock (`SignerState.clock`).
-        if e.time < prev_time:
+        # The signer stamps entries with its monotonic clock (`SignerState.clock`); only
+        # an applied owner-signed RESET_CLOCK command (kind byte 6) may set it back.
+        if e.time < prev_time and not _is_clock_reset(e):
             raise AuditError(e.seq, "time goes backwards")
         prev_hash, prev_time = h, e.time
     return prev_hash

@@ -34,10 +34,16 @@ MAX_NODES_PER_REQUEST = 1000
 class SignerCore:
     """One signer: its key tree, its state and its policy."""
 
-    def __init__(self, keys: SignerKeys, state: SignerState) -> None:
+    def __init__(
+        self,
+        keys: SignerKeys,
+        state: SignerState,
+        monotonic: Callable[[], float] | None = None,
+    ) -> None:
+        """`monotonic`: bounds the signer clock's forward steps (`Policy`)."""
         self.keys = keys
         self.state = state
-        self.policy = Policy(state, keys.audit_key())
+        self.policy = Policy(state, keys.audit_key(), monotonic)
 
     def _decide(
         self,

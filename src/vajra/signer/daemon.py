@@ -5,6 +5,12 @@ request for all its nodes over that one link, and redials with exponential backo
 jitter whenever the link drops or the runtime is unreachable. Alongside, it listens on
 the local link (`local_link`) so an owner can freeze a device with the runtime down.
 
+On every connection the runtime first sends the newest audit head it has seen from this
+signer; the signer checks it against its own log (`anchor.check_runtime_head`) and stops
+for good (`fatal`) if its log is older or forked, or if the runtime refuses its head;
+likewise when its state fails the integrity check while serving (decision 0012). It
+never silently restarts: `vajra signer run` exits with code 2 and the reason.
+
 Requests are served one at a time, in order, on the event loop: each is one short
 state transaction (`SignerCore` / `Policy`), so there is nothing to gain from threads on
 a signer box, and order of arrival is order of decision. Pairing (`pair`) is a separate
@@ -27,6 +33,7 @@ from vajra.noise import StaticKey
 from vajra.signer import link_pairing as pairing
 from vajra.signer import link_proto as lp
 from vajra.signer import local_link
+from vajra.signer.anchor import AnchorMismatch, check_runtime_head
 from vajra.signer.link_io import FramedLink, LinkClosed, dial
 from vajra.signer.link_server import LinkHandler
 
@@ -58,6 +65,10 @@ class RuntimeAddress:
 class Paired:
     runtime_pubkey: bytes
     signer_id: int
+    head: lp.AuditHead | None = None
+    """The newest audit head the runtime saw from this signer (the anchor), if any."""
+    backup: lp.Backup | None = None
+    """The newest sealed state backup the runtime holds for this signer, if any."""
 
 
 class PairingRefused(VajraError):
@@ -89,7 +100,15 @@ async def pair(host: str, port: int, code: str, link_key: StaticKey) -> Paired:
         expected = pairing.runtime_mac(code, link_key.pubkey, resp.runtime_pubkey)
         if not pairing.macs_equal(resp.mac, expected):
             raise PairingRefused("bad_mac", "the runtime's proof does not match the code")
-        return Paired(resp.runtime_pubkey, resp.signer_id)
+        head, backup = None, None
+        with contextlib.suppress(LinkClosed, TimeoutError, DecodeError):
+            while True:  # AUDIT_HEAD and BACKUP follow, then the runtime closes
+                extra = await asyncio.wait_for(link.recv(), 10.0)
+                if isinstance(extra, lp.AuditHead):
+                    head = extra
+                elif isinstance(extra, lp.Backup):
+                    backup = extra
+        return Paired(resp.runtime_pubkey, resp.signer_id, head, backup)
     finally:
         await link.close()
 
@@ -124,6 +143,15 @@ class SignerDaemon:
         """Links established so far (tests watch reconnects with it)."""
         self._stop = asyncio.Event()
         self._link: FramedLink | None = None
+        self.fatal: str | None = None
+        """Why the daemon stopped for good (state refused, log behind the anchor)."""
+        handler.on_fatal = self._die
+
+    def _die(self, why: str) -> None:
+        if self.fatal is None:
+            self.fatal = why
+            log.error("event=signer_stopped why=%s", why.replace(" ", "_")[:200])
+        self.stop()
 
     async def run(self) -> None:
         """Serve until `stop()`."""
@@ -172,27 +200,83 @@ class SignerDaemon:
         self.connections += 1
         why = "closed"
         try:
+            if not await self._anchor(link):
+                return
+            head = self.handler.head()
+            link.send(head)
             for hello in self.handler.hello():
                 link.send(hello)
+            self._send_backup(link)
             await link.writer.drain()
             self.connected.set()
             log.info("event=link_up runtime=%s", link.remote_pubkey.hex())
             while True:
                 data = await link.recv_bytes()
+                if self._refused(data):
+                    return
                 try:
                     out = self.handler.handle_bytes(data, int(self.clock()))
                 except Exception as e:  # a bug must not take the signer down; no detail leaks
                     log.error("event=request_failed error=%s", type(e).__name__)
                     out = lp.Error(_frame_id(data), "internal").encode()
                 link.send_bytes(out)
+                if self.handler.fatal is None:
+                    new = self.handler.head()
+                    if new != head:  # the runtime keeps the newest head (the anchor)
+                        head = new
+                        link.send(head)
+                    if len(data) > 1 and data[1] in _CHANGES_BACKUP:
+                        self._send_backup(link)
                 await link.writer.drain()
-        except (LinkClosed, ConnectionError, DecodeError) as e:
+                if self.fatal is not None:
+                    return
+        except (LinkClosed, ConnectionError, DecodeError, TimeoutError) as e:
             why = type(e).__name__
         finally:
             self.connected.clear()
             self._link = None
             await link.close()
             log.info("event=link_down why=%s", why)
+
+    def _send_backup(self, link: FramedLink) -> None:
+        b = self.handler.backup()
+        if b is None:
+            log.warning("event=backup_too_large nodes_or_spends_exceed_one_frame")
+            return
+        link.send(b)
+
+    async def _anchor(self, link: FramedLink) -> bool:
+        """Check the runtime's newest head for us against our log; False: stopped."""
+        frame = await asyncio.wait_for(link.recv(), 10.0)
+        if isinstance(frame, lp.Error):
+            self._die(f"the runtime refused this signer: {frame.reason} {frame.detail}")
+            return False
+        if not isinstance(frame, lp.AuditHead):
+            raise lp.LinkDecodeError(f"expected AUDIT_HEAD, got {type(frame).__name__}")
+        try:
+            check_runtime_head(self.handler.core.state, frame.length, frame.hash)
+        except AnchorMismatch as e:
+            self._die(str(e))
+            return False
+        return True
+
+    def _refused(self, data: bytes) -> bool:
+        """An ERROR with id 0 from the runtime: it refuses this signer (a stale head)."""
+        if len(data) < 2 or data[1] != lp.Kind.ERROR or _frame_id(data) != 0:
+            return False
+        try:
+            frame = lp.decode(data)
+        except DecodeError:
+            return False
+        assert isinstance(frame, lp.Error)
+        self._die(f"the runtime refused this signer: {frame.reason} {frame.detail}")
+        return True
+
+
+# Requests whose decisions change what the backup holds (nodes, devices, counters, spends).
+_CHANGES_BACKUP = frozenset(
+    {lp.Kind.CREATE_NODES, lp.Kind.AUTHORISE_PAYMENT, lp.Kind.DEVICE_COMMAND}
+)
 
 
 def _frame_id(data: bytes) -> int:

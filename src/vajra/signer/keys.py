@@ -9,6 +9,8 @@ Paths (BIP 32; `'` = hardened; `coin'` is SLIP 44: 0' mainnet, 1' testnet/signet
     m/1017'/coin'/0'/node'/2'/channel'/5'        channel per-commitment seed (BOLT 3)
     m/1017'/coin'/1'/0'                          signer audit-log signing key
     m/1017'/coin'/1'/1'                          signer link static key (Noise)
+    m/1017'/coin'/1'/2'                          signer state MAC key (tagged hash of it)
+    m/1017'/coin'/1'/3'                          signer backup encryption key (tagged hash)
     m/84'/coin'/node'/change/index               node on-chain wallet (BIP 84 account = node)
 
 Why these:
@@ -59,6 +61,8 @@ class SignerKey(IntEnum):
 
     AUDIT = 0
     LINK = 1
+    STATE = 2
+    BACKUP = 3
 
 
 class ChannelKey(IntEnum):
@@ -73,6 +77,8 @@ class ChannelKey(IntEnum):
 
 
 _STATE_KEY_TAG = sha256(b"vajra/node-state-key/v1")
+_SIGNER_STATE_TAG = sha256(b"vajra/signer-state-key/v1")
+_SIGNER_BACKUP_TAG = sha256(b"vajra/signer-backup-key/v1")
 
 
 def _index(i: int) -> int:
@@ -162,3 +168,13 @@ class SignerKeys:
 
     def link_key(self) -> PrivateKey:
         return self._signer_key(SignerKey.LINK)
+
+    def state_key(self) -> bytes:
+        """32-byte MAC key of the signer's own state file (decision 0012)."""
+        secret = self._signer_key(SignerKey.STATE).secret
+        return sha256(_SIGNER_STATE_TAG + _SIGNER_STATE_TAG + secret)
+
+    def backup_key(self) -> bytes:
+        """32-byte key sealing the state backup the runtime holds (decision 0012)."""
+        secret = self._signer_key(SignerKey.BACKUP).secret
+        return sha256(_SIGNER_BACKUP_TAG + _SIGNER_BACKUP_TAG + secret)

@@ -32,7 +32,7 @@ from typing import ClassVar
 from vajra.crypto.secp256k1 import InvalidKey, check_pubkey
 from vajra.errors import DecodeError
 
-VERSION = 1
+VERSION = 2
 HEADER = struct.Struct(">BBQ")
 MAX_FRAME = 65535
 MAX_HELLO_NODES = 1900  # 1900 * 33 bytes + header < 65535
@@ -47,6 +47,8 @@ class Kind(IntEnum):
     HELLO = 0x01
     PAIR_REQUEST = 0x02
     PAIR_ACCEPT = 0x03
+    AUDIT_HEAD = 0x04
+    BACKUP = 0x05
     PING = 0x10
     CREATE_NODES = 0x11
     IDENTITY_SECRETS = 0x12
@@ -192,6 +194,46 @@ class Hello(Frame):
     @classmethod
     def read(cls, fid: int, r: _Reader) -> Frame:
         return cls(fid, tuple(r.node() for _ in range(r.count(MAX_HELLO_NODES))))
+
+
+@dataclass(frozen=True, slots=True)
+class AuditHead(Frame):
+    """The anchor (decision 0012), id 0, both ways. Runtime -> signer right after the
+    handshake: the newest head of the signer's audit log the runtime has seen (length 0
+    and 32 zero bytes: none). Signer -> runtime: its own head, before HELLO and after
+    every response that appended to the log. `length` is the number of entries, `hash`
+    the hash of the last one."""
+
+    length: int
+    hash: bytes
+    KIND: ClassVar[Kind] = Kind.AUDIT_HEAD
+
+    def body(self) -> bytes:
+        return _u64(self.length) + _fixed(self.hash, 32, "head hash")
+
+    @classmethod
+    def read(cls, fid: int, r: _Reader) -> Frame:
+        return cls(fid, r.u64(), r.take(32))
+
+
+@dataclass(frozen=True, slots=True)
+class Backup(Frame):
+    """The signer's sealed state backup (`vajra.signer.backup`), id 0. Signer -> runtime
+    after every decision that changed nodes, devices or spends and on every connection;
+    runtime -> signer after PAIR_ACCEPT (with AUDIT_HEAD) when it holds one, so a signer
+    restored from its words gets its state back. `length`: the audit length it was taken
+    at (the runtime keeps the newest)."""
+
+    length: int
+    blob: bytes
+    KIND: ClassVar[Kind] = Kind.BACKUP
+
+    def body(self) -> bytes:
+        return _u64(self.length) + _var(self.blob)
+
+    @classmethod
+    def read(cls, fid: int, r: _Reader) -> Frame:
+        return cls(fid, r.u64(), r.var())
 
 
 @dataclass(frozen=True, slots=True)
@@ -459,7 +501,13 @@ class InvoiceSigned(Frame):
 
 @dataclass(frozen=True, slots=True)
 class DecisionFrame(Frame):
-    """A `vajra.signer.policy.Decision` on the wire; `device_id` empty when None."""
+    """A `vajra.signer.policy.Decision` on the wire; `device_id` empty when None.
+
+    Signed (version 2): `audit_time`, `prev_hash` and `signature` are the decision's
+    audit entry, so a device that knows the subject it signed (its authorisation or
+    command bytes) rebuilds the entry and checks the signer's audit-key signature over
+    it (`vajra.signer.anchor.verify_decision`): the decision names the request, cannot
+    be made up by whoever relays it, and tells the device the signer's head."""
 
     outcome: str
     reason: str
@@ -467,6 +515,9 @@ class DecisionFrame(Frame):
     subject_id: bytes
     device_id: bytes
     audit_seq: int
+    audit_time: int = 0
+    prev_hash: bytes = bytes(32)
+    signature: bytes = bytes(64)
     KIND: ClassVar[Kind] = Kind.DECISION
 
     def body(self) -> bytes:
@@ -480,6 +531,9 @@ class DecisionFrame(Frame):
             + bytes([len(self.device_id)])
             + self.device_id
             + _u64(self.audit_seq)
+            + _u64(self.audit_time)
+            + _fixed(self.prev_hash, 32, "prev hash")
+            + _fixed(self.signature, 64, "signature")
         )
 
     @classmethod
@@ -488,7 +542,8 @@ class DecisionFrame(Frame):
         n = r.u8()
         if n not in (0, 32):
             raise LinkDecodeError("device id must be 32 bytes or empty")
-        return cls(fid, outcome, reason, kind, subject, r.take(n), r.u64())
+        device, seq, t = r.take(n), r.u64(), r.u64()
+        return cls(fid, outcome, reason, kind, subject, device, seq, t, r.take(32), r.take(64))
 
 
 @dataclass(frozen=True, slots=True)
@@ -555,8 +610,13 @@ class OnchainSigned(DecisionFrame):
     def read(cls, fid: int, r: _Reader) -> Frame:
         d = DecisionFrame.read(fid, r)
         assert isinstance(d, DecisionFrame)
-        return cls(fid, d.outcome, d.reason, d.decision_kind, d.subject_id, d.device_id,
-                   d.audit_seq, r.var())  # fmt: skip
+        return cls.carrying(d, r.var())
+
+    @classmethod
+    def carrying(cls, d: DecisionFrame, psbt: bytes) -> OnchainSigned:
+        """`d` (with its signed audit entry) and the PSBT it decided."""
+        return cls(d.id, d.outcome, d.reason, d.decision_kind, d.subject_id, d.device_id,
+                   d.audit_seq, d.audit_time, d.prev_hash, d.signature, psbt)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -580,6 +640,8 @@ FRAMES: dict[int, type[Frame]] = {
     c.KIND: c
     for c in (
         Hello,
+        AuditHead,
+        Backup,
         PairRequest,
         PairAccept,
         Ping,

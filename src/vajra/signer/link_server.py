@@ -37,6 +37,7 @@ from vajra.invoice import decode as decode_invoice
 from vajra.invoice.model import is_expired
 from vajra.signer import link_proto as lp
 from vajra.signer.core import SignerCore
+from vajra.signer.integrity import StateIntegrityError
 from vajra.signer.keys import NodeKeys
 from vajra.signer.policy import Decision
 from vajra.signer.state import HostedNode, StateTxn
@@ -52,8 +53,20 @@ _CU_CHANNEL_FLAGS = 0b11  # direction, disable
 
 
 def decision_frame(fid: int, d: Decision) -> lp.DecisionFrame:
+    """The decision with its signed audit entry (devices verify it)."""
+    e = d.entry
+    assert e is not None  # every Policy decision is logged
     return lp.DecisionFrame(
-        fid, d.outcome.value, d.reason, d.kind, d.subject_id, d.device_id or b"", d.audit_seq
+        fid,
+        d.outcome.value,
+        d.reason,
+        d.kind,
+        d.subject_id,
+        d.device_id or b"",
+        d.audit_seq,
+        e.time,
+        e.prev_hash,
+        e.signature,
     )
 
 
@@ -72,6 +85,10 @@ class LinkHandler:
         self.node_quota = node_quota
         """The most nodes a runtime may create here, read at each request (None: no
         bound; `vajra signer run` always has one: the owner's `vajra signer quota`)."""
+        self.fatal: str | None = None
+        """Set when the state failed its integrity check while serving: the daemon
+        stops (decision 0012); every later request is refused."""
+        self.on_fatal: Callable[[str], None] | None = None
         self._dispatch: dict[type[lp.Frame], Callable[[lp.Frame, int], lp.Frame]] = {
             lp.Ping: lambda f, now: lp.Pong(f.id),
             lp.CreateNodes: self._create_nodes,
@@ -94,13 +111,37 @@ class LinkHandler:
         step = lp.MAX_HELLO_NODES
         return [lp.Hello(0, tuple(ids[i : i + step])) for i in range(0, max(len(ids), 1), step)]
 
+    def head(self) -> lp.AuditHead:
+        """The signer's audit head as an AUDIT_HEAD frame (decision 0012)."""
+        length, h = self.core.state.head()
+        return lp.AuditHead(0, length, h)
+
+    def backup(self) -> lp.Backup | None:
+        """The sealed state backup for the runtime (decision 0012); None if it would not
+        fit one frame (logged by the daemon; the previous backup stays at the runtime)."""
+        from vajra.signer import backup
+
+        state = self.core.state
+        length, head_hash = state.head()
+        with state.transaction() as txn:
+            snap = backup.snapshot(txn, length, head_hash)
+        sealed = backup.seal(self.core.keys.backup_key(), backup.encode(snap))
+        return lp.Backup(0, length, sealed) if len(sealed) <= backup.MAX_SEALED else None
+
     def handle(self, frame: lp.Frame, now: int) -> lp.Frame:
         """The response to one request; an ERROR frame for a refusal or a bad request."""
         fn = self._dispatch.get(type(frame))
         if fn is None:
             return lp.Error(frame.id, "unsupported", f"kind 0x{frame.KIND:02x} is not a request")
+        if self.fatal is not None:
+            return lp.Error(frame.id, "signer_state_refused", "the signer is stopping")
         try:
             return fn(frame, now)
+        except StateIntegrityError as e:
+            self.fatal = str(e)
+            if self.on_fatal is not None:
+                self.on_fatal(self.fatal)
+            return lp.Error(frame.id, "signer_state_refused", "the signer is stopping")
         except PolicyViolation as v:
             return lp.Error(frame.id, v.reason, v.detail)
         except DecodeError as e:
@@ -233,8 +274,7 @@ class LinkHandler:
             confirmation=f.confirmation or None,
         )  # fmt: skip
         d = decision_frame(f.id, r.decision)
-        return lp.OnchainSigned(d.id, d.outcome, d.reason, d.decision_kind, d.subject_id,
-                                d.device_id, d.audit_seq, r.psbt)  # fmt: skip
+        return lp.OnchainSigned.carrying(d, r.psbt)
 
     def _device_command(self, f: lp.Frame, now: int) -> lp.Frame:
         assert isinstance(f, lp.DeviceCommandReq)

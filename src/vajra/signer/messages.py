@@ -33,13 +33,15 @@ Owner confirmation (129 bytes), tag b"vajra/owner-confirmation/v1":
 Device command (146 bytes + payload), tag b"vajra/device-command/v1":
 
     0    1   version = 1
-    1    1   kind: 1 ENROLL, 2 FREEZE, 3 UNFREEZE, 4 REMOVE, 5 SET_RULES
+    1    1   kind: 1 ENROLL, 2 FREEZE, 3 UNFREEZE, 4 REMOVE, 5 SET_RULES, 6 RESET_CLOCK
     2    32  issuer device id (an owner)
     34   8   counter (shares the issuer's counter with its authorisations)
     42   8   expiry, unix seconds
     50   32  target device id
     82   *   payload: ENROLL: key type (1) | pubkey (33) | role (1) | rules (40) |
-             label length (1, <= 64) | label (UTF-8); SET_RULES: rules (40); else empty
+             label length (1, <= 64) | label (UTF-8); SET_RULES: rules (40);
+             RESET_CLOCK: the owner device's time (u64 unix s; target = issuer);
+             else empty
     end  64  signature
 """
 
@@ -216,6 +218,7 @@ class CommandKind(IntEnum):
     UNFREEZE = 3
     REMOVE = 4
     SET_RULES = 5
+    RESET_CLOCK = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +255,7 @@ class DeviceCommand:
     enrolment: Enrolment | None = None  # ENROLL only
     rules: Rules | None = None  # SET_RULES only
     signature: bytes = b""
+    clock: int | None = None  # RESET_CLOCK only: the owner device's time
 
     def body(self) -> bytes:
         if self.kind == CommandKind.ENROLL:
@@ -260,6 +264,9 @@ class DeviceCommand:
         elif self.kind == CommandKind.SET_RULES:
             assert self.rules is not None
             payload = self.rules.encode()
+        elif self.kind == CommandKind.RESET_CLOCK:
+            assert self.clock is not None
+            payload = self.clock.to_bytes(8, "big")
         else:
             payload = b""
         return (
@@ -288,6 +295,7 @@ class DeviceCommand:
             self.enrolment,
             self.rules,
             sig,
+            self.clock,
         )
 
 
@@ -311,6 +319,17 @@ def _decode_enrolment(p: bytes, target: bytes) -> Enrolment:
     return Enrolment(key_type, pubkey, role, Rules.decode(p[35:75]), label)
 
 
+def decode_enrolment(data: bytes) -> tuple[bytes, Enrolment]:
+    """An encoded enrolment alone (a bootstrap's audit subject): its device id and value."""
+    if len(data) < 34:
+        raise MessageDecodeError("enrolment too short")
+    try:
+        d_id = device_id(KeyType(data[0]), data[1:34])
+    except ValueError:
+        raise MessageDecodeError("unknown key type") from None
+    return d_id, _decode_enrolment(data, d_id)
+
+
 def decode_command(data: bytes) -> DeviceCommand:
     if len(data) < 146:
         raise MessageDecodeError("command too short")
@@ -322,11 +341,15 @@ def decode_command(data: bytes) -> DeviceCommand:
         raise MessageDecodeError(f"unknown command kind {data[1]}") from None
     target = data[50:82]
     payload = data[82:-64]
-    enrolment, rules = None, None
+    enrolment, rules, clock = None, None, None
     if kind == CommandKind.ENROLL:
         enrolment = _decode_enrolment(payload, target)
     elif kind == CommandKind.SET_RULES:
         rules = Rules.decode(payload)  # DecodeError subclass on a wrong length
+    elif kind == CommandKind.RESET_CLOCK:
+        if len(payload) != 8:
+            raise MessageDecodeError("RESET_CLOCK carries an 8-byte time")
+        clock = _range("clock", _u64(payload, 0), 0, _MAX_U63)
     elif payload:
         raise MessageDecodeError(f"{kind.name} carries no payload")
     return DeviceCommand(
@@ -338,4 +361,5 @@ def decode_command(data: bytes) -> DeviceCommand:
         enrolment=enrolment,
         rules=rules,
         signature=data[-64:],
+        clock=clock,
     )

@@ -7,7 +7,14 @@ max(now, highest time seen), (2) decides, (3) writes what the decision consumes
 (counter, spend, epoch) and (4) appends the signed audit entry. All of it commits
 together, so limits are consumed atomically and there is no decision without its entry.
 Times are unix seconds, passed in. Time only ever moves forward inside the signer: a clock set back cannot refill a rolling
-window, re-open an expired authorisation or reorder the log.
+window, re-open an expired authorisation or reorder the log. Forward, it moves at most
+as far as real time has passed (the process's monotonic clock) plus CLOCK_SKEW since
+the previous decision of this process: one request stamped years ahead (an NTP glitch)
+cannot lock every later command out as "expired" (issue 13). A jump that happened while
+the signer was stopped cannot be told from downtime and is taken; the owner then resets
+the clock with an owner-signed RESET_CLOCK command (its expiry is not checked: the
+clock is what is wrong; its counter is), which is logged and restamps spends dated
+after the new time to it, so no limit is refilled.
 
 Payment authorisation checks, in order (first failure decides):
 
@@ -56,6 +63,7 @@ from vajra.signer.messages import (
 )
 from vajra.signer.state import SignerState, Spend, StateTxn, check_epoch
 
+CLOCK_SKEW = 120  # s: an NTP step or slew within this is believed at once
 HOUR = 3600
 DAY = 86400
 # An authorisation may not be valid for longer than this: a leaked pre-signed one is
@@ -118,6 +126,8 @@ class Decision:
     device_id: bytes | None
     """The paying device (payments), the target device (commands), else None."""
     audit_seq: int
+    entry: audit.AuditEntry | None = None
+    """The decision's signed audit entry (what a device verifies)."""
 
     @property
     def approved(self) -> bool:
@@ -173,9 +183,19 @@ def _usage(txn: StateTxn, device_id: bytes, now: int) -> Usage:
 class Policy:
     """Device rules and fencing over a `SignerState`; every answer is audited."""
 
-    def __init__(self, state: SignerState, audit_key: PrivateKey) -> None:
+    def __init__(
+        self,
+        state: SignerState,
+        audit_key: PrivateKey,
+        monotonic: Callable[[], float] | None = None,
+    ) -> None:
+        """`monotonic` (the daemon passes `time.monotonic`): bound the clock's forward
+        steps by it; None (tests, tools) believes every `now`."""
         self.state = state
         self._audit_key = audit_key
+        self._monotonic = monotonic
+        self._last: tuple[float, int] | None = None
+        """(monotonic time, signer time) of this process's last tick: the forward bound."""
 
     @property
     def audit_pubkey(self) -> bytes:
@@ -183,11 +203,21 @@ class Policy:
 
     # --- plumbing ---------------------------------------------------------------------------
 
-    @staticmethod
-    def _tick(txn: StateTxn, now: int) -> int:
-        # The signer clock never goes back: max(now, highest time seen), persisted.
-        t = max(now, txn.clock())
+    def _tick(self, txn: StateTxn, now: int) -> int:
+        # The signer clock never goes back: max(now, highest time seen), persisted; and
+        # forward at most real elapsed time + CLOCK_SKEW since this process last ticked.
+        clock = txn.clock()
+        if self._monotonic is None:
+            t = max(now, clock)
+            txn.set_clock(t)
+            return t
+        mono = self._monotonic()
+        if self._last is not None:
+            last_mono, last_t = self._last
+            now = min(now, max(clock, last_t) + int(max(0.0, mono - last_mono)) + CLOCK_SKEW)
+        t = max(now, clock)
         txn.set_clock(t)
+        self._last = (mono, t)
         return t
 
     def _log(
@@ -212,7 +242,7 @@ class Policy:
             reason=str(reason),
         )
         txn.append_audit(entry)
-        return Decision(outcome, str(reason), kind, subject_id, device_id, entry.seq)
+        return Decision(outcome, str(reason), kind, subject_id, device_id, entry.seq, entry)
 
     def _malformed(
         self, txn: StateTxn, t: int, kind: str, data: bytes, why: Reason = Reason.MALFORMED
@@ -415,13 +445,24 @@ class Policy:
             try:
                 issuer = self._authenticate(txn, cmd.issuer, cmd.signature, cmd.signed_message())
                 self._check_counter(issuer, cmd.counter)
-                self._check_expiry(cmd.expiry, t)
+                if cmd.kind == CommandKind.RESET_CLOCK:
+                    self._check_reset(cmd)
+                else:
+                    self._check_expiry(cmd.expiry, t)
                 if issuer.role != Role.OWNER:
                     raise _Refuse(Reason.NOT_OWNER, consume=True)
                 # Counter first: the issuer may itself be the target of this command.
                 issuer = dataclasses.replace(issuer, last_counter=cmd.counter)
                 txn.put_device(issuer)
-                self._apply(txn, cmd, t)
+                if cmd.kind == CommandKind.RESET_CLOCK:
+                    assert cmd.clock is not None
+                    t = cmd.clock
+                    txn.set_clock(t)
+                    txn.restamp_spends(t)
+                    if self._monotonic is not None:
+                        self._last = (self._monotonic(), t)
+                else:
+                    self._apply(txn, cmd, t)
                 outcome, reason = Outcome.APPROVE, str(Reason.APPLIED)
             except _Refuse as r:
                 outcome, reason = r.outcome, r.reason
@@ -437,6 +478,13 @@ class Policy:
                 subject_id=sha256(cmd.signed_message()),
                 device_id=cmd.target,
             )
+
+    @staticmethod
+    def _check_reset(cmd: DeviceCommand) -> None:
+        # The owner's own time, and a command signed within the usual lifetime of it.
+        assert cmd.clock is not None
+        if cmd.target != cmd.issuer or not cmd.clock <= cmd.expiry <= cmd.clock + DAY:
+            raise _Refuse(Reason.INVALID_TRANSITION, consume=True)
 
     def _apply(self, txn: StateTxn, cmd: DeviceCommand, t: int) -> None:
         target = txn.device(cmd.target)

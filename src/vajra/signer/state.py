@@ -13,6 +13,13 @@ spend, clock, audit entry) commit together or not at all. The SQLite transaction
 `BEGIN IMMEDIATE`, so two signer objects (or processes) on one file serialise their
 decisions and a limit can never be consumed twice; commits use `synchronous=FULL`, so an
 approved payment survives a power cut before its answer leaves the signer.
+
+Opened with the seed-derived state key (`key=`, what `vajra signer` does), the SQLite
+file is tamper-evident (`vajra.signer.integrity`, decision 0012): every row is covered
+by a keyed MAC checked at open, and the registry, counters, spends and nodes are
+cross-checked against the audit log (`vajra.signer.replay`). Opened without the key on a
+sealed file, it is read-only (status, listings); without the key on an unsealed file it
+is the plain store the unit tests and benchmarks use.
 """
 
 from __future__ import annotations
@@ -26,8 +33,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from vajra.errors import PolicyViolation
+from vajra.signer.audit import GENESIS as _GENESIS
 from vajra.signer.audit import AuditEntry
 from vajra.signer.devices import Device, DeviceStatus, KeyType, Role, Rules
+from vajra.signer.integrity import Integrity, StateIntegrityError
 
 SCHEMA_VERSION = 1
 
@@ -75,6 +84,10 @@ class StateTxn(Protocol):
     def spent_since(self, device_id: bytes, since: int) -> int: ...
     def add_spend(self, device_id: bytes, spend: Spend) -> None: ...
     def prune_spends(self, device_id: bytes, before: int) -> None: ...
+    # The clock was reset back to `now` (RESET_CLOCK): spends dated later move to `now`.
+    def restamp_spends(self, now: int) -> None: ...
+    # (time, msat) of every kept spend of a device, oldest first (backups).
+    def spend_rows(self, device_id: bytes) -> list[tuple[int, int]]: ...
     def clock(self) -> int: ...
     def set_clock(self, now: int) -> None: ...
     def epoch(self, node_id: bytes) -> int | None: ...
@@ -86,6 +99,11 @@ class StateTxn(Protocol):
 class SignerState(Protocol):
     def transaction(self) -> AbstractContextManager[StateTxn]: ...
     def audit_entries(self) -> list[AuditEntry]: ...
+    # (number of audit entries, hash of the last): the anchor (decision 0012).
+    def head(self) -> tuple[int, bytes]: ...
+    def audit_entry(self, seq: int) -> AuditEntry | None: ...
+    # The oldest entry kept: seq 0, or a restored signer's `restore` entry.
+    def first_audit_entry(self) -> AuditEntry | None: ...
 
 
 MAX_EPOCH_STEP = 1 << 16
@@ -142,6 +160,18 @@ class MemoryState:
         with self._lock:
             return list(self.audit)
 
+    def head(self) -> tuple[int, bytes]:
+        with self._lock:
+            return (len(self.audit), self.audit[-1].hash) if self.audit else (0, _GENESIS)
+
+    def audit_entry(self, seq: int) -> AuditEntry | None:
+        with self._lock:
+            return self.audit[seq] if 0 <= seq < len(self.audit) else None
+
+    def first_audit_entry(self) -> AuditEntry | None:
+        with self._lock:
+            return self.audit[0] if self.audit else None
+
 
 class _MemoryTxn:
     """Buffers writes; `commit` applies them (an exception in the block drops them)."""
@@ -155,6 +185,7 @@ class _MemoryTxn:
         self._epochs: dict[bytes, int] = {}
         self._audit: list[AuditEntry] = []
         self._clock: int | None = None
+        self._restamp: int | None = None
 
     def node(self, node_id: bytes) -> HostedNode | None:
         return self._nodes.get(node_id) or self._s.nodes.get(node_id)
@@ -188,6 +219,14 @@ class _MemoryTxn:
     def prune_spends(self, device_id: bytes, before: int) -> None:
         self._pruned[device_id] = max(before, self._pruned.get(device_id, before))
 
+    def restamp_spends(self, now: int) -> None:
+        self._restamp = now
+
+    def spend_rows(self, device_id: bytes) -> list[tuple[int, int]]:
+        cut = self._pruned.get(device_id)
+        rows = [*self._s.spends.get(device_id, []), *self._added.get(device_id, [])]
+        return [(x.time, x.msat) for x in rows if cut is None or x.time > cut]
+
     def clock(self) -> int:
         return self._s.clock if self._clock is None else self._clock
 
@@ -216,6 +255,9 @@ class _MemoryTxn:
             cut = self._pruned.get(d_id)
             kept = [*s.spends.get(d_id, []), *self._added.get(d_id, [])]
             s.spends[d_id] = kept if cut is None else [x for x in kept if x.time > cut]
+        if self._restamp is not None:
+            r = self._restamp
+            s.spends = {d: [Spend(min(x.time, r), x.msat) for x in v] for d, v in s.spends.items()}
         s.epochs.update(self._epochs)
         s.audit.extend(self._audit)
         if self._clock is not None:
@@ -279,15 +321,43 @@ def _audit(row: _Row) -> AuditEntry:
 class SqliteState:
     """State in one SQLite file (WAL). Several objects may share the file."""
 
-    def __init__(self, path: str | Path, *, durable: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        durable: bool = True,
+        key: bytes | None = None,
+        create: bool = True,
+    ) -> None:
         """`durable=False` (tests, benchmarks) skips the fsync per decision: a power cut
-        could then lose the last decisions, i.e. re-open their counters and limits."""
+        could then lose the last decisions, i.e. re-open their counters and limits.
+
+        `key` (the seed-derived state key): verify the file's MAC and cross-check it
+        against the audit log now, seal every transaction. `create=False`: the file
+        must already be sealed (`vajra signer run` never starts on a fresh state).
+        Raises StateIntegrityError (with the reason) when the file does not verify."""
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            str(path), isolation_level=None, check_same_thread=False, timeout=30.0
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        self._integrity: Integrity | None = None
+        self._begin = "BEGIN IMMEDIATE"
+        if not create and not Path(path).exists():
+            raise StateIntegrityError(f"signer state {path} is missing")
+        try:
+            self._db = sqlite3.connect(
+                str(path), isolation_level=None, check_same_thread=False, timeout=30.0
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            self._init_schema()
+            if key is not None:
+                self._open_sealed(key, create)
+            elif self._is_sealed():
+                self._db.execute("PRAGMA query_only = ON")  # no key: look, never write
+                self._begin = "BEGIN"
+
+        except sqlite3.DatabaseError as e:
+            raise StateIntegrityError(f"signer state {path} is unreadable: {e}") from None
+
+    def _init_schema(self) -> None:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             for stmt in filter(str.strip, _SCHEMA.split(";")):
@@ -301,21 +371,104 @@ class SqliteState:
                 raise RuntimeError(f"signer state schema {row[0]} is not {SCHEMA_VERSION}")
             self._db.execute("COMMIT")
 
+    def _is_sealed(self) -> bool:
+        return (
+            self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='integrity'"
+            ).fetchone()
+            is not None
+            and self._db.execute("SELECT 1 FROM integrity").fetchone() is not None
+        )
+
+    def _head(self) -> tuple[int, bytes]:
+        row = self._db.execute(
+            f"SELECT {_AUDIT_COLS} FROM audit ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return 0, _GENESIS
+        e = _audit(row)
+        return e.seq + 1, e.hash
+
+    def _open_sealed(self, key: bytes, create: bool) -> None:
+        from vajra.signer.replay import cross_check
+
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                integ = Integrity(self._db, key)
+                if integ.sealed():
+                    integ.verify(*self._head())
+                    cross_check(_SqliteTxn(self._db), self._all_audit())
+                elif create and self._empty():
+                    integ.seal(*self._head())
+                else:
+                    raise StateIntegrityError(
+                        "the signer state carries no integrity record (it was replaced, "
+                        "or written by a version without integrity protection)"
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            integ.committed()
+            self._integrity = integ
+
+    def _empty(self) -> bool:
+        return all(
+            self._db.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() is None
+            for t in ("nodes", "devices", "spends", "epochs", "audit")
+        )
+
+    def _all_audit(self) -> list[AuditEntry]:
+        rows = self._db.execute(f"SELECT {_AUDIT_COLS} FROM audit ORDER BY seq").fetchall()
+        return [_audit(r) for r in rows]
+
+    def head(self) -> tuple[int, bytes]:
+        """The audit head this state presents: (number of entries, hash of the last)."""
+        with self._lock:
+            return self._head()
+
+    def audit_entry(self, seq: int) -> AuditEntry | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_AUDIT_COLS} FROM audit WHERE seq=?", (seq,)
+            ).fetchone()
+        return None if row is None else _audit(row)
+
+    def first_audit_entry(self) -> AuditEntry | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_AUDIT_COLS} FROM audit ORDER BY seq LIMIT 1"
+            ).fetchone()
+        return None if row is None else _audit(row)
+
     def close(self) -> None:
         self._db.close()
 
     @contextmanager
     def transaction(self) -> Iterator[StateTxn]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(self._begin)
+            integ = self._integrity
             try:
+                if integ is not None:
+                    if integ.stale():  # another connection wrote: verify, do not trust
+                        integ.verify(*self._head())
+                    integ.begin()
                 yield _SqliteTxn(self._db)
+                if integ is not None and integ.dirty:
+                    integ.seal(*self._head())
                 self._db.execute("COMMIT")
+                if integ is not None:
+                    integ.committed()
             except BaseException:
                 # Also after a failed COMMIT (disk full, I/O error): nothing of the
                 # decision may stay half-applied, and the connection must stay usable.
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
+                if integ is not None:
+                    integ.rolled_back()
                 raise
 
     def audit_entries(self) -> list[AuditEntry]:
@@ -416,6 +569,15 @@ class _SqliteTxn:
         base = self._base(device_id)
         if base > 1 << 61:
             self._db.execute("UPDATE spends SET cum = cum - ? WHERE device_id=?", (base, device_id))
+
+    def restamp_spends(self, now: int) -> None:
+        self._db.execute("UPDATE spends SET time=? WHERE time>?", (now, now))
+
+    def spend_rows(self, device_id: bytes) -> list[tuple[int, int]]:
+        rows = self._db.execute(
+            "SELECT time, msat FROM spends WHERE device_id=? ORDER BY time, rowid", (device_id,)
+        )
+        return [(int(t), int(m)) for t, m in rows.fetchall()]
 
     def clock(self) -> int:
         return int(self._db.execute("SELECT value FROM meta WHERE key='clock'").fetchone()[0])

@@ -16,6 +16,8 @@ _NODE = bytes.fromhex("02" + "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959
 def seeds() -> list[bytes]:
     frames: list[lp.Frame] = [
         lp.Hello(0, (_NODE,)),
+        lp.AuditHead(0, 7, bytes(32)),
+        lp.Backup(0, 7, b"sealed"),
         lp.PairRequest(0, bytes(32)),
         lp.PairAccept(0, _NODE, 1, bytes(32)),
         lp.Ping(7),
@@ -34,7 +36,18 @@ def seeds() -> list[bytes]:
         lp.Secret(3, bytes(32)),
         lp.Signature(5, bytes(64)),
         lp.InvoiceSigned(7, "lnbcrt1..."),
-        lp.DecisionFrame(8, "approve", "auto_approved", "payment", bytes(32), bytes(32), 9),
+        lp.DecisionFrame(
+            8,
+            "approve",
+            "auto_approved",
+            "payment",
+            bytes(32),
+            bytes(32),
+            9,
+            5,
+            bytes(32),
+            bytes(64),
+        ),
         lp.Error(9, "stale_epoch", "epoch 1 < newest 2"),
         lp.AccountXpub(10, _NODE, 1),
         lp.SignOnchain(11, _NODE, 1, bytes(195), b"", b"psbt\xff\x01\x00"),

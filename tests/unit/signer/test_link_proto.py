@@ -34,8 +34,8 @@ def test_request_kinds_are_the_runtime_to_signer_ones() -> None:
     [
         (b"", "shorter"),
         (bytes([1, 0x10]) + bytes(7), "shorter"),
-        (bytes([2, 0x10]) + bytes(8), "version"),
-        (bytes([1, 0x7E]) + bytes(8), "unknown"),
+        (bytes([1, 0x10]) + bytes(8), "version"),
+        (bytes([lp.VERSION, 0x7E]) + bytes(8), "unknown"),
         (lp.Ping(1).encode() + b"\x00", "trailing"),
         (lp.StateKey(1, NODE, 5).encode()[:-1], "truncated"),
         (lp.Error(1, "x").encode()[:-1] + b"\x80", "truncated"),
@@ -55,9 +55,9 @@ def test_points_are_checked_on_the_curve() -> None:
 
 
 def test_list_lengths_are_bounded() -> None:
-    data = lp.HEADER.pack(1, lp.Kind.CREATE_NODES, 1)  # fine: count is a plain u16
+    data = lp.HEADER.pack(lp.VERSION, lp.Kind.CREATE_NODES, 1)  # fine: count is a plain u16
     assert isinstance(lp.decode(data + (1001).to_bytes(2, "big")), lp.CreateNodes)
-    secrets = lp.HEADER.pack(1, lp.Kind.SECRETS, 1) + (1001).to_bytes(2, "big")
+    secrets = lp.HEADER.pack(lp.VERSION, lp.Kind.SECRETS, 1) + (1001).to_bytes(2, "big")
     with pytest.raises(lp.LinkDecodeError, match="exceeds"):
         lp.decode(secrets + bytes(32 * 1001))
 

@@ -334,3 +334,57 @@ async def test_local_link_freezes_with_no_runtime(tmp_path: Path) -> None:
     assert isinstance(replayed, lp.DecisionFrame) and replayed.reason == "replay"
     daemon.stop()
     await task
+
+
+# --- the anchor over a live link (decision 0012) ----------------------------------------------
+
+
+@run
+async def test_the_hub_keeps_the_newest_head_and_refuses_an_older_one(tmp_path: Path) -> None:
+    core = SignerCore(KEYS, World().state)
+    async with hub_at(tmp_path / "hub") as hub:
+        daemon, task = await _paired_daemon(tmp_path, hub, core)
+        rs = hub.signer(1)
+        await rs.wait_connected(5)
+        ids = [g.node_id for g in await rs.create_nodes(2)]
+        await rs.state_key(ids[0], 2)
+        await asyncio.sleep(0.05)  # the AUDIT_HEAD after the answer
+        assert hub.heads.get(1) == core.state.head()
+        assert hub.heads.get(1)[0] >= 3
+        # A backup followed the state-changing request.
+        assert (tmp_path / "hub" / "backups" / "signer-1.bin").exists()
+        daemon.stop()
+        await task
+        known = hub.heads.get(1)
+        # A signer that skips its own check and presents an older head is refused.
+        link = await dial("127.0.0.1", hub.port, LINK_KEY, hub.pubkey)
+        first = await link.recv()
+        assert isinstance(first, lp.AuditHead) and (first.length, first.hash) == known
+        link.send(lp.AuditHead(0, known[0] - 1, bytes(32)))
+        refusal = await link.recv()
+        assert isinstance(refusal, lp.Error) and refusal.reason == "stale_audit_head"
+        await link.close()
+        assert not rs.connected
+    # The head survives a hub restart (heads.json).
+    async with hub_at(tmp_path / "hub") as again:
+        assert again.heads.get(1) == known
+
+
+@run
+async def test_a_rolled_back_signer_stops_itself(tmp_path: Path) -> None:
+    world = World()
+    core = SignerCore(KEYS, world.state)
+    async with hub_at(tmp_path / "hub") as hub:
+        daemon, task = await _paired_daemon(tmp_path, hub, core)
+        await hub.signer(1).wait_connected(5)
+        await hub.signer(1).create_nodes(1)
+        await asyncio.sleep(0.05)
+        daemon.stop()
+        await task
+        # The same signer keys over an empty state: everything it once logged is gone.
+        fresh = SignerCore(KEYS, World().state)
+        rt = RuntimeAddress("127.0.0.1", hub.port, hub.pubkey)
+        back = SignerDaemon(LinkHandler(fresh), LINK_KEY, rt, None, backoff_base=0.01)
+        await asyncio.wait_for(back.run(), 5)  # returns: it stopped for good
+        assert back.fatal is not None and "rolled back" in back.fatal
+        assert not hub.signer(1).connected
