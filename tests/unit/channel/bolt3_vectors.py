@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
-_ROOT = Path(__file__).resolve().parents[3]
-SPECS = Path(os.environ.get("VAJRA_SHARED", _ROOT.parent / "shared")) / "specs"
-BOLT3 = SPECS / "bolts" / "03-transactions.md"
+from tests.specs import spec_path
+
+BOLT3 = spec_path("bolts/03-transactions.md")
 
 _KV = re.compile(r"^\s*([A-Za-z_]+):\s*(\S.*?)\s*$")
 

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.specs import spec_path
 from vajra import __version__
 from vajra.cli import main
 from vajra.wire import Ping, encode_message
 
-SPEC = Path(__file__).resolve().parents[4] / "shared/specs/bolts/11-payment-encoding.md"
+SPEC = spec_path("bolts/11-payment-encoding.md")
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
