@@ -7,7 +7,10 @@ the local link (`local_link`) so an owner can freeze a device with the runtime d
 
 Requests are served one at a time, in order, on the event loop: each is one short
 state transaction (`SignerCore` / `Policy`), so there is nothing to gain from threads on
-a signer box, and order of arrival is order of decision. Pairing (`pair`) is a separate
+a signer box, and order of arrival is order of decision. What the runtime has pipelined
+(every request already received when one is read) is decided as one group commit
+(`SignerState.group`): one fsync for the batch, and no answer of the batch is sent before
+that commit, so every answer still reports a durable decision. Pairing (`pair`) is a separate
 one-shot connection (decision 0007).
 """
 
@@ -178,13 +181,9 @@ class SignerDaemon:
             self.connected.set()
             log.info("event=link_up runtime=%s", link.remote_pubkey.hex())
             while True:
-                data = await link.recv_bytes()
-                try:
-                    out = self.handler.handle_bytes(data, int(self.clock()))
-                except Exception as e:  # a bug must not take the signer down; no detail leaks
-                    log.error("event=request_failed error=%s", type(e).__name__)
-                    out = lp.Error(_frame_id(data), "internal").encode()
-                link.send_bytes(out)
+                batch = [await link.recv_bytes(), *link.received()]
+                for out in self._answer_all(batch, int(self.clock())):
+                    link.send_bytes(out)
                 await link.writer.drain()
         except (LinkClosed, ConnectionError, DecodeError) as e:
             why = type(e).__name__
@@ -193,6 +192,22 @@ class SignerDaemon:
             self._link = None
             await link.close()
             log.info("event=link_down why=%s", why)
+
+    def _answer_all(self, batch: list[bytes], now: int) -> list[bytes]:
+        """The answers to `batch`, decided in one group commit; released only after it."""
+        try:
+            with self.handler.group():
+                return [self._answer(data, now) for data in batch]
+        except Exception as e:  # the COMMIT failed: no decision of the batch is durable
+            log.error("event=commit_failed requests=%d error=%s", len(batch), type(e).__name__)
+            return [lp.Error(_frame_id(data), "internal").encode() for data in batch]
+
+    def _answer(self, data: bytes, now: int) -> bytes:
+        try:
+            return self.handler.handle_bytes(data, now)
+        except Exception as e:  # a bug must not take the signer down; no detail leaks
+            log.error("event=request_failed error=%s", type(e).__name__)
+            return lp.Error(_frame_id(data), "internal").encode()
 
 
 def _frame_id(data: bytes) -> int:

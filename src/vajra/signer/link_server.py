@@ -26,6 +26,7 @@ channel work adds):
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import TypeVar
 
 from vajra.bitcoin.chains import CHAIN_HASHES
@@ -79,6 +80,11 @@ class LinkHandler:
         ids = [n.node_id for n in self.core.nodes()]
         step = lp.MAX_HELLO_NODES
         return [lp.Hello(0, tuple(ids[i : i + step])) for i in range(0, max(len(ids), 1), step)]
+
+    def group(self) -> AbstractContextManager[None]:
+        """A group commit over the state (`SignerState.group`): hold the answers of the
+        requests handled inside until it has returned."""
+        return self.core.state.group()
 
     def handle(self, frame: lp.Frame, now: int) -> lp.Frame:
         """The response to one request; an ERROR frame for a refusal or a bad request."""

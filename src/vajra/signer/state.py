@@ -13,6 +13,12 @@ spend, clock, audit entry) commit together or not at all. The SQLite transaction
 `BEGIN IMMEDIATE`, so two signer objects (or processes) on one file serialise their
 decisions and a limit can never be consumed twice; commits use `synchronous=FULL`, so an
 approved payment survives a power cut before its answer leaves the signer.
+
+Group commit (`group()`): the decisions made inside one group are SQLite savepoints of
+one transaction and share its single COMMIT, i.e. one fsync for the batch instead of one
+per decision. Each decision is still all-or-nothing (a refused or failed one rolls back
+to its savepoint), but none is durable before the group's COMMIT: the caller holds every
+answer of the group until `group()` has returned, and answers none of them if it raises.
 """
 
 from __future__ import annotations
@@ -85,6 +91,7 @@ class StateTxn(Protocol):
 
 class SignerState(Protocol):
     def transaction(self) -> AbstractContextManager[StateTxn]: ...
+    def group(self) -> AbstractContextManager[None]: ...
     def audit_entries(self) -> list[AuditEntry]: ...
 
 
@@ -123,6 +130,11 @@ class MemoryState:
             txn = _MemoryTxn(self)
             yield txn
             txn.commit()
+
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        """Nothing to batch in memory: each transaction applies at its end."""
+        yield
 
     def audit_entries(self) -> list[AuditEntry]:
         with self._lock:
@@ -268,7 +280,8 @@ class SqliteState:
     def __init__(self, path: str | Path, *, durable: bool = True) -> None:
         """`durable=False` (tests, benchmarks) skips the fsync per decision: a power cut
         could then lose the last decisions, i.e. re-open their counters and limits."""
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered by transaction() inside group()
+        self._grouped = False
         self._db = sqlite3.connect(
             str(path), isolation_level=None, check_same_thread=False, timeout=30.0
         )
@@ -291,8 +304,31 @@ class SqliteState:
         self._db.close()
 
     @contextmanager
+    def group(self) -> Iterator[None]:
+        """Group commit: transactions in this block share one COMMIT (one fsync); raises
+        (after rolling all of them back) if that COMMIT fails. See the module header."""
+        with self._lock:
+            if self._grouped:  # already in a group: its COMMIT covers this one
+                yield
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            self._grouped = True
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            finally:
+                self._grouped = False
+
+    @contextmanager
     def transaction(self) -> Iterator[StateTxn]:
         with self._lock:
+            if self._grouped:
+                yield from self._savepoint()
+                return
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield _SqliteTxn(self._db)
@@ -303,6 +339,17 @@ class SqliteState:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
+
+    def _savepoint(self) -> Iterator[StateTxn]:
+        """One decision inside a group: all-or-nothing by itself, durable with the group."""
+        self._db.execute("SAVEPOINT decision")
+        try:
+            yield _SqliteTxn(self._db)
+        except BaseException:
+            self._db.execute("ROLLBACK TO decision")
+            self._db.execute("RELEASE decision")
+            raise
+        self._db.execute("RELEASE decision")
 
     def audit_entries(self) -> list[AuditEntry]:
         with self._lock:
