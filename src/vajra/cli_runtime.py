@@ -108,7 +108,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _runtime(args: argparse.Namespace) -> int:
     from vajra.runtime.local_signer import FixedIdentitySigner, LocalSigner
     from vajra.runtime.signer_api import SignerClient
-    from vajra.runtime.supervisor import RuntimeConfig, RuntimeError_, Supervisor
+    from vajra.runtime.supervisor import RuntimeConfig, RuntimeStartError, Supervisor
     from vajra.runtime.worker import run
 
     logging.basicConfig(
@@ -169,7 +169,7 @@ def _runtime(args: argparse.Namespace) -> int:
 
     try:
         run(main())
-    except RuntimeError_ as e:
+    except RuntimeStartError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

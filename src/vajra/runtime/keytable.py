@@ -126,7 +126,11 @@ COUNTERS: tuple[str, ...] = (
     "awake",  # gauge
     "errors_sent",
     "protocol_errors",
-    "limit_cutoffs",
+    "limit_cutoffs",  # every limit below, summed
+    "per_node_cutoffs",  # max_per_node reached (refused at accept)
+    "connection_cutoffs",  # max_connections reached (refused at accept)
+    "handshake_timeouts",  # handshake + init deadline passed
+    "write_buffer_cutoffs",  # a peer that does not read
     "handovers_out",
     "handovers_in",
 )

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -33,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from vajra.crypto.secp256k1 import pubkey_create
-from vajra.errors import PolicyViolation
+from vajra.errors import PolicyViolation, VajraError
 from vajra.runtime import admin_http
 from vajra.runtime.admin_http import Request, Response
 from vajra.runtime.fabric import DEFAULT_POOL, AddressPool
@@ -50,8 +51,9 @@ CREATE_BATCH = 1000
 MAX_CREATE_PER_REQUEST = 100_000
 
 
-class RuntimeError_(Exception):
-    """A runtime that cannot start (bad configuration, signer/store mismatch)."""
+class RuntimeStartError(VajraError):
+    """A runtime that cannot start (bad configuration, signer/store mismatch, a worker
+    that exits before it is ready)."""
 
 
 @dataclass(slots=True)
@@ -132,7 +134,7 @@ class Supervisor:
         Hub mode: only note which signers have nodes; each signer's nodes load when it
         connects (`load_signer`)."""
         if self.hub is not None:
-            for row in self.store.iter_nodes():
+            for row in await asyncio.to_thread(self._registry):
                 index = self.pool.index_of(row.host)
                 if index is None or row.port != self.pool.port or index >= self.keys.capacity:
                     self.skipped += 1
@@ -146,13 +148,11 @@ class Supervisor:
                             self.skipped)  # fmt: skip
             return
         batch: dict[int, list[tuple[int, bytes]]] = {}  # epoch -> [(index, node id)]
-        for row in self.store.iter_nodes():
+        for row, epoch in await asyncio.to_thread(self._registry_with_epochs):
             index = self.pool.index_of(row.host)
             if index is None or row.port != self.pool.port or index >= self.keys.capacity:
                 self.skipped += 1
                 continue
-            lease = self.store.get_lease(row.node_id)
-            epoch = lease.epoch if lease is not None else 0
             group = batch.setdefault(epoch, [])
             group.append((index, row.node_id))
             if len(group) >= CREATE_BATCH:
@@ -163,6 +163,26 @@ class Supervisor:
                 await self._load_group(epoch, group)
         if self.skipped:
             log.warning("event=nodes_skipped count=%d reason=outside_pool_or_port", self.skipped)
+
+    # SQLite reads and writes of the registry run in a thread (`asyncio.to_thread`; the
+    # store serialises its own connection): the loop keeps serving the wake path and the
+    # workers' signer requests meanwhile (decision 0008).
+
+    def _registry(self, signer_id: int | None = None) -> list[NodeRow]:
+        """Every registered node (of `signer_id`, if given). Blocking: call in a thread."""
+        return [r for r in self.store.iter_nodes() if signer_id in (None, r.signer_id)]
+
+    def _registry_with_epochs(self) -> list[tuple[NodeRow, int]]:
+        """Every registered node with its lease epoch (0: none). Blocking."""
+        out = []
+        for row in self.store.iter_nodes():
+            lease = self.store.get_lease(row.node_id)
+            out.append((row, lease.epoch if lease is not None else 0))
+        return out
+
+    def _page(self, after: bytes | None, limit: int) -> list[NodeRow]:
+        """Up to `limit` registered nodes after node id `after`, in id order. Blocking."""
+        return list(itertools.islice(self.store.iter_nodes(after), limit))
 
     def _on_signer_connected(self, rs: RemoteSigner) -> None:
         task = asyncio.get_running_loop().create_task(self.load_signer(rs))
@@ -182,9 +202,7 @@ class Supervisor:
             group: list[tuple[int, bytes]] = []
             loaded = 0
             try:
-                for row in self.store.iter_nodes():
-                    if row.signer_id != sid:
-                        continue
+                for row in await asyncio.to_thread(self._registry, sid):
                     index = self.pool.index_of(row.host)
                     if index is None or row.port != self.pool.port or index >= self.keys.capacity:
                         continue
@@ -196,7 +214,7 @@ class Supervisor:
                 if group:
                     await self._load_group(0, group, rs)
                     loaded += len(group)
-            except (SignerUnavailable, PolicyViolation, RuntimeError_) as e:
+            except (SignerUnavailable, PolicyViolation, RuntimeStartError) as e:
                 log.warning("event=signer_load_failed signer_id=%d loaded=%d error=%s "
                             "detail=%s", sid, loaded, type(e).__name__, e)  # fmt: skip
                 return
@@ -213,7 +231,7 @@ class Supervisor:
         secrets = await client.identity_secrets([n for _, n in group], epoch)
         # One spot check per batch: a signer with another seed would yield other keys.
         if pubkey_create(secrets[0]) != group[0][1]:
-            raise RuntimeError_("the signer's keys do not match the registry (wrong seed?)")
+            raise RuntimeStartError("the signer's keys do not match the registry (wrong seed?)")
         for (index, node_id), secret in zip(group, secrets, strict=True):
             if self.keys.node_id(index) is None:
                 self.node_count += 1
@@ -239,7 +257,7 @@ class Supervisor:
         """A worker's signer request (hub mode): the node's signer answers; the epoch
         passes through unchanged."""
         assert self.hub is not None
-        row = self.store.get_node(req.node_id)
+        row = await asyncio.to_thread(self.store.get_node, req.node_id)
         if row is None:
             raise PolicyViolation("unknown_node", req.node_id.hex())
         try:
@@ -270,7 +288,7 @@ class Supervisor:
                     )
                     for i, g in enumerate(grants)
                 ]
-                self.store.register_nodes(batch)
+                await asyncio.to_thread(self.store.register_nodes, batch)
                 for i, g in enumerate(grants):
                     self.keys.put(first + i, g.node_id, g.identity_secret)
                 self.next_index = first + len(grants)
@@ -333,7 +351,7 @@ class Supervisor:
         proc.stdin.close()
         line = await asyncio.wait_for(proc.stdout.readline(), 60)
         if not line:
-            raise RuntimeError_(f"worker {i} exited before it was ready")
+            raise RuntimeStartError(f"worker {i} exited before it was ready")
         self.procs[i] = proc
         log.info("event=worker_started worker=%d pid=%d", i, proc.pid)
 
@@ -395,15 +413,11 @@ class Supervisor:
         if len(parts) == 2:
             after = bytes.fromhex(req.query["after"]) if "after" in req.query else None
             limit = min(int(req.query.get("limit", "1000")), 100_000)
-            out: list[dict[str, Any]] = []
-            for row in self.store.iter_nodes(after):
-                out.append(self.node_json(row))
-                if len(out) >= limit:
-                    break
+            out = [self.node_json(r) for r in await asyncio.to_thread(self._page, after, limit)]
             nxt = out[-1]["id"] if len(out) >= limit else None
             return Response.of({"nodes": out, "next": nxt})
         if len(parts) == 3:
-            found = self.store.get_node(bytes.fromhex(parts[2]))
+            found = await asyncio.to_thread(self.store.get_node, bytes.fromhex(parts[2]))
             if found is None:
                 return Response.of({"error": "no such node"}, 404)
             return Response.of(self.node_json(found))
@@ -455,43 +469,65 @@ class Supervisor:
         await self.load()
         if self.hub is not None:
             if create or exactly_one:
-                raise RuntimeError_("--create needs --dev; with a signer use `vajra nodes create`")
-            self.hub.on_connect = self._on_signer_connected
-            self.hub.admin_creates_nodes = False
-            await self.hub.start()
-            # Device commands and payment authorisations (`vajra device ... --runtime
-            # <store>.hub`) go through the hub's 0600 admin socket, as with the standalone hub.
-            await self.hub.start_admin()
-            self.channel_server = ChannelServer([a for a, _ in self.channels], self.resolve)
-            self.channel_server.start()
+                raise RuntimeStartError(
+                    "--create needs --dev; with a signer use `vajra nodes create`"
+                )
+            await self._start_hub()
+        await self._initial_nodes(create, exactly_one)
+        info = await self._start_servers()
+        for i in range(self.cfg.workers):
+            await self._spawn(i)
+        watchers = [asyncio.create_task(self._watch(i)) for i in range(self.cfg.workers)]
+        runtime_file(self.cfg.store).write_text(json.dumps(info) + "\n")
+        await self._print_ready(info, t0)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await self._shutdown(watchers)
+
+    async def _start_hub(self) -> None:
+        """Hub mode: the signer hub (signers dial in) and the workers' signer channels."""
+        assert self.hub is not None
+        self.hub.on_connect = self._on_signer_connected
+        self.hub.admin_creates_nodes = False
+        await self.hub.start()
+        # Device commands and payment authorisations (`vajra device ... --runtime
+        # <store>.hub`) go through the hub's 0600 admin socket, as with the standalone hub.
+        await self.hub.start_admin()
+        self.channel_server = ChannelServer([a for a, _ in self.channels], self.resolve)
+        self.channel_server.start()
+
+    async def _initial_nodes(self, create: int, exactly_one: bool) -> None:
         if exactly_one:
             if self.node_count == 0:
                 await self.create_nodes(1)
             elif self.node_count != 1:
-                raise RuntimeError_("--dev-node-secret needs a store holding only that node")
+                raise RuntimeStartError("--dev-node-secret needs a store holding only that node")
         elif create:
             await self.create_nodes(create)
+
+    async def _start_servers(self) -> dict[str, Any]:
+        """The admin (and metrics) listeners; what the runtime file and ready line say."""
         self.admin = await admin_http.start(self.handle, "127.0.0.1", self.cfg.admin_port)
         admin_port = self.admin.sockets[0].getsockname()[1]
         metrics_port = None
         if self.cfg.metrics_port is not None:
             self.metrics = await admin_http.start(self.handle, "127.0.0.1", self.cfg.metrics_port)
             metrics_port = self.metrics.sockets[0].getsockname()[1]
-        for i in range(self.cfg.workers):
-            await self._spawn(i)
-        watchers = [asyncio.create_task(self._watch(i)) for i in range(self.cfg.workers)]
-        rf = runtime_file(self.cfg.store)
-        info = {"admin": f"127.0.0.1:{admin_port}", "pid": os.getpid(),
+        info: dict[str, Any] = {"admin": f"127.0.0.1:{admin_port}", "pid": os.getpid(),
                 "metrics_port": metrics_port, "listen_port": self.cfg.listen_port}  # fmt: skip
         if self.hub is not None:
             info["signer_port"] = self.hub.port
             info["runtime_pubkey"] = self.hub.pubkey.hex()
-        rf.write_text(json.dumps(info) + "\n")
-        sample = []
-        for row in self.store.iter_nodes():
-            sample.append({"node_id": row.node_id.hex(), "host": row.host, "port": row.port})
-            if len(sample) >= 16:
-                break
+        return info
+
+    async def _print_ready(self, info: dict[str, Any], t0: float) -> None:
+        sample = [
+            {"node_id": row.node_id.hex(), "host": row.host, "port": row.port}
+            for row in await asyncio.to_thread(self._page, None, 16)
+        ]
         ready = {"event": "ready", **info, "workers": self.cfg.workers,
                  "worker_pids": [p.pid if p else None for p in self.procs],
                  "node_count": self.node_count, "nodes": sample,
@@ -499,11 +535,8 @@ class Supervisor:
         print(json.dumps(ready), flush=True)
         log.info("event=ready nodes=%d workers=%d port=%d", self.node_count, self.cfg.workers,
                  self.cfg.listen_port)  # fmt: skip
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+
+    async def _shutdown(self, watchers: list[asyncio.Task[None]]) -> None:
         self.stopping = True
         log.info("event=stopping")
         for p in self.procs:
@@ -522,10 +555,11 @@ class Supervisor:
             self.channel_server.close()
         if self.hub is not None:
             await self.hub.close()
-        self.admin.close()
+        if self.admin is not None:
+            self.admin.close()
         if self.metrics is not None:
             self.metrics.close()
         with contextlib.suppress(OSError):
-            rf.unlink()
+            runtime_file(self.cfg.store).unlink()
         self.store.close()
         log.info("event=stopped")

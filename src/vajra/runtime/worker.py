@@ -10,11 +10,12 @@ Memory per idle session is what hibernation is about, so connections are
 the node's `StaticKey` is built from the shared key table per connection (one SHA-256),
 and a session idle for `compact_after` seconds drops its cipher objects.
 
-Limits (each one cuts only the offending connection, counted as `limit_cutoffs`):
-`max_connections` per worker (below the 20,000 descriptors a process may hold),
-`max_per_node` connections to one node per worker, the handshake + init deadline
-(half-open handshakes), the session's ping rate limit, and `max_write_buffer` bytes
-queued for a peer that does not read.
+Limits (each one cuts only the offending connection, counted as `limit_cutoffs` and under
+its own counter, so a test can tell which limit acted): `max_connections` per worker
+(below the 20,000 descriptors a process may hold; `connection_cutoffs`), `max_per_node`
+connections to one node per worker (`per_node_cutoffs`), the handshake + init deadline
+(half-open handshakes; `handshake_timeouts`), the session's ping rate limit, and
+`max_write_buffer` bytes queued for a peer that does not read (`write_buffer_cutoffs`).
 """
 
 from __future__ import annotations
@@ -86,9 +87,11 @@ class WorkerConfig:
     """This worker's end of its handover inbox (SOCK_SEQPACKET), or -1: no handover."""
     outbox_fds: list[int] = field(default_factory=list)
     """Sending ends of every worker's inbox, by worker index."""
-    signer: dict[str, Any] = field(default_factory=dict)
+    signer: dict[str, Any] = field(default_factory=dict, repr=False)
     """{"kind": "dev", "seed": hex, "state": path}, {"kind": "fixed", "secret": hex} or
-    {"kind": "supervisor"} (the signer link: requests go over `signer_fd`)."""
+    {"kind": "supervisor"} (the signer link: requests go over `signer_fd`). Left out of
+    the repr: it may hold the dev seed or a forced node secret, and a config may be
+    logged or shown in a traceback."""
     signer_fd: int = -1
     """This worker's end of its signer channel to the supervisor (hub mode), or -1."""
     log_level: str = "INFO"
@@ -163,7 +166,13 @@ class Session(asyncio.Protocol):
             w.count["closed_unknown_address"] += 1
             transport.abort()
             return
-        if len(w.sessions) >= w.cfg.max_connections or w.per_node[index] >= w.cfg.max_per_node:
+        if len(w.sessions) >= w.cfg.max_connections:
+            w.count["connection_cutoffs"] += 1
+            w.count["limit_cutoffs"] += 1
+            transport.abort()
+            return
+        if w.per_node[index] >= w.cfg.max_per_node:
+            w.count["per_node_cutoffs"] += 1
             w.count["limit_cutoffs"] += 1
             transport.abort()
             return
@@ -321,6 +330,7 @@ class Session(asyncio.Protocol):
         if out:
             transport.write(out)
             if transport.get_write_buffer_size() > self.w.cfg.max_write_buffer:
+                self.w.count["write_buffer_cutoffs"] += 1
                 self.w.count["limit_cutoffs"] += 1
                 conn.close("write_buffer")
                 transport.abort()
@@ -424,6 +434,7 @@ class Worker:
             del self.handshaking[s]
             if s.conn is not None and not s.conn.closed:
                 s.conn.handle_timer(now)
+                self.count["handshake_timeouts"] += 1
                 self.count["limit_cutoffs"] += 1
                 s.flush()
                 if s.transport is not None:
