@@ -45,9 +45,13 @@ class VajraProcess:
         env: Mapping[str, str] | None = None,
         name: str = "vajra",
         module: str = "vajra",
+        argv: Sequence[str] | None = None,
     ) -> None:
-        """`module`: run `python -m MODULE ARGS` (e.g. `vajra.runtime.signer_hub`)."""
-        self.argv = [sys.executable, "-m", module, *map(str, args)]
+        """`module`: run `python -m MODULE ARGS` (e.g. `vajra.runtime.signer_hub`);
+        `argv`: run exactly this command instead (`args`, `module` unused), e.g. a node
+        command handed to the lnprototest runner."""
+        self.argv = list(argv) if argv is not None else [sys.executable, "-m", module, *args]
+        self.argv = [str(a) for a in self.argv]
         self.log_path = log
         self.env = dict(env) if env is not None else dict(os.environ)
         self.name = name
