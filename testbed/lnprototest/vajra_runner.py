@@ -14,18 +14,18 @@ that needs them fails loudly instead of passing vacuously.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import select
-import signal
-import subprocess
+import tempfile
 from concurrent import futures
+from pathlib import Path
 from typing import Any
 
 import pyln.proto.wire
 from lnprototest import Conn, EventError, KeySet, Runner
 from lnprototest.event import Event, ExpectMsg, MustNotMsg
+
+from vajra.testbed.vajra_process import VajraProcess  # on PYTHONPATH: the repository's src
 
 TIMEOUT = float(os.environ.get("VAJRA_LNPT_TIMEOUT", "10"))
 NODE_SECRET = "01"  # lnprototest's forced node key (runner.get_node_privkey)
@@ -45,7 +45,7 @@ class VajraConn(Conn):
 class VajraRunner(Runner):
     def __init__(self, config: Any) -> None:
         super().__init__(config)
-        self.proc: subprocess.Popen[str] | None = None
+        self.proc: VajraProcess | None = None
         self.node: dict[str, Any] = {}
         self.executor = futures.ThreadPoolExecutor(max_workers=4)
         self.startup_flags: list[str] = []
@@ -60,20 +60,13 @@ class VajraRunner(Runner):
         return [*json.loads(cmd), *self.startup_flags]
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            self._command(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], 30)
-        line = self.proc.stdout.readline() if ready else ""
-        if not line:
-            self.stop()
-            raise RuntimeError("Vajra node did not print its ready line")
-        self.node = json.loads(line)["nodes"][0]
+        # Vajra's one launcher: its own process group, a bounded wait for the ready line,
+        # stdin held open (the core node runs until it closes), stop = group SIGTERM.
+        log = Path(tempfile.mkdtemp(prefix="vajra-lnpt-")) / "node.log"
+        self.proc = VajraProcess((), argv=self._command(), log=log, name="vajra-node",
+                                 stdin_pipe=True)  # fmt: skip
+        self.proc.launch()
+        self.node = self.proc.wait_ready("ready", 30)["nodes"][0]
         self.node.setdefault("node_id", self.node.get("id"))
         self.running = True
 
@@ -81,17 +74,7 @@ class VajraRunner(Runner):
         for c in list(self.conns.values()):
             c.connection.connection.close()  # type: ignore[attr-defined]
         if self.proc is not None:
-            # Its own process group (it may have workers): SIGTERM all, SIGKILL stragglers.
-            if self.proc.stdin is not None:
-                self.proc.stdin.close()
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+            self.proc.stop(10)  # closes stdin, SIGTERM to the group, SIGKILL stragglers
             self.proc = None
         self.running = False
 

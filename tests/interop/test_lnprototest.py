@@ -71,7 +71,8 @@ def test_bolt1_scenarios(node: str, tmp_path: Path) -> None:
     env = {
         **os.environ,
         "VAJRA_NODE_CMD": json.dumps(_node_command(node, tmp_path)),
-        "PYTHONPATH": str(ROOT),
+        # The runner imports Vajra's launcher (vajra.testbed.vajra_process) from src/.
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")]),
     }
     report = tmp_path / "junit.xml"
     proc = subprocess.run(

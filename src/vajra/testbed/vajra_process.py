@@ -46,12 +46,15 @@ class VajraProcess:
         name: str = "vajra",
         module: str = "vajra",
         argv: Sequence[str] | None = None,
+        stdin_pipe: bool = False,
     ) -> None:
         """`module`: run `python -m MODULE ARGS` (e.g. `vajra.runtime.signer_hub`);
         `argv`: run exactly this command instead (`args`, `module` unused), e.g. a node
-        command handed to the lnprototest runner."""
+        command handed to the lnprototest runner; `stdin_pipe`: give the child a stdin
+        pipe that `stop` closes first (a child that runs until its stdin closes)."""
         self.argv = list(argv) if argv is not None else [sys.executable, "-m", module, *args]
         self.argv = [str(a) for a in self.argv]
+        self.stdin_pipe = stdin_pipe
         self.log_path = log
         self.env = dict(env) if env is not None else dict(os.environ)
         self.name = name
@@ -126,7 +129,8 @@ class VajraProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as err:
             self._proc = subprocess.Popen(
-                self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
+                self.argv, stdin=subprocess.PIPE if self.stdin_pipe else subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=err,
                 env=self.env, start_new_session=True, preexec_fn=die_with_parent,
             )  # fmt: skip
         out = self._proc.stdout
@@ -210,6 +214,9 @@ class VajraProcess:
         of the group is left (a worker must not outlive a test). The exit code."""
         if self._proc is None:
             return None
+        if self._proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self._proc.stdin.close()
         if self._proc.poll() is None:
             self._signal_group(signal.SIGTERM)
             try:
