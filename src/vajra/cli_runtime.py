@@ -21,6 +21,11 @@ from vajra.runtime.fabric import DEFAULT_POOL
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    _register_runtime(sub)
+    _register_nodes(sub)
+
+
+def _register_runtime(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "runtime",
         help="host many Lightning nodes (supervisor + worker processes)",
@@ -66,6 +71,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(func=_runtime)
+    _register_runtime_actions(p)
+
+
+def _register_runtime_actions(p: argparse.ArgumentParser) -> None:
+    """`vajra runtime pairing-code` and `vajra runtime signers` (to a running runtime)."""
     rs = p.add_subparsers(dest="runtime_cmd", metavar="ACTION")
     pc = rs.add_parser(
         "pairing-code",
@@ -82,6 +92,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sg.add_argument("--admin", default=None, help="admin API HOST:PORT (instead of --store)")
     sg.set_defaults(func=_signers)
 
+
+def _register_nodes(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     n = sub.add_parser("nodes", help="create, list and show hosted nodes (via a runtime)")
     n.add_argument("--store", default=None, help="store of the runtime to talk to")
     n.add_argument("--admin", default=None, help="admin API HOST:PORT (instead of --store)")
