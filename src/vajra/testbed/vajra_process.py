@@ -70,19 +70,12 @@ class VajraProcess:
 
     @classmethod
     def start(
-        cls,
-        args: Sequence[str],
-        *,
-        log: Path,
-        env: Mapping[str, str] | None = None,
-        ready_event: str = "ready",
-        timeout: float = 120.0,
-        name: str = "vajra",
-        module: str = "vajra",
+        cls, args: Sequence[str], *, ready_event: str = "ready", timeout: float = 120.0, **kw: Any
     ) -> VajraProcess:
-        """Start `vajra ARGS` and wait up to `timeout` s for its JSON line with
-        `"event": ready_event` (kept in `ready`). DaemonFailed / TestbedTimeout otherwise."""
-        p = cls(args, log=log, env=env, name=name, module=module)
+        """Start `vajra ARGS` (`kw`: the constructor's options, `log` required) and wait up
+        to `timeout` s for its JSON line with `"event": ready_event` (kept in `ready`).
+        DaemonFailed / TestbedTimeout otherwise."""
+        p = cls(args, **kw)
         p.launch()
         p.wait_ready(ready_event, timeout)
         return p
@@ -210,13 +203,17 @@ class VajraProcess:
     # -- stop ------------------------------------------------------------------------------------
 
     def stop(self, timeout: float = 20.0) -> int | None:
-        """SIGTERM to the process group, SIGKILL after `timeout` s; then SIGKILL whatever
-        of the group is left (a worker must not outlive a test). The exit code."""
+        """Close stdin (`stdin_pipe`; up to 2 s for the child to end on it), SIGTERM to the
+        process group, SIGKILL after `timeout` s; then SIGKILL whatever of the group is
+        left (a worker must not outlive a test). The exit code."""
         if self._proc is None:
             return None
-        if self._proc.stdin is not None:
+        if self._proc.stdin is not None and not self._proc.stdin.closed:
             with contextlib.suppress(OSError):
                 self._proc.stdin.close()
+            # A child that ends at stdin EOF gets a moment to do so before any signal.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(min(timeout, 2.0))
         if self._proc.poll() is None:
             self._signal_group(signal.SIGTERM)
             try:
