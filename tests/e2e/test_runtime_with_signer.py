@@ -161,7 +161,8 @@ def test_runtime_with_live_signer(env: Env) -> None:
     # The embedded hub's admin socket (devices submit through it) answers; it does not
     # create nodes behind the registry's back.
     hub_dir = Path(str(env.store) + ".hub")
-    assert admin_call(hub_dir, {"op": "ping", "signer_id": 1})["rtt_ms"] >= 0
+    rtt_ms = admin_call(hub_dir, {"op": "ping", "signer_id": 1})["rtt_ms"]
+    assert 0 < rtt_ms < 30_000, rtt_ms  # a PING answered by the signer over the link
     assert admin_call(hub_dir, {"op": "create_nodes", "count": 1})["error"] == "bad_request"
 
     # --- a random node: init + pong; open_channel wakes it with the signer's state key -----

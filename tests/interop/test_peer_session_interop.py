@@ -98,8 +98,9 @@ def test_ldk_initiator_against_our_responder(ldk_peer: LdkPeer) -> None:
         init = await conn.wait_for(InitReceived)
         assert isinstance(init, InitReceived)
         # LDK pings on its timer tick; the harness waits for the pong we send.
-        rtt = await loop.run_in_executor(None, ldk_peer.ping, OURS.pubkey.hex())
-        assert rtt >= 0
+        rtt = await loop.run_in_executor(None, ldk_peer.ping, OURS.pubkey.hex(), 10.0)
+        assert 0 <= rtt < 10_000, rtt  # LdkPeer.ping raises if no pong came in 10 s
+        assert conn.conn.pongs_sent >= 1  # and the pong it saw is one our core sent
         peers = await loop.run_in_executor(None, ldk_peer.list_peers)
         assert OURS.pubkey.hex() in peers
         await resp.stop()
