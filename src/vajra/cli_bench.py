@@ -83,6 +83,7 @@ def _chain(args: argparse.Namespace) -> int:
     from vajra.benchmarks import chain
     from vajra.errors import VajraError
 
+    start = results.conditions()
     try:
         out = chain.run(args.items, args.block_txs, args.scan_runs, args.catchup_blocks)
     except (VajraError, RuntimeError) as e:  # e.g. the test bed's btcd is not installed
@@ -92,7 +93,7 @@ def _chain(args: argparse.Namespace) -> int:
         else:
             print(f"error: {msg}", file=sys.stderr)
         return 1
-    return _emit("chain", out, args)
+    return _emit("chain", out, args, start)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -101,7 +102,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-record", action="store_true", help="do not append to a file")
 
 
-def _emit(name: str, out: dict[str, object], args: argparse.Namespace) -> int:
+def _emit(
+    name: str, out: dict[str, object], args: argparse.Namespace, start: dict[str, object]
+) -> int:
+    out = {**out, "conditions": start}
     print(json.dumps(out, indent=None if args.json else 2))
     if not args.no_record:
         results.record(name, out, args.results or results.default_results_path())
@@ -111,26 +115,31 @@ def _emit(name: str, out: dict[str, object], args: argparse.Namespace) -> int:
 def _protocol(args: argparse.Namespace) -> int:
     from vajra.benchmarks import protocol
 
-    return _emit("protocol", protocol.run(args.seconds, args.runs), args)
+    start = results.conditions()
+    return _emit("protocol", protocol.run(args.seconds, args.runs), args, start)
 
 
 def _hosting(args: argparse.Namespace) -> int:
-    from vajra.benchmarks import hosting
+    from vajra.benchmarks import hosting, hosting_signer
 
+    start = results.conditions()
     if args.signer:
         nodes = args.nodes or 1000
-        out = hosting.run_with_signer(nodes, workers=args.workers, wake_samples=args.wake_samples)
-        return _emit("hosting_signer", out, args)
+        out = hosting_signer.run_with_signer(
+            nodes, workers=args.workers, wake_samples=args.wake_samples
+        )
+        return _emit("hosting_signer", out, args, start)
     out = hosting.run(
         args.nodes or 10_000,
         workers=args.workers,
         seconds=args.seconds,
         pong_connections=args.pong_connections,
     )
-    return _emit("hosting", out, args)
+    return _emit("hosting", out, args, start)
 
 
 def _signer(args: argparse.Namespace) -> int:
     from vajra.benchmarks import signer
 
-    return _emit("signer", signer.run(args.seconds, args.runs), args)
+    start = results.conditions()
+    return _emit("signer", signer.run(args.seconds, args.runs), args, start)

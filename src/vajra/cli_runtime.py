@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    _register_runtime(sub)
+    _register_nodes(sub)
+
+
+def _register_runtime(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "runtime",
         help="host many Lightning nodes (supervisor + worker processes)",
@@ -146,6 +151,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(func=_runtime)
+    _register_runtime_actions(p)
+
+
+def _register_runtime_actions(p: argparse.ArgumentParser) -> None:
+    """`vajra runtime pairing-code` and `vajra runtime signers` (to a running runtime)."""
     rs = p.add_subparsers(dest="runtime_cmd", metavar="ACTION")
     pc = rs.add_parser(
         "pairing-code",
@@ -162,6 +172,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sg.add_argument("--admin", default=None, help="admin socket path (instead of --store)")
     sg.set_defaults(func=_signers)
 
+
+def _register_nodes(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     n = sub.add_parser("nodes", help="create, list and show hosted nodes (via a runtime)")
     n.add_argument("--store", default=None, help="store of the runtime to talk to")
     n.add_argument("--admin", default=None, help="admin socket path (instead of --store)")
@@ -189,7 +201,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _runtime(args: argparse.Namespace) -> int:
     from vajra.runtime.local_signer import FixedIdentitySigner, LocalSigner
     from vajra.runtime.signer_api import SignerClient
-    from vajra.runtime.supervisor import RuntimeConfig, RuntimeError_, Supervisor
+    from vajra.runtime.supervisor import RuntimeConfig, RuntimeStartError, Supervisor
     from vajra.runtime.worker import run
 
     logging.basicConfig(
@@ -280,7 +292,7 @@ def _runtime(args: argparse.Namespace) -> int:
 
     try:
         run(main())
-    except RuntimeError_ as e:
+    except RuntimeStartError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     finally:

@@ -17,23 +17,22 @@ import contextlib
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vajra.osutil import die_with_parent
-from vajra.runtime.admin_client import AdminClient
 from vajra.testbed.btcd import COINBASE_MATURITY, Btcd
 from vajra.testbed.errors import DaemonFailed
 from vajra.testbed.ldk import LdkPeer
 from vajra.testbed.lnd import Lnd
 from vajra.testbed.procs import free_port, wait_until
 from vajra.testbed.selfcheck import Steps
+from vajra.testbed.vajra_process import VajraProcess
 
 DEMO_PASSWORD = "vajra demo password (regtest only)"
 
@@ -59,7 +58,7 @@ class SignerProcess:
             "VAJRA_SIGNER_PASSWORD": DEMO_PASSWORD,
         }
         self.log = workdir / "signer.log"
-        self.proc: subprocess.Popen[str] | None = None
+        self.proc: VajraProcess | None = None
 
     def init_and_pair(self, runtime: RuntimeProcess) -> dict[str, Any]:
         vajra("signer", "init", "--json", env=self.env)  # the words are not shown here
@@ -78,30 +77,18 @@ class SignerProcess:
         finally:
             code_file.unlink()
 
-    def run(self) -> None:
-        err = self.log.open("a")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "vajra", "signer", "run"],
-            env=self.env, stdout=subprocess.PIPE, stderr=err, text=True,
-            start_new_session=True, preexec_fn=die_with_parent,
+    def run(self, timeout: float = 120.0) -> None:
+        self.proc = VajraProcess.start(
+            ["signer", "run"], log=self.log, env=self.env, ready_event="running",
+            timeout=timeout, name="signer",
         )  # fmt: skip
-        err.close()
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line or json.loads(line).get("event") != "running":
-            raise DaemonFailed("signer did not start; see signer.log", name="signer")
 
     def audit(self) -> dict[str, Any]:
         return dict(vajra("signer", "audit", "--json", env=self.env))
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc is not None:
+            self.proc.stop()
 
 
 class RuntimeProcess:
@@ -114,61 +101,147 @@ class RuntimeProcess:
         self.store = workdir / "store.db"
         self.port = free_port()
         self.signer_port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: VajraProcess | None = None
         self.ready: dict[str, Any] = {}
 
     def start(self, timeout: float = 600.0) -> dict[str, Any]:
-        cmd = [
-            sys.executable, "-m", "vajra", "runtime", "--store", str(self.store),
-            "--listen-port", str(self.port), "--signer-port", str(self.signer_port),
-            "--signer-host", "127.0.0.1", "--idle-timeout", str(self.idle_timeout),
+        extra = [
+            "--signer-port", str(self.signer_port), "--signer-host", "127.0.0.1",
+            "--idle-timeout", str(self.idle_timeout),
         ]  # fmt: skip
         # The runtime never sees the signer's password or seed.
         env = {k: v for k, v in os.environ.items() if not k.startswith("VAJRA_SIGNER")}
-        log = (self.workdir / "runtime.log").open("ab")
-        self.proc = subprocess.Popen(
-            cmd,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            start_new_session=True,
-            env=env,
-            preexec_fn=die_with_parent,
-        )
-        log.close()
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + timeout
-        line = b""
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            line = self.proc.stdout.readline()
-            if line.strip():
-                break
-        if not line.strip():
-            self.stop()
-            raise DaemonFailed("runtime did not become ready; see runtime.log", name="runtime")
-        self.ready = json.loads(line)
+        self.proc = VajraProcess.runtime(
+            self.store, port=self.port, extra=extra, env=env,
+            log=self.workdir / "runtime.log", timeout=timeout,
+        )  # fmt: skip
+        self.ready = self.proc.ready
         return self.ready
 
     def admin(self, path: str) -> Any:
-        return AdminClient(self.ready["admin"], timeout=60).get(path)
+        assert self.proc is not None
+        return self.proc.admin(path, timeout=60)
 
     def counters(self) -> dict[str, int]:
-        return dict(self.admin("/v1/status")["counters"])
+        assert self.proc is not None
+        return self.proc.counters()
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(5)
+        if self.proc is not None:
+            self.proc.stop()
 
 
 def _uri(n: dict[str, Any]) -> str:
     return f"{n['node_id']}@{n['host']}:{n['port']}"
+
+
+@dataclass
+class _Demo:
+    """Everything one demo run started; each step below works on it."""
+
+    log: Callable[[str], None]
+    nodes: int
+    lnd_peers: int
+    ldk_peers: int
+    idle_timeout: float
+    btcd: Btcd
+    lnd: Lnd
+    ldk: LdkPeer
+    rt: RuntimeProcess
+    signer: SignerProcess
+    rng: random.Random = field(default_factory=random.Random)
+    hosted: list[dict[str, Any]] = field(default_factory=list)
+
+    def stop(self) -> None:
+        for stopper in (self.signer, self.rt, self.ldk, self.lnd, self.btcd):
+            stopper.stop()
+
+
+def _chain(d: _Demo) -> str:
+    d.btcd.start()
+    d.lnd.start()
+    d.btcd.set_mining_address(d.lnd.new_address("p2wkh"))
+    d.btcd.generate(COINBASE_MATURITY + 10)
+    d.lnd.wait_synced()
+    bal = wait_until(d.lnd.confirmed_balance_sat, timeout=60, what="LND's coins")
+    return f"btcd height={d.btcd.getblockcount()}; LND {d.lnd.node_id[:16]}.. has {bal} sat"
+
+
+def _runtime(d: _Demo) -> str:
+    ready = d.rt.start()
+    return (
+        f"{ready['workers']} workers on port {d.rt.port}; signer hub on "
+        f"{d.rt.signer_port}, runtime key {str(ready.get('runtime_pubkey'))[:16]}.."
+    )
+
+
+def _pair(d: _Demo) -> str:
+    paired = d.signer.init_and_pair(d.rt)
+    d.signer.run()
+    wait_until(lambda: any(s.get("connected") for s in d.rt.admin("/v1/signers")["signers"]),
+               timeout=30, what="the signer to dial in")  # fmt: skip
+    return f"signer id {paired['signer_id']} paired (one-time code, pinned keys) and connected"
+
+
+def _create(d: _Demo) -> str:
+    out = vajra("nodes", "--store", str(d.rt.store), "create", "--count", str(d.nodes),
+                "--signer", "1", timeout=1800)  # fmt: skip
+    d.hosted = d.rt.admin(f"/v1/nodes?limit={min(d.nodes, 100_000)}")["nodes"]
+    return f"{out['created']} nodes created by the signer; identities in runtime memory only"
+
+
+def _lnd_connects(d: _Demo) -> str:
+    picked = d.rng.sample(d.hosted, min(d.lnd_peers, len(d.hosted)))
+    for n in picked:
+        d.lnd.connect(_uri(n))
+        d.log(f"         LND -> {_uri(n)}: connected (init exchanged, node asleep)")
+    ids = d.lnd.peer_ids()
+    missing = [n for n in picked if n["node_id"] not in ids]
+    if missing:
+        raise AssertionError(f"LND does not list {len(missing)} hosted nodes")
+    return f"LND lists {len(picked)} hosted nodes as peers; counters {_c(d.rt, 'handshakes', 'inits', 'wakes')}"
+
+
+def _ldk_pings(d: _Demo) -> str:
+    d.ldk.start()
+    picked = d.rng.sample(d.hosted, min(d.ldk_peers, len(d.hosted)))
+    rtts = []
+    for n in picked:
+        d.ldk.connect(str(n["host"]), int(n["port"]), str(n["node_id"]))
+        rtts.append(d.ldk.ping(str(n["node_id"])))
+    return f"{len(picked)} pongs (rtt ms {[round(x) for x in rtts]}); {_c(d.rt, 'pongs', 'wakes')}"
+
+
+def _wake(d: _Demo) -> str:
+    target = d.rng.choice(d.hosted)
+    d.lnd.connect(_uri(target))
+    before = d.rt.counters()
+    try:
+        d.lnd.cli("openchannel", "--node_key", target["node_id"], "--local_amt", "100000")
+        raise AssertionError("a hosted node without channel support accepted a channel")
+    except DaemonFailed as e:
+        answer = str(e).split(" exited ", 1)[-1][:200]
+    wait_until(lambda: d.rt.counters()["wakes"] > before["wakes"], timeout=30,
+               what="the node to wake")  # fmt: skip
+    d.log(f"         node {target['node_id'][:16]}.. woke; LND was told: {answer}")
+    wait_until(lambda: d.rt.counters()["sleeps"] > before["sleeps"],
+               timeout=d.idle_timeout + 30, what="the node to sleep again")  # fmt: skip
+    audit = d.signer.audit()
+    keys = [e for e in audit["entries"] if e["kind"] == "state_key"]
+    d.log(f"         signer audit: {len(keys)} state_key release(s), chain verified="
+          f"{audit['verified']}")  # fmt: skip
+    return f"woke, answered open_channel with an error, slept again; {_c(d.rt, 'wakes', 'sleeps', 'awake')}"
+
+
+def _hold(d: _Demo, tries: list[str]) -> None:
+    d.log("\nEverything is running. Try, with any Lightning node on this machine:")
+    for t in tries:
+        d.log(f"  {t}")
+    d.log(f"LND: lncli --lnddir={d.lnd.lnddir} --rpcserver=127.0.0.1:{d.lnd.rpc_port} ...")
+    d.log("Ctrl-C stops everything.")
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            time.sleep(3600)
 
 
 def run_demo(
@@ -186,118 +259,31 @@ def run_demo(
     steps = Steps(log)
     summary: dict[str, Any] = {"ok": False, "workdir": str(base), "steps": steps.steps}
     btcd = Btcd(base / "btcd")
-    lnd = Lnd(btcd, base / "lnd", alias="demo-lnd")
-    ldk = LdkPeer(base / "ldk")
-    rt = RuntimeProcess(base, nodes, idle_timeout)
-    signer = SignerProcess(base)
-    rng = random.Random()
+    d = _Demo(
+        log, nodes, lnd_peers, ldk_peers, idle_timeout, btcd,
+        Lnd(btcd, base / "lnd", alias="demo-lnd"), LdkPeer(base / "ldk"),
+        RuntimeProcess(base, nodes, idle_timeout), SignerProcess(base),
+    )  # fmt: skip
+    plan: list[tuple[str, Callable[[_Demo], str]]] = [
+        ("btcd regtest + an LND node with coins", _chain),
+        ("start the runtime (it embeds the signer hub)", _runtime),
+        ("a live signer: init, pair with the runtime, run", _pair),
+        (f"create {nodes} nodes through the signer", _create),
+        ("LND connects to sleeping hosted nodes", _lnd_connects),
+        ("LDK connects and pings other sleeping nodes", _ldk_pings),
+        ("LND opens a channel to a hosted node: it wakes, answers, sleeps", _wake),
+    ]
     try:
-
-        def chain() -> str:
-            btcd.start()
-            lnd.start()
-            btcd.set_mining_address(lnd.new_address("p2wkh"))
-            btcd.generate(COINBASE_MATURITY + 10)
-            lnd.wait_synced()
-            bal = wait_until(lnd.confirmed_balance_sat, timeout=60, what="LND's coins")
-            return f"btcd height={btcd.getblockcount()}; LND {lnd.node_id[:16]}.. has {bal} sat"
-
-        steps.run("btcd regtest + an LND node with coins", chain)
-
-        def runtime() -> str:
-            ready = rt.start()
-            return (
-                f"{ready['workers']} workers on port {rt.port}; signer hub on "
-                f"{rt.signer_port}, runtime key {str(ready.get('runtime_pubkey'))[:16]}.."
-            )
-
-        steps.run("start the runtime (it embeds the signer hub)", runtime)
-
-        def pair() -> str:
-            paired = signer.init_and_pair(rt)
-            signer.run()
-            wait_until(lambda: any(s.get("connected") for s in rt.admin("/v1/signers")["signers"]),
-                       timeout=30, what="the signer to dial in")  # fmt: skip
-            return (
-                f"signer id {paired['signer_id']} paired (one-time code, pinned keys) and connected"
-            )
-
-        steps.run("a live signer: init, pair with the runtime, run", pair)
-
-        def create() -> str:
-            out = vajra("nodes", "--store", str(rt.store), "create", "--count", str(nodes),
-                        "--signer", "1", timeout=1800)  # fmt: skip
-            return (
-                f"{out['created']} nodes created by the signer; identities in runtime memory only"
-            )
-
-        steps.run(f"create {nodes} nodes through the signer", create)
-        hosted = rt.admin(f"/v1/nodes?limit={min(nodes, 100_000)}")["nodes"]
-        summary["node_count"] = len(hosted)
-
-        def lnd_connects() -> str:
-            picked = rng.sample(hosted, min(lnd_peers, len(hosted)))
-            for n in picked:
-                lnd.connect(_uri(n))
-                log(f"         LND -> {_uri(n)}: connected (init exchanged, node asleep)")
-            ids = lnd.peer_ids()
-            missing = [n for n in picked if n["node_id"] not in ids]
-            if missing:
-                raise AssertionError(f"LND does not list {len(missing)} hosted nodes")
-            return f"LND lists {len(picked)} hosted nodes as peers; counters {_c(rt, 'handshakes', 'inits', 'wakes')}"
-
-        steps.run("LND connects to sleeping hosted nodes", lnd_connects)
-
-        def ldk_pings() -> str:
-            ldk.start()
-            picked = rng.sample(hosted, min(ldk_peers, len(hosted)))
-            rtts = []
-            for n in picked:
-                ldk.connect(str(n["host"]), int(n["port"]), str(n["node_id"]))
-                rtts.append(ldk.ping(str(n["node_id"])))
-            return f"{len(picked)} pongs (rtt ms {[round(x) for x in rtts]}); {_c(rt, 'pongs', 'wakes')}"
-
-        steps.run("LDK connects and pings other sleeping nodes", ldk_pings)
-
-        def wake() -> str:
-            target = rng.choice(hosted)
-            lnd.connect(_uri(target))
-            before = rt.counters()
-            try:
-                lnd.cli("openchannel", "--node_key", target["node_id"], "--local_amt", "100000")
-                raise AssertionError("a hosted node without channel support accepted a channel")
-            except DaemonFailed as e:
-                answer = str(e).split(" exited ", 1)[-1][:200]
-            wait_until(lambda: rt.counters()["wakes"] > before["wakes"], timeout=30,
-                       what="the node to wake")  # fmt: skip
-            log(f"         node {target['node_id'][:16]}.. woke; LND was told: {answer}")
-            wait_until(lambda: rt.counters()["sleeps"] > before["sleeps"],
-                       timeout=idle_timeout + 30, what="the node to sleep again")  # fmt: skip
-            audit = signer.audit()
-            keys = [e for e in audit["entries"] if e["kind"] == "state_key"]
-            log(f"         signer audit: {len(keys)} state_key release(s), chain verified="
-                f"{audit['verified']}")  # fmt: skip
-            return f"woke, answered open_channel with an error, slept again; {_c(rt, 'wakes', 'sleeps', 'awake')}"
-
-        steps.run("LND opens a channel to a hosted node: it wakes, answers, sleeps", wake)
-        summary["counters"] = rt.counters()
-        summary["try"] = [f"lncli connect {_uri(n)}" for n in hosted[:3]]
+        for name, step in plan:
+            steps.run(name, lambda step=step: step(d))  # type: ignore[misc]
+        summary["node_count"] = len(d.hosted)
+        summary["counters"] = d.rt.counters()
+        summary["try"] = [f"lncli connect {_uri(n)}" for n in d.hosted[:3]]
         summary["ok"] = True
         if hold:
-            log("\nEverything is running. Try, with any Lightning node on this machine:")
-            for t in summary["try"]:
-                log(f"  {t}")
-            log(f"LND: lncli --lnddir={lnd.lnddir} --rpcserver=127.0.0.1:{lnd.rpc_port} ...")
-            log("Ctrl-C stops everything.")
-            with contextlib.suppress(KeyboardInterrupt):
-                while True:
-                    time.sleep(3600)
+            _hold(d, summary["try"])
     finally:
-        signer.stop()
-        rt.stop()
-        ldk.stop()
-        lnd.stop()
-        btcd.stop()
+        d.stop()
     return summary
 
 

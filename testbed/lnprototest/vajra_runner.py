@@ -45,10 +45,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
-import signal
-import subprocess
 import sys
+import tempfile
 import time
 from concurrent import futures
 from pathlib import Path
@@ -57,6 +55,8 @@ from typing import Any
 import pyln.proto.wire
 from lnprototest import Conn, EventError, KeySet, Runner
 from lnprototest.event import Event, ExpectDisconnect, ExpectMsg, MustNotMsg
+
+from vajra.testbed.vajra_process import VajraProcess  # on PYTHONPATH: the repository's src
 
 TIMEOUT = float(os.environ.get("VAJRA_LNPT_TIMEOUT", "10"))
 NODE_SECRET = "01"  # lnprototest's forced node key (runner.get_node_privkey)
@@ -114,7 +114,7 @@ def _btcd_class() -> Any:
 class VajraRunner(Runner):
     def __init__(self, config: Any) -> None:
         super().__init__(config)
-        self.proc: subprocess.Popen[str] | None = None
+        self.proc: VajraProcess | None = None
         self.node: dict[str, Any] = {}
         self.info: dict[str, Any] = {}
         """The node command's ready line."""
@@ -133,20 +133,13 @@ class VajraRunner(Runner):
         return [*json.loads(cmd), *self.startup_flags]
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            self._command(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], 30)
-        line = self.proc.stdout.readline() if ready else ""
-        if not line:
-            self.stop()
-            raise RuntimeError(f"Vajra node did not print its ready line: {self._command()}")
-        info = self.info = json.loads(line)
+        # Vajra's one launcher: its own process group, a bounded wait for the ready line,
+        # stdin held open (the core node runs until it closes), stop = group SIGTERM.
+        log = Path(tempfile.mkdtemp(prefix="vajra-lnpt-")) / "node.log"
+        self.proc = VajraProcess((), argv=self._command(), log=log, name="vajra-node",
+                                 stdin_pipe=True)  # fmt: skip
+        self.proc.launch()
+        info = self.info = self.proc.wait_ready("ready", 30)
         self.node = info["nodes"][0]
         self.features = dict(info.get("features", {}))
         self.running = True
@@ -156,17 +149,7 @@ class VajraRunner(Runner):
             with contextlib.suppress(OSError):
                 c.connection.connection.close()  # type: ignore[attr-defined]
         if self.proc is not None:
-            # Its own process group (it may have workers): SIGTERM all, SIGKILL stragglers.
-            if self.proc.stdin is not None:
-                self.proc.stdin.close()
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+            self.proc.stop(10)  # closes stdin, SIGTERM to the group, SIGKILL stragglers
             self.proc = None
         if self._btcd is not None:
             self._btcd.stop()

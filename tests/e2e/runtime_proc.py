@@ -1,136 +1,53 @@
 """Test helpers: run `vajra runtime` as a real process and talk to its nodes.
 
-Everything goes through what a user runs (the CLI, real sockets): `RuntimeProc.start`
+Everything goes through what a user runs (the CLI, real sockets): `start_runtime`
 launches `python -m vajra runtime --dev ...` (or, with `dev=False`, the runtime with its
-embedded signer hub) in its own process group, waits for the JSON
-`ready` line and `stop` sends SIGTERM (SIGKILL after a bound).
+embedded signer hub) through `vajra.testbed.vajra_process.VajraProcess` (bounded ready
+wait, admin calls, stop, kill -9). `wait_until` and `free_port` are the test bed's
+(`vajra.testbed.procs`), re-exported for the e2e tests.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import os
 import random
-import signal
-import socket
-import subprocess
-import sys
-import threading
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from vajra.bitcoin.chains import CHAIN_HASHES
 from vajra.crypto.secp256k1 import generate_secret, pubkey_create
 from vajra.noise import StaticKey
-from vajra.runtime.admin_client import AdminClient, metrics
+from vajra.testbed.procs import free_port, wait_until
+from vajra.testbed.vajra_process import VajraProcess
 from vajra.wire import OpenChannel
+
+__all__ = [
+    "SEED", "VajraProcess", "client_key", "free_port", "open_channel_msg", "start_runtime",
+    "wait_closed", "wait_until",
+]  # fmt: skip
 
 SEED = bytes(range(32))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class RuntimeProc:
-    store: Path
-    port: int
-    proc: subprocess.Popen[bytes]
-    ready: dict[str, Any]
-    stderr_path: Path
-    stderr_lines: list[str] = field(default_factory=list)
-
-    @classmethod
-    def start(
-        cls,
-        store: Path,
-        *,
-        create: int = 0,
-        workers: int = 2,
-        port: int | None = None,
-        extra: tuple[str, ...] = (),
-        seed: bytes = SEED,
-        timeout: float = 120.0,
-        dev: bool = True,
-        env: dict[str, str] | None = None,
-    ) -> RuntimeProc:
-        """`dev=False`: no --dev (the runtime embeds the signer hub; pass --signer-port
-        in `extra`); `env`: the environment (default: ours plus the dev seed)."""
-        port = port or free_port()
-        err = store.with_suffix(".stderr.log")
-        cmd = [
-            sys.executable, "-m", "vajra", "runtime", *(["--dev"] if dev else []),
-            "--store", str(store),
-            "--listen-port", str(port), "--workers", str(workers), "--metrics-port", "0",
-            "--create", str(create), *extra,
-        ]  # fmt: skip
-        env = dict(env or os.environ, VAJRA_DEV_SEED=seed.hex()) if dev else dict(env or os.environ)
-        errf = err.open("ab")
-        proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=errf, env=env, start_new_session=True
-        )
-        errf.close()
-        line = _readline(proc, timeout)
-        if not line:
-            proc.kill()
-            raise AssertionError(f"runtime exited before ready: {err.read_text()[-3000:]}")
-        ready = json.loads(line)
-        assert ready["event"] == "ready", ready
-        return cls(store, port, proc, ready, err)
-
-    def admin(self, path: str, body: object | None = None) -> Any:
-        """One admin API call (POST when `body` is given); `/metrics` goes to the metrics
-        port, the only place it is served."""
-        if path == "/metrics":
-            return metrics(int(self.ready["metrics_port"]))
-        client = AdminClient(self.ready["admin"], timeout=300)
-        return client.get(path) if body is None else client.post(path, body)
-
-    def nodes(self, limit: int = 100_000) -> list[dict[str, Any]]:
-        """The admin listing: `node_id`, `host`, `port`, `state` (as in the ready line)."""
-        return list(self.admin(f"/v1/nodes?limit={limit}")["nodes"])
-
-    def counters(self) -> dict[str, int]:
-        return dict(self.admin("/v1/status")["counters"])
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-        # Workers are in the same process group; make sure none outlives the test.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        return self.proc.returncode
-
-    def kill9(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-
-    def log_text(self) -> str:
-        return self.stderr_path.read_text(errors="replace")
-
-
-def _readline(proc: subprocess.Popen[bytes], timeout: float) -> bytes:
-    out: list[bytes] = []
-    assert proc.stdout is not None
-    stdout = proc.stdout
-    t = threading.Thread(target=lambda: out.append(stdout.readline()), daemon=True)
-    t.start()
-    t.join(timeout)
-    return out[0] if out else b""
+def start_runtime(
+    store: Path,
+    *,
+    create: int = 0,
+    workers: int = 2,
+    port: int | None = None,
+    extra: tuple[str, ...] = (),
+    seed: bytes = SEED,
+    timeout: float = 120.0,
+    dev: bool = True,
+    env: dict[str, str] | None = None,
+) -> VajraProcess:
+    """`vajra runtime` for a test (`VajraProcess.runtime`): `--dev` with the test seed by
+    default; `dev=False`: no --dev (the runtime embeds the signer hub; pass --signer-port
+    in `extra`); `env`: the environment (default: ours)."""
+    return VajraProcess.runtime(
+        store, port=port, workers=workers, metrics_port=0, create=create,
+        dev_seed=seed if dev else None,
+        extra=extra, env=env, timeout=timeout,
+    )  # fmt: skip
 
 
 def client_key() -> StaticKey:
@@ -171,12 +88,3 @@ async def wait_closed(host: str, port: int, timeout: float = 5.0) -> bool:
         return True
     finally:
         w.close()
-
-
-def wait_until(cond: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")

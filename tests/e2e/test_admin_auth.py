@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.runtime_proc import RuntimeProc
+from tests.e2e.runtime_proc import VajraProcess, start_runtime
 
 pytestmark = pytest.mark.e2e
 
@@ -78,14 +78,14 @@ def _as_nobody(*args: str) -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def runtime() -> Iterator[RuntimeProc]:
+def runtime() -> Iterator[VajraProcess]:
     if os.getuid() != 0 or shutil.which("setpriv") is None:
         pytest.skip("needs root and setpriv to act as another local user")
     # A directory every user can enter, as /var/lib/vajra would be: only the runtime's
     # own file modes can keep `nobody` out.
     base = Path(tempfile.mkdtemp(prefix="vajra-auth-"))
     base.chmod(0o755)
-    rt = RuntimeProc.start(base / "store.db", create=3, workers=1)
+    rt = start_runtime(base / "store.db", create=3, workers=1)
     try:
         yield rt
     finally:
@@ -105,7 +105,7 @@ def _unix_post(path: str, body: bytes, content_type: str) -> tuple[int, dict[str
     return r.status, json.loads(r.read())
 
 
-def test_another_local_user_gets_nothing(runtime: RuntimeProc) -> None:
+def test_another_local_user_gets_nothing(runtime: VajraProcess) -> None:
     info = runtime.store.parent / (runtime.store.name + ".runtime.json")
     out = _as_nobody(str(info), str(runtime.ready["admin"]), str(runtime.ready["metrics_port"]))
     assert out["runtime_json"] == "denied"
@@ -115,7 +115,7 @@ def test_another_local_user_gets_nothing(runtime: RuntimeProc) -> None:
 
 
 def test_peer_credentials_are_checked_even_if_the_socket_is_opened_up(
-    runtime: RuntimeProc,
+    runtime: VajraProcess,
 ) -> None:
     sock = Path(runtime.ready["admin"])
     info = runtime.store.parent / (runtime.store.name + ".runtime.json")
@@ -127,7 +127,7 @@ def test_peer_credentials_are_checked_even_if_the_socket_is_opened_up(
     assert out["admin_pairing"] == 403
 
 
-def test_a_text_plain_post_is_refused(runtime: RuntimeProc) -> None:
+def test_a_text_plain_post_is_refused(runtime: VajraProcess) -> None:
     before = runtime.admin("/v1/status")["nodes"]
     status, body = _unix_post(runtime.ready["admin"], b'{"count": 5}', "text/plain")
     assert status == 415 and body["error"] == "unsupported_media_type"
@@ -136,7 +136,7 @@ def test_a_text_plain_post_is_refused(runtime: RuntimeProc) -> None:
     assert status == 200 and body["created"] == 1
 
 
-def test_every_file_the_runtime_wrote_is_private(runtime: RuntimeProc) -> None:
+def test_every_file_the_runtime_wrote_is_private(runtime: VajraProcess) -> None:
     written = [p for p in runtime.store.parent.iterdir() if p.name.startswith("store.db")]
     names = {p.name for p in written}
     assert {"store.db", "store.db.runtime.json", "store.db.admin.sock"} <= names, names

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.runtime_proc import RuntimeProc
+from tests.e2e.runtime_proc import start_runtime
 from tests.unit.cli.test_user_errors import _authorise, _counter, devdir, hubdir
 
 pytestmark = pytest.mark.e2e
@@ -46,7 +46,7 @@ def test_a_bad_store_is_one_line(store: str, says: str) -> None:
 
 def test_nodes_list_into_head_is_not_an_error(tmp_path: Path) -> None:
     store = tmp_path / "s.db"
-    rt = RuntimeProc.start(store, create=3000, workers=1)
+    rt = start_runtime(store, create=3000, workers=1)
     try:
         r = subprocess.run(
             f"set -o pipefail; {sys.executable} -m vajra nodes --store {store} list | head -1",

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.runtime_proc import RuntimeProc
+from tests.e2e.runtime_proc import start_runtime
 from vajra.crypto.secp256k1 import generate_secret
 from vajra.noise import Initiator, StaticKey
 from vajra.runtime.admin_client import AdminClient, AdminError
@@ -59,7 +59,7 @@ def _latency_ms(client: AdminClient, n: int = 20) -> list[float]:
 
 
 def test_codes_are_capped_and_a_connection_storm_leaves_admin_responsive(tmp_path: Path) -> None:
-    rt = RuntimeProc.start(tmp_path / "s.db", workers=1, dev=False,
+    rt = start_runtime(tmp_path / "s.db", workers=1, dev=False,
                            extra=("--signer-port", "0"))  # fmt: skip
     try:
         # The hub listens on loopback unless told otherwise (no --signer-host given).

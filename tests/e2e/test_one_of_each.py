@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.runtime_proc import RuntimeProc
+from tests.e2e.runtime_proc import start_runtime
 from tests.e2e.test_signer_cli import PASSWORD, Env
 
 pytestmark = pytest.mark.e2e
@@ -86,7 +86,7 @@ def test_one_signer_per_directory_codes_off_argv_and_no_password_in_environ(env:
 
 def test_one_runtime_per_store(tmp_path: Path) -> None:
     store = tmp_path / "store.db"
-    first = RuntimeProc.start(store, workers=1)
+    first = start_runtime(store, workers=1)
     try:
         info = Path(str(store) + ".runtime.json")
         assert info.exists()

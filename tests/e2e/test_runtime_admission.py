@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from peer_loop import dial  # type: ignore[import-not-found]
 
-from tests.e2e.runtime_proc import RuntimeProc, client_key, wait_until
+from tests.e2e.runtime_proc import client_key, start_runtime, wait_until
 from vajra.peer import InitReceived, PeerConnection, PongReceived, SessionConfig
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -92,7 +92,7 @@ async def _honest(node: dict[str, str], port: int) -> bool:
 
 
 def test_attacker_holding_many_times_the_slots_cannot_lock_a_node_out(tmp_path: Path) -> None:
-    rt = RuntimeProc.start(
+    rt = start_runtime(
         tmp_path / "s.db",
         create=60,
         workers=2,

@@ -11,9 +11,10 @@ import pytest
 from peer_loop import dial  # type: ignore[import-not-found]
 
 from tests.e2e.runtime_proc import (
-    RuntimeProc,
+    VajraProcess,
     client_key,
     open_channel_msg,
+    start_runtime,
     wait_closed,
     wait_until,
 )
@@ -27,16 +28,16 @@ N_NODES = 2000
 
 
 @pytest.fixture(scope="module")
-def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RuntimeProc]:
+def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VajraProcess]:
     d = tmp_path_factory.mktemp("rt")
-    rt = RuntimeProc.start(d / "store.db", create=N_NODES, extra=("--idle-timeout", "1"))
+    rt = start_runtime(d / "store.db", create=N_NODES, extra=("--idle-timeout", "1"))
     try:
         yield rt
     finally:
         rt.stop()
 
 
-def test_ready_line_and_listing(runtime: RuntimeProc) -> None:
+def test_ready_line_and_listing(runtime: VajraProcess) -> None:
     assert runtime.ready["node_count"] == N_NODES
     nodes = runtime.nodes()
     assert len(nodes) == N_NODES
@@ -46,7 +47,7 @@ def test_ready_line_and_listing(runtime: RuntimeProc) -> None:
     assert {n["port"] for n in nodes} == {runtime.port}
 
 
-def test_random_sleeping_nodes_answer_init_and_ping(runtime: RuntimeProc) -> None:
+def test_random_sleeping_nodes_answer_init_and_ping(runtime: VajraProcess) -> None:
     sample = random.sample(runtime.nodes(), 40)
 
     async def one(n: dict[str, object]) -> None:
@@ -61,13 +62,13 @@ def test_random_sleeping_nodes_answer_init_and_ping(runtime: RuntimeProc) -> Non
         await asyncio.gather(*(one(n) for n in sample))
 
     asyncio.run(main())
-    wait_until(lambda: runtime.counters()["pongs"] >= 40, 5, "pong counter")
+    wait_until(lambda: runtime.counters()["pongs"] >= 40, timeout=30, what="pong counter")
     c = runtime.counters()
     assert c["inits"] >= 40
     assert c["wakes"] == 0  # nobody woke for ping/pong
 
 
-def test_gossip_queries_answered_without_waking(runtime: RuntimeProc) -> None:
+def test_gossip_queries_answered_without_waking(runtime: VajraProcess) -> None:
     n = random.choice(runtime.nodes())
     chain = CHAIN_HASHES["regtest"]
 
@@ -93,7 +94,7 @@ def test_gossip_queries_answered_without_waking(runtime: RuntimeProc) -> None:
     assert runtime.counters()["wakes"] == 0
 
 
-def test_unknown_address_is_closed(runtime: RuntimeProc) -> None:
+def test_unknown_address_is_closed(runtime: VajraProcess) -> None:
     async def main() -> None:
         # Inside the pool but past the last node, and outside the pool entirely.
         assert await wait_closed("127.1.200.200", runtime.port)
@@ -101,11 +102,15 @@ def test_unknown_address_is_closed(runtime: RuntimeProc) -> None:
 
     before = runtime.counters()["closed_unknown_address"]
     asyncio.run(main())
-    wait_until(lambda: runtime.counters()["closed_unknown_address"] >= before + 2, 5, "counter")
+    wait_until(
+        lambda: runtime.counters()["closed_unknown_address"] >= before + 2,
+        timeout=30,
+        what="counter",
+    )
 
 
 def test_open_channel_wakes_node_gets_error_and_sleeps(
-    runtime: RuntimeProc, tmp_path: Path
+    runtime: VajraProcess, tmp_path: Path
 ) -> None:
     n = random.choice(runtime.nodes())
     temp_id = bytes(range(32))
@@ -123,13 +128,15 @@ def test_open_channel_wakes_node_gets_error_and_sleeps(
     asyncio.run(main())
     node = runtime.admin(f"/v1/nodes/{n['node_id']}")
     assert node["state"] in ("awake", "sleeping")
-    wait_until(lambda: runtime.counters()["wakes"] >= 1, 5, "wake counter")
+    wait_until(lambda: runtime.counters()["wakes"] >= 1, timeout=30, what="wake counter")
     assert runtime.counters()["errors_sent"] >= 1
     # The node sleeps again after its idle timeout (1 s here).
     wait_until(
-        lambda: runtime.admin(f"/v1/nodes/{n['node_id']}")["state"] == "sleeping", 10, "sleep"
+        lambda: runtime.admin(f"/v1/nodes/{n['node_id']}")["state"] == "sleeping",
+        timeout=30,
+        what="sleep",
     )
-    wait_until(lambda: runtime.counters()["sleeps"] >= 1, 10, "sleep counter")
+    wait_until(lambda: runtime.counters()["sleeps"] >= 1, timeout=30, what="sleep counter")
     # The peer is in the node's encrypted state.
     state = read_state(runtime.store, bytes.fromhex(n["node_id"]))
     assert me.pubkey.hex() in state.peers
@@ -137,7 +144,7 @@ def test_open_channel_wakes_node_gets_error_and_sleeps(
     assert me.pubkey.hex().encode() not in runtime.store.read_bytes()
 
 
-def test_wakes_are_handed_to_the_owning_worker(runtime: RuntimeProc) -> None:
+def test_wakes_are_handed_to_the_owning_worker(runtime: VajraProcess) -> None:
     """Whichever worker accepts, a node wakes in worker index % W (SCM_RIGHTS handover)."""
     from vajra.runtime.fabric import DEFAULT_POOL, AddressPool
 
@@ -168,5 +175,5 @@ def test_wakes_are_handed_to_the_owning_worker(runtime: RuntimeProc) -> None:
         c = runtime.counters()
         return c["handovers_in"] == c["handovers_out"] > before["handovers_out"]
 
-    wait_until(settled, 5, "every handover received")  # workers publish every 0.1 s
+    wait_until(settled, timeout=30, what="every handover received")  # workers publish every 0.1 s
     assert runtime.counters()["wake_failures"] == before["wake_failures"]

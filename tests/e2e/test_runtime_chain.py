@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.runtime_proc import RuntimeProc, free_port, wait_until
+from tests.e2e.runtime_proc import VajraProcess, free_port, start_runtime, wait_until
 from tests.interop.chain_support import Miner, script_of, source_of, url_of
 from vajra.bitcoin.tx import Tx
 from vajra.chain.db import ChainDb
@@ -34,7 +34,7 @@ def test_restart_during_a_run_of_blocks_loses_and_doubles_no_event(tmp_path: Pat
     miner = Miner()
     node = Btcd(tmp_path / "btcd", mining_address=miner.address)
     node.start()
-    rt: RuntimeProc | None = None
+    rt: VajraProcess | None = None
     try:
         node.generate(COINBASE_MATURITY + RUN)
         src = source_of(node)
@@ -56,11 +56,11 @@ def test_restart_during_a_run_of_blocks_loses_and_doubles_no_event(tmp_path: Pat
             node.generate(1)
             paid.append((Tx.parse(raw).txid, value))
 
-        def chain_height(r: RuntimeProc) -> int:
+        def chain_height(r: VajraProcess) -> int:
             h = r.admin("/v1/status")["chain"]["height"]
             return -1 if h is None else int(h)
 
-        rt = RuntimeProc.start(store, workers=1, extra=extra, env=env)
+        rt = start_runtime(store, workers=1, extra=extra, env=env)
         wait_until(lambda: chain_height(rt) == start, timeout=30, what="watcher at start")
         for i in range(10):
             pay_and_mine(i)
@@ -68,7 +68,7 @@ def test_restart_during_a_run_of_blocks_loses_and_doubles_no_event(tmp_path: Pat
         rt.kill9()  # in the middle of the run: no clean shutdown
         for i in range(10, 20):
             pay_and_mine(i)  # mined while the runtime is down
-        rt = RuntimeProc.start(store, workers=1, extra=extra, env=env)
+        rt = start_runtime(store, workers=1, extra=extra, env=env)
         for i in range(20, RUN):
             pay_and_mine(i)
         tip = node.getblockcount()
@@ -110,7 +110,7 @@ def test_a_malformed_chain_url_is_a_one_line_error(tmp_path: Path) -> None:
 def test_a_chain_source_that_is_away_leaves_the_runtime_serving(tmp_path: Path) -> None:
     port = free_port()  # nothing listens there
     env = dict(os.environ, VAJRA_CHAIN_URL=f"btcd://u:p@127.0.0.1:{port}?notls=1")
-    rt = RuntimeProc.start(
+    rt = start_runtime(
         tmp_path / "s.db", create=3, workers=1, extra=("--chain-poll", "0.1"), env=env
     )
     try:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from peer_loop import dial  # type: ignore[import-not-found]
 
-from tests.e2e.runtime_proc import RuntimeProc, client_key, free_port, wait_until
+from tests.e2e.runtime_proc import VajraProcess, client_key, free_port, start_runtime, wait_until
 from vajra.crypto.secp256k1 import pubkey_create
 from vajra.peer import InitReceived, PongReceived
 
@@ -26,7 +26,7 @@ def _vajra(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_nodes_create_list_show_and_metrics(tmp_path: Path) -> None:
     store = tmp_path / "s.db"
-    rt = RuntimeProc.start(store)
+    rt = start_runtime(store)
     try:
         r = _vajra("nodes", "--store", str(store), "create", "--count", "250", "--batch", "100")
         assert r.returncode == 0, r.stderr
@@ -50,7 +50,9 @@ def test_nodes_create_list_show_and_metrics(tmp_path: Path) -> None:
             await d.close()
 
         asyncio.run(ping())
-        wait_until(lambda: "vajra_pongs_total 1" in rt.admin("/metrics"), 5, "pong metric")
+        wait_until(
+            lambda: "vajra_pongs_total 1" in rt.admin("/metrics"), timeout=30, what="pong metric"
+        )
         m = rt.admin("/metrics")
         assert 'vajra_nodes{state="sleeping"} 250' in m
         assert "vajra_handshakes_total 1" in m
@@ -65,17 +67,14 @@ def test_nodes_create_list_show_and_metrics(tmp_path: Path) -> None:
 def test_dev_node_secret_hosts_exactly_that_node(tmp_path: Path) -> None:
     secret = bytes(31) + b"\x01"  # lnprototest's node key, given as "01"
     port = free_port()
-    cmd = [
-        sys.executable, "-m", "vajra", "runtime", "--store", str(tmp_path / "s.db"),
-        "--listen-port", str(port), "--workers", "1", "--dev-node-secret", "01",
+    args = [
+        "runtime", "--store", str(tmp_path / "s.db"), "--listen-port", str(port),
+        "--workers", "1", "--dev-node-secret", "01",
     ]  # fmt: skip
     for _ in range(2):  # a restart on the same store hosts the same single node
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        proc = VajraProcess.start(args, log=tmp_path / "runtime.log")
         try:
-            assert proc.stdout is not None
-            ready = json.loads(proc.stdout.readline())
-            assert ready["event"] == "ready"
-            (node,) = ready["nodes"]
+            (node,) = proc.ready["nodes"]
             assert node["node_id"] == pubkey_create(secret).hex()
             assert node["port"] == port
 
@@ -86,6 +85,5 @@ def test_dev_node_secret_hosts_exactly_that_node(tmp_path: Path) -> None:
 
             asyncio.run(main())
         finally:
-            proc.terminate()
-            proc.wait(20)
-        assert proc.returncode == 0
+            rc = proc.stop()
+        assert rc == 0

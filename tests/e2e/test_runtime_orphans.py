@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.runtime_proc import RuntimeProc, free_port
+from tests.e2e.runtime_proc import free_port, start_runtime
 
 pytestmark = pytest.mark.e2e
 
@@ -31,7 +31,7 @@ def _alive(pid: int) -> bool:
 
 def test_workers_die_with_a_killed_supervisor(tmp_path: Path) -> None:
     port = free_port()
-    rt = RuntimeProc.start(tmp_path / "store.db", create=50, workers=2, port=port)
+    rt = start_runtime(tmp_path / "store.db", create=50, workers=2, port=port)
     workers = [int(p) for p in rt.ready["worker_pids"]]
     assert workers and all(_alive(p) for p in workers)
     os.kill(rt.proc.pid, signal.SIGKILL)  # the supervisor only

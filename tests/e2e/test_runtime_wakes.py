@@ -24,7 +24,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from peer_loop import dial  # type: ignore[import-not-found]
 
-from tests.e2e.runtime_proc import RuntimeProc, client_key, open_channel_msg, wait_until
+from tests.e2e.runtime_proc import (
+    VajraProcess,
+    client_key,
+    open_channel_msg,
+    start_runtime,
+    wait_until,
+)
 from tests.e2e.test_runtime_with_signer import Env
 from tests.unit.wire.strategies import message
 from vajra.peer import InitReceived, PongReceived
@@ -39,8 +45,8 @@ TYPES = [t for t, cls in sorted(MESSAGE_CLASSES.items()) if TABLE[cls] is not Ac
 
 
 @pytest.fixture(scope="module")
-def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RuntimeProc]:
-    rt = RuntimeProc.start(tmp_path_factory.mktemp("wakes") / "s.db", create=len(TYPES) + 5)
+def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VajraProcess]:
+    rt = start_runtime(tmp_path_factory.mktemp("wakes") / "s.db", create=len(TYPES) + 5)
     try:
         yield rt
     finally:
@@ -65,7 +71,7 @@ async def _send_then_ping(node: dict[str, str], port: int, msg: Message) -> None
 )
 @given(st.data())
 def test_only_the_wake_list_wakes_a_sleeping_node(
-    runtime: RuntimeProc, data: st.DataObject
+    runtime: VajraProcess, data: st.DataObject
 ) -> None:
     msgs = [data.draw(message(t), label=MESSAGE_CLASSES[t].NAME) for t in TYPES]
     nodes = runtime.nodes()

@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,10 +26,11 @@ import pytest
 from peer_loop import dial  # type: ignore[import-not-found]
 
 from tests.e2e.runtime_proc import (
-    RuntimeProc,
+    VajraProcess,
     client_key,
     free_port,
     open_channel_msg,
+    start_runtime,
     wait_closed,
     wait_until,
 )
@@ -61,8 +61,8 @@ class Env:
         }
         self.port = free_port()
         self.signer_port = free_port()
-        self.runtime: RuntimeProc | None = None
-        self.signer: subprocess.Popen[str] | None = None
+        self.runtime: VajraProcess | None = None
+        self.signer: VajraProcess | None = None
 
     def json(self, *args: str) -> Any:
         p = subprocess.run(
@@ -75,35 +75,23 @@ class Env:
         assert p.returncode == 0, (args, p.stdout, p.stderr)
         return json.loads(p.stdout.strip().splitlines()[-1])
 
-    def start_runtime(self) -> RuntimeProc:
+    def start_runtime(self) -> VajraProcess:
         extra = ("--signer-port", str(self.signer_port), "--signer-host", "127.0.0.1",
                  "--idle-timeout", "1")  # fmt: skip
         # The runtime's environment holds no signer secret (only the signer's has one).
         env = {k: v for k, v in os.environ.items() if not k.startswith("VAJRA_SIGNER")}
-        self.runtime = RuntimeProc.start(
-            self.store, port=self.port, dev=False, env=env, extra=extra
-        )
+        self.runtime = start_runtime(self.store, port=self.port, dev=False, env=env, extra=extra)
         return self.runtime
 
     def start_signer(self) -> None:
-        err = open(self.logs / "signer.stderr", "a")  # noqa: SIM115 (closed with the process)
-        p = subprocess.Popen(
-            [sys.executable, "-m", "vajra", "signer", "run", "--max-backoff", "0.5"],
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=err,
-            text=True,
-        )
-        err.close()
-        assert p.stdout is not None
-        line = p.stdout.readline()
-        assert line and json.loads(line)["event"] == "running", "signer did not start"
-        self.signer = p
+        self.signer = VajraProcess.start(
+            ["signer", "run", "--max-backoff", "0.5"], log=self.logs / "signer.stderr",
+            env=self.env, ready_event="running", name="signer",
+        )  # fmt: skip
 
     def stop_signer(self) -> None:
         assert self.signer is not None
-        self.signer.send_signal(signal.SIGTERM)
-        self.signer.wait(20)
+        self.signer.stop()
         self.signer = None
 
     def signer_state(self) -> dict[str, Any]:
@@ -113,9 +101,8 @@ class Env:
         return dict(signers[0])
 
     def close(self) -> None:
-        if self.signer is not None and self.signer.poll() is None:
-            self.signer.kill()
-            self.signer.wait()
+        if self.signer is not None:
+            self.signer.kill9()
         if self.runtime is not None:
             self.runtime.stop()
 
@@ -160,7 +147,7 @@ def test_runtime_with_live_signer(env: Env) -> None:
     assert rt.ready["signer_port"] == env.signer_port
     # The link key is in clear (no VAJRA_RUNTIME_KEY_PASSWORD): said at every start.
     assert rt.ready["link_key_sealed"] is False
-    assert "WARNING: the runtime's link key is stored in clear" in rt.stderr_path.read_text()
+    assert "WARNING: the runtime's link key is stored in clear" in rt.log_text()
     assert rt.ready["node_count"] == 0
     code = env.json("runtime", "pairing-code", "--store", str(env.store), "--json")
     assert code["runtime_pubkey"] == rt.ready["runtime_pubkey"]
@@ -168,7 +155,7 @@ def test_runtime_with_live_signer(env: Env) -> None:
     paired = env.json("signer", "pair", "--runtime", runtime_addr, "--code", code["code"], "--json")
     assert paired["signer_id"] == 1
     env.start_signer()
-    wait_until(lambda: env.signer_state()["loaded"], 20, "signer connected")
+    wait_until(lambda: env.signer_state()["loaded"], timeout=30, what="signer connected")
     created = env.json(
         "nodes", "--store", str(env.store), "create", "--count", str(N_NODES), "--signer", "1"
     )
@@ -178,7 +165,8 @@ def test_runtime_with_live_signer(env: Env) -> None:
     # The embedded hub's admin socket (devices submit through it) answers; it does not
     # create nodes behind the registry's back.
     hub_dir = Path(str(env.store) + ".hub")
-    assert admin_call(hub_dir, {"op": "ping", "signer_id": 1})["rtt_ms"] >= 0
+    rtt_ms = admin_call(hub_dir, {"op": "ping", "signer_id": 1})["rtt_ms"]
+    assert 0 < rtt_ms < 30_000, rtt_ms  # a PING answered by the signer over the link
     assert admin_call(hub_dir, {"op": "create_nodes", "count": 1})["error"] == "bad_request"
 
     # --- a random node: init + pong; open_channel wakes it with the signer's state key -----
@@ -186,7 +174,11 @@ def test_runtime_with_live_signer(env: Env) -> None:
     asyncio.run(_ping(node, rt.port))
     ev = asyncio.run(_open_channel(node, rt.port))
     assert isinstance(ev, ErrorReceived) and ev.channel_id == bytes(range(32))
-    wait_until(lambda: rt.admin(f"/v1/nodes/{node['node_id']}")["state"] == "sleeping", 10, "sleep")
+    wait_until(
+        lambda: rt.admin(f"/v1/nodes/{node['node_id']}")["state"] == "sleeping",
+        timeout=30,
+        what="sleep",
+    )
     assert rt.counters()["wakes"] == 1
 
     # --- signer stopped: a wake fails cleanly; sleeping nodes still answer -----------------
@@ -198,18 +190,22 @@ def test_runtime_with_live_signer(env: Env) -> None:
         e for e in audit["entries"] if e["kind"] == "state_key" and e["subject_sha256"] == subject
     ]
     assert released and released[-1]["outcome"] == "approve"
-    wait_until(lambda: not env.signer_state()["connected"], 10, "signer disconnected")
+    wait_until(lambda: not env.signer_state()["connected"], timeout=30, what="signer disconnected")
     ev = asyncio.run(_open_channel(other, rt.port))
     assert ev == "closed" or isinstance(ev, WarningReceived), ev
-    wait_until(lambda: "error_type=SignerUnavailable" in rt.log_text(), 5, "typed error logged")
+    wait_until(
+        lambda: "error_type=SignerUnavailable" in rt.log_text(),
+        timeout=30,
+        what="typed error logged",
+    )
     assert rt.proc.poll() is None
-    wait_until(lambda: rt.counters()["wake_failures"] >= 1, 5, "wake failure counted")
+    wait_until(lambda: rt.counters()["wake_failures"] >= 1, timeout=30, what="wake failure counted")
     asyncio.run(_ping(third, rt.port))
     asyncio.run(_ping(node, rt.port))
 
     # --- signer back: wakes work again -------------------------------------------------------
     env.start_signer()
-    wait_until(lambda: env.signer_state()["connected"], 20, "signer reconnected")
+    wait_until(lambda: env.signer_state()["connected"], timeout=30, what="signer reconnected")
     ev = asyncio.run(_open_channel(other, rt.port))
     assert isinstance(ev, ErrorReceived), ev
 
@@ -226,7 +222,7 @@ def test_runtime_with_live_signer(env: Env) -> None:
 
     asyncio.run(unreachable())
     env.start_signer()
-    wait_until(lambda: env.signer_state()["loaded"], 20, "signer's nodes loaded")
+    wait_until(lambda: env.signer_state()["loaded"], timeout=30, what="signer's nodes loaded")
     assert rt.admin("/v1/status")["nodes"] == N_NODES
     asyncio.run(_ping(third, rt.port))
     ev = asyncio.run(_open_channel(node, rt.port))  # its lease: re-taken by the same id

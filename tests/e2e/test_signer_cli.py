@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ import pytest
 
 from vajra.signer.keys import SignerKeys
 from vajra.signer.seed import mnemonic_to_seed
+from vajra.testbed.vajra_process import VajraProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -45,7 +45,7 @@ class Env:
             "VAJRA_DEVICE_DIR": str(self.devices),
             "VAJRA_RUNTIME_DIR": str(self.hub),
         }
-        self.procs: list[subprocess.Popen[str]] = []
+        self.procs: list[VajraProcess] = []
 
     def run(self, *args: str, ok: bool | None = True) -> subprocess.CompletedProcess[str]:
         p = subprocess.run(
@@ -64,28 +64,20 @@ class Env:
         assert p.returncode == rc, (args, p.returncode, p.stdout, p.stderr)
         return json.loads(p.stdout.strip().splitlines()[-1])
 
-    def start(self, name: str, *cmd: str) -> tuple[subprocess.Popen[str], dict[str, Any]]:
-        err = open(self.logs / f"{name}.stderr", "a")  # noqa: SIM115 (closed with the process)
-        p = subprocess.Popen(
-            [sys.executable, *cmd], env=self.env, stdout=subprocess.PIPE, stderr=err, text=True
-        )
+    def start(
+        self, name: str, module: str, *args: str, event: str
+    ) -> tuple[VajraProcess, dict[str, Any]]:
+        p = VajraProcess(args, log=self.logs / f"{name}.stderr", env=self.env, name=name,
+                         module=module)  # fmt: skip
         self.procs.append(p)
-        assert p.stdout is not None
-        line = p.stdout.readline()
-        assert line, f"{name} exited: {(self.logs / f'{name}.stderr').read_text()}"
-        return p, json.loads(line)
+        p.launch()
+        return p, p.wait_ready(event, timeout=60)
 
-    def start_hub(self, port: int = 0) -> tuple[subprocess.Popen[str], int]:
+    def start_hub(self, port: int = 0) -> tuple[VajraProcess, int]:
         p, ready = self.start(
-            "hub",
-            "-m",
-            "vajra.runtime.signer_hub",
-            "--state-dir",
-            str(self.hub),
-            "--port",
-            str(port),
-        )
-        assert ready["event"] == "ready"
+            "hub", "vajra.runtime.signer_hub", "--state-dir", str(self.hub), "--port", str(port),
+            event="ready",
+        )  # fmt: skip
         return p, int(ready["port"])
 
     def hub_admin(self, req: dict[str, Any]) -> Any:
@@ -107,15 +99,12 @@ class Env:
         )
         return json.loads(p.stdout)
 
-    def stop(self, p: subprocess.Popen[str]) -> None:
-        p.send_signal(signal.SIGTERM)
-        p.wait(timeout=20)
+    def stop(self, p: VajraProcess) -> None:
+        p.stop()
 
     def close(self) -> None:
         for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+            p.kill9()
 
 
 @pytest.fixture
@@ -163,7 +152,9 @@ def test_signer_end_to_end(env: Env) -> None:
     replay = env.run("signer", "pair", "--runtime", runtime, "--code", code, ok=None)
     assert replay.returncode == 1, "a pairing code works once"
 
-    signer, running = env.start("signer", "-m", "vajra", "signer", "run", "--max-backoff", "0.5")
+    signer, running = env.start(
+        "signer", "vajra", "signer", "run", "--max-backoff", "0.5", event="running"
+    )
     assert running["event"] == "running"
     assert env.hub_admin({"op": "wait_signer", "signer_id": 1, "timeout": 20})["connected"]
     nodes = env.hub_admin({"op": "create_nodes", "signer_id": 1, "count": 2})["node_ids"]

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.runtime_proc import RuntimeProc, free_port, wait_until
+from tests.e2e.runtime_proc import VajraProcess, free_port, start_runtime, wait_until
 from vajra.runtime.admin_client import AdminClient, AdminError
 from vajra.testbed.btcd import COINBASE_MATURITY, Btcd
 from vajra.testbed.lnd import Lnd
@@ -49,7 +49,7 @@ class Env:
                     "VAJRA_DEVICE_DIR": str(tmp / "devices"),
                     "VAJRA_RUNTIME_DIR": str(self.store) + ".hub"}  # fmt: skip
         self.btcd = btcd
-        self.runtime: RuntimeProc | None = None
+        self.runtime: VajraProcess | None = None
         self.signer: subprocess.Popen[str] | None = None
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -67,13 +67,13 @@ class Env:
         assert p.returncode == rc, (args, p.returncode, p.stdout, p.stderr)
         return json.loads(p.stdout if rc == 0 else p.stderr)
 
-    def start_runtime(self) -> RuntimeProc:
+    def start_runtime(self) -> VajraProcess:
         b = self.btcd
         url = f"btcd://{b.rpcuser}:{b.rpcpass}@{b.rpc_host}?cert={b.rpc_cert}"
         extra = ("--signer-port", str(free_port()), "--signer-host", "127.0.0.1",
                  "--idle-timeout", "1", "--chain", url)  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("VAJRA_SIGNER")}
-        self.runtime = RuntimeProc.start(self.store, dev=False, env=env, extra=extra)
+        self.runtime = start_runtime(self.store, dev=False, env=env, extra=extra)
         return self.runtime
 
     def start_signer(self) -> None:
@@ -127,7 +127,7 @@ def env(tmp_path: Path, chain: tuple[Btcd, Lnd]) -> Iterator[Env]:
     e.close()
 
 
-def _admin_post(rt: RuntimeProc, path: str, body: object) -> tuple[int, Any]:
+def _admin_post(rt: VajraProcess, path: str, body: object) -> tuple[int, Any]:
     try:
         return 200, AdminClient(rt.ready["admin"], timeout=60).post(path, body)
     except AdminError as e:

@@ -49,19 +49,28 @@ def _seed(name: str, corpus: Path) -> None:
         (corpus / hashlib.sha1(data).hexdigest()).write_bytes(data)
 
 
-def run_target(name: str, seconds: int, seed_corpus: bool = True) -> dict[str, object]:
-    """Run one target; return {target, runs, crashes, seconds, artefacts}."""
-    work = fuzz_dir() / name
-    corpus = work / "corpus"
+def run_target(
+    name: str,
+    seconds: int,
+    seed_corpus: bool = True,
+    *,
+    source: Path | None = None,
+    work: Path | None = None,
+) -> dict[str, object]:
+    """Run one target; return {target, runs, crashes, seconds, artefacts}.
+
+    `source`: a `.py` file defining `fuzz_one` instead of tests/fuzz/targets/NAME (no
+    seeds); `work`: the corpus directory's parent instead of the fuzz cache."""
+    corpus = (work or fuzz_dir() / name) / "corpus"
     corpus.mkdir(parents=True, exist_ok=True)
-    if seed_corpus:
+    if seed_corpus and source is None:
         _seed(name, corpus)
     artefacts = Path(tempfile.mkdtemp(prefix=f"vajra-fuzz-{name}-"))
     cmd = [
         sys.executable,
         "-m",
         "tests.fuzz.atheris_main",
-        name,
+        str(source) if source is not None else name,
         f"-max_total_time={seconds}",
         f"-artifact_prefix={artefacts}/",
         "-print_final_stats=1",

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.runtime_proc import RuntimeProc
+from tests.e2e.runtime_proc import VajraProcess, start_runtime
 from vajra.testbed import paths as tb_paths
 
 pytestmark = [pytest.mark.interop]
@@ -32,9 +32,9 @@ HARNESS = Path(__file__).resolve().parents[2] / "testbed" / "electrum" / "electr
 
 
 @pytest.fixture(scope="module")
-def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RuntimeProc]:
+def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VajraProcess]:
     store: Path = tmp_path_factory.mktemp("runtime-electrum") / "store.db"
-    rt = RuntimeProc.start(store, create=HOSTED, workers=2)
+    rt = start_runtime(store, create=HOSTED, workers=2)
     try:
         yield rt
     finally:
@@ -52,7 +52,7 @@ def _electrum(tp: tb_paths.TestbedPaths, features: str, uris: list[str]) -> list
 
 @pytest.mark.parametrize("features", ["wallet", "gossip"])
 def test_electrum_peers_with_hosted_nodes(
-    testbed_paths: tb_paths.TestbedPaths, runtime: RuntimeProc, features: str
+    testbed_paths: tb_paths.TestbedPaths, runtime: VajraProcess, features: str
 ) -> None:
     tp = testbed_paths.require("electrum")
     sample = random.Random(features).sample(runtime.nodes(), SAMPLE)

@@ -1,17 +1,21 @@
 """BOLT 1 conformance scenarios (testbed/lnprototest/scenarios) through the Vajra Runner.
 
 lnprototest and pyln-proto live in the test bed's own virtualenv, so its pytest runs as a
-child process, starting the Vajra node command given in VAJRA_NODE_CMD. The scenarios
-must all pass, and must actually run (a collection of zero tests fails too).
+child process, starting the Vajra node command given in VAJRA_NODE_CMD. Every scenario
+in the scenario files must run and pass: the child's JUnit report must list exactly those
+scenarios, each passed, and its summary line must say nothing but "N passed" (no skipped,
+xfailed, xpassed, deselected or error), so a scenario that stops running fails here.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -35,16 +39,53 @@ def _node_command(node: str, tmp: Path) -> list[str]:
     ]  # fmt: skip
 
 
+def _scenarios() -> set[str]:
+    """Every `test_*` function defined at the top of the scenario files (from the source,
+    not from the child's collection, so a scenario the child fails to collect counts)."""
+    out = set()
+    for f in sorted(SCENARIOS.glob("test_*.py")):
+        tree = ast.parse(f.read_text())
+        out |= {
+            n.name
+            for n in tree.body
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name.startswith("test_")
+        }
+    return out
+
+
+def _junit_outcomes(report: Path) -> dict[str, str]:
+    """Test name -> "passed", "skipped", "failure" or "error", from a JUnit XML report."""
+    out = {}
+    for case in ET.parse(report).getroot().iter("testcase"):
+        outcome = "passed"
+        for tag in ("skipped", "failure", "error"):
+            if case.find(tag) is not None:
+                outcome = tag
+        out[case.attrib["name"]] = outcome
+    return out
+
+
 @pytest.mark.parametrize("node", ["core", "runtime"])
 def test_bolt1_scenarios(node: str, tmp_path: Path) -> None:
     python = str(tb_paths.installed("lnprototest").lnprototest_python)
     env = {
         **os.environ,
         "VAJRA_NODE_CMD": json.dumps(_node_command(node, tmp_path)),
-        "PYTHONPATH": str(ROOT),
+        # The runner imports Vajra's launcher (vajra.testbed.vajra_process) from src/.
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")]),
     }
+    report = tmp_path / "junit.xml"
     proc = subprocess.run(
-        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(SCENARIOS)],
+        [
+            python,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--junitxml={report}",
+            str(SCENARIOS),
+        ],
         cwd=SCENARIOS,
         env=env,
         capture_output=True,
@@ -54,5 +95,12 @@ def test_bolt1_scenarios(node: str, tmp_path: Path) -> None:
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
-    m = re.search(r"(\d+) passed", out)
-    assert m and int(m.group(1)) >= 10, out[-2000:]
+    expected = _scenarios()
+    assert len(expected) >= 14, expected  # the BOLT 1 scenario file as written
+    outcomes = _junit_outcomes(report)
+    assert outcomes == dict.fromkeys(expected, "passed"), (outcomes, out[-2000:])
+    # The summary: "N passed in Xs" and nothing else counted (warnings aside).
+    summary = re.findall(r"^=*\s*(\d+ passed[^\n]*) in [\d.]+s", out, re.M)
+    assert summary, out[-2000:]
+    counted = [p for p in summary[-1].split(", ") if not re.fullmatch(r"\d+ warnings?", p)]
+    assert counted == [f"{len(expected)} passed"], summary[-1]

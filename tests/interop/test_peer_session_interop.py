@@ -19,6 +19,7 @@ from vajra.noise import StaticKey
 from vajra.peer import HandshakeCompleted, InitReceived, PongReceived
 from vajra.testbed import paths as tb_paths
 from vajra.testbed.ldk import LdkPeer
+from vajra.testbed.procs import free_port
 
 from .peer_loop import Responder, dial
 
@@ -62,7 +63,7 @@ def test_pyln_initiator_against_our_responder() -> None:
 
 def test_our_initiator_against_pyln_responder() -> None:
     async def main() -> dict[str, object]:
-        port = _free_port()
+        port = free_port()
         proc = await asyncio.create_subprocess_exec(
             _pyln_python(),
             str(PYLN_PEER),
@@ -97,8 +98,9 @@ def test_ldk_initiator_against_our_responder(ldk_peer: LdkPeer) -> None:
         init = await conn.wait_for(InitReceived)
         assert isinstance(init, InitReceived)
         # LDK pings on its timer tick; the harness waits for the pong we send.
-        rtt = await loop.run_in_executor(None, ldk_peer.ping, OURS.pubkey.hex())
-        assert rtt >= 0
+        rtt = await loop.run_in_executor(None, ldk_peer.ping, OURS.pubkey.hex(), 10.0)
+        assert 0 <= rtt < 10_000, rtt  # LdkPeer.ping raises if no pong came in 10 s
+        assert conn.conn.pongs_sent >= 1  # and the pong it saw is one our core sent
         peers = await loop.run_in_executor(None, ldk_peer.list_peers)
         assert OURS.pubkey.hex() in peers
         await resp.stop()
@@ -121,14 +123,6 @@ def test_our_initiator_against_ldk_responder(ldk_peer: LdkPeer) -> None:
         await conn.close()
 
     asyncio.run(main())
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 if __name__ == "__main__":

@@ -4,10 +4,12 @@ The runtime runs as its own process tree (`vajra runtime --dev`, supervisor + wo
 this process is the client: it creates the nodes through the admin API and dials them
 with our BOLT 8 initiator over loopback, each node at its own address.
 
-- rss_bytes_per_node: proportional set size (PSS: shared pages split between the
+- pss_bytes_per_node: proportional set size (PSS: shared pages split between the
   processes mapping them, so the shared key table is counted once) of every runtime
-  process, divided by N; `rss_marginal_bytes_per_node` subtracts the runtime's footprint
-  before any node existed.
+  process, divided by N; `pss_marginal_bytes_per_node` subtracts the runtime's footprint
+  before any node existed. rss_bytes_per_node: the same with RSS (shared pages counted
+  in every process mapping them). (Until 2026-11-30 the PSS figure was published as
+  `rss_bytes_per_node`.)
 - connect_init_ms_p50/p99: TCP connect + BOLT 8 + both `init`s, random sleeping nodes,
   one at a time.
 - handshakes_per_s_per_core: handshakes completed / runtime CPU seconds spent (all
@@ -17,8 +19,13 @@ with our BOLT 8 initiator over loopback, each node at its own address.
   then waiting for all their pongs) and pacing itself to `PING_RATE` pings/s, below the
   runtime's per-connection flood limit (so at most 56,000 pongs/s over 1,000 sessions);
   pong_cpu_us: runtime CPU microseconds per pong in that phase.
-- session_rss_bytes: PSS growth of the runtime per idle established session (after the
-  sessions went idle and were compacted), over `pong_connections` sessions.
+- session_pss_bytes: PSS growth of the runtime per idle established session, as the
+  slope between N and 2N live sessions (N = `pong_connections` / 2, each set idle and
+  compacted before it is measured), from a runtime that never had a session before:
+  the first N pay the allocator's one-time growth, the next N what a session costs.
+  `session_pss_bytes_first_n`: the first N's growth per session, for comparison. (Was
+  `session_rss_bytes`, measured against a baseline taken after opening and closing as
+  many sessions, whose retained pages hid part of the cost.)
 - wake_ms_p50/p99: `open_channel` sent on an established session -> BOLT 1 `error`
   received: lease, state key from the signer (in-process, dev), sealed state read,
   node, sealed write with fsync.
@@ -30,19 +37,15 @@ bounded by both, while the per-core and per-pong figures use runtime CPU time on
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from vajra.benchmarks.results import percentile
 from vajra.bitcoin.chains import CHAIN_HASHES
 from vajra.crypto.secp256k1 import generate_secret, pubkey_create
 from vajra.noise import StaticKey
@@ -54,16 +57,16 @@ from vajra.peer import (
     PongReceived,
     SessionConfig,
 )
-from vajra.runtime.admin_client import AdminClient
+from vajra.testbed.vajra_process import VajraProcess
 from vajra.wire import OpenChannel
 
 TARGETS = {
-    "rss_bytes_per_node": ("<=", 1024),
+    "pss_bytes_per_node": ("<=", 1024),
     "connect_init_ms_p99": ("<=", 5.0),
     "handshakes_per_s_per_core": (">=", 3500),
     "pongs_per_s": (">=", 30_000),
     "pong_cpu_us": ("<=", 40.0),
-    "session_rss_bytes": ("<=", 4096),
+    "session_pss_bytes": ("<=", 4096),
     "wake_ms_p99": ("<=", 20.0),
 }
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -137,35 +140,21 @@ async def _dial(key: StaticKey, node: dict[str, Any], port: int) -> _Client:
 # --- the runtime under test --------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class _Runtime:
+    """`vajra runtime --dev` under test (a `VajraProcess`) and what the benchmark reads
+    of it: admin calls, its processes' memory and CPU time."""
+
     def __init__(self, workdir: Path, workers: int) -> None:
-        self.port = _free_port()
-        cmd = [
-            sys.executable, "-m", "vajra", "runtime", "--dev",
-            "--store", str(workdir / "store.db"), "--listen-port", str(self.port),
-            "--workers", str(workers), "--idle-timeout", "2", "--log-level", "WARNING",
-        ]  # fmt: skip
-        env = dict(os.environ, VAJRA_DEV_SEED=os.urandom(32).hex())
-        self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=(workdir / "runtime.log").open("wb"),
-            env=env, start_new_session=True,
+        self.workdir = workdir
+        self.proc = VajraProcess.runtime(
+            workdir / "store.db", workers=workers, dev_seed=os.urandom(32),
+            extra=("--idle-timeout", "2", "--log-level", "WARNING"),
+            log=workdir / "runtime.log",
         )  # fmt: skip
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError("runtime did not start: " + (workdir / "runtime.log").read_text())
-        self.ready = json.loads(line)
-        self.admin = self.ready["admin"]
+        self.port = self.proc.port
 
     def call(self, path: str, body: object | None = None) -> Any:
-        client = AdminClient(self.admin, timeout=3600)
-        return client.get(path) if body is None else client.post(path, body)
+        return self.proc.admin(path, body, timeout=3600)
 
     def pids(self) -> list[int]:
         return [self.proc.pid, *[p for p in self.call("/v1/status")["workers"] if p]]
@@ -189,16 +178,7 @@ class _Runtime:
         return total / _TICK
 
     def stop(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(30)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-
-
-def _pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))]
+        self.proc.stop(30)
 
 
 def _open_channel() -> OpenChannel:
@@ -210,6 +190,31 @@ def _open_channel() -> OpenChannel:
 
 
 # --- phases ------------------------------------------------------------------------------
+
+
+async def _open(key: StaticKey, nodes: list[dict[str, Any]], port: int) -> list[_Client]:
+    out: list[_Client] = []
+    for i in range(0, len(nodes), 100):
+        out += await asyncio.gather(*(_dial(key, x, port) for x in nodes[i : i + 100]))
+    return out
+
+
+async def _idle_sessions(
+    rt: _Runtime, key: StaticKey, nodes: list[dict[str, Any]]
+) -> tuple[list[_Client], int, int]:
+    """(the open sessions, PSS bytes per session between N and 2N, per session for the
+    first N): N = len(nodes) // 2, each half idle and compacted before measuring."""
+    half = len(nodes) // 2
+    settle = 5.0  # > compact_after (2 s) + a sweep (1 s), with margin
+    await asyncio.sleep(settle)
+    m0, _ = rt.memory()
+    clients = await _open(key, nodes[:half], rt.port)
+    await asyncio.sleep(settle)
+    m1, _ = rt.memory()
+    clients += await _open(key, nodes[half : 2 * half], rt.port)
+    await asyncio.sleep(settle)
+    m2, _ = rt.memory()
+    return clients, round((m2 - m1) / half), round((m1 - m0) / half)
 
 
 async def _connect_init(key: StaticKey, nodes: list[dict[str, Any]], port: int) -> list[float]:
@@ -303,19 +308,8 @@ def run(
             rt.stop()
 
 
-def _measure(
-    rt: _Runtime,
-    n: int,
-    connect_samples: int,
-    wake_samples: int,
-    pong_connections: int,
-    seconds: float,
-    conc: int,
-    workers: int,
-    ping_depth: int,
-) -> dict[str, Any]:
-    time.sleep(0.5)
-    base_pss, _ = rt.memory()
+def _create_and_list(rt: _Runtime, n: int) -> tuple[list[dict[str, Any]], float]:
+    """Create `n` nodes through the admin API; (the whole listing, seconds creating)."""
     t0 = time.perf_counter()
     done = 0
     while done < n:
@@ -331,60 +325,97 @@ def _measure(
         if after is None:
             break
     assert len(listing) == n, (len(listing), n)
+    return listing, create_s
+
+
+async def _pong_phase(
+    rt: _Runtime, clients: list[_Client], seconds: float, depth: int
+) -> dict[str, Any]:
+    cpu0 = rt.cpu_seconds()
+    t = time.perf_counter()
+    pongs, lost = await _pongs(clients, seconds, depth)
+    wall = time.perf_counter() - t
+    pong_cpu = rt.cpu_seconds() - cpu0
+    return {
+        "pong_connections_lost": lost,
+        "pongs_per_s": round(pongs / wall),
+        "pong_cpu_us": round(pong_cpu / pongs * 1e6, 1) if pongs else None,
+        "pong_connections": len(clients),
+        "pings_in_flight_per_connection": depth,
+    }
+
+
+async def _handshake_phase(
+    rt: _Runtime, key: StaticKey, nodes: list[dict[str, Any]], seconds: float, conc: int
+) -> dict[str, Any]:
+    cpu0 = rt.cpu_seconds()
+    hs = await _handshakes(key, nodes, rt.port, seconds, conc)
+    hs_cpu = rt.cpu_seconds() - cpu0
+    return {
+        "handshakes_per_s_per_core": round(hs / hs_cpu) if hs_cpu else None,
+        "handshakes_per_s_wall": round(hs / seconds),
+    }
+
+
+async def _wake_phase(rt: _Runtime, key: StaticKey, nodes: list[dict[str, Any]]) -> list[float]:
+    clients = [await _dial(key, x, rt.port) for x in nodes]
+    lat = await _wakes(clients)
+    _close(clients)
+    return lat
+
+
+def _close(clients: list[_Client]) -> None:
+    for c in clients:
+        if c.transport is not None:
+            c.transport.close()
+
+
+def _judge(result: dict[str, Any], targets: dict[str, tuple[str, float]]) -> dict[str, Any]:
+    """`result` with its `targets` and `meets_targets` (a None figure meets nothing)."""
+    result["targets"] = {k: f"{op} {v}" for k, (op, v) in targets.items()}
+    result["meets_targets"] = {
+        k: (result[k] is not None and (result[k] <= v if op == "<=" else result[k] >= v))
+        for k, (op, v) in targets.items()
+    }
+    return result
+
+
+def _measure(
+    rt: _Runtime,
+    n: int,
+    connect_samples: int,
+    wake_samples: int,
+    pong_connections: int,
+    seconds: float,
+    conc: int,
+    workers: int,
+    ping_depth: int,
+) -> dict[str, Any]:
+    time.sleep(0.5)
+    base_pss, _ = rt.memory()
+    listing, create_s = _create_and_list(rt, n)
     time.sleep(1.0)
     pss, rss = rt.memory()
     sample = random.sample(listing, min(n, connect_samples + wake_samples + pong_connections))
+    pong_nodes = sample[connect_samples : connect_samples + pong_connections]
+    wake_nodes = sample[connect_samples + pong_connections :][:wake_samples]
     key = StaticKey(generate_secret())
 
     async def client() -> dict[str, Any]:
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = {"client_event_loop": type(asyncio.get_running_loop()).__module__}
+        # Idle sessions first: the runtime has never had a session (clean baseline).
+        clients, slope, first = await _idle_sessions(rt, key, pong_nodes)
+        out["session_pss_bytes"] = slope
+        out["session_pss_bytes_first_n"] = first
         lat = await _connect_init(key, sample[:connect_samples], rt.port)
         out["connect_init_ms_p50"] = round(statistics.median(lat), 3)
-        out["connect_init_ms_p99"] = round(_pct(lat, 0.99), 3)
-        # Idle sessions: warm the allocator with as many sessions opened and closed, then
-        # open them for real, let them go idle and be compacted, measure.
-        pong_nodes = sample[connect_samples : connect_samples + pong_connections]
-        for i in range(0, len(pong_nodes), 100):
-            warm = await asyncio.gather(*(_dial(key, x, rt.port) for x in pong_nodes[i : i + 100]))
-            for c in warm:
-                if c.transport is not None:
-                    c.transport.close()
-        await asyncio.sleep(3.0)
-        p0, _ = rt.memory()
-        clients: list[_Client] = []
-        for i in range(0, len(pong_nodes), 100):
-            clients += await asyncio.gather(
-                *(_dial(key, x, rt.port) for x in pong_nodes[i : i + 100])
-            )
-        await asyncio.sleep(5.0)  # > compact_after + a sweep
-        p1, _ = rt.memory()
-        out["session_rss_bytes"] = round((p1 - p0) / len(clients))
-        cpu0 = rt.cpu_seconds()
-        t = time.perf_counter()
-        pongs, lost = await _pongs(clients, seconds, ping_depth)
-        out["pong_connections_lost"] = lost
-        wall = time.perf_counter() - t
-        pong_cpu = rt.cpu_seconds() - cpu0
-        out["pongs_per_s"] = round(pongs / wall)
-        out["pong_cpu_us"] = round(pong_cpu / pongs * 1e6, 1) if pongs else None
-        out["pong_connections"] = len(clients)
-        out["pings_in_flight_per_connection"] = ping_depth
-        for c in clients:
-            if c.transport is not None:
-                c.transport.close()
-        cpu0 = rt.cpu_seconds()
-        hs = await _handshakes(key, listing, rt.port, seconds, conc)
-        hs_cpu = rt.cpu_seconds() - cpu0
-        out["handshakes_per_s_per_core"] = round(hs / hs_cpu) if hs_cpu else None
-        out["handshakes_per_s_wall"] = round(hs / seconds)
-        wake_nodes = sample[connect_samples + pong_connections :][:wake_samples]
-        wclients = [await _dial(key, x, rt.port) for x in wake_nodes]
-        lat = await _wakes(wclients)
+        out["connect_init_ms_p99"] = round(percentile(lat, 0.99), 3)
+        out |= await _pong_phase(rt, clients, seconds, ping_depth)
+        _close(clients)
+        out |= await _handshake_phase(rt, key, listing, seconds, conc)
+        lat = await _wake_phase(rt, key, wake_nodes)
         out["wake_ms_p50"] = round(statistics.median(lat), 3)
-        out["wake_ms_p99"] = round(_pct(lat, 0.99), 3)
-        for c in wclients:
-            if c.transport is not None:
-                c.transport.close()
+        out["wake_ms_p99"] = round(percentile(lat, 0.99), 3)
         return out
 
     from vajra.runtime.worker import run as run_loop
@@ -392,165 +423,20 @@ def _measure(
     measured = run_loop(client())
     time.sleep(1.0)  # workers publish their counters every 0.1 s
     counters = rt.call("/v1/status")["counters"]
-    result: dict[str, Any] = {
-        "nodes": n,
-        "rss_bytes_per_node": round(pss / n),
-        "rss_marginal_bytes_per_node": round((pss - base_pss) / n),
-        **measured,
-        "workers": workers,
-        "runtime_pss_bytes": pss,
-        "runtime_rss_bytes": rss,
-        "runtime_pss_bytes_at_zero_nodes": base_pss,
-        "nodes_created_per_s": round(n / create_s),
-        "wakes_counted": counters["wakes"],
-        "wake_failures": counters["wake_failures"],
-    }
-    result["targets"] = {k: f"{op} {v}" for k, (op, v) in TARGETS.items()}
-    result["meets_targets"] = {
-        k: (result[k] is not None and (result[k] <= v if op == "<=" else result[k] >= v))
-        for k, (op, v) in TARGETS.items()
-    }
-    return result
-
-
-# --- wakes through the live signer (`vajra bench hosting --signer`) -------------------------
-
-SIGNER_TARGETS = {"wake_ms_p99": ("<=", 20.0)}
-
-
-class _SignedRuntime(_Runtime):
-    """`vajra runtime` without --dev plus a real `vajra signer` (init, pair, run) on
-    loopback: every wake gets its state key over the signer link."""
-
-    def __init__(self, workdir: Path, workers: int) -> None:
-        self.port = _free_port()
-        signer_port = _free_port()
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("VAJRA_SIGNER")}
-        signer_env = dict(self.env, VAJRA_SIGNER_DIR=str(workdir / "signer"),
-                          VAJRA_SIGNER_PASSWORD=os.urandom(16).hex())  # fmt: skip
-        self.signer: subprocess.Popen[bytes] | None = None
-        self._vajra(signer_env, "signer", "init", "--json")
-        self._vajra(signer_env, "signer", "quota", "--nodes", str(1 << 24))  # the owner's bound
-        self.workdir = workdir
-        self.cmd = [
-            sys.executable, "-m", "vajra", "runtime", "--store", str(workdir / "store.db"),
-            "--listen-port", str(self.port), "--signer-port", str(signer_port),
-            "--signer-host", "127.0.0.1", "--workers", str(workers), "--idle-timeout", "2",
-            "--log-level", "WARNING",
-        ]  # fmt: skip
-        self.start_runtime()
-        code = self.call("/v1/pairing-code", {})["code"]
-        self._vajra(signer_env, "signer", "pair", "--runtime", f"127.0.0.1:{signer_port}",
-                    "--code", code)  # fmt: skip
-        self.signer = subprocess.Popen(
-            [sys.executable, "-m", "vajra", "signer", "run", "--max-backoff", "0.5"],
-            stdout=subprocess.PIPE, stderr=(workdir / "signer.log").open("wb"), env=signer_env,
-            start_new_session=True,
-        )  # fmt: skip
-        self.wait_loaded()
-
-    def start_runtime(self) -> None:
-        self.proc = subprocess.Popen(
-            self.cmd, stdout=subprocess.PIPE, stderr=(self.workdir / "runtime.log").open("ab"),
-            env=self.env, start_new_session=True,
-        )  # fmt: skip
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            log = (self.workdir / "runtime.log").read_text()
-            raise RuntimeError("runtime did not start: " + log[-3000:])
-        self.ready = json.loads(line)
-        self.admin = self.ready["admin"]
-
-    def wait_loaded(self, timeout: float = 60.0) -> None:
-        """Until every paired signer is connected and its nodes are in the key table."""
-        deadline = time.monotonic() + timeout
-        while not all(s["loaded"] for s in self.call("/v1/signers")["signers"]):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the signer did not connect")
-            time.sleep(0.01)
-
-    def restart_runtime(self) -> float:
-        """Stop the runtime (SIGTERM), start it again; seconds from starting the process
-        until the signer has redialled and released every identity (nodes reachable)."""
-        _Runtime.stop(self)
-        t = time.perf_counter()
-        self.start_runtime()
-        self.wait_loaded()
-        return time.perf_counter() - t
-
-    @staticmethod
-    def _vajra(env: dict[str, str], *args: str) -> None:
-        p = subprocess.run([sys.executable, "-m", "vajra", *args], env=env,
-                           capture_output=True, timeout=120)  # fmt: skip
-        if p.returncode != 0:
-            raise RuntimeError(f"vajra {args[:2]} failed: {p.stderr.decode()[-2000:]}")
-
-    def stop(self) -> None:
-        super().stop()
-        if self.signer is not None and self.signer.poll() is None:
-            self.signer.send_signal(signal.SIGTERM)
-            try:
-                self.signer.wait(20)
-            except subprocess.TimeoutExpired:
-                self.signer.kill()
-
-
-def run_with_signer(nodes: int, *, workers: int = 2, wake_samples: int = 200) -> dict[str, Any]:
-    """wake_ms_p50/p99 with state keys from a live signer over the link on loopback:
-    `open_channel` on an established session -> BOLT 1 `error`, one sleeping node each
-    (lease, worker -> supervisor -> signer link -> signer decision + audit entry, sealed
-    read, node, sealed write with fsync). restart_reachable_s: the runtime restarted
-    (SIGTERM), from starting its process (interpreters, workers) until the signer (redial
-    backoff capped at 0.5 s) has released every node's identity again."""
-    load_before = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory(prefix="vajra-bench-signer-wake-") as tmp:
-        rt = _SignedRuntime(Path(tmp), workers)
-        try:
-            t0 = time.perf_counter()
-            done = 0
-            while done < nodes:
-                body = {"count": min(10_000, nodes - done), "signer": 1}
-                done += rt.call("/v1/nodes", body)["created"]
-            create_s = time.perf_counter() - t0
-            listing = rt.call(f"/v1/nodes?limit={nodes}")["nodes"]
-            sample = random.sample(listing, min(len(listing), wake_samples))
-            key = StaticKey(generate_secret())
-
-            async def client() -> list[float]:
-                clients = [await _dial(key, x, rt.port) for x in sample]
-                lat = await _wakes(clients)
-                for c in clients:
-                    if c.transport is not None:
-                        c.transport.close()
-                return lat
-
-            from vajra.runtime.worker import run as run_loop
-
-            lat = run_loop(client())
-            time.sleep(1.0)
-            counters = rt.call("/v1/status")["counters"]
-            restart_s = rt.restart_runtime()
-        finally:
-            rt.stop()
-    result: dict[str, Any] = {
-        "nodes": nodes,
-        "workers": workers,
-        "signer": "vajra signer run, link on loopback",
-        "wake_samples": len(lat),
-        "wake_ms_p50": round(statistics.median(lat), 3),
-        "wake_ms_p99": round(_pct(lat, 0.99), 3),
-        "wake_ms_max": round(max(lat), 3),
-        "nodes_created_per_s": round(nodes / create_s),
-        "restart_reachable_s": round(restart_s, 3),
-        # Other work on the machine skews the tail; the 1-minute load average, as seen
-        # before and after the run (2 cores: above ~2 means we shared them).
-        "loadavg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-        "wakes_counted": counters["wakes"],
-        "wake_failures": counters["wake_failures"],
-    }
-    result["targets"] = {k: f"{op} {v}" for k, (op, v) in SIGNER_TARGETS.items()}
-    result["meets_targets"] = {
-        k: result[k] <= v if op == "<=" else result[k] >= v for k, (op, v) in SIGNER_TARGETS.items()
-    }
-    return result
+    return _judge(
+        {
+            "nodes": n,
+            "pss_bytes_per_node": round(pss / n),
+            "rss_bytes_per_node": round(rss / n),
+            "pss_marginal_bytes_per_node": round((pss - base_pss) / n),
+            **measured,
+            "workers": workers,
+            "runtime_pss_bytes": pss,
+            "runtime_rss_bytes": rss,
+            "runtime_pss_bytes_at_zero_nodes": base_pss,
+            "nodes_created_per_s": round(n / create_s),
+            "wakes_counted": counters["wakes"],
+            "wake_failures": counters["wake_failures"],
+        },
+        TARGETS,
+    )

@@ -39,6 +39,27 @@ def machine() -> dict[str, Any]:
     }
 
 
+def conditions() -> dict[str, Any]:
+    """The conditions a run starts in, recorded with every benchmark: the event loop the
+    asyncio parts run on (`vajra.runtime.worker.run`: uvloop when installed) and the
+    machine's load averages (1, 5, 15 min; on a shared 2-core machine above ~2 means
+    the run shared its cores)."""
+    try:
+        import uvloop
+
+        loop = f"uvloop {getattr(uvloop, '__version__', '?')}"
+    except ImportError:
+        loop = "asyncio"
+    return {"event_loop": loop, "loadavg_at_start": [round(x, 2) for x in os.getloadavg()]}
+
+
+def percentile(xs: list[float], q: float) -> float:
+    """The `q` quantile (0..1) of `xs`: the sample at rank floor(q * n) of the sorted
+    values (nearest rank, no interpolation: a p99 is a latency that really happened)."""
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
 def median_of(runs: int, fn: Callable[[], float]) -> tuple[float, list[float]]:
     """Median of `runs` calls (the machines are noisy: quote medians)."""
     xs = [fn() for _ in range(runs)]

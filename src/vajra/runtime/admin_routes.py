@@ -18,6 +18,7 @@ code is the one exception, shown to the operator who asked for it and never logg
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -105,7 +106,7 @@ async def _create_nodes(sup: Supervisor, request: web.Request) -> object:
 
 
 async def _show_node(sup: Supervisor, request: web.Request) -> object:
-    found = sup.store.get_node(_node_id(request.match_info["id"], "id"))
+    found = await asyncio.to_thread(sup.store.get_node, _node_id(request.match_info["id"], "id"))
     if found is None:
         raise AdminProblem(404, "no_such_node", request.match_info["id"])
     return sup.node_json(found)

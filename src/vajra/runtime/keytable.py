@@ -161,7 +161,11 @@ COUNTERS: tuple[str, ...] = (
     "errors_sent",  # BOLT 1 `error` messages we sent
     "warnings_sent",  # BOLT 1 `warning` messages we sent (counted apart from errors)
     "protocol_errors",
-    "limit_cutoffs",
+    "limit_cutoffs",  # every limit below, summed
+    "per_node_cutoffs",  # refused at accept by the node's admission (admission.py)
+    "connection_cutoffs",  # max_connections reached (refused at accept)
+    "handshake_timeouts",  # handshake + init deadline passed
+    "write_buffer_cutoffs",  # a peer that does not read
     "handovers_out",
     "handovers_in",
     "evictions",  # sessions closed to make room for a new connection (worker.py)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -38,7 +39,7 @@ from vajra.chain.btcd import BtcdSource
 from vajra.chain.fees import FeePolicy, estimate_fee
 from vajra.chain.types import ChainError
 from vajra.crypto.secp256k1 import pubkey_create
-from vajra.errors import PolicyViolation
+from vajra.errors import PolicyViolation, VajraError
 from vajra.osutil import write_private
 from vajra.runtime import admin_routes
 from vajra.runtime.admin_http import Listeners
@@ -59,8 +60,9 @@ CREATE_BATCH = 1000
 FEE_TARGET_BLOCKS = 6
 
 
-class RuntimeError_(Exception):
-    """A runtime that cannot start (bad configuration, signer/store mismatch)."""
+class RuntimeStartError(VajraError):
+    """A runtime that cannot start (bad configuration, signer/store mismatch, a worker
+    that exits before it is ready)."""
 
 
 @dataclass(slots=True)
@@ -143,6 +145,8 @@ class Supervisor:
         self.stopping = False
         self._create_lock = asyncio.Lock()
         self.listeners = Listeners()
+        self._chain_stop = asyncio.Event()
+        self._chain_task: asyncio.Task[None] | None = None
         self.wallet: WalletService | None = None
         """The node wallets, once a chain is attached (`attach_chain`)."""
         self.chain: ChainService | None = None
@@ -156,7 +160,7 @@ class Supervisor:
                     fee_policy=cfg.fee_policy,
                 )
             except (ValueError, ChainError) as e:
-                raise RuntimeError_(f"--chain: {e}") from e
+                raise RuntimeStartError(f"--chain: {e}") from e
         if self.chain is not None:
             self.attach_chain(self.chain)
 
@@ -167,7 +171,7 @@ class Supervisor:
         Hub mode: only note which signers have nodes; each signer's nodes load when it
         connects (`load_signer`)."""
         if self.hub is not None:
-            for row in self.store.iter_nodes():
+            for row in await asyncio.to_thread(self._registry):
                 index = self.pool.index_of(row.host)
                 if index is None or row.port != self.pool.port or index >= self.keys.capacity:
                     self.skipped += 1
@@ -181,13 +185,11 @@ class Supervisor:
                             self.skipped)  # fmt: skip
             return
         batch: dict[int, list[tuple[int, bytes]]] = {}  # epoch -> [(index, node id)]
-        for row in self.store.iter_nodes():
+        for row, epoch in await asyncio.to_thread(self._registry_with_epochs):
             index = self.pool.index_of(row.host)
             if index is None or row.port != self.pool.port or index >= self.keys.capacity:
                 self.skipped += 1
                 continue
-            lease = self.store.get_lease(row.node_id)
-            epoch = lease.epoch if lease is not None else 0
             group = batch.setdefault(epoch, [])
             group.append((index, row.node_id))
             if len(group) >= CREATE_BATCH:
@@ -198,6 +200,26 @@ class Supervisor:
                 await self._load_group(epoch, group)
         if self.skipped:
             log.warning("event=nodes_skipped count=%d reason=outside_pool_or_port", self.skipped)
+
+    # SQLite reads and writes of the registry run in a thread (`asyncio.to_thread`; the
+    # store serialises its own connection): the loop keeps serving the wake path and the
+    # workers' signer requests meanwhile (decision 0008).
+
+    def _registry(self, signer_id: int | None = None) -> list[NodeRow]:
+        """Every registered node (of `signer_id`, if given). Blocking: call in a thread."""
+        return [r for r in self.store.iter_nodes() if signer_id in (None, r.signer_id)]
+
+    def _registry_with_epochs(self) -> list[tuple[NodeRow, int]]:
+        """Every registered node with its lease epoch (0: none). Blocking."""
+        out = []
+        for row in self.store.iter_nodes():
+            lease = self.store.get_lease(row.node_id)
+            out.append((row, lease.epoch if lease is not None else 0))
+        return out
+
+    def _page(self, after: bytes | None, limit: int) -> list[NodeRow]:
+        """Up to `limit` registered nodes after node id `after`, in id order. Blocking."""
+        return list(itertools.islice(self.store.iter_nodes(after), limit))
 
     def _on_signer_connected(self, rs: RemoteSigner) -> None:
         task = asyncio.get_running_loop().create_task(self.load_signer(rs))
@@ -217,9 +239,7 @@ class Supervisor:
             group: list[tuple[int, bytes]] = []
             loaded = 0
             try:
-                for row in self.store.iter_nodes():
-                    if row.signer_id != sid:
-                        continue
+                for row in await asyncio.to_thread(self._registry, sid):
                     index = self.pool.index_of(row.host)
                     if index is None or row.port != self.pool.port or index >= self.keys.capacity:
                         continue
@@ -231,7 +251,7 @@ class Supervisor:
                 if group:
                     await self._load_group(0, group, rs)
                     loaded += len(group)
-            except (SignerUnavailable, PolicyViolation, RuntimeError_) as e:
+            except (SignerUnavailable, PolicyViolation, RuntimeStartError) as e:
                 log.warning("event=signer_load_failed signer_id=%d loaded=%d error=%s "
                             "detail=%s", sid, loaded, type(e).__name__, e)  # fmt: skip
                 return
@@ -248,7 +268,7 @@ class Supervisor:
         secrets = await client.identity_secrets([n for _, n in group], epoch)
         # One spot check per batch: a signer with another seed would yield other keys.
         if pubkey_create(secrets[0]) != group[0][1]:
-            raise RuntimeError_("the signer's keys do not match the registry (wrong seed?)")
+            raise RuntimeStartError("the signer's keys do not match the registry (wrong seed?)")
         for (index, node_id), secret in zip(group, secrets, strict=True):
             if self.keys.node_id(index) is None:
                 self.node_count += 1
@@ -274,7 +294,7 @@ class Supervisor:
         """A worker's signer request (hub mode): the node's signer answers; the epoch
         passes through unchanged."""
         assert self.hub is not None
-        row = self.store.get_node(req.node_id)
+        row = await asyncio.to_thread(self.store.get_node, req.node_id)
         if row is None:
             raise PolicyViolation("unknown_node", req.node_id.hex())
         try:
@@ -305,7 +325,7 @@ class Supervisor:
                     )
                     for i, g in enumerate(grants)
                 ]
-                self.store.register_nodes(batch)
+                await asyncio.to_thread(self.store.register_nodes, batch)
                 for i, g in enumerate(grants):
                     self.keys.put(first + i, g.node_id, g.identity_secret)
                 self.next_index = first + len(grants)
@@ -404,7 +424,7 @@ class Supervisor:
         proc.stdin.close()
         line = await asyncio.wait_for(proc.stdout.readline(), 60)
         if not line:
-            raise RuntimeError_(f"worker {i} exited before it was ready")
+            raise RuntimeStartError(f"worker {i} exited before it was ready")
         self.procs[i] = proc
         log.info("event=worker_started worker=%d pid=%d", i, proc.pid)
 
@@ -431,13 +451,9 @@ class Supervisor:
     # --- admin and metrics ---------------------------------------------------------------
 
     async def list_nodes(self, after: bytes | None, limit: int) -> list[dict[str, Any]]:
-        """Up to `limit` registry rows after node id `after`, as `node_json`."""
-        out: list[dict[str, Any]] = []
-        for row in self.store.iter_nodes(after):
-            out.append(self.node_json(row))
-            if len(out) >= limit:
-                break
-        return out
+        """Up to `limit` registry rows after node id `after`, as `node_json` (the SQLite
+        reads in a thread: the loop relays wakes)."""
+        return [self.node_json(r) for r in await asyncio.to_thread(self._page, after, limit)]
 
     def signers_json(self) -> list[dict[str, Any]]:
         if self.hub is None:
@@ -488,47 +504,68 @@ class Supervisor:
         await self.load()
         if self.hub is not None:
             if create or exactly_one:
-                raise RuntimeError_("--create needs --dev; with a signer use `vajra nodes create`")
-            self.hub.on_connect = self._on_signer_connected
-            self.hub.admin_creates_nodes = False
-            await self.hub.start()
-            # Device commands and payment authorisations (`vajra device ... --runtime
-            # <store>.hub`) go through the hub's 0600 admin socket, as with the standalone hub.
-            await self.hub.start_admin()
-            self.channel_server = ChannelServer([a for a, _ in self.channels], self.resolve)
-            self.channel_server.start()
+                raise RuntimeStartError(
+                    "--create needs --dev; with a signer use `vajra nodes create`"
+                )
+            await self._start_hub()
+        await self._initial_nodes(create, exactly_one)
+        info = await self._start_servers()
+        for i in range(self.cfg.workers):
+            await self._spawn(i)
+        watchers = [asyncio.create_task(self._watch(i)) for i in range(self.cfg.workers)]
+        if self.chain is not None:
+            self._chain_task = asyncio.create_task(self.chain.run(self._chain_stop))
+        write_private(runtime_file(self.cfg.store), json.dumps(info).encode() + b"\n")
+        await self._print_ready(info, t0)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await self._shutdown(watchers)
+
+    async def _start_hub(self) -> None:
+        """Hub mode: the signer hub (signers dial in) and the workers' signer channels."""
+        assert self.hub is not None
+        self.hub.on_connect = self._on_signer_connected
+        self.hub.admin_creates_nodes = False
+        await self.hub.start()
+        # Device commands and payment authorisations (`vajra device ... --runtime
+        # <store>.hub`) go through the hub's 0600 admin socket, as with the standalone hub.
+        await self.hub.start_admin()
+        self.channel_server = ChannelServer([a for a, _ in self.channels], self.resolve)
+        self.channel_server.start()
+
+    async def _initial_nodes(self, create: int, exactly_one: bool) -> None:
         if exactly_one:
             if self.node_count == 0:
                 await self.create_nodes(1)
             elif self.node_count != 1:
-                raise RuntimeError_("--dev-node-secret needs a store holding only that node")
+                raise RuntimeStartError("--dev-node-secret needs a store holding only that node")
         elif create:
             await self.create_nodes(create)
+
+    async def _start_servers(self) -> dict[str, Any]:
+        """The admin API (0600 Unix socket) and metrics listeners; what the runtime file
+        and ready line say."""
         admin_path = Path(self.cfg.admin_socket or admin_socket(self.cfg.store)).absolute()
         await self.listeners.start_admin(admin_routes.routes(self), admin_path)
         if self.cfg.metrics_port is not None:
             await self.listeners.start_metrics(self.metrics_text, self.cfg.metrics_port)
-        for i in range(self.cfg.workers):
-            await self._spawn(i)
-        watchers = [asyncio.create_task(self._watch(i)) for i in range(self.cfg.workers)]
-        chain_stop = asyncio.Event()
-        chain_task = (
-            asyncio.create_task(self.chain.run(chain_stop)) if self.chain is not None else None
-        )
-        rf = runtime_file(self.cfg.store)
-        info = {"admin": str(admin_path), "pid": os.getpid(),
+        info: dict[str, Any] = {"admin": str(admin_path), "pid": os.getpid(),
                 "metrics_port": self.listeners.metrics_port,
                 "listen_port": self.cfg.listen_port}  # fmt: skip
         if self.hub is not None:
             info["signer_port"] = self.hub.port
             info["runtime_pubkey"] = self.hub.pubkey.hex()
             info["link_key_sealed"] = self.hub.key_sealed
-        write_private(rf, json.dumps(info).encode() + b"\n")
-        sample = []
-        for row in self.store.iter_nodes():
-            sample.append({"node_id": row.node_id.hex(), "host": row.host, "port": row.port})
-            if len(sample) >= 16:
-                break
+        return info
+
+    async def _print_ready(self, info: dict[str, Any], t0: float) -> None:
+        sample = [
+            {"node_id": row.node_id.hex(), "host": row.host, "port": row.port}
+            for row in await asyncio.to_thread(self._page, None, 16)
+        ]
         ready = {"event": "ready", **info, "workers": self.cfg.workers,
                  "worker_pids": [p.pid if p else None for p in self.procs],
                  "node_count": self.node_count, "nodes": sample,
@@ -537,11 +574,8 @@ class Supervisor:
         print(json.dumps(ready), flush=True)
         log.info("event=ready nodes=%d workers=%d port=%d", self.node_count, self.cfg.workers,
                  self.cfg.listen_port)  # fmt: skip
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+
+    async def _shutdown(self, watchers: list[asyncio.Task[None]]) -> None:
         self.stopping = True
         log.info("event=stopping")
         for p in self.procs:
@@ -556,9 +590,9 @@ class Supervisor:
                     p.kill()
         for w in watchers:
             w.cancel()
-        if chain_task is not None and self.chain is not None:
-            chain_stop.set()
-            await chain_task
+        if self._chain_task is not None and self.chain is not None:
+            self._chain_stop.set()
+            await self._chain_task
             self.chain.close()
         if self.channel_server is not None:
             self.channel_server.close()
@@ -566,6 +600,6 @@ class Supervisor:
             await self.hub.close()
         await self.listeners.close()
         with contextlib.suppress(OSError):
-            rf.unlink()
+            runtime_file(self.cfg.store).unlink()
         self.store.close()
         log.info("event=stopped")

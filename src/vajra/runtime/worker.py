@@ -10,11 +10,13 @@ Memory per idle session is what hibernation is about, so connections are
 the node's `StaticKey` is built from the shared key table per connection (one SHA-256),
 and a session idle for `compact_after` seconds drops its cipher objects.
 
-Limits (each one cuts only the offending connection, counted as `limit_cutoffs`):
-`max_connections` per worker (below the 20,000 descriptors a process may hold), the
-handshake + init deadline (half-open handshakes), the session's ping rate limit, and
-`max_write_buffer` bytes queued for a peer that does not read. A node's slots
-(`max_per_node` per worker) follow `admission.py`: per-source limits, eviction when
+Limits (each one cuts only the offending connection, counted as `limit_cutoffs` and under
+its own counter, so a test can tell which limit acted): `max_connections` per worker
+(below the 20,000 descriptors a process may hold; `connection_cutoffs`), the handshake +
+init deadline (half-open handshakes; `handshake_timeouts`), the session's ping rate
+limit, and `max_write_buffer` bytes queued for a peer that does not read
+(`write_buffer_cutoffs`). A node's slots (`max_per_node` per worker) follow
+`admission.py`: per-source limits (refused at accept: `per_node_cutoffs`), eviction when
 full (`evictions`), a deadline for a frame once its first byte arrived
 (`frame_timeouts`) and an idle timeout for sessions without a channel
 (`idle_timeouts`). Wakes follow `hibernation.py` (what may wake) and `wake_limits.py`
@@ -124,9 +126,11 @@ class WorkerConfig:
     """This worker's end of its handover inbox (SOCK_SEQPACKET), or -1: no handover."""
     outbox_fds: list[int] = field(default_factory=list)
     """Sending ends of every worker's inbox, by worker index."""
-    signer: dict[str, Any] = field(default_factory=dict)
+    signer: dict[str, Any] = field(default_factory=dict, repr=False)
     """{"kind": "dev", "seed": hex, "state": path}, {"kind": "fixed", "secret": hex} or
-    {"kind": "supervisor"} (the signer link: requests go over `signer_fd`)."""
+    {"kind": "supervisor"} (the signer link: requests go over `signer_fd`). Left out of
+    the repr: it may hold the dev seed or a forced node secret, and a config may be
+    logged or shown in a traceback."""
     signer_fd: int = -1
     """This worker's end of its signer channel to the supervisor (hub mode), or -1."""
     log_level: str = "INFO"
@@ -214,9 +218,15 @@ class Session(asyncio.Protocol):
             w.count["closed_unknown_address"] += 1
             transport.abort()
             return
+        if len(w.sessions) >= w.cfg.max_connections:
+            w.count["connection_cutoffs"] += 1
+            w.count["limit_cutoffs"] += 1
+            transport.abort()
+            return
         source = _source(transport)
         verdict = w.admission.admit(index, source, time.monotonic())
-        if len(w.sessions) >= w.cfg.max_connections or not verdict.ok:
+        if not verdict.ok:
+            w.count["per_node_cutoffs"] += 1
             w.count["limit_cutoffs"] += 1
             log.debug("event=refused node=%d source=%s reason=%s", index, source, verdict.reason)
             transport.abort()
@@ -432,6 +442,7 @@ class Session(asyncio.Protocol):
         if out:
             transport.write(out)
             if transport.get_write_buffer_size() > self.w.cfg.max_write_buffer:
+                self.w.count["write_buffer_cutoffs"] += 1
                 self.w.count["limit_cutoffs"] += 1
                 conn.close("write_buffer")
                 transport.abort()
@@ -556,6 +567,7 @@ class Worker:
             del self.handshaking[s]
             if s.conn is not None and not s.conn.closed:
                 s.conn.handle_timer(now)
+                self.count["handshake_timeouts"] += 1
                 self.count["limit_cutoffs"] += 1
                 s.flush()
                 if s.transport is not None:

@@ -13,7 +13,10 @@ never silently restarts: `vajra signer run` exits with code 2 and the reason.
 
 Requests are served one at a time, in order, on the event loop: each is one short
 state transaction (`SignerCore` / `Policy`), so there is nothing to gain from threads on
-a signer box, and order of arrival is order of decision. Pairing (`pair`) is a separate
+a signer box, and order of arrival is order of decision. What the runtime has pipelined
+(every request already received when one is read) is decided as one group commit
+(`SignerState.group`): one fsync for the batch, and no answer of the batch is sent before
+that commit, so every answer still reports a durable decision. Pairing (`pair`) is a separate
 one-shot connection (decision 0007).
 """
 
@@ -211,21 +214,17 @@ class SignerDaemon:
             self.connected.set()
             log.info("event=link_up runtime=%s", link.remote_pubkey.hex())
             while True:
-                data = await link.recv_bytes()
-                if self._refused(data):
+                batch = [await link.recv_bytes(), *link.received()]
+                if any(self._refused(data) for data in batch):
                     return
-                try:
-                    out = self.handler.handle_bytes(data, int(self.clock()))
-                except Exception as e:  # a bug must not take the signer down; no detail leaks
-                    log.error("event=request_failed error=%s", type(e).__name__)
-                    out = lp.Error(_frame_id(data), "internal").encode()
-                link.send_bytes(out)
+                for out in self._answer_all(batch, int(self.clock())):
+                    link.send_bytes(out)
                 if self.handler.fatal is None:
                     new = self.handler.head()
                     if new != head:  # the runtime keeps the newest head (the anchor)
                         head = new
                         link.send(head)
-                    if len(data) > 1 and data[1] in _CHANGES_BACKUP:
+                    if any(len(d) > 1 and d[1] in _CHANGES_BACKUP for d in batch):
                         self._send_backup(link)
                 await link.writer.drain()
                 if self.fatal is not None:
@@ -237,6 +236,22 @@ class SignerDaemon:
             self._link = None
             await link.close()
             log.info("event=link_down why=%s", why)
+
+    def _answer_all(self, batch: list[bytes], now: int) -> list[bytes]:
+        """The answers to `batch`, decided in one group commit; released only after it."""
+        try:
+            with self.handler.group():
+                return [self._answer(data, now) for data in batch]
+        except Exception as e:  # the COMMIT failed: no decision of the batch is durable
+            log.error("event=commit_failed requests=%d error=%s", len(batch), type(e).__name__)
+            return [lp.Error(_frame_id(data), "internal").encode() for data in batch]
+
+    def _answer(self, data: bytes, now: int) -> bytes:
+        try:
+            return self.handler.handle_bytes(data, now)
+        except Exception as e:  # a bug must not take the signer down; no detail leaks
+            log.error("event=request_failed error=%s", type(e).__name__)
+            return lp.Error(_frame_id(data), "internal").encode()
 
     def _send_backup(self, link: FramedLink) -> None:
         b = self.handler.backup()
@@ -275,7 +290,7 @@ class SignerDaemon:
 
 # Requests whose decisions change what the backup holds (nodes, devices, counters, spends).
 _CHANGES_BACKUP = frozenset(
-    {lp.Kind.CREATE_NODES, lp.Kind.AUTHORISE_PAYMENT, lp.Kind.DEVICE_COMMAND}
+    {lp.Kind.CREATE_NODES, lp.Kind.AUTHORISE_PAYMENT, lp.Kind.DEVICE_COMMAND, lp.Kind.SIGN_ONCHAIN}
 )
 
 

@@ -217,6 +217,14 @@ class Integrity:
         self._delta = 0
         self._pending = None
 
+    def mark(self) -> int:
+        """The accumulated change so far (a savepoint's start, for `rewind`)."""
+        return self._delta
+
+    def rewind(self, mark: int) -> None:
+        """Forget the rows changed since `mark` (their savepoint was rolled back)."""
+        self._delta = mark
+
     @property
     def dirty(self) -> bool:
         return self._delta != 0

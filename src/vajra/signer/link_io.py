@@ -57,6 +57,15 @@ class FramedLink:
                 raise LinkClosed("eof")
             self.transport.receive_data(data)
 
+    def received(self) -> list[bytes]:
+        """Every whole message already received (decrypted), without waiting. Stops at a
+        forged frame: the transport stays dead, so the next `recv_bytes` raises."""
+        out: list[bytes] = []
+        with contextlib.suppress(VajraError):
+            while (msg := self.transport.next_message()) is not None:
+                out.append(msg)
+        return out
+
     async def recv(self) -> lp.Frame:
         return lp.decode(await self.recv_bytes())
 

@@ -27,6 +27,7 @@ channel work adds):
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import TypeVar
 
 from vajra.bitcoin.chains import CHAIN_HASHES
@@ -127,6 +128,11 @@ class LinkHandler:
             snap = backup.snapshot(txn, length, head_hash)
         sealed = backup.seal(self.core.keys.backup_key(), backup.encode(snap))
         return lp.Backup(0, length, sealed) if len(sealed) <= backup.MAX_SEALED else None
+
+    def group(self) -> AbstractContextManager[None]:
+        """A group commit over the state (`SignerState.group`): hold the answers of the
+        requests handled inside until it has returned."""
+        return self.core.state.group()
 
     def handle(self, frame: lp.Frame, now: int) -> lp.Frame:
         """The response to one request; an ERROR frame for a refusal or a bad request."""

@@ -20,6 +20,12 @@ by a keyed MAC checked at open, and the registry, counters, spends and nodes are
 cross-checked against the audit log (`vajra.signer.replay`). Opened without the key on a
 sealed file, it is read-only (status, listings); without the key on an unsealed file it
 is the plain store the unit tests and benchmarks use.
+
+Group commit (`group()`): the decisions made inside one group are SQLite savepoints of
+one transaction and share its single COMMIT, i.e. one fsync for the batch instead of one
+per decision. Each decision is still all-or-nothing (a refused or failed one rolls back
+to its savepoint), but none is durable before the group's COMMIT: the caller holds every
+answer of the group until `group()` has returned, and answers none of them if it raises.
 """
 
 from __future__ import annotations
@@ -98,6 +104,7 @@ class StateTxn(Protocol):
 
 class SignerState(Protocol):
     def transaction(self) -> AbstractContextManager[StateTxn]: ...
+    def group(self) -> AbstractContextManager[None]: ...
     def audit_entries(self) -> list[AuditEntry]: ...
     # (number of audit entries, hash of the last): the anchor (decision 0012).
     def head(self) -> tuple[int, bytes]: ...
@@ -155,6 +162,11 @@ class MemoryState:
             txn = _MemoryTxn(self)
             yield txn
             txn.commit()
+
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        """Nothing to batch in memory: each transaction applies at its end."""
+        yield
 
     def audit_entries(self) -> list[AuditEntry]:
         with self._lock:
@@ -336,7 +348,8 @@ class SqliteState:
         against the audit log now, seal every transaction. `create=False`: the file
         must already be sealed (`vajra signer run` never starts on a fresh state).
         Raises StateIntegrityError (with the reason) when the file does not verify."""
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered by transaction() inside group()
+        self._grouped = False
         self._integrity: Integrity | None = None
         self._begin = "BEGIN IMMEDIATE"
         if not create and not Path(path).exists():
@@ -447,29 +460,72 @@ class SqliteState:
         self._db.close()
 
     @contextmanager
+    def group(self) -> Iterator[None]:
+        """Group commit: transactions in this block share one COMMIT (one fsync) and one
+        integrity seal; raises (after rolling all of them back) if that COMMIT fails. See
+        the module header."""
+        with self._lock:
+            if self._grouped:  # already in a group: its COMMIT covers this one
+                yield
+                return
+            with self._outer():
+                self._grouped = True
+                try:
+                    yield
+                finally:
+                    self._grouped = False
+
+    @contextmanager
     def transaction(self) -> Iterator[StateTxn]:
         with self._lock:
-            self._db.execute(self._begin)
-            integ = self._integrity
-            try:
-                if integ is not None:
-                    if integ.stale():  # another connection wrote: verify, do not trust
-                        integ.verify(*self._head())
-                    integ.begin()
+            if self._grouped:
+                yield from self._savepoint()
+                return
+            with self._outer():
                 yield _SqliteTxn(self._db)
-                if integ is not None and integ.dirty:
-                    integ.seal(*self._head())
-                self._db.execute("COMMIT")
-                if integ is not None:
-                    integ.committed()
-            except BaseException:
-                # Also after a failed COMMIT (disk full, I/O error): nothing of the
-                # decision may stay half-applied, and the connection must stay usable.
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                if integ is not None:
-                    integ.rolled_back()
-                raise
+
+    @contextmanager
+    def _outer(self) -> Iterator[None]:
+        """One SQLite transaction, verified first if another connection wrote, and sealed
+        (the state's MAC, decision 0012) just before its COMMIT."""
+        self._db.execute(self._begin)
+        integ = self._integrity
+        try:
+            if integ is not None:
+                if integ.stale():  # another connection wrote: verify, do not trust
+                    integ.verify(*self._head())
+                integ.begin()
+            yield
+            if integ is not None and integ.dirty:
+                integ.seal(*self._head())
+            self._db.execute("COMMIT")
+            if integ is not None:
+                integ.committed()
+        except BaseException:
+            # Also after a failed COMMIT (disk full, I/O error): nothing of the
+            # decision may stay half-applied, and the connection must stay usable.
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            if integ is not None:
+                integ.rolled_back()
+            raise
+
+    def _savepoint(self) -> Iterator[StateTxn]:
+        """One decision inside a group: all-or-nothing by itself, durable with the group.
+        A rolled-back decision also takes its rows out of the integrity accumulator (a
+        ROLLBACK TO fires no trigger)."""
+        integ = self._integrity
+        mark = integ.mark() if integ is not None else 0
+        self._db.execute("SAVEPOINT decision")
+        try:
+            yield _SqliteTxn(self._db)
+        except BaseException:
+            self._db.execute("ROLLBACK TO decision")
+            self._db.execute("RELEASE decision")
+            if integ is not None:
+                integ.rewind(mark)
+            raise
+        self._db.execute("RELEASE decision")
 
     def audit_entries(self) -> list[AuditEntry]:
         with self._lock:

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,146 @@ def _wait_active_channel(node: Lnd, timeout: float = 90.0) -> None:
     )
 
 
+@dataclass
+class _Bed:
+    """The daemons of one self-check run; each step below works on it."""
+
+    base: Path
+    tp: tb_paths.TestbedPaths
+    btcd: Btcd
+    alice: Lnd
+    bob: Lnd
+    ldk: LdkPeer
+
+
+def _start_btcd(bed: _Bed) -> str:
+    bed.btcd.start()
+    return f"regtest rpc={bed.btcd.rpc_host} height={bed.btcd.getblockcount()}"
+
+
+def _start_lnds(bed: _Bed) -> str:
+    bed.alice.start()
+    bed.bob.start()
+    return f"alice={bed.alice.node_id[:16]}.. bob={bed.bob.node_id[:16]}.."
+
+
+def _mine_to_maturity(bed: _Bed) -> str:
+    alice, bob, btcd = bed.alice, bed.bob, bed.btcd
+    btcd.set_mining_address(alice.new_address("p2wkh"))
+    btcd.generate(COINBASE_MATURITY + 10)
+    alice.wait_synced()
+    bob.wait_synced()
+    bal = wait_until(
+        lambda: alice.confirmed_balance_sat(), timeout=60, what="alice's matured coinbase balance"
+    )
+    return f"height={btcd.getblockcount()} alice_confirmed_sat={bal}"
+
+
+def _connect_lnds(bed: _Bed) -> str:
+    alice, bob = bed.alice, bed.bob
+    alice.connect(bob.uri)
+    wait_until(lambda: bob.node_id in alice.peer_ids(), timeout=30, what="alice sees bob")
+    wait_until(lambda: alice.node_id in bob.peer_ids(), timeout=30, what="bob sees alice")
+    return "alice <-> bob connected"
+
+
+def _open_channel(bed: _Bed) -> str:
+    txid = bed.alice.open_channel(bed.bob.node_id, CHANNEL_SAT)
+    bed.btcd.wait_mempool(1)
+    bed.btcd.generate(6)
+    for node in (bed.alice, bed.bob):
+        _wait_active_channel(node)
+    tx = bed.btcd.getrawtransaction(txid)
+    return f"funding_txid={txid} confirmations={tx.get('confirmations')} capacity_sat={CHANNEL_SAT}"
+
+
+def _pay(bed: _Bed) -> str:
+    alice, bob = bed.alice, bed.bob
+    a0, b0 = alice.local_balance_msat(), bob.local_balance_msat()
+    inv = bob.add_invoice(INVOICE_MSAT, memo="vajra selfcheck")
+    alice.wait_route(bob.node_id, INVOICE_MSAT)
+    res = alice.pay_invoice(str(inv["payment_request"]))
+    fee = int(res.get("fee_msat", 0))
+    wait_until(
+        lambda: bob.local_balance_msat() == b0 + INVOICE_MSAT,
+        timeout=30,
+        what=f"bob's local balance to grow by {INVOICE_MSAT} msat",
+    )
+    a1, b1 = alice.local_balance_msat(), bob.local_balance_msat()
+    if a0 - a1 != INVOICE_MSAT + fee or b1 - b0 != INVOICE_MSAT:
+        raise AssertionError(
+            f"balances moved wrongly: alice {a0}->{a1}, bob {b0}->{b1}, "
+            f"invoice {INVOICE_MSAT} msat, fee {fee} msat"
+        )
+    settled = bob.lookup_invoice(str(inv["r_hash"]))
+    if settled.get("state") != "SETTLED":
+        raise AssertionError(f"bob's invoice is {settled.get('state')}, not SETTLED")
+    return f"paid {INVOICE_MSAT} msat (fee {fee}); alice {a0}->{a1} msat, bob {b0}->{b1} msat"
+
+
+def _ldk_dials_lnd(bed: _Bed) -> str:
+    alice, ldk = bed.alice, bed.ldk
+    ldk.start()
+    ldk.connect("127.0.0.1", alice.p2p_port, alice.node_id)
+    wait_until(lambda: ldk.node_id in alice.peer_ids(), timeout=30, what="alice lists LDK as peer")
+    if alice.node_id not in ldk.list_peers():
+        raise AssertionError("LDK does not list alice after init")
+    rtt = ldk.ping(alice.node_id)
+    return f"ldk={ldk.node_id[:16]}.. init exchanged with alice; ping->pong {rtt:.0f} ms"
+
+
+def _lnd_dials_ldk(bed: _Bed) -> str:
+    bob, ldk = bed.bob, bed.ldk
+    port = ldk.listen(0)
+    bob.connect(f"{ldk.node_id}@127.0.0.1:{port}")
+    wait_until(lambda: bob.node_id in ldk.list_peers(), timeout=30, what="LDK lists bob as peer")
+    wait_until(lambda: ldk.node_id in bob.peer_ids(), timeout=30, what="bob lists LDK")
+    return f"bob connected to LDK listening on 127.0.0.1:{port}"
+
+
+def _lnprototest_imports(bed: _Bed) -> str:
+    out = run(
+        [
+            bed.tp.lnprototest_python,
+            "-c",
+            "import importlib.metadata as m, lnprototest, pyln.proto.wire;"
+            "print(m.version('lnprototest'), m.version('pyln-proto'))",
+        ],
+        timeout=60,
+        name="lnprototest",
+    )
+    lnpt, pyln = out.split()
+    return f"lnprototest {lnpt}, pyln-proto {pyln} import in {bed.tp.lnprototest_dir.name}"
+
+
+def _electrum_imports(bed: _Bed) -> str:
+    out = run(
+        [
+            bed.tp.electrum_python,
+            "-c",
+            "import electrum.ecc_fast, electrum.lnpeer, electrum.version as v;"
+            "print(v.ELECTRUM_VERSION)",
+        ],
+        timeout=60,
+        name="electrum",
+    )
+    return f"Debian Electrum {out.strip()} with libsecp256k1 in {bed.tp.electrum_dir.name}"
+
+
+STEPS: tuple[tuple[str, Callable[[_Bed], str]], ...] = (
+    ("start btcd", _start_btcd),
+    ("start two LND nodes", _start_lnds),
+    ("mine to coinbase maturity (coins to alice)", _mine_to_maturity),
+    ("connect alice to bob", _connect_lnds),
+    ("open channel alice -> bob and confirm it", _open_channel),
+    ("alice pays bob's invoice; balances move exactly", _pay),
+    ("LDK dials LND (init, ping/pong)", _ldk_dials_lnd),
+    ("LND dials LDK (LDK as BOLT 8 responder)", _lnd_dials_ldk),
+    ("lnprototest venv", _lnprototest_imports),
+    ("Electrum venv", _electrum_imports),
+)
+
+
 def run_selfcheck(
     log: Callable[[str], None] = print, *, workdir: Path | None = None, keep: bool = False
 ) -> dict[str, Any]:
@@ -72,162 +213,42 @@ def run_selfcheck(
         "workdir": str(base),
         "steps": steps.steps,
     }
-    btcd = Btcd(base / "btcd")
-    alice = bob = None
-    ldk = None
+    bed: _Bed | None = None
     try:
-
-        def start_btcd() -> str:
-            btcd.start()
-            return f"regtest rpc={btcd.rpc_host} height={btcd.getblockcount()}"
-
-        steps.run("start btcd", start_btcd)
-
-        alice = Lnd(btcd, base / "alice", alias="alice")
-        bob = Lnd(btcd, base / "bob", alias="bob")
-
-        def start_lnds() -> str:
-            assert alice is not None and bob is not None
-            alice.start()
-            bob.start()
-            return f"alice={alice.node_id[:16]}.. bob={bob.node_id[:16]}.."
-
-        steps.run("start two LND nodes", start_lnds)
-
-        def mine_to_maturity() -> str:
-            assert alice is not None and bob is not None
-            btcd.set_mining_address(alice.new_address("p2wkh"))
-            btcd.generate(COINBASE_MATURITY + 10)
-            alice.wait_synced()
-            bob.wait_synced()
-            bal = wait_until(
-                lambda: alice.confirmed_balance_sat(),
-                timeout=60,
-                what="alice's matured coinbase balance",
-            )
-            return f"height={btcd.getblockcount()} alice_confirmed_sat={bal}"
-
-        steps.run("mine to coinbase maturity (coins to alice)", mine_to_maturity)
-
-        def connect_lnds() -> str:
-            assert alice is not None and bob is not None
-            alice.connect(bob.uri)
-            wait_until(lambda: bob.node_id in alice.peer_ids(), timeout=30, what="alice sees bob")
-            wait_until(lambda: alice.node_id in bob.peer_ids(), timeout=30, what="bob sees alice")
-            return "alice <-> bob connected"
-
-        steps.run("connect alice to bob", connect_lnds)
-
-        def open_channel() -> str:
-            assert alice is not None and bob is not None
-            txid = alice.open_channel(bob.node_id, CHANNEL_SAT)
-            btcd.wait_mempool(1)
-            btcd.generate(6)
-            for node in (alice, bob):
-                _wait_active_channel(node)
-            tx = btcd.getrawtransaction(txid)
-            return f"funding_txid={txid} confirmations={tx.get('confirmations')} capacity_sat={CHANNEL_SAT}"
-
-        steps.run("open channel alice -> bob and confirm it", open_channel)
-
-        def pay() -> str:
-            assert alice is not None and bob is not None
-            a0, b0 = alice.local_balance_msat(), bob.local_balance_msat()
-            inv = bob.add_invoice(INVOICE_MSAT, memo="vajra selfcheck")
-            alice.wait_route(bob.node_id, INVOICE_MSAT)
-            res = alice.pay_invoice(str(inv["payment_request"]))
-            fee = int(res.get("fee_msat", 0))
-            wait_until(
-                lambda: bob.local_balance_msat() == b0 + INVOICE_MSAT,
-                timeout=30,
-                what=f"bob's local balance to grow by {INVOICE_MSAT} msat",
-            )
-            a1, b1 = alice.local_balance_msat(), bob.local_balance_msat()
-            if a0 - a1 != INVOICE_MSAT + fee or b1 - b0 != INVOICE_MSAT:
-                raise AssertionError(
-                    f"balances moved wrongly: alice {a0}->{a1}, bob {b0}->{b1}, "
-                    f"invoice {INVOICE_MSAT} msat, fee {fee} msat"
-                )
-            settled = bob.lookup_invoice(str(inv["r_hash"]))
-            if settled.get("state") != "SETTLED":
-                raise AssertionError(f"bob's invoice is {settled.get('state')}, not SETTLED")
-            return (
-                f"paid {INVOICE_MSAT} msat (fee {fee}); alice {a0}->{a1} msat, bob {b0}->{b1} msat"
-            )
-
-        steps.run("alice pays bob's invoice; balances move exactly", pay)
-
-        ldk = LdkPeer(base / "ldk", seed_hex=LDK_SEED)
-
-        def ldk_dials_lnd() -> str:
-            assert alice is not None and ldk is not None
-            ldk.start()
-            ldk.connect("127.0.0.1", alice.p2p_port, alice.node_id)
-            wait_until(
-                lambda: ldk.node_id in alice.peer_ids(), timeout=30, what="alice lists LDK as peer"
-            )
-            if alice.node_id not in ldk.list_peers():
-                raise AssertionError("LDK does not list alice after init")
-            rtt = ldk.ping(alice.node_id)
-            return f"ldk={ldk.node_id[:16]}.. init exchanged with alice; ping->pong {rtt:.0f} ms"
-
-        steps.run("LDK dials LND (init, ping/pong)", ldk_dials_lnd)
-
-        def lnd_dials_ldk() -> str:
-            assert bob is not None and ldk is not None
-            port = ldk.listen(0)
-            bob.connect(f"{ldk.node_id}@127.0.0.1:{port}")
-            wait_until(
-                lambda: bob.node_id in ldk.list_peers(), timeout=30, what="LDK lists bob as peer"
-            )
-            wait_until(lambda: ldk.node_id in bob.peer_ids(), timeout=30, what="bob lists LDK")
-            return f"bob connected to LDK listening on 127.0.0.1:{port}"
-
-        steps.run("LND dials LDK (LDK as BOLT 8 responder)", lnd_dials_ldk)
-
-        def lnprototest_imports() -> str:
-            out = run(
-                [
-                    tp.lnprototest_python,
-                    "-c",
-                    "import importlib.metadata as m, lnprototest, pyln.proto.wire;"
-                    "print(m.version('lnprototest'), m.version('pyln-proto'))",
-                ],
-                timeout=60,
-                name="lnprototest",
-            )
-            lnpt, pyln = out.split()
-            return f"lnprototest {lnpt}, pyln-proto {pyln} import in {tp.lnprototest_dir.name}"
-
-        steps.run("lnprototest venv", lnprototest_imports)
-
-        def electrum_imports() -> str:
-            out = run(
-                [
-                    tp.electrum_python,
-                    "-c",
-                    "import electrum.ecc_fast, electrum.lnpeer, electrum.version as v;"
-                    "print(v.ELECTRUM_VERSION)",
-                ],
-                timeout=60,
-                name="electrum",
-            )
-            return f"Debian Electrum {out.strip()} with libsecp256k1 in {tp.electrum_dir.name}"
-
-        steps.run("Electrum venv", electrum_imports)
+        btcd = Btcd(base / "btcd")
+        bed = _Bed(
+            base, tp, btcd, Lnd(btcd, base / "alice", alias="alice"),
+            Lnd(btcd, base / "bob", alias="bob"), LdkPeer(base / "ldk", seed_hex=LDK_SEED),
+        )  # fmt: skip
+        for name, step in STEPS:
+            steps.run(name, lambda step=step: step(bed))  # type: ignore[misc]
         summary["ok"] = True
     except Exception as e:
         summary["error"] = f"{type(e).__name__}: {e}"
         log(f"FAILED: {summary['error']}")
         log(f"logs kept in {base}")
     finally:
-        for stopper in (ldk, bob, alice, btcd):
-            if stopper is not None:
-                try:
-                    stopper.stop()
-                except Exception as e:
-                    log(f"stop failed: {e}")
-                    summary["ok"] = False
+        if bed is not None:
+            _stop_all(bed, summary, log)
+    _finish(summary, groups_before, steps, log)
+    if summary["ok"] and workdir is None and not keep:
+        shutil.rmtree(base, ignore_errors=True)
+    return summary
+
+
+def _stop_all(bed: _Bed, summary: dict[str, Any], log: Callable[[str], None]) -> None:
+    for stopper in (bed.ldk, bed.bob, bed.alice, bed.btcd):
+        try:
+            stopper.stop()
+        except Exception as e:
+            log(f"stop failed: {e}")
+            summary["ok"] = False
+
+
+def _finish(
+    summary: dict[str, Any], groups_before: set[int], steps: Steps, log: Callable[[str], None]
+) -> None:
+    """No process of this run may be left; the time taken; the closing line."""
     # Only this run's processes: a caller (a test session) may have daemons of its own.
     left = leftover_pids(started_pgids() - groups_before)
     summary["leftover_pids"] = left
@@ -237,6 +258,3 @@ def run_selfcheck(
     summary["seconds"] = round(time.monotonic() - steps.t0, 1)
     if summary["ok"]:
         log(f"self-check passed in {summary['seconds']}s")
-        if workdir is None and not keep:
-            shutil.rmtree(base, ignore_errors=True)
-    return summary

@@ -3,7 +3,8 @@
     python -m vajra.wire.specgen --write     # regenerate after the spec copy changes
     python -m vajra.wire.specgen --check     # exit 1 if the checked-in file is stale
 
-The spec directory defaults to `../shared/specs/bolts` next to the repository and can
+The spec directory defaults to `$VAJRA_SHARED/specs/bolts` (else `../shared/specs/bolts`
+next to the repository) and can
 be overridden with `--spec-dir`. The output depends only on the spec text, so a test
 regenerates it and compares (tests/unit/wire/test_specgen.py): the codec cannot drift.
 
@@ -20,6 +21,7 @@ Shapes of the generated code:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -35,7 +37,11 @@ from vajra.wire.schema import (
 from vajra.wire.specparse import SOURCES, Spec, load
 
 OUTPUT = Path(__file__).with_name("_generated.py")
-DEFAULT_SPEC_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "specs" / "bolts"
+SHARED_DIR = Path(
+    os.environ.get("VAJRA_SHARED", Path(__file__).resolve().parents[3].parent / "shared")
+)
+"""The shared copy of the specs: $VAJRA_SHARED, else `../shared` next to the repository."""
+DEFAULT_SPEC_DIR = SHARED_DIR / "specs" / "bolts"
 
 # `Warning` is a Python builtin; give both BOLT 1 error messages the same suffix.
 CLASS_NAMES = {"warning": "WarningMessage", "error": "ErrorMessage"}

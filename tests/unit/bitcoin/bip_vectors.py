@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-_ROOT = Path(__file__).resolve().parents[3]
-
-
-def _shared() -> Path:
-    """$VAJRA_SHARED, else the nearest `shared/` beside the checkout or one of its parents
-    (a clone has it at ../shared; a git worktree one level further up)."""
-    env = os.environ.get("VAJRA_SHARED")
-    if env:
-        return Path(env)
-    for p in _ROOT.parents:
-        if (p / "shared" / "specs").is_dir():
-            return p / "shared"
-    return _ROOT.parent / "shared"
-
-
-SHARED = _shared()
-BIPS = SHARED / "specs" / "bips"
+from tests.specs import spec_path
 
 
 def bip_text(name: str) -> str:
-    return (BIPS / name).read_text(encoding="utf-8")
+    return spec_path(f"bips/{name}").read_text(encoding="utf-8")
 
 
 # -- BIP 350: segwit addresses -----------------------------------------------------------
@@ -138,7 +120,7 @@ def bip143_sighashes() -> list[Bip143Case]:
 
 @cache
 def bip341_wallet_vectors() -> dict[str, Any]:
-    data = json.loads((BIPS / "bip-0341" / "wallet-test-vectors.json").read_text())
+    data = json.loads(spec_path("bips/bip-0341/wallet-test-vectors.json").read_text())
     assert isinstance(data, dict)
     return data
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from tests.unit.bitcoin.bip_vectors import SHARED
+from tests.specs import spec_path
 
-SPECS = SHARED / "specs"
-BOLT3 = SPECS / "bolts" / "03-transactions.md"
+BOLT3 = spec_path("bolts/03-transactions.md")
 
 _KV = re.compile(r"^\s*([A-Za-z_]+):\s*(\S.*?)\s*$")
 

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.specs import spec_path
 from vajra import __version__
 from vajra.cli import main
 from vajra.wire import Ping, encode_message
 
-SPEC = Path(__file__).resolve().parents[4] / "shared/specs/bolts/11-payment-encoding.md"
+SPEC = spec_path("bolts/11-payment-encoding.md")
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -81,13 +82,15 @@ def test_bench_protocol_json_and_record(tmp_path: Path, capsys: pytest.CaptureFi
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     for key in (
-        "handshakes_per_s_per_core",
+        "noise_responder_handshakes_per_cpu_s",
         "frames_per_s_per_core",
         "channel_update_decodes_per_s_per_core",
     ):
         assert isinstance(out[key], int) and out[key] > 0
     text = results.read_text()
-    assert "## protocol" in text and '"handshakes_per_s_per_core"' in text and "machine" in text
+    assert "## protocol" in text and '"noise_responder_handshakes_per_cpu_s"' in text
+    assert "machine" in text and '"event_loop"' in text and '"loadavg_at_start"' in text
+    assert out["conditions"]["event_loop"] and len(out["conditions"]["loadavg_at_start"]) == 3
 
 
 def test_bench_chain_small_json_and_record(

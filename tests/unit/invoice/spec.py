@@ -10,13 +10,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
+from tests.specs import spec_path
 from vajra.crypto.hashes import sha256
 from vajra.crypto.secp256k1 import PrivateKey
 from vajra.invoice import bech32
 
-SPEC = Path(__file__).resolve().parents[3].parent / "shared/specs/bolts/11-payment-encoding.md"
+SPEC = spec_path("bolts/11-payment-encoding.md")
 
 
 @dataclass(frozen=True)

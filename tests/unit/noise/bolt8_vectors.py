@@ -7,14 +7,12 @@ final key pair (`sk,rk=...`). Comment lines (intermediate states) are skipped.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
-_ROOT = Path(__file__).resolve().parents[3]
-SPECS = Path(os.environ.get("VAJRA_SHARED", _ROOT.parent / "shared")) / "specs"
-BOLT8 = SPECS / "bolts" / "08-transport.md"
+from tests.specs import spec_path
+
+BOLT8 = spec_path("bolts/08-transport.md")
 
 _PARAM = re.compile(
     r"^(rs\.pub|ls\.priv|ls\.pub|e\.priv|e\.pub|ck|sk|rk)\s*[:=]\s*(?:0x)?([0-9a-f]+)$"

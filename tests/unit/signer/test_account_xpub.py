@@ -4,27 +4,16 @@ the BIP 84 vectors, read from ../shared/specs/bips/."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-import pytest
-
+from tests.specs import spec_path
 from vajra.bitcoin.script import p2wpkh, script_to_address
 from vajra.crypto.bip32 import HARDENED, parse_extended_key
 from vajra.signer.keys import SignerKeys
 from vajra.signer.seed import mnemonic_to_seed
 
-SPECS = Path("/work/shared/specs/bips")
-for parent in Path(__file__).resolve().parents:
-    if (parent / "shared" / "specs" / "bips").is_dir():
-        SPECS = parent / "shared" / "specs" / "bips"
-        break
-
 
 def _vectors(name: str) -> str:
-    path = SPECS / name
-    if not path.exists():
-        pytest.fail(f"spec file {path} is not present", pytrace=False)
-    return path.read_text()
+    return spec_path(f"bips/{name}").read_text()
 
 
 def _field(text: str, name: str) -> list[str]:

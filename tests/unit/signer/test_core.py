@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.unit.signer.helpers import T0, World, key
+from tests.unit.signer.helpers import NODE, T0, World, key
 from vajra.crypto.secp256k1 import PrivateKey
 from vajra.errors import PolicyViolation
 from vajra.signer import audit
@@ -98,10 +100,49 @@ def test_state_file_holds_no_secret(tmp_path: Path) -> None:
     assert node_ids[0] in blob  # the scan does read the file
 
 
-def test_benchmark_figures_are_produced() -> None:
-    """`vajra bench signer` core figures run end to end (values are for bench/RESULTS.md)."""
-    from vajra.benchmarks import signer
+class _FailingCommit(SqliteState):
+    """A state whose group COMMIT fails (disk full) after every decision was made."""
 
-    out = signer.run(seconds=0.01, runs=1)
-    for k in ("authorisations_per_s_per_core", "authorisations_per_s_wall", "nodes_created_per_s"):
-        assert out[k] > 0
+    @contextlib.contextmanager
+    def group(self) -> Iterator[None]:
+        with super().group():
+            yield
+            raise OSError("disk full")
+
+
+def test_pipelined_requests_are_one_group_commit_answered_in_order(tmp_path: Path) -> None:
+    """The daemon's batch path (what `vajra bench signer`'s wall figure times): pipelined
+    authorisations decided in one group commit, answered in order with consecutive audit
+    entries, a replay among them refused; if the group's COMMIT fails, no answer reports
+    a decision (each is an `internal` error) and nothing of the batch is in the state."""
+    from vajra.signer import link_proto as lp
+    from vajra.signer.daemon import SignerDaemon
+    from vajra.signer.link_server import LinkHandler
+
+    w = World(state=SqliteState(tmp_path / "s.db"))
+    w.bootstrap()
+    ring = key(KeyType.SECP256K1, 2)
+    w.enroll(ring)
+    daemon = SignerDaemon(LinkHandler(SignerCore(KEYS, w.state)), None, None, None)  # type: ignore[arg-type]
+    auths = [w.auth(ring, 1000 + i, now=T0).encode() for i in range(4)]
+    batch = [lp.AuthorisePayment(i + 1, NODE, 1, a).encode() for i, a in enumerate(auths)]
+    batch.append(lp.AuthorisePayment(9, NODE, 1, auths[0]).encode())  # a replay
+    answers = [lp.decode(a) for a in daemon._answer_all(batch, T0)]
+    assert [a.id for a in answers] == [1, 2, 3, 4, 9]
+    assert all(isinstance(a, lp.DecisionFrame) for a in answers)
+    outcomes = [(a.outcome, a.reason) for a in answers if isinstance(a, lp.DecisionFrame)]
+    assert [o for o, _ in outcomes] == ["approve"] * 4 + ["deny"]
+    assert outcomes[-1][1] == "replay"
+    seqs = [a.audit_seq for a in answers if isinstance(a, lp.DecisionFrame)]
+    assert seqs == list(range(seqs[0], seqs[0] + 5))
+    entries = len(w.state.audit_entries())
+
+    failing = _FailingCommit(tmp_path / "s.db")
+    daemon = SignerDaemon(LinkHandler(SignerCore(KEYS, failing)), None, None, None)  # type: ignore[arg-type]
+    more = [w.auth(ring, 5000 + i, now=T0).encode() for i in range(3)]
+    batch = [lp.AuthorisePayment(i + 1, NODE, 1, a).encode() for i, a in enumerate(more)]
+    answers = [lp.decode(a) for a in daemon._answer_all(batch, T0)]
+    assert [(type(a).__name__, getattr(a, "reason", None)) for a in answers] == [
+        ("Error", "internal")
+    ] * 3
+    assert len(failing.audit_entries()) == entries

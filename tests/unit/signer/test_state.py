@@ -178,3 +178,43 @@ def test_sqlite_window_sums_match_the_memory_model(ops: list[tuple[str, int, int
                         txn.prune_spends(device, t - x % 10_000)
                     answers.append(txn.spent_since(device, t - x % 10_000))
             assert answers[0] == answers[1], (op, answers)
+
+
+def test_group_commit_makes_decisions_durable_together_and_each_all_or_nothing(
+    tmp_path: Path,
+) -> None:
+    """`group()`: the batch is invisible to another connection (not committed, so not
+    durable) until the group ends; then all of it is there. A decision that fails inside
+    the group rolls back alone; a group that fails loses the whole batch."""
+    db = tmp_path / "signer.sqlite"
+    w = World(state=SqliteState(db))
+    w.bootstrap()
+    ring = key(KeyType.P256, 1)
+    w.enroll(ring)
+    assert isinstance(w.state, SqliteState)
+    before = len(w.state.audit_entries())
+    observer = SqliteState(db)
+    with w.state.group():
+        for i in range(5):
+            a = w.auth(ring, 1000 + i, now=T0 + 10)
+            assert w.policy.decide(a.encode(), node_id=NODE, now=T0 + 10).approved
+        with pytest.raises(ZeroDivisionError), w.state.transaction() as txn:
+            txn.set_clock(T0 + 10**6)
+            raise ZeroDivisionError  # a failing decision: its write is rolled back alone
+        assert len(observer.audit_entries()) == before  # nothing committed yet
+    entries = observer.audit_entries()
+    assert len(entries) == before + 5
+    audit.verify(entries, AUDIT_KEY.pubkey)
+    with w.state.transaction() as txn:
+        assert txn.clock() == T0 + 10  # the failed decision's clock never landed
+    # A failed group: every decision in it is gone, the state usable afterwards.
+    with pytest.raises(OSError), w.state.group():
+        a = w.auth(ring, 7000, now=T0 + 20)
+        assert w.policy.decide(a.encode(), node_id=NODE, now=T0 + 20).approved
+        raise OSError("the commit did not happen")
+    assert len(observer.audit_entries()) == before + 5
+    a = w.auth(ring, 8000, now=T0 + 30)
+    assert w.policy.decide(a.encode(), node_id=NODE, now=T0 + 30).approved
+    assert len(observer.audit_entries()) == before + 6
+    observer.close()
+    w.state.close()

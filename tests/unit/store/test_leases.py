@@ -171,5 +171,7 @@ def test_processes_racing_compare_and_swap_each_version_won_once(tmp_path: Path)
     got = store.get(b"\x02" * 33, "counter")
     store.close()
     assert got is not None
+    # Every version was won exactly once, however the processes were scheduled (they may
+    # or may not have overlapped on a loaded machine; a lost write would leave a gap or
+    # a duplicate here). Conflicts themselves are forced in test_kv.
     assert sorted(won) == list(range(1, got[0] + 1))
-    assert len(won) < 180  # they did collide: some writers lost

@@ -1,8 +1,8 @@
 """Benchmarks of the BOLT 8 hot paths: responder handshakes and message frames per second.
 
-The only module of `vajra.noise` that reads a clock; the protocol code never does. Both
-functions measure this process's CPU time (`time.process_time`), so another process busy
-on the machine does not skew them.
+Here, not in `vajra.noise`: the protocol package is sans-IO and never reads a clock.
+Both functions measure this process's CPU time (`time.process_time`), so another process
+busy on the machine does not skew them.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def _run(seconds: float, batch: Callable[[], None], per_batch: int) -> float:
     return done / (now - start)
 
 
-def handshakes_per_s(seconds: float) -> float:
+def responder_handshakes_per_cpu_s(seconds: float) -> float:
     """Responder handshakes per CPU second: `read_act_one` + `read_act_three`.
 
     The initiators' acts are made beforehand, outside the timed region. That needs each
@@ -55,7 +55,7 @@ def handshakes_per_s(seconds: float) -> float:
     return _run(seconds, batch, _BATCH)
 
 
-def frames_per_s(seconds: float, size: int = 32) -> float:
+def frames_per_cpu_s(seconds: float, size: int = 32) -> float:
     """Messages of `size` bytes per CPU second through encrypt, frame and decrypt."""
     sk, rk, ck = bytes([1]) * 32, bytes([2]) * 32, bytes([3]) * 32
     sender, receiver = Transport(sk, rk, ck), Transport(rk, sk, ck)
