@@ -53,7 +53,14 @@ def seeds() -> list[bytes]:
         lp.SignOnchain(11, _NODE, 1, bytes(195), b"", b"psbt\xff\x01\x00"),
         lp.Xpub(10, bytes(78), bytes(4)),
         lp.OnchainSigned(
-            11, "deny", "onchain-no-unknown-outputs", "onchain", bytes(32), bytes(32), 12, b""
+            11,
+            "deny",
+            "onchain-no-unknown-outputs",
+            "onchain",
+            bytes(32),
+            bytes(32),
+            12,
+            psbt=b"",
         ),
     ]
     return [f.encode() for f in frames]
