@@ -230,6 +230,7 @@ class Channel:
                 self.ledger.next_remote_spec(),
                 self.remote_next_point,
                 self.last_revocation,
+                self.ledger.known_preimages(),
             )
         )
         self.state = State.AWAIT_COUNTERPARTY_SIGS
@@ -269,6 +270,7 @@ class Channel:
                 self.ledger.next_local_spec(),
                 m.signature,
                 m.htlc_signature,
+                self.ledger.known_preimages(),
             )
         )
         self.state = State.AWAIT_HOLDER_VALIDATION

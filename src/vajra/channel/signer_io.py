@@ -24,6 +24,8 @@ class SignCounterpartyCommitment:
     spec: CommitSpec
     per_commitment_point: bytes
     last_revocation: tuple[int, bytes] | None
+    preimages: tuple[bytes, ...] = ()
+    """Preimages of fulfils this commitment may include (see `Ledger.known_preimages`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,7 @@ class ValidateHolderCommitment:
     spec: CommitSpec
     signature: bytes
     htlc_signatures: tuple[bytes, ...]
+    preimages: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

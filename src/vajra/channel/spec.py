@@ -98,6 +98,8 @@ class SettleChange:
 
     htlc_id: int
     fulfilled: bool
+    payment_preimage: bytes | None = None
+    """Set when fulfilled: the signer learns it (it may then let the peer have the HTLC)."""
 
 
 @dataclass(frozen=True, slots=True)

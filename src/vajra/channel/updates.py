@@ -115,6 +115,16 @@ class Ledger:
         """BOLT 2: not while awaiting a revoke_and_ack, and never without an update."""
         return self.next_remote is None and bool(self.pending[0].proposed or self.pending[1].acked)
 
+    def known_preimages(self) -> tuple[bytes, ...]:
+        """Preimages of the fulfils still pending on either side (the signer's evidence
+        that an HTLC we offered may go to the peer)."""
+        return tuple(
+            c.payment_preimage
+            for p in self.pending
+            for c in p.all()
+            if isinstance(c, SettleChange) and c.payment_preimage is not None
+        )
+
     def has_changes_for_local(self) -> bool:
         return bool(self.pending[0].acked or self.pending[1].proposed)
 
@@ -197,7 +207,8 @@ class Ledger:
             raise UpdateRuleBroken("htlc-already-settled", side, str(htlc_id), message=message)
         if payment_preimage is not None and sha256(payment_preimage) != htlc.payment_hash:
             raise UpdateRuleBroken("htlc-wrong-preimage", side, str(htlc_id), message=message)
-        self.pending[side].proposed.append(SettleChange(htlc_id, payment_preimage is not None))
+        fulfilled = payment_preimage is not None
+        self.pending[side].proposed.append(SettleChange(htlc_id, fulfilled, payment_preimage))
         return htlc
 
     def propose_fee(self, side: Side, feerate_per_kw: int, *, message: str | None = None) -> None:

@@ -16,15 +16,17 @@ authorised for outgoing HTLCs. Policy codes:
     policy-commitment-sequence          counterparty number neither repeat nor +1
     policy-commitment-payment-approved  an outgoing HTLC no device authorised
     policy-commitment-balance           balances + HTLCs differ from the capacity
+    policy-commitment-payment-balance   our balance falls by more than our new HTLCs, or
+                                        an HTLC we offered goes to the peer unpaid
     policy-commitment-holder-sequence   holder commitment not the next one
     policy-commitment-signature         the peer's commitment signature does not verify
     policy-htlc-signature               an HTLC signature missing or not verifying
     policy-revoke-new-commitment-signed revoke before the next holder commitment validated
     policy-commitment-holder-not-revoked  sign (for broadcast) a revoked holder commitment
 
-Not yet (issue 9): replaying the updates to derive the spec itself instead of trusting the
-core's (it checks conservation and authorisations only), fee and CLTV ranges, sealing
-this state under the signer's rollback protection.
+Not yet (issue 9): replaying the updates to derive the spec itself (it checks
+conservation, our balance against our HTLCs and preimages, and authorisations), fee and
+CLTV ranges, sealing this state under the signer's rollback protection.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from vajra.channel.signing import (
     htlc_sighash,
 )
 from vajra.channel.spec import ChannelParams, CommitSpec, Side, build_commitment_for
+from vajra.crypto.hashes import sha256
 from vajra.crypto.secp256k1 import (
     PrivateKey,
     compact_to_der,
@@ -70,6 +73,9 @@ class ChannelSigner:
     counterparty: dict[int, tuple[CommitSpec, bytes]] = field(default_factory=dict)
     counterparty_revoked: int = -1
     approved_payments: set[bytes] = field(default_factory=set)
+    paid_hashes: set[bytes] = field(default_factory=set)
+    """Payment hashes whose preimage the signer has seen: those HTLCs we offered may go
+    to the peer."""
 
     @classmethod
     def open(
@@ -112,6 +118,8 @@ class ChannelSigner:
                 raise PolicyViolation("policy-commitment-previous-revoked", f"number {r.number}")
         self._check_balance(r.spec)
         previous = self.counterparty[last][0]
+        if r.number == last + 1:
+            self._check_payments(previous, r.spec, r.preimages)
         new_outgoing = [
             h
             for h in r.spec.offered_by(Side.LOCAL)
@@ -158,6 +166,7 @@ class ChannelSigner:
                 "policy-commitment-holder-sequence", f"{r.number} after {current}"
             )
         self._check_balance(r.spec)
+        self._check_payments(self.holder[current].spec, r.spec, r.preimages)
         point = self.secrets.per_commitment_point(r.number)
         commitment = self._build(r.spec, Side.LOCAL, r.number, point)
         digest = commitment_sighash(commitment, self._funding_script(), self.channel.capacity_sat)
@@ -210,6 +219,25 @@ class ChannelSigner:
     def _check_balance(self, spec: CommitSpec) -> None:
         if spec.total_msat() != self.channel.capacity_sat * 1000 or min(spec.balance_msat) < 0:
             raise PolicyViolation("policy-commitment-balance", str(spec.balance_msat))
+
+    def _check_payments(
+        self, previous: CommitSpec, spec: CommitSpec, preimages: tuple[bytes, ...]
+    ) -> None:
+        """Our balance falls only by the HTLCs we newly offer; an HTLC we offered leaves
+        toward the peer only against its preimage (else it must come back to us)."""
+        self.paid_hashes.update(sha256(p) for p in preimages)
+        ours = Side.LOCAL
+        floor = previous.balance_msat[ours]
+        floor -= sum(h.amount_msat for h in spec.offered_by(ours) if not previous.find(ours, h.id))
+        floor += sum(
+            h.amount_msat
+            for h in previous.offered_by(ours)
+            if not spec.find(ours, h.id) and h.payment_hash not in self.paid_hashes
+        )
+        if spec.balance_msat[ours] < floor:
+            raise PolicyViolation(
+                "policy-commitment-payment-balance", f"{spec.balance_msat[ours]} < {floor}"
+            )
 
     def _build(self, spec: CommitSpec, owner: Side, number: int, point: bytes) -> Commitment:
         try:

@@ -11,7 +11,7 @@ the other side's signer verified.
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tests.unit.channel.pair import CAPACITY_SAT, Endpoint, Pair, make_pair
@@ -68,15 +68,22 @@ def _preimage(n: int) -> bytes:
     return sha256(n.to_bytes(4, "big"))
 
 
+_PROGRESS = st.tuples(
+    st.sampled_from(["sign", "deliver", "answer", "pump"]),
+    st.booleans(),
+    st.just(0),
+    st.integers(0, 3).map(lambda n: n == 0),  # one signer answer in four is a refusal
+)
 ACTIONS = st.one_of(
     st.tuples(st.just("add"), st.booleans(), st.integers(1, 60_000_000), st.booleans()),
-    st.tuples(st.just("fulfill"), st.booleans(), st.integers(0, 50), st.just(False)),
-    st.tuples(st.just("fail"), st.booleans(), st.integers(0, 50), st.booleans()),
+    st.tuples(
+        st.sampled_from(["fulfill", "fail"]), st.booleans(), st.integers(0, 50), st.booleans()
+    ),
     st.tuples(st.just("fee"), st.just(True), st.integers(253, 20_000), st.just(False)),
-    st.tuples(st.just("sign"), st.booleans(), st.just(0), st.just(False)),
-    st.tuples(st.just("deliver"), st.booleans(), st.just(0), st.just(False)),
-    st.tuples(st.just("answer"), st.booleans(), st.just(0), st.booleans()),
     st.tuples(st.just("authorise"), st.booleans(), st.just(0), st.just(False)),
+    _PROGRESS,
+    _PROGRESS,
+    _PROGRESS,
 )
 
 
@@ -99,6 +106,7 @@ def _step(p: Pair, action: tuple[str, bool, int, bool], counter: list[int]) -> N
             preimages = {sha256(_preimage(i)): _preimage(i) for i in range(counter[0] + 1)}
             if kind == "fulfill":
                 ch.command(io.FulfillHtlc(h.id, preimages[h.payment_hash]), 0.0)
+                counter[1] += 1
             elif flag:
                 ch.command(io.FailMalformedHtlc(h.id, bytes(32), 0x8000 | 5), 0.0)
             else:
@@ -115,6 +123,14 @@ def _step(p: Pair, action: tuple[str, bool, int, bool], counter: list[int]) -> N
             p.answer(ep, "test-refusal" if refuse else None)
         elif kind == "authorise":
             _authorise_all(ep)
+        elif kind == "pump":  # a few rounds of: deliver and answer everything, then sign
+            for _ in range(4):
+                while p.deliver(True) or p.deliver(False) or p.answer(p.a) or p.answer(p.b):
+                    pass
+                for e in (p.a, p.b):
+                    if e.channel.state is State.NORMAL:
+                        e.channel.command(io.SignCommitment(), 0.0)
+                p.flush()
     except (UpdateRuleBroken, ChannelBusy):
         pass  # a local command the node must refuse: nothing changed
     p.flush()
@@ -126,16 +142,16 @@ def _authorise_all(ep: Endpoint) -> None:
 
 
 @settings(
-    max_examples=60,
+    max_examples=80,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(actions=st.lists(ACTIONS, max_size=60), anchors=st.booleans())
+@given(actions=st.lists(ACTIONS, min_size=30, max_size=150), anchors=st.booleans())
 def test_random_interleavings_agree_and_conserve(
     actions: list[tuple[str, bool, int, bool]], anchors: bool
 ) -> None:
     p = make_pair(anchors=anchors)
-    counter = [0]
+    counter = [0, 0]
     for action in actions:
         _step(p, action, counter)
         _check_conservation(p)
@@ -146,6 +162,9 @@ def test_random_interleavings_agree_and_conserve(
     p.settle_all()
     _check_conservation(p)
     _check_agreement(p)
+    event(f"commitments reached: {min(p.a.channel.ledger.local_commit.number, 5)}+")
+    event(f"refusals: {sum(isinstance(e, io.SigningRefused) for e in p.a.events + p.b.events) > 0}")
+    event(f"fulfils: {min(counter[1], 3)}+")
     for ep in (p.a, p.b):
         assert ep.channel.state is State.NORMAL
         assert not any(isinstance(e, io.ChannelFailed) for e in ep.events)

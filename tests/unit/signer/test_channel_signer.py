@@ -11,7 +11,7 @@ from vajra.channel import signer_io as io
 from vajra.channel.machine import State
 from vajra.channel.scripts import funding_script
 from vajra.channel.signing import commitment_sighash
-from vajra.channel.spec import Side, build_commitment_for
+from vajra.channel.spec import CommitSpec, Side, build_commitment_for
 from vajra.crypto.hashes import sha256
 from vajra.crypto.secp256k1 import der_to_compact, verify_digest
 from vajra.errors import PolicyViolation
@@ -142,3 +142,43 @@ def test_a_spec_that_creates_money_is_refused() -> None:
     result = p.a.signer.handle(req)
     assert isinstance(result, io.SignerRefused)
     assert result.reason == "policy-commitment-balance"
+
+
+def _shift(spec: CommitSpec, msat: int) -> CommitSpec:
+    """`msat` moved from us to the peer, the total conserved."""
+    a, b = spec.balance_msat
+    return replace(spec, balance_msat=(a - msat, b + msat))
+
+
+def test_counterparty_commitment_paying_the_peer_more_than_the_updates_allow() -> None:
+    p = _round_with_htlc()
+    led = p.a.channel.ledger
+    req = _sign_request(p, 2, spec=_shift(led.remote_commit.spec, 1000))
+    result = p.a.signer.handle(req)
+    assert isinstance(result, io.SignerRefused)
+    assert result.reason == "policy-commitment-payment-balance"
+
+
+def test_our_htlc_goes_to_the_peer_only_against_its_preimage() -> None:
+    p = _round_with_htlc()
+    led = p.a.channel.ledger
+    spec = led.remote_commit.spec
+    htlc = spec.htlcs[0]
+    paid = CommitSpec(
+        spec.feerate_per_kw, (spec.balance_msat[0], spec.balance_msat[1] + htlc.amount_msat), ()
+    )
+    refused = p.a.signer.handle(_sign_request(p, 2, spec=paid))
+    assert isinstance(refused, io.SignerRefused)
+    assert refused.reason == "policy-commitment-payment-balance"
+    signed = p.a.signer.handle(_sign_request(p, 2, spec=paid, preimages=(PREIMAGE,)))
+    assert isinstance(signed, io.CounterpartySigned)
+
+
+def test_holder_commitment_taking_our_money_is_refused() -> None:
+    p = _round_with_htlc()
+    led = p.b.channel.ledger
+    spec = _shift(led.local_commit.spec, 1000)  # B's frame: B pays A 1 sat for nothing
+    req = io.ValidateHolderCommitment(2, spec, bytes(64), ())
+    result = p.b.signer.handle(req)
+    assert isinstance(result, io.SignerRefused)
+    assert result.reason == "policy-commitment-payment-balance"
