@@ -46,6 +46,11 @@ class Endpoint:
     requests: deque[io.SignerRequest] = field(default_factory=deque)
     events: list[io.ChannelEvent] = field(default_factory=list)
 
+    def collect_events(self) -> list[io.ChannelEvent]:
+        while (e := self.channel.next_event()) is not None:
+            self.events.append(e)
+        return self.events
+
     def collect(self) -> list[Message]:
         while (r := self.channel.next_signer_request()) is not None:
             self.requests.append(r)
