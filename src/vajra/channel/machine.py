@@ -61,6 +61,10 @@ from vajra.wire import (
 )
 
 BADONION = 0x8000
+MAX_DEFERRED = 4096
+"""Peer messages held while a signer request is out. An honest peer sends at most a few
+per HTLC slot (2 x 483) before it must wait for us; the owner should also stop reading
+the socket while `awaiting_signer` (backpressure), so this bound only stops a flood."""
 
 
 class State(enum.Enum):
@@ -109,6 +113,14 @@ class Channel:
         self._deferred: deque[Message] = deque()
 
     @property
+    def awaiting_signer(self) -> bool:
+        return self.state in (
+            State.AWAIT_COUNTERPARTY_SIGS,
+            State.AWAIT_HOLDER_VALIDATION,
+            State.AWAIT_REVOCATION,
+        )
+
+    @property
     def channel_id(self) -> bytes:
         return self.ledger.channel.channel_id
 
@@ -120,6 +132,9 @@ class Channel:
         if self.state is State.FAILED:
             return
         if self.state is not State.NORMAL:
+            if len(self._deferred) >= MAX_DEFERRED:
+                self._fail(ProtocolError("peer flooded a waiting channel", state=self.state.value))
+                return
             self._deferred.append(msg)
             return
         self._dispatch(msg)

@@ -6,7 +6,7 @@ import pytest
 
 from tests.unit.channel.pair import make_pair
 from vajra.channel import signer_io as io
-from vajra.channel.machine import ChannelBusy, State
+from vajra.channel.machine import MAX_DEFERRED, ChannelBusy, State
 from vajra.channel.spec import FeeChange
 from vajra.crypto.hashes import sha256
 from vajra.errors import ProtocolError
@@ -60,3 +60,17 @@ def test_a_signer_result_nobody_asked_for_is_a_typed_error() -> None:
     p = make_pair()
     with pytest.raises(ProtocolError):
         p.a.channel.signer_result(io.HolderValidated(), 0.0)
+
+
+def test_a_flood_while_the_signer_works_fails_the_channel() -> None:
+    p = make_pair()
+    p.a.signer.authorise_payment(sha256(b"\x01" * 32))
+    p.a.channel.command(io.AddHtlc(5_000_000, sha256(b"\x01" * 32), 700_000), 0.0)
+    p.a.channel.command(io.SignCommitment(), 0.0)
+    assert p.a.channel.awaiting_signer
+    fee = UpdateFee(p.a.channel.channel_id, 3_000)
+    for _ in range(MAX_DEFERRED):
+        p.a.channel.receive_message(fee, 0.0)
+    assert p.a.channel.awaiting_signer
+    p.a.channel.receive_message(fee, 0.0)
+    assert p.a.channel.state is State.FAILED
