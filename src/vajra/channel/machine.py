@@ -131,6 +131,12 @@ class Channel:
         del now
         if self.state is State.FAILED:
             return
+        if msg.NAME == "error":  # BOLT 1: the peer failed the channel; nothing to answer
+            self.state = State.FAILED
+            self._requests.clear()
+            self._deferred.clear()
+            self._events.append(io.ChannelFailed(ProtocolError("peer sent error", message="error")))
+            return
         if self.state is not State.NORMAL:
             if len(self._deferred) >= MAX_DEFERRED:
                 self._fail(ProtocolError("peer flooded a waiting channel", state=self.state.value))

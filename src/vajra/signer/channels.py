@@ -89,6 +89,11 @@ class ChannelSigner:
         s.counterparty[0] = (spec, first)
         return s
 
+    @classmethod
+    def new(cls, secrets: ChannelSecrets, channel: ChannelParams) -> ChannelSigner:
+        """At funding: commitment 0 of each side still to be signed and validated."""
+        return cls(secrets, channel)
+
     def authorise_payment(self, payment_hash: bytes) -> None:
         """A device authorised one outgoing HTLC with this hash (one authorisation, one
         payment: the first counterparty commitment that carries it consumes it)."""
@@ -107,7 +112,7 @@ class ChannelSigner:
     # -- requests --------------------------------------------------------------------
 
     def _sign_counterparty(self, r: io.SignCounterpartyCommitment) -> io.SignerResult:
-        last = max(self.counterparty)
+        last = max(self.counterparty, default=-1)
         if r.number == last and self.counterparty[last] != (r.spec, r.per_commitment_point):
             raise PolicyViolation("policy-commitment-retry-same", f"number {r.number}")
         if r.number not in (last, last + 1):
@@ -117,8 +122,8 @@ class ChannelSigner:
             if self.counterparty_revoked < r.number - 2:
                 raise PolicyViolation("policy-commitment-previous-revoked", f"number {r.number}")
         self._check_balance(r.spec)
-        previous = self.counterparty[last][0]
-        if r.number == last + 1:
+        previous = self.counterparty[last][0] if last >= 0 else r.spec
+        if r.number == last + 1 and last >= 0:
             self._check_payments(previous, r.spec, r.preimages)
         new_outgoing = [
             h
@@ -160,13 +165,14 @@ class ChannelSigner:
         self.counterparty_revoked = number
 
     def _validate_holder(self, r: io.ValidateHolderCommitment) -> io.SignerResult:
-        current = max(self.holder)
+        current = max(self.holder, default=-1)
         if r.number != current + 1:
             raise PolicyViolation(
                 "policy-commitment-holder-sequence", f"{r.number} after {current}"
             )
         self._check_balance(r.spec)
-        self._check_payments(self.holder[current].spec, r.spec, r.preimages)
+        if current >= 0:
+            self._check_payments(self.holder[current].spec, r.spec, r.preimages)
         point = self.secrets.per_commitment_point(r.number)
         commitment = self._build(r.spec, Side.LOCAL, r.number, point)
         digest = commitment_sighash(commitment, self._funding_script(), self.channel.capacity_sat)
