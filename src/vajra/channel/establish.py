@@ -124,6 +124,14 @@ class FundingSignedEvent:
 Handler = Callable[["Establishment", object], None]
 
 
+_MSG = {
+    State.AWAIT_OPEN: "open_channel",
+    State.AWAIT_ACCEPT: "accept_channel",
+    State.AWAIT_FUNDING_CREATED: "funding_created",
+}
+"""The input a state's checks judge, for the error's `message`."""
+
+
 def _rule(name: str, state: State, message: str | None) -> ProtocolError:
     return ProtocolError(name, state=state.value, message=message)
 
@@ -278,10 +286,14 @@ class Establishment:
         )  # fmt: skip
         return anchors
 
-    def _setup(self, outpoint: OutPoint, funder: Side) -> None:
+    def _setup(self, outpoint: OutPoint | None, funder: Side) -> None:
+        """The channel's parameters and commitment 0, with BOLT 2's checks on them: run
+        once the parameters are agreed (outpoint None: the checks only) and again with
+        the funding outpoint."""
         args, rp, rb = self.open_args, self.remote_params, self.remote_basepoints
         assert args is not None and rp is not None and rb is not None
         # BOLT 2: channel_id is funding_txid XOR funding_output_index (last 2 bytes).
+        outpoint = outpoint or OutPoint(self.temporary_channel_id, 0)
         cid = bytearray(outpoint.txid)
         cid[30] ^= outpoint.vout >> 8 & 0xFF
         cid[31] ^= outpoint.vout & 0xFF
@@ -296,9 +308,9 @@ class Establishment:
         funder_need = self.params.fee_msat(self.spec, Side.LOCAL)
         funder_need = max(funder_need, self.params.fee_msat(self.spec, Side.REMOTE))
         if funder_msat < funder_need:
-            raise _rule("funder-cannot-afford-fee", self.state, None)
+            raise _rule("funder-cannot-afford-fee", self.state, _MSG.get(self.state))
         if all(b <= self.params.reserve_msat(s) for s, b in zip(Side, balances, strict=True)):
-            raise _rule("both-balances-below-reserve", self.state, None)
+            raise _rule("both-balances-below-reserve", self.state, _MSG.get(self.state))
 
     def _sign_remote_0(self) -> None:
         assert self.spec is not None and self.remote_basepoints is not None
@@ -328,6 +340,11 @@ class Establishment:
         self.open_args = OpenArgs(
             m.temporary_channel_id, m.funding_satoshis, m.push_msat, m.feerate_per_kw, anchors
         )
+        # "the funder's amount for the initial commitment transaction is not sufficient
+        # for full fee payment" / "both to_local and to_remote amounts ... are less than
+        # or equal to channel_reserve_satoshis": judged now, before accepting.
+        self._setup(None, Side.REMOTE)
+        self.params = None
         lp, bp = c.local, self.keys.basepoints
         self._out.append(
             AcceptChannel(
@@ -348,6 +365,8 @@ class Establishment:
         anchors = self._check_remote(m, anchors_ok=self.open_args.anchors)
         if anchors != self.open_args.anchors:
             raise _rule("channel-type-mismatch", self.state, m.NAME)
+        self._setup(None, Side.LOCAL)
+        self.params = None
         self.state = State.AWAIT_FUNDING_OUTPOINT
 
     def _on_funding_outpoint(self, cmd: FundingOutpoint) -> None:

@@ -121,6 +121,11 @@ def _open_msg(a: Side_, **changes: object) -> OpenChannel:
         ({"to_self_delay": 5_000}, "to-self-delay-too-large"),
         ({"dust_limit_satoshis": 100}, "dust-limit-too-small"),
         ({"max_accepted_htlcs": 484}, "max-accepted-htlcs-too-large"),
+        (
+            {"funding_satoshis": 100_000, "push_msat": 0, "feerate_per_kw": 100_000},
+            "funder-cannot-afford-fee",
+        ),
+        ({"funding_satoshis": 20_000, "push_msat": 10_000_000}, "both-balances-below-reserve"),
     ],
 )
 def test_fundee_refuses_a_bad_open_naming_the_rule(changes: dict[str, object], rule: str) -> None:
