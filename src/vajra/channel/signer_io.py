@@ -1,0 +1,152 @@
+"""What the channel core asks of its signer, what the signer answers, and the owner's
+commands and events (plain data; `vajra.channel.machine` consumes and produces them).
+
+The core never computes a signature. It emits one `SignerRequest`, waits in an explicit
+state, and accepts exactly one answer: the matching result or a `SignerRefused`, which is
+an ordinary outcome (a policy code such as `policy-commitment-payment-approved`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vajra.channel.spec import CommitSpec
+from vajra.errors import VajraError
+
+
+@dataclass(frozen=True, slots=True)
+class SignCounterpartyCommitment:
+    """Sign the peer's commitment `number` holding `spec` at the peer's point. The last
+    revocation the core received (number, per_commitment_secret) lets the signer check
+    that at most two peer commitments are unrevoked."""
+
+    number: int
+    spec: CommitSpec
+    per_commitment_point: bytes
+    last_revocation: tuple[int, bytes] | None
+    preimages: tuple[bytes, ...] = ()
+    """Preimages of fulfils this commitment may include (see `Ledger.known_preimages`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ValidateHolderCommitment:
+    """Check the peer's `signature` (64-byte compact) and `htlc_signatures` (in HTLC
+    output order) on our commitment `number` holding `spec`."""
+
+    number: int
+    spec: CommitSpec
+    signature: bytes
+    htlc_signatures: tuple[bytes, ...]
+    preimages: tuple[bytes, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeHolderCommitment:
+    """Release the secret of our commitment `number` (its successor must be validated)."""
+
+    number: int
+
+
+SignerRequest = SignCounterpartyCommitment | ValidateHolderCommitment | RevokeHolderCommitment
+
+
+@dataclass(frozen=True, slots=True)
+class CounterpartySigned:
+    signature: bytes
+    htlc_signatures: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HolderValidated:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class HolderRevoked:
+    per_commitment_secret: bytes
+    next_per_commitment_point: bytes
+    """The point of commitment `number + 2` (BOLT 2 `next_per_commitment_point`)."""
+
+    def __repr__(self) -> str:  # the secret is public once sent, but keep logs quiet
+        return "HolderRevoked(...)"
+
+
+@dataclass(frozen=True, slots=True)
+class SignerRefused:
+    reason: str
+    detail: str = ""
+
+
+SignerResult = CounterpartySigned | HolderValidated | HolderRevoked | SignerRefused
+
+
+# -- owner commands ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AddHtlc:
+    amount_msat: int
+    payment_hash: bytes
+    cltv_expiry: int
+    onion_routing_packet: bytes = bytes(1366)
+
+
+@dataclass(frozen=True, slots=True)
+class FulfillHtlc:
+    htlc_id: int
+    payment_preimage: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class FailHtlc:
+    htlc_id: int
+    reason: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class FailMalformedHtlc:
+    htlc_id: int
+    sha256_of_onion: bytes
+    failure_code: int
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateFeerate:
+    feerate_per_kw: int
+
+
+@dataclass(frozen=True, slots=True)
+class SignCommitment:
+    """Send `commitment_signed` if there is anything to sign (else a no-op)."""
+
+
+Command = AddHtlc | FulfillHtlc | FailHtlc | FailMalformedHtlc | UpdateFeerate | SignCommitment
+
+
+# -- events for the owner ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SigningRefused:
+    """The signer refused our next `commitment_signed`; nothing was sent, the pending
+    updates stay pending, and a later `SignCommitment` retries."""
+
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelFailed:
+    """The channel failed (an `error` was queued for the peer); the error says why."""
+
+    error: VajraError
+
+
+@dataclass(frozen=True, slots=True)
+class CommitmentAdvanced:
+    """A new holder commitment was validated and the old one revoked."""
+
+    number: int
+
+
+ChannelEvent = SigningRefused | ChannelFailed | CommitmentAdvanced

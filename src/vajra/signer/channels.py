@@ -1,0 +1,286 @@
+"""The signer's side of one channel: its own copy, the BOLT 3 signatures, the policy.
+
+`ChannelSigner.handle(request)` answers one `vajra.channel.signer_io` request with a
+result or a `SignerRefused` whose `reason` is a stable policy code (DESIGN.md section 12,
+in the spirit of VLS's policy controls). It builds every transaction itself from its own
+channel parameters with `vajra.channel.spec`/`commitment` and signs with the channel's
+secrets; the runtime's core only says *which* commitment (number and spec).
+
+Kept per channel: the holder commitments validated (number, spec, the peer's signatures),
+the highest holder commitment revoked, the counterparty commitments signed and their
+points, the last counterparty revocation verified, and the payment hashes a device has
+authorised for outgoing HTLCs. Policy codes:
+
+    policy-commitment-retry-same        same counterparty number, different content
+    policy-commitment-previous-revoked  counterparty n+1 before n-1 is revoked (verified)
+    policy-commitment-sequence          counterparty number neither repeat nor +1
+    policy-commitment-payment-approved  an outgoing HTLC no device authorised
+    policy-commitment-balance           balances + HTLCs differ from the capacity
+    policy-commitment-payment-balance   our balance falls by more than our new HTLCs, or
+                                        an HTLC we offered goes to the peer unpaid
+    policy-commitment-holder-sequence   holder commitment not the next one
+    policy-commitment-signature         the peer's commitment signature does not verify
+    policy-htlc-signature               an HTLC signature missing or not verifying
+    policy-revoke-new-commitment-signed revoke before the next holder commitment validated
+    policy-commitment-holder-not-revoked  sign (for broadcast) a revoked holder commitment
+
+Not yet (issue 9): replaying the updates to derive the spec itself (it checks
+conservation, our balance against our HTLCs and preimages, and authorisations), fee and
+CLTV ranges, sealing this state under the signer's rollback protection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vajra.bitcoin.tx import Tx, TxIn
+from vajra.channel import signer_io as io
+from vajra.channel.commitment import Commitment, CommitmentKeys, build_htlc_tx
+from vajra.channel.keys import ChannelSecrets, derive_privkey
+from vajra.channel.scripts import funding_script
+from vajra.channel.signing import (
+    commitment_sighash,
+    commitment_witness,
+    counterparty_htlc_sighash_type,
+    htlc_sighash,
+)
+from vajra.channel.spec import ChannelParams, CommitSpec, Side, build_commitment_for
+from vajra.crypto.hashes import sha256
+from vajra.crypto.secp256k1 import (
+    PrivateKey,
+    compact_to_der,
+    pubkey_from_secret,
+    verify_digest,
+)
+from vajra.errors import PolicyViolation, VajraError
+
+
+@dataclass(slots=True)
+class _Held:
+    spec: CommitSpec
+    signature: bytes
+    htlc_signatures: tuple[bytes, ...]
+
+
+@dataclass(slots=True)
+class ChannelSigner:
+    """The signer's copy of one channel (frame: `Side.LOCAL` is the signer's node)."""
+
+    secrets: ChannelSecrets
+    channel: ChannelParams
+    holder: dict[int, _Held] = field(default_factory=dict)
+    holder_revoked: int = -1
+    counterparty: dict[int, tuple[CommitSpec, bytes]] = field(default_factory=dict)
+    counterparty_revoked: int = -1
+    approved_payments: set[bytes] = field(default_factory=set)
+    paid_hashes: set[bytes] = field(default_factory=set)
+    """Payment hashes whose preimage the signer has seen: those HTLCs we offered may go
+    to the peer."""
+
+    @classmethod
+    def open(
+        cls, secrets: ChannelSecrets, channel: ChannelParams, spec: CommitSpec
+    ) -> ChannelSigner:
+        """After funding: commitment 0 of each side holds `spec` (the funding flow, not
+        yet built, has the peer's signature on holder commitment 0 validated)."""
+        s = cls(secrets, channel)
+        s.holder[0] = _Held(spec, b"", ())
+        first = channel.basepoints[Side.REMOTE].first_per_commitment_point
+        s.counterparty[0] = (spec, first)
+        return s
+
+    @classmethod
+    def new(cls, secrets: ChannelSecrets, channel: ChannelParams) -> ChannelSigner:
+        """At funding: commitment 0 of each side still to be signed and validated."""
+        return cls(secrets, channel)
+
+    def authorise_payment(self, payment_hash: bytes) -> None:
+        """A device authorised one outgoing HTLC with this hash (one authorisation, one
+        payment: the first counterparty commitment that carries it consumes it)."""
+        self.approved_payments.add(payment_hash)
+
+    def handle(self, request: io.SignerRequest) -> io.SignerResult:
+        try:
+            if isinstance(request, io.SignCounterpartyCommitment):
+                return self._sign_counterparty(request)
+            if isinstance(request, io.ValidateHolderCommitment):
+                return self._validate_holder(request)
+            return self._revoke(request)
+        except PolicyViolation as e:
+            return io.SignerRefused(e.reason, e.detail)
+
+    # -- requests --------------------------------------------------------------------
+
+    def _sign_counterparty(self, r: io.SignCounterpartyCommitment) -> io.SignerResult:
+        last = max(self.counterparty, default=-1)
+        if r.number == last and self.counterparty[last] != (r.spec, r.per_commitment_point):
+            raise PolicyViolation("policy-commitment-retry-same", f"number {r.number}")
+        if r.number not in (last, last + 1):
+            raise PolicyViolation("policy-commitment-sequence", f"{r.number} after {last}")
+        if r.number == last + 1:
+            self._take_revocation(r.last_revocation)
+            if self.counterparty_revoked < r.number - 2:
+                raise PolicyViolation("policy-commitment-previous-revoked", f"number {r.number}")
+        self._check_balance(r.spec)
+        previous = self.counterparty[last][0] if last >= 0 else r.spec
+        if r.number == last + 1 and last >= 0:
+            self._check_payments(previous, r.spec, r.preimages)
+        new_outgoing = [
+            h
+            for h in r.spec.offered_by(Side.LOCAL)
+            if previous.find(Side.LOCAL, h.id) is None and r.number != last
+        ]
+        for h in new_outgoing:
+            if h.payment_hash not in self.approved_payments:
+                raise PolicyViolation(
+                    "policy-commitment-payment-approved", f"HTLC {h.id} not authorised"
+                )
+        commitment = self._build(r.spec, Side.REMOTE, r.number, r.per_commitment_point)
+        digest = commitment_sighash(commitment, self._funding_script(), self.channel.capacity_sat)
+        signature = PrivateKey(self.secrets.funding).sign_digest(digest)
+        keys = self._keys(Side.REMOTE, r.per_commitment_point)
+        htlc_key = PrivateKey(derive_privkey(self.secrets.htlc_base, r.per_commitment_point))
+        htlc_sigs = tuple(
+            htlc_key.sign_digest(d)
+            for d in self._htlc_digests(commitment, keys, Side.REMOTE, r.spec.feerate_per_kw)
+        )
+        for h in new_outgoing:
+            self.approved_payments.discard(h.payment_hash)
+        self.counterparty[r.number] = (r.spec, r.per_commitment_point)
+        return io.CounterpartySigned(signature, htlc_sigs)
+
+    def _take_revocation(self, revocation: tuple[int, bytes] | None) -> None:
+        if revocation is None:
+            return
+        number, secret = revocation
+        if number <= self.counterparty_revoked:
+            return
+        known = self.counterparty.get(number)
+        try:
+            ok = known is not None and pubkey_from_secret(secret) == known[1]
+        except VajraError:
+            ok = False
+        if not ok:
+            raise PolicyViolation("policy-revocation-invalid", f"number {number}")
+        self.counterparty_revoked = number
+
+    def _validate_holder(self, r: io.ValidateHolderCommitment) -> io.SignerResult:
+        current = max(self.holder, default=-1)
+        if r.number != current + 1:
+            raise PolicyViolation(
+                "policy-commitment-holder-sequence", f"{r.number} after {current}"
+            )
+        self._check_balance(r.spec)
+        if current >= 0:
+            self._check_payments(self.holder[current].spec, r.spec, r.preimages)
+        point = self.secrets.per_commitment_point(r.number)
+        commitment = self._build(r.spec, Side.LOCAL, r.number, point)
+        digest = commitment_sighash(commitment, self._funding_script(), self.channel.capacity_sat)
+        remote_funding = self.channel.basepoints[Side.REMOTE].funding_pubkey
+        if not verify_digest(remote_funding, r.signature, digest):
+            raise PolicyViolation("policy-commitment-signature", f"number {r.number}")
+        keys = self._keys(Side.LOCAL, point)
+        digests = self._htlc_digests(commitment, keys, Side.LOCAL, r.spec.feerate_per_kw)
+        if len(digests) != len(r.htlc_signatures) or not all(
+            verify_digest(keys.remote_htlc_pubkey, s, d)
+            for s, d in zip(r.htlc_signatures, digests, strict=True)
+        ):
+            raise PolicyViolation("policy-htlc-signature", f"number {r.number}")
+        self.holder[r.number] = _Held(r.spec, r.signature, r.htlc_signatures)
+        return io.HolderValidated()
+
+    def _revoke(self, r: io.RevokeHolderCommitment) -> io.SignerResult:
+        if r.number + 1 not in self.holder:
+            raise PolicyViolation("policy-revoke-new-commitment-signed", f"number {r.number}")
+        self.holder_revoked = max(self.holder_revoked, r.number)
+        return io.HolderRevoked(
+            self.secrets.per_commitment_secret(r.number),
+            self.secrets.per_commitment_point(r.number + 2),
+        )
+
+    def sign_holder_commitment(self, number: int) -> Tx:
+        """Our commitment `number`, fully signed, for broadcast (a force close). Raises
+        PolicyViolation for a revoked or never validated commitment."""
+        if number <= self.holder_revoked:
+            raise PolicyViolation("policy-commitment-holder-not-revoked", f"number {number}")
+        held = self.holder.get(number)
+        if held is None or not held.signature:
+            raise PolicyViolation("policy-commitment-holder-sequence", f"number {number}")
+        point = self.secrets.per_commitment_point(number)
+        commitment = self._build(held.spec, Side.LOCAL, number, point)
+        script = self._funding_script()
+        digest = commitment_sighash(commitment, script, self.channel.capacity_sat)
+        key = PrivateKey(self.secrets.funding)
+        ours = key.sign_digest_der(digest) + b"\x01"
+        theirs = compact_to_der(held.signature) + b"\x01"
+        remote = self.channel.basepoints[Side.REMOTE].funding_pubkey
+        witness = commitment_witness(script, key.pubkey, ours, remote, theirs)
+        tx = commitment.tx
+        txin = tx.inputs[0]
+        signed_in = TxIn(txin.prevout, txin.script_sig, txin.sequence, witness)
+        return Tx(tx.version, (signed_in,), tx.outputs, tx.locktime)
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _check_balance(self, spec: CommitSpec) -> None:
+        if spec.total_msat() != self.channel.capacity_sat * 1000 or min(spec.balance_msat) < 0:
+            raise PolicyViolation("policy-commitment-balance", str(spec.balance_msat))
+
+    def _check_payments(
+        self, previous: CommitSpec, spec: CommitSpec, preimages: tuple[bytes, ...]
+    ) -> None:
+        """Our balance falls only by the HTLCs we newly offer; an HTLC we offered leaves
+        toward the peer only against its preimage (else it must come back to us)."""
+        self.paid_hashes.update(sha256(p) for p in preimages)
+        ours = Side.LOCAL
+        floor = previous.balance_msat[ours]
+        floor -= sum(h.amount_msat for h in spec.offered_by(ours) if not previous.find(ours, h.id))
+        floor += sum(
+            h.amount_msat
+            for h in previous.offered_by(ours)
+            if not spec.find(ours, h.id) and h.payment_hash not in self.paid_hashes
+        )
+        if spec.balance_msat[ours] < floor:
+            raise PolicyViolation(
+                "policy-commitment-payment-balance", f"{spec.balance_msat[ours]} < {floor}"
+            )
+
+    def _build(self, spec: CommitSpec, owner: Side, number: int, point: bytes) -> Commitment:
+        try:
+            return build_commitment_for(self.channel, spec, owner, number, point)
+        except ValueError as e:
+            raise PolicyViolation("policy-commitment-unbuildable", str(e)) from None
+
+    def _keys(self, owner: Side, point: bytes) -> CommitmentKeys:
+        bp = self.channel.basepoints
+        return CommitmentKeys.derive(point, bp[owner], bp[owner.other])
+
+    def _funding_script(self) -> bytes:
+        bp = self.channel.basepoints
+        return funding_script(bp[Side.LOCAL].funding_pubkey, bp[Side.REMOTE].funding_pubkey)
+
+    def _htlc_digests(
+        self, commitment: Commitment, keys: CommitmentKeys, owner: Side, feerate_per_kw: int
+    ) -> list[bytes]:
+        """Digests of the owner's HTLC transactions as the non-owner signs them."""
+        anchors = self.channel.anchors
+        out: list[bytes] = []
+        for index, o in commitment.htlc_outputs:
+            tx = build_htlc_tx(
+                commitment,
+                index,
+                keys,
+                to_self_delay=self.channel.params[owner.other].to_self_delay,
+                feerate_per_kw=feerate_per_kw,
+                anchors=anchors,
+            )
+            assert o.witness_script is not None and o.htlc is not None
+            out.append(
+                htlc_sighash(
+                    tx,
+                    o.witness_script,
+                    o.htlc.amount_sat,
+                    counterparty_htlc_sighash_type(anchors=anchors),
+                )
+            )
+        return out
