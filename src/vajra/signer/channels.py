@@ -35,14 +35,14 @@ from dataclasses import dataclass, field
 
 from vajra.bitcoin.tx import Tx, TxIn
 from vajra.channel import signer_io as io
-from vajra.channel.commitment import Commitment, CommitmentKeys, build_htlc_tx
+from vajra.channel.commitment import Commitment, CommitmentKeys
 from vajra.channel.keys import ChannelSecrets, derive_privkey
 from vajra.channel.scripts import funding_script
 from vajra.channel.signing import (
     commitment_sighash,
     commitment_witness,
     counterparty_htlc_sighash_type,
-    htlc_sighash,
+    htlc_digests,
 )
 from vajra.channel.spec import ChannelParams, CommitSpec, Side, build_commitment_for
 from vajra.crypto.hashes import sha256
@@ -264,23 +264,11 @@ class ChannelSigner:
     ) -> list[bytes]:
         """Digests of the owner's HTLC transactions as the non-owner signs them."""
         anchors = self.channel.anchors
-        out: list[bytes] = []
-        for index, o in commitment.htlc_outputs:
-            tx = build_htlc_tx(
-                commitment,
-                index,
-                keys,
-                to_self_delay=self.channel.params[owner.other].to_self_delay,
-                feerate_per_kw=feerate_per_kw,
-                anchors=anchors,
-            )
-            assert o.witness_script is not None and o.htlc is not None
-            out.append(
-                htlc_sighash(
-                    tx,
-                    o.witness_script,
-                    o.htlc.amount_sat,
-                    counterparty_htlc_sighash_type(anchors=anchors),
-                )
-            )
-        return out
+        return htlc_digests(
+            commitment,
+            keys,
+            to_self_delay=self.channel.params[owner.other].to_self_delay,
+            feerate_per_kw=feerate_per_kw,
+            anchors=anchors,
+            hash_type=counterparty_htlc_sighash_type(anchors=anchors),
+        )
