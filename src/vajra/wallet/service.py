@@ -124,11 +124,12 @@ class WalletService:
         except StoreConflict as e:  # one supervisor writes wallets: a bug if it happens
             raise WalletError("conflict", str(e)) from None
 
-    def _register(
+    async def _register(
         self, node_id: bytes, version: int, state: WalletState
     ) -> tuple[int, WalletState]:
         """Watch GAP_LIMIT addresses past the next unused one on both chains, then
-        record it (registering again after a crash in between is a no-op)."""
+        record it (registering again after a crash in between is a no-op). The watcher
+        call waits for the follower's current run of blocks: in a thread, off the loop."""
         state, todo = to_watch(state)
         if todo:
             acct = Account(state)
@@ -136,7 +137,9 @@ class WalletService:
             for chain, purpose in ((RECEIVE, Purpose.RECEIVE), (CHANGE, Purpose.CHANGE)):
                 scripts = [acct.script(c, i) for c, i in todo if c == chain]
                 if scripts:
-                    self.chain.watcher.watch_scripts(index, scripts, purpose)
+                    await asyncio.to_thread(
+                        self.chain.watcher.watch_scripts, index, scripts, purpose
+                    )
         return self._save(node_id, version, state), state
 
     async def _state(self, node_id: bytes) -> tuple[int, WalletState]:
@@ -152,7 +155,7 @@ class WalletService:
             raise WalletError("signer_unavailable", str(e)) from None
         state = WalletState(xpub, fingerprint)
         Account(state)  # refuse a malformed key before storing it
-        return self._register(node_id, 0, state)
+        return await self._register(node_id, 0, state)
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -161,7 +164,7 @@ class WalletService:
         async with self._lock(node_id):
             version, state = await self._state(node_id)
             state, index = take_index(state, RECEIVE)
-            version, state = self._register(node_id, version, state)
+            version, state = await self._register(node_id, version, state)
         script = Account(state).script(RECEIVE, index)
         return {"address": script_to_address(script, self.network), "index": index,
                 "script_pubkey": script.hex(),
@@ -300,7 +303,7 @@ class WalletService:
             spend = self._build(node_id, state, dest, amount_sat, rate, _max_fee(authorisation))
             if spend.change_output is not None:  # the change address is used: move on
                 state, _ = take_index(state, CHANGE)
-                version, state = self._register(node_id, version, state)
+                version, state = await self._register(node_id, version, state)
             psbt = psbt_build.unsigned_psbt(
                 spend, acct, state.master_fingerprint, self.coin, change_index
             )
