@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,25 +24,13 @@ from tests.e2e.test_signer_cli import PASSWORD, Env
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
-    e = Env(tmp_path)
-    yield e
-    e.close()
-
-
-def _vajra(env: Env, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vajra", *args], env=env.env, input=stdin,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
-
-
 def test_weak_passwords_are_refused(env: Env, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.write_text("\n")
     weak = tmp_path / "weak"
     weak.write_text("aaaaaaaaaaaa\n")
     for pw_file, why in ((empty, "an empty"), (weak, "a weak")):
-        out = _vajra(env, "signer", "init", "--password-file", str(pw_file))
+        out = env.run("signer", "init", "--password-file", str(pw_file), ok=None)
         assert out.returncode == 1 and f"refusing {why} password" in out.stderr, out.stderr
         assert not (env.signer / "seed.sealed").exists()
 
@@ -52,23 +39,21 @@ def test_one_signer_per_directory_codes_off_argv_and_no_password_in_environ(env:
     env.json("signer", "init", "--json")
     hub, port = env.start_hub()
     code = env.hub_admin({"op": "pairing_code"})["code"]
-    paired = _vajra(env, "signer", "pair", "--runtime", f"127.0.0.1:{port}", "--code", "-",
-                    stdin=code + "\n")  # fmt: skip
+    paired = env.run("signer", "pair", "--runtime", f"127.0.0.1:{port}", "--code", "-",
+                     stdin=code + "\n", ok=None)  # fmt: skip
     assert paired.returncode == 0, paired.stderr
     assert "warning" not in paired.stderr
     code_file = env.tmp / "code"
     code_file.write_text(env.hub_admin({"op": "pairing_code"})["code"] + "\n")
-    again = _vajra(env, "signer", "pair", "--runtime", f"127.0.0.1:{port}", "--code-file",
-                   str(code_file))  # fmt: skip
+    again = env.run("signer", "pair", "--runtime", f"127.0.0.1:{port}", "--code-file",
+                    str(code_file), ok=None)  # fmt: skip
     assert again.returncode == 0, again.stderr
-    argv = _vajra(env, "signer", "pair", "--runtime", f"127.0.0.1:{port}", "--code",
-                  env.hub_admin({"op": "pairing_code"})["code"])  # fmt: skip
+    argv = env.run("signer", "pair", "--runtime", f"127.0.0.1:{port}", "--code",
+                   env.hub_admin({"op": "pairing_code"})["code"], ok=None)  # fmt: skip
     assert argv.returncode == 0 and "visible to other local users" in argv.stderr
 
-    signer, ready = env.start("signer", "-m", "vajra", "signer", "run", "--max-backoff", "0.2")
-    assert ready["event"] == "running"
-    assert env.hub_admin({"op": "wait_signer", "signer_id": 1, "timeout": 20})["connected"]
-    second = _vajra(env, "signer", "run")
+    signer = env.start_signer()
+    second = env.run("signer", "run", ok=None)
     assert second.returncode == 1 and "already running" in second.stderr, second.stderr
     assert f"pid {signer.pid}" in second.stderr
     # The first still serves: its local socket is there and the link stayed up.

@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,10 @@ pytestmark = pytest.mark.e2e
 
 PASSWORD = "correct horse battery staple"
 PHASH = "ab" * 32
+# 10k sat taps, confirmation above 50k sat, 100k sat a payment, 120k sat an hour, 600k a day.
+RING_RULES = ["--auto-approve-below-msat=10000000", "--confirm-above-msat=50000000",
+              "--per-payment-max-msat=100000000", "--hourly-limit-msat=120000000",
+              "--daily-limit-msat=600000000"]  # fmt: skip
 
 
 class Env:
@@ -47,13 +50,17 @@ class Env:
         }
         self.procs: list[VajraProcess] = []
 
-    def run(self, *args: str, ok: bool | None = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, ok: bool | None = True, stdin: str | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """`vajra *args` in this environment; `ok=True` asserts exit code 0."""
         p = subprocess.run(
             [sys.executable, "-m", "vajra", *args],
             env=self.env,
+            input=stdin,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=timeout,
         )
         if ok is True:
             assert p.returncode == 0, (args, p.stdout, p.stderr)
@@ -99,19 +106,31 @@ class Env:
         )
         return json.loads(p.stdout)
 
+    def start_signer(self) -> VajraProcess:
+        """`vajra signer run` (redialling within 0.2 s), returned once the paired hub sees
+        it connected."""
+        p, _ = self.start(
+            "signer", "vajra", "signer", "run", "--max-backoff", "0.2", event="running"
+        )  # fmt: skip
+        assert self.hub_admin({"op": "wait_signer", "signer_id": 1, "timeout": 20})["connected"]
+        return p
+
+    def enrol_phone_and_ring(self) -> None:
+        """Device keys "phone" (p256) and "ring" (secp256k1); the phone added as the
+        signer's owner and the ring enrolled by it, both under RING_RULES."""
+        phone = self.json("device", "create", "--type", "p256", "--name", "phone", "--json")
+        self.json("device", "create", "--type", "secp256k1", "--name", "ring", "--json")
+        self.json("signer", "add-owner", "--key-type", "p256", "--pubkey", phone["pubkey"],
+                  "--label", "phone", "--json", *RING_RULES)  # fmt: skip
+        self.json("device", "enroll", "--name", "ring", "--by", "phone", "--label", "ring",
+                  *RING_RULES)  # fmt: skip
+
     def stop(self, p: VajraProcess) -> None:
         p.stop()
 
     def close(self) -> None:
         for p in self.procs:
             p.kill9()
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
-    e = Env(tmp_path)
-    yield e
-    e.close()
 
 
 def _authorise(env: Env, node: str, amount: int, *extra: str, rc: int = 0) -> Any:

@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -20,35 +16,15 @@ from tests.e2e.test_signer_cli import PHASH, Env
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
-    e = Env(tmp_path)
-    yield e
-    e.close()
-
-
-def _vajra(env: Env, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vajra", *args], env=env.env, input=stdin,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
-
-
 def test_restore_from_words_recovers_nodes_and_devices(env: Env) -> None:
     words = env.json("signer", "init", "--json")["mnemonic"]
     hub, port = env.start_hub()
     runtime = f"127.0.0.1:{port}"
     pair = ["signer", "pair", "--runtime", runtime, "--code", "-", "--json"]
-    assert _vajra(env, *pair, stdin=env.hub_admin({"op": "pairing_code"})["code"]).returncode == 0
-    signer, _ = env.start("signer", "-m", "vajra", "signer", "run", "--max-backoff", "0.2")
-    assert env.hub_admin({"op": "wait_signer", "signer_id": 1, "timeout": 20})["connected"]
+    env.run(*pair, stdin=env.hub_admin({"op": "pairing_code"})["code"], timeout=120)
+    signer = env.start_signer()
     nodes = env.hub_admin({"op": "create_nodes", "signer_id": 1, "count": 3})["node_ids"]
-    phone = env.json("device", "create", "--type", "p256", "--name", "phone", "--json")
-    env.json("device", "create", "--type", "secp256k1", "--name", "ring", "--json")
-    rules = ["--auto-approve-below-msat=10000000", "--confirm-above-msat=50000000",
-             "--per-payment-max-msat=100000000", "--hourly-limit-msat=120000000",
-             "--daily-limit-msat=600000000"]  # fmt: skip
-    env.json("signer", "add-owner", "--key-type", "p256", "--pubkey", phone["pubkey"],
-             "--label", "phone", "--json", *rules)  # fmt: skip
-    env.json("device", "enroll", "--name", "ring", "--by", "phone", "--label", "ring", *rules)
+    env.enrol_phone_and_ring()
     pay = ["device", "authorise", "--name", "ring", "--node", nodes[0], "--payment-hash", PHASH,
            "--amount-msat", "5000000", "--max-fee-msat", "1000"]  # fmt: skip
     assert env.json(*pay)["outcome"] == "approve"
@@ -59,19 +35,16 @@ def test_restore_from_words_recovers_nodes_and_devices(env: Env) -> None:
 
     # The box is lost. A new one, from the words.
     shutil.rmtree(env.signer)
-    restore = _vajra(env, "signer", "restore", "--json", stdin=words + "\n")
-    assert restore.returncode == 0, restore.stderr
+    env.run("signer", "restore", "--json", stdin=words + "\n", timeout=120)
     assert env.json("signer", "status", "--json")["nodes"] == []
     code = env.hub_admin({"op": "pairing_code"})["code"]
-    out = _vajra(env, *pair, "--min-audit-length", str(phone_seen), stdin=code)
-    assert out.returncode == 0, out.stderr
+    out = env.run(*pair, "--min-audit-length", str(phone_seen), stdin=code, timeout=120)
     restored = json.loads(out.stdout)["restored"]
     assert restored["nodes"] == 3 and restored["devices"] == 2
     status = env.json("signer", "status", "--json")
     assert status["nodes"] == nodes and status["devices"] == 2
 
-    signer, _ = env.start("signer", "-m", "vajra", "signer", "run", "--max-backoff", "0.2")
-    assert env.hub_admin({"op": "wait_signer", "signer_id": 1, "timeout": 20})["connected"]
+    signer = env.start_signer()
     assert env.json(*pay, rc=1)["reason"] == "device_frozen"  # the freeze survived
     d = env.json("device", "unfreeze", "ring", "--by", "phone")  # the phone accepts it
     assert d["outcome"] == "approve" and d["verified"] is True

@@ -19,7 +19,7 @@ import shutil
 import socket
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,13 +30,6 @@ from vajra.signer.devices import DeviceStatus, Role, Rules
 pytestmark = pytest.mark.e2e
 
 BIG = Rules(10**15, 10**15, 10**15, 10**16, 10**17).encode()
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
-    e = Env(tmp_path)
-    yield e
-    e.close()
 
 
 def _sql(db: Path, stmt: str, args: tuple[object, ...] = ()) -> None:
@@ -101,25 +94,16 @@ def test_edits_truncation_and_rollback_of_a_stopped_signer_are_refused(env: Env)
     hub, port = env.start_hub()
     code = env.hub_admin({"op": "pairing_code"})["code"]
     env.json("signer", "pair", "--runtime", f"127.0.0.1:{port}", "--code", code, "--json")
-    signer, _ = env.start("signer", "-m", "vajra", "signer", "run", "--max-backoff", "0.2")
-    assert env.hub_admin({"op": "wait_signer", "signer_id": 1, "timeout": 20})["connected"]
+    signer = env.start_signer()
     node = env.hub_admin({"op": "create_nodes", "signer_id": 1, "count": 1})["node_ids"][0]
-    phone = env.json("device", "create", "--type", "p256", "--name", "phone", "--json")
-    env.json("device", "create", "--type", "secp256k1", "--name", "ring", "--json")
-    rules = ["--auto-approve-below-msat=10000000", "--confirm-above-msat=50000000",
-             "--per-payment-max-msat=100000000", "--hourly-limit-msat=120000000",
-             "--daily-limit-msat=600000000"]  # fmt: skip
-    env.json("signer", "add-owner", "--key-type", "p256", "--pubkey", phone["pubkey"],
-             "--label", "phone", "--json", *rules)  # fmt: skip
-    env.json("device", "enroll", "--name", "ring", "--by", "phone", "--label", "ring", *rules)
+    env.enrol_phone_and_ring()
     pay = ["device", "authorise", "--name", "ring", "--node", node, "--payment-hash", PHASH,
            "--amount-msat", "5000000", "--max-fee-msat", "1000"]  # fmt: skip
     assert env.json(*pay)["verified"] is True
     env.stop(signer)
     _save(env.signer, env.tmp / "before_freeze")  # an older copy, ring active
 
-    signer, _ = env.start("signer", "-m", "vajra", "signer", "run", "--max-backoff", "0.2")
-    assert env.hub_admin({"op": "wait_signer", "signer_id": 1, "timeout": 20})["connected"]
+    signer = env.start_signer()
     assert env.json("device", "freeze", "ring", "--by", "phone")["outcome"] == "approve"
     assert env.json(*pay, rc=1)["reason"] == "device_frozen"
     env.stop(signer)
@@ -150,8 +134,7 @@ def test_edits_truncation_and_rollback_of_a_stopped_signer_are_refused(env: Env)
 
     # Recovery: the genuine newest file back, the signer serves and the ring stays frozen.
     _put_back(good, env.signer)
-    signer, _ = env.start("signer", "-m", "vajra", "signer", "run", "--max-backoff", "0.2")
-    assert env.hub_admin({"op": "wait_signer", "signer_id": 1, "timeout": 20})["connected"]
+    signer = env.start_signer()
     assert env.json(*pay, rc=1)["reason"] == "device_frozen"
     env.stop(signer)
     env.stop(hub)

@@ -146,26 +146,10 @@ def _scan(data: bytes) -> list[ScannedTx]:
             i += ln
         body_end = i
         if segwit:
-            for _ in range(n_in):
-                items = data[i]
-                i += 1
-                if items >= 0xFD:
-                    i, items = _compact(data, i - 1)
-                for _ in range(items):
-                    ln = data[i]
-                    i += 1
-                    if ln >= 0xFD:
-                        i, ln = _compact(data, i - 1)
-                    i += ln
+            i = _skip_witnesses(data, i, n_in)
         if i + 4 > n:
             raise TxDecodeError("truncated transaction in block")
-        if segwit:
-            h = _sha256(data[start : start + 4])
-            h.update(data[body:body_end])
-            h.update(data[i : i + 4])
-            txid = _sha256(h.digest()).digest()
-        else:
-            txid = _sha256(_sha256(data[start : i + 4]).digest()).digest()
+        txid = _txid(data, start, body, body_end, i, segwit)
         i += 4
         append(ScannedTx(txid, prevouts, outputs))
     if i != n:
@@ -254,32 +238,43 @@ def _match(data: bytes, scripts: Container[bytes], outpoints: Container[bytes]) 
             i += ln
         body_end = i
         if segwit:
-            for _ in range(n_in):
-                items = data[i]
-                i += 1
-                if items >= 0xFD:
-                    i, items = _compact(data, i - 1)
-                for _ in range(items):
-                    ln = data[i]
-                    i += 1
-                    if ln >= 0xFD:
-                        i, ln = _compact(data, i - 1)
-                    i += ln
+            i = _skip_witnesses(data, i, n_in)
         if i + 4 > n:
             raise TxDecodeError("truncated transaction in block")
         if spends or pays:
-            if segwit:
-                h = _sha256(data[start : start + 4])
-                h.update(data[body:body_end])
-                h.update(data[i : i + 4])
-                txid = _sha256(h.digest()).digest()
-            else:
-                txid = _sha256(_sha256(data[start : i + 4]).digest()).digest()
-            out.append(BlockMatch(k, txid, spends, pays))
+            out.append(BlockMatch(k, _txid(data, start, body, body_end, i, segwit), spends, pays))
         i += 4
     if i != n:
         raise TxDecodeError(f"{n - i} trailing bytes after the block")
     return out
+
+
+def _skip_witnesses(data: bytes, i: int, n_in: int) -> int:
+    """The offset after the `n_in` witness stacks (BIP 144) that start at `i`."""
+    for _ in range(n_in):
+        items = data[i]
+        i += 1
+        if items >= 0xFD:
+            i, items = _compact(data, i - 1)
+        for _ in range(items):
+            ln = data[i]
+            i += 1
+            if ln >= 0xFD:
+                i, ln = _compact(data, i - 1)
+            i += ln
+    return i
+
+
+def _txid(data: bytes, start: int, body: int, body_end: int, lock: int, segwit: bool) -> bytes:
+    """The txid of the transaction at `start`: double SHA-256 of its serialization without
+    marker, flag and witnesses (BIP 141) - version, data[body:body_end] (inputs and
+    outputs) and the locktime at `lock`."""
+    if segwit:
+        h = _sha256(data[start : start + 4])
+        h.update(data[body:body_end])
+        h.update(data[lock : lock + 4])
+        return _sha256(h.digest()).digest()
+    return _sha256(_sha256(data[start : lock + 4]).digest()).digest()
 
 
 def _compact(data: bytes, i: int) -> tuple[int, int]:

@@ -313,7 +313,8 @@ class IdentitySecrets(Frame):
 
 @dataclass(frozen=True, slots=True)
 class NodeRequest(Frame):
-    """A request about one node, under the runtime's lease epoch for it."""
+    """A request about one node, under the runtime's lease epoch for it: node id (33) |
+    epoch (u64). A kind that carries more appends it to `head()` and reads it after."""
 
     node_id: bytes
     epoch: int
@@ -321,17 +322,17 @@ class NodeRequest(Frame):
     def head(self) -> bytes:
         return _fixed(self.node_id, 33, "node id") + _u64(self.epoch)
 
-
-@dataclass(frozen=True, slots=True)
-class StateKey(NodeRequest):
-    KIND: ClassVar[Kind] = Kind.STATE_KEY
-
     def body(self) -> bytes:
         return self.head()
 
     @classmethod
     def read(cls, fid: int, r: _Reader) -> Frame:
         return cls(fid, r.node(), r.u64())
+
+
+@dataclass(frozen=True, slots=True)
+class StateKey(NodeRequest):
+    KIND: ClassVar[Kind] = Kind.STATE_KEY
 
 
 @dataclass(frozen=True, slots=True)
@@ -551,13 +552,6 @@ class AccountXpub(NodeRequest):
     """The node's BIP 84 account public key (public data: decision 0011)."""
 
     KIND: ClassVar[Kind] = Kind.ACCOUNT_XPUB
-
-    def body(self) -> bytes:
-        return self.head()
-
-    @classmethod
-    def read(cls, fid: int, r: _Reader) -> Frame:
-        return cls(fid, r.node(), r.u64())
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,8 +47,10 @@ Device command (146 bytes + payload), tag b"vajra/device-command/v1":
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any, ClassVar, Self
 
 from vajra.crypto.hashes import sha256
 from vajra.errors import DecodeError
@@ -90,12 +92,114 @@ def _range(name: str, v: int, lo: int, hi: int) -> int:
     return v
 
 
+class SignedMessage:
+    """What every device-signed message shares (module docstring): the signed message is
+    the kind's domain-separation tag `TAG` followed by `body()`; the wire form is `body()`
+    followed by the 64-byte `signature`. Mixed into a frozen dataclass that sets `TAG`,
+    defines `body()` and has a field `signature: bytes = b""` (empty until signed)."""
+
+    __slots__ = ()
+    TAG: ClassVar[bytes]
+    signature: bytes
+    # Only dataclasses mix this in: `signed` copies one with `dataclasses.replace`.
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+
+    def body(self) -> bytes:
+        raise NotImplementedError
+
+    def signed_message(self) -> bytes:
+        """The bytes the device's key signs: TAG | body."""
+        return self.TAG + self.body()
+
+    def encode(self) -> bytes:
+        """The wire form: body | signature."""
+        return self.body() + self.signature
+
+    def signed(self, key: DeviceKey) -> Self:
+        """A copy carrying `key`'s signature over `signed_message()`."""
+        return dataclasses.replace(self, signature=key.sign(self.signed_message()))
+
+
+# --- the 195-byte authorisation layout (payments here; on-chain sends in onchain_messages) --
+
+# node_id, subject, amount, max_fee, expiry, counter, device_id, flags, signature: the field
+# order of PaymentAuthorisation and OnchainAuthorisation, so `Kind(*fields)` builds either.
+AuthorisationFields = tuple[bytes, bytes, int, int, int, int, bytes, int, bytes]
+
+
+class Authorisation(SignedMessage):
+    """A device's consent to one spend: the authorisation layout in the module docstring,
+    whose 32-byte subject is a payment hash or a destination script hash."""
+
+    __slots__ = ()
+    flags: int
+
+    @property
+    def user_present(self) -> bool:
+        return bool(self.flags & FLAG_USER_PRESENT)
+
+    @property
+    def auth_id(self) -> bytes:
+        """SHA-256 of the signed message: names this authorisation (confirmations, audit)."""
+        return sha256(self.signed_message())
+
+
+def authorisation_body(
+    flags: int,
+    node_id: bytes,
+    subject: bytes,
+    amount: int,
+    max_fee: int,
+    expiry: int,
+    counter: int,
+    device_id: bytes,
+) -> bytes:
+    """The 131 bytes before the signature of the authorisation layout (module docstring):
+    version | flags | node id (33) | subject (32) | four u64 | device id (32)."""
+    return (
+        bytes([VERSION, flags])
+        + node_id
+        + subject
+        + b"".join(v.to_bytes(8, "big") for v in (amount, max_fee, expiry, counter))
+        + device_id
+    )
+
+
+def decode_authorisation_fields(
+    data: bytes, what: str, unit: str, max_amount: int
+) -> AuthorisationFields:
+    """Check and split the 195-byte authorisation layout: `what` names the kind in errors,
+    amounts are in `unit` ("msat" or "sat"), at most `max_amount`. MessageDecodeError on
+    a wrong length, version, flag, node id prefix or out-of-range integer."""
+    if len(data) != AUTHORISATION_LEN:
+        raise MessageDecodeError(f"{what} is {AUTHORISATION_LEN} bytes, got {len(data)}")
+    if data[0] != VERSION:
+        raise MessageDecodeError(f"authorisation version {data[0]} is not supported")
+    if data[1] & ~_KNOWN_FLAGS:
+        raise MessageDecodeError("unknown authorisation flags")
+    if data[2] not in (2, 3):
+        raise MessageDecodeError("node id is not a compressed public key")
+    return (
+        data[2:35],
+        data[35:67],
+        _range(f"amount_{unit}", _u64(data, 67), 1, max_amount),
+        _range(f"max_fee_{unit}", _u64(data, 75), 0, max_amount),
+        _range("expiry", _u64(data, 83), 0, _MAX_U63),
+        _range("counter", _u64(data, 91), 1, _MAX_U63),
+        data[99:131],
+        data[1],
+        data[131:195],
+    )
+
+
 # --- payment authorisation ------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class PaymentAuthorisation:
+class PaymentAuthorisation(Authorisation):
     """A device's consent to one payment."""
+
+    TAG: ClassVar[bytes] = TAG_AUTHORISATION
 
     node_id: bytes
     payment_hash: bytes
@@ -108,40 +212,13 @@ class PaymentAuthorisation:
     signature: bytes = b""
 
     @property
-    def user_present(self) -> bool:
-        return bool(self.flags & FLAG_USER_PRESENT)
-
-    @property
     def total_msat(self) -> int:
         """What the payment can cost at most; every rule and limit applies to this."""
         return self.amount_msat + self.max_fee_msat
 
     def body(self) -> bytes:
-        return (
-            bytes([VERSION, self.flags])
-            + self.node_id
-            + self.payment_hash
-            + b"".join(
-                v.to_bytes(8, "big")
-                for v in (self.amount_msat, self.max_fee_msat, self.expiry, self.counter)
-            )
-            + self.device_id
-        )
-
-    def signed_message(self) -> bytes:
-        return TAG_AUTHORISATION + self.body()
-
-    @property
-    def auth_id(self) -> bytes:
-        """SHA-256 of the signed message: names this authorisation (confirmations, audit)."""
-        return sha256(self.signed_message())
-
-    def encode(self) -> bytes:
-        return self.body() + self.signature
-
-    def signed(self, key: DeviceKey) -> PaymentAuthorisation:
-        sig = key.sign(self.signed_message())
-        return PaymentAuthorisation(
+        return authorisation_body(
+            self.flags,
             self.node_id,
             self.payment_hash,
             self.amount_msat,
@@ -149,31 +226,13 @@ class PaymentAuthorisation:
             self.expiry,
             self.counter,
             self.device_id,
-            self.flags,
-            sig,
         )
 
 
 def decode_authorisation(data: bytes) -> PaymentAuthorisation:
     """Parse a version-1 authorisation; MessageDecodeError on anything else."""
-    if len(data) != AUTHORISATION_LEN:
-        raise MessageDecodeError(f"authorisation is {AUTHORISATION_LEN} bytes, got {len(data)}")
-    if data[0] != VERSION:
-        raise MessageDecodeError(f"authorisation version {data[0]} is not supported")
-    if data[1] & ~_KNOWN_FLAGS:
-        raise MessageDecodeError("unknown authorisation flags")
-    if data[2] not in (2, 3):
-        raise MessageDecodeError("node id is not a compressed public key")
     return PaymentAuthorisation(
-        node_id=data[2:35],
-        payment_hash=data[35:67],
-        amount_msat=_range("amount_msat", _u64(data, 67), 1, MAX_MSAT),
-        max_fee_msat=_range("max_fee_msat", _u64(data, 75), 0, MAX_MSAT),
-        expiry=_range("expiry", _u64(data, 83), 0, _MAX_U63),
-        counter=_range("counter", _u64(data, 91), 1, _MAX_U63),
-        device_id=data[99:131],
-        flags=data[1],
-        signature=data[131:195],
+        *decode_authorisation_fields(data, "authorisation", "msat", MAX_MSAT)
     )
 
 
@@ -181,8 +240,10 @@ def decode_authorisation(data: bytes) -> PaymentAuthorisation:
 
 
 @dataclass(frozen=True, slots=True)
-class Confirmation:
+class Confirmation(SignedMessage):
     """An owner device's approval of one authorisation above its device's confirm limit."""
+
+    TAG: ClassVar[bytes] = TAG_CONFIRMATION
 
     auth_id: bytes
     device_id: bytes
@@ -190,15 +251,6 @@ class Confirmation:
 
     def body(self) -> bytes:
         return bytes([VERSION]) + self.auth_id + self.device_id
-
-    def signed_message(self) -> bytes:
-        return TAG_CONFIRMATION + self.body()
-
-    def encode(self) -> bytes:
-        return self.body() + self.signature
-
-    def signed(self, key: DeviceKey) -> Confirmation:
-        return Confirmation(self.auth_id, self.device_id, key.sign(self.signed_message()))
 
 
 def decode_confirmation(data: bytes) -> Confirmation:
@@ -244,8 +296,10 @@ class Enrolment:
 
 
 @dataclass(frozen=True, slots=True)
-class DeviceCommand:
+class DeviceCommand(SignedMessage):
     """An owner-signed change to the registry."""
+
+    TAG: ClassVar[bytes] = TAG_COMMAND
 
     kind: CommandKind
     issuer: bytes
@@ -276,26 +330,6 @@ class DeviceCommand:
             + self.expiry.to_bytes(8, "big")
             + self.target
             + payload
-        )
-
-    def signed_message(self) -> bytes:
-        return TAG_COMMAND + self.body()
-
-    def encode(self) -> bytes:
-        return self.body() + self.signature
-
-    def signed(self, key: DeviceKey) -> DeviceCommand:
-        sig = key.sign(self.signed_message())
-        return DeviceCommand(
-            self.kind,
-            self.issuer,
-            self.counter,
-            self.expiry,
-            self.target,
-            self.enrolment,
-            self.rules,
-            sig,
-            self.clock,
         )
 
 

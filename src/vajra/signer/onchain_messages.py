@@ -24,21 +24,26 @@ in the same windows as its Lightning payments: one card, one set of limits.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-from vajra.crypto.hashes import sha256
-from vajra.signer.devices import DeviceKey
-from vajra.signer.messages import FLAG_USER_PRESENT, VERSION, MessageDecodeError
+from vajra.signer.messages import (
+    AUTHORISATION_LEN,
+    Authorisation,
+    authorisation_body,
+    decode_authorisation_fields,
+)
 
 TAG_ONCHAIN = b"vajra/onchain-authorisation/v1"
-ONCHAIN_AUTHORISATION_LEN = 195
+ONCHAIN_AUTHORISATION_LEN = AUTHORISATION_LEN  # the payment authorisation's layout
 MAX_SAT = 21_000_000 * 100_000_000
-_MAX_U63 = (1 << 63) - 1
 
 
 @dataclass(frozen=True, slots=True)
-class OnchainAuthorisation:
+class OnchainAuthorisation(Authorisation):
     """A device's consent to one on-chain send of `amount_sat` to the script whose
     SHA-256 is `script_hash`, paying at most `max_fee_sat` in fees."""
+
+    TAG: ClassVar[bytes] = TAG_ONCHAIN
 
     node_id: bytes
     script_hash: bytes
@@ -51,39 +56,13 @@ class OnchainAuthorisation:
     signature: bytes = b""
 
     @property
-    def user_present(self) -> bool:
-        return bool(self.flags & FLAG_USER_PRESENT)
-
-    @property
     def total_msat(self) -> int:
         """What the send can cost at most, in msat: every rule and limit applies to this."""
         return (self.amount_sat + self.max_fee_sat) * 1000
 
     def body(self) -> bytes:
-        return (
-            bytes([VERSION, self.flags])
-            + self.node_id
-            + self.script_hash
-            + b"".join(
-                v.to_bytes(8, "big")
-                for v in (self.amount_sat, self.max_fee_sat, self.expiry, self.counter)
-            )
-            + self.device_id
-        )
-
-    def signed_message(self) -> bytes:
-        return TAG_ONCHAIN + self.body()
-
-    @property
-    def auth_id(self) -> bytes:
-        """SHA-256 of the signed message: names this authorisation (confirmations, audit)."""
-        return sha256(self.signed_message())
-
-    def encode(self) -> bytes:
-        return self.body() + self.signature
-
-    def signed(self, key: DeviceKey) -> OnchainAuthorisation:
-        return OnchainAuthorisation(
+        return authorisation_body(
+            self.flags,
             self.node_id,
             self.script_hash,
             self.amount_sat,
@@ -91,41 +70,11 @@ class OnchainAuthorisation:
             self.expiry,
             self.counter,
             self.device_id,
-            self.flags,
-            key.sign(self.signed_message()),
         )
-
-
-def _u64(data: bytes, off: int) -> int:
-    return int.from_bytes(data[off : off + 8], "big")
-
-
-def _range(name: str, v: int, lo: int, hi: int) -> int:
-    if not lo <= v <= hi:
-        raise MessageDecodeError(f"{name} {v} out of range {lo}..{hi}")
-    return v
 
 
 def decode_onchain_authorisation(data: bytes) -> OnchainAuthorisation:
     """Parse a version-1 on-chain authorisation; MessageDecodeError on anything else."""
-    if len(data) != ONCHAIN_AUTHORISATION_LEN:
-        raise MessageDecodeError(
-            f"on-chain authorisation is {ONCHAIN_AUTHORISATION_LEN} bytes, got {len(data)}"
-        )
-    if data[0] != VERSION:
-        raise MessageDecodeError(f"authorisation version {data[0]} is not supported")
-    if data[1] & ~FLAG_USER_PRESENT:
-        raise MessageDecodeError("unknown authorisation flags")
-    if data[2] not in (2, 3):
-        raise MessageDecodeError("node id is not a compressed public key")
     return OnchainAuthorisation(
-        node_id=data[2:35],
-        script_hash=data[35:67],
-        amount_sat=_range("amount_sat", _u64(data, 67), 1, MAX_SAT),
-        max_fee_sat=_range("max_fee_sat", _u64(data, 75), 0, MAX_SAT),
-        expiry=_range("expiry", _u64(data, 83), 0, _MAX_U63),
-        counter=_range("counter", _u64(data, 91), 1, _MAX_U63),
-        device_id=data[99:131],
-        flags=data[1],
-        signature=data[131:195],
+        *decode_authorisation_fields(data, "on-chain authorisation", "sat", MAX_SAT)
     )
