@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from vajra.cli import main
+from vajra.crypto.secp256k1 import pubkey_create
 from vajra.errors import PolicyViolation
 from vajra.runtime.remote_signer import SignerUnavailable
 from vajra.runtime.worker import wake_failed_warning
@@ -29,6 +30,11 @@ def devdir(tmp_path: Path) -> Path:
     assert (
         main(["device", "create", "--type", "p256", "--name", "ring", "--device-dir", str(d)]) == 0
     )
+    # Devices verify the signer's decisions against its pinned audit key (decision 0012);
+    # any key will do here, where no signer answers.
+    audit_pubkey = pubkey_create(bytes(31) + b"\x05").hex()
+    pin = ["device", "pin-signer", "--name", "ring", "--signer-audit-pubkey", audit_pubkey]
+    assert main([*pin, "--device-dir", str(d)]) == 0
     return d
 
 
