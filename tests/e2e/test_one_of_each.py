@@ -65,7 +65,9 @@ def test_one_signer_per_directory_codes_off_argv_and_no_password_in_environ(env:
                   env.hub_admin({"op": "pairing_code"})["code"])  # fmt: skip
     assert argv.returncode == 0 and "visible to other local users" in argv.stderr
 
-    signer, ready = env.start("signer", "-m", "vajra", "signer", "run", "--max-backoff", "0.2")
+    signer, ready = env.start(
+        "signer", "vajra", "signer", "run", "--max-backoff", "0.2", event="running"
+    )
     assert ready["event"] == "running"
     assert env.hub_admin({"op": "wait_signer", "signer_id": 1, "timeout": 20})["connected"]
     second = _vajra(env, "signer", "run")

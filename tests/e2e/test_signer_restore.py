@@ -38,7 +38,9 @@ def test_restore_from_words_recovers_nodes_and_devices(env: Env) -> None:
     runtime = f"127.0.0.1:{port}"
     pair = ["signer", "pair", "--runtime", runtime, "--code", "-", "--json"]
     assert _vajra(env, *pair, stdin=env.hub_admin({"op": "pairing_code"})["code"]).returncode == 0
-    signer, _ = env.start("signer", "-m", "vajra", "signer", "run", "--max-backoff", "0.2")
+    signer, _ = env.start(
+        "signer", "vajra", "signer", "run", "--max-backoff", "0.2", event="running"
+    )
     assert env.hub_admin({"op": "wait_signer", "signer_id": 1, "timeout": 20})["connected"]
     nodes = env.hub_admin({"op": "create_nodes", "signer_id": 1, "count": 3})["node_ids"]
     phone = env.json("device", "create", "--type", "p256", "--name", "phone", "--json")
@@ -70,7 +72,9 @@ def test_restore_from_words_recovers_nodes_and_devices(env: Env) -> None:
     status = env.json("signer", "status", "--json")
     assert status["nodes"] == nodes and status["devices"] == 2
 
-    signer, _ = env.start("signer", "-m", "vajra", "signer", "run", "--max-backoff", "0.2")
+    signer, _ = env.start(
+        "signer", "vajra", "signer", "run", "--max-backoff", "0.2", event="running"
+    )
     assert env.hub_admin({"op": "wait_signer", "signer_id": 1, "timeout": 20})["connected"]
     assert env.json(*pay, rc=1)["reason"] == "device_frozen"  # the freeze survived
     d = env.json("device", "unfreeze", "ring", "--by", "phone")  # the phone accepts it
