@@ -30,7 +30,7 @@ from typing import Any
 from vajra.errors import VajraError
 from vajra.noise import StaticKey
 from vajra.signer import audit, seed
-from vajra.signer.core import SignerCore
+from vajra.signer.core import DEFAULT_NODE_QUOTA, SignerCore
 from vajra.signer.devices import MAX_MSAT, KeyType, Role, Rules
 from vajra.signer.integrity import StateIntegrityError
 from vajra.signer.keys import COIN_TYPES, SignerKeys
@@ -303,23 +303,24 @@ def cmd_pair(args: argparse.Namespace) -> int:
     return 0
 
 
-DEFAULT_NODE_QUOTA = 10
-
-
-def node_quota(cfg: dict[str, Any]) -> int:
-    """The owner's bound on nodes hosted for this signer (issue 13 item 2)."""
-    return int(cfg.get("node_quota", DEFAULT_NODE_QUOTA))
-
-
 def cmd_quota(args: argparse.Namespace) -> int:
+    """The owner's bound on nodes hosted for this signer (issue 13 item 2). Kept in the
+    sealed state with an audit entry (`Policy.set_node_quota`), so setting it needs the
+    seed password; anyone who can only write the disk cannot raise it. Showing it reads
+    the state without the key (display only: `vajra signer run` verifies the state)."""
     d = signer_dir(args)
-    cfg = read_config(d)
+    read_config(d)  # "not a signer directory" before anything else
     if args.nodes is not None:
-        if args.nodes < 0:
-            raise CliError(f"--nodes {args.nodes}: must be 0 or more")
-        cfg["node_quota"] = args.nodes
-        write_config(d, cfg)
-    print(json.dumps({"node_quota": node_quota(cfg)}))
+        if not 0 <= args.nodes < 1 << 63:
+            raise CliError(f"--nodes {args.nodes}: must be 0 or more (below 2^63)")
+        core = open_core(d, unlock(d, args))
+        core.policy.set_node_quota(args.nodes, int(time.time()))
+        quota = core.node_quota()
+    else:
+        with SqliteState(d / STATE_FILE).transaction() as txn:
+            stored = txn.node_quota()
+        quota = DEFAULT_NODE_QUOTA if stored is None else stored
+    print(json.dumps({"node_quota": quota}))
     return 0
 
 
@@ -371,6 +372,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from None
     keys = unlock(d, args)
     core = open_core(d, keys)
+    if "node_quota" in cfg:  # where signers before the sealed quota kept it: not trusted
+        print(
+            f"warning: {d / CONFIG_FILE} holds a node_quota, which is ignored: the quota "
+            f"is {core.node_quota()} (set it with `vajra signer quota --nodes N`)",
+            file=sys.stderr,
+        )
     rt = cfg.get("runtime")
     runtime = (
         RuntimeAddress(rt["host"], int(rt["port"]), bytes.fromhex(rt["pubkey"])) if rt else None
@@ -381,7 +388,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
     )
     daemon = SignerDaemon(
-        LinkHandler(core, cfg["network"], node_quota=lambda: node_quota(read_config(d))),
+        LinkHandler(core, cfg["network"], node_quota=core.node_quota),
         StaticKey(keys.link_key().secret),
         runtime,
         d / LOCAL_SOCKET,
@@ -653,9 +660,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c = cmd(
         "quota",
         "show or set how many nodes runtimes may create on this signer (the owner's bound; "
-        f"default {DEFAULT_NODE_QUOTA}; a running signer applies it at the next request)",
+        f"default {DEFAULT_NODE_QUOTA}; kept in the sealed state and audited, so setting it "
+        "needs the seed password; a running signer applies it at the next request)",
         cmd_quota,
-        password=False,
     )
     c.add_argument("--nodes", type=int, default=None, help="the most nodes (0 or more)")
 

@@ -320,3 +320,26 @@ def test_restore_gives_back_the_same_signer_and_a_wrong_password_fails(env: Env)
     env.env["VAJRA_SIGNER_PASSWORD"] = "wrong"
     bad = env.run("signer", "pair", "--runtime", "127.0.0.1:1", "--code", "x", ok=None)
     assert bad.returncode == 1 and "wrong password" in bad.stderr
+
+
+def test_the_node_quota_is_sealed_and_audited(env: Env) -> None:
+    """Issue 13 item 2: the owner's node quota lives in the sealed state. Setting it needs
+    the seed password and leaves an audit entry; writing it into signer.json does nothing."""
+    env.json("signer", "init", "--json")
+    assert env.json("signer", "quota") == {"node_quota": 10}  # the default, no password
+    env.env["VAJRA_SIGNER_PASSWORD"] = "wrong password here"
+    bad = env.run("signer", "quota", "--nodes", "1000000", ok=None)
+    assert bad.returncode == 1 and "wrong password" in bad.stderr
+    env.env["VAJRA_SIGNER_PASSWORD"] = PASSWORD
+    assert env.json("signer", "quota") == {"node_quota": 10}
+    assert env.json("signer", "quota", "--nodes", "7") == {"node_quota": 7}
+    cfg_path = env.signer / "signer.json"
+    cfg = json.loads(cfg_path.read_text())
+    assert "node_quota" not in cfg
+    cfg_path.write_text(json.dumps({**cfg, "node_quota": 10**6}))
+    assert env.json("signer", "quota") == {"node_quota": 7}
+    entries = env.json("signer", "audit", "--json")["entries"]
+    quota = [e for e in entries if e["kind"] == "quota"]
+    assert [(e["outcome"], e["reason"]) for e in quota] == [("approve", "applied")]
+    neg = env.run("signer", "quota", "--nodes", "-1", ok=None)
+    assert neg.returncode == 1 and "--nodes -1" in neg.stderr

@@ -2,11 +2,13 @@
 
 A signer serves a runtime; an owner phone freezes a ring that has paid. With the signer
 stopped, state.db is edited (unfreeze the ring, raise its limits, reset its counter,
-delete its spend rows, delete the audit tail, insert an owner device of one's own),
-truncated, and rolled back (an older copy put back): `vajra signer run` refuses every
+delete its spend rows, delete the audit tail, insert an owner device of one's own,
+raise the owner's node quota), truncated, and rolled back (an older copy put back): `vajra signer run` refuses every
 attempt with exit code 2 and a message (at start, or on connecting to the runtime that
 saw a newer head), and `vajra signer audit` never prints "verified" for an edited state.
-Putting the genuine file back is the recovery: the signer serves again.
+Putting the genuine file back is the recovery: the signer serves again. A node quota
+written into `signer.json` (where older signers kept it) is ignored: a request past the
+sealed quota is still refused `node_quota` (issue 13 item 2).
 
 Item 5: a fake `admin.sock` answering "approve/applied" does not make `vajra device
 freeze` report success (the decision is not signed by the signer).
@@ -85,12 +87,19 @@ EDITS: dict[str, Callable[[Path], None]] = {
         "enrolled_by FROM devices WHERE label='phone'",
         (bytes(32), bytes([2]) + bytes(31) + b"\x01"),
     ),
+    "raise the node quota": lambda db: _sql(
+        db, "UPDATE meta SET value=1000000 WHERE key='node_quota'"
+    ),
     "truncate it": _truncate,
 }
 
 
+QUOTA = 2
+
+
 def test_edits_truncation_and_rollback_of_a_stopped_signer_are_refused(env: Env) -> None:
     env.json("signer", "init", "--json")
+    assert env.json("signer", "quota", "--nodes", str(QUOTA)) == {"node_quota": QUOTA}
     hub, port = env.start_hub()
     code = env.hub_admin({"op": "pairing_code"})["code"]
     env.json("signer", "pair", "--runtime", f"127.0.0.1:{port}", "--code", code, "--json")
@@ -133,10 +142,18 @@ def test_edits_truncation_and_rollback_of_a_stopped_signer_are_refused(env: Env)
     assert env.hub_admin({"op": "signers"})["signers"][0]["connected"] is False
 
     # Recovery: the genuine newest file back, the signer serves and the ring stays frozen.
+    # A quota written into signer.json (public data, not sealed) changes nothing.
     _put_back(good, env.signer)
+    cfg = json.loads((env.signer / "signer.json").read_text())
+    (env.signer / "signer.json").write_text(json.dumps({**cfg, "node_quota": 10**6}))
     signer = env.start_signer()
     assert env.json(*pay, rc=1)["reason"] == "device_frozen"
+    assert env.json("signer", "quota") == {"node_quota": QUOTA}
+    out = env.hub_admin({"op": "create_nodes", "signer_id": 1, "count": QUOTA})
+    assert out.get("error") == "node_quota", out  # 1 hosted + 2 > the sealed 2
+    assert env.hub_admin({"op": "create_nodes", "signer_id": 1, "count": 1})["node_ids"]
     env.stop(signer)
+    assert "holds a node_quota, which is ignored" in (env.logs / "signer.stderr").read_text()
     env.stop(hub)
 
 

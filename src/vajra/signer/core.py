@@ -29,6 +29,8 @@ from vajra.signer.policy import Policy
 from vajra.signer.state import HostedNode, SignerState, StateTxn
 
 MAX_NODES_PER_REQUEST = 1000
+DEFAULT_NODE_QUOTA = 10
+"""The node quota of a signer whose owner never set one (`vajra signer quota`)."""
 
 
 class SignerCore:
@@ -132,6 +134,14 @@ class SignerCore:
                 continue
             created.append(node_id)
         return created
+
+    def node_quota(self) -> int:
+        """The owner's node quota, read from the sealed state (its MAC and the audit log
+        cover it; issue 13 item 2): DEFAULT_NODE_QUOTA until the owner sets one with
+        `Policy.set_node_quota`. `vajra signer run` reads it at each CREATE_NODES."""
+        with self.state.transaction() as txn:
+            quota = txn.node_quota()
+        return DEFAULT_NODE_QUOTA if quota is None else quota
 
     def nodes(self) -> list[HostedNode]:
         with self.state.transaction() as txn:

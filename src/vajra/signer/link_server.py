@@ -85,7 +85,8 @@ class LinkHandler:
         self.network = network
         self.node_quota = node_quota
         """The most nodes a runtime may create here, read at each request (None: no
-        bound; `vajra signer run` always has one: the owner's `vajra signer quota`)."""
+        bound; `vajra signer run` always has one: `SignerCore.node_quota`, the owner's
+        `vajra signer quota` kept in the sealed state, so a disk edit cannot raise it)."""
         self.fatal: str | None = None
         """Set when the state failed its integrity check while serving: the daemon
         stops (decision 0012); every later request is refused."""

@@ -433,6 +433,23 @@ class Policy:
                 device_id=d_id,
             )
 
+    def set_node_quota(self, nodes: int, now: int) -> Decision:
+        """Set the owner's node quota (local admin on the signer box, seed unlocked:
+        `vajra signer quota --nodes N`; issue 13 item 2). Kept in the sealed state and
+        logged as kind `quota` whose subject is `nodes` (u64, big-endian), so the MAC
+        covers the value and `replay.cross_check` compares it with the last such entry.
+        ValueError unless 0 <= nodes < 2^63 (an SQLite integer)."""
+        if not 0 <= nodes < 1 << 63:
+            raise ValueError(f"node quota {nodes} out of range")
+        subject = encode_quota(nodes)
+        with self.state.transaction() as txn:
+            t = self._tick(txn, now)
+            txn.set_node_quota(nodes)
+            return self._log(
+                txn, t, "quota", subject, Outcome.APPROVE, Reason.APPLIED,
+                subject_id=sha256(subject), device_id=None,
+            )  # fmt: skip
+
     def command(self, data: bytes, now: int) -> Decision:
         """Apply one owner-signed registry command (enrol, freeze, unfreeze, remove, rules)."""
         with self.state.transaction() as txn:
@@ -552,6 +569,18 @@ class Policy:
             return self._log(
                 txn, t, kind, node_id + digest, outcome, reason, subject_id=digest, device_id=None
             )
+
+
+def encode_quota(nodes: int) -> bytes:
+    """The subject of a `quota` audit entry: the node quota, u64 big-endian."""
+    return nodes.to_bytes(8, "big")
+
+
+def decode_quota(subject: bytes) -> int:
+    """Inverse of `encode_quota`; ValueError on any other length."""
+    if len(subject) != 8:
+        raise ValueError(f"quota subject of {len(subject)} bytes")
+    return int.from_bytes(subject, "big")
 
 
 def _active_owner(d: Device) -> bool:

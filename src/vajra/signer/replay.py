@@ -11,6 +11,9 @@ the approved entries gives what the state must contain; `cross_check` compares:
   approved payments of that day (deleting spend rows would refill a limit);
 - nodes: the same node ids at the same key-tree indices (create_node entries in order),
   and each node's channel count equals its approved new_channel entries;
+- the node quota: the value of the last approved `quota` entry (the owner's `vajra
+  signer quota --nodes N`), or no quota row if there is none since the log's start or
+  its `restore` entry (a backup does not carry the quota);
 - the clock is not behind the last entry.
 
 The keyed MAC (`vajra.signer.integrity`) already refuses any edit made without the seed;
@@ -39,6 +42,7 @@ from vajra.signer.messages import (
     decode_command,
     decode_enrolment,
 )
+from vajra.signer.policy import decode_quota
 from vajra.signer.state import StateTxn
 
 DAY = 86400
@@ -56,6 +60,7 @@ class _Expected:
     nodes: list[bytes | None] = dataclasses.field(default_factory=list)
     channels: dict[bytes, int] = dataclasses.field(default_factory=dict)
     restored_channels: dict[int, int] = dataclasses.field(default_factory=dict)
+    quota: int | None = None
 
 
 def _bump(counters: dict[bytes, int], device_id: bytes, counter: int) -> None:
@@ -85,6 +90,9 @@ def _apply(x: _Expected, e: AuditEntry) -> None:
         x.nodes = [None] * s.nodes  # ids follow from the seed, which this check lacks
         x.channels = {}
         x.restored_channels = dict(s.channels)
+        x.quota = None
+    elif e.kind == "quota":
+        x.quota = decode_quota(e.subject)
     elif e.kind == "create_node":
         x.nodes.append(e.subject[:33])
     elif e.kind == "new_channel":
@@ -144,6 +152,8 @@ def cross_check(txn: StateTxn, entries: Sequence[AuditEntry]) -> None:
     _check_devices(txn, x)
     _check_spends(txn, x)
     _check_nodes(txn, x)
+    if txn.node_quota() != x.quota:
+        raise _bad("the node quota differs from the last quota entry")
 
 
 def _check_devices(txn: StateTxn, x: _Expected) -> None:

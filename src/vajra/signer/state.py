@@ -5,7 +5,8 @@ What is kept: the hosted nodes (index in the key tree, node id, channels allocat
 device registry (including each device's last counter), each device's
 recent spends (the rolling limit windows), the highest time the signer has seen (so a
 clock that goes backwards never refills a limit or un-expires anything), the newest
-fencing epoch per node, and the audit log. No secret is kept here: keys live only in the
+fencing epoch per node, the owner's node quota (`meta` row `node_quota`: how many nodes
+runtimes may create; absent until the owner first sets it), and the audit log. No secret is kept here: keys live only in the
 sealed seed file (`vajra.signer.seed`).
 
 Every decision runs inside one `transaction()`: reads, checks and writes (counter,
@@ -98,6 +99,9 @@ class StateTxn(Protocol):
     def set_clock(self, now: int) -> None: ...
     def epoch(self, node_id: bytes) -> int | None: ...
     def set_epoch(self, node_id: bytes, epoch: int) -> None: ...
+    # The owner's node quota, None until first set (`Policy.set_node_quota`).
+    def node_quota(self) -> int | None: ...
+    def set_node_quota(self, nodes: int) -> None: ...
     def audit_head(self) -> AuditEntry | None: ...
     def append_audit(self, entry: AuditEntry) -> None: ...
 
@@ -155,6 +159,7 @@ class MemoryState:
         self.epochs: dict[bytes, int] = {}
         self.audit: list[AuditEntry] = []
         self.clock = 0
+        self.node_quota: int | None = None
 
     @contextmanager
     def transaction(self) -> Iterator[StateTxn]:
@@ -198,6 +203,7 @@ class _MemoryTxn:
         self._audit: list[AuditEntry] = []
         self._clock: int | None = None
         self._restamp: int | None = None
+        self._quota: int | None = None
 
     def node(self, node_id: bytes) -> HostedNode | None:
         return self._nodes.get(node_id) or self._s.nodes.get(node_id)
@@ -251,6 +257,12 @@ class _MemoryTxn:
     def set_epoch(self, node_id: bytes, epoch: int) -> None:
         self._epochs[node_id] = epoch
 
+    def node_quota(self) -> int | None:
+        return self._s.node_quota if self._quota is None else self._quota
+
+    def set_node_quota(self, nodes: int) -> None:
+        self._quota = nodes
+
     def audit_head(self) -> AuditEntry | None:
         if self._audit:
             return self._audit[-1]
@@ -274,6 +286,8 @@ class _MemoryTxn:
         s.audit.extend(self._audit)
         if self._clock is not None:
             s.clock = self._clock
+        if self._quota is not None:
+            s.node_quota = self._quota
 
 
 # --- SQLite ---------------------------------------------------------------------------------
@@ -647,6 +661,14 @@ class _SqliteTxn:
 
     def set_epoch(self, node_id: bytes, epoch: int) -> None:
         self._db.execute("INSERT OR REPLACE INTO epochs VALUES (?,?)", (node_id, epoch))
+
+    def node_quota(self) -> int | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key='node_quota'").fetchone()
+        return None if row is None else int(row[0])
+
+    def set_node_quota(self, nodes: int) -> None:
+        # A row of `meta`: covered by the state's MAC like every row (decision 0012).
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('node_quota', ?)", (nodes,))
 
     def audit_head(self) -> AuditEntry | None:
         row = self._db.execute(

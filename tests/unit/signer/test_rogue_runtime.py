@@ -34,12 +34,15 @@ async def test_a_rogue_runtime_cannot_lock_out_nodes_or_create_past_the_quota(
     tmp_path: Path,
 ) -> None:
     core = SignerCore(KEYS, World().state)
+    # The owner's quota, in the signer's state (a `quota` audit entry), as `vajra signer
+    # quota --nodes` sets it; the handler reads it at each request, as `vajra signer run`.
+    assert core.policy.set_node_quota(QUOTA, 1).approved
     real, stolen = tmp_path / "hub", tmp_path / "stolen"
     async with hub_at(real) as hub:
         port = hub.port
         p = await pair("127.0.0.1", port, hub.pairing_code().code, LINK_KEY)
         daemon = SignerDaemon(
-            LinkHandler(core, node_quota=lambda: QUOTA), LINK_KEY,
+            LinkHandler(core, node_quota=core.node_quota), LINK_KEY,
             RuntimeAddress("127.0.0.1", port, p.runtime_pubkey), tmp_path / "local.sock",
             backoff_base=0.02, backoff_cap=0.1,
         )  # fmt: skip

@@ -27,10 +27,12 @@ KEYS = SignerKeys(bytes(range(64)))
 STATE_KEY = KEYS.state_key()
 RING = key(KeyType.P256, 1)
 BIG = Rules(10**15, 10**15, 10**15, 10**16, 10**17)
+QUOTA = 5
 
 
 def _build(db: Path) -> tuple[World, bytes]:
-    """An owner, a ring that paid once and is now frozen, two nodes, one woken."""
+    """An owner, a ring that paid once and is now frozen, two nodes, one woken, the
+    owner's node quota set to QUOTA."""
     w = World(state=SqliteState(db, key=STATE_KEY))
     w.bootstrap()
     w.enroll(RING, rules=dataclasses.replace(RING_RULES, auto_approve_below_msat=10**9))
@@ -41,6 +43,8 @@ def _build(db: Path) -> tuple[World, bytes]:
     core = SignerCore(KEYS, w.state)
     node = core.create_nodes(2, now=T0 + 7)[0]
     core.state_key(node, epoch=3, now=T0 + 8)
+    assert w.policy.set_node_quota(QUOTA, T0 + 9).approved
+    assert core.node_quota() == QUOTA
     return w, node
 
 
@@ -88,6 +92,9 @@ EDITS: dict[str, Callable[[Path], None]] = {
     "rewind_clock": lambda db: _sql(db, "UPDATE meta SET value=0 WHERE key='clock'"),
     "drop_integrity": lambda db: _sql(db, "DELETE FROM integrity"),
     "delete_node": lambda db: _sql(db, "DELETE FROM nodes WHERE node_index=1"),
+    # Issue 13 item 2: the owner's node quota is a sealed row, not a config file.
+    "raise_quota": lambda db: _sql(db, "UPDATE meta SET value=1000000 WHERE key='node_quota'"),
+    "delete_quota": lambda db: _sql(db, "DELETE FROM meta WHERE key='node_quota'"),
     "truncate_half": lambda db: _truncate(db, 0.5),
     "truncate_empty": lambda db: _truncate(db, 0.0),
 }
@@ -220,3 +227,34 @@ def test_a_table_added_later_is_covered_without_code(sealed: Path) -> None:
     _sql(sealed, "UPDATE channels SET balance_msat=1000000000")
     with pytest.raises(StateIntegrityError):
         SqliteState(sealed, key=STATE_KEY, create=False)
+
+
+@pytest.mark.parametrize("quota", [None, 1_000_000])
+def test_a_quota_resealed_with_the_key_still_disagrees_with_the_log(
+    sealed: Path, quota: int | None
+) -> None:
+    """The node quota must be what the owner's last `quota` audit entry set: a quota row
+    raised or removed behind the log's back (with the key, so the MAC matches) is
+    refused by the cross-check; one set through the audited path opens."""
+    st = SqliteState(sealed, key=STATE_KEY, create=False)
+    with st.transaction():
+        if quota is None:
+            st._db.execute("DELETE FROM meta WHERE key='node_quota'")
+        else:
+            st._db.execute("UPDATE meta SET value=? WHERE key='node_quota'", (quota,))
+    st.close()
+    with pytest.raises(StateIntegrityError, match=r"disagrees with its audit log.*quota"):
+        SqliteState(sealed, key=STATE_KEY, create=False)
+
+
+def test_the_quota_set_by_the_owner_is_audited_and_reopens(sealed: Path) -> None:
+    st = SqliteState(sealed, key=STATE_KEY, create=False)
+    core = SignerCore(KEYS, st)
+    d = core.policy.set_node_quota(2, T0 + 10)
+    assert (d.approved, d.kind, d.reason) == (True, "quota", "applied")
+    assert d.entry is not None and d.entry.subject == (2).to_bytes(8, "big")
+    st.close()
+    st = SqliteState(sealed, key=STATE_KEY, create=False)  # MAC and cross-check pass
+    assert SignerCore(KEYS, st).node_quota() == 2
+    with pytest.raises(ValueError):
+        SignerCore(KEYS, st).policy.set_node_quota(-1, T0 + 11)
