@@ -134,7 +134,9 @@ def test_attacker_holding_many_times_the_slots_cannot_lock_a_node_out(tmp_path: 
         assert c["idle_timeouts"] >= 1, c
         assert c["limit_cutoffs"] >= 1, c  # the per-source limit refused the 5th and 6th
         assert c.get("wakes", 0) == 0
-        wait_until(lambda: rt.counters()["connections_open"] == 0, 10, "all slots freed")
+        wait_until(
+            lambda: rt.counters()["connections_open"] == 0, timeout=10, what="all slots freed"
+        )
     finally:
         with contextlib.suppress(Exception):
             rt.stop()

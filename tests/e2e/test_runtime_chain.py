@@ -75,7 +75,9 @@ def test_restart_during_a_run_of_blocks_loses_and_doubles_no_event(tmp_path: Pat
         wait_until(lambda: chain_height(rt) == tip, timeout=60, what="watcher caught up")
         # `connected` is set when a poll completes; the height moves inside the poll (blocks
         # commit before its mempool step), so wait for the poll to finish.
-        wait_until(lambda: rt.admin("/v1/status")["chain"]["connected"], 30, "a good poll")
+        wait_until(
+            lambda: rt.admin("/v1/status")["chain"]["connected"], timeout=30, what="a good poll"
+        )
         status = rt.admin("/v1/status")["chain"]
         assert status["source_height"] == tip, status
         metrics = rt.admin("/metrics")

@@ -90,7 +90,7 @@ def test_only_the_wake_list_wakes_a_sleeping_node(
         c = runtime.counters()
         return sum(c.get(k, 0) - before.get(k, 0) for k in seen) >= expected
 
-    wait_until(settled, 5, "counters published")
+    wait_until(settled, timeout=5, what="counters published")
     after = runtime.counters()
 
     def delta(name: str) -> int:
@@ -115,10 +115,12 @@ def test_10000_wake_worthy_messages_cost_at_most_the_wake_limit(tmp_path: Path) 
         addr = f"127.0.0.1:{env.signer_port}"
         env.json("signer", "pair", "--runtime", addr, "--code", code["code"], "--json")
         env.start_signer()
-        wait_until(lambda: env.signer_state()["loaded"], 20, "signer connected")
+        wait_until(lambda: env.signer_state()["loaded"], timeout=20, what="signer connected")
         env.json("nodes", "--store", str(env.store), "create", "--count", "5", "--signer", "1")
         env.stop_signer()
-        wait_until(lambda: not env.signer_state()["connected"], 10, "signer disconnected")
+        wait_until(
+            lambda: not env.signer_state()["connected"], timeout=10, what="signer disconnected"
+        )
         node = rt.nodes()[0]
         before = rt.counters()
 

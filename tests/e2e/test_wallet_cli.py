@@ -109,7 +109,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Btcd, Lnd]
         btcd.set_mining_address(alice.new_address())
         btcd.generate(COINBASE_MATURITY + 10)
         alice.wait_synced()
-        wait_until(alice.confirmed_balance_sat, 60, "alice's matured coins")
+        wait_until(alice.confirmed_balance_sat, timeout=60, what="alice's matured coins")
         # LND's sendcoins refuses coins until it is some blocks past the first maturity
         # ("insufficient funds" with 550 BTC confirmed): mine a few more.
         btcd.generate(10)
@@ -145,7 +145,9 @@ def test_lnd_funds_a_sleeping_node_which_pays_lnd_with_the_ring(
     env.json("signer", "pair", "--runtime", f"127.0.0.1:{rt.ready['signer_port']}",
              "--code", code["code"], "--json")  # fmt: skip
     env.start_signer()
-    wait_until(lambda: rt.admin("/v1/signers")["signers"][0]["loaded"], 20, "signer loaded")
+    wait_until(
+        lambda: rt.admin("/v1/signers")["signers"][0]["loaded"], timeout=20, what="signer loaded"
+    )
     env.json("nodes", "--store", str(env.store), "create", "--count", "3", "--signer", "1")
     node = rt.nodes()[1]["node_id"]
     phone = env.json("device", "create", "--type", "p256", "--name", "phone", "--json")
@@ -161,9 +163,13 @@ def test_lnd_funds_a_sleeping_node_which_pays_lnd_with_the_ring(
     assert re.fullmatch(r"m/84'/1'/[0-2]'/0/0", got["path"]), got
     sent = alice.cli("sendcoins", "--addr", got["address"], "--amt", 100_000)
     btcd.wait_mempool(1)
-    wait_until(lambda: env.node(node, "balance")["unconfirmed_sat"] == 100_000, 30, "mempool")
+    wait_until(
+        lambda: env.node(node, "balance")["unconfirmed_sat"] == 100_000, timeout=30, what="mempool"
+    )
     btcd.generate(1)
-    wait_until(lambda: env.node(node, "balance")["confirmed_sat"] == 100_000, 30, "balance")
+    wait_until(
+        lambda: env.node(node, "balance")["confirmed_sat"] == 100_000, timeout=30, what="balance"
+    )
     bal = env.node(node, "balance")
     assert bal == {"confirmed_sat": 100_000, "unconfirmed_sat": 0,
                    "tip_height": btcd.getblockcount()}  # fmt: skip
@@ -184,7 +190,9 @@ def test_lnd_funds_a_sleeping_node_which_pays_lnd_with_the_ring(
         (20_000, out["txid"])
     ]
     left = 100_000 - 20_000 - out["fee_sat"]
-    wait_until(lambda: env.node(node, "balance")["confirmed_sat"] == left, 30, "balance after")
+    wait_until(
+        lambda: env.node(node, "balance")["confirmed_sat"] == left, timeout=30, what="balance after"
+    )
     assert env.node(node, "balance")["unconfirmed_sat"] == 0
 
     # --- refused by the signer, nothing broadcast -----------------------------------------

@@ -154,7 +154,7 @@ class Lnd:
     def getinfo(self) -> dict[str, Any]:
         return self.cli("getinfo")
 
-    def wait_synced(self, timeout: float = 60.0) -> dict[str, Any]:
+    def wait_synced(self, timeout: float = 180.0) -> dict[str, Any]:
         """Wait until LND reports synced_to_chain at btcd's current height."""
 
         def synced() -> dict[str, Any] | None:
