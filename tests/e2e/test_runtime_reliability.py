@@ -258,6 +258,7 @@ def test_hostile_peers_are_cut_off_others_keep_answering(tmp_path: Path) -> None
                 w.close()
 
         asyncio.run(main())
+
         # Each of the 20 half-open handshakes was either admitted and cut at its deadline
         # or refused by the node's per-source admission (8 per node per worker).
         def all_cut() -> bool:
