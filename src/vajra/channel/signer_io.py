@@ -58,7 +58,8 @@ class CounterpartySigned:
 
 @dataclass(frozen=True, slots=True)
 class HolderValidated:
-    pass
+    """The signer accepted our new holder commitment (it carries nothing else: the
+    channel already holds what it asked the signer to validate)."""
 
 
 @dataclass(frozen=True, slots=True)
