@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vajra.channel.spec import CommitSpec
+from vajra.channel.spec import ChannelParams, CommitSpec
 from vajra.errors import VajraError
 
 
@@ -47,7 +47,37 @@ class RevokeHolderCommitment:
     number: int
 
 
-SignerRequest = SignCounterpartyCommitment | ValidateHolderCommitment | RevokeHolderCommitment
+@dataclass(frozen=True, slots=True)
+class SetupChannel:
+    """Open the signer's own copy of a channel: its fixed parameters (both sides' limits
+    and basepoints, funding outpoint, funder, channel type) and commitment 0's content.
+    The first request of every channel, sent once the funding outpoint is known and
+    before commitment 0 is signed or validated (DESIGN.md section 12)."""
+
+    params: ChannelParams
+    initial_spec: CommitSpec
+
+
+@dataclass(frozen=True, slots=True)
+class SignMutualClose:
+    """Sign the BOLT 3 closing transaction of the channel's final (settled, no HTLCs)
+    commitment: `local_script` gets our balance, `remote_script` the peer's, `fee_sat`
+    comes out of the funder's (BOLT 2 `closing_signed`). The signer refuses a
+    `local_script` that does not pay the node's own wallet
+    (`policy-mutual-destination-allowlisted`)."""
+
+    local_script: bytes
+    remote_script: bytes
+    fee_sat: int
+
+
+SignerRequest = (
+    SignCounterpartyCommitment
+    | ValidateHolderCommitment
+    | RevokeHolderCommitment
+    | SetupChannel
+    | SignMutualClose
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +103,30 @@ class HolderRevoked:
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelSetUp:
+    """The signer now keeps its own copy of the channel."""
+
+
+@dataclass(frozen=True, slots=True)
+class MutualCloseSigned:
+    signature: bytes
+    """64-byte compact signature with our funding key (SIGHASH_ALL)."""
+
+
+@dataclass(frozen=True, slots=True)
 class SignerRefused:
     reason: str
     detail: str = ""
 
 
-SignerResult = CounterpartySigned | HolderValidated | HolderRevoked | SignerRefused
+SignerResult = (
+    CounterpartySigned
+    | HolderValidated
+    | HolderRevoked
+    | ChannelSetUp
+    | MutualCloseSigned
+    | SignerRefused
+)
 
 
 # -- owner commands ------------------------------------------------------------------

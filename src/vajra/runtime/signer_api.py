@@ -19,6 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from vajra.channel.establish_io import LocalKeys
+from vajra.channel.signer_io import SignerRequest, SignerResult
+
 
 @dataclass(frozen=True, slots=True)
 class NodeGrant:
@@ -53,4 +56,24 @@ class SignerClient(Protocol):
 
     async def ecdh(self, node_id: bytes, point: bytes, epoch: int) -> bytes:
         """BOLT 8 ECDH with the node's identity key (strict mode)."""
+        ...
+
+
+class ChannelSignerClient(SignerClient, Protocol):
+    """The channel requests (issue 9; DESIGN.md section 12). Separate until every
+    `SignerClient` implements them; then they fold into `SignerClient`."""
+
+    async def new_channel(self, node_id: bytes, epoch: int) -> tuple[int, LocalKeys]:
+        """Allocate the node's next channel key set: (channel_index, its public basepoints
+        and second per-commitment point). Nothing is kept about the channel until its
+        `SetupChannel` request."""
+        ...
+
+    async def channel_request(
+        self, node_id: bytes, epoch: int, channel_index: int, request: SignerRequest
+    ) -> SignerResult:
+        """One request of a channel core (`vajra.channel.signer_io`) to the signer's own
+        copy of channel `channel_index`. A policy refusal is *returned* as
+        `SignerRefused` (an ordinary outcome the channel handles); fencing and link
+        failures raise (`PolicyViolation` e.g. `stale_epoch`, `SignerUnavailable`)."""
         ...

@@ -105,7 +105,10 @@ class ChannelSigner:
                 return self._sign_counterparty(request)
             if isinstance(request, io.ValidateHolderCommitment):
                 return self._validate_holder(request)
-            return self._revoke(request)
+            if isinstance(request, io.RevokeHolderCommitment):
+                return self._revoke(request)
+            # SetupChannel opens a ChannelSigner (see `new`); SignMutualClose: issue 9.
+            raise PolicyViolation("request-unsupported", type(request).__name__)
         except PolicyViolation as e:
             return io.SignerRefused(e.reason, e.detail)
 

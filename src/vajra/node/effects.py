@@ -1,0 +1,65 @@
+"""What an awake node asks of its runtime besides answering the peer in front of it, and
+why the runtime woke it when no peer message did (plain data, sans-IO).
+
+A `Node` collects `Effect`s while it handles an input; the runtime's `NodeHost` drains
+them after each input (`Node.take_effects()`) and carries them out:
+
+- `SendTo`: a message to a peer by node id, over whatever session the runtime holds to
+  it (dropped if none: BOLT 2 retransmission on `channel_reestablish` covers it);
+- `Watch`: register a script or outpoint with the one chain watcher, keyed by the node's
+  index (`Purpose.FUNDING` and `Purpose.SWEEP` hits wake the node);
+- `WakeAt`: keep (node, height / unix time) in the runtime's one timer table; the node is
+  woken with `Wake(reason="timer")` when the tip reaches the height or the clock the time.
+  Each `WakeAt` replaces the node's previous one (a node asks for its earliest deadline).
+
+A wake that is not a peer message arrives as `Node.on_wake(Wake, now)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vajra.bitcoin.tx import OutPoint
+from vajra.chain.types import BlockRef, ChainEvent, Purpose
+from vajra.wire import Message
+
+
+@dataclass(frozen=True, slots=True)
+class SendTo:
+    peer: bytes
+    """33-byte node id of the peer."""
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """Exactly one of `script_pubkey` / `outpoint` is set."""
+
+    purpose: Purpose
+    script_pubkey: bytes | None = None
+    outpoint: OutPoint | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WakeAt:
+    """Wake the node at chain height `height` or unix time `unix_time` (whichever comes
+    first; None = not by that clock). Both None cancels the node's timer."""
+
+    height: int | None = None
+    unix_time: int | None = None
+
+
+Effect = SendTo | Watch | WakeAt
+
+
+@dataclass(frozen=True, slots=True)
+class Wake:
+    """Why the runtime woke the node without a peer message."""
+
+    reason: str
+    """"chain" (events for the node) or "timer" (its `WakeAt` came due)."""
+    tip: BlockRef | None
+    """The chain tip when the wake was issued (None: the runtime has no chain)."""
+    events: tuple[ChainEvent, ...] = ()
+    """Undelivered chain events of the node, in `seq` order; acknowledged by the runtime
+    once the node's state after handling them is written."""
