@@ -1,6 +1,7 @@
 """BOLT 4 onion routing, sans-IO: Sphinx packets (`sphinx`), hop payloads (`payload`),
-failure messages (`failures`) and packets (`failure_packet`), the final node's checks
-(`final_hop`) and the multi-part payment collector (`mpp`). Own code: decision 0018."""
+failure messages (`failures`) and packets (`failure_packet`), the origin's per-hop
+amounts and CLTVs (`route`), the final node's checks (`final_hop`) and the multi-part
+payment collector (`mpp`). Own code: decision 0018."""
 
 from vajra.onion.errors import (
     BadOnion,
@@ -29,6 +30,13 @@ from vajra.onion.final_hop import (
 )
 from vajra.onion.mpp import Complete, Failed, MppCollector, Pending
 from vajra.onion.payload import HopPayload, PaymentData, check_reader_rules, decode_hop_payload
+from vajra.onion.route import (
+    FinalTerms,
+    RouteHop,
+    RoutePayloads,
+    build_payment_onion,
+    route_payloads,
+)
 from vajra.onion.sphinx import Onion, Peeled, create_onion, peel, sha256_of_onion, shared_secrets
 
 __all__ = [
@@ -40,6 +48,7 @@ __all__ = [
     "Failed",
     "FailureDecodeError",
     "FailureMessage",
+    "FinalTerms",
     "HopPayload",
     "IncomingHtlc",
     "InvalidOnionHmac",
@@ -54,7 +63,10 @@ __all__ = [
     "PaymentData",
     "Peeled",
     "Pending",
+    "RouteHop",
+    "RoutePayloads",
     "build_failure_packet",
+    "build_payment_onion",
     "check_final",
     "check_reader_rules",
     "create_onion",
@@ -63,6 +75,7 @@ __all__ = [
     "obfuscate_failure",
     "peel",
     "receive_htlc",
+    "route_payloads",
     "sha256_of_onion",
     "shared_secrets",
 ]
