@@ -37,7 +37,16 @@ from vajra.onion.route import (
     build_payment_onion,
     route_payloads,
 )
-from vajra.onion.sphinx import Onion, Peeled, create_onion, peel, sha256_of_onion, shared_secrets
+from vajra.onion.sphinx import (
+    Onion,
+    Peeled,
+    create_onion,
+    onion_public_key,
+    peel,
+    peel_with_shared_secret,
+    sha256_of_onion,
+    shared_secrets,
+)
 
 __all__ = [
     "Accept",
@@ -73,7 +82,9 @@ __all__ = [
     "decode_failure_packet",
     "decode_hop_payload",
     "obfuscate_failure",
+    "onion_public_key",
     "peel",
+    "peel_with_shared_secret",
     "receive_htlc",
     "route_payloads",
     "sha256_of_onion",

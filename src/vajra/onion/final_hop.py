@@ -117,6 +117,10 @@ class Malformed:
     sha256_of_onion: bytes
     reason: str
 
+    @classmethod
+    def from_error(cls, e: BadOnion) -> Malformed:
+        return cls(e.failure_code, e.sha256_of_onion, type(e).__name__)
+
 
 Outcome = Accept | Fail | Malformed
 
@@ -134,11 +138,15 @@ def receive_htlc(
     """Steps 1-4 of the module header for one HTLC offered to a hosted node.
 
     `invoice_for(payment_hash)` returns the node's invoice terms or None; `height` is the
-    best block height, `now` unix seconds. Never raises on peer input."""
+    best block height, `now` unix seconds. Never raises on peer input.
+
+    With an asynchronous ECDH (the signer's), the caller takes the key first:
+    `pk = onion_public_key(htlc.onion)` (a `BadOnion` -> `Malformed.from_error(e)`),
+    `ss = await ecdh(pk)`, then `receive_htlc(htlc, lambda _: ss, ...)`."""
     try:
         peeled = peel(htlc.onion, htlc.payment_hash, ecdh)
     except BadOnion as e:
-        return Malformed(e.failure_code, e.sha256_of_onion, type(e).__name__)
+        return Malformed.from_error(e)
     except InvalidOnionPayload as e:
         assert e.shared_secret is not None  # peel always attaches it
         return Fail(invalid_onion_payload(e.tlv_type, e.offset), e.shared_secret, "payload")

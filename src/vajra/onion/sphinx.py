@@ -12,7 +12,9 @@ HMAC, and forwards the next 1300 bytes under the blinded key; an all-zero next H
 means it is the final node ("Onion Decryption").
 
 The hop's ECDH is a callback (`ecdh(public_key) -> shared secret`): a hosted node's
-identity secret lives in the runtime's key table or behind the signer, never here.
+identity secret lives in the runtime's key table or behind the signer, never here. An
+asynchronous ECDH (the signer's) splits the peel: `onion_public_key`, then
+`peel_with_shared_secret`.
 Replay of a seen HMAC (BOLT 4: "if `hmac` has previously been received") is the caller's
 check: it owns the store of HMACs.
 """
@@ -158,6 +160,25 @@ class Peeled:
         return self.next_packet is None
 
 
+def onion_public_key(packet: bytes) -> bytes:
+    """The packet's ephemeral `public_key` after the version and key checks (BOLT 4 "Onion
+    Decryption": "if `version` is not 0 ... if `public_key` is not a valid pubkey ... MUST
+    abort"). Raises `InvalidOnionVersion` or `InvalidOnionKey`.
+
+    The first half of a peel for callers whose ECDH is asynchronous (the signer's):
+    `ss = await ecdh(onion_public_key(packet))`, then `peel_with_shared_secret`."""
+    if len(packet) != PACKET_LEN or packet[0] != VERSION:
+        raise InvalidOnionVersion("onion version is not 0", sha256_of_onion(packet))
+    public_key = packet[1 : 1 + PUBKEY_LEN]
+    try:
+        parse_pubkey(public_key)
+    except InvalidKey:
+        raise InvalidOnionKey(
+            "onion public key is not a valid point", sha256_of_onion(packet)
+        ) from None
+    return public_key
+
+
 def peel(packet: bytes, associated_data: bytes, ecdh: Ecdh) -> Peeled:
     """Remove this hop's layer of `packet` (BOLT 4 "Onion Decryption", reader rules).
 
@@ -165,18 +186,25 @@ def peel(packet: bytes, associated_data: bytes, ecdh: Ecdh) -> Peeled:
     Raises `InvalidOnionVersion`/`InvalidOnionKey`/`InvalidOnionHmac` (answer with
     `update_fail_malformed_htlc`) or `InvalidOnionPayload` carrying the shared secret when
     the authenticated payload framing is broken."""
-    if len(packet) != PACKET_LEN or packet[0] != VERSION:
-        raise InvalidOnionVersion("onion version is not 0", sha256_of_onion(packet))
-    public_key = packet[1 : 1 + PUBKEY_LEN]
-    hop_payloads = packet[1 + PUBKEY_LEN : 1 + PUBKEY_LEN + HOP_PAYLOADS_LEN]
-    packet_hmac = packet[1 + PUBKEY_LEN + HOP_PAYLOADS_LEN :]
+    public_key = onion_public_key(packet)
     try:
-        parse_pubkey(public_key)
         ss = ecdh(public_key)
     except InvalidKey:
         raise InvalidOnionKey(
             "onion public key is not a valid point", sha256_of_onion(packet)
         ) from None
+    return _unwrap(packet, associated_data, public_key, ss)
+
+
+def peel_with_shared_secret(packet: bytes, associated_data: bytes, ss: bytes) -> Peeled:
+    """`peel` given the shared secret `ss` = ECDH(`onion_public_key(packet)`, node key);
+    same errors."""
+    return _unwrap(packet, associated_data, onion_public_key(packet), ss)
+
+
+def _unwrap(packet: bytes, associated_data: bytes, public_key: bytes, ss: bytes) -> Peeled:
+    hop_payloads = packet[1 + PUBKEY_LEN : 1 + PUBKEY_LEN + HOP_PAYLOADS_LEN]
+    packet_hmac = packet[1 + PUBKEY_LEN + HOP_PAYLOADS_LEN :]
     mac = hmac_sha256(generate_key(MU, ss), hop_payloads + associated_data)
     # BOLT 4: "MUST use a constant time comparison of the computed HMAC and `hmac`".
     if not _hmac.compare_digest(mac, packet_hmac):

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from vajra.crypto.hashes import hmac_sha256, sha256
 from vajra.crypto.secp256k1 import PrivateKey
 from vajra.onion import (
     Accept,
+    BadOnion,
     Fail,
     HopPayload,
     IncomingHtlc,
@@ -19,7 +22,9 @@ from vajra.onion import (
     create_onion,
     decode_failure_packet,
     obfuscate_failure,
+    onion_public_key,
     peel,
+    peel_with_shared_secret,
     receive_htlc,
 )
 from vajra.onion.failures import (
@@ -207,3 +212,22 @@ def test_keysend() -> None:
     out = receive(htlc, None)
     assert isinstance(out, Fail) and out.reason == "keysend_preimage_mismatch"
     assert sender_sees(out, secrets).code == INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS
+
+
+def test_two_step_peel_for_an_asynchronous_ecdh() -> None:
+    # The signer's ECDH is async: take the key, compute the secret elsewhere, then peel.
+    htlc, _ = send(final_payload())
+    pk = onion_public_key(htlc.onion)
+    ss = NODE.ecdh(pk)
+    assert peel_with_shared_secret(htlc.onion, PAYMENT_HASH, ss) == peel(
+        htlc.onion, PAYMENT_HASH, NODE.ecdh
+    )
+    out = receive(htlc)
+    assert isinstance(out, Accept)
+    assert (
+        receive_htlc(htlc, lambda _: ss, {PAYMENT_HASH: INVOICE}.get, height=HEIGHT, now=NOW) == out
+    )
+    bad = b"\x01" + htlc.onion[1:]
+    with pytest.raises(BadOnion) as exc:
+        onion_public_key(bad)
+    assert Malformed.from_error(exc.value).failure_code == 0xC004
