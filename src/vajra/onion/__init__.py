@@ -16,6 +16,7 @@ from vajra.onion.failure_packet import (
     DecodedFailure,
     build_failure_packet,
     decode_failure_packet,
+    malformed_failure,
     obfuscate_failure,
 )
 from vajra.onion.failures import FailureMessage
@@ -81,6 +82,7 @@ __all__ = [
     "create_onion",
     "decode_failure_packet",
     "decode_hop_payload",
+    "malformed_failure",
     "obfuscate_failure",
     "onion_public_key",
     "peel",

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vajra.crypto.hashes import hmac_sha256
-from vajra.onion.errors import FailureDecodeError
+from vajra.onion.errors import BADONION, FailureDecodeError
 from vajra.onion.failures import FailureMessage
 from vajra.onion.keys import AMMAG, UM, generate_key, stream, xor
 from vajra.wire.errors import EncodeError
@@ -98,3 +98,15 @@ def decode_failure_packet(shared_secrets: Sequence[bytes], packet: bytes) -> Dec
     except FailureDecodeError:
         message = None
     return DecodedFailure(hop_index, message, failuremsg)
+
+
+def malformed_failure(failure_code: int, sha256_of_onion: bytes) -> DecodedFailure:
+    """The origin's reading of an `update_fail_malformed_htlc` from its own peer: the first
+    hop could not process the onion we sent (BOLT 2: the failure is "the `failure_code`
+    given and ... the data ... `sha256_of_onion`"). Raises `FailureDecodeError` when the
+    BADONION bit is not set (BOLT 2: the receiver "MUST send a `warning` and close the
+    connection, or send an `error` and fail the channel")."""
+    if not failure_code & BADONION or not 0 <= failure_code <= 0xFFFF:
+        raise FailureDecodeError(f"update_fail_malformed_htlc code {failure_code:#06x}")
+    failuremsg = _U16.pack(failure_code) + sha256_of_onion
+    return DecodedFailure(0, FailureMessage.decode(failuremsg), failuremsg)

@@ -3,7 +3,8 @@
 Theory of operation (sans-IO; the block `height` and wall-clock `now` are passed in):
 
 1. Peel the onion (`sphinx.peel`, the node's ECDH through a callback). A packet with a bad
-   version, key or HMAC gives `Malformed` (answer with `update_fail_malformed_htlc`,
+   version, key or HMAC, or an HTLC with a `path_key` (route blinding, which a hosted
+   node never offers), gives `Malformed` (answer with `update_fail_malformed_htlc`,
    BOLT 2); every later failure is a `Fail` the node encrypts with the hop's shared
    secret (`Fail.packet()`, the `reason` of `update_fail_htlc`).
 2. Decode the payload with the BOLT 4 reader rules; a malformed or incomplete payload
@@ -37,16 +38,18 @@ from vajra.crypto.hashes import sha256
 from vajra.onion.errors import BadOnion, InvalidOnionPayload
 from vajra.onion.failure_packet import build_failure_packet
 from vajra.onion.failures import (
+    INVALID_ONION_BLINDING,
     UNKNOWN_NEXT_PEER,
     FailureMessage,
+    bad_onion,
     final_incorrect_cltv_expiry,
     final_incorrect_htlc_amount,
     incorrect_or_unknown_payment_details,
     invalid_onion_payload,
     simple,
 )
-from vajra.onion.payload import HopPayload, decode_hop_payload
-from vajra.onion.sphinx import Ecdh, peel
+from vajra.onion.payload import HopPayload, check_reader_rules
+from vajra.onion.sphinx import Ecdh, peel, sha256_of_onion
 
 DEFAULT_MIN_FINAL_CLTV_EXPIRY_DELTA = 18  # BOLT 11 `c` default
 
@@ -143,6 +146,11 @@ def receive_htlc(
     With an asynchronous ECDH (the signer's), the caller takes the key first:
     `pk = onion_public_key(htlc.onion)` (a `BadOnion` -> `Malformed.from_error(e)`),
     `ss = await ecdh(pk)`, then `receive_htlc(htlc, lambda _: ss, ...)`."""
+    if htlc.path_key is not None:
+        # BOLT 2: "If `path_key` is set in the incoming `update_add_htlc`: MUST send an
+        # `update_fail_malformed_htlc` error using the `invalid_onion_blinding` failure
+        # code". A hosted node publishes no blinded path, so it never accepts one.
+        return Malformed(INVALID_ONION_BLINDING, sha256_of_onion(htlc.onion), "route_blinding")
     try:
         peeled = peel(htlc.onion, htlc.payment_hash, ecdh)
     except BadOnion as e:
@@ -152,9 +160,13 @@ def receive_htlc(
         return Fail(invalid_onion_payload(e.tlv_type, e.offset), e.shared_secret, "payload")
     ss = peeled.shared_secret
     try:
-        payload = decode_hop_payload(
-            peeled.payload, is_final=peeled.is_final, htlc_path_key=htlc.path_key is not None
-        )
+        payload = HopPayload.decode(peeled.payload)
+        if not peeled.is_final and payload.current_path_key is not None:
+            # BOLT 4: "if `current_path_key` is set in the onion payload and it is not the
+            # final node: MUST return an `invalid_onion_blinding` error".
+            blinding = bad_onion(INVALID_ONION_BLINDING, sha256_of_onion(htlc.onion))
+            return Fail(blinding, ss, "route_blinding")
+        check_reader_rules(payload, is_final=peeled.is_final)
     except InvalidOnionPayload as e:
         return Fail(invalid_onion_payload(e.tlv_type, e.offset), ss, "payload")
     if not peeled.is_final:

@@ -14,6 +14,7 @@ from vajra.onion import (
     Accept,
     BadOnion,
     Fail,
+    FailureDecodeError,
     HopPayload,
     IncomingHtlc,
     InvoiceTerms,
@@ -21,6 +22,7 @@ from vajra.onion import (
     PaymentData,
     create_onion,
     decode_failure_packet,
+    malformed_failure,
     obfuscate_failure,
     onion_public_key,
     peel,
@@ -31,6 +33,7 @@ from vajra.onion.failures import (
     FINAL_INCORRECT_CLTV_EXPIRY,
     FINAL_INCORRECT_HTLC_AMOUNT,
     INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS,
+    INVALID_ONION_BLINDING,
     INVALID_ONION_PAYLOAD,
     UNKNOWN_NEXT_PEER,
     FailureMessage,
@@ -231,3 +234,33 @@ def test_two_step_peel_for_an_asynchronous_ecdh() -> None:
     with pytest.raises(BadOnion) as exc:
         onion_public_key(bad)
     assert Malformed.from_error(exc.value).failure_code == 0xC004
+
+
+def test_route_blinding_is_refused_the_way_bolt2_says() -> None:
+    # `path_key` on the HTLC: update_fail_malformed_htlc with invalid_onion_blinding.
+    htlc, _ = send(final_payload())
+    out = receive(replace(htlc, path_key=LSP.pubkey))
+    assert isinstance(out, Malformed) and out.failure_code == INVALID_ONION_BLINDING
+    assert out.sha256_of_onion == sha256_of_onion(htlc.onion)
+    # `current_path_key` in a non-final payload: invalid_onion_blinding, encrypted.
+    fwd = HopPayload(
+        amt_to_forward=AMOUNT,
+        outgoing_cltv_value=CLTV,
+        short_channel_id=7,
+        current_path_key=LSP.pubkey,
+    )
+    htlc, secrets = send(fwd, beyond=True)
+    msg = sender_sees(receive(htlc), secrets)
+    assert msg.code == INVALID_ONION_BLINDING and msg.sha256_of_onion == sha256_of_onion(htlc.onion)
+    # ... and in a final payload: the payload is unusable outside a blinded route.
+    htlc, secrets = send(final_payload(current_path_key=LSP.pubkey))
+    assert sender_sees(receive(htlc), secrets).code == INVALID_ONION_PAYLOAD
+
+
+def test_origin_reads_update_fail_malformed_htlc_as_the_first_hop() -> None:
+    htlc, _ = send(final_payload())
+    got = malformed_failure(0xC005, sha256_of_onion(htlc.onion))
+    assert got.hop_index == 0 and got.message is not None
+    assert got.message.code == 0xC005 and got.message.sha256_of_onion == sha256_of_onion(htlc.onion)
+    with pytest.raises(FailureDecodeError):
+        malformed_failure(0x4005, bytes(32))  # no BADONION bit: the peer broke BOLT 2
