@@ -8,7 +8,8 @@ Theory of operation (sans-IO; the block `height` and wall-clock `now` are passed
    BOLT 2); every later failure is a `Fail` the node encrypts with the hop's shared
    secret (`Fail.packet()`, the `reason` of `update_fail_htlc`).
 2. Decode the payload with the BOLT 4 reader rules; a malformed or incomplete payload
-   fails with `invalid_onion_payload` naming the TLV type.
+   fails with `invalid_onion_payload` naming the TLV type (a non-final one carrying
+   `current_path_key` with `invalid_onion_blinding`, as BOLT 4 requires).
 3. A non-final onion asks us to forward: a hosted node is not a router and knows no
    outgoing channel by that `short_channel_id`, so it fails with `unknown_next_peer`
    (BOLT 4: "if the receiving peer specified by the onion is NOT known").
