@@ -36,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from vajra.crypto.hashes import sha256
+from vajra.invoice.model import InvoiceFields
 from vajra.onion.errors import BadOnion, InvalidOnionPayload
 from vajra.onion.failure_packet import build_failure_packet
 from vajra.onion.failures import (
@@ -82,6 +83,21 @@ class InvoiceTerms:
     min_final_cltv_expiry_delta: int = DEFAULT_MIN_FINAL_CLTV_EXPIRY_DELTA
     payment_metadata: bytes | None = None
     settled: bool = False
+
+    @classmethod
+    def from_invoice(cls, invoice: InvoiceFields, *, settled: bool = False) -> InvoiceTerms:
+        """The terms of a BOLT 11 invoice the node issued (`timestamp`, `expiry`, `metadata`
+        become `created_at`, `expiry_s`, `payment_metadata`)."""
+        return cls(
+            payment_hash=invoice.payment_hash,
+            payment_secret=invoice.payment_secret,
+            amount_msat=invoice.amount_msat,
+            created_at=invoice.timestamp,
+            expiry_s=invoice.expiry,
+            min_final_cltv_expiry_delta=invoice.min_final_cltv_expiry_delta,
+            payment_metadata=invoice.metadata,
+            settled=settled,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ import pytest
 
 from vajra.crypto.hashes import hmac_sha256, sha256
 from vajra.crypto.secp256k1 import PrivateKey
+from vajra.invoice import InvoiceFields
 from vajra.onion import (
     Accept,
     BadOnion,
@@ -264,3 +265,19 @@ def test_origin_reads_update_fail_malformed_htlc_as_the_first_hop() -> None:
     assert got.message.code == 0xC005 and got.message.sha256_of_onion == sha256_of_onion(htlc.onion)
     with pytest.raises(FailureDecodeError):
         malformed_failure(0x4005, bytes(32))  # no BADONION bit: the peer broke BOLT 2
+
+
+def test_terms_from_a_bolt11_invoice() -> None:
+    fields = InvoiceFields(
+        currency="bcrt",
+        timestamp=NOW - 60,
+        payment_hash=PAYMENT_HASH,
+        payment_secret=SECRET,
+        amount_msat=AMOUNT,
+        description="coffee",
+        expiry=3600,
+        min_final_cltv_expiry_delta=40,
+    )
+    assert InvoiceTerms.from_invoice(fields) == INVOICE
+    htlc, _ = send(final_payload())
+    assert isinstance(receive(htlc, InvoiceTerms.from_invoice(fields)), Accept)
