@@ -13,16 +13,24 @@ import pytest
 from tests.interop.chain_support import source_of
 from tests.interop.conftest import LndPair
 from tests.interop.peer_loop import dial
+from vajra.bitcoin.block import scan_block
 from vajra.bitcoin.chains import CHAIN_HASHES
 from vajra.gossip.chain_lookup import ChainSourceLookup
 from vajra.gossip.core import GossipCore
 from vajra.gossip.errors import GossipError, Outcome
+from vajra.gossip.graph import ChannelInfo
 from vajra.noise import StaticKey
 from vajra.peer import InitReceived, MessageReceived
 from vajra.routing.pathfind import find_route
 from vajra.routing.scorer import Scorer
 from vajra.testbed.procs import wait_until
-from vajra.wire import ChannelAnnouncement, ChannelUpdate, GossipTimestampFilter, NodeAnnouncement
+from vajra.wire import (
+    ChannelAnnouncement,
+    ChannelUpdate,
+    GossipTimestampFilter,
+    NodeAnnouncement,
+    scid_parts,
+)
 
 pytestmark = pytest.mark.interop
 
@@ -33,7 +41,7 @@ CAPACITY_SAT = 1_000_000
 
 def test_lnd_gossip_builds_the_graph(lnd_pair: LndPair) -> None:
     alice, bob, btcd = lnd_pair.alice, lnd_pair.bob, lnd_pair.btcd
-    alice.open_channel(bob.node_id, CAPACITY_SAT)
+    funding_txid = alice.open_channel(bob.node_id, CAPACITY_SAT)
     wait_until(
         lambda: alice.pending_channels().get("pending_open_channels") or None,
         timeout=60,
@@ -47,15 +55,21 @@ def test_lnd_gossip_builds_the_graph(lnd_pair: LndPair) -> None:
                 return c  # type: ignore[no-any-return]
         return None
 
-    chan = wait_until(ours, timeout=120, what="the public channel active")
-    scid = int(str(chan["chan_id"]))
+    wait_until(ours, timeout=120, what="the public channel active")
     core = GossipCore(CHAIN)
     lookup = ChainSourceLookup(source_of(btcd))
     outcomes: list[tuple[str, str]] = []
     alice_id, bob_id = bytes.fromhex(alice.node_id), bytes.fromhex(bob.node_id)
 
+    def channel() -> ChannelInfo | None:
+        for scid in core.graph.short_channel_ids():
+            info = core.graph.channel(scid)
+            if info is not None and {info.node_id_1, info.node_id_2} == {alice_id, bob_id}:
+                return info
+        return None
+
     def complete() -> bool:
-        info = core.graph.channel(scid)
+        info = channel()
         if info is None or None in info.policies:
             return False
         ia, ib = core.graph.node_index(alice_id), core.graph.node_index(bob_id)
@@ -91,9 +105,16 @@ def test_lnd_gossip_builds_the_graph(lnd_pair: LndPair) -> None:
         await conn.close()
 
     asyncio.run(main())
-    info = core.graph.channel(scid)
+    info = channel()
     assert info is not None and info.capacity_sat == CAPACITY_SAT
-    assert {info.node_id_1, info.node_id_2} == {alice_id, bob_id}
+    scid = info.short_channel_id
+    # the scid names LND's funding transaction in the block btcd has at that height
+    height, tx_index, _ = scid_parts(scid)
+    source = source_of(btcd)
+    block_hash = source.block_hash(height)
+    assert block_hash is not None
+    _, txs = scan_block(source.block(block_hash))
+    assert txs[tx_index].txid[::-1].hex() == funding_txid
     # everything LND sent verified: nothing refused
     assert all(o in {v.value for v in Outcome} for _, o in outcomes), outcomes
     assert ("channel_announcement", "added") in outcomes

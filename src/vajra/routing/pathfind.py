@@ -27,7 +27,7 @@ within `BFS_EDGE_BUDGET` edges. Labels that cannot beat the payer's best are not
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from heapq import heappop, heappush
 
@@ -75,9 +75,12 @@ def find_route(
     first_hops: Sequence[FirstHop] | None = None,
     params: RouteParams | None = None,
     excluded: Collection[int] = (),
+    in_flight: Mapping[int, int] | None = None,
 ) -> Route:
     """The cheapest route (fees + scorer penalties) delivering `amount_msat` to `payee`
-    with `final_cltv_expiry_delta` (BOLT 11 `c`). `excluded`: scids not to use. Raises
+    with `final_cltv_expiry_delta` (BOLT 11 `c`). `excluded`: scids not to use. `in_flight`: msat other parts of the same payment already
+    route over a channel direction (key `scid << 1 | direction`): they count against its
+    capacity (a first hop's `outbound_msat`) and in its penalty. Raises
     `NoRoute`."""
     p = params or RouteParams()
     if amount_msat <= 0:
@@ -151,6 +154,7 @@ def find_route(
     max_hops = p.max_hops
     skip_payer_graph = first_hops is not None
     excl = frozenset(excluded)
+    flight = in_flight or {}
 
     # the graph's arrays and the scorer's parameters, bound once (the hot loop)
     node_in, node_flags = graph.node_in, graph.node_flags
@@ -224,13 +228,18 @@ def find_route(
                 s = h >> 1
                 if excl and scids[s] in excl:
                     continue
-                b = learned.get(scids[s] << 1 | (h & 1))
-                if b is None:
+                k = scids[s] << 1 | (h & 1)
+                if flight and k in flight:
+                    used = flight[k] + amt
+                    if used > caps[s] * 1000:
+                        continue
+                    pen = scorer.penalty_msat(k, used, caps[s] * 1000, now)
+                elif k not in learned:
                     capm = caps[s] * 1000 + 1
                     nl = -log10((capm - amt) / capm)
                     pen = pen_amt + (nl if nl < upper else upper) * liq
                 else:
-                    pen = scorer.penalty_msat(scids[s] << 1 | (h & 1), amt, caps[s] * 1000, now)
+                    pen = scorer.penalty_msat(k, amt, caps[s] * 1000, now)
                 nc = c + (nneed - amt) + pen
                 if nc < cost[u] and nc + lower[u] < best:
                     cost[u] = nc
@@ -248,6 +257,10 @@ def find_route(
                 continue
             if e.short_channel_id in excl:
                 continue
+            k = e.short_channel_id << 1 | e.direction
+            used = flight.get(k, 0) + amt if flight else amt
+            if e.first_hop and used > e.htlc_maximum_msat:
+                continue
             if u == payer_i:
                 ncl, nneed = cl, amt
             else:
@@ -255,11 +268,7 @@ def find_route(
                 nneed = amt + e.fee_base_msat + amt * e.fee_proportional_millionths // 1_000_000
                 if ncl > max_cltv or nneed > max_need:
                     continue
-            pen = (
-                0.0
-                if e.first_hop
-                else scorer.penalty_msat(e.short_channel_id << 1 | e.direction, amt, None, now)
-            )
+            pen = 0.0 if e.first_hop else scorer.penalty_msat(k, used, None, now)
             nc = c + (nneed - amt) + pen
             if nc < cost[u] and nc + lower[u] < best:
                 cost[u] = nc

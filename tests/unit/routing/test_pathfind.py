@@ -179,3 +179,38 @@ def test_route_over_a_graph_built_from_signed_gossip() -> None:
     core.apply(update(bc, "bob", NOW + 1, disabled=True), lookup, NOW + 1)
     with pytest.raises(NoRoute):
         find_route(core.graph, Scorer(), node_id("alice"), node_id("carol"), 1_000_000, NOW)
+
+
+def test_mpp_splits_what_no_single_channel_carries() -> None:
+    from vajra.routing.mpp import split_routes
+
+    # A -> B -> D and A -> C -> D, each channel 1,000,000 sat: 1.5M sat needs both
+    g = Graph()
+    channel(g, 1, "A", "B", fee_base_msat=0)
+    channel(g, 2, "B", "D", fee_base_msat=0)
+    channel(g, 3, "A", "C", fee_base_msat=0)
+    channel(g, 4, "C", "D", fee_base_msat=0)
+    one = split_routes(g, Scorer(), nid("A"), nid("D"), 900_000_000, NOW)
+    assert len(one) == 1
+    parts = split_routes(g, Scorer(), nid("A"), nid("D"), 1_500_000_000, NOW)
+    assert sum(r.hops[-1].amount_msat for r in parts) == 1_500_000_000
+    assert {r.hops[0].node_id for r in parts} == {nid("B"), nid("C")}
+    for n in (1, 2, 3, 4):  # no channel carries more than its capacity in total
+        used = sum(h.amount_msat for r in parts for h in r.hops if h.short_channel_id == scid(n))
+        assert used <= 1_000_000_000
+    with pytest.raises(NoRoute):
+        split_routes(g, Scorer(), nid("A"), nid("D"), 2_000_000_001, NOW)
+    # a first hop's outbound liquidity bounds the parts over it together
+    with pytest.raises(NoRoute):
+        split_routes(
+            g,
+            Scorer(),
+            nid("H"),
+            nid("D"),
+            1_500_000_000,
+            NOW,
+            first_hops=[
+                FirstHop(900, nid("B"), 1_200_000_000),
+                FirstHop(901, nid("C"), 200_000_000),
+            ],
+        )
