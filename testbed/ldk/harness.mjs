@@ -1,15 +1,16 @@
 // LDK peer harness for Vajra's interop tests (Node 20, ESM).
 //
-// Runs one LDK node (the `lightningdevkit` WASM bindings: KeysManager, ChannelManager,
-// PeerManager) whose BOLT 8 transport is bridged to real TCP sockets, and is driven by
-// JSON lines on stdin. Stdout carries only JSON lines; every log goes to stderr.
+// Runs one LDK node (the `lightningdevkit` WASM bindings: KeysManager, ChainMonitor,
+// ChannelManager, PeerManager) whose BOLT 8 transport is bridged to real TCP sockets, and is
+// driven by JSON lines on stdin. Stdout carries only JSON lines; every log goes to stderr.
+// Channels, the chain feed and the wallet live in channels.mjs, chain.mjs and wallet.mjs.
 //
 //   request   {"id": N, "cmd": "...", ...}
 //   response  {"id": N, "ok": true, ...}  or  {"id": N, "ok": false, "error": "..."}
 //   event     {"event": "...", ...}        (unsolicited)
 //
-// Commands:
-//   info                      -> {node_id}
+// Commands (peers):
+//   info                      -> {node_id, network, wallet_address}
 //   connect {host,port,pubkey}-> {node_id}        BOLT 8 initiator; answers after `init`
 //   listen {port}             -> {host,port}      BOLT 8 responder on 127.0.0.1
 //   peers                     -> {peers:[{node_id, inbound}]}  peers past `init`
@@ -19,20 +20,31 @@
 //        `pubkey` (a trace-level record). That log record is what is observable.
 //   disconnect {pubkey}
 //   shutdown                  -> closes sockets, exits 0
-// Events: ready, peer_connected, peer_disconnected, pong, ldk_event.
+// Commands (chain, wallet, channels): see channels.mjs -- chain, sync, new_address, balance,
+//   open_channel, list_channels, close_channel, force_close_channel.
+// Events: ready, peer_connected, peer_disconnected, pong, broadcast, funding_broadcast,
+//   channel_pending, channel_ready, channel_closed, spendable_outputs, sweep, ldk_event.
 //
 // Usage: node harness.mjs --ldk-dir DIR [--seed HEX32] [--network regtest] [--log-level info]
 //   DIR is the installed node_modules/lightningdevkit (testbed/install.sh puts it in the cache;
-//   ESM imports ignore NODE_PATH, so the module is imported by path). LDK_DIR may be given in
-//   the environment instead. --seed fixes the KeysManager seed, hence the node id.
+//   ESM imports ignore NODE_PATH, so the module is imported by path; bitcoinjs-lib, ecpair and
+//   tiny-secp256k1 are loaded from the same node_modules). LDK_DIR may be given in the
+//   environment instead. --seed fixes the KeysManager seed, hence the node id and the wallet.
+//
+// State is in memory only: a restarted harness is a new node with no channels (its seed
+// gives back the same node id and wallet keys, not its channels).
 
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import * as readline from "node:readline";
 import * as crypto from "node:crypto";
+import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import * as util from "node:util";
+
+import { installChannels } from "./channels.mjs";
+import { Wallet } from "./wallet.mjs";
 
 // The bindings print a banner with console.log while loading; stdout is the protocol
 // channel, so everything console.* writes goes to stderr.
@@ -129,16 +141,42 @@ const now = Date.now();
 const keysManager = ldk.KeysManager.constructor_new(
   seed, BigInt(Math.floor(now / 1000)), (now % 1000) * 1_000_000);
 
+// bitcoinjs-lib & co. are CommonJS packages in the same node_modules as lightningdevkit.
+const requireDep = createRequire(path.join(path.dirname(args.ldkDir), "_harness_.cjs"));
+const bitcoin = requireDep("bitcoinjs-lib");
+const { ECPairFactory } = requireDep("ecpair");
+const ECPair = ECPairFactory(requireDep("tiny-secp256k1"));
+const wallet = new Wallet({ bitcoin, ECPair, seed, network: args.network });
+
+// Fee rates in sat per 1000 weight units, per LDK confirmation target. Regtest has no fee
+// market: these are fixed. MaximumFeeEstimate bounds the rate a funding peer may set
+// (LDK refuses more than 10x it); LND on btcd regtest uses its fallback of 50 sat/vB
+// (12,500 sat/kw), so it is set well above that. Channel and sweep rates are LDK's floor.
+const CT = ldk.ConfirmationTarget;
+const FEE_PER_KW = new Map([
+  [CT.LDKConfirmationTarget_MaximumFeeEstimate, 25000],
+  [CT.LDKConfirmationTarget_UrgentOnChainSweep, 5000],
+  [CT.LDKConfirmationTarget_MinAllowedAnchorChannelRemoteFee, 253],
+  [CT.LDKConfirmationTarget_MinAllowedNonAnchorChannelRemoteFee, 253],
+  [CT.LDKConfirmationTarget_AnchorChannelFee, 253],
+  [CT.LDKConfirmationTarget_NonAnchorChannelFee, 1000],
+  [CT.LDKConfirmationTarget_ChannelCloseMinimum, 253],
+  [CT.LDKConfirmationTarget_OutputSpendingFee, 1000],
+]);
 const feeEst = ldk.FeeEstimator.new_impl({
-  get_est_sat_per_1000_weight(_target) {
-    return 253;
+  get_est_sat_per_1000_weight(target) {
+    return FEE_PER_KW.get(target) ?? 1000;
   },
 });
+// Transactions LDK wants on chain: handed to channels.mjs, which sends them to btcd once the
+// chain is attached (and emits `broadcast`).
+const broadcastQueue = { send: (txs) => { for (const tx of txs) emit({ event: "broadcast", tx: hex(tx) }); } };
 const broadcaster = ldk.BroadcasterInterface.new_impl({
   broadcast_transactions(txs) {
-    for (const tx of txs) emit({ event: "broadcast", tx: hex(tx) });
+    broadcastQueue.send(txs.map((t) => Uint8Array.from(t)));
   },
 });
+// Monitors are kept in memory (see the header): every update is complete at once.
 const persister = ldk.Persist.new_impl({
   persist_new_channel(_id, _data) {
     return ldk.ChannelMonitorUpdateStatus.LDKChannelMonitorUpdateStatus_Completed;
@@ -150,6 +188,23 @@ const persister = ldk.Persist.new_impl({
 });
 const chainMonitor = ldk.ChainMonitor.constructor_new(
   ldk.Option_FilterZ.constructor_none(), broadcaster, logger, feeEst, persister);
+// KeysManager's channel signers, but the wallet's sweep key for shutdown and destination
+// scripts: cooperative-close outputs and swept outputs pay to the harness's own wallet.
+// The user_channel_id handed back to KeysManager is cut to 124 bits: the 0.1.0 bindings'
+// encodeUint128 refuses values >= 2^124 (its bound has one hex digit too few), and LDK draws
+// inbound channels' ids at random over 128 bits. KeysManager only mixes the id into the
+// channel's key derivation as entropy, so the cut costs nothing.
+const U124 = (1n << 124n) - 1n;
+const kmSigner = keysManager.as_SignerProvider();
+const signerProvider = ldk.SignerProvider.new_impl({
+  generate_channel_keys_id: (inbound, value, userId) =>
+    kmSigner.generate_channel_keys_id(inbound, value, userId & U124),
+  derive_channel_signer: (value, keysId) => kmSigner.derive_channel_signer(value, keysId),
+  read_chan_signer: (reader) => kmSigner.read_chan_signer(reader),
+  get_destination_script: (_keysId) => ldk.Result_CVec_u8ZNoneZ.constructor_ok(Uint8Array.from(wallet.sweepScript)),
+  get_shutdown_scriptpubkey: () => ldk.Result_ShutdownScriptNoneZ.constructor_ok(
+    ldk.ShutdownScript.constructor_new_p2wpkh(Uint8Array.from(wallet.sweepPubkeyHash))),
+});
 const netGraph = ldk.NetworkGraph.constructor_new(network, logger);
 const scorer = ldk.ProbabilisticScorer.constructor_new(
   ldk.ProbabilisticScoringDecayParameters.constructor_default(), netGraph, logger);
@@ -158,10 +213,18 @@ const router = ldk.DefaultRouter.constructor_new(
   netGraph, logger, keysManager.as_EntropySource(), lockableScore.as_LockableScore(),
   ldk.ProbabilisticScoringFeeParameters.constructor_default());
 const msgRouter = ldk.DefaultMessageRouter.constructor_new(netGraph, keysManager.as_EntropySource());
+// Inbound channels are accepted public or private: LDK's default refuses an `open_channel`
+// whose announce flag differs from its own preference (LND opens public channels by default).
+const userConfig = ldk.UserConfig.constructor_default();
+const limits = userConfig.get_channel_handshake_limits();
+limits.set_force_announced_channel_preference(false);
+userConfig.set_channel_handshake_limits(limits);
+// A fresh node starts at genesis; the chain feed connects every block from height 1, so
+// LDK and the wallet see the whole (short) regtest chain.
 const chanMan = ldk.ChannelManager.constructor_new(
   feeEst, chainMonitor.as_Watch(), broadcaster, router.as_Router(), msgRouter.as_MessageRouter(),
   logger, keysManager.as_EntropySource(), keysManager.as_NodeSigner(),
-  keysManager.as_SignerProvider(), ldk.UserConfig.constructor_default(),
+  signerProvider, userConfig,
   ldk.ChainParameters.constructor_new(network, ldk.BestBlock.constructor_from_network(network)),
   Math.floor(now / 1000));
 const ignorer = ldk.IgnoringMessageHandler.constructor_new();
@@ -171,6 +234,10 @@ const peerManager = ldk.PeerManager.constructor_new(
   Math.floor(now / 1000), keysManager.as_EntropySource().get_secure_random_bytes(),
   logger, keysManager.as_NodeSigner());
 const nodeId = hex(chanMan.get_our_node_id());
+const channels = installChannels({
+  ldk, chanMan, chainMonitor, keysManager, wallet, bitcoin, emit, log, hex, unhex, broadcastQueue,
+  pump: () => pump(),
+});
 
 // ---- sockets <-> PeerManager ------------------------------------------------------------
 
@@ -246,6 +313,7 @@ function currentPeers() {
 
 // Let LDK flush responses and react to peer changes; called after every read and on a timer.
 function pump() {
+  channels.processEvents();
   peerManager.process_events();
   const now_ = currentPeers();
   for (const [id, p] of now_) {
@@ -273,8 +341,10 @@ async function waitFor(pred, timeoutMs, what) {
 let server = null;
 
 const commands = {
+  ...channels.commands,
+
   async info() {
-    return { node_id: nodeId, network: args.network };
+    return { node_id: nodeId, network: args.network, wallet_address: wallet.sweepAddress };
   },
 
   async connect(req) {
@@ -371,6 +441,8 @@ function shutdown(code) {
   if (shuttingDown) return;
   shuttingDown = true;
   clearInterval(ticker);
+  clearInterval(ldkTicker);
+  channels.stop();
   try {
     peerManager.disconnect_all_peers();
   } catch (e) {
@@ -383,6 +455,9 @@ function shutdown(code) {
 }
 
 const ticker = setInterval(pump, 100);
+// ChannelManager::timer_tick_occurred wants "roughly once per minute"; the test bed's
+// closing negotiations and peer-disconnect bookkeeping move faster with 10 s.
+const ldkTicker = setInterval(() => { channels.tick(); pump(); }, 10000);
 
 const rl = readline.createInterface({ input: process.stdin });
 rl.on("line", async (line) => {
