@@ -149,9 +149,10 @@ const ECPair = ECPairFactory(requireDep("tiny-secp256k1"));
 const wallet = new Wallet({ bitcoin, ECPair, seed, network: args.network });
 
 // Fee rates in sat per 1000 weight units, per LDK confirmation target. Regtest has no fee
-// market: these are fixed. MaximumFeeEstimate bounds the rate a funding peer may set
-// (LDK refuses more than 10x it); LND on btcd regtest uses its fallback of 50 sat/vB
-// (12,500 sat/kw), so it is set well above that. Channel and sweep rates are LDK's floor.
+// market: these are fixed. MaximumFeeEstimate is the ceiling LDK derives the highest
+// commitment feerate it accepts from a funding peer from; it is set well above LND's
+// regtest fallback (50 sat/vB, 12,500 sat/kw). Channel fees are 1,000 sat/kw, the close
+// minimum LDK's floor (253).
 const CT = ldk.ConfirmationTarget;
 const FEE_PER_KW = new Map([
   [CT.LDKConfirmationTarget_MaximumFeeEstimate, 25000],

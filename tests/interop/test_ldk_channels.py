@@ -190,3 +190,52 @@ def test_lnd_opens_to_ldk_and_closes_cooperatively(
     assert outs[wallet_address] == push_sat
     after = _settled_balance(ldk)
     assert after.confirmed_sat == before.confirmed_sat + push_sat
+
+
+def test_lnd_force_closes_and_ldk_sweeps_its_output_to_its_wallet(
+    ldk_on_chain: LdkPeer, lnd_pair: LndPair
+) -> None:
+    ldk, btcd, bob = ldk_on_chain, lnd_pair.btcd, lnd_pair.bob
+    wallet_address = str(ldk.info()["wallet_address"])
+    opened = ldk.open_channel(bob.node_id, CAPACITY_SAT, push_msat=PUSH_MSAT)
+    ldk.wait_event("broadcast", where={"txid": opened.funding_txid, "ok": True})
+    btcd.generate(DEPTH)
+    chan = _ldk_usable(ldk, opened.funding_txid)
+    _lnd_active(bob, f"{opened.funding_txid}:{opened.funding_output_index}")
+    before = _settled_balance(ldk)
+
+    res = bob.cli(
+        "closechannel",
+        "--force",
+        f"--funding_txid={opened.funding_txid}",
+        f"--output_index={opened.funding_output_index}",
+    )
+    commitment = _close_confirmed(
+        ldk, btcd, chan.channel_id, opened.funding_txid, opened.funding_output_index
+    )
+    assert res["closing_txid"] == commitment
+    [closed] = [e for e in ldk.events_named("channel_closed") if e["channel_id"] == chan.channel_id]
+    assert closed["reason"] in ("CounterpartyForceClosed", "CommitmentTxConfirmed"), closed
+    # Bob's commitment: his to_local (P2WSH, CSV-delayed) holds the push; LDK's to_remote
+    # (P2WPKH, static_remotekey) the rest less the commitment fee, which LDK as funder pays.
+    vouts = btcd.getrawtransaction(commitment)["vout"]
+    [to_remote] = [o for o in vouts if o["scriptPubKey"]["type"] == "witness_v0_keyhash"]
+    [to_local] = [o for o in vouts if o["scriptPubKey"]["type"] == "witness_v0_scripthash"]
+    commit_fee = CAPACITY_SAT - _sat(to_remote["value"]) - _sat(to_local["value"])
+    assert _sat(to_local["value"]) == PUSH_MSAT // 1000
+    assert _sat(to_remote["value"]) == CAPACITY_SAT - PUSH_MSAT // 1000 - commit_fee
+
+    # LDK reports the output spendable once the commitment is 6 deep (ANTI_REORG_DELAY);
+    # the harness sweeps it to its wallet.
+    btcd.generate(DEPTH - 1)
+    ldk.sync()
+    sweep = wait_until(
+        lambda: _spender(btcd, commitment, int(to_remote["n"])), timeout=60, what="LDK's sweep"
+    )
+    ldk.wait_event("sweep", where={"txid": sweep})
+    [(address, swept)] = _outputs(btcd, sweep)
+    assert address == wallet_address
+    assert 0 < _sat(to_remote["value"]) - swept < 1_000  # a one-input sweep at 1,000 sat/kw
+    btcd.generate(1)
+    after = _settled_balance(ldk)
+    assert after.confirmed_sat == before.confirmed_sat + swept
