@@ -4,7 +4,7 @@
 // `connect(rawBlock, height, hashHex)` -- the harness gives it to ChainMonitor and
 // ChannelManager through LDK's `Listen` interface (full blocks, so no `Filter` is needed)
 // and to the wallet. A block whose parent is not our tip is a reorg: our tip is handed to
-// `disconnect(header, height)` until the fork point, then the new branch is connected.
+// `disconnect(header, height, hashHex)` until the fork point, then the new branch is connected.
 // One sync runs at a time; `sync()` callers wait for the running one and then run their own,
 // so a caller that saw btcd mine block N gets a feed that has connected block N.
 
@@ -58,7 +58,7 @@ export class BtcdRpc {
 }
 
 export class ChainFeed {
-  // listener: {connect(raw: Uint8Array, height, hashHex), disconnect(header: Uint8Array, height)}
+  // listener: {connect(raw: Uint8Array, height, hashHex), disconnect(header: Uint8Array, height, hashHex)}
   // start: {height, hashHex} already known to the listener (genesis for a fresh node).
   constructor(rpc, listener, start, log) {
     this.rpc = rpc;
@@ -131,7 +131,7 @@ export class ChainFeed {
     const cur = this.chain.get(height);
     if (height === 0 || !cur || !cur.header) throw new Error(`reorg below the feed's start (height ${height})`);
     this.log("info", "block disconnected", { height, hash: cur.hash });
-    this.listener.disconnect(cur.header, height);
+    this.listener.disconnect(cur.header, height, cur.hash);
     this.chain.delete(height);
     const prev = this.chain.get(height - 1);
     this.tip = { height: height - 1, hash: prev.hash };

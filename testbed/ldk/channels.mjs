@@ -23,7 +23,8 @@
 //        funding_txid, funding_output_index}]}
 //   close_channel {channel_id, counterparty}       -> {}   cooperative close (shutdown)
 //   force_close_channel {channel_id, counterparty} -> {}   broadcast our latest commitment
-// Events: broadcast {txid, ok, error?}, funding_broadcast {txid, temporary_channel_id},
+// Events: block_disconnected {height, block_hash} (a reorg), broadcast {txid, ok, error?},
+//   funding_broadcast {txid, temporary_channel_id},
 //   channel_pending {channel_id, counterparty, funding_txid, funding_output_index},
 //   channel_ready {channel_id, counterparty}, channel_closed {channel_id, counterparty,
 //   reason, detail}, spendable_outputs {count}, sweep {txid} (outputs that do not already pay
@@ -195,7 +196,8 @@ export function installChannels(ctx) {
       log("debug", "block connected", { height, hash: hashHex });
       processEvents();
     },
-    disconnect(header, height) {
+    disconnect(header, height, hashHex) {
+      emit({ event: "block_disconnected", height, block_hash: hashHex });
       chanMan.as_Listen().block_disconnected(header, height);
       chainMonitor.as_Listen().block_disconnected(header, height);
       wallet.disconnectBlock(height);

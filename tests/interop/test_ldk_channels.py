@@ -1,13 +1,15 @@
 """The LDK test-bed peer holds real channels with LND on btcd regtest.
 
-One LDK node for the module (`ldk_on_chain`), the session's btcd and LND pair. Each test
+One LDK node for the module (`ldk_on_chain`), the session's btcd and LND pair. Each channel test
 opens a channel in one direction, mines it to depth, checks both sides list it usable with
 the same amounts, closes it cooperatively from one side, and checks the closing
-transaction's split and LDK's wallet balance to the satoshi against what btcd holds.
+transaction's split and LDK's wallet balance to the satoshi against what btcd holds. The
+reorg test has a fresh LDK node on the bare `btcd`.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -239,3 +241,19 @@ def test_lnd_force_closes_and_ldk_sweeps_its_output_to_its_wallet(
     btcd.generate(1)
     after = _settled_balance(ldk)
     assert after.confirmed_sat == before.confirmed_sat + swept
+
+
+def test_ldk_follows_a_reorg(ldk_peer: LdkPeer, btcd: Btcd) -> None:
+    """btcd switches to a longer branch: the feed disconnects the old blocks, connects the new."""
+    btcd.generate(3)
+    height = ldk_peer.attach_chain(btcd)
+    assert height == btcd.getblockcount()
+    old = [btcd.call("getblockhash", h) for h in (height - 1, height)]
+    btcd.call("invalidateblock", old[0])
+    # A new second, so the replacement blocks cannot repeat the invalidated ones byte for byte.
+    time.sleep(1.1)
+    new_tip = btcd.generate(3)[-1]
+    assert ldk_peer.sync() == height + 1
+    assert ldk_peer.request("sync")["block_hash"] == new_tip
+    gone = [(e["height"], e["block_hash"]) for e in ldk_peer.events_named("block_disconnected")]
+    assert gone == [(height, old[1]), (height - 1, old[0])]
