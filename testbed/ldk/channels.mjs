@@ -3,7 +3,8 @@
 // Commands:
 //   chain {host, port, cert, user, password, poll_ms}  -> {height, block_hash}
 //        Attach btcd (JSON-RPC over TLS, `cert` is btcd's rpc.cert, pinned): blocks are fed
-//        from height 1 to ChainMonitor, ChannelManager (LDK `Listen`) and the wallet, then
+//        from height 1 (or the stored best block) to ChainMonitor, ChannelManager (LDK
+//        `Listen`) and the wallet, then
 //        btcd is polled every `poll_ms` (200). Replies once caught up with btcd's tip.
 //        LDK's broadcasts go to btcd `sendrawtransaction` from then on.
 //   sync                      -> {height, block_hash}   catch up with btcd's tip now
@@ -15,7 +16,7 @@
 //        LDK's `create_channel` to a connected peer; the wallet funds it on
 //        FundingGenerationReady (feerate default 2 sat/vB). Replies at ChannelPending (the
 //        funding transaction was signed by both and broadcast), or fails with the reason the
-//        channel closed (e.g. the peer's `error`).
+//        channel closed (e.g. the peer's `error`); fails at once if the peer is not connected.
 //   list_channels             -> {channels: [{channel_id, counterparty, capacity_sat,
 //        outbound_msat, inbound_msat (LDK's outbound/inbound capacity: spendable now, reserve
 //        excluded), is_usable, is_channel_ready, is_outbound, is_announced, short_channel_id
@@ -148,6 +149,7 @@ export function installChannels(ctx) {
       return;
     }
     fundingTxids.set(funded.txid, tmpHex);
+    ctx.save(true);
     if (w) w.info.fee_sat = funded.fee_sat;
     const res = chanMan.funding_transaction_generated(tmp, cp, funded.tx);
     if (!res.is_ok()) {
@@ -195,6 +197,7 @@ export function installChannels(ctx) {
       wallet.connectBlock(bitcoin.Block.fromBuffer(Buffer.from(raw)), height);
       log("debug", "block connected", { height, hash: hashHex });
       processEvents();
+      ctx.save(true);
     },
     disconnect(header, height, hashHex) {
       emit({ event: "block_disconnected", height, block_hash: hashHex });
@@ -202,6 +205,7 @@ export function installChannels(ctx) {
       chainMonitor.as_Listen().block_disconnected(header, height);
       wallet.disconnectBlock(height);
       processEvents();
+      ctx.save(true);
     },
   };
 
@@ -211,9 +215,9 @@ export function installChannels(ctx) {
     async chain(req) {
       if (rpc) throw new Error("chain already attached");
       const r = new BtcdRpc({ host: req.host, port: req.port, cert: req.cert, user: req.user, password: req.password });
-      const genesis = await r.call("getblockhash", [0]);
+      const start = ctx.startBlock ?? { height: 0, hashHex: await r.call("getblockhash", [0]) };
       rpc = r;
-      feed = new ChainFeed(rpc, listener, { height: 0, hashHex: genesis }, log);
+      feed = new ChainFeed(rpc, listener, start, log);
       const tip = await feed.sync();
       feed.start(req.poll_ms ?? 200);
       const queued = pendingTx;
@@ -228,7 +232,9 @@ export function installChannels(ctx) {
     },
 
     async new_address() {
-      return { address: wallet.newAddress() };
+      const address = wallet.newAddress();
+      ctx.save(true);
+      return { address };
     },
 
     async balance() {
@@ -238,6 +244,7 @@ export function installChannels(ctx) {
     async open_channel(req) {
       if (!feed) throw new Error("no chain attached (send `chain` first)");
       const their = unhex(req.pubkey);
+      if (!ctx.isConnected(String(req.pubkey).toLowerCase())) throw new Error(`not connected to ${req.pubkey}`);
       const amount = BigInt(req.amount_sat);
       const push = BigInt(req.push_msat ?? 0);
       const cfg = ldk.UserConfig.constructor_default();

@@ -26,14 +26,15 @@
 // Events: ready, peer_connected, peer_disconnected, pong, block_disconnected, broadcast,
 //   funding_broadcast, channel_pending, channel_ready, channel_closed, spendable_outputs, sweep, ldk_event.
 //
-// Usage: node harness.mjs --ldk-dir DIR [--seed HEX32] [--network regtest] [--log-level info]
+// Usage: node harness.mjs --ldk-dir DIR [--seed HEX32] [--data-dir DIR] [--network regtest]
+//                        [--log-level info]
 //   DIR is the installed node_modules/lightningdevkit (testbed/install.sh puts it in the cache;
 //   ESM imports ignore NODE_PATH, so the module is imported by path; bitcoinjs-lib, ecpair and
 //   tiny-secp256k1 are loaded from the same node_modules). LDK_DIR may be given in the
 //   environment instead. --seed fixes the KeysManager seed, hence the node id and the wallet.
 //
-// State is in memory only: a restarted harness is a new node with no channels (its seed
-// gives back the same node id and wallet keys, not its channels).
+// --data-dir DIR keeps the channels (ChannelManager, ChannelMonitors) and the wallet across a
+// restart with the same --seed (node.mjs says how); without it all state is in memory.
 
 import * as fs from "node:fs";
 import * as net from "node:net";
@@ -45,7 +46,7 @@ import { pathToFileURL } from "node:url";
 import * as util from "node:util";
 
 import { installChannels } from "./channels.mjs";
-import { buildNode } from "./node.mjs";
+import { buildNode, writeAtomic } from "./node.mjs";
 import { Wallet } from "./wallet.mjs";
 
 // The bindings print a banner with console.log while loading; stdout is the protocol
@@ -55,7 +56,7 @@ for (const k of ["log", "info", "debug", "warn"]) {
 }
 
 function parseArgs(argv) {
-  const out = { ldkDir: process.env.LDK_DIR || "", seed: "", network: "regtest", logLevel: "info" };
+  const out = { ldkDir: process.env.LDK_DIR || "", seed: "", network: "regtest", logLevel: "info", dataDir: "" };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -66,6 +67,7 @@ function parseArgs(argv) {
     else if (a === "--seed") out.seed = next();
     else if (a === "--network") out.network = next();
     else if (a === "--log-level") out.logLevel = next();
+    else if (a === "--data-dir") out.dataDir = next();
     else throw new Error(`unknown argument ${a}`);
   }
   if (!out.ldkDir) throw new Error("--ldk-dir (or LDK_DIR) is required");
@@ -149,14 +151,25 @@ const bitcoin = requireDep("bitcoinjs-lib");
 const { ECPairFactory } = requireDep("ecpair");
 const ECPair = ECPairFactory(requireDep("tiny-secp256k1"));
 const wallet = new Wallet({ bitcoin, ECPair, seed, network: args.network });
+const walletFile = args.dataDir ? path.join(args.dataDir, "wallet.json") : null;
+if (args.dataDir) {
+  if (!args.seed) throw new Error("--data-dir needs --seed (the stored channels are the seed's)");
+  fs.mkdirSync(args.dataDir, { recursive: true, mode: 0o700 });
+  if (fs.existsSync(walletFile)) wallet.restore(JSON.parse(fs.readFileSync(walletFile, "utf8")));
+}
 
-const { chainMonitor, chanMan, peerManager, broadcastQueue, keep: _keep } = buildNode({
-  ldk, network, logger, keysManager, wallet, emit, hex, now,
+const { chainMonitor, chanMan, peerManager, broadcastQueue, keep: _keep, startBlock, saveManager } = buildNode({
+  ldk, network, logger, keysManager, wallet, emit, hex, now, dataDir: args.dataDir || null, log,
 });
+// Persist what changed (a no-op without --data-dir); `force` after every block.
+function save(force = false) {
+  if (walletFile && force) writeAtomic(walletFile, JSON.stringify(wallet));
+  saveManager(force);
+}
 const nodeId = hex(chanMan.get_our_node_id());
 const channels = installChannels({
   ldk, chanMan, chainMonitor, keysManager, wallet, bitcoin, emit, log, hex, unhex, broadcastQueue,
-  pump: () => pump(),
+  pump: () => pump(), save, startBlock, isConnected: (id) => currentPeers().has(id),
 });
 
 // ---- sockets <-> PeerManager ------------------------------------------------------------
@@ -235,6 +248,7 @@ function currentPeers() {
 function pump() {
   channels.processEvents();
   peerManager.process_events();
+  save();
   const now_ = currentPeers();
   for (const [id, p] of now_) {
     if (!knownPeers.has(id)) emit({ event: "peer_connected", node_id: id, inbound: p.inbound });
@@ -363,6 +377,11 @@ function shutdown(code) {
   clearInterval(ticker);
   clearInterval(ldkTicker);
   channels.stop();
+  try {
+    save(true);
+  } catch (e) {
+    log("error", "saving state failed", { error: String(e) });
+  }
   try {
     peerManager.disconnect_all_peers();
   } catch (e) {

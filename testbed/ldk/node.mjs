@@ -1,8 +1,46 @@
-// The LDK objects of the harness: fee estimator, broadcaster, in-memory monitor persister,
-// ChainMonitor, the SignerProvider (KeysManager's, with the wallet's scripts), router,
-// ChannelManager and PeerManager. harness.mjs wires them to sockets and stdin.
+// The LDK objects of the harness: fee estimator, broadcaster, monitor persister, ChainMonitor,
+// the SignerProvider (KeysManager's, with the wallet's scripts), router, ChannelManager and
+// PeerManager. harness.mjs wires them to sockets and stdin.
+//
+// With a data directory, state survives a restart (same --seed): every ChannelMonitor is
+// written to monitors/<funding txid>_<vout>.bin on each update (LDK's Persist, synchronous,
+// so an update is Completed only once it is on disk), the ChannelManager to manager.bin by
+// `saveManager` (after every block and whenever LDK says it needs persisting), the wallet
+// to wallet.json. At start, monitors are read, the ChannelManager is read with them
+// (ChannelManagerReadArgs) and each monitor is handed to the ChainMonitor (watch_channel);
+// the chain feed resumes from the manager's best block. Files are replaced atomically
+// (write to .tmp, fsync, rename). Without a data directory everything is in memory.
 
-export function buildNode({ ldk, network, logger, keysManager, wallet, emit, hex, now }) {
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+export function writeAtomic(file, data) {
+  const tmp = file + ".tmp";
+  const fd = fs.openSync(tmp, "w", 0o600);
+  try {
+    fs.writeSync(fd, data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+}
+
+export function buildNode({ ldk, network, logger, keysManager, wallet, emit, hex, now, dataDir, log }) {
+  const monitorDir = dataDir ? path.join(dataDir, "monitors") : null;
+  if (monitorDir) fs.mkdirSync(path.join(monitorDir, "archive"), { recursive: true, mode: 0o700 });
+  const monitorFile = (outpoint) =>
+    path.join(monitorDir, `${Buffer.from(outpoint.get_txid()).reverse().toString("hex")}_${outpoint.get_index()}.bin`);
+  const writeMonitor = (outpoint, monitor) => {
+    if (!monitorDir) return ldk.ChannelMonitorUpdateStatus.LDKChannelMonitorUpdateStatus_Completed;
+    try {
+      writeAtomic(monitorFile(outpoint), monitor.write());
+      return ldk.ChannelMonitorUpdateStatus.LDKChannelMonitorUpdateStatus_Completed;
+    } catch (e) {
+      log("error", "monitor write failed", { error: String(e) });
+      return ldk.ChannelMonitorUpdateStatus.LDKChannelMonitorUpdateStatus_UnrecoverableError;
+    }
+  };
   // Fee rates in sat per 1000 weight units, per LDK confirmation target. Regtest has no fee
   // market: these are fixed. MaximumFeeEstimate is the ceiling LDK derives the highest
   // commitment feerate it accepts from a funding peer from; it is set well above LND's
@@ -34,13 +72,17 @@ export function buildNode({ ldk, network, logger, keysManager, wallet, emit, hex
   });
   // Monitors are kept in memory (see the header): every update is complete at once.
   const persister = ldk.Persist.new_impl({
-    persist_new_channel(_id, _data) {
-      return ldk.ChannelMonitorUpdateStatus.LDKChannelMonitorUpdateStatus_Completed;
+    persist_new_channel(outpoint, monitor) {
+      return writeMonitor(outpoint, monitor);
     },
-    update_persisted_channel(_id, _update, _data) {
-      return ldk.ChannelMonitorUpdateStatus.LDKChannelMonitorUpdateStatus_Completed;
+    update_persisted_channel(outpoint, _update, monitor) {
+      return writeMonitor(outpoint, monitor);
     },
-    archive_persisted_channel(_id) {},
+    archive_persisted_channel(outpoint) {
+      if (!monitorDir) return;
+      const f = monitorFile(outpoint);
+      if (fs.existsSync(f)) fs.renameSync(f, path.join(monitorDir, "archive", path.basename(f)));
+    },
   });
   const chainMonitor = ldk.ChainMonitor.constructor_new(
     ldk.Option_FilterZ.constructor_none(), broadcaster, logger, feeEst, persister);
@@ -75,14 +117,42 @@ export function buildNode({ ldk, network, logger, keysManager, wallet, emit, hex
   const limits = userConfig.get_channel_handshake_limits();
   limits.set_force_announced_channel_preference(false);
   userConfig.set_channel_handshake_limits(limits);
-  // A fresh node starts at genesis; the chain feed connects every block from height 1, so
-  // LDK and the wallet see the whole (short) regtest chain.
-  const chanMan = ldk.ChannelManager.constructor_new(
-    feeEst, chainMonitor.as_Watch(), broadcaster, router.as_Router(), msgRouter.as_MessageRouter(),
-    logger, keysManager.as_EntropySource(), keysManager.as_NodeSigner(),
-    signerProvider, userConfig,
-    ldk.ChainParameters.constructor_new(network, ldk.BestBlock.constructor_from_network(network)),
-    Math.floor(now / 1000));
+  const managerFile = dataDir ? path.join(dataDir, "manager.bin") : null;
+  let chanMan;
+  let startBlock = null; // null: a fresh node at genesis, fed every block from height 1
+  if (managerFile && fs.existsSync(managerFile)) {
+    const monitors = [];
+    for (const name of fs.readdirSync(monitorDir).filter((n) => n.endsWith(".bin"))) {
+      const res = ldk.UtilMethods.constructor_C2Tuple_ThirtyTwoBytesChannelMonitorZ_read(
+        fs.readFileSync(path.join(monitorDir, name)), keysManager.as_EntropySource(), signerProvider);
+      if (!res.is_ok()) throw new Error(`cannot read monitor ${name}`);
+      monitors.push(res.res.get_b());
+    }
+    const res = ldk.UtilMethods.constructor_C2Tuple_ThirtyTwoBytesChannelManagerZ_read(
+      fs.readFileSync(managerFile), keysManager.as_EntropySource(), keysManager.as_NodeSigner(),
+      signerProvider, feeEst, chainMonitor.as_Watch(), broadcaster, router.as_Router(),
+      msgRouter.as_MessageRouter(), logger, userConfig, monitors);
+    if (!res.is_ok()) throw new Error("cannot read manager.bin");
+    chanMan = res.res.get_b();
+    for (const m of monitors) {
+      const watched = chainMonitor.as_Watch().watch_channel(m.get_funding_txo().get_a(), m);
+      if (!watched.is_ok()) throw new Error("watch_channel refused a stored monitor");
+    }
+    const best = chanMan.current_best_block();
+    startBlock = { height: best.get_height(), hashHex: Buffer.from(best.get_block_hash()).reverse().toString("hex") };
+    log("info", "state loaded", { monitors: monitors.length, height: startBlock.height });
+  } else {
+    chanMan = ldk.ChannelManager.constructor_new(
+      feeEst, chainMonitor.as_Watch(), broadcaster, router.as_Router(), msgRouter.as_MessageRouter(),
+      logger, keysManager.as_EntropySource(), keysManager.as_NodeSigner(),
+      signerProvider, userConfig,
+      ldk.ChainParameters.constructor_new(network, ldk.BestBlock.constructor_from_network(network)),
+      Math.floor(now / 1000));
+  }
+  const saveManager = (force) => {
+    if (!managerFile) return;
+    if (chanMan.get_and_clear_needs_persistence() || force) writeAtomic(managerFile, chanMan.write());
+  };
   const ignorer = ldk.IgnoringMessageHandler.constructor_new();
   const peerManager = ldk.PeerManager.constructor_new(
     chanMan.as_ChannelMessageHandler(), ignorer.as_RoutingMessageHandler(),
@@ -94,5 +164,5 @@ export function buildNode({ ldk, network, logger, keysManager, wallet, emit, hex
   // bindings' finalizers) while the harness runs.
   const keep = [feeEst, broadcaster, persister, kmSigner, signerProvider, netGraph, scorer,
     lockableScore, router, msgRouter, userConfig, ignorer];
-  return { chainMonitor, chanMan, peerManager, broadcastQueue, keep };
+  return { chainMonitor, chanMan, peerManager, broadcastQueue, keep, startBlock, saveManager };
 }

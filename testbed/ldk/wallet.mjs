@@ -174,6 +174,26 @@ export class Wallet {
     return { tx: Uint8Array.from(tx.toBuffer()), txid, fee_sat: Number(fee), vsize: tx.virtualSize() };
   }
 
+  // The wallet's state as JSON (keys are re-derived from the seed up to `next_index`).
+  toJSON() {
+    const coin = (u) => ({ ...u, value: String(u.value), script: u.script.toString("hex") });
+    return {
+      next_index: this.nextIndex,
+      utxos: [...this.utxos.values()].map(coin),
+      locked: [...this.locked.entries()],
+      undo: [...this.undo.entries()].map(([h, cs]) => [h, cs.map((c) => (c.add ? c : { spent: coin(c.spent) }))]),
+    };
+  }
+
+  restore(state) {
+    const coin = (u) => ({ ...u, value: BigInt(u.value), script: Buffer.from(u.script, "hex") });
+    this.nextIndex = state.next_index;
+    this.key(this.nextIndex);
+    this.utxos = new Map(state.utxos.map((u) => [outpointKey(u.txid, u.vout), coin(u)]));
+    this.locked = new Map(state.locked);
+    this.undo = new Map(state.undo.map(([h, cs]) => [h, cs.map((c) => (c.add ? c : { spent: coin(c.spent) }))]));
+  }
+
   // LDK discarded a funding transaction that was never broadcast: release its inputs.
   unlock(txid) {
     for (const [k, t] of this.locked) if (t === txid) this.locked.delete(k);

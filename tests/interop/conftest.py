@@ -124,10 +124,12 @@ def ldk_on_chain(
     """One LDK node per module, fed `lnd_pair.btcd`'s blocks, connected to alice and bob.
 
     Its wallet holds `LDK_WALLET_FUNDING_SAT` from alice, confirmed. It listens, so LND can
-    dial it back. Shares btcd and both LNDs with every other test of the session.
+    dial it back. It keeps its state in a data dir, so a test may `restart` it (and must then
+    attach the chain and connect alice and bob again). Shares btcd and both LNDs with every other test of the session.
     """
     btcd, alice, bob = lnd_pair.btcd, lnd_pair.alice, lnd_pair.bob
-    peer = LdkPeer(tmp_path_factory.mktemp("ldk-chain") / "ldk", log_level="info")
+    base = tmp_path_factory.mktemp("ldk-chain")
+    peer = LdkPeer(base / "ldk", data_dir=base / "ldk-data", log_level="info")
     peer.start()
     try:
         peer.listen()

@@ -57,6 +57,13 @@ def _spender(btcd: Btcd, txid: str, vout: int) -> str | None:
     return None
 
 
+def _connected(ldk: LdkPeer, *lnds: Any) -> None:
+    """(Re)connect LDK to each LND: after a force close the connection may be gone."""
+    for lnd in lnds:
+        if lnd.node_id not in ldk.list_peers():
+            ldk.connect("127.0.0.1", lnd.p2p_port, lnd.node_id)
+
+
 def _ldk_usable(ldk: LdkPeer, funding_txid: str) -> LdkChannel:
     def usable() -> LdkChannel | None:
         ldk.sync()
@@ -241,6 +248,45 @@ def test_lnd_force_closes_and_ldk_sweeps_its_output_to_its_wallet(
     btcd.generate(1)
     after = _settled_balance(ldk)
     assert after.confirmed_sat == before.confirmed_sat + swept
+
+
+def test_ldk_keeps_a_channel_across_a_restart(ldk_on_chain: LdkPeer, lnd_pair: LndPair) -> None:
+    """The harness's data dir: the channel is usable again after a restart and closes."""
+    ldk, btcd, alice, bob = ldk_on_chain, lnd_pair.btcd, lnd_pair.alice, lnd_pair.bob
+    wallet_address = str(ldk.info()["wallet_address"])
+    _connected(ldk, bob)
+    opened = ldk.open_channel(bob.node_id, CAPACITY_SAT, push_msat=PUSH_MSAT)
+    ldk.wait_event("broadcast", where={"txid": opened.funding_txid, "ok": True})
+    btcd.generate(DEPTH)
+    chan = _ldk_usable(ldk, opened.funding_txid)
+    chan_point = f"{opened.funding_txid}:{opened.funding_output_index}"
+    _lnd_active(bob, chan_point)
+    before = _settled_balance(ldk)
+    node_id = ldk.node_id
+
+    ldk.restart()
+    assert ldk.node_id == node_id
+    ldk.attach_chain(btcd)
+    _connected(ldk, alice, bob)
+    again = _ldk_usable(ldk, opened.funding_txid)  # after channel_reestablish with bob
+    assert (again.channel_id, again.outbound_msat, again.short_channel_id) == (
+        chan.channel_id,
+        chan.outbound_msat,
+        chan.short_channel_id,
+    )
+    assert ldk.balance() == before  # the wallet came back too
+    _lnd_active(bob, chan_point)
+
+    ldk.close_channel(chan.channel_id, bob.node_id)
+    closing = _close_confirmed(
+        ldk, btcd, chan.channel_id, opened.funding_txid, opened.funding_output_index
+    )
+    outs = dict(_outputs(btcd, closing))
+    closing_fee = CAPACITY_SAT - sum(outs.values())
+    ours = CAPACITY_SAT - PUSH_MSAT // 1000 - closing_fee
+    assert outs[wallet_address] == ours
+    after = _settled_balance(ldk)
+    assert after.confirmed_sat == before.confirmed_sat + ours
 
 
 def test_ldk_follows_a_reorg(ldk_peer: LdkPeer, btcd: Btcd) -> None:

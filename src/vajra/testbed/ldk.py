@@ -7,7 +7,8 @@ reader thread sorts stdout lines into replies (matched by id) and an event list.
 Channels need a chain: `attach_chain(btcd)` hands the harness btcd's RPC address, pinned
 certificate and credentials over stdin (never argv), and the harness feeds LDK every block
 from height 1. The harness's wallet (one seed-derived P2WPKH key per address) funds
-`open_channel` and receives cooperative-close outputs. Its state is in memory only.
+`open_channel` and receives cooperative-close outputs. With `data_dir` its channels and
+wallet survive `restart()`; without, its state is in memory.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import contextlib
 import itertools
 import json
 import queue
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -110,17 +112,24 @@ class LdkPeer:
         workdir: Path | None = None,
         *,
         seed_hex: str | None = None,
+        data_dir: Path | None = None,
         log_level: str = "debug",
         start_timeout: float = 30.0,
     ) -> None:
+        """`data_dir`: keep channels and wallet there across `restart` (needs a fixed seed,
+        so one is drawn here if `seed_hex` is not given)."""
         tp = tb_paths.installed("ldk")
         node = shutil.which("node")
         if node is None:
             raise DaemonFailed("`node` is not on PATH", name="ldk")
         self.argv = [node, str(tp.ldk_harness), "--ldk-dir", str(tp.ldk_module)]
         self.argv += ["--log-level", log_level]
+        if data_dir is not None and seed_hex is None:
+            seed_hex = secrets.token_hex(32)
         if seed_hex is not None:
             self.argv += ["--seed", seed_hex]
+        if data_dir is not None:
+            self.argv += ["--data-dir", str(data_dir)]
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="vajra-ldk-"))
         self.start_timeout = start_timeout
         self.proc: ManagedProcess | None = None
@@ -134,11 +143,13 @@ class LdkPeer:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> LdkPeer:
+        with self._lock:
+            seen = len(self.events)
         self.proc = ManagedProcess("ldk", self.argv, workdir=self.workdir, pipe_stdio=True).start()
         self._reader = threading.Thread(target=self._read_loop, name="ldk-stdout", daemon=True)
         self._reader.start()
         ready = wait_until(
-            lambda: next((e for e in self.events if e.get("event") == "ready"), None),
+            lambda: next((e for e in self.events[seen:] if e.get("event") == "ready"), None),
             timeout=self.start_timeout,
             what="LDK harness ready",
             interval=0.05,
@@ -158,6 +169,14 @@ class LdkPeer:
                 self.proc.popen.wait(timeout)
         self.proc.stop()
         self.proc = None
+
+    def restart(self) -> LdkPeer:
+        """Stop the harness and start it again (same seed and data dir); events are kept.
+
+        The chain must be attached and peers connected again.
+        """
+        self.stop()
+        return self.start()
 
     def __enter__(self) -> LdkPeer:
         return self.start()
