@@ -4,8 +4,8 @@
 //   chain {host, port, cert, user, password, poll_ms}  -> {height, block_hash}
 //        Attach btcd (JSON-RPC over TLS, `cert` is btcd's rpc.cert, pinned): blocks are fed
 //        from height 1 (or the stored best block) to ChainMonitor, ChannelManager (LDK
-//        `Listen`) and the wallet, then
-//        btcd is polled every `poll_ms` (200). Replies once caught up with btcd's tip.
+//        `Listen`) and the wallet, then btcd is polled every `poll_ms` (200). Replies once
+//        caught up with btcd's tip.
 //        LDK's broadcasts go to btcd `sendrawtransaction` from then on.
 //   sync                      -> {height, block_hash}   catch up with btcd's tip now
 //   new_address               -> {address}      a fresh P2WPKH address of the wallet
@@ -24,13 +24,15 @@
 //        funding_txid, funding_output_index}]}
 //   close_channel {channel_id, counterparty}       -> {}   cooperative close (shutdown)
 //   force_close_channel {channel_id, counterparty} -> {}   broadcast our latest commitment
-// Events: block_disconnected {height, block_hash} (a reorg), broadcast {txid, ok, error?},
+// Events: block_disconnected {height, block_hash} (a reorg), broadcast {txid, ok, error?,
+//   already? (btcd had it: the peer sent it first)},
 //   funding_broadcast {txid, temporary_channel_id},
 //   channel_pending {channel_id, counterparty, funding_txid, funding_output_index},
 //   channel_ready {channel_id, counterparty}, channel_closed {channel_id, counterparty,
 //   reason, detail}, spendable_outputs {count}, sweep {txid} (outputs that do not already pay
 //   the wallet are spent to it with KeysManager's OutputSpender), ldk_event {type}.
-// Inbound channels are accepted automatically (LDK's default UserConfig; no anchors).
+// Inbound channels are accepted automatically, public or private (node.mjs's UserConfig; no
+// anchors: LDK 0.1 wants anchor channels accepted by hand, and LND then uses static_remotekey).
 
 import { BtcdRpc, ChainFeed } from "./chain.mjs";
 
@@ -62,8 +64,14 @@ export function installChannels(ctx) {
     rpc.call("sendrawtransaction", [hex(raw)]).then(
       () => emit({ event: "broadcast", txid, ok: true }),
       (e) => {
-        log("info", "broadcast refused", { txid, error: String(e) });
-        emit({ event: "broadcast", txid, ok: false, error: String(e.message || e) });
+        const error = String(e.message || e);
+        // The peer broadcast the same transaction first (e.g. a closing transaction).
+        if (error.includes("already have transaction")) {
+          emit({ event: "broadcast", txid, ok: true, already: true });
+          return;
+        }
+        log("info", "broadcast refused", { txid, error });
+        emit({ event: "broadcast", txid, ok: false, error });
       });
   }
   ctx.broadcastQueue.send = (txs) => { for (const tx of txs) sendTx(tx); };
