@@ -1,7 +1,8 @@
 """Chain events and timers wake sleeping hosted nodes in a real `vajra runtime --dev --chain
 btcd://...` (decision 0021): a block paying a node's FUNDING script wakes it with the
-event, acknowledged only once its state is written; a deadline at height H wakes its
-node when the tip reaches H, also when H was reached while the runtime was killed -9.
+event, acknowledged only once its state is written, also when the node's worker was
+killed -9 just before (the push waits for its replacement); a deadline at height H wakes
+its node when the tip reaches H, also when H was reached while the runtime was killed -9.
 
 Registrations are made with the production APIs on the store file while the runtime is
 down (the watcher rebuilds its index and the timer table reloads its rows at start):
@@ -11,6 +12,7 @@ them on purpose."""
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 from pathlib import Path
 
@@ -73,7 +75,7 @@ def test_chain_event_and_deadline_wake_sleeping_nodes_across_a_kill9(tmp_path: P
     try:
         node.generate(COINBASE_MATURITY + 2)
         src = source_of(node)
-        coin = miner.coinbase_coins(src, range(1, 2))[0]
+        coin, coin2 = miner.coinbase_coins(src, range(1, 3))
         store = tmp_path / "store.sqlite"
         env = dict(os.environ, VAJRA_CHAIN_URL=url_of(node))
         start = node.getblockcount()
@@ -91,7 +93,7 @@ def test_chain_event_and_deadline_wake_sleeping_nodes_across_a_kill9(tmp_path: P
         w.watch_scripts(1, [funding], Purpose.FUNDING)
         w.db.close()
         timers = TimerTable(store)
-        timers.set(2, start + 2, None)
+        timers.set(2, start + 3, None)
         timers.close()
 
         rt = start_runtime(store, workers=2, port=port, extra=extra, env=env)
@@ -110,7 +112,17 @@ def test_chain_event_and_deadline_wake_sleeping_nodes_across_a_kill9(tmp_path: P
         # the events (NodeState.chain_seq); while it is awake its lease keeps us out.
         wait_until(lambda: read_state(store, ids[1]).chain_seq == handled, timeout=30,
                    what="node 1's state read after it slept")  # fmt: skip
-        assert _timers(store) == {2: start + 2}  # not due yet
+        # Worker 1 (node 1's owner) is killed -9: the wake pushed for the next payment
+        # waits in its control channel for the replacement the supervisor starts.
+        os.kill(rt.ready["worker_pids"][1], signal.SIGKILL)
+        src.broadcast(miner.spend(coin2, [(funding, 60_000)]))
+        node.generate(1)  # tip start + 2
+        wait_until(
+            lambda: _all_handled(store, 1, start + 2),
+            timeout=60, what="node 1 woken by its restarted worker",
+        )  # fmt: skip
+        assert _metric(rt, "vajra_worker_restarts_total") == 1
+        assert _timers(store) == {2: start + 3}  # not due yet
         assert _metric(rt, "vajra_timer_wakes_total") == 0
         rt.kill9()
         node.generate(1)  # the deadline's height is reached while the runtime is down
