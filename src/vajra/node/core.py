@@ -13,6 +13,13 @@ Until channels exist (BOLT 2 comes later) the node declines every channel: an
 receiver of `open_channel` may fail the channel by sending `error`), and the peer that
 asked is remembered in the state (node id -> last time seen), which is what shows that a
 wake went through the whole read-decrypt-process-encrypt-write path.
+
+Besides replies, a node collects `Effect`s (`node/effects.py`: messages to other peers,
+chain watches, its next deadline) that the runtime drains with `take_effects()` after each
+input, and it is woken without a peer message by `on_wake(Wake, now)` (chain events,
+a due timer). Chain events are delivered at least once: the state keeps the highest
+event `seq` handled (`chain_seq`), so a re-delivered event (the runtime died after the
+node handled it, before it acknowledged it) is recognised and skipped.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import json
 from dataclasses import dataclass, field
 
 from vajra.errors import DecodeError
+from vajra.node.effects import Effect, Wake
 from vajra.wire import ErrorMessage, Message, OpenChannel
 
 MAX_PEERS = 1000
@@ -38,10 +46,17 @@ class NodeState:
     """Hex node id of each peer that asked us for something -> last time (unix seconds)."""
     channel_requests: int = 0
     """`open_channel` messages received (and declined) so far."""
+    chain_seq: int = 0
+    """The highest chain event `seq` handled (events at or below it are not news)."""
 
     def encode(self) -> bytes:
         return json.dumps(
-            {"v": STATE_FORMAT, "peers": self.peers, "channel_requests": self.channel_requests},
+            {
+                "v": STATE_FORMAT,
+                "peers": self.peers,
+                "channel_requests": self.channel_requests,
+                "chain_seq": self.chain_seq,
+            },
             separators=(",", ":"),
             sort_keys=True,
         ).encode()
@@ -53,7 +68,11 @@ class NodeState:
             if obj.get("v") != STATE_FORMAT:
                 raise DecodeError(f"unknown node state format {obj.get('v')!r}")
             peers = {str(k): int(v) for k, v in dict(obj["peers"]).items()}
-            return cls(peers=peers, channel_requests=int(obj["channel_requests"]))
+            return cls(
+                peers=peers,
+                channel_requests=int(obj["channel_requests"]),
+                chain_seq=int(obj.get("chain_seq", 0)),  # absent in states before chain wakes
+            )
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise DecodeError(f"bad node state: {e}") from None
 
@@ -61,13 +80,36 @@ class NodeState:
 class Node:
     """A hosted node while it is awake."""
 
-    __slots__ = ("dirty", "node_id", "state")
+    __slots__ = ("_effects", "dirty", "node_id", "state")
 
     def __init__(self, node_id: bytes, state: NodeState) -> None:
         self.node_id = node_id
         self.state = state
         self.dirty = False
         """True once `state` changed since it was loaded (the runtime must write it)."""
+        self._effects: list[Effect] = []
+
+    def emit(self, effect: Effect) -> None:
+        """Ask the runtime for something beyond the replies (carried out after the state
+        this input produced is written)."""
+        self._effects.append(effect)
+
+    def take_effects(self) -> list[Effect]:
+        """The effects collected since the last call, in order (the runtime drains them
+        after every input)."""
+        out, self._effects = self._effects, []
+        return out
+
+    def on_wake(self, wake: Wake, now: int) -> None:
+        """The runtime woke the node without a peer message (`wake.reason`: "chain" or
+        "timer"). Events with `seq <= state.chain_seq` were handled before a crash cut
+        their acknowledgement and are skipped; the rest are marked handled (channel logic
+        acting on them comes with the channels)."""
+        del now  # used once channels act on events and deadlines
+        newest = max((e.seq for e in wake.events), default=0)
+        if newest > self.state.chain_seq:
+            self.state.chain_seq = newest
+            self.dirty = True
 
     def handle(self, peer: bytes, msg: Message, now: int) -> list[Message]:
         """Process one message from `peer`; the messages to send back to it."""

@@ -13,8 +13,19 @@ in order):
 4. process the sans-IO `Node.handle(peer, message, now)` -> replies.
 5. write   if the state changed: `put(..., expected_version, lease_epoch=E)`: CAS on the
            version and fenced by the epoch, in one store transaction.
-6. sleep   after `idle_timeout` without triggers: release the lease, drop the state key
+6. effects `_apply_effects`, after every input once its state is written: at the first
+           input of a wake, the node's pending chain events (wallet events wait for the
+           next wake of any kind) go to `Node.on_wake`; then the node's `Watch` and
+           `WakeAt` go to the supervisor's watcher and timer table (`NodeServices`),
+           `SendTo` to the `send_to` hook the worker sets.
+7. sleep   after `idle_timeout` without triggers: release the lease, drop the state key
            and the decrypted state from memory.
+
+`wake(node_id, Wake)` is the entry point for a chain event or a due timer (the
+supervisor's push, decision 0021): the same lease/key/read path and per-node lock as a
+peer message, then `Node.on_wake`, the state write (CAS fenced by the epoch) and only
+THEN the events' acknowledgement: a crash between the two re-delivers them, and the node
+skips what its written state says it handled (`NodeState.chain_seq`).
 
 Store calls block (SQLite with fsync), so they run on one thread of the worker; the
 event loop keeps answering other connections meanwhile.
@@ -34,6 +45,8 @@ from typing import Any, TypeVar
 
 from vajra.errors import PolicyViolation, VajraError
 from vajra.node import Node, NodeState
+from vajra.node.effects import Effect, SendTo, Wake, WakeAt, Watch
+from vajra.runtime.node_services import NodeServices, ServiceError
 from vajra.runtime.signer_api import SignerClient
 from vajra.store import Lease, LeaseHeld, LeaseLost, SealedStore
 from vajra.wire import Message
@@ -74,13 +87,15 @@ class HostConfig:
 
 
 class _Awake:
-    __slots__ = ("lease", "node", "sleep_at", "version")
+    __slots__ = ("caught_up", "lease", "node", "sleep_at", "version")
 
     def __init__(self, node: Node, lease: Lease, version: int, sleep_at: float) -> None:
         self.node = node
         self.lease = lease
         self.version = version
         self.sleep_at = sleep_at
+        self.caught_up = False
+        """True once this wake handed the node its pending chain events."""
 
 
 class NodeHost:
@@ -94,6 +109,7 @@ class NodeHost:
         *,
         clock: Callable[[], float] = time.time,
         on_change: Callable[[bytes, bool], None] | None = None,
+        services: NodeServices | None = None,
     ) -> None:
         self._store = store
         self._signer = signer
@@ -108,6 +124,15 @@ class NodeHost:
         self.signer_requests = 0
         """`state_key` requests made (each wake attempt past the lease asks once)."""
         self.failures = 0
+        self._services = services
+        self.send_to: Callable[[bytes, SendTo], None] | None = None
+        """Carries out a node's `SendTo` (node id of the sender, effect); set by the
+        worker (the sessions are its business). None: dropped (BOLT 2 retransmission on
+        `channel_reestablish` covers a message that found no session)."""
+        self.chain_wakes = 0
+        """`wake` calls that went through (chain events or a due timer)."""
+        self.effect_failures = 0
+        """`Watch`/`WakeAt` effects the supervisor refused or could not take."""
 
     @property
     def awake(self) -> int:
@@ -145,12 +170,95 @@ class NodeHost:
                     awake.lease = await self._run(
                         self._store.renew_lease, awake.lease, now, self.config.lease_ttl
                     )
+                await self._apply_effects(node_id, awake)
                 return replies
             except LeaseLost:
                 # Fenced out: someone else owns the node now; our copy must go.
                 self._drop(node_id)
                 self.failures += 1
                 raise WakeFailed(node_id, "lease_lost") from None
+
+    async def wake(self, node_id: bytes, wake: Wake) -> None:
+        """Wake the node for chain events or a due timer (waking it if asleep): the same
+        lease/key/read path and per-node lock as `deliver`, then `Node.on_wake`, the
+        state write, the events' acknowledgement, the node's effects. `WakeFailed` as
+        `deliver`; a failed acknowledgement is logged (the events come again and the node
+        skips them)."""
+        lock = self._locks.get(node_id)
+        if lock is None:
+            lock = self._locks[node_id] = asyncio.Lock()
+        async with lock:
+            try:
+                awake = self._awake.get(node_id) or await self._wake(node_id)
+                awake.caught_up = True  # `wake.events` are all the pending events
+                await self._on_wake(node_id, awake, wake)
+                self.chain_wakes += 1
+                await self._apply_effects(node_id, awake)
+            except LeaseLost:
+                self._drop(node_id)
+                self.failures += 1
+                raise WakeFailed(node_id, "lease_lost") from None
+
+    async def _on_wake(self, node_id: bytes, awake: _Awake, wake: Wake) -> None:
+        now = self._clock()
+        awake.node.on_wake(wake, int(now))
+        if awake.node.dirty:
+            awake.version = await self._run(
+                self._store.put,
+                node_id,
+                STATE_KEY,
+                awake.node.state.encode(),
+                awake.version,
+                lease_epoch=awake.lease.epoch,
+            )
+            awake.node.dirty = False
+        awake.sleep_at = now + self.config.idle_timeout
+        if now > awake.lease.expiry - self.config.lease_ttl / 2:
+            awake.lease = await self._run(
+                self._store.renew_lease, awake.lease, now, self.config.lease_ttl
+            )
+        if wake.events and self._services is not None:
+            # Only now: the state that handled them is durable (decision 0021).
+            try:
+                await self._services.ack_events(node_id, max(e.seq for e in wake.events))
+            except ServiceError as e:
+                log.warning("event=ack_failed node=%s error=%s", node_id.hex(), e)
+
+    async def _apply_effects(self, node_id: bytes, awake: _Awake) -> None:
+        """After every input, once its state is written: pending chain events at the first
+        input of a wake, then the node's effects, in order."""
+        services = self._services
+        if not awake.caught_up and services is not None:
+            awake.caught_up = True
+            try:
+                tip, events = await services.pending_events(node_id)
+            except ServiceError as e:
+                log.warning("event=events_unreadable node=%s error=%s", node_id.hex(), e)
+                events = []
+            if events:  # wallet events wait for the node's next wake of any kind
+                await self._on_wake(node_id, awake, Wake("chain", tip, tuple(events)))
+        for effect in awake.node.take_effects():
+            await self._effect(node_id, effect)
+
+    async def _effect(self, node_id: bytes, effect: Effect) -> None:
+        if isinstance(effect, SendTo):
+            if self.send_to is not None:
+                self.send_to(node_id, effect)
+            return
+        services = self._services
+        try:
+            if services is None:
+                raise ServiceError("no_chain", "this host has no runtime services")
+            if isinstance(effect, Watch):
+                await services.watch(node_id, effect)
+            elif isinstance(effect, WakeAt):
+                await services.set_timer(node_id, effect)
+        except ServiceError as e:
+            # The state is written already; the node's logic re-issues what it still
+            # needs at its next wake (decision 0021).
+            self.effect_failures += 1
+            log.warning("event=effect_failed node=%s effect=%s error=%s", node_id.hex(),
+                        type(effect).__name__, e)  # fmt: skip
 
     async def _wake(self, node_id: bytes) -> _Awake:
         cfg = self.config
