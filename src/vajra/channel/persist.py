@@ -27,7 +27,7 @@ from typing import TypeVar
 
 from vajra.channel import establish, machine
 from vajra.channel.close import ShutdownState
-from vajra.channel.establish_io import EstablishConfig, LocalKeys, OpenArgs
+from vajra.channel.establish_io import ChannelType, EstablishConfig, LocalKeys, OpenArgs
 from vajra.channel.persist_codec import (
     In,
     Out,
@@ -293,9 +293,23 @@ def _put_establishment(w: Out, est: establish.Establishment) -> None:
     w.u16(c.max_to_self_delay)
     w.u32(c.feerate_range[0])
     w.u32(c.feerate_range[1])
+    w.u16(len(c.trusted_lsps))
+    for node in sorted(c.trusted_lsps):
+        w.var(node)
+    w.flag(c.anysegwit)
     put_basepoints(w, est.keys.basepoints)
     w.raw(est.keys.second_per_commitment_point)
     w.text(est.state.value)
+    w.var(est.peer)
+    for alias in (est.alias, est.remote_alias):
+        w.flag(alias is not None)
+        if alias is not None:
+            w.u64(alias)
+    w.flag(est.channel_type is not None)
+    if est.channel_type is not None:
+        w.var(est.channel_type.to_bytes())
+    w.u32(est.minimum_depth)
+    w.var(est.remote_upfront)
     w.var(est.temporary_channel_id)
     a = est.open_args
     w.flag(a is not None)
@@ -305,6 +319,7 @@ def _put_establishment(w: Out, est: establish.Establishment) -> None:
         w.u64(a.push_msat)
         w.u32(a.feerate_per_kw)
         w.flag(a.anchors)
+        w.flag(a.scid_alias)
     w.flag(est.remote_params is not None)
     if est.remote_params is not None:
         put_side(w, est.remote_params)
@@ -328,15 +343,28 @@ def _put_establishment(w: Out, est: establish.Establishment) -> None:
 def _get_establishment(r: In) -> establish.Establishment:
     chain_hash = r.read(32)
     local = get_side(r)
-    config = EstablishConfig(chain_hash, local, r.u32(), r.u64(), r.u16(), (r.u32(), r.u32()))
+    depth, min_funding, max_delay, feerates = r.u32(), r.u64(), r.u16(), (r.u32(), r.u32())
+    trusted = frozenset(r.var() for _ in range(r.u16()))
+    config = EstablishConfig(
+        chain_hash, local, depth, min_funding, max_delay, feerates, trusted, r.flag()
+    )
     keys = LocalKeys(get_basepoints(r), r.point())
     state = r.enum(establish.State)
     if state in establish.WAITING:
         raise DecodeError("establishment: persisted while waiting for the signer")
-    est = establish.Establishment(config, keys, state)
+    peer = r.var()
+    alias = r.u64() if r.flag() else None
+    est = establish.Establishment(config, keys, state, peer=peer, alias=alias)
+    est.remote_alias = r.u64() if r.flag() else None
+    if r.flag():
+        ctype = ChannelType.parse(r.var())
+        if ctype is None:
+            raise DecodeError("establishment: unknown channel type")
+        est.channel_type = ctype
+    est.minimum_depth, est.remote_upfront = r.u32(), r.var()
     est.temporary_channel_id = r.var()
     if r.flag():
-        est.open_args = OpenArgs(r.read(32), r.u64(), r.u64(), r.u32(), r.flag())
+        est.open_args = OpenArgs(r.read(32), r.u64(), r.u64(), r.u32(), r.flag(), r.flag())
     est.remote_params = get_side(r) if r.flag() else None
     est.remote_basepoints = get_basepoints(r) if r.flag() else None
     est.params = get_params(r) if r.flag() else None
