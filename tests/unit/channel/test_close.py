@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.unit.channel.pair import CAPACITY_SAT, PUSH_MSAT, Pair, make_pair
 from vajra.bitcoin.sighash import SIGHASH_ALL
@@ -14,6 +16,7 @@ from vajra.channel import signer_io as io
 from vajra.channel.closing import closing_sighash
 from vajra.channel.machine import State
 from vajra.channel.persist import decode_channel, encode_channel
+from vajra.channel.reestablish import Link
 from vajra.channel.scripts import funding_script
 from vajra.channel.spec import Side
 from vajra.channel.updates import UpdateRuleBroken
@@ -35,9 +38,11 @@ def _pair() -> Pair:
 
 def _answer_shutdowns(p: Pair) -> None:
     for ep, script in ((p.a, SCRIPT_A), (p.b, SCRIPT_B)):
-        for e in ep.collect_events():
-            if isinstance(e, io.ShutdownReceived) and not ep.channel.shutdown.local_sent:
-                ep.channel.command(io.Close(script, 2_000), 0.0)
+        ch = ep.channel
+        asked = any(isinstance(e, io.ShutdownReceived) for e in ep.collect_events())
+        ready = ch.state is State.NORMAL and ch.link is Link.UP
+        if asked and ready and ch.shutdown.local_script is None:
+            ch.command(io.Close(script, 2_000), 0.0)
         p.flush()
 
 
@@ -235,3 +240,64 @@ def test_without_fee_range_the_fundee_accepts_a_fee_it_agrees_with() -> None:
     p.deliver(to_b=False)
     _closed(p)
     assert p.b.channel.ledger.channel.funder is Side.REMOTE
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    htlcs=st.lists(st.tuples(st.integers(1_000_000, 90_000_000), st.booleans()), max_size=4),
+    closer_is_a=st.booleans(),
+    feerates=st.tuples(st.integers(253, 20_000), st.integers(253, 20_000)),
+    drops=st.lists(st.integers(0, 40), max_size=3),
+)
+def test_random_closes_agree_on_one_transaction_and_pay_each_side_its_balance(
+    htlcs: list[tuple[int, bool]],
+    closer_is_a: bool,
+    feerates: tuple[int, int],
+    drops: list[int],
+) -> None:
+    """HTLCs in flight (fulfilled or failed only after the shutdowns), a close from
+    either side at either feerate, disconnections at random steps, persist round trips
+    at every step: both sides end with the same fully signed transaction, and each
+    output is exactly the side's balance (less the fee for the funder)."""
+    p = _pair()
+    for i, (amount, _) in enumerate(htlcs):
+        pre = bytes([i + 1]) * 32
+        p.a.signer.authorise_payment(sha256(pre))
+        p.a.channel.command(io.AddHtlc(amount, sha256(pre), 700_000), 0.0)
+        p.flush()
+    p.settle_all()
+    closer, script = (p.a, SCRIPT_A) if closer_is_a else (p.b, SCRIPT_B)
+    closer.channel.command(io.Close(script, feerates[0], feerates[1]), 0.0)
+    p.flush()
+    for step in range(200):
+        if step in drops:
+            p.disconnect()  # B's settles may be dropped (UpdatesDropped): re-issued below
+            p.reconnect()
+        _reload(p)
+        _answer_shutdowns(p)
+        moved = p.deliver(True) or p.deliver(False) or p.answer(p.a) or p.answer(p.b)
+        b = p.b.channel
+        both = p.a.channel.shutdown.local_sent and b.shutdown.local_sent
+        if not moved and both and b.state is State.NORMAL and b.link is Link.UP:
+            for h in b.ledger.settleable(Side.LOCAL):
+                fulfil = htlcs[h.id][1]
+                pre = bytes([h.id + 1]) * 32
+                b.command(io.FulfillHtlc(h.id, pre) if fulfil else io.FailHtlc(h.id, b""), 0.0)
+                moved = True
+            p.flush()
+        if not moved:
+            for ep in (p.a, p.b):
+                if ep.channel.state is State.NORMAL and ep.channel.link is Link.UP:
+                    ep.channel.command(io.SignCommitment(), 0.0)
+            p.flush()
+        if p.a.channel.state is p.b.channel.state is State.CLOSED:
+            break
+    ready_a, ready_b = _closed(p)
+    assert ready_a.tx == ready_b.tx
+    _check_tx(p, ready_a)
+    paid = sum(a for a, fulfil in htlcs if fulfil)
+    balance_b = PUSH_MSAT // 1000 + paid // 1000
+    balance_a = CAPACITY_SAT - PUSH_MSAT // 1000 - (paid + 999) // 1000
+    outs = {o.script_pubkey: o.amount_sat for o in ready_a.tx.outputs}
+    assert outs[SCRIPT_B] == balance_b
+    assert outs[SCRIPT_A] == balance_a - ready_a.fee_sat
