@@ -231,9 +231,12 @@ class Channel:
             link.on_disconnected(self)
 
     def connected(self, now: float) -> None:
-        """A new connection to the peer (after `init`): our `channel_reestablish` goes
-        out (at once, or when the signer answers); a failed channel resends its error.
-        ProtocolError if the link is not DOWN."""
+        """A new connection to the peer (after `init`; not the one the channel was
+        established on): our `channel_reestablish` goes out (at once, or when the signer answers); a failed channel resends its error.
+        A new connection means the old one is gone: if `disconnected()` was not called
+        (e.g. a channel loaded after a crash), it is applied first."""
+        if self.link is not Link.DOWN:
+            self.disconnected(now)
         del now
         if self.state is State.FAILED:
             self.link = Link.REESTABLISHING
