@@ -346,6 +346,9 @@ _TRANSITIONS: dict[tuple[State, str], Handler] = {
     (_N, "update_fail_malformed_htlc"): normal.on_fail_malformed,  # type: ignore[dict-item]
     (_N, "update_fee"): normal.on_fee,  # type: ignore[dict-item]
     (_N, "channel_ready"): normal.on_channel_ready,  # type: ignore[dict-item]
+    (_N, "announcement_signatures"): normal.on_announcement_signatures,
+    (_G, "announcement_signatures"): normal.on_announcement_signatures,
+    (_X, "announcement_signatures"): normal.on_announcement_signatures,
     (_N, "commitment_signed"): normal.on_commitment_signed,  # type: ignore[dict-item]
     (_N, "revoke_and_ack"): normal.on_revoke_and_ack,  # type: ignore[dict-item]
     (_N, "shutdown"): close.on_shutdown,  # type: ignore[dict-item]

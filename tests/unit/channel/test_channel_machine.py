@@ -11,6 +11,7 @@ from vajra.channel.spec import FeeChange
 from vajra.crypto.hashes import sha256
 from vajra.errors import ProtocolError
 from vajra.wire import (
+    AnnouncementSignatures,
     ChannelReady,
     ChannelReadyTlvs,
     FundingSigned,
@@ -95,4 +96,12 @@ def test_a_warning_does_not_fail_the_channel() -> None:
     p = make_pair()
     ch = p.b.channel
     ch.receive_message(WarningMessage(ch.channel_id, b"closing fee_range: no overlap"), 0.0)
+    assert ch.state is State.NORMAL and not ch.messages_to_send()
+
+
+def test_announcement_signatures_are_ignored_not_fatal() -> None:
+    p = make_pair()
+    ch = p.b.channel
+    msg = AnnouncementSignatures(ch.channel_id, 0x0000670000010000, bytes(64), bytes(64))
+    ch.receive_message(msg, 0.0)
     assert ch.state is State.NORMAL and not ch.messages_to_send()
