@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vajra.channel.spec import ChannelParams, CommitSpec
+from vajra.bitcoin.tx import Tx
+from vajra.channel.spec import Change, ChannelParams, CommitSpec
 from vajra.errors import VajraError
 
 
@@ -169,7 +170,21 @@ class SignCommitment:
     """Send `commitment_signed` if there is anything to sign (else a no-op)."""
 
 
-Command = AddHtlc | FulfillHtlc | FailHtlc | FailMalformedHtlc | UpdateFeerate | SignCommitment
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Start (or answer) a cooperative close: our `shutdown` pays `scriptpubkey` (the
+    node wallet's; the signer refuses any other), and our closing fee is judged at
+    `feerate_per_kw` (the first offer) up to `max_feerate_per_kw` (the top of our
+    `fee_range`; None: `feerate_per_kw`)."""
+
+    scriptpubkey: bytes
+    feerate_per_kw: int
+    max_feerate_per_kw: int | None = None
+
+
+Command = (
+    AddHtlc | FulfillHtlc | FailHtlc | FailMalformedHtlc | UpdateFeerate | SignCommitment | Close
+)
 
 
 # -- events for the owner ---------------------------------------------------------
@@ -198,4 +213,61 @@ class CommitmentAdvanced:
     number: int
 
 
-ChannelEvent = SigningRefused | ChannelFailed | CommitmentAdvanced
+@dataclass(frozen=True, slots=True)
+class UpdatesDropped:
+    """A disconnection erased our updates that no `commitment_signed` covered (BOLT 2:
+    both sides reverse them). `changes` in the order proposed; the owner may propose
+    them again once the channel is reestablished (an add gets a new `update_add_htlc`)."""
+
+    changes: tuple[Change, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Reestablished:
+    """The peer's `channel_reestablish` checked; messages flow again. Says what was
+    retransmitted."""
+
+    resent_commitment_signed: bool
+    resent_revoke_and_ack: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelBehind:
+    """The peer knows a newer state of the channel than ours (we lost data, e.g. a
+    restored backup): we MUST NOT broadcast our commitment (BOLT 2). `proven`: the peer's
+    `your_last_per_commitment_secret` is our secret for the newer number (checked
+    against the points we hold); otherwise only its numbers say so. The channel fails
+    too (`ChannelFailed`), asking the peer to close."""
+
+    proven: bool
+    their_number: int
+    our_number: int
+
+
+@dataclass(frozen=True, slots=True)
+class ShutdownReceived:
+    """The peer sent `shutdown` and we have not: answer with a `Close` command (BOLT 2
+    "MUST reply to a shutdown message with a shutdown")."""
+
+    scriptpubkey: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class MutualCloseReady:
+    """Both signatures are on the closing transaction: broadcast `tx` (fully signed;
+    `fee_sat` is its fee). The channel is CLOSED."""
+
+    tx: Tx
+    fee_sat: int
+
+
+ChannelEvent = (
+    SigningRefused
+    | ChannelFailed
+    | CommitmentAdvanced
+    | UpdatesDropped
+    | Reestablished
+    | ChannelBehind
+    | ShutdownReceived
+    | MutualCloseReady
+)

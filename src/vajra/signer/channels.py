@@ -23,6 +23,17 @@ authorised for outgoing HTLCs. Policy codes:
     policy-htlc-signature               an HTLC signature missing or not verifying
     policy-revoke-new-commitment-signed revoke before the next holder commitment validated
     policy-commitment-holder-not-revoked  sign (for broadcast) a revoked holder commitment
+    policy-setup-basepoints             SetupChannel names basepoints not derived from the
+                                        channel's secrets
+    policy-setup-repeated               a second, different SetupChannel for the channel
+    policy-commitment-initial           commitment 0 (either side) differs from the
+                                        SetupChannel's initial spec
+    policy-mutual-destination-allowlisted  a mutual close paying our balance to a script
+                                        not in the allow-list (the node wallet's scripts)
+    policy-mutual-not-settled           a mutual close while HTLCs are in flight or the
+                                        two sides' latest commitments differ
+    policy-mutual-fee                   a closing fee above the funder's balance, or no
+                                        output left above our dust limit
 
 Not yet (issue 9): replaying the updates to derive the spec itself (it checks
 conservation, our balance against our HTLCs and preimages, and authorisations), fee and
@@ -31,10 +42,12 @@ CLTV ranges, sealing this state under the signer's rollback protection.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from vajra.bitcoin.tx import Tx, TxIn
 from vajra.channel import signer_io as io
+from vajra.channel.closing import closing_sighash, legacy_closing_tx
 from vajra.channel.commitment import Commitment, CommitmentKeys
 from vajra.channel.keys import ChannelSecrets, derive_privkey
 from vajra.channel.scripts import funding_script
@@ -54,6 +67,9 @@ from vajra.crypto.secp256k1 import (
 )
 from vajra.errors import PolicyViolation, VajraError
 
+Allowlist = Collection[bytes] | Callable[[bytes], bool]
+"""The scripts a mutual close may pay our balance to."""
+
 
 @dataclass(slots=True)
 class _Held:
@@ -72,42 +88,65 @@ class ChannelSigner:
     holder_revoked: int = -1
     counterparty: dict[int, tuple[CommitSpec, bytes]] = field(default_factory=dict)
     counterparty_revoked: int = -1
+    initial_spec: CommitSpec | None = None
+    """Commitment 0's content, from `SetupChannel`: both sides' commitment 0 must hold it."""
     approved_payments: set[bytes] = field(default_factory=set)
     paid_hashes: set[bytes] = field(default_factory=set)
     """Payment hashes whose preimage the signer has seen: those HTLCs we offered may go
     to the peer."""
 
     @classmethod
+    def setup(cls, secrets: ChannelSecrets, request: io.SetupChannel) -> ChannelSigner:
+        """The signer's copy of a channel from its first request, `SetupChannel` (answer
+        it with `io.ChannelSetUp()`). Commitment 0 of each side is still to be signed and
+        validated, and must hold `request.initial_spec`. Raises `PolicyViolation`
+        (`policy-setup-basepoints`, `policy-commitment-balance`)."""
+        channel, spec = request.params, request.initial_spec
+        if channel.basepoints[Side.LOCAL] != secrets.basepoints():
+            raise PolicyViolation("policy-setup-basepoints", channel.channel_id.hex())
+        s = cls(secrets, channel, initial_spec=spec)
+        s._check_balance(spec)
+        if spec.htlcs:
+            raise PolicyViolation("policy-commitment-initial", "HTLCs in commitment 0")
+        return s
+
+    @classmethod
     def open(
         cls, secrets: ChannelSecrets, channel: ChannelParams, spec: CommitSpec
     ) -> ChannelSigner:
-        """After funding: commitment 0 of each side holds `spec` (the funding flow, not
-        yet built, has the peer's signature on holder commitment 0 validated)."""
-        s = cls(secrets, channel)
+        """A channel whose commitment 0 of each side is done (for tests that start in
+        normal operation; the funding flow goes through `setup`)."""
+        s = cls.setup(secrets, io.SetupChannel(channel, spec))
         s.holder[0] = _Held(spec, b"", ())
         first = channel.basepoints[Side.REMOTE].first_per_commitment_point
         s.counterparty[0] = (spec, first)
         return s
-
-    @classmethod
-    def new(cls, secrets: ChannelSecrets, channel: ChannelParams) -> ChannelSigner:
-        """At funding: commitment 0 of each side still to be signed and validated."""
-        return cls(secrets, channel)
 
     def authorise_payment(self, payment_hash: bytes) -> None:
         """A device authorised one outgoing HTLC with this hash (one authorisation, one
         payment: the first counterparty commitment that carries it consumes it)."""
         self.approved_payments.add(payment_hash)
 
-    def handle(self, request: io.SignerRequest) -> io.SignerResult:
+    def handle(
+        self, request: io.SignerRequest, *, allowlisted: Allowlist | None = None
+    ) -> io.SignerResult:
+        """Answer one request. `allowlisted` says which scripts a mutual close may pay our
+        balance to (the node wallet's: a set, or a predicate); None allows none."""
         try:
+            if isinstance(request, io.SignMutualClose):
+                return self._sign_mutual_close(request, allowlisted)
             if isinstance(request, io.SignCounterpartyCommitment):
                 return self._sign_counterparty(request)
             if isinstance(request, io.ValidateHolderCommitment):
                 return self._validate_holder(request)
             if isinstance(request, io.RevokeHolderCommitment):
                 return self._revoke(request)
-            # SetupChannel opens a ChannelSigner (see `new`); SignMutualClose: issue 9.
+            if isinstance(request, io.SetupChannel):
+                # A retried SetupChannel (the answer was lost) is answered again; any
+                # other is refused: the channel's parameters never change.
+                if (request.params, request.initial_spec) != (self.channel, self.initial_spec):
+                    raise PolicyViolation("policy-setup-repeated", self.channel.channel_id.hex())
+                return io.ChannelSetUp()
             raise PolicyViolation("request-unsupported", type(request).__name__)
         except PolicyViolation as e:
             return io.SignerRefused(e.reason, e.detail)
@@ -120,6 +159,8 @@ class ChannelSigner:
             raise PolicyViolation("policy-commitment-retry-same", f"number {r.number}")
         if r.number not in (last, last + 1):
             raise PolicyViolation("policy-commitment-sequence", f"{r.number} after {last}")
+        if r.number == 0 and r.spec != self.initial_spec:
+            raise PolicyViolation("policy-commitment-initial", "counterparty commitment 0")
         if r.number == last + 1:
             self._take_revocation(r.last_revocation)
             if self.counterparty_revoked < r.number - 2:
@@ -173,6 +214,8 @@ class ChannelSigner:
             raise PolicyViolation(
                 "policy-commitment-holder-sequence", f"{r.number} after {current}"
             )
+        if r.number == 0 and r.spec != self.initial_spec:
+            raise PolicyViolation("policy-commitment-initial", "holder commitment 0")
         self._check_balance(r.spec)
         if current >= 0:
             self._check_payments(self.holder[current].spec, r.spec, r.preimages)
@@ -200,6 +243,43 @@ class ChannelSigner:
             self.secrets.per_commitment_secret(r.number),
             self.secrets.per_commitment_point(r.number + 2),
         )
+
+    def _sign_mutual_close(
+        self, r: io.SignMutualClose, allowlisted: Allowlist | None
+    ) -> io.SignerResult:
+        allowed = (
+            allowlisted(r.local_script)
+            if callable(allowlisted)
+            else allowlisted is not None and r.local_script in allowlisted
+        )
+        if not allowed:
+            raise PolicyViolation("policy-mutual-destination-allowlisted", r.local_script.hex())
+        if not self.holder or not self.counterparty:
+            raise PolicyViolation("policy-mutual-not-settled", "no commitment")
+        spec = self.holder[max(self.holder)].spec
+        latest = max(self.counterparty)
+        # (The peer's previous commitment may still be unrevoked: the core passes no
+        # revocation with this request. The close pays what the latest two agree on.)
+        if spec.htlcs or self.counterparty[latest][0] != spec:
+            raise PolicyViolation("policy-mutual-not-settled", f"holder {max(self.holder)}")
+        c = self.channel
+        if r.fee_sat > spec.balance_msat[c.funder] // 1000:
+            raise PolicyViolation("policy-mutual-fee", f"{r.fee_sat} sat")
+        try:
+            tx = legacy_closing_tx(
+                funding_outpoint=c.funding_outpoint,
+                local_msat=spec.balance_msat[Side.LOCAL],
+                remote_msat=spec.balance_msat[Side.REMOTE],
+                local_script=r.local_script,
+                remote_script=r.remote_script,
+                fee_sat=r.fee_sat,
+                local_is_opener=c.funder is Side.LOCAL,
+                dust_limit_sat=c.params[Side.LOCAL].dust_limit_sat,
+            )
+        except ValueError as e:
+            raise PolicyViolation("policy-mutual-fee", str(e)) from None
+        digest = closing_sighash(tx, self._funding_script(), c.capacity_sat)
+        return io.MutualCloseSigned(PrivateKey(self.secrets.funding).sign_digest(digest))
 
     def sign_holder_commitment(self, number: int) -> Tx:
         """Our commitment `number`, fully signed, for broadcast (a force close). Raises
