@@ -10,11 +10,23 @@ in order):
            one, so a fenced-out copy of the node cannot get its key again.
 3. read    `SealedStore.get(node, "state")`: decrypted and checked against (node, key,
            version); a blob from elsewhere or an older version is an `IntegrityError`.
-4. process the sans-IO `Node.handle(peer, message, now)` -> replies.
+4. process the sans-IO `Node.handle(peer, message, now)` -> replies; then, while the
+           node has signer requests (channel keys, channel signatures), ask the signer
+           with epoch E and feed the answers back (`node_requests.answer_requests`).
 5. write   if the state changed: `put(..., expected_version, lease_epoch=E)`: CAS on the
-           version and fenced by the epoch, in one store transaction.
-6. sleep   after `idle_timeout` without triggers: release the lease, drop the state key
+           version and fenced by the epoch, in one store transaction; then the node's
+           non-secret channel summary (`CHANNELS_KEY`, unsealed, for the admin API).
+6. send    only now the node's effects: `SendTo` to the peer in front of us are the
+           replies, to other peers through `send` (their live session; dropped if none),
+           `Watch`/`WakeAt` to `on_effects`. BOLT 2: "MUST NOT send ... until it has
+           persisted" -- a `funding_signed` or `revoke_and_ack` is never on the wire
+           before the state that commits to it is written.
+7. sleep   after `idle_timeout` without triggers: release the lease, drop the state key
            and the decrypted state from memory.
+
+A channel request the signer cannot take (unreachable, fenced out) leaves the node
+mid-protocol: the host drops it without writing (`ChannelSignerLost`; the worker cuts the
+peer's session so `channel_reestablish` resumes from the written state).
 
 Store calls block (SQLite with fsync), so they run on one thread of the worker; the
 event loop keeps answering other connections meanwhile.
@@ -24,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
 import time
@@ -34,13 +47,20 @@ from typing import Any, TypeVar
 
 from vajra.errors import PolicyViolation, VajraError
 from vajra.node import Node, NodeState
+from vajra.node.config import NodeConfig
+from vajra.node.effects import Effect, SendTo
+from vajra.runtime.node_requests import ChannelSignerLost, answer_requests
 from vajra.runtime.signer_api import SignerClient
-from vajra.store import Lease, LeaseHeld, LeaseLost, SealedStore
+from vajra.store import KVStore, Lease, LeaseHeld, LeaseLost, SealedStore
 from vajra.wire import Message
 
 log = logging.getLogger("vajra.runtime.node_host")
 T = TypeVar("T")
 STATE_KEY = "state"
+CHANNELS_KEY = "channels"
+"""The node's channel summary in clear (JSON list of `ChannelEntry.summary()`): channel
+ids, funding outpoints, capacities, balances -- what the operator's admin API lists for
+a sleeping node without its state key. No key, signature or secret is in it."""
 
 
 _NEWEST = re.compile(r"< newest (\d+)$")
@@ -61,6 +81,11 @@ class WakeFailed(VajraError):
         super().__init__(f"wake failed node={node_id.hex()} reason={reason}")
 
 
+class ChannelAborted(WakeFailed):
+    """A channel request could not be answered: the node's unwritten state was dropped
+    (`ChannelSignerLost`); the peer's session must be cut."""
+
+
 @dataclass(slots=True)
 class HostConfig:
     runtime_id: str
@@ -74,13 +99,15 @@ class HostConfig:
 
 
 class _Awake:
-    __slots__ = ("lease", "node", "sleep_at", "version")
+    __slots__ = ("lease", "node", "sleep_at", "summary", "version")
 
     def __init__(self, node: Node, lease: Lease, version: int, sleep_at: float) -> None:
         self.node = node
         self.lease = lease
         self.version = version
         self.sleep_at = sleep_at
+        self.summary: tuple[int, bytes] | None = None
+        """(version, blob) of the written channel summary, once read or written."""
 
 
 class NodeHost:
@@ -94,10 +121,25 @@ class NodeHost:
         *,
         clock: Callable[[], float] = time.time,
         on_change: Callable[[bytes, bool], None] | None = None,
+        node_config: NodeConfig | None = None,
+        send: Callable[[bytes, bytes, Message], bool] | None = None,
+        on_effects: Callable[[bytes, list[Effect]], None] | None = None,
+        plain: KVStore | None = None,
     ) -> None:
+        """`send(node, peer, msg)` hands a message to the live session between them
+        (False: none, dropped); `on_effects(node, effects)` gets `Watch`/`WakeAt`;
+        `plain` (the store under `store`) receives the unsealed channel summary."""
         self._store = store
         self._signer = signer
         self.config = config
+        self.node_config = node_config or NodeConfig()
+        self._send = send
+        self._on_effects = on_effects
+        self._plain = plain
+        self.channel_signer_requests = 0
+        """Channel requests (keys, signatures) made to the signer."""
+        self.sent_to_peers = 0
+        self.dropped_sends = 0
         self._clock = clock
         self._awake: dict[bytes, _Awake] = {}
         self._locks: dict[bytes, asyncio.Lock] = {}
@@ -121,7 +163,8 @@ class NodeHost:
         return await loop.run_in_executor(self._io, lambda: fn(*args, **kw))
 
     async def deliver(self, node_id: bytes, peer: bytes, msg: Message) -> list[Message]:
-        """Hand one message to the node (waking it if needed); the replies to send."""
+        """Hand one message to the node (waking it if needed); the replies to send to
+        `peer` (written before they are returned). Raises `WakeFailed`."""
         lock = self._locks.get(node_id)
         if lock is None:
             lock = self._locks[node_id] = asyncio.Lock()
@@ -130,16 +173,21 @@ class NodeHost:
                 awake = self._awake.get(node_id) or await self._wake(node_id)
                 now = self._clock()
                 replies = awake.node.handle(peer, msg, int(now))
-                if awake.node.dirty:
-                    awake.version = await self._run(
-                        self._store.put,
-                        node_id,
-                        STATE_KEY,
-                        awake.node.state.encode(),
-                        awake.version,
-                        lease_epoch=awake.lease.epoch,
+                try:
+                    self.channel_signer_requests += await answer_requests(
+                        awake.node, self._signer, awake.lease.epoch, int(now)
                     )
-                    awake.node.dirty = False
+                except ChannelSignerLost as e:
+                    # Mid-protocol and unanswerable: drop the unwritten state (see top).
+                    log.warning("event=channel_signer_lost node=%s reason=%s",
+                                node_id.hex(), e.reason)  # fmt: skip
+                    self._drop(node_id)
+                    await self._run(self._release, awake.lease)
+                    self.failures += 1
+                    raise ChannelAborted(node_id, e.reason) from None
+                effects = awake.node.take_effects()
+                await self._write(node_id, awake)
+                replies += self._apply(node_id, peer, effects)
                 awake.sleep_at = now + self.config.idle_timeout
                 if now > awake.lease.expiry - self.config.lease_ttl / 2:
                     awake.lease = await self._run(
@@ -151,6 +199,48 @@ class NodeHost:
                 self._drop(node_id)
                 self.failures += 1
                 raise WakeFailed(node_id, "lease_lost") from None
+
+    async def _write(self, node_id: bytes, awake: _Awake) -> None:
+        """The sealed state (CAS, fenced), then the channel summary if it changed."""
+        node = awake.node
+        if not node.dirty:
+            return
+        awake.version = await self._run(
+            self._store.put, node_id, STATE_KEY, node.state.encode(), awake.version,
+            lease_epoch=awake.lease.epoch,
+        )  # fmt: skip
+        node.dirty = False
+        if self._plain is None or (not node.state.channels and awake.summary is None):
+            return
+        blob = json.dumps(node.channel_summaries(), sort_keys=True).encode()
+        if awake.summary is None:
+            got = await self._run(self._plain.get, node_id, CHANNELS_KEY)
+            awake.summary = got or (0, b"")
+        if awake.summary[1] != blob:
+            v = await self._run(
+                self._plain.put, node_id, CHANNELS_KEY, blob, awake.summary[0],
+                lease_epoch=awake.lease.epoch,
+            )  # fmt: skip
+            awake.summary = (v, blob)
+
+    def _apply(self, node_id: bytes, peer: bytes, effects: list[Effect]) -> list[Message]:
+        """Carry out effects once the state is written; the messages for `peer`."""
+        replies: list[Message] = []
+        rest: list[Effect] = []
+        for eff in effects:
+            if not isinstance(eff, SendTo):
+                rest.append(eff)
+            elif eff.peer == peer:
+                replies.append(eff.message)
+            elif self._send is not None and self._send(node_id, eff.peer, eff.message):
+                self.sent_to_peers += 1
+            else:
+                self.dropped_sends += 1  # no session: BOLT 2 reestablish retransmits
+        if rest and self._on_effects is not None:
+            self._on_effects(node_id, rest)
+        elif rest:
+            log.debug("event=effects_unhandled node=%s count=%d", node_id.hex(), len(rest))
+        return replies
 
     async def _wake(self, node_id: bytes) -> _Awake:
         cfg = self.config
@@ -192,7 +282,8 @@ class NodeHost:
             self.failures += 1
             raise
         version, state = (0, NodeState()) if got is None else (got[0], NodeState.decode(got[1]))
-        awake = _Awake(Node(node_id, state), lease, version, self._clock() + cfg.idle_timeout)
+        node = Node(node_id, state, self.node_config)
+        awake = _Awake(node, lease, version, self._clock() + cfg.idle_timeout)
         self._awake[node_id] = awake
         self.wakes += 1
         log.info("event=wake node=%s epoch=%d version=%d", node_id.hex(), lease.epoch, version)

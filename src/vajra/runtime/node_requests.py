@@ -1,0 +1,82 @@
+"""The host's signer loop: answer every request an awake node has before anything of
+its is written or sent (asyncio edge of `vajra.node.requests`).
+
+    while (req := node.next_request()) is not None:
+        NewChannelKeys    -> signer.new_channel(node, epoch)          -> node.channel_keys
+        ChannelSignerCall -> signer.channel_request(node, epoch, i, r) -> node.signer_answer
+
+Every call carries the node's lease epoch (the signer fences each request, as it does
+state keys). A policy refusal of a channel request is *returned* by the signer as
+`SignerRefused` and fed back like any result: the channel core decides what it means. A
+key request the signer cannot serve (unreachable, or a refusal such as `stale_epoch`)
+refuses that open: nothing was promised to the peer yet. A channel request that cannot
+be asked at all raises `ChannelSignerLost`: the core is waiting mid-protocol (e.g. owes a
+`revoke_and_ack`) and cannot be written in that state, so the host drops the awake node
+without writing and the worker disconnects the peer; BOLT 2 `channel_reestablish`
+resumes from the last state written.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from vajra.errors import PolicyViolation, VajraError
+from vajra.node import Node
+from vajra.node.requests import ChannelSignerCall, NewChannelKeys
+from vajra.runtime.remote_signer import SignerUnavailable
+from vajra.runtime.signer_api import ChannelSignerClient, SignerClient
+
+MAX_REQUESTS_PER_INPUT = 10_000
+"""Bound on signer round trips one input may cause (a commitment dance needs a handful;
+a bug that loops must not spin forever)."""
+
+
+class ChannelSignerLost(VajraError):
+    """A channel request could not reach the signer (or was fenced out); the node's
+    unwritten state must be dropped."""
+
+    def __init__(self, node_id: bytes, reason: str) -> None:
+        self.node_id = node_id
+        self.reason = reason
+        super().__init__(f"channel signer lost node={node_id.hex()} reason={reason}")
+
+
+def _reason(e: VajraError) -> str:
+    if isinstance(e, PolicyViolation):
+        return e.reason
+    if isinstance(e, SignerUnavailable):
+        return "signer_unavailable"
+    return type(e).__name__
+
+
+async def answer_requests(node: Node, signer: SignerClient, epoch: int, now: int) -> int:
+    """Answer every pending request of `node`; the number of signer calls made.
+    Raises `ChannelSignerLost` (see the module docstring)."""
+    calls = 0
+    channel_signer = cast(ChannelSignerClient, signer)
+    supported = hasattr(signer, "channel_request")
+    while (req := node.next_request()) is not None:
+        calls += 1
+        if calls > MAX_REQUESTS_PER_INPUT:
+            raise ChannelSignerLost(node.node_id, "request_loop")
+        if isinstance(req, NewChannelKeys):
+            if not supported:
+                node.request_failed(req, "no_channel_signer")
+                continue
+            try:
+                index, keys = await channel_signer.new_channel(node.node_id, epoch)
+            except (PolicyViolation, SignerUnavailable) as e:
+                node.request_failed(req, _reason(e))
+                continue
+            node.channel_keys(req, index, keys, now)
+        elif isinstance(req, ChannelSignerCall):
+            if not supported:
+                raise ChannelSignerLost(node.node_id, "no_channel_signer")
+            try:
+                result = await channel_signer.channel_request(
+                    node.node_id, epoch, req.channel_index, req.request
+                )
+            except (PolicyViolation, SignerUnavailable) as e:
+                raise ChannelSignerLost(node.node_id, _reason(e)) from None
+            node.signer_answer(req, result, now)
+    return calls
