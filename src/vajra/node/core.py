@@ -13,8 +13,14 @@ policy (`vajra.node.config`), then the node asks the signer for the channel's ke
 runs the BOLT 2 establishment and normal operation in the channel cores. The node never
 signs: every signature is a `vajra.node.requests` request the runtime answers (maybe with
 a refusal) before it writes the state and sends anything; what the node sends, watches
-on chain and waits for are effects (`vajra.node.effects`). The peers that asked us for
-something are remembered (node id -> last time seen).
+on chain and waits for are effects (`vajra.node.effects`) the runtime drains with
+`take_effects()` after each input. The peers that asked us for something are remembered
+(node id -> last time seen).
+
+A node is woken without a peer message by `on_wake(Wake, now)` (chain events for its
+funding outputs, a due timer). Chain events are delivered at least once: the state keeps
+the highest event `seq` handled (`chain_seq`), so a re-delivered event (the runtime died
+after the node handled it, before it acknowledged it) is recognised and skipped.
 """
 
 from __future__ import annotations
@@ -44,6 +50,8 @@ class NodeState:
     """Hex node id of each peer that asked us for something -> last time (unix seconds)."""
     channel_requests: int = 0
     """`open_channel` messages received so far."""
+    chain_seq: int = 0
+    """The highest chain event `seq` handled (events at or below it are not news)."""
     channels: dict[bytes, ChannelEntry] = field(default_factory=dict)
     """The node's channels by `channel_id` (`temporary_channel_id` while opening)."""
 
@@ -51,7 +59,12 @@ class NodeState:
         if self.channels:  # the channel cores' encoding comes with vajra.channel.persist
             raise NotImplementedError("channels at rest need vajra.channel.persist")
         return json.dumps(
-            {"v": STATE_FORMAT, "peers": self.peers, "channel_requests": self.channel_requests},
+            {
+                "v": STATE_FORMAT,
+                "peers": self.peers,
+                "channel_requests": self.channel_requests,
+                "chain_seq": self.chain_seq,
+            },
             separators=(",", ":"),
             sort_keys=True,
         ).encode()
@@ -63,7 +76,11 @@ class NodeState:
             if obj.get("v") != STATE_FORMAT:
                 raise DecodeError(f"unknown node state format {obj.get('v')!r}")
             peers = {str(k): int(v) for k, v in dict(obj["peers"]).items()}
-            return cls(peers=peers, channel_requests=int(obj["channel_requests"]))
+            return cls(
+                peers=peers,
+                channel_requests=int(obj["channel_requests"]),
+                chain_seq=int(obj.get("chain_seq", 0)),  # absent in states before chain wakes
+            )
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise DecodeError(f"bad node state: {e}") from None
 
@@ -81,6 +98,11 @@ class Node:
         self.dirty = False
         """True once `state` changed since it was loaded (the runtime must write it)."""
 
+    def emit(self, effect: Effect) -> None:
+        """Ask the runtime for something beyond the replies (carried out after the state
+        this input produced is written)."""
+        self.book.effects.append(effect)
+
     def handle(self, peer: bytes, msg: Message, now: int) -> list[Message]:
         """Process one message from `peer`. Returns the BOLT 1 replies owed at once (none
         today); everything a channel sends is a `SendTo` effect (`take_effects`), after
@@ -97,13 +119,22 @@ class Node:
         return []
 
     def on_wake(self, wake: Wake, now: int) -> None:
-        """The runtime woke the node without a peer message: chain events for its
-        funding outputs (confirmations, reorgs) or its `WakeAt` came due."""
-        self.book.chain_events(wake.tip, wake.events, now)
-        self.dirty = True
+        """The runtime woke the node without a peer message (`wake.reason`: "chain" or
+        "timer"): funding outputs confirmed or undone, depths reached. Events with
+        `seq <= state.chain_seq` were handled before a crash cut their acknowledgement
+        and are skipped."""
+        news = tuple(e for e in wake.events if e.seq > self.state.chain_seq)
+        if news:
+            self.state.chain_seq = max(e.seq for e in news)
+            self.dirty = True
+        before = len(self.book.effects)
+        self.book.chain_events(wake.tip, news, now)
+        if news or len(self.book.effects) != before:
+            self.dirty = True
 
     def take_effects(self) -> list[Effect]:
-        """What the runtime must do for the node (send, watch, wake at), in order."""
+        """The effects collected since the last call, in order (the runtime drains them
+        after every input): send, watch, wake at."""
         out, self.book.effects = self.book.effects, []
         return out
 

@@ -16,16 +16,25 @@ in order):
 5. write   if the state changed: `put(..., expected_version, lease_epoch=E)`: CAS on the
            version and fenced by the epoch, in one store transaction; then the node's
            non-secret channel summary (`CHANNELS_KEY`, unsealed, for the admin API).
-6. send    only now the node's effects: `SendTo` to the peer in front of us are the
-           replies, to other peers through `send` (their live session; dropped if none),
-           `Watch`/`WakeAt` to `on_effects`. BOLT 2: "MUST NOT send ... until it has
-           persisted" -- a `funding_signed` or `revoke_and_ack` is never on the wire
-           before the state that commits to it is written.
+6. effects only now: `SendTo` the peer in front of us are the replies, to other peers
+           through `send` (their live session; dropped if none); `Watch` and `WakeAt`
+           to the supervisor's watcher and timer table (`NodeServices`). BOLT 2: "MUST
+           NOT send ... until it has persisted" -- a `funding_signed` or
+           `revoke_and_ack` is never on the wire before the state committing to it is.
+           At the first input of a wake, the node's pending chain events (wallet events
+           wait for the next wake of any kind) then go to `Node.on_wake`, settled the
+           same way.
 7. sleep   after `idle_timeout` without triggers: release the lease, drop the state key
            and the decrypted state from memory.
 
+`wake(node_id, Wake)` is the entry point for a chain event or a due timer (the
+supervisor's push, decision 0021): the same lease/key/read path and per-node lock as a
+peer message, then `Node.on_wake`, steps 4b-6 and only THEN the events' acknowledgement:
+a crash between the two re-delivers them, and the node skips what its written state says
+it handled (`NodeState.chain_seq`).
+
 A channel request the signer cannot take (unreachable, fenced out) leaves the node
-mid-protocol: the host drops it without writing (`ChannelSignerLost`; the worker cuts the
+mid-protocol: the host drops it without writing (`ChannelAborted`; the worker cuts the
 peer's session so `channel_reestablish` resumes from the written state).
 
 Store calls block (SQLite with fsync), so they run on one thread of the worker; the
@@ -48,8 +57,9 @@ from typing import Any, TypeVar
 from vajra.errors import PolicyViolation, VajraError
 from vajra.node import Node, NodeState
 from vajra.node.config import NodeConfig
-from vajra.node.effects import Effect, SendTo
+from vajra.node.effects import Effect, SendTo, Wake, WakeAt, Watch
 from vajra.runtime.node_requests import ChannelSignerLost, answer_requests
+from vajra.runtime.node_services import NodeServices, ServiceError
 from vajra.runtime.signer_api import SignerClient
 from vajra.store import KVStore, Lease, LeaseHeld, LeaseLost, SealedStore
 from vajra.wire import Message
@@ -99,7 +109,7 @@ class HostConfig:
 
 
 class _Awake:
-    __slots__ = ("lease", "node", "sleep_at", "summary", "version")
+    __slots__ = ("caught_up", "lease", "node", "sleep_at", "summary", "version")
 
     def __init__(self, node: Node, lease: Lease, version: int, sleep_at: float) -> None:
         self.node = node
@@ -108,6 +118,8 @@ class _Awake:
         self.sleep_at = sleep_at
         self.summary: tuple[int, bytes] | None = None
         """(version, blob) of the written channel summary, once read or written."""
+        self.caught_up = False
+        """True once this wake handed the node its pending chain events."""
 
 
 class NodeHost:
@@ -121,20 +133,20 @@ class NodeHost:
         *,
         clock: Callable[[], float] = time.time,
         on_change: Callable[[bytes, bool], None] | None = None,
+        services: NodeServices | None = None,
         node_config: NodeConfig | None = None,
         send: Callable[[bytes, bytes, Message], bool] | None = None,
-        on_effects: Callable[[bytes, list[Effect]], None] | None = None,
         plain: KVStore | None = None,
     ) -> None:
-        """`send(node, peer, msg)` hands a message to the live session between them
-        (False: none, dropped); `on_effects(node, effects)` gets `Watch`/`WakeAt`;
-        `plain` (the store under `store`) receives the unsealed channel summary."""
+        """`services`: the watcher and timer table (`Watch`/`WakeAt`); `send(node, peer,
+        msg)` hands a message to the live session between them (False: none, dropped:
+        BOLT 2 retransmission on `channel_reestablish` covers it); `plain` (the store
+        under `store`) receives the unsealed channel summary."""
         self._store = store
         self._signer = signer
         self.config = config
         self.node_config = node_config or NodeConfig()
         self._send = send
-        self._on_effects = on_effects
         self._plain = plain
         self.channel_signer_requests = 0
         """Channel requests (keys, signatures) made to the signer."""
@@ -150,6 +162,11 @@ class NodeHost:
         self.signer_requests = 0
         """`state_key` requests made (each wake attempt past the lease asks once)."""
         self.failures = 0
+        self._services = services
+        self.chain_wakes = 0
+        """`wake` calls that went through (chain events or a due timer)."""
+        self.effect_failures = 0
+        """`Watch`/`WakeAt` effects the supervisor refused or could not take."""
 
     @property
     def awake(self) -> int:
@@ -173,32 +190,95 @@ class NodeHost:
                 awake = self._awake.get(node_id) or await self._wake(node_id)
                 now = self._clock()
                 replies = awake.node.handle(peer, msg, int(now))
-                try:
-                    self.channel_signer_requests += await answer_requests(
-                        awake.node, self._signer, awake.lease.epoch, int(now)
-                    )
-                except ChannelSignerLost as e:
-                    # Mid-protocol and unanswerable: drop the unwritten state (see top).
-                    log.warning("event=channel_signer_lost node=%s reason=%s",
-                                node_id.hex(), e.reason)  # fmt: skip
-                    self._drop(node_id)
-                    await self._run(self._release, awake.lease)
-                    self.failures += 1
-                    raise ChannelAborted(node_id, e.reason) from None
-                effects = awake.node.take_effects()
-                await self._write(node_id, awake)
-                replies += self._apply(node_id, peer, effects)
-                awake.sleep_at = now + self.config.idle_timeout
-                if now > awake.lease.expiry - self.config.lease_ttl / 2:
-                    awake.lease = await self._run(
-                        self._store.renew_lease, awake.lease, now, self.config.lease_ttl
-                    )
+                replies += await self._settle(node_id, awake, now, peer)
+                if not awake.caught_up:  # the first input of this wake
+                    awake.caught_up = True
+                    replies += await self._catch_up(node_id, awake, peer)
                 return replies
             except LeaseLost:
                 # Fenced out: someone else owns the node now; our copy must go.
                 self._drop(node_id)
                 self.failures += 1
                 raise WakeFailed(node_id, "lease_lost") from None
+
+    async def wake(self, node_id: bytes, wake: Wake) -> None:
+        """Wake the node for chain events or a due timer (waking it if asleep): the same
+        lease/key/read path and per-node lock as `deliver`, then `Node.on_wake`, the
+        signer requests, the state write, the events' acknowledgement, the node's effects.
+        `WakeFailed` as `deliver`; a failed acknowledgement is logged (the events come
+        again and the node skips them)."""
+        lock = self._locks.get(node_id)
+        if lock is None:
+            lock = self._locks[node_id] = asyncio.Lock()
+        async with lock:
+            try:
+                awake = self._awake.get(node_id) or await self._wake(node_id)
+                awake.caught_up = True  # `wake.events` are all the pending events
+                await self._on_wake(node_id, awake, wake)
+                self.chain_wakes += 1
+            except LeaseLost:
+                self._drop(node_id)
+                self.failures += 1
+                raise WakeFailed(node_id, "lease_lost") from None
+
+    async def _catch_up(self, node_id: bytes, awake: _Awake, peer: bytes) -> list[Message]:
+        """The node's pending chain events, at the first input of a wake; what it sends
+        `peer` goes after the replies to the input (BOLT 2: `channel_reestablish` first)."""
+        if self._services is None:
+            return []
+        try:
+            tip, events = await self._services.pending_events(node_id)
+        except ServiceError as e:
+            log.warning("event=events_unreadable node=%s error=%s", node_id.hex(), e)
+            return []
+        if not events:  # wallet events wait for the node's next wake of any kind
+            return []
+        return await self._on_wake(node_id, awake, Wake("chain", tip, tuple(events)), peer)
+
+    async def _on_wake(
+        self, node_id: bytes, awake: _Awake, wake: Wake, peer: bytes | None = None
+    ) -> list[Message]:
+        now = self._clock()
+        awake.node.on_wake(wake, int(now))
+        replies = await self._settle(node_id, awake, now, peer)
+        if wake.events and self._services is not None:
+            # Only now: the state that handled them is durable (decision 0021).
+            try:
+                await self._services.ack_events(node_id, max(e.seq for e in wake.events))
+            except ServiceError as e:
+                log.warning("event=ack_failed node=%s error=%s", node_id.hex(), e)
+        return replies
+
+    async def _settle(
+        self, node_id: bytes, awake: _Awake, now: float, peer: bytes | None
+    ) -> list[Message]:
+        """After an input: the signer requests, the write, then the effects (steps 4b-6
+        above); the messages for `peer`. Raises `ChannelAborted`, `LeaseLost`."""
+        try:
+            self.channel_signer_requests += await answer_requests(
+                awake.node, self._signer, awake.lease.epoch, int(now)
+            )
+        except ChannelSignerLost as e:
+            # Mid-protocol and unanswerable: drop the unwritten state (see top).
+            log.warning("event=channel_signer_lost node=%s reason=%s", node_id.hex(), e.reason)
+            self._drop(node_id)
+            await self._run(self._release, awake.lease)
+            self.failures += 1
+            raise ChannelAborted(node_id, e.reason) from None
+        effects = awake.node.take_effects()
+        await self._write(node_id, awake)
+        awake.sleep_at = now + self.config.idle_timeout
+        if now > awake.lease.expiry - self.config.lease_ttl / 2:
+            awake.lease = await self._run(
+                self._store.renew_lease, awake.lease, now, self.config.lease_ttl
+            )
+        replies: list[Message] = []
+        for eff in effects:
+            if isinstance(eff, SendTo) and eff.peer == peer:
+                replies.append(eff.message)
+            else:
+                await self._effect(node_id, eff)
+        return replies
 
     async def _write(self, node_id: bytes, awake: _Awake) -> None:
         """The sealed state (CAS, fenced), then the channel summary if it changed."""
@@ -223,24 +303,27 @@ class NodeHost:
             )  # fmt: skip
             awake.summary = (v, blob)
 
-    def _apply(self, node_id: bytes, peer: bytes, effects: list[Effect]) -> list[Message]:
-        """Carry out effects once the state is written; the messages for `peer`."""
-        replies: list[Message] = []
-        rest: list[Effect] = []
-        for eff in effects:
-            if not isinstance(eff, SendTo):
-                rest.append(eff)
-            elif eff.peer == peer:
-                replies.append(eff.message)
-            elif self._send is not None and self._send(node_id, eff.peer, eff.message):
+    async def _effect(self, node_id: bytes, effect: Effect) -> None:
+        if isinstance(effect, SendTo):
+            if self._send is not None and self._send(node_id, effect.peer, effect.message):
                 self.sent_to_peers += 1
             else:
                 self.dropped_sends += 1  # no session: BOLT 2 reestablish retransmits
-        if rest and self._on_effects is not None:
-            self._on_effects(node_id, rest)
-        elif rest:
-            log.debug("event=effects_unhandled node=%s count=%d", node_id.hex(), len(rest))
-        return replies
+            return
+        services = self._services
+        try:
+            if services is None:
+                raise ServiceError("no_chain", "this host has no runtime services")
+            if isinstance(effect, Watch):
+                await services.watch(node_id, effect)
+            elif isinstance(effect, WakeAt):
+                await services.set_timer(node_id, effect)
+        except ServiceError as e:
+            # The state is written already; the node's logic re-issues what it still
+            # needs at its next wake (decision 0021).
+            self.effect_failures += 1
+            log.warning("event=effect_failed node=%s effect=%s error=%s", node_id.hex(),
+                        type(effect).__name__, e)  # fmt: skip
 
     async def _wake(self, node_id: bytes) -> _Awake:
         cfg = self.config
