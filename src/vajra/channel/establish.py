@@ -15,11 +15,19 @@ operation's requests for commitment number 0. The owner fetches `LocalKeys` (pub
 basepoints and the second per-commitment point) from the signer before it starts.
 
     funder:  AWAIT_ACCEPT -> AWAIT_FUNDING_OUTPOINT (owner builds the funding tx)
-             -> SIGN_REMOTE_0 -> AWAIT_FUNDING_SIGNED -> VALIDATE_LOCAL_0 -> AWAIT_DEPTH
-    fundee:  AWAIT_OPEN -> AWAIT_FUNDING_CREATED -> VALIDATE_LOCAL_0 -> SIGN_REMOTE_0
+             -> SETUP_SIGNER -> SIGN_REMOTE_0 -> AWAIT_FUNDING_SIGNED -> VALIDATE_LOCAL_0
              -> AWAIT_DEPTH
+    fundee:  AWAIT_OPEN -> AWAIT_FUNDING_CREATED -> SETUP_SIGNER -> VALIDATE_LOCAL_0
+             -> SIGN_REMOTE_0 -> AWAIT_DEPTH
     both:    AWAIT_DEPTH -(FundingConfirmed)-> sends channel_ready -> READY once the
              peer's channel_ready is in (it may come first).
+
+The first signer request of every channel is `SetupChannel(params, initial_spec)`, sent
+as soon as the funding outpoint is known and before commitment 0 is signed or validated:
+the signer opens its own copy from it (DESIGN.md section 12) and answers `ChannelSetUp`.
+The three states that wait for the signer (SETUP_SIGNER, SIGN_REMOTE_0,
+VALIDATE_LOCAL_0) queue peer messages; every other state is "at rest" and can be
+persisted (`vajra.channel.persist`).
 
 Channel types: `option_static_remotekey`, with `option_anchors_zero_fee_htlc_tx` when
 the funder proposes it; `channel_type` is required (LND and LDK send it).
@@ -79,6 +87,7 @@ class State(enum.Enum):
     AWAIT_FUNDING_OUTPOINT = "await_funding_outpoint"
     AWAIT_FUNDING_CREATED = "await_funding_created"
     AWAIT_FUNDING_SIGNED = "await_funding_signed"
+    SETUP_SIGNER = "setup_signer"
     SIGN_REMOTE_0 = "sign_remote_0"
     VALIDATE_LOCAL_0 = "validate_local_0"
     AWAIT_DEPTH = "await_depth"
@@ -88,6 +97,9 @@ class State(enum.Enum):
 
 
 Handler = Callable[["Establishment", object], None]
+
+WAITING = frozenset({State.SETUP_SIGNER, State.SIGN_REMOTE_0, State.VALIDATE_LOCAL_0})
+"""States with a signer request outstanding: peer messages wait, nothing is persisted."""
 
 
 _MSG = {
@@ -115,6 +127,8 @@ class Establishment:
         self.spec: CommitSpec | None = None
         self.remote_second_point: bytes | None = None
         self.sent_ready = False
+        self._funding_signature = b""
+        """The funder's signature on our commitment 0, held while the signer sets up."""
         self._out: list[Message] = []
         self._requests: deque[io.SignerRequest] = deque()
         self._events: deque[object] = deque()
@@ -153,7 +167,7 @@ class Establishment:
             self.state = State.FAILED
             self._events.append(io.ChannelFailed(_rule("peer sent error", self.state, msg.NAME)))
             return
-        if self.state in (State.SIGN_REMOTE_0, State.VALIDATE_LOCAL_0):
+        if self.state in WAITING:
             self._deferred.append(msg)  # replayed once the signer answered (as machine.py)
             return
         self._dispatch(msg)
@@ -176,10 +190,7 @@ class Establishment:
 
     def signer_result(self, result: io.SignerResult, now: float) -> None:
         del now
-        if isinstance(result, io.SignerRefused) and self.state in (
-            State.SIGN_REMOTE_0,
-            State.VALIDATE_LOCAL_0,
-        ):
+        if isinstance(result, io.SignerRefused) and self.state in WAITING:
             self._fail(_rule(f"signer refused: {result.reason}", self.state, None))
             self._deferred.clear()
             return
@@ -187,8 +198,12 @@ class Establishment:
         if handler is None:
             raise _rule("unexpected signer result", self.state, type(result).__name__)
         handler(self, result)
-        while self._deferred and self.state not in (State.SIGN_REMOTE_0, State.VALIDATE_LOCAL_0):
+        while self._deferred and self.state not in WAITING:
             self._dispatch(self._deferred.popleft())
+
+    def idle_outputs(self) -> bool:
+        """Nothing for the owner to collect and no peer message queued (persistable)."""
+        return not (self._out or self._requests or self._events or self._deferred)
 
     def messages_to_send(self) -> list[Message]:
         out, self._out = self._out, []
@@ -278,6 +293,11 @@ class Establishment:
         if all(b <= self.params.reserve_msat(s) for s, b in zip(Side, balances, strict=True)):
             raise _rule("both-balances-below-reserve", self.state, _MSG.get(self.state))
 
+    def _setup_signer(self) -> None:
+        assert self.params is not None and self.spec is not None
+        self._requests.append(io.SetupChannel(self.params, self.spec))
+        self.state = State.SETUP_SIGNER
+
     def _sign_remote_0(self) -> None:
         assert self.spec is not None and self.remote_basepoints is not None
         point = self.remote_basepoints.first_per_commitment_point
@@ -337,13 +357,23 @@ class Establishment:
 
     def _on_funding_outpoint(self, cmd: FundingOutpoint) -> None:
         self._setup(cmd.outpoint, Side.LOCAL)
-        self._sign_remote_0()
+        self._setup_signer()
 
     def _on_funding_created(self, m: FundingCreated) -> None:
         if m.temporary_channel_id != self.temporary_channel_id:
             raise _rule("wrong-temporary-channel-id", self.state, m.NAME)
         self._setup(OutPoint(m.funding_txid, m.funding_output_index), Side.REMOTE)
-        self._validate_local_0(m.signature)
+        self._funding_signature = m.signature
+        self._setup_signer()
+
+    def _on_signer_set_up(self, r: io.ChannelSetUp) -> None:
+        del r
+        assert self.params is not None
+        if self.params.funder is Side.LOCAL:
+            self._sign_remote_0()
+        else:
+            signature, self._funding_signature = self._funding_signature, b""
+            self._validate_local_0(signature)
 
     def _on_funding_signed(self, m: FundingSigned) -> None:
         assert self.params is not None
@@ -397,6 +427,7 @@ _TRANSITIONS: dict[tuple[State, str], Handler] = {
     (_S.AWAIT_FUNDING_OUTPOINT, "FundingOutpoint"): Establishment._on_funding_outpoint,  # type: ignore[dict-item]
     (_S.AWAIT_FUNDING_CREATED, "funding_created"): Establishment._on_funding_created,  # type: ignore[dict-item]
     (_S.AWAIT_FUNDING_SIGNED, "funding_signed"): Establishment._on_funding_signed,  # type: ignore[dict-item]
+    (_S.SETUP_SIGNER, "ChannelSetUp"): Establishment._on_signer_set_up,  # type: ignore[dict-item]
     (_S.SIGN_REMOTE_0, "CounterpartySigned"): Establishment._on_remote_0_signed,  # type: ignore[dict-item]
     (_S.VALIDATE_LOCAL_0, "HolderValidated"): Establishment._on_local_0_validated,  # type: ignore[dict-item]
     (_S.AWAIT_DEPTH, "FundingConfirmed"): Establishment._on_confirmed,  # type: ignore[dict-item]

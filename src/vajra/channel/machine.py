@@ -75,6 +75,12 @@ class State(enum.Enum):
     FAILED = "failed"
 
 
+SIGNER_WAITS = frozenset(
+    {State.AWAIT_COUNTERPARTY_SIGS, State.AWAIT_HOLDER_VALIDATION, State.AWAIT_REVOCATION}
+)
+"""States with a signer request outstanding (peer messages queue, commands wait)."""
+
+
 class ChannelBusy(VajraError):
     """A command arrived while a signer request is out; retry once it is answered."""
 
@@ -114,11 +120,11 @@ class Channel:
 
     @property
     def awaiting_signer(self) -> bool:
-        return self.state in (
-            State.AWAIT_COUNTERPARTY_SIGS,
-            State.AWAIT_HOLDER_VALIDATION,
-            State.AWAIT_REVOCATION,
-        )
+        return self.state in SIGNER_WAITS
+
+    def idle_outputs(self) -> bool:
+        """Nothing for the owner to collect and no peer message queued (persistable)."""
+        return not (self._out or self._requests or self._events or self._deferred)
 
     @property
     def channel_id(self) -> bytes:
