@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from vajra.bitcoin.script import p2wsh
 from vajra.bitcoin.tx import OutPoint
 from vajra.chain.types import BlockRef, ChainEvent, EventKind, Purpose
+from vajra.channel import persist
 from vajra.channel import signer_io as io
 from vajra.channel.establish import Establishment, FundingConfirmed, LocalKeys, State
 from vajra.channel.establish_io import channel_type_bytes
@@ -38,6 +39,7 @@ from vajra.channel.machine import Channel
 from vajra.channel.machine import State as ChannelState
 from vajra.channel.scripts import funding_script
 from vajra.channel.spec import ChannelParams, Side
+from vajra.errors import DecodeError
 from vajra.node.config import MAX_CHANNELS, MAX_PENDING_PER_PEER, NodeConfig
 from vajra.node.effects import Effect, SendTo, WakeAt, Watch
 from vajra.node.requests import ChannelSignerCall, NewChannelKeys, NodeRequest
@@ -109,6 +111,40 @@ class ChannelEntry:
             out["local_balance_msat"] = spec.balance_msat[Side.LOCAL]
             out["remote_balance_msat"] = spec.balance_msat[Side.REMOTE]
         return out
+
+
+def encode_entry(key: bytes, e: ChannelEntry) -> dict[str, object]:
+    """One entry as JSON-able data; its core through `vajra.channel.persist` (raises
+    `NotAtRest` if the core waits for the signer)."""
+    if e.chan is not None:
+        kind, blob = "C", persist.encode_channel(e.chan)
+    elif e.est is not None:
+        kind, blob = "E", persist.encode_establishment(e.est)
+    else:
+        raise persist.NotAtRest("channel entry", "awaiting_keys")
+    return {"id": key.hex(), "peer": e.peer.hex(), "index": e.channel_index, "kind": kind,
+            "core": blob.hex(), "height": e.funding_height, "failed": e.failed,
+            "committed": e.committed}  # fmt: skip
+
+
+def decode_entry(obj: object) -> tuple[bytes, ChannelEntry]:
+    """`encode_entry`'s data back. Raises `DecodeError`."""
+    if not isinstance(obj, dict):
+        raise DecodeError("channel entry: not an object")
+    try:
+        blob = bytes.fromhex(str(obj["core"]))
+        e = ChannelEntry(bytes.fromhex(str(obj["peer"])), int(obj["index"]))
+        if obj["kind"] == "C":
+            e.chan = persist.decode_channel(blob)
+        elif obj["kind"] == "E":
+            e.est = persist.decode_establishment(blob)
+        else:
+            raise DecodeError(f"channel entry: unknown kind {obj['kind']!r}")
+        e.funding_height, e.failed = int(obj["height"]), str(obj["failed"])
+        e.committed = bool(obj["committed"])
+        return bytes.fromhex(str(obj["id"])), e
+    except (KeyError, ValueError, TypeError) as err:
+        raise DecodeError(f"channel entry: {err}") from None
 
 
 def funding_output_script(p: ChannelParams) -> bytes:
@@ -190,7 +226,7 @@ class ChannelBook:
             return
         else:
             return  # a second message before our accept_channel: ignore it
-        self.pump(key)
+        self.pump(key, now)
 
     # -- signer answers -------------------------------------------------------------------
 
@@ -202,7 +238,7 @@ class ChannelBook:
         e.est = Establishment.fundee(self.config.establish_config(e.open_msg), keys)
         m, e.open_msg = e.open_msg, None
         e.est.receive_message(m, now)
-        self.pump(req.temporary_channel_id)
+        self.pump(req.temporary_channel_id, now)
 
     def signer_answer(self, req: ChannelSignerCall, result: io.SignerResult, now: float) -> None:
         key = self._by_index(req.channel_index)
@@ -213,7 +249,7 @@ class ChannelBook:
         if core is None:
             return
         core.signer_result(result, now)
-        self.pump(key)
+        self.pump(key, now)
 
     def request_failed(self, req: NodeRequest, reason: str) -> None:
         """The signer could not be asked (unreachable). Only a key request can fail this
@@ -255,7 +291,7 @@ class ChannelBook:
             ready_at = e.funding_height + depth - 1
             if tip is not None and tip.height >= ready_at:
                 est.command(FundingConfirmed(), now)
-                self.pump(key)
+                self.pump(key, now)
             else:
                 due.append(ready_at)
         if due:
@@ -263,12 +299,17 @@ class ChannelBook:
 
     # -- internals -------------------------------------------------------------------------
 
-    def pump(self, key: bytes) -> None:
+    def pump(self, key: bytes, now: float = 0.0) -> None:
         """Move one channel's outputs into node effects and requests."""
         e = self.channels[key]
         core: Establishment | Channel | None = e.chan if e.chan is not None else e.est
         if core is None:
             return
+        ch = e.chan
+        if ch is not None and ch.state is ChannelState.NORMAL and ch.ledger.can_send_commit():
+            # The peer's updates (or ours) wait for a commitment of the peer's: sign it
+            # now (BOLT 2 leaves the timing to us; peers expect it promptly).
+            ch.command(io.SignCommitment(), now)
         for m in core.messages_to_send():
             if isinstance(m, FundingSigned):
                 e.committed = True

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from vajra.channel.establish_io import LocalKeys
 from vajra.channel.signer_io import SignerResult
 from vajra.errors import DecodeError
-from vajra.node.channels import ChannelBook, ChannelEntry
+from vajra.node.channels import ChannelBook, ChannelEntry, decode_entry, encode_entry
 from vajra.node.config import NodeConfig
 from vajra.node.effects import Effect, Wake
 from vajra.node.requests import ChannelSignerCall, NewChannelKeys, NodeRequest
@@ -56,14 +56,20 @@ class NodeState:
     """The node's channels by `channel_id` (`temporary_channel_id` while opening)."""
 
     def encode(self) -> bytes:
-        if self.channels:  # the channel cores' encoding comes with vajra.channel.persist
-            raise NotImplementedError("channels at rest need vajra.channel.persist")
+        """JSON; each channel's core as `vajra.channel.persist` bytes (hex). Raises
+        `NotAtRest` if a channel still waits for the signer (the runtime answers every
+        request before it writes)."""
         return json.dumps(
             {
                 "v": STATE_FORMAT,
                 "peers": self.peers,
                 "channel_requests": self.channel_requests,
                 "chain_seq": self.chain_seq,
+                "channels": [
+                    encode_entry(k, e)
+                    for k, e in self.channels.items()
+                    if e.est is not None or e.chan is not None
+                ],
             },
             separators=(",", ":"),
             sort_keys=True,
@@ -80,6 +86,7 @@ class NodeState:
                 peers=peers,
                 channel_requests=int(obj["channel_requests"]),
                 chain_seq=int(obj.get("chain_seq", 0)),  # absent in states before chain wakes
+                channels=dict(decode_entry(c) for c in obj.get("channels", [])),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise DecodeError(f"bad node state: {e}") from None

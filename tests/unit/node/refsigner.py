@@ -42,17 +42,13 @@ class RefSigner:
                 self.secrets[i] = secrets(self.tag + i.to_bytes(4, "big"))
                 node.channel_keys(req, i, local_keys(self.secrets[i]), now)
             else:
-                node.signer_answer(req, self._answer(node, req), now)
+                node.signer_answer(req, self._answer(req), now)
 
-    def _answer(self, node: Node, call: ChannelSignerCall) -> io.SignerResult:
+    def _answer(self, call: ChannelSignerCall) -> io.SignerResult:
         i, req = call.channel_index, call.request
         if isinstance(req, io.SetupChannel):
-            self.signers[i] = ChannelSigner.new(self.secrets[i], req.params)
+            self.signers[i] = ChannelSigner.setup(self.secrets[i], req)
             return io.ChannelSetUp()
-        if i not in self.signers:  # cores that do not send SetupChannel first
-            (entry,) = [e for e in node.state.channels.values() if e.channel_index == i]
-            assert entry.params is not None
-            self.signers[i] = ChannelSigner.new(self.secrets[i], entry.params)
         if self.refuse:
             return io.SignerRefused(self.refuse)
         return self.signers[i].handle(req)

@@ -57,9 +57,11 @@ class Funder:
 
     def step(self) -> list[Message]:
         while (req := self.est.next_signer_request()) is not None:
-            if self.signer is None:
-                assert self.est.params is not None
-                self.signer = ChannelSigner.new(self.secret, self.est.params)
+            if isinstance(req, io.SetupChannel):
+                self.signer = ChannelSigner.setup(self.secret, req)
+                self.est.signer_result(io.ChannelSetUp(), 0.0)
+                continue
+            assert self.signer is not None
             self.est.signer_result(self.signer.handle(req), 0.0)
         if self.est.state is State.AWAIT_FUNDING_OUTPOINT:
             self.est.command(FundingOutpoint(OUTPOINT), 0.0)
@@ -69,16 +71,46 @@ class Funder:
         return self.est.messages_to_send()
 
 
-def _exchange(node: Node, signer: RefSigner, funder: Funder, first: list[Message]) -> list[object]:
+def reload(node: Node) -> Node:
+    """The node as a runtime wakes it again: its state through bytes and back."""
+    again = Node(node.node_id, NodeState.decode(node.state.encode()), node.config)
+    assert again.state.encode() == node.state.encode()
+    return again
+
+
+class Host:
+    """The runtime's part: the node, slept (state written and read back) after every
+    input, as `NodeHost` writes it after every input."""
+
+    def __init__(self, config: NodeConfig | None = None) -> None:
+        self.node = Node(NODE_ID, NodeState(), config)
+        self.signer = RefSigner()
+
+    def input(self, m: Message) -> list[object]:
+        self.node.handle(PEER, m, 1)
+        self.signer.drive(self.node)
+        effects: list[object] = list(self.node.take_effects())
+        self.node = reload(self.node)
+        return effects
+
+    def wake(self, w: Wake) -> list[object]:
+        self.node.on_wake(w, 2)
+        self.signer.drive(self.node)
+        effects: list[object] = list(self.node.take_effects())
+        self.node = reload(self.node)
+        return effects
+
+
+def _exchange(host: Host, funder: Funder, first: list[Message]) -> list[object]:
     """Messages both ways until quiet; the node's non-SendTo effects."""
     other: list[object] = []
     inbox = first
     for _ in range(20):
+        effects: list[object] = []
         for m in inbox:
-            node.handle(PEER, m, 1)
-        signer.drive(node)
+            effects += host.input(m)
         to_funder: list[Message] = []
-        for eff in node.take_effects():
+        for eff in effects:
             if isinstance(eff, SendTo):
                 assert eff.peer == PEER
                 to_funder.append(eff.message)
@@ -98,32 +130,34 @@ def _funding_event(node_index: int, height: int, script: bytes) -> ChainEvent:
 
 
 def test_lnd_style_open_to_ready_through_chain_wakes() -> None:
-    node, signer, funder = Node(NODE_ID, NodeState()), RefSigner(), Funder()
-    effects = _exchange(node, signer, funder, [funder.open_msg()])
+    host, funder = Host(), Funder()
+    effects = _exchange(host, funder, [funder.open_msg()])
     assert funder.events == [FundingSignedEvent(OUTPOINT)]  # LND may broadcast now
-    (entry,) = node.state.channels.values()
+    (entry,) = host.node.state.channels.values()
     assert entry.phase == "awaiting_depth" and entry.params is not None
     cid = entry.params.channel_id
-    assert list(node.state.channels) == [cid]  # renamed from the temporary id
+    assert list(host.node.state.channels) == [cid]  # renamed from the temporary id
     script = funding_output_script(entry.params)
     assert effects == [Watch(Purpose.FUNDING, script_pubkey=script)]
     # Confirmed at 500 with the tip at 500: depth 1 of 3 -> wake me at 502.
-    node.on_wake(Wake("chain", BlockRef(500, bytes(32)), (_funding_event(0, 500, script),)), 2)
-    assert node.take_effects() == [WakeAt(height=502)]
-    node.on_wake(Wake("timer", BlockRef(501, bytes(32))), 3)  # early: still waiting
-    assert node.take_effects() == [WakeAt(height=502)]
-    node.on_wake(Wake("timer", BlockRef(502, bytes(32))), 4)
-    (ready,) = node.take_effects()
+    event = _funding_event(0, 500, script)
+    assert host.wake(Wake("chain", BlockRef(500, bytes(32)), (event,))) == [WakeAt(height=502)]
+    # The same event again (its acknowledgement was lost): not news, nothing changes.
+    assert host.wake(Wake("chain", BlockRef(500, bytes(32)), (event,))) == [WakeAt(height=502)]
+    assert host.wake(Wake("timer", BlockRef(501, bytes(32)))) == [WakeAt(height=502)]
+    (ready,) = host.wake(Wake("timer", BlockRef(502, bytes(32))))
     assert isinstance(ready, SendTo) and isinstance(ready.message, ChannelReady)
     funder.est.receive_message(ready.message, 0.0)
     funder.est.command(FundingConfirmed(), 0.0)
-    _exchange(node, signer, funder, funder.step())
+    _exchange(host, funder, funder.step())
     assert funder.est.state is State.READY
-    (summary,) = node.channel_summaries()
+    (summary,) = host.node.channel_summaries()
     assert summary["state"] == "ready" and summary["capacity_sat"] == 100_000
     assert summary["channel_id"] == cid.hex() and summary["funding_height"] == 500
-    assert summary["remote_balance_msat"] == 100_000_000 - 0  # all the funder's
-    # Normal operation continues on the same channel: a fee update and its dance.
+    assert summary["remote_balance_msat"] == 100_000_000  # all the funder's
+    assert summary["local_balance_msat"] == 0
+    # Normal operation continues on the same channel (reloaded after every message): a
+    # fee update and its commitment dance, every signature through the node's signer.
     ch = funder.est.channel()
     ch.command(io.UpdateFeerate(3_000), 0.0)
     ch.command(io.SignCommitment(), 0.0)
@@ -132,16 +166,16 @@ def test_lnd_style_open_to_ready_through_chain_wakes() -> None:
         while (r := ch.next_signer_request()) is not None:
             ch.signer_result(funder.signer.handle(r), 0.0)
         out = ch.messages_to_send()
+        back: list[Message] = []
         for m in out:
-            node.handle(PEER, m, 5)
-        signer.drive(node)
-        back = [e.message for e in node.take_effects() if isinstance(e, SendTo)]
+            back += [e.message for e in host.input(m) if isinstance(e, SendTo)]  # type: ignore[attr-defined]
         for m in back:
             ch.receive_message(m, 0.0)
         if not out and not back:
             break
-    chan = node.state.channels[cid].chan
+    chan = host.node.state.channels[cid].chan
     assert chan is not None and chan.ledger.local_commit.spec.feerate_per_kw == 3_000
+    assert chan.ledger.local_commit.number == 1 and ch.ledger.local_commit.number == 1
 
 
 @pytest.mark.parametrize(
@@ -165,9 +199,9 @@ def test_inbound_policy_refuses_without_asking_the_signer(
 
 def test_allowed_peer_is_accepted() -> None:
     cfg = NodeConfig(inbound=InboundPolicy(allowed_peers=frozenset({PEER})))
-    node, signer, funder = Node(NODE_ID, NodeState(), cfg), RefSigner(), Funder()
-    _exchange(node, signer, funder, [funder.open_msg()])
-    assert [e.phase for e in node.state.channels.values()] == ["awaiting_depth"]
+    host, funder = Host(cfg), Funder()
+    _exchange(host, funder, [funder.open_msg()])
+    assert [e.phase for e in host.node.state.channels.values()] == ["awaiting_depth"]
 
 
 def test_open_without_channel_type_is_refused_before_any_signer_request() -> None:
@@ -206,8 +240,9 @@ def test_signer_refusal_fails_the_establishment_and_forgets_it() -> None:
 
 
 def test_unknown_and_foreign_channels_get_an_error_never_an_exception() -> None:
-    node, signer, funder = Node(NODE_ID, NodeState()), RefSigner(), Funder()
-    _exchange(node, signer, funder, [funder.open_msg()])
+    host, funder = Host(), Funder()
+    _exchange(host, funder, [funder.open_msg()])
+    node = host.node
     (cid,) = node.state.channels
     other_peer = bytes([2]) + sha256(b"mallory")
     node.handle(
@@ -222,8 +257,8 @@ def test_unknown_and_foreign_channels_get_an_error_never_an_exception() -> None:
 
 
 def test_peer_error_fails_a_funded_channel_which_stays_listed() -> None:
-    node, signer, funder = Node(NODE_ID, NodeState()), RefSigner(), Funder()
-    _exchange(node, signer, funder, [funder.open_msg()])
-    node.handle(PEER, ErrorMessage(bytes(32), b"bye"), 1)  # all channels with PEER
-    (s,) = node.channel_summaries()
+    host, funder = Host(), Funder()
+    _exchange(host, funder, [funder.open_msg()])
+    host.input(ErrorMessage(bytes(32), b"bye"))  # all channels with PEER
+    (s,) = host.node.channel_summaries()
     assert s["state"] == "failed"
