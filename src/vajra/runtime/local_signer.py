@@ -15,7 +15,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from vajra.channel import signer_codec as codec
+from vajra.channel import signer_io as io
+from vajra.channel.establish_io import LocalKeys
 from vajra.crypto.hashes import sha256
 from vajra.crypto.secp256k1 import check_secret, ecdh, pubkey_create
 from vajra.errors import PolicyViolation
@@ -88,6 +92,19 @@ class LocalSigner:
     async def account_xpub(self, node_id: bytes, epoch: int) -> tuple[bytes, bytes]:
         return SignerWallet(self._core).account_xpub(node_id, epoch=epoch, now=self._clock())
 
+    async def new_channel(self, node_id: bytes, epoch: int) -> tuple[int, LocalKeys]:
+        return self._core.new_channel(node_id, epoch=epoch, now=self._clock())
+
+    async def channel_request(
+        self, node_id: bytes, epoch: int, channel_index: int, request: io.SignerRequest
+    ) -> io.SignerResult:
+        # Through the bytes, as over the link: the dev signer sees exactly what a live
+        # signer would (decision 0017).
+        data = codec.encode_request(request)
+        return self._core.channel_request(
+            node_id, channel_index, data, epoch=epoch, now=self._clock()
+        )
+
     async def sign_onchain(
         self, node_id: bytes, authorisation: bytes, psbt: bytes, epoch: int,
         confirmation: bytes = b"",
@@ -138,3 +155,22 @@ class FixedIdentitySigner:
     async def ecdh(self, node_id: bytes, point: bytes, epoch: int) -> bytes:
         self._check(node_id)
         return ecdh(self._secret, point)
+
+    async def new_channel(self, node_id: bytes, epoch: int) -> tuple[int, LocalKeys]:
+        raise PolicyViolation(
+            "unsupported", "a fixed-identity dev signer holds no channel keys (use --dev)"
+        )
+
+    async def channel_request(
+        self, node_id: bytes, epoch: int, channel_index: int, request: io.SignerRequest
+    ) -> io.SignerResult:
+        raise PolicyViolation(
+            "unsupported", "a fixed-identity dev signer holds no channel keys (use --dev)"
+        )
+
+
+if TYPE_CHECKING:
+    from vajra.runtime.signer_api import ChannelSignerClient
+
+    _local: ChannelSignerClient = LocalSigner(SignerCore(SignerKeys(bytes(32)), MemoryState()))
+    _fixed: ChannelSignerClient = FixedIdentitySigner(bytes(31) + b"\x01")

@@ -1,0 +1,144 @@
+"""`SignerCore.channel_request` and the signer-side helpers that read channel records
+(the funding rule of on-chain signing, a holder commitment for broadcast). Sans-IO.
+
+Each channel request is one audited decision (`Policy.authorise_request`, kind
+`channel`) whose check loads the record, answers, and writes the record back, all in
+the state transaction that appends the audit entry (decision 0017). The entry's subject
+is: node id 33 | SHA-256(request bytes) 32 | channel index u32 | request tag u8, and for
+an approval also the SHA-256 of the stored record it left (32): the audit log vouches
+for the newest record of every channel, which `vajra.signer.replay` checks at open.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING
+
+from vajra.bitcoin.tx import Tx
+from vajra.channel import signer_codec as codec
+from vajra.channel import signer_io as io
+from vajra.channel.keys import ChannelSecrets
+from vajra.errors import DecodeError, PolicyViolation
+from vajra.signer import channel_store as cs
+from vajra.signer.integrity import StateIntegrityError
+from vajra.signer.state import HostedNode, StateTxn
+
+if TYPE_CHECKING:
+    from vajra.signer.core import SignerCore
+
+KIND = "channel"
+CONTEXT = struct.Struct(">IB")
+"""channel index, request tag (the first byte of the request's encoding)."""
+SUBJECT_LENGTH = 33 + 32 + CONTEXT.size + 32
+"""An approved channel entry's subject: node id, request digest, context, record hash."""
+
+
+def parse_subject(subject: bytes) -> tuple[bytes, int, bytes] | None:
+    """(node id, channel index, record hash) of an approved channel entry's subject;
+    None for a refusal's (no record hash)."""
+    if len(subject) != SUBJECT_LENGTH:
+        return None
+    index, _tag = CONTEXT.unpack_from(subject, 65)
+    return subject[:33], index, subject[65 + CONTEXT.size :]
+
+
+def load(
+    txn: StateTxn, node_id: bytes, index: int, secrets: ChannelSecrets
+) -> cs.ChannelRecord | None:
+    raw = txn.channel(node_id, index)
+    if raw is None:
+        return None
+    try:
+        return cs.decode(raw, secrets)
+    except DecodeError as e:
+        raise StateIntegrityError(
+            f"channel record {node_id.hex()[:16]}/{index} does not decode: {e}"
+        ) from None
+
+
+def _node(txn: StateTxn, node_id: bytes) -> HostedNode:
+    node = txn.node(node_id)
+    if node is None:
+        raise PolicyViolation("unknown_node", node_id.hex())
+    return node
+
+
+def channel_request(
+    core: SignerCore,
+    node_id: bytes,
+    index: int,
+    request: bytes | io.SignerRequest,
+    *,
+    epoch: int,
+    now: int,
+) -> io.SignerResult:
+    """See `SignerCore.channel_request`."""
+    parsed: io.SignerRequest | None
+    why = ""
+    if isinstance(request, bytes | bytearray):
+        raw = bytes(request)
+        try:
+            parsed = codec.decode_request(raw)
+        except DecodeError as e:
+            parsed, why = None, str(e)
+    else:
+        raw, parsed = codec.encode_request(request), request
+    tag = raw[0] if raw else 0
+    if not 0 <= index < 1 << 32:
+        raise PolicyViolation("bad_request", f"channel index {index}")
+    refused: list[io.SignerRefused] = []
+    answer: list[io.SignerResult] = []
+
+    def check(txn: StateTxn) -> bytes:
+        if parsed is None:
+            raise PolicyViolation("bad_request", why)
+        node = _node(txn, node_id)
+        if index >= node.channels:
+            refused.append(io.SignerRefused("policy-channel-unknown", f"index {index}"))
+            raise PolicyViolation(refused[0].reason, refused[0].detail)
+        secrets = core.keys.node(node.index).channel(index)
+        stored = load(txn, node_id, index, secrets)
+        result, record = cs.handle(stored, secrets, parsed)
+        if isinstance(result, io.SignerRefused):
+            refused.append(result)
+            raise PolicyViolation(result.reason, result.detail)
+        if record is not None:
+            data = cs.encode(record)
+            txn.put_channel(node_id, index, cs.funding_spk(record.signer.channel), data)
+        else:
+            data = txn.channel(node_id, index) or b""
+        answer.append(result)
+        return cs.record_hash(data)
+
+    try:
+        core._decide(KIND, node_id, epoch, now, check, raw, context=CONTEXT.pack(index, tag))
+    except PolicyViolation:
+        if refused:
+            return refused[0]
+        raise
+    return answer[0]
+
+
+def holder_commitment_tx(
+    core: SignerCore, node_id: bytes, index: int, number: int, *, epoch: int, now: int
+) -> Tx:
+    """Our commitment `number` of channel `index`, fully signed, for broadcast (a force
+    close; the link request comes with the enforcement work). One audited decision (kind
+    `holder_commitment`); refused with PolicyViolation `policy-commitment-holder-not-
+    revoked` for a commitment we revoked (broadcasting it would hand the peer every
+    satoshi), or `policy-commitment-holder-sequence` for one never validated."""
+    if not 0 <= number < 1 << 48 or not 0 <= index < 1 << 32:
+        raise PolicyViolation("bad_request", f"commitment {number} of channel {index}")
+    out: list[Tx] = []
+
+    def check(txn: StateTxn) -> None:
+        node = _node(txn, node_id)
+        secrets = core.keys.node(node.index).channel(index)
+        stored = load(txn, node_id, index, secrets) if index < node.channels else None
+        if stored is None:
+            raise PolicyViolation("policy-channel-unknown", f"index {index}")
+        out.append(stored.signer.sign_holder_commitment(number))
+
+    context = CONTEXT.pack(index, 0) + number.to_bytes(8, "big")
+    core._decide("holder_commitment", node_id, epoch, now, check, context=context)
+    return out[0]

@@ -1,0 +1,219 @@
+"""The signer's own copy of each channel, as it is kept in the sealed signer state, and
+the one function that answers a channel request against it. Sans-IO.
+
+Theory of operation (decision 0017). A channel record is a `ChannelSigner` (the policy
+object of `vajra.signer.channels`) minus its secrets, plus the commitment-0 content the
+`SetupChannel` request fixed. It lives as one row of the signer state's `channels`
+table, keyed (node id, channel index), so the state's keyed MAC covers it like every
+row (decision 0012). Each request loads the record, re-derives the channel's secrets
+from the key tree (`NodeKeys.channel(index)`: secrets are never stored), lets the policy
+answer, and writes the record back in the same transaction as the audited decision
+(`SignerCore.channel_request`). A refused request writes nothing: the record is exactly
+what the approved requests made it, which is what lets the audit log vouch for it (each
+approved channel entry carries the SHA-256 of the record it left, `record_hash`; the
+cross-check at open compares, `vajra.signer.replay`).
+
+Record, version 1 (integers big-endian; field encodings of `vajra.channel.signer_codec`):
+
+    version u8 | params | initial spec |
+    holder u32 count x (number u64 | spec | signature u16 len + 0/64 | sigs) |
+    holder_revoked + 1 u64 |
+    counterparty u32 count x (number u64 | spec | point 33) |
+    counterparty_revoked + 1 u64 |
+    approved_payments u16 count x 32 (sorted) | paid_hashes u32 count x 32 (sorted)
+
+Canonical: one record state, one byte string (sets sorted, dicts by number), so its hash
+is stable. Kept is what the policy can still read: holder commitments from the last
+revoked one on, counterparty commitments from the last revoked one on (older numbers
+are never looked up again: a revocation older than the last is ignored, a holder
+commitment at or below the last revoked is refused before lookup). Every other
+`ChannelSigner` field must be stored here: `encode` refuses (RuntimeError) a signer
+with a field this module does not know, so a new policy field cannot be silently lost.
+
+`SetupChannel` is answered here (the reference signer answers the other requests):
+refused `policy-channel-basepoints` unless the local basepoints are this channel's own,
+`policy-channel-initial-spec` unless commitment 0 holds exactly the capacity with no
+HTLC, `policy-channel-exists` if the channel was set up differently (an identical retry
+is answered again). Commitment 0 requests (sign the peer's, validate ours) must carry
+exactly the set-up spec (`policy-channel-initial-spec`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from vajra.bitcoin.script import p2wsh
+from vajra.channel import signer_io as io
+from vajra.channel.keys import ChannelSecrets
+from vajra.channel.scripts import funding_script
+from vajra.channel.signer_codec import (
+    Reader,
+    encode_params,
+    encode_spec,
+    read_params,
+    read_spec,
+)
+from vajra.channel.spec import ChannelParams, CommitSpec, Side
+from vajra.crypto.hashes import sha256
+from vajra.errors import DecodeError
+from vajra.signer.channels import ChannelSigner, _Held
+
+VERSION = 1
+KNOWN_FIELDS = frozenset(
+    {
+        "secrets",
+        "channel",
+        "holder",
+        "holder_revoked",
+        "counterparty",
+        "counterparty_revoked",
+        "approved_payments",
+        "paid_hashes",
+    }
+)
+"""Every `ChannelSigner` field; `secrets` is re-derived, all others are stored."""
+
+
+@dataclass(slots=True)
+class ChannelRecord:
+    """One channel as the signer keeps it: the policy object and commitment 0's spec."""
+
+    signer: ChannelSigner
+    initial_spec: CommitSpec
+
+
+def funding_spk(params: ChannelParams) -> bytes:
+    """The funding output's scriptPubKey (P2WSH of the BOLT 3 2-of-2)."""
+    bp = params.basepoints
+    return p2wsh(funding_script(bp[Side.LOCAL].funding_pubkey, bp[Side.REMOTE].funding_pubkey))
+
+
+def record_hash(record: bytes) -> bytes:
+    """What an approved channel audit entry names: SHA-256 of the stored record."""
+    return sha256(record)
+
+
+def _check_fields() -> None:
+    have = {f.name for f in dataclasses.fields(ChannelSigner)}
+    if have != KNOWN_FIELDS:
+        raise RuntimeError(
+            "ChannelSigner fields changed; vajra.signer.channel_store must store "
+            f"{sorted(have - KNOWN_FIELDS)} (and drop {sorted(KNOWN_FIELDS - have)})"
+        )
+
+
+def _u(v: int, size: int) -> bytes:
+    return v.to_bytes(size, "big")
+
+
+def encode(rec: ChannelRecord) -> bytes:
+    """The canonical record bytes (module docstring). RuntimeError if `ChannelSigner`
+    carries a field this module does not store."""
+    _check_fields()
+    s = rec.signer
+    out = [bytes([VERSION]), encode_params(s.channel), encode_spec(rec.initial_spec)]
+    holder = {n: h for n, h in s.holder.items() if n >= s.holder_revoked}
+    out.append(_u(len(holder), 4))
+    for n in sorted(holder):
+        h = holder[n]
+        out += [_u(n, 8), encode_spec(h.spec), _u(len(h.signature), 2), h.signature]
+        out += [_u(len(h.htlc_signatures), 2), *h.htlc_signatures]
+    out.append(_u(s.holder_revoked + 1, 8))
+    counterparty = {n: c for n, c in s.counterparty.items() if n >= s.counterparty_revoked}
+    out.append(_u(len(counterparty), 4))
+    for n in sorted(counterparty):
+        spec, point = counterparty[n]
+        out += [_u(n, 8), encode_spec(spec), point]
+    out.append(_u(s.counterparty_revoked + 1, 8))
+    out.append(_u(len(s.approved_payments), 2))
+    out += sorted(s.approved_payments)
+    out.append(_u(len(s.paid_hashes), 4))
+    out += sorted(s.paid_hashes)
+    return b"".join(out)
+
+
+def decode(data: bytes, secrets: ChannelSecrets) -> ChannelRecord:
+    """The record `encode` wrote, with the channel's `secrets` (re-derived by the
+    caller). DecodeError on anything else (the state's MAC makes that a bug or an
+    edit, which the MAC or the audit cross-check reports first)."""
+    r = Reader(data)
+    if r.u(1) != VERSION:
+        raise DecodeError("unknown channel record version")
+    params = read_params(r)
+    initial = read_spec(r)
+    holder: dict[int, _Held] = {}
+    for _ in range(r.u(4)):
+        n, spec = r.u(8), read_spec(r)
+        sig = r.take(r.u(2))
+        holder[n] = _Held(spec, sig, tuple(r.take(64) for _ in range(r.u(2))))
+    holder_revoked = r.u(8) - 1
+    counterparty: dict[int, tuple[CommitSpec, bytes]] = {}
+    for _ in range(r.u(4)):
+        n, spec = r.u(8), read_spec(r)
+        counterparty[n] = (spec, r.take(33))
+    counterparty_revoked = r.u(8) - 1
+    approved = {r.take(32) for _ in range(r.u(2))}
+    paid = {r.take(32) for _ in range(r.u(4))}
+    r.end()
+    signer = ChannelSigner(
+        secrets=secrets,
+        channel=params,
+        holder=holder,
+        holder_revoked=holder_revoked,
+        counterparty=counterparty,
+        counterparty_revoked=counterparty_revoked,
+        approved_payments=approved,
+        paid_hashes=paid,
+    )
+    return ChannelRecord(signer, initial)
+
+
+# --- answering a request ------------------------------------------------------------------
+
+
+def _refuse(reason: str, detail: str = "") -> io.SignerRefused:
+    return io.SignerRefused(reason, detail)
+
+
+def setup(
+    stored: ChannelRecord | None, secrets: ChannelSecrets, r: io.SetupChannel
+) -> tuple[io.SignerResult, ChannelRecord | None]:
+    """Answer `SetupChannel` (rules in the module docstring): the result and the new
+    record (None: nothing to write)."""
+    if stored is not None:
+        fresh = not stored.signer.holder and not stored.signer.counterparty
+        if fresh and stored.signer.channel == r.params and stored.initial_spec == r.initial_spec:
+            return io.ChannelSetUp(), None
+        return _refuse("policy-channel-exists", "this channel index is already set up"), None
+    if r.params.basepoints[Side.LOCAL] != secrets.basepoints():
+        return _refuse("policy-channel-basepoints", "not this channel's basepoints"), None
+    spec = r.initial_spec
+    if (
+        spec.htlcs
+        or min(spec.balance_msat) < 0
+        or spec.total_msat() != r.params.capacity_sat * 1000
+    ):
+        return _refuse("policy-channel-initial-spec", str(spec.balance_msat)), None
+    return io.ChannelSetUp(), ChannelRecord(ChannelSigner.new(secrets, r.params), spec)
+
+
+def handle(
+    stored: ChannelRecord | None, secrets: ChannelSecrets, request: io.SignerRequest
+) -> tuple[io.SignerResult, ChannelRecord | None]:
+    """Answer one request against the stored record: the result and the record to store
+    (None when nothing may be written: a refusal, or an unchanged answer)."""
+    if isinstance(request, io.SetupChannel):
+        return setup(stored, secrets, request)
+    if stored is None:
+        return _refuse("policy-channel-unknown", "no SetupChannel for this channel"), None
+    if (
+        isinstance(request, io.SignCounterpartyCommitment | io.ValidateHolderCommitment)
+        and request.number == 0
+        and request.spec != stored.initial_spec
+    ):
+        return _refuse("policy-channel-initial-spec", "commitment 0 differs from the set-up"), None
+    result = stored.signer.handle(request)
+    if isinstance(result, io.SignerRefused):
+        return result, None
+    return result, stored
