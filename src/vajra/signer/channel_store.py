@@ -69,6 +69,7 @@ KNOWN_FIELDS = frozenset(
         "counterparty",
         "counterparty_revoked",
         "approved_payments",
+        "initial_spec",  # stored as the record's own initial_spec (merge of chanproto)
         "paid_hashes",
     }
 )
@@ -165,6 +166,7 @@ def decode(data: bytes, secrets: ChannelSecrets) -> ChannelRecord:
         counterparty_revoked=counterparty_revoked,
         approved_payments=approved,
         paid_hashes=paid,
+        initial_spec=initial,
     )
     return ChannelRecord(signer, initial)
 
@@ -195,7 +197,9 @@ def setup(
         or spec.total_msat() != r.params.capacity_sat * 1000
     ):
         return _refuse("policy-channel-initial-spec", str(spec.balance_msat)), None
-    return io.ChannelSetUp(), ChannelRecord(ChannelSigner.new(secrets, r.params), spec)
+    return io.ChannelSetUp(), ChannelRecord(
+        ChannelSigner(secrets, r.params, initial_spec=spec), spec
+    )
 
 
 def handle(

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.node.refsigner import local_keys, secrets
 from tests.unit.node.test_node_channels import OUTPOINT, PEER, Funder
 from vajra.channel import signer_io as io
 from vajra.channel.establish_io import LocalKeys
@@ -26,24 +25,23 @@ from vajra.runtime.node_host import (
     NodeHost,
 )
 from vajra.runtime.remote_signer import SignerUnavailable
-from vajra.signer.channels import ChannelSigner
 from vajra.store import SealedStore, SqliteStore
 from vajra.wire import AcceptChannel, FundingSigned, Message
 
 
 class ChannelSigning(LocalSigner):
-    """A dev signer (state keys from a real `SignerCore`) whose channel requests go to the
-    reference validating signer; `fail_with` makes the next channel request raise."""
+    """The dev signer (a real `SignerCore`: keys, its own copy of each channel, policy,
+    fencing, audit), recording the epochs it is asked with; `fail_with` makes the next
+    channel request raise as a lost link or a fenced-out epoch would."""
 
     def __init__(self, base: LocalSigner) -> None:
         super().__init__(base._core)
-        self.channels: dict[int, ChannelSigner] = {}
         self.fail_with: Exception | None = None
         self.epochs: list[int] = []
 
     async def new_channel(self, node_id: bytes, epoch: int) -> tuple[int, LocalKeys]:
         self.epochs.append(epoch)
-        return 7, local_keys(secrets(b"hosted"))
+        return await super().new_channel(node_id, epoch)
 
     async def channel_request(
         self, node_id: bytes, epoch: int, channel_index: int, request: io.SignerRequest
@@ -51,11 +49,7 @@ class ChannelSigning(LocalSigner):
         self.epochs.append(epoch)
         if self.fail_with is not None:
             raise self.fail_with
-        assert channel_index == 7
-        if isinstance(request, io.SetupChannel):
-            self.channels[7] = ChannelSigner.setup(secrets(b"hosted"), request)
-            return io.ChannelSetUp()
-        return self.channels[7].handle(request)
+        return await super().channel_request(node_id, epoch, channel_index, request)
 
 
 @pytest.fixture
@@ -107,7 +101,7 @@ def test_funding_signed_only_after_the_state_holding_it_is_written(env) -> None:
     version, st = _state(store, signer, node_id)
     assert version == seen_at_send[0]  # nothing written after the send
     (entry,) = st.channels.values()
-    assert entry.committed and entry.phase == "awaiting_depth" and entry.channel_index == 7
+    assert entry.committed and entry.phase == "awaiting_depth" and entry.channel_index >= 0
     assert entry.params is not None and entry.params.funding_outpoint == OUTPOINT
     summary = store.get(node_id, CHANNELS_KEY)
     assert summary is not None

@@ -105,7 +105,7 @@ def open_world(path: Path, *, through_commitment_0: bool = True) -> World:
         core.channel_request(node_id, index, io.SetupChannel(params, spec), epoch=1, now=T0),
         io.ChannelSetUp,
     )
-    peer = ChannelSigner.new(PEER, params.flipped())
+    peer = ChannelSigner.setup(PEER, io.SetupChannel(params.flipped(), spec.flipped()))
     a = Channel(Ledger.open(params, spec), PEER.per_commitment_point(1))
     b = Channel(Ledger.open(params.flipped(), spec.flipped()), keys.second_per_commitment_point)
     a_signer = CoreChannelSigner(core, node_id, index)
