@@ -13,12 +13,14 @@ code is the one exception, shown to the operator who asked for it and never logg
 | GET | /v1/nodes | ?after=ID&limit=N (<= 100,000) | {nodes: [...], next: ID or null} |
 | POST | /v1/nodes | {count, signer?} | {created, total, first, last} |
 | GET | /v1/nodes/{id} | | {id, host, port, state[, worker]} |
+| GET | /v1/nodes/{id}/channels | | {node_id, channels: [summary...]} (the non-secret summary the node's worker writes after each change: no wake, no state key) |
 | | /v1/nodes/{id}/wallet/... | | the node wallets: see `runtime/wallet_http.py` |
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +29,7 @@ from aiohttp import web
 from vajra.errors import PolicyViolation
 from vajra.runtime import wallet_http
 from vajra.runtime.admin_http import AdminProblem, AdminRoutes, read_json
+from vajra.runtime.node_host import CHANNELS_KEY
 from vajra.runtime.remote_signer import SignerUnavailable
 from vajra.signer.link_pairing import PairingError
 
@@ -112,6 +115,18 @@ async def _show_node(sup: Supervisor, request: web.Request) -> object:
     return sup.node_json(found)
 
 
+async def _node_channels(sup: Supervisor, request: web.Request) -> object:
+    node_id = _node_id(request.match_info["id"], "id")
+    if await asyncio.to_thread(sup.store.get_node, node_id) is None:
+        raise AdminProblem(404, "no_such_node", request.match_info["id"])
+    got = await asyncio.to_thread(sup.store.get, node_id, CHANNELS_KEY)
+    try:
+        channels = json.loads(got[1]) if got is not None else []
+    except ValueError:
+        raise AdminProblem(500, "internal", "unreadable channel summary") from None
+    return {"node_id": node_id.hex(), "channels": channels}
+
+
 Endpoint = Callable[["Supervisor", web.Request], Awaitable[object]]
 
 
@@ -130,5 +145,6 @@ def routes(sup: Supervisor) -> AdminRoutes:
     r.get("/v1/nodes", bind(_list_nodes))
     r.post("/v1/nodes", bind(_create_nodes))
     r.get("/v1/nodes/{id}", bind(_show_node))
+    r.get("/v1/nodes/{id}/channels", bind(_node_channels))
     wallet_http.add_routes(sup, r.get, r.post)
     return r
