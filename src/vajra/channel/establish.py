@@ -22,6 +22,12 @@ basepoints and the second per-commitment point) from the signer before it starts
     both:    AWAIT_DEPTH -(FundingConfirmed)-> sends channel_ready -> READY once the
              peer's channel_ready is in (it may come first).
 
+Reconnection (BOLT 2 "Message Retransmission"): `disconnected()` forgets the channel
+before AWAIT_DEPTH (nothing was broadcast or signed for the funder yet) and otherwise
+keeps it; `connected()` sends our `channel_reestablish` (next numbers 1 and 0); the
+peer's is checked and `channel_ready` is resent if we had sent it. Nothing else is
+accepted before it. The link carries over into the `Channel` at READY.
+
 The first signer request of every channel is `SetupChannel(params, initial_spec)`, sent
 as soon as the funding outpoint is known and before commitment 0 is signed or validated:
 the signer opens its own copy from it (DESIGN.md section 12) and answers `ChannelSetUp`.
@@ -53,6 +59,7 @@ from vajra.channel.establish_io import (
 )
 from vajra.channel.keys import Basepoints
 from vajra.channel.machine import Channel
+from vajra.channel.reestablish import Link
 from vajra.channel.spec import ChannelParams, CommitSpec, Side, SideParams
 
 __all__ = [
@@ -72,6 +79,7 @@ from vajra.wire import (
     AcceptChannel,
     AcceptChannelTlvs,
     ChannelReady,
+    ChannelReestablish,
     ErrorMessage,
     FundingCreated,
     FundingSigned,
@@ -100,6 +108,8 @@ Handler = Callable[["Establishment", object], None]
 
 WAITING = frozenset({State.SETUP_SIGNER, State.SIGN_REMOTE_0, State.VALIDATE_LOCAL_0})
 """States with a signer request outstanding: peer messages wait, nothing is persisted."""
+REMEMBERED = frozenset({State.AWAIT_DEPTH, State.AWAIT_CHANNEL_READY, State.READY})
+"""States a disconnection does not forget (BOLT 2 "MUST remember the channel")."""
 
 
 _MSG = {
@@ -127,6 +137,9 @@ class Establishment:
         self.spec: CommitSpec | None = None
         self.remote_second_point: bytes | None = None
         self.sent_ready = False
+        self.link = Link.UP
+        """The connection (BOLT 2 reestablish: remembered from AWAIT_DEPTH on)."""
+        self.reestablish_sent = False
         self._funding_signature = b""
         """The funder's signature on our commitment 0, held while the signer sets up."""
         self._out: list[Message] = []
@@ -167,13 +180,73 @@ class Establishment:
             self.state = State.FAILED
             self._events.append(io.ChannelFailed(_rule("peer sent error", self.state, msg.NAME)))
             return
+        if self.link is Link.DOWN:
+            return  # a message with no connection is the owner's slip
         if self.state in WAITING:
             self._deferred.append(msg)  # replayed once the signer answered (as machine.py)
             return
         self._dispatch(msg)
 
+    def disconnected(self, now: float) -> None:
+        """BOLT 2: a channel is remembered for reconnection once the funder validated
+        `funding_signed` / the fundee sent it (AWAIT_DEPTH on); earlier, disconnection
+        forgets it (state FAILED, event `ChannelFailed`, nothing sent)."""
+        del now
+        if self.state is State.FAILED or self.link is Link.DOWN:
+            return
+        self._out.clear()  # for the connection that closed
+        if self.state not in REMEMBERED:
+            self.state = State.FAILED
+            self._requests.clear()
+            self._deferred.clear()
+            self._events.append(io.ChannelFailed(_rule("disconnected", self.state, None)))
+            return
+        self.link, self.reestablish_sent = Link.DOWN, False
+        self._deferred.clear()
+
+    def connected(self, now: float) -> None:
+        """A new connection: our `channel_reestablish` (next numbers 1 and 0) goes out."""
+        del now
+        if self.link is not Link.DOWN or self.state is State.FAILED:
+            return
+        assert self.params is not None
+        self.link, self.reestablish_sent = Link.REESTABLISHING, True
+        self._out.append(
+            ChannelReestablish(
+                self.params.channel_id, 1, 0, bytes(32),
+                self.keys.basepoints.first_per_commitment_point,
+            )
+        )  # fmt: skip
+
+    def _queue(self, msg: Message) -> None:
+        if self.link is Link.UP:
+            self._out.append(msg)
+
+    def _on_reestablish(self, m: ChannelReestablish) -> None:
+        """BOLT 2 with no commitment past 0 on either side: the peer's numbers must be 1
+        and 0; it retransmits `channel_ready` if it sent one, and so do we."""
+        if m.next_commitment_number == 0:
+            raise _rule("reestablish-next-commitment-zero", self.state, m.NAME)
+        if m.next_commitment_number > 1 or m.next_revocation_number > 0:
+            self._events.append(
+                io.ChannelBehind(False, max(m.next_commitment_number, m.next_revocation_number), 0)
+            )
+            raise _rule("reestablish-peer-has-newer-state", self.state, m.NAME)
+        if m.your_last_per_commitment_secret != bytes(32):
+            raise _rule("reestablish-wrong-secret", self.state, m.NAME)
+        self.link = Link.UP
+        if self.sent_ready:
+            self._out.append(self._ready_message())
+
     def _dispatch(self, msg: Message) -> None:
         try:
+            if self.link is Link.REESTABLISHING:
+                if msg.NAME != "channel_reestablish" or (
+                    self.params is not None and msg.channel_id != self.params.channel_id  # type: ignore[attr-defined]
+                ):
+                    raise _rule("message before channel_reestablish", self.state, msg.NAME)
+                self._on_reestablish(msg)  # type: ignore[arg-type]
+                return
             handler = _TRANSITIONS.get((self.state, msg.NAME))
             if handler is None:
                 raise _rule("unexpected message", self.state, msg.NAME)
@@ -220,13 +293,20 @@ class Establishment:
         if self.state is not State.READY or self.params is None or self.spec is None:
             raise _rule("channel not ready", self.state, None)
         assert self.remote_second_point is not None
-        return Channel(Ledger.open(self.params, self.spec), self.remote_second_point)
+        ch = Channel(
+            Ledger.open(self.params, self.spec),
+            self.remote_second_point,
+            self.keys.second_per_commitment_point,
+        )
+        ch.link, ch.reestablish_sent = self.link, self.reestablish_sent
+        return ch
 
     def _fail(self, error: VajraError) -> None:
         cid = self.params.channel_id if self.params else self.temporary_channel_id
         self.state = State.FAILED
         self._requests.clear()
-        self._out.append(ErrorMessage(cid or bytes(32), str(error).encode()[:1000]))
+        if self.link is not Link.DOWN:
+            self._out.append(ErrorMessage(cid or bytes(32), str(error).encode()[:1000]))
         self._events.append(io.ChannelFailed(error))
 
     # -- checks shared by both roles ------------------------------------------------
@@ -405,11 +485,13 @@ class Establishment:
     def _on_confirmed(self, cmd: FundingConfirmed) -> None:
         del cmd
         assert self.params is not None
-        self._out.append(
-            ChannelReady(self.params.channel_id, self.keys.second_per_commitment_point)
-        )
+        self._queue(self._ready_message())
         self.sent_ready = True
         self.state = State.READY if self.remote_second_point else State.AWAIT_CHANNEL_READY
+
+    def _ready_message(self) -> ChannelReady:
+        assert self.params is not None
+        return ChannelReady(self.params.channel_id, self.keys.second_per_commitment_point)
 
     def _on_channel_ready(self, m: ChannelReady) -> None:
         assert self.params is not None

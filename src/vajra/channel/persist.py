@@ -23,11 +23,14 @@ only, whatever the bytes.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from vajra.bitcoin.tx import OutPoint
 from vajra.channel import establish, machine
 from vajra.channel.establish_io import EstablishConfig, LocalKeys, OpenArgs
 from vajra.channel.keys import Basepoints
-from vajra.channel.persist_codec import In, Out
+from vajra.channel.persist_codec import In, Out, read_message, write_message
+from vajra.channel.reestablish import Link
 from vajra.channel.shachain import ShachainReceiver
 from vajra.channel.spec import (
     AddChange,
@@ -42,6 +45,17 @@ from vajra.channel.spec import (
 )
 from vajra.channel.updates import CommitmentInfo, Ledger, Pending
 from vajra.errors import DecodeError, VajraError
+from vajra.wire import (
+    CommitmentSigned,
+    ErrorMessage,
+    Message,
+    RevokeAndAck,
+    UpdateAddHtlc,
+    UpdateFailHtlc,
+    UpdateFailMalformedHtlc,
+    UpdateFee,
+    UpdateFulfillHtlc,
+)
 
 VERSION = 1
 _CHANNEL, _ESTABLISHMENT = b"C", b"E"
@@ -117,7 +131,7 @@ def _get_channel(r: In) -> machine.Channel:
     if state in machine.SIGNER_WAITS:
         raise DecodeError("channel: persisted while waiting for the signer")
     remote_point = r.point()
-    ch = machine.Channel(ledger, r.point())
+    ch = machine.Channel(ledger, r.point(), remote_point)  # local points: _get_link
     ch.remote_point, ch.state = remote_point, state
     ch.remote_secrets = ShachainReceiver.from_bytes(r.var())
     if r.flag():
@@ -127,12 +141,64 @@ def _get_channel(r: In) -> machine.Channel:
 
 
 def _put_link(w: Out, ch: machine.Channel) -> None:
-    """What reconnection needs (BOLT 2 "Message Retransmission")."""
-    del w, ch
+    """What reconnection needs (BOLT 2 "Message Retransmission"; `reestablish.py`)."""
+    w.raw(ch.local_point)
+    w.raw(ch.local_next_point)
+    for alias in (ch.local_alias, ch.remote_alias):
+        w.flag(alias is not None)
+        if alias is not None:
+            w.u64(alias)
+    w.text(ch.link.value)
+    for msgs in (ch.unsigned, ch.sent_commit):
+        w.u16(len(msgs))
+        for m in msgs:
+            write_message(w, m)
+    w.flag(ch.last_revoke is not None)
+    if ch.last_revoke is not None:
+        write_message(w, ch.last_revoke)
+    w.flag(ch.prev_secret is not None)
+    if ch.prev_secret is not None:
+        w.raw(ch.prev_secret)
+    w.flag(ch.commit_before_revoke)
+    w.flag(ch.reestablish_sent)
+    w.flag(ch.drop_due)
+    w.flag(ch.error_message is not None)
+    if ch.error_message is not None:
+        write_message(w, ch.error_message)
 
 
 def _get_link(r: In, ch: machine.Channel) -> None:
-    del r, ch
+    ch.local_point, ch.local_next_point = r.point(), r.point()
+    ch.local_alias = r.u64() if r.flag() else None
+    ch.remote_alias = r.u64() if r.flag() else None
+    ch.link = r.enum(Link)
+    ch.unsigned = [_get_typed(r, _UPDATES) for _ in range(r.u16())]
+    ch.sent_commit = tuple(_get_typed(r, (*_UPDATES, CommitmentSigned)) for _ in range(r.u16()))
+    if len(ch.unsigned) != len(ch.ledger.pending[Side.LOCAL].proposed):
+        raise DecodeError("channel: unsigned update messages do not match the ledger")
+    if ch.sent_commit and not isinstance(ch.sent_commit[-1], CommitmentSigned):
+        raise DecodeError("channel: retransmission does not end with commitment_signed")
+    ch.last_revoke = _get_typed(r, (RevokeAndAck,)) if r.flag() else None
+    ch.prev_secret = r.read(32) if r.flag() else None
+    ch.commit_before_revoke, ch.reestablish_sent, ch.drop_due = r.flag(), r.flag(), r.flag()
+    ch.error_message = _get_typed(r, (ErrorMessage,)) if r.flag() else None
+
+
+_UPDATES: tuple[type[Message], ...] = (
+    UpdateAddHtlc,
+    UpdateFulfillHtlc,
+    UpdateFailHtlc,
+    UpdateFailMalformedHtlc,
+    UpdateFee,
+)
+_M = TypeVar("_M", bound=Message)
+
+
+def _get_typed(r: In, kinds: tuple[type[_M], ...]) -> _M:
+    msg = read_message(r)
+    if not isinstance(msg, kinds):
+        raise DecodeError(f"channel: unexpected {msg.NAME} in the retransmission state")
+    return msg
 
 
 def _check_ledger(led: Ledger) -> None:
@@ -209,6 +275,8 @@ def _put_establishment(w: Out, est: establish.Establishment) -> None:
     if est.remote_second_point is not None:
         w.raw(est.remote_second_point)
     w.flag(est.sent_ready)
+    w.text(est.link.value)
+    w.flag(est.reestablish_sent)
 
 
 def _get_establishment(r: In) -> establish.Establishment:
@@ -229,6 +297,7 @@ def _get_establishment(r: In) -> establish.Establishment:
     est.spec = _get_spec(r, est.params) if r.flag() else None
     est.remote_second_point = r.point() if r.flag() else None
     est.sent_ready = r.flag()
+    est.link, est.reestablish_sent = r.enum(Link), r.flag()
     return est
 
 
