@@ -37,13 +37,14 @@ from vajra.channel.establish import Establishment, FundingConfirmed, LocalKeys, 
 from vajra.channel.establish_io import channel_type_bytes
 from vajra.channel.machine import Channel
 from vajra.channel.machine import State as ChannelState
+from vajra.channel.reestablish import Link
 from vajra.channel.scripts import funding_script
 from vajra.channel.spec import ChannelParams, Side
 from vajra.errors import DecodeError
 from vajra.node.config import MAX_CHANNELS, MAX_PENDING_PER_PEER, NodeConfig
 from vajra.node.effects import Effect, SendTo, WakeAt, Watch
 from vajra.node.requests import ChannelSignerCall, NewChannelKeys, NodeRequest
-from vajra.wire import ErrorMessage, FundingSigned, Message, OpenChannel
+from vajra.wire import ChannelReestablish, ErrorMessage, FundingSigned, Message, OpenChannel
 
 ALL_CHANNELS = bytes(32)
 ACCEPTED_TYPES = (channel_type_bytes(anchors=False), channel_type_bytes(anchors=True))
@@ -214,7 +215,26 @@ class ChannelBook:
             return
         if msg.NAME == "announcement_signatures":
             return  # we announce no channel (BOLT 7: unannounced channels are private)
+        core = entry.chan if entry.chan is not None else entry.est
+        if isinstance(msg, ChannelReestablish) and core is not None:
+            # The peer reconnected. A sleeping node is not told of disconnections (the
+            # runtime answers the peer meanwhile), so its channel may still think the
+            # old connection is up: close that one first (BOLT 2 "upon disconnection"),
+            # then open the new one (our own channel_reestablish goes out first).
+            if core.link is Link.UP:
+                core.disconnected(now)
+            if core.link is Link.DOWN:
+                core.connected(now)
         self._feed(cid, entry, msg, now)
+
+    def peer_disconnected(self, peer: bytes, now: float) -> None:
+        """The connection to `peer` closed while the node was awake (BOLT 2: uncommitted
+        updates are forgotten; an establishment before `funding_signed` is abandoned)."""
+        for key, e in list(self.channels.items()):
+            core = e.chan if e.chan is not None else e.est
+            if e.peer == peer and core is not None and core.link is not Link.DOWN:
+                core.disconnected(now)
+                self.pump(key, now)
 
     def _feed(self, key: bytes, e: ChannelEntry, msg: Message, now: float) -> None:
         if e.chan is not None:

@@ -125,6 +125,11 @@ class Node:
             self.book.message(peer, msg, now)
         return []
 
+    def peer_disconnected(self, peer: bytes, now: int) -> None:
+        """The runtime lost its connection to `peer` while the node was awake."""
+        self.book.peer_disconnected(peer, now)
+        self.dirty = True
+
     def on_wake(self, wake: Wake, now: int) -> None:
         """The runtime woke the node without a peer message (`wake.reason`: "chain" or
         "timer"): funding outputs confirmed or undone, depths reached. Events with

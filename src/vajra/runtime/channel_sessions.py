@@ -35,12 +35,16 @@ class PeerRoutes:
     def add(self, node_id: bytes, peer: bytes, session: Reachable) -> None:
         self._by_node.setdefault(node_id, {})[peer] = session
 
-    def remove(self, node_id: bytes, peer: bytes, session: Reachable) -> None:
+    def remove(self, node_id: bytes, peer: bytes, session: Reachable) -> bool:
+        """Forget `session`; True if it was the peer's live one (False: a newer session
+        replaced it, or the node slept): only then has the peer really gone."""
         peers = self._by_node.get(node_id)
-        if peers is not None and peers.get(peer) is session:
-            del peers[peer]
-            if not peers:
-                del self._by_node[node_id]
+        if peers is None or peers.get(peer) is not session:
+            return False
+        del peers[peer]
+        if not peers:
+            del self._by_node[node_id]
+        return True
 
     def drop_node(self, node_id: bytes) -> None:
         """The node sleeps: its sessions stay open (hibernation answers them) but no

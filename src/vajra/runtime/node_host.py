@@ -221,6 +221,27 @@ class NodeHost:
                 self.failures += 1
                 raise WakeFailed(node_id, "lease_lost") from None
 
+    async def disconnected(self, node_id: bytes, peer: bytes) -> None:
+        """The worker lost its session with `peer`: an awake node's channels with it
+        learn it (BOLT 2 "upon disconnection"). A sleeping node is not woken for it: its
+        channels learn it from the peer's next `channel_reestablish`."""
+        lock = self._locks.get(node_id)
+        if lock is None or node_id not in self._awake:
+            return
+        async with lock:
+            awake = self._awake.get(node_id)
+            if awake is None:
+                return
+            try:
+                now = self._clock()
+                awake.node.peer_disconnected(peer, int(now))
+                await self._settle(node_id, awake, now, None)
+            except LeaseLost:
+                self._drop(node_id)
+                self.failures += 1
+            except WakeFailed as e:
+                log.warning("event=disconnect_failed node=%s error=%s", node_id.hex(), e)
+
     async def _catch_up(self, node_id: bytes, awake: _Awake, peer: bytes) -> list[Message]:
         """The node's pending chain events, at the first input of a wake; what it sends
         `peer` goes after the replies to the input (BOLT 2: `channel_reestablish` first)."""

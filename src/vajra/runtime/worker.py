@@ -410,8 +410,10 @@ class Session(asyncio.Protocol):
             w.recent.discard(self)
             w.handshaking.pop(self, None)
             w.admission.remove(self, self.index)
-            if self.channel_peer and self.conn.remote_pubkey:
-                w.routes.remove(self.node_id, self.conn.remote_pubkey, self)
+            peer = self.conn.remote_pubkey
+            if self.channel_peer and peer and w.routes.remove(self.node_id, peer, self):
+                # The peer's live session closed (not one a reconnection replaced).
+                w.spawn(w.host.disconnected(self.node_id, peer))
         self.conn = None
 
     async def _deliver(self) -> None:

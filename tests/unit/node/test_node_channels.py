@@ -24,6 +24,7 @@ from vajra.channel.establish import (
     OpenArgs,
     State,
 )
+from vajra.channel.reestablish import Link
 from vajra.crypto.hashes import sha256
 from vajra.node import Node, NodeState
 from vajra.node.channels import funding_output_script
@@ -156,9 +157,24 @@ def test_lnd_style_open_to_ready_through_chain_wakes() -> None:
     assert summary["channel_id"] == cid.hex() and summary["funding_height"] == 500
     assert summary["remote_balance_msat"] == 100_000_000  # all the funder's
     assert summary["local_balance_msat"] == 0
+    # The peer reconnects to the (sleeping, so never told) node: its channel_reestablish
+    # makes the node close the old connection and answer with its own first.
+    ch = funder.est.channel()
+    ch.disconnected(0.0)
+    ch.connected(0.0)
+    (theirs,) = ch.messages_to_send()
+    sent = [e.message for e in host.input(theirs) if isinstance(e, SendTo)]  # type: ignore[attr-defined]
+    # BOLT 2: both next_commitment_number 1 -> channel_ready is retransmitted too.
+    assert [m.NAME for m in sent] == ["channel_reestablish", "channel_ready"]
+    for m in sent:
+        ch.receive_message(m, 0.0)
+    (ready_again,) = ch.messages_to_send()  # the funder retransmits its own
+    assert ch.link is Link.UP and isinstance(ready_again, ChannelReady)
+    assert host.input(ready_again) == []  # a retransmitted channel_ready is ignored
+    node_chan = host.node.state.channels[cid].chan
+    assert node_chan is not None and node_chan.link is Link.UP
     # Normal operation continues on the same channel (reloaded after every message): a
     # fee update and its commitment dance, every signature through the node's signer.
-    ch = funder.est.channel()
     ch.command(io.UpdateFeerate(3_000), 0.0)
     ch.command(io.SignCommitment(), 0.0)
     assert funder.signer is not None
@@ -262,3 +278,10 @@ def test_peer_error_fails_a_funded_channel_which_stays_listed() -> None:
     host.input(ErrorMessage(bytes(32), b"bye"))  # all channels with PEER
     (s,) = host.node.channel_summaries()
     assert s["state"] == "failed"
+
+
+def test_disconnect_before_funding_signed_forgets_the_opening() -> None:
+    host, funder = Host(), Funder()
+    host.input(funder.open_msg())
+    host.node.peer_disconnected(PEER, 3)
+    assert host.node.state.channels == {}  # BOLT 2: not remembered before funding_signed

@@ -28,9 +28,9 @@ def test_send_reaches_the_live_session_of_that_peer_only() -> None:
     routes.add(NODE, OTHER_PEER, other)
     assert routes.send(NODE, PEER, msg) and new.got == [msg] and old.got == []
     assert not routes.send(OTHER_NODE, PEER, msg)  # another node's peer: not this session
-    routes.remove(NODE, PEER, old)  # the old session closing does not remove the new
+    assert not routes.remove(NODE, PEER, old)  # the old session closing: not a disconnect
     assert routes.send(NODE, PEER, msg) and len(new.got) == 2
-    routes.remove(NODE, PEER, new)
+    assert routes.remove(NODE, PEER, new)
     assert not routes.send(NODE, PEER, msg)
     routes.drop_node(NODE)  # the node sleeps
     assert not routes.send(NODE, OTHER_PEER, msg) and len(routes) == 0
