@@ -15,11 +15,25 @@ operation's requests for commitment number 0. The owner fetches `LocalKeys` (pub
 basepoints and the second per-commitment point) from the signer before it starts.
 
     funder:  AWAIT_ACCEPT -> AWAIT_FUNDING_OUTPOINT (owner builds the funding tx)
-             -> SIGN_REMOTE_0 -> AWAIT_FUNDING_SIGNED -> VALIDATE_LOCAL_0 -> AWAIT_DEPTH
-    fundee:  AWAIT_OPEN -> AWAIT_FUNDING_CREATED -> VALIDATE_LOCAL_0 -> SIGN_REMOTE_0
+             -> SETUP_SIGNER -> SIGN_REMOTE_0 -> AWAIT_FUNDING_SIGNED -> VALIDATE_LOCAL_0
              -> AWAIT_DEPTH
+    fundee:  AWAIT_OPEN -> AWAIT_FUNDING_CREATED -> SETUP_SIGNER -> VALIDATE_LOCAL_0
+             -> SIGN_REMOTE_0 -> AWAIT_DEPTH
     both:    AWAIT_DEPTH -(FundingConfirmed)-> sends channel_ready -> READY once the
              peer's channel_ready is in (it may come first).
+
+Reconnection (BOLT 2 "Message Retransmission"): `disconnected()` forgets the channel
+before AWAIT_DEPTH (nothing was broadcast or signed for the funder yet) and otherwise
+keeps it; `connected()` sends our `channel_reestablish` (next numbers 1 and 0); the
+peer's is checked and `channel_ready` is resent if we had sent it. Nothing else is
+accepted before it. The link carries over into the `Channel` at READY.
+
+The first signer request of every channel is `SetupChannel(params, initial_spec)`, sent
+as soon as the funding outpoint is known and before commitment 0 is signed or validated:
+the signer opens its own copy from it (DESIGN.md section 12) and answers `ChannelSetUp`.
+The three states that wait for the signer (SETUP_SIGNER, SIGN_REMOTE_0,
+VALIDATE_LOCAL_0) queue peer messages; every other state is "at rest" and can be
+persisted (`vajra.channel.persist`).
 
 Channel types: `option_static_remotekey`, with `option_anchors_zero_fee_htlc_tx` when
 the funder proposes it; `channel_type` is required (LND and LDK send it).
@@ -45,6 +59,7 @@ from vajra.channel.establish_io import (
 )
 from vajra.channel.keys import Basepoints
 from vajra.channel.machine import Channel
+from vajra.channel.reestablish import Link
 from vajra.channel.spec import ChannelParams, CommitSpec, Side, SideParams
 
 __all__ = [
@@ -64,6 +79,7 @@ from vajra.wire import (
     AcceptChannel,
     AcceptChannelTlvs,
     ChannelReady,
+    ChannelReestablish,
     ErrorMessage,
     FundingCreated,
     FundingSigned,
@@ -79,6 +95,7 @@ class State(enum.Enum):
     AWAIT_FUNDING_OUTPOINT = "await_funding_outpoint"
     AWAIT_FUNDING_CREATED = "await_funding_created"
     AWAIT_FUNDING_SIGNED = "await_funding_signed"
+    SETUP_SIGNER = "setup_signer"
     SIGN_REMOTE_0 = "sign_remote_0"
     VALIDATE_LOCAL_0 = "validate_local_0"
     AWAIT_DEPTH = "await_depth"
@@ -88,6 +105,11 @@ class State(enum.Enum):
 
 
 Handler = Callable[["Establishment", object], None]
+
+WAITING = frozenset({State.SETUP_SIGNER, State.SIGN_REMOTE_0, State.VALIDATE_LOCAL_0})
+"""States with a signer request outstanding: peer messages wait, nothing is persisted."""
+REMEMBERED = frozenset({State.AWAIT_DEPTH, State.AWAIT_CHANNEL_READY, State.READY})
+"""States a disconnection does not forget (BOLT 2 "MUST remember the channel")."""
 
 
 _MSG = {
@@ -115,6 +137,11 @@ class Establishment:
         self.spec: CommitSpec | None = None
         self.remote_second_point: bytes | None = None
         self.sent_ready = False
+        self.link = Link.UP
+        """The connection (BOLT 2 reestablish: remembered from AWAIT_DEPTH on)."""
+        self.reestablish_sent = False
+        self._funding_signature = b""
+        """The funder's signature on our commitment 0, held while the signer sets up."""
         self._out: list[Message] = []
         self._requests: deque[io.SignerRequest] = deque()
         self._events: deque[object] = deque()
@@ -153,13 +180,73 @@ class Establishment:
             self.state = State.FAILED
             self._events.append(io.ChannelFailed(_rule("peer sent error", self.state, msg.NAME)))
             return
-        if self.state in (State.SIGN_REMOTE_0, State.VALIDATE_LOCAL_0):
+        if self.link is Link.DOWN:
+            return  # a message with no connection is the owner's slip
+        if self.state in WAITING:
             self._deferred.append(msg)  # replayed once the signer answered (as machine.py)
             return
         self._dispatch(msg)
 
+    def disconnected(self, now: float) -> None:
+        """BOLT 2: a channel is remembered for reconnection once the funder validated
+        `funding_signed` / the fundee sent it (AWAIT_DEPTH on); earlier, disconnection
+        forgets it (state FAILED, event `ChannelFailed`, nothing sent)."""
+        del now
+        if self.state is State.FAILED or self.link is Link.DOWN:
+            return
+        self._out.clear()  # for the connection that closed
+        if self.state not in REMEMBERED:
+            self.state = State.FAILED
+            self._requests.clear()
+            self._deferred.clear()
+            self._events.append(io.ChannelFailed(_rule("disconnected", self.state, None)))
+            return
+        self.link, self.reestablish_sent = Link.DOWN, False
+        self._deferred.clear()
+
+    def connected(self, now: float) -> None:
+        """A new connection: our `channel_reestablish` (next numbers 1 and 0) goes out."""
+        del now
+        if self.link is not Link.DOWN or self.state is State.FAILED:
+            return
+        assert self.params is not None
+        self.link, self.reestablish_sent = Link.REESTABLISHING, True
+        self._out.append(
+            ChannelReestablish(
+                self.params.channel_id, 1, 0, bytes(32),
+                self.keys.basepoints.first_per_commitment_point,
+            )
+        )  # fmt: skip
+
+    def _queue(self, msg: Message) -> None:
+        if self.link is Link.UP:
+            self._out.append(msg)
+
+    def _on_reestablish(self, m: ChannelReestablish) -> None:
+        """BOLT 2 with no commitment past 0 on either side: the peer's numbers must be 1
+        and 0; it retransmits `channel_ready` if it sent one, and so do we."""
+        if m.next_commitment_number == 0:
+            raise _rule("reestablish-next-commitment-zero", self.state, m.NAME)
+        if m.next_commitment_number > 1 or m.next_revocation_number > 0:
+            self._events.append(
+                io.ChannelBehind(False, max(m.next_commitment_number, m.next_revocation_number), 0)
+            )
+            raise _rule("reestablish-peer-has-newer-state", self.state, m.NAME)
+        if m.your_last_per_commitment_secret != bytes(32):
+            raise _rule("reestablish-wrong-secret", self.state, m.NAME)
+        self.link = Link.UP
+        if self.sent_ready:
+            self._out.append(self._ready_message())
+
     def _dispatch(self, msg: Message) -> None:
         try:
+            if self.link is Link.REESTABLISHING:
+                if msg.NAME != "channel_reestablish" or (
+                    self.params is not None and msg.channel_id != self.params.channel_id  # type: ignore[attr-defined]
+                ):
+                    raise _rule("message before channel_reestablish", self.state, msg.NAME)
+                self._on_reestablish(msg)  # type: ignore[arg-type]
+                return
             handler = _TRANSITIONS.get((self.state, msg.NAME))
             if handler is None:
                 raise _rule("unexpected message", self.state, msg.NAME)
@@ -176,10 +263,7 @@ class Establishment:
 
     def signer_result(self, result: io.SignerResult, now: float) -> None:
         del now
-        if isinstance(result, io.SignerRefused) and self.state in (
-            State.SIGN_REMOTE_0,
-            State.VALIDATE_LOCAL_0,
-        ):
+        if isinstance(result, io.SignerRefused) and self.state in WAITING:
             self._fail(_rule(f"signer refused: {result.reason}", self.state, None))
             self._deferred.clear()
             return
@@ -187,8 +271,12 @@ class Establishment:
         if handler is None:
             raise _rule("unexpected signer result", self.state, type(result).__name__)
         handler(self, result)
-        while self._deferred and self.state not in (State.SIGN_REMOTE_0, State.VALIDATE_LOCAL_0):
+        while self._deferred and self.state not in WAITING:
             self._dispatch(self._deferred.popleft())
+
+    def idle_outputs(self) -> bool:
+        """Nothing for the owner to collect and no peer message queued (persistable)."""
+        return not (self._out or self._requests or self._events or self._deferred)
 
     def messages_to_send(self) -> list[Message]:
         out, self._out = self._out, []
@@ -205,13 +293,20 @@ class Establishment:
         if self.state is not State.READY or self.params is None or self.spec is None:
             raise _rule("channel not ready", self.state, None)
         assert self.remote_second_point is not None
-        return Channel(Ledger.open(self.params, self.spec), self.remote_second_point)
+        ch = Channel(
+            Ledger.open(self.params, self.spec),
+            self.remote_second_point,
+            self.keys.second_per_commitment_point,
+        )
+        ch.link, ch.reestablish_sent = self.link, self.reestablish_sent
+        return ch
 
     def _fail(self, error: VajraError) -> None:
         cid = self.params.channel_id if self.params else self.temporary_channel_id
         self.state = State.FAILED
         self._requests.clear()
-        self._out.append(ErrorMessage(cid or bytes(32), str(error).encode()[:1000]))
+        if self.link is not Link.DOWN:
+            self._out.append(ErrorMessage(cid or bytes(32), str(error).encode()[:1000]))
         self._events.append(io.ChannelFailed(error))
 
     # -- checks shared by both roles ------------------------------------------------
@@ -278,6 +373,11 @@ class Establishment:
         if all(b <= self.params.reserve_msat(s) for s, b in zip(Side, balances, strict=True)):
             raise _rule("both-balances-below-reserve", self.state, _MSG.get(self.state))
 
+    def _setup_signer(self) -> None:
+        assert self.params is not None and self.spec is not None
+        self._requests.append(io.SetupChannel(self.params, self.spec))
+        self.state = State.SETUP_SIGNER
+
     def _sign_remote_0(self) -> None:
         assert self.spec is not None and self.remote_basepoints is not None
         point = self.remote_basepoints.first_per_commitment_point
@@ -337,13 +437,23 @@ class Establishment:
 
     def _on_funding_outpoint(self, cmd: FundingOutpoint) -> None:
         self._setup(cmd.outpoint, Side.LOCAL)
-        self._sign_remote_0()
+        self._setup_signer()
 
     def _on_funding_created(self, m: FundingCreated) -> None:
         if m.temporary_channel_id != self.temporary_channel_id:
             raise _rule("wrong-temporary-channel-id", self.state, m.NAME)
         self._setup(OutPoint(m.funding_txid, m.funding_output_index), Side.REMOTE)
-        self._validate_local_0(m.signature)
+        self._funding_signature = m.signature
+        self._setup_signer()
+
+    def _on_signer_set_up(self, r: io.ChannelSetUp) -> None:
+        del r
+        assert self.params is not None
+        if self.params.funder is Side.LOCAL:
+            self._sign_remote_0()
+        else:
+            signature, self._funding_signature = self._funding_signature, b""
+            self._validate_local_0(signature)
 
     def _on_funding_signed(self, m: FundingSigned) -> None:
         assert self.params is not None
@@ -375,11 +485,13 @@ class Establishment:
     def _on_confirmed(self, cmd: FundingConfirmed) -> None:
         del cmd
         assert self.params is not None
-        self._out.append(
-            ChannelReady(self.params.channel_id, self.keys.second_per_commitment_point)
-        )
+        self._queue(self._ready_message())
         self.sent_ready = True
         self.state = State.READY if self.remote_second_point else State.AWAIT_CHANNEL_READY
+
+    def _ready_message(self) -> ChannelReady:
+        assert self.params is not None
+        return ChannelReady(self.params.channel_id, self.keys.second_per_commitment_point)
 
     def _on_channel_ready(self, m: ChannelReady) -> None:
         assert self.params is not None
@@ -397,6 +509,7 @@ _TRANSITIONS: dict[tuple[State, str], Handler] = {
     (_S.AWAIT_FUNDING_OUTPOINT, "FundingOutpoint"): Establishment._on_funding_outpoint,  # type: ignore[dict-item]
     (_S.AWAIT_FUNDING_CREATED, "funding_created"): Establishment._on_funding_created,  # type: ignore[dict-item]
     (_S.AWAIT_FUNDING_SIGNED, "funding_signed"): Establishment._on_funding_signed,  # type: ignore[dict-item]
+    (_S.SETUP_SIGNER, "ChannelSetUp"): Establishment._on_signer_set_up,  # type: ignore[dict-item]
     (_S.SIGN_REMOTE_0, "CounterpartySigned"): Establishment._on_remote_0_signed,  # type: ignore[dict-item]
     (_S.VALIDATE_LOCAL_0, "HolderValidated"): Establishment._on_local_0_validated,  # type: ignore[dict-item]
     (_S.AWAIT_DEPTH, "FundingConfirmed"): Establishment._on_confirmed,  # type: ignore[dict-item]

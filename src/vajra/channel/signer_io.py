@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vajra.channel.spec import ChannelParams, CommitSpec
+from vajra.channel.spec import Change, ChannelParams, CommitSpec
 from vajra.errors import VajraError
 
 
@@ -198,4 +198,42 @@ class CommitmentAdvanced:
     number: int
 
 
-ChannelEvent = SigningRefused | ChannelFailed | CommitmentAdvanced
+@dataclass(frozen=True, slots=True)
+class UpdatesDropped:
+    """A disconnection erased our updates that no `commitment_signed` covered (BOLT 2:
+    both sides reverse them). `changes` in the order proposed; the owner may propose
+    them again once the channel is reestablished (an add gets a new `update_add_htlc`)."""
+
+    changes: tuple[Change, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Reestablished:
+    """The peer's `channel_reestablish` checked; messages flow again. Says what was
+    retransmitted."""
+
+    resent_commitment_signed: bool
+    resent_revoke_and_ack: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelBehind:
+    """The peer knows a newer state of the channel than ours (we lost data, e.g. a
+    restored backup): we MUST NOT broadcast our commitment (BOLT 2). `proven`: the peer's
+    `your_last_per_commitment_secret` is our secret for the newer number (checked
+    against the points we hold); otherwise only its numbers say so. The channel fails
+    too (`ChannelFailed`), asking the peer to close."""
+
+    proven: bool
+    their_number: int
+    our_number: int
+
+
+ChannelEvent = (
+    SigningRefused
+    | ChannelFailed
+    | CommitmentAdvanced
+    | UpdatesDropped
+    | Reestablished
+    | ChannelBehind
+)

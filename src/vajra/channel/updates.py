@@ -269,6 +269,20 @@ class Ledger:
         remote.signed = []
         return self.remote_commit
 
+    # -- reconnection -----------------------------------------------------------------
+
+    def drop_uncommitted(self) -> list[Change]:
+        """BOLT 2 "upon disconnection: MUST reverse any uncommitted updates sent by the
+        other side" — and the peer reverses ours, so both `proposed` sets go, with the
+        HTLC ids their adds took. Returns our dropped changes, in order (the owner may
+        propose them again once reconnected)."""
+        dropped = self.pending[Side.LOCAL].proposed
+        for side in Side:
+            p = self.pending[side]
+            self.next_htlc_id[side] -= sum(isinstance(c, AddChange) for c in p.proposed)
+            p.proposed = []
+        return dropped
+
 
 def _one(side: Side, change: Change) -> tuple[list[Change], list[Change]]:
     return ([change], []) if side is Side.LOCAL else ([], [change])

@@ -23,6 +23,11 @@ authorised for outgoing HTLCs. Policy codes:
     policy-htlc-signature               an HTLC signature missing or not verifying
     policy-revoke-new-commitment-signed revoke before the next holder commitment validated
     policy-commitment-holder-not-revoked  sign (for broadcast) a revoked holder commitment
+    policy-setup-basepoints             SetupChannel names basepoints not derived from the
+                                        channel's secrets
+    policy-setup-repeated               a second, different SetupChannel for the channel
+    policy-commitment-initial           commitment 0 (either side) differs from the
+                                        SetupChannel's initial spec
 
 Not yet (issue 9): replaying the updates to derive the spec itself (it checks
 conservation, our balance against our HTLCs and preimages, and authorisations), fee and
@@ -72,27 +77,39 @@ class ChannelSigner:
     holder_revoked: int = -1
     counterparty: dict[int, tuple[CommitSpec, bytes]] = field(default_factory=dict)
     counterparty_revoked: int = -1
+    initial_spec: CommitSpec | None = None
+    """Commitment 0's content, from `SetupChannel`: both sides' commitment 0 must hold it."""
     approved_payments: set[bytes] = field(default_factory=set)
     paid_hashes: set[bytes] = field(default_factory=set)
     """Payment hashes whose preimage the signer has seen: those HTLCs we offered may go
     to the peer."""
 
     @classmethod
+    def setup(cls, secrets: ChannelSecrets, request: io.SetupChannel) -> ChannelSigner:
+        """The signer's copy of a channel from its first request, `SetupChannel` (answer
+        it with `io.ChannelSetUp()`). Commitment 0 of each side is still to be signed and
+        validated, and must hold `request.initial_spec`. Raises `PolicyViolation`
+        (`policy-setup-basepoints`, `policy-commitment-balance`)."""
+        channel, spec = request.params, request.initial_spec
+        if channel.basepoints[Side.LOCAL] != secrets.basepoints():
+            raise PolicyViolation("policy-setup-basepoints", channel.channel_id.hex())
+        s = cls(secrets, channel, initial_spec=spec)
+        s._check_balance(spec)
+        if spec.htlcs:
+            raise PolicyViolation("policy-commitment-initial", "HTLCs in commitment 0")
+        return s
+
+    @classmethod
     def open(
         cls, secrets: ChannelSecrets, channel: ChannelParams, spec: CommitSpec
     ) -> ChannelSigner:
-        """After funding: commitment 0 of each side holds `spec` (the funding flow, not
-        yet built, has the peer's signature on holder commitment 0 validated)."""
-        s = cls(secrets, channel)
+        """A channel whose commitment 0 of each side is done (for tests that start in
+        normal operation; the funding flow goes through `setup`)."""
+        s = cls.setup(secrets, io.SetupChannel(channel, spec))
         s.holder[0] = _Held(spec, b"", ())
         first = channel.basepoints[Side.REMOTE].first_per_commitment_point
         s.counterparty[0] = (spec, first)
         return s
-
-    @classmethod
-    def new(cls, secrets: ChannelSecrets, channel: ChannelParams) -> ChannelSigner:
-        """At funding: commitment 0 of each side still to be signed and validated."""
-        return cls(secrets, channel)
 
     def authorise_payment(self, payment_hash: bytes) -> None:
         """A device authorised one outgoing HTLC with this hash (one authorisation, one
@@ -107,7 +124,13 @@ class ChannelSigner:
                 return self._validate_holder(request)
             if isinstance(request, io.RevokeHolderCommitment):
                 return self._revoke(request)
-            # SetupChannel opens a ChannelSigner (see `new`); SignMutualClose: issue 9.
+            if isinstance(request, io.SetupChannel):
+                # A retried SetupChannel (the answer was lost) is answered again; any
+                # other is refused: the channel's parameters never change.
+                if (request.params, request.initial_spec) != (self.channel, self.initial_spec):
+                    raise PolicyViolation("policy-setup-repeated", self.channel.channel_id.hex())
+                return io.ChannelSetUp()
+            # SignMutualClose: issue 9.
             raise PolicyViolation("request-unsupported", type(request).__name__)
         except PolicyViolation as e:
             return io.SignerRefused(e.reason, e.detail)
@@ -120,6 +143,8 @@ class ChannelSigner:
             raise PolicyViolation("policy-commitment-retry-same", f"number {r.number}")
         if r.number not in (last, last + 1):
             raise PolicyViolation("policy-commitment-sequence", f"{r.number} after {last}")
+        if r.number == 0 and r.spec != self.initial_spec:
+            raise PolicyViolation("policy-commitment-initial", "counterparty commitment 0")
         if r.number == last + 1:
             self._take_revocation(r.last_revocation)
             if self.counterparty_revoked < r.number - 2:
@@ -173,6 +198,8 @@ class ChannelSigner:
             raise PolicyViolation(
                 "policy-commitment-holder-sequence", f"{r.number} after {current}"
             )
+        if r.number == 0 and r.spec != self.initial_spec:
+            raise PolicyViolation("policy-commitment-initial", "holder commitment 0")
         self._check_balance(r.spec)
         if current >= 0:
             self._check_payments(self.holder[current].spec, r.spec, r.preimages)

@@ -9,6 +9,7 @@ import contextlib
 
 from tests.unit.channel.pair import secrets, side_params
 from vajra.bitcoin.tx import OutPoint
+from vajra.channel import signer_io as io
 from vajra.channel.establish import (
     EstablishConfig,
     Establishment,
@@ -17,7 +18,7 @@ from vajra.channel.establish import (
     State,
 )
 from vajra.crypto.hashes import sha256
-from vajra.errors import VajraError
+from vajra.errors import PolicyViolation, VajraError
 from vajra.signer.channels import ChannelSigner
 from vajra.wire import (
     ChannelReady,
@@ -74,9 +75,14 @@ def fuzz_one(data: bytes) -> None:
                 if msg is not None:
                     est.receive_message(msg, 0.0)
             elif op == 4 and (req := est.next_signer_request()) is not None:
-                if signer is None and est.params is not None:
-                    signer = ChannelSigner.new(_B, est.params)
-                if signer is not None:
+                if isinstance(req, io.SetupChannel):
+                    try:
+                        signer = ChannelSigner.setup(_B, req)
+                        result: io.SignerResult = io.ChannelSetUp()
+                    except PolicyViolation as e:
+                        result = io.SignerRefused(e.reason, e.detail)
+                    est.signer_result(result, 0.0)
+                elif signer is not None:
                     est.signer_result(signer.handle(req), 0.0)
             elif op == 5:
                 est.command(FundingConfirmed(), 0.0)

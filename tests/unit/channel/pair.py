@@ -14,6 +14,7 @@ from vajra.bitcoin.tx import OutPoint
 from vajra.channel import signer_io as io
 from vajra.channel.keys import ChannelSecrets
 from vajra.channel.machine import Channel
+from vajra.channel.reestablish import Link
 from vajra.channel.spec import ChannelParams, CommitSpec, Side, SideParams
 from vajra.channel.updates import Ledger
 from vajra.crypto.hashes import sha256
@@ -87,14 +88,31 @@ class Pair:
         self.flush()
         return True
 
+    def disconnect(self) -> None:
+        """The connection drops: whatever was in flight is lost, both sides notice."""
+        self.a_to_b.clear()
+        self.b_to_a.clear()
+        for ep in (self.a, self.b):
+            ep.channel.disconnected(0.0)
+        self.flush()
+
+    def reconnect(self) -> None:
+        """A new connection: each side sends its channel_reestablish (maybe once its
+        signer answers)."""
+        for ep in (self.a, self.b):
+            if ep.channel.link is Link.DOWN:
+                ep.channel.connected(0.0)
+        self.flush()
+
     def settle_all(self, limit: int = 200) -> None:
-        """Run until nothing moves: deliver, answer, and sign whatever is pending."""
+        """Run until nothing moves: reconnect, deliver, answer, sign whatever is pending."""
+        self.reconnect()
         for _ in range(limit):
             moved = self.deliver(True) or self.deliver(False)
             moved = self.answer(self.a) or self.answer(self.b) or moved
             if not moved:
                 for ep in (self.a, self.b):
-                    if ep.channel.state.value == "normal":
+                    if ep.channel.state.value == "normal" and ep.channel.link is Link.UP:
                         ep.channel.command(io.SignCommitment(), 0.0)
                 self.flush()
                 if not (self.a_to_b or self.b_to_a or self.a.requests or self.b.requests):
@@ -121,6 +139,8 @@ def make_pair(*, anchors: bool = True, feerate_per_kw: int = 2_500) -> Pair:
         (sa, params_a, spec_a, sb),
         (sb, params_a.flipped(), spec_a.flipped(), sa),
     ):
-        channel = Channel(Ledger.open(params, spec), peer.per_commitment_point(1))
+        channel = Channel(
+            Ledger.open(params, spec), peer.per_commitment_point(1), secret.per_commitment_point(1)
+        )
         endpoints.append(Endpoint(channel, ChannelSigner.open(secret, params, spec)))
     return Pair(endpoints[0], endpoints[1])

@@ -10,19 +10,33 @@ from vajra.channel.machine import MAX_DEFERRED, ChannelBusy, State
 from vajra.channel.spec import FeeChange
 from vajra.crypto.hashes import sha256
 from vajra.errors import ProtocolError
-from vajra.wire import ChannelReady, RevokeAndAck, UpdateFee
+from vajra.wire import (
+    ChannelReady,
+    ChannelReadyTlvs,
+    FundingSigned,
+    RevokeAndAck,
+    UpdateFee,
+)
 
 
 def test_a_message_outside_the_table_fails_the_channel_naming_state_and_message() -> None:
     p = make_pair()
     ch = p.b.channel
-    point = p.a.signer.secrets.per_commitment_point(2)
-    ch.receive_message(ChannelReady(ch.channel_id, point), 0.0)
+    ch.receive_message(FundingSigned(ch.channel_id, bytes(64)), 0.0)
     (event,) = [e for e in p.b.collect_events() if isinstance(e, io.ChannelFailed)]
     assert isinstance(event.error, ProtocolError)
-    assert (event.error.state, event.error.message) == ("normal", "channel_ready")
+    assert (event.error.state, event.error.message) == ("normal", "funding_signed")
     assert ch.state is State.FAILED
     assert [m.NAME for m in ch.messages_to_send()] == ["error"]
+
+
+def test_a_redundant_channel_ready_is_ignored_and_its_alias_noted() -> None:
+    p = make_pair()
+    ch = p.b.channel
+    point = p.a.signer.secrets.per_commitment_point(1)
+    ch.receive_message(ChannelReady(ch.channel_id, point, ChannelReadyTlvs(0x123456)), 0.0)
+    assert ch.state is State.NORMAL and not ch.messages_to_send()
+    assert ch.remote_alias == 0x123456
 
 
 def test_revoke_and_ack_with_nothing_to_revoke_fails_the_channel() -> None:

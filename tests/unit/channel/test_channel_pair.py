@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from tests.unit.channel.pair import CAPACITY_SAT, Endpoint, Pair, make_pair
 from vajra.channel import signer_io as io
 from vajra.channel.machine import ChannelBusy, State
+from vajra.channel.reestablish import ChannelOffline, Link
 from vajra.channel.spec import Side, build_commitment_for
 from vajra.channel.updates import UpdateRuleBroken
 from vajra.crypto.hashes import sha256
@@ -40,7 +41,8 @@ def _check_conservation(p: Pair) -> None:
 
 
 def _quiescent(p: Pair) -> bool:
-    return not (p.a_to_b or p.b_to_a or p.a.requests or p.b.requests)
+    up = p.a.channel.link is Link.UP and p.b.channel.link is Link.UP
+    return up and not (p.a_to_b or p.b_to_a or p.a.requests or p.b.requests)
 
 
 def _check_agreement(p: Pair) -> None:
@@ -81,6 +83,9 @@ ACTIONS = st.one_of(
     ),
     st.tuples(st.just("fee"), st.just(True), st.integers(253, 20_000), st.just(False)),
     st.tuples(st.just("authorise"), st.booleans(), st.just(0), st.just(False)),
+    # The connection drops (in-flight messages lost) and comes back at once (flag), or
+    # later: at a "link" step that finds it down, or at the end.
+    st.tuples(st.just("link"), st.just(True), st.just(0), st.booleans()),
     _PROGRESS,
     _PROGRESS,
     _PROGRESS,
@@ -123,15 +128,22 @@ def _step(p: Pair, action: tuple[str, bool, int, bool], counter: list[int]) -> N
             p.answer(ep, "test-refusal" if refuse else None)
         elif kind == "authorise":
             _authorise_all(ep)
+        elif kind == "link":
+            if p.a.channel.link is Link.DOWN:
+                p.reconnect()
+            else:
+                p.disconnect()
+                if flag:
+                    p.reconnect()
         elif kind == "pump":  # a few rounds of: deliver and answer everything, then sign
             for _ in range(4):
                 while p.deliver(True) or p.deliver(False) or p.answer(p.a) or p.answer(p.b):
                     pass
                 for e in (p.a, p.b):
-                    if e.channel.state is State.NORMAL:
+                    if e.channel.state is State.NORMAL and e.channel.link is Link.UP:
                         e.channel.command(io.SignCommitment(), 0.0)
                 p.flush()
-    except (UpdateRuleBroken, ChannelBusy):
+    except (UpdateRuleBroken, ChannelBusy, ChannelOffline):
         pass  # a local command the node must refuse: nothing changed
     p.flush()
 
@@ -165,6 +177,10 @@ def test_random_interleavings_agree_and_conserve(
     event(f"commitments reached: {min(p.a.channel.ledger.local_commit.number, 5)}+")
     event(f"refusals: {sum(isinstance(e, io.SigningRefused) for e in p.a.events + p.b.events) > 0}")
     event(f"fulfils: {min(counter[1], 3)}+")
+    event(f"reestablished: {sum(isinstance(e, io.Reestablished) for e in p.a.events)}")
+    resent = [e for e in p.a.events + p.b.events if isinstance(e, io.Reestablished)]
+    event(f"resent commitment_signed: {any(e.resent_commitment_signed for e in resent)}")
+    event(f"resent revoke_and_ack: {any(e.resent_revoke_and_ack for e in resent)}")
     for ep in (p.a, p.b):
         assert ep.channel.state is State.NORMAL
         assert not any(isinstance(e, io.ChannelFailed) for e in ep.events)

@@ -22,7 +22,7 @@ from vajra.channel.establish import (
 )
 from vajra.channel.keys import ChannelSecrets
 from vajra.crypto.hashes import sha256
-from vajra.errors import ProtocolError
+from vajra.errors import PolicyViolation, ProtocolError
 from vajra.signer.channels import ChannelSigner
 from vajra.wire import OpenChannel, OpenChannelTlvs
 
@@ -35,15 +35,25 @@ class Side_:
         self.est, self.secret = est, secret
         self.signer: ChannelSigner | None = None
         self.refuse: str | None = None
+        self.asked: list[io.SignerRequest] = []
 
     def answer(self) -> bool:
         req = self.est.next_signer_request()
         if req is None:
             return False
-        if self.signer is None:
-            assert self.est.params is not None
-            self.signer = ChannelSigner.new(self.secret, self.est.params)
-        result = io.SignerRefused(self.refuse) if self.refuse else self.signer.handle(req)
+        self.asked.append(req)
+        if self.refuse:
+            result: io.SignerResult = io.SignerRefused(self.refuse)
+        elif isinstance(req, io.SetupChannel):
+            assert self.signer is None  # the first request, and only once
+            try:
+                self.signer = ChannelSigner.setup(self.secret, req)
+                result = io.ChannelSetUp()
+            except PolicyViolation as e:
+                result = io.SignerRefused(e.reason, e.detail)
+        else:
+            assert self.signer is not None
+            result = self.signer.handle(req)
         self.est.signer_result(result, 0.0)
         return True
 
@@ -144,3 +154,28 @@ def test_signer_refusing_commitment_0_fails_the_open() -> None:
     assert b.est.state is State.FAILED and a.est.state is State.FAILED
     with pytest.raises(ProtocolError):
         b.est.channel()
+
+
+def test_setup_channel_is_each_sides_first_signer_request() -> None:
+    a, b = _open()
+    _run(a, b)
+    assert a.est.state is State.READY and b.est.state is State.READY
+    assert [type(r).__name__ for r in a.asked] == [
+        "SetupChannel", "SignCounterpartyCommitment", "ValidateHolderCommitment"
+    ]  # fmt: skip
+    assert [type(r).__name__ for r in b.asked] == [
+        "SetupChannel", "ValidateHolderCommitment", "SignCounterpartyCommitment"
+    ]  # fmt: skip
+    for side in (a, b):
+        req = side.asked[0]
+        assert isinstance(req, io.SetupChannel) and side.est.params is not None
+        assert req.params == side.est.params and req.initial_spec == side.est.spec
+        assert req.params.funding_outpoint == OUTPOINT
+
+
+def test_signer_refusing_setup_fails_the_open() -> None:
+    a, b = _open()
+    b.secret = secrets(b"mallory")  # not the keys b announced: the signer refuses setup
+    _run(a, b)
+    assert b.est.state is State.FAILED and a.est.state is State.FAILED
+    assert b.signer is None

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from tests.unit.channel.pair import Pair, make_pair
+from tests.unit.channel.pair import Pair, make_pair, secrets
 from vajra.channel import signer_io as io
 from vajra.channel.machine import State
 from vajra.channel.scripts import funding_script
@@ -15,6 +15,7 @@ from vajra.channel.spec import CommitSpec, Side, build_commitment_for
 from vajra.crypto.hashes import sha256
 from vajra.crypto.secp256k1 import der_to_compact, verify_digest
 from vajra.errors import PolicyViolation
+from vajra.signer.channels import ChannelSigner
 
 PREIMAGE = b"\x07" * 32
 
@@ -182,3 +183,42 @@ def test_holder_commitment_taking_our_money_is_refused() -> None:
     result = p.b.signer.handle(req)
     assert isinstance(result, io.SignerRefused)
     assert result.reason == "policy-commitment-payment-balance"
+
+
+def _setup_request() -> io.SetupChannel:
+    """A's SetupChannel for the pair's channel."""
+    led = make_pair().a.channel.ledger
+    return io.SetupChannel(led.channel, led.local_commit.spec)
+
+
+def test_setup_needs_the_channels_own_basepoints() -> None:
+    req = _setup_request()
+    with pytest.raises(PolicyViolation) as e:
+        ChannelSigner.setup(secrets(b"bob"), req)
+    assert e.value.reason == "policy-setup-basepoints"
+
+
+def test_setup_is_answered_again_only_when_identical() -> None:
+    req = _setup_request()
+    signer = ChannelSigner.setup(secrets(b"alice"), req)
+    assert signer.handle(req) == io.ChannelSetUp()
+    other = replace(req, params=replace(req.params, capacity_sat=req.params.capacity_sat + 1))
+    refused = signer.handle(other)
+    assert isinstance(refused, io.SignerRefused) and refused.reason == "policy-setup-repeated"
+
+
+def test_commitment_0_must_hold_the_initial_spec() -> None:
+    req = _setup_request()
+    signer = ChannelSigner.setup(secrets(b"alice"), req)
+    spec = req.initial_spec
+    moved = CommitSpec(
+        spec.feerate_per_kw, (spec.balance_msat[0] - 1, spec.balance_msat[1] + 1), ()
+    )
+    point = req.params.basepoints[Side.REMOTE].first_per_commitment_point
+    refused = signer.handle(io.SignCounterpartyCommitment(0, moved, point, None))
+    assert refused == io.SignerRefused("policy-commitment-initial", "counterparty commitment 0")
+    refused = signer.handle(io.ValidateHolderCommitment(0, moved, bytes(64), ()))
+    assert refused == io.SignerRefused("policy-commitment-initial", "holder commitment 0")
+    assert isinstance(
+        signer.handle(io.SignCounterpartyCommitment(0, spec, point, None)), io.CounterpartySigned
+    )
