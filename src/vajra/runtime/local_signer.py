@@ -170,7 +170,7 @@ class FixedIdentitySigner:
 
 
 if TYPE_CHECKING:
-    from vajra.runtime.signer_api import ChannelSignerClient
+    from vajra.runtime.signer_api import SignerClient
 
-    _local: ChannelSignerClient = LocalSigner(SignerCore(SignerKeys(bytes(32)), MemoryState()))
-    _fixed: ChannelSignerClient = FixedIdentitySigner(bytes(31) + b"\x01")
+    _local: SignerClient = LocalSigner(SignerCore(SignerKeys(bytes(32)), MemoryState()))
+    _fixed: SignerClient = FixedIdentitySigner(bytes(31) + b"\x01")

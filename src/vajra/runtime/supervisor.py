@@ -48,7 +48,13 @@ from vajra.runtime.fabric import DEFAULT_POOL, AddressPool
 from vajra.runtime.keytable import COUNTERS, GAUGES, Counters, KeyTable, NodeStates
 from vajra.runtime.remote_signer import RemoteSigner, SignerUnavailable
 from vajra.runtime.signer_api import SignerClient
-from vajra.runtime.signer_channel import OP_ECDH, ChannelRequest, ChannelServer
+from vajra.runtime.signer_channel import (
+    OP_CHANNEL_REQUEST,
+    OP_ECDH,
+    OP_NEW_CHANNEL,
+    ChannelRequest,
+    ChannelServer,
+)
 from vajra.runtime.signer_hub import SignerHub
 from vajra.runtime.worker import WorkerConfig
 from vajra.store import NodeRow, SqliteStore
@@ -303,6 +309,12 @@ class Supervisor:
             raise SignerUnavailable(row.signer_id, "not paired") from None
         if req.op == OP_ECDH:
             return await rs.ecdh(req.node_id, req.extra, req.epoch)
+        if req.op == OP_NEW_CHANNEL:
+            index, keys = await rs.new_channel_bytes(req.node_id, req.epoch)
+            return index.to_bytes(4, "big") + keys
+        if req.op == OP_CHANNEL_REQUEST:  # opaque both ways (decision 0017)
+            index = int.from_bytes(req.extra[:4], "big")
+            return await rs.channel_request_bytes(req.node_id, req.epoch, index, req.extra[4:])
         return await rs.state_key(req.node_id, req.epoch)
 
     async def create_nodes(self, count: int, signer_id: int | None = None) -> list[NodeRow]:

@@ -67,6 +67,8 @@ class _Expected:
     restored_channels: dict[int, int] = dataclasses.field(default_factory=dict)
     records: dict[tuple[bytes, int], bytes] = dataclasses.field(default_factory=dict)
     """(node id, channel index) -> SHA-256 of the record the newest approved entry left."""
+    restored_records: dict[tuple[int, int], bytes] = dataclasses.field(default_factory=dict)
+    """(node index, channel index) -> record hash, from a `restore` entry's backup."""
     quota: int | None = None
 
 
@@ -98,6 +100,7 @@ def _apply(x: _Expected, e: AuditEntry) -> None:
         x.channels = {}
         x.restored_channels = dict(s.channels)
         x.records = {}
+        x.restored_records = {(n, i): record_hash(rec) for n, i, rec in s.records}
         x.quota = None
     elif e.kind == "quota":
         x.quota = decode_quota(e.subject)
@@ -210,7 +213,9 @@ def _check_nodes(txn: StateTxn, x: _Expected) -> None:
 
 
 def _check_channels(txn: StateTxn, x: _Expected) -> None:
-    want = dict(x.records)
+    ids = {n.index: n.node_id for n in txn.nodes()}
+    want = {(ids[n], i): h for (n, i), h in x.restored_records.items() if n in ids}
+    want.update(x.records)
     for node_id, index, record in txn.channel_rows():
         name = f"channel {node_id.hex()[:16]}/{index}"
         digest = want.pop((node_id, index), None)

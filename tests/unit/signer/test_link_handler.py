@@ -224,3 +224,24 @@ def test_non_requests_and_garbage(h: LinkHandler) -> None:
     _error(h.handle(lp.Pong(4), T0), "unsupported")
     out = lp.decode(h.handle_bytes(b"\x01\x10", T0))
     _error(out, "bad_request")
+
+
+def test_channel_frames_reach_the_core(h: LinkHandler) -> None:
+    """NEW_CHANNEL answers the keys; CHANNEL_REQUEST answers a result (a policy refusal
+    included); fencing and undecodable request bytes are ERROR frames."""
+    from vajra.channel import signer_codec as codec
+    from vajra.channel import signer_io as io
+
+    (node, _) = _nodes(h)
+    r = h.handle(lp.NewChannel(3, node, 5), T0)
+    assert isinstance(r, lp.ChannelKeys) and r.id == 3 and r.channel_index == 0
+    keys = codec.decode_local_keys(r.keys)
+    assert keys.basepoints == KEYS.node(0).channel(0).basepoints()
+    revoke = codec.encode_request(io.RevokeHolderCommitment(0))
+    r = h.handle(lp.ChannelRequestFrame(4, node, 5, 0, revoke), T0)
+    assert isinstance(r, lp.ChannelResult) and r.id == 4
+    assert codec.decode_result(r.result) == io.SignerRefused(
+        "policy-channel-unknown", "no SetupChannel for this channel"
+    )
+    _error(h.handle(lp.ChannelRequestFrame(5, node, 4, 0, revoke), T0), "stale_epoch")
+    _error(h.handle(lp.ChannelRequestFrame(6, node, 5, 0, b"\xee"), T0), "bad_request")
