@@ -18,13 +18,11 @@ resumes from the last state written.
 
 from __future__ import annotations
 
-from typing import cast
-
 from vajra.errors import PolicyViolation, VajraError
 from vajra.node import Node
 from vajra.node.requests import ChannelSignerCall, NewChannelKeys
 from vajra.runtime.remote_signer import SignerUnavailable
-from vajra.runtime.signer_api import ChannelSignerClient, SignerClient
+from vajra.runtime.signer_api import SignerClient
 
 MAX_REQUESTS_PER_INPUT = 10_000
 """Bound on signer round trips one input may cause (a commitment dance needs a handful;
@@ -53,27 +51,20 @@ async def answer_requests(node: Node, signer: SignerClient, epoch: int, now: int
     """Answer every pending request of `node`; the number of signer calls made.
     Raises `ChannelSignerLost` (see the module docstring)."""
     calls = 0
-    channel_signer = cast(ChannelSignerClient, signer)
-    supported = hasattr(signer, "channel_request")
     while (req := node.next_request()) is not None:
         calls += 1
         if calls > MAX_REQUESTS_PER_INPUT:
             raise ChannelSignerLost(node.node_id, "request_loop")
         if isinstance(req, NewChannelKeys):
-            if not supported:
-                node.request_failed(req, "no_channel_signer")
-                continue
             try:
-                index, keys = await channel_signer.new_channel(node.node_id, epoch)
+                index, keys = await signer.new_channel(node.node_id, epoch)
             except (PolicyViolation, SignerUnavailable) as e:
                 node.request_failed(req, _reason(e))
                 continue
             node.channel_keys(req, index, keys, now)
         elif isinstance(req, ChannelSignerCall):
-            if not supported:
-                raise ChannelSignerLost(node.node_id, "no_channel_signer")
             try:
-                result = await channel_signer.channel_request(
+                result = await signer.channel_request(
                     node.node_id, epoch, req.channel_index, req.request
                 )
             except (PolicyViolation, SignerUnavailable) as e:

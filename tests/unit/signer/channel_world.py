@@ -106,8 +106,14 @@ def open_world(path: Path, *, through_commitment_0: bool = True) -> World:
         io.ChannelSetUp,
     )
     peer = ChannelSigner.setup(PEER, io.SetupChannel(params.flipped(), spec.flipped()))
-    a = Channel(Ledger.open(params, spec), PEER.per_commitment_point(1))
-    b = Channel(Ledger.open(params.flipped(), spec.flipped()), keys.second_per_commitment_point)
+    a = Channel(
+        Ledger.open(params, spec), PEER.per_commitment_point(1), keys.second_per_commitment_point
+    )
+    b = Channel(
+        Ledger.open(params.flipped(), spec.flipped()),
+        keys.second_per_commitment_point,
+        PEER.per_commitment_point(1),
+    )
     a_signer = CoreChannelSigner(core, node_id, index)
     pair = Pair(Endpoint(a, a_signer), Endpoint(b, peer))  # type: ignore[arg-type]
     world = World(path, core, node_id, index, params, spec, pair)
