@@ -6,10 +6,11 @@ at a time, so the admin API stays responsive; the watcher's state is guarded by 
 `ChainDb` lock. A source that goes away never stops the runtime: the loop logs, counts,
 backs off (`follower.Backoff`) and resumes from the persisted cursor.
 
-Wakes: the watcher hands each event whose purpose needs action to `on_wake`; the service
-counts them and passes them to the supervisor's hook (none is registered yet: no hosted
-node consumes chain events before the channels issue, so wallet events simply wait in
-the store for the node's next wake).
+Wakes: the watcher hands each event whose purpose needs action to the service in the
+follower's thread, after its block committed; the service counts them and, back on the
+event loop once the step is done, passes them to `on_wake` and the new tip to `on_tip`
+(the supervisor's `WakeRouter`: pushes to the owning worker, deadlines by height;
+decision 0021). Wallet events wait in the store for the node's next wake.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from vajra.chain.btcd import BtcdSource
 from vajra.chain.db import ChainDb
 from vajra.chain.fees import FeePolicy
 from vajra.chain.follower import Backoff, ChainFollower
-from vajra.chain.types import ChainError, ChainEvent, display_hex
+from vajra.chain.types import BlockRef, ChainError, ChainEvent, display_hex
 from vajra.chain.watcher import Watcher
 
 log = logging.getLogger("vajra.chain")
@@ -63,12 +64,26 @@ class ChainService:
         self.last_error: str | None = None
         self.connected = False
         self.on_wake: Callable[[int, ChainEvent], None] | None = None
+        """Called on the event loop for each waking event, after the step that made it."""
+        self.on_tip: Callable[[BlockRef | None], None] | None = None
+        """Called on the event loop after a step that moved the watcher's tip."""
+        self._woken: list[tuple[int, ChainEvent]] = []
         self.watcher.on_wake(self._wake)
 
     def _wake(self, node_index: int, event: ChainEvent) -> None:
+        # The follower's thread: kept for the loop (list.append is atomic).
         self.wakes += 1
+        self._woken.append((node_index, event))
+
+    def _hand_over(self, tip_before: BlockRef | None) -> None:
+        """On the loop after a step: the step's waking events, then its new tip."""
+        woken, self._woken = self._woken, []
         if self.on_wake is not None:
-            self.on_wake(node_index, event)
+            for node_index, event in woken:
+                self.on_wake(node_index, event)
+        tip = self.watcher.tip()
+        if tip != tip_before and self.on_tip is not None:
+            self.on_tip(tip)
 
     def _step(self) -> int:
         res = self.follower.sync()
@@ -86,6 +101,7 @@ class ChainService:
         """Follow the chain until `stop` is set; never raises a `ChainError`."""
         backoff = Backoff()
         while not stop.is_set():
+            tip_before = self.watcher.tip()
             try:
                 await asyncio.to_thread(self._step)
                 self.connected = True
@@ -104,6 +120,8 @@ class ChainService:
                 self.last_error = f"internal: {type(e).__name__}"
                 delay = backoff.failed()
                 log.exception("event=chain_internal_error retry_s=%.1f", delay)
+            # Even after a failed step: the blocks it committed before failing woke nodes.
+            self._hand_over(tip_before)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
 

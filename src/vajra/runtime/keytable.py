@@ -175,6 +175,10 @@ COUNTERS: tuple[str, ...] = (
     "ignored_asleep",  # messages a sleeping node ignores (hibernation table)
     "wakes_refused",  # wake-worthy messages refused by the wake rate limits
     "signer_requests",  # state_key requests made by wakes (NodeHost)
+    "chain_wakes",  # nodes woken by the supervisor for chain events (decision 0021)
+    "timer_wakes",  # nodes woken by the supervisor for a due deadline
+    "pushed_wake_failures",  # such wakes that failed (the supervisor retries them)
+    "effect_failures",  # Watch/WakeAt effects the supervisor refused or did not take
 )
 GAUGES = frozenset({"connections_open", "awake"})
 _SLOT = 8 * len(COUNTERS)

@@ -13,6 +13,8 @@ It owns everything that exists once per runtime and does no per-connection work:
   see a new node as soon as its row is published, without a restart;
 - restarts a worker that dies (SIGKILL included): the replacement maps the same tables
   and takes the same runtime id, so it re-acquires the dead one's leases at once;
+- owns the ONE timer table and routes chain and timer wakes to the worker owning each
+  node over its control channel (`wake_router`, `control`; decision 0021);
 - serves the admin API (0600 Unix socket, `admin_routes`) and Prometheus metrics
   (alone on the metrics port), and prints one JSON `ready`
   line on stdout when every worker listens.
@@ -44,6 +46,7 @@ from vajra.osutil import write_private
 from vajra.runtime import admin_routes
 from vajra.runtime.admin_http import Listeners
 from vajra.runtime.chain_service import ChainService
+from vajra.runtime.control import ControlServer
 from vajra.runtime.fabric import DEFAULT_POOL, AddressPool
 from vajra.runtime.keytable import COUNTERS, GAUGES, Counters, KeyTable, NodeStates
 from vajra.runtime.remote_signer import RemoteSigner, SignerUnavailable
@@ -56,6 +59,8 @@ from vajra.runtime.signer_channel import (
     ChannelServer,
 )
 from vajra.runtime.signer_hub import SignerHub
+from vajra.runtime.timers import TimerStateError, TimerTable
+from vajra.runtime.wake_router import WakeRouter
 from vajra.runtime.worker import WorkerConfig
 from vajra.store import NodeRow, SqliteStore
 from vajra.wallet.service import ChainParts, WalletService, WalletSigner
@@ -137,6 +142,13 @@ class Supervisor:
         for _, b in self.channels:
             os.set_inheritable(b.fileno(), True)
         self.channel_server: ChannelServer | None = None
+        # Control channels (always): (supervisor end, worker end) per worker, both kept,
+        # so wake pushes for a dead worker wait for its replacement (decision 0021).
+        self.controls = [
+            socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) for _ in range(cfg.workers)
+        ]
+        for _, b in self.controls:
+            os.set_inheritable(b.fileno(), True)
         self.loaded_signers: set[int] = set()
         self.waiting_signers: set[int] = set()
         """Signers whose nodes are registered but not yet in the key table."""
@@ -169,6 +181,22 @@ class Supervisor:
                 raise RuntimeStartError(f"--chain: {e}") from e
         if self.chain is not None:
             self.attach_chain(self.chain)
+        try:
+            self.timers = TimerTable(cfg.store)
+        except TimerStateError as e:
+            raise RuntimeStartError(str(e)) from e
+        self.wakes = WakeRouter(
+            cfg.workers,
+            self.timers,
+            self.chain.watcher if self.chain is not None else None,
+            lambda worker, push: self.control_server.push(worker, push),
+            capacity=self.keys.capacity,
+        )
+        self.control_server = ControlServer([a for a, _ in self.controls], self.wakes)
+        self._wake_task: asyncio.Task[None] | None = None
+        if self.chain is not None:
+            self.chain.on_wake = lambda index, _event: self.wakes.chain_event(index)
+            self.chain.on_tip = self.wakes.on_tip
 
     # --- nodes ---------------------------------------------------------------------------
 
@@ -413,6 +441,8 @@ class Supervisor:
             states_fd=self.states.fd,
             inbox_fd=self.inboxes[i][1].fileno() if c.workers > 1 else -1,
             signer_fd=self.channels[i][1].fileno() if self.channels else -1,
+            control_fd=self.controls[i][1].fileno(),
+            chain_events=self.chain is not None,
             outbox_fds=[a.fileno() for a, _ in self.inboxes] if c.workers > 1 else [],
             chain=c.chain,
             idle_timeout=c.idle_timeout,
@@ -425,7 +455,8 @@ class Supervisor:
     async def _spawn(self, i: int) -> None:
         fds = (self.keys.fd, self.counters.fd, self.states.fd,
                *(s.fileno() for pair in self.inboxes for s in pair),
-               *(b.fileno() for _, b in self.channels))  # fmt: skip
+               *(b.fileno() for _, b in self.channels),
+               *(b.fileno() for _, b in self.controls))  # fmt: skip
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "vajra.runtime.worker",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, pass_fds=fds,
@@ -456,6 +487,7 @@ class Supervisor:
             await asyncio.sleep(0.1)
             try:
                 await self._spawn(i)
+                self.wakes.worker_restarted(i)
             except Exception:
                 log.exception("event=worker_restart_failed worker=%d", i)
                 await asyncio.sleep(1.0)
@@ -484,7 +516,9 @@ class Supervisor:
             "restarts": self.restarts,
             "counters": self.counters.totals(),
             "chain": self.chain.status() if self.chain is not None else None,
-        }
+            "wakes": {"timers": len(self.timers), "pending": len(self.wakes.pending),
+                      "pushes": self.wakes.pushes, "retries": self.wakes.retries},
+        }  # fmt: skip
 
     def metrics_text(self) -> str:
         t = self.counters.totals()
@@ -502,6 +536,16 @@ class Supervisor:
             kind = "gauge" if name in GAUGES else "counter"
             metric = f"vajra_{name}" + ("" if kind == "gauge" else "_total")
             lines += [f"# TYPE {metric} {kind}", f"{metric} {t[name]}"]
+        lines += [
+            "# TYPE vajra_timers gauge",
+            f"vajra_timers {len(self.timers)}",
+            "# TYPE vajra_wakes_pending gauge",
+            f"vajra_wakes_pending {len(self.wakes.pending)}",
+            "# TYPE vajra_wake_pushes_total counter",
+            f"vajra_wake_pushes_total {self.wakes.pushes}",
+            "# TYPE vajra_wake_push_retries_total counter",
+            f"vajra_wake_push_retries_total {self.wakes.retries}",
+        ]
         if self.chain is not None:
             lines += self.chain.metrics_lines()
         return "\n".join(lines) + "\n"
@@ -522,19 +566,34 @@ class Supervisor:
             await self._start_hub()
         await self._initial_nodes(create, exactly_one)
         info = await self._start_servers()
+        self.control_server.start()
         for i in range(self.cfg.workers):
             await self._spawn(i)
+        self._wake_task = asyncio.create_task(self._wake_clock())
         watchers = [asyncio.create_task(self._watch(i)) for i in range(self.cfg.workers)]
         if self.chain is not None:
             self._chain_task = asyncio.create_task(self.chain.run(self._chain_stop))
         write_private(runtime_file(self.cfg.store), json.dumps(info).encode() + b"\n")
-        await self._print_ready(info, t0)
+        # Handlers before the ready line: a caller may send SIGTERM as soon as it reads it.
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        await self._print_ready(info, t0)
         await stop.wait()
         await self._shutdown(watchers)
+
+    async def _wake_clock(self) -> None:
+        """Waking events left unacknowledged by a previous run, then once a second:
+        deadlines by time, retries of pushes (decision 0021)."""
+        try:
+            n = await asyncio.to_thread(self.wakes.pending_nodes)
+            self.wakes.recover(n)
+        except ChainError as e:
+            log.warning("event=wake_recovery_failed error=%s", e)
+        while not self.stopping:
+            self.wakes.tick()
+            await asyncio.sleep(1.0)
 
     async def _start_hub(self) -> None:
         """Hub mode: the signer hub (signers dial in) and the workers' signer channels."""
@@ -602,6 +661,9 @@ class Supervisor:
                     p.kill()
         for w in watchers:
             w.cancel()
+        if self._wake_task is not None:
+            self._wake_task.cancel()
+        self.control_server.close()
         if self._chain_task is not None and self.chain is not None:
             self._chain_stop.set()
             await self._chain_task
@@ -613,5 +675,6 @@ class Supervisor:
         await self.listeners.close()
         with contextlib.suppress(OSError):
             runtime_file(self.cfg.store).unlink()
+        self.timers.close()
         self.store.close()
         log.info("event=stopped")

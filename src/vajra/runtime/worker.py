@@ -54,6 +54,8 @@ from vajra.peer import (
 from vajra.runtime import handover, hibernation
 from vajra.runtime.admission import Admission, AdmissionLimits, source_of
 from vajra.runtime.channel_sessions import PeerRoutes, node_config
+from vajra.runtime.control import ControlClient, serve_push
+from vajra.runtime.control_proto import WakePush
 from vajra.runtime.fabric import AddressPool
 from vajra.runtime.keytable import COUNTERS, GAUGES, Counters, KeyTable, NodeStates
 from vajra.runtime.node_host import ChannelAborted, HostConfig, NodeHost
@@ -139,6 +141,10 @@ class WorkerConfig:
     logged or shown in a traceback."""
     signer_fd: int = -1
     """This worker's end of its signer channel to the supervisor (hub mode), or -1."""
+    control_fd: int = -1
+    """This worker's end of its control channel (watches, timers, wake pushes), or -1."""
+    chain_events: bool = False
+    """The runtime runs a chain watcher: woken nodes read `chain_events` in the store."""
     log_level: str = "INFO"
 
     def to_json(self) -> str:
@@ -539,15 +545,48 @@ class Worker:
             self.inbox.setblocking(False)
         self.store = SqliteStore(cfg.store)
         self.routes = PeerRoutes()
+        self.control = (
+            ControlClient(
+                cfg.control_fd,
+                cfg.store if cfg.chain_events else None,
+                self.waking.get,
+                lambda push: self.spawn(self._pushed_wake(push)),
+            )
+            if cfg.control_fd >= 0
+            else None
+        )
         self.host = NodeHost(
             SealedStore(self.store),
             signer,
             HostConfig(cfg.runtime_id, cfg.idle_timeout, cfg.lease_ttl),
             on_change=self._node_changed,
+            services=self.control,
             node_config=node_config(cfg.chain, cfg.min_channel_sat, cfg.channel_peers),
             send=self.routes.send,
             plain=self.store,
         )
+
+    async def _pushed_wake(self, push: WakePush) -> None:
+        """The supervisor's chain or timer wake (decision 0021): the node's pending events
+        are read here and handed over by `NodeHost.wake` (acked after the state write,
+        `control.serve_push`); the supervisor hears DONE (ok or failed: it retries)."""
+        assert self.control is not None
+        node_id = self.keys.node_id(push.node_index)
+        ok = False
+        if node_id is not None:
+            self.waking.setdefault(node_id, push.node_index)
+            try:
+                await serve_push(self.host, self.control, node_id, push)
+                ok = True
+                self.count["timer_wakes" if push.reason == "timer" else "chain_wakes"] += 1
+            except VajraError as e:
+                if not self.host.is_awake(node_id):
+                    self.waking.pop(node_id, None)
+                log.warning("event=pushed_wake_failed node=%s reason=%s error_type=%s error=%s",
+                            node_id.hex(), push.reason, type(e).__name__, e)  # fmt: skip
+        if not ok:
+            self.count["pushed_wake_failures"] += 1
+        self.control.done(push, ok)
 
     def _node_changed(self, node_id: bytes, awake: bool) -> None:
         if not awake:
@@ -597,6 +636,7 @@ class Worker:
         self.count["wakes"] = self.host.wakes
         self.count["sleeps"] = self.host.sleeps
         self.count["signer_requests"] = self.host.signer_requests
+        self.count["effect_failures"] = self.host.effect_failures
         self.counters.write(self.cfg.index, [self.count[n] for n in COUNTERS])
 
     def sweep(self, tick: int = 0) -> None:
@@ -657,6 +697,8 @@ async def serve(cfg: WorkerConfig, ready: asyncio.Future[None] | None = None) ->
     server = await loop.create_server(lambda: Session(w), sock=sock, backlog=4096)
     if w.inbox is not None:
         loop.add_reader(w.inbox.fileno(), w.receive_handovers)
+    if w.control is not None:
+        w.control.start()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -677,6 +719,8 @@ async def serve(cfg: WorkerConfig, ready: asyncio.Future[None] | None = None) ->
         if s.transport is not None:
             s.transport.abort()
     await w.host.close()
+    if w.control is not None:
+        w.control.close()
     w.publish_counters()
     w.store.close()
     log.info("event=worker_stopped worker=%d", cfg.index)

@@ -1,0 +1,180 @@
+"""The worker <-> supervisor control channel's packets (pure; decision 0021).
+
+One `SOCK_SEQPACKET` socket pair per worker, made by the supervisor, which keeps both
+ends (as with the handover inboxes and signer channels): packets the supervisor sends to
+a dead worker wait in the kernel buffer for its replacement. One packet is one message;
+the first byte says which (big-endian fields):
+
+    worker -> supervisor
+      REQUEST  1 | id u64 | op u8 | node_index u32 | body
+               op WATCH  purpose u8 | kind u8 (1 script, 2 outpoint) | data
+                         (script: up to 10,000 bytes; outpoint: 36 bytes, txid | vout LE)
+               op TIMER  height i64 | unix_time i64   (-1: not by that clock; both -1:
+                         cancel)
+               op ACK    upto_seq u64
+      DONE     4 | push_id u64 | node_index u32 | ok u8     (a pushed wake finished)
+    supervisor -> worker
+      RESPONSE 2 | id u64 | status u8 (0 ok, 1 error) | error: code_len u8 | code | detail
+      WAKE     3 | push_id u64 | node_index u32 | reason u8 (1 chain, 2 timer)
+               | tip_height i64 (-1: no tip) | tip_hash 32
+
+A worker's request ids start at a random value per process, so a response meant for
+its dead predecessor is dropped; a WAKE for the predecessor is served by the replacement
+(the wake is about the node, not the process). Malformed packets are
+`ControlDecodeError` (a `DecodeError`), logged and dropped by the receiver.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from vajra.bitcoin.tx import OutPoint
+from vajra.chain.types import BlockRef, Purpose
+from vajra.errors import DecodeError
+from vajra.node.effects import WakeAt, Watch
+
+REQUEST, RESPONSE, WAKE, DONE = 1, 2, 3, 4
+OP_WATCH, OP_TIMER, OP_ACK = 1, 2, 3
+KIND_SCRIPT, KIND_OUTPOINT = 1, 2
+REASONS = {1: "chain", 2: "timer"}
+REASON_CODES = {v: k for k, v in REASONS.items()}
+MAX_SCRIPT = 10_000
+"""Consensus limit on a script's size (MAX_SCRIPT_SIZE): no watchable output is longer."""
+MAX_PACKET = 16 + MAX_SCRIPT + 64
+
+_REQ = struct.Struct(">BQBI")
+_RESP = struct.Struct(">BQB")
+_WAKE = struct.Struct(">BQIBq32s")
+_DONE = struct.Struct(">BQIB")
+_TIMER = struct.Struct(">qq")
+_ACK = struct.Struct(">Q")
+
+
+class ControlDecodeError(DecodeError):
+    """A malformed control packet."""
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    id: int
+    node_index: int
+    body: Watch | WakeAt | int
+    """A `Watch`, a `WakeAt` or the `upto_seq` of an ACK."""
+
+    def encode(self) -> bytes:
+        b = self.body
+        if isinstance(b, Watch):
+            if (b.script_pubkey is None) == (b.outpoint is None):
+                raise ValueError("a Watch names exactly one of script_pubkey / outpoint")
+            if b.script_pubkey is not None:
+                kind, data = KIND_SCRIPT, b.script_pubkey
+            else:
+                assert b.outpoint is not None
+                kind, data = KIND_OUTPOINT, b.outpoint.serialize()
+            body = bytes((int(b.purpose), kind)) + data
+            op = OP_WATCH
+        elif isinstance(b, WakeAt):
+            h = -1 if b.height is None else b.height
+            t = -1 if b.unix_time is None else b.unix_time
+            body, op = _TIMER.pack(h, t), OP_TIMER
+        else:
+            body, op = _ACK.pack(b), OP_ACK
+        return _REQ.pack(REQUEST, self.id, op, self.node_index) + body
+
+    @classmethod
+    def decode(cls, data: bytes) -> Request:
+        if len(data) < _REQ.size or len(data) > MAX_PACKET:
+            raise ControlDecodeError("bad request length")
+        _, rid, op, index = _REQ.unpack_from(data)
+        body = data[_REQ.size :]
+        if op == OP_WATCH:
+            return cls(rid, index, _watch(body))
+        if op == OP_TIMER:
+            if len(body) != _TIMER.size:
+                raise ControlDecodeError("bad timer body")
+            h, t = _TIMER.unpack(body)
+            if h < -1 or t < -1:
+                raise ControlDecodeError("negative deadline")
+            return cls(rid, index, WakeAt(None if h < 0 else h, None if t < 0 else t))
+        if op == OP_ACK:
+            if len(body) != _ACK.size:
+                raise ControlDecodeError("bad ack body")
+            return cls(rid, index, _ACK.unpack(body)[0])
+        raise ControlDecodeError(f"unknown op {op}")
+
+
+def _watch(body: bytes) -> Watch:
+    if len(body) < 2:
+        raise ControlDecodeError("short watch body")
+    try:
+        purpose = Purpose(body[0])
+    except ValueError:
+        raise ControlDecodeError(f"unknown purpose {body[0]}") from None
+    data = body[2:]
+    if body[1] == KIND_SCRIPT and 0 < len(data) <= MAX_SCRIPT:
+        return Watch(purpose, script_pubkey=data)
+    if body[1] == KIND_OUTPOINT and len(data) == 36:
+        return Watch(purpose, outpoint=OutPoint(data[:32], int.from_bytes(data[32:], "little")))
+    raise ControlDecodeError("bad watch kind or data")
+
+
+def encode_ok(rid: int) -> bytes:
+    return _RESP.pack(RESPONSE, rid, 0)
+
+
+def encode_error(rid: int, code: str, detail: str) -> bytes:
+    c = code.encode()[:255]
+    return _RESP.pack(RESPONSE, rid, 1) + bytes([len(c)]) + c + detail.encode()[:300]
+
+
+def decode_response(data: bytes) -> tuple[int, tuple[str, str] | None]:
+    """(request id, None on success or (code, detail))."""
+    if len(data) < _RESP.size:
+        raise ControlDecodeError("short response")
+    _, rid, status = _RESP.unpack_from(data)
+    body = data[_RESP.size :]
+    if status == 0:
+        return rid, None
+    if status != 1 or not body or len(body) < 1 + body[0]:
+        raise ControlDecodeError("bad error response")
+    n = body[0]
+    return rid, (body[1 : 1 + n].decode(errors="replace"), body[1 + n :].decode(errors="replace"))
+
+
+@dataclass(frozen=True, slots=True)
+class WakePush:
+    push_id: int
+    node_index: int
+    reason: str
+    tip: BlockRef | None
+
+    def encode(self) -> bytes:
+        h, bh = (-1, bytes(32)) if self.tip is None else (self.tip.height, self.tip.block_hash)
+        return _WAKE.pack(WAKE, self.push_id, self.node_index, REASON_CODES[self.reason], h, bh)
+
+    @classmethod
+    def decode(cls, data: bytes) -> WakePush:
+        if len(data) != _WAKE.size:
+            raise ControlDecodeError("bad wake length")
+        _, pid, index, reason, h, bh = _WAKE.unpack(data)
+        if reason not in REASONS:
+            raise ControlDecodeError(f"unknown wake reason {reason}")
+        return cls(pid, index, REASONS[reason], None if h < 0 else BlockRef(h, bh))
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    push_id: int
+    node_index: int
+    ok: bool
+
+    def encode(self) -> bytes:
+        return _DONE.pack(DONE, self.push_id, self.node_index, int(self.ok))
+
+    @classmethod
+    def decode(cls, data: bytes) -> Done:
+        if len(data) != _DONE.size:
+            raise ControlDecodeError("bad done length")
+        _, pid, index, ok = _DONE.unpack(data)
+        return cls(pid, index, bool(ok))

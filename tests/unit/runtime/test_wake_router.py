@@ -1,0 +1,182 @@
+"""The supervisor's wake routing with a real timer table (SQLite) and a real watcher: who
+gets pushed, when a push is retried, when a deadline is done; and the control packets."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from vajra.chain.db import ChainDb
+from vajra.chain.types import BlockRef, OutPoint, Purpose
+from vajra.chain.watcher import Watcher
+from vajra.node.effects import WakeAt, Watch
+from vajra.runtime.control_proto import (
+    ControlDecodeError,
+    Done,
+    Request,
+    WakePush,
+    decode_response,
+    encode_error,
+    encode_ok,
+)
+from vajra.runtime.node_services import ServiceError
+from vajra.runtime.timers import TimerTable
+from vajra.runtime.wake_router import WakeRouter
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1_000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class Channels:
+    """Stands for the workers' channels: records pushes; `full` refuses them."""
+
+    def __init__(self) -> None:
+        self.pushed: list[tuple[int, WakePush]] = []
+        self.full = False
+
+    def __call__(self, worker: int, push: WakePush) -> bool:
+        if self.full:
+            return False
+        self.pushed.append((worker, push))
+        return True
+
+
+def _router(tmp_path: Path, watcher: Watcher | None = None):  # type: ignore[no-untyped-def]
+    clock, chans = Clock(), Channels()
+    timers = TimerTable(tmp_path / "s.db")
+    r = WakeRouter(3, timers, watcher, chans, capacity=100, clock=clock, retry_after=30)
+    return r, timers, clock, chans
+
+
+def test_a_chain_event_is_pushed_to_the_owner_once_and_again_if_news_came(tmp_path: Path) -> None:
+    async def main() -> None:
+        r, _, _, chans = _router(tmp_path)
+        r.chain_event(7)
+        r.chain_event(7)  # a second event while the first push is in flight: no 2nd push
+        assert [(w, p.node_index, p.reason) for w, p in chans.pushed] == [(1, 7, "chain")]
+        first = chans.pushed[0][1]
+        r.done(1, Done(first.push_id, 7, True))
+        assert len(chans.pushed) == 2  # news came during the wake: go again
+        r.done(1, Done(chans.pushed[1][1].push_id, 7, True))
+        assert r.pending == {}
+        r.done(1, Done(first.push_id, 7, True))  # a stale report changes nothing
+
+    asyncio.run(main())
+
+
+def test_failures_back_off_and_a_full_channel_or_lost_done_is_retried(tmp_path: Path) -> None:
+    async def main() -> None:
+        r, _, clock, chans = _router(tmp_path)
+        chans.full = True
+        r.chain_event(4)
+        assert chans.pushed == []
+        chans.full = False
+        r.tick()
+        assert chans.pushed == []  # backing off (1 s)
+        clock.t += 1
+        r.tick()
+        assert len(chans.pushed) == 1
+        r.done(1, Done(chans.pushed[0][1].push_id, 4, False))  # e.g. signer unavailable
+        clock.t += 1
+        r.tick()
+        assert len(chans.pushed) == 1  # second failure: 2 s
+        clock.t += 1
+        r.tick()
+        assert len(chans.pushed) == 2
+        clock.t += 30  # no DONE at all (the worker died mid-wake)
+        r.tick()
+        assert len(chans.pushed) == 3 and r.retries == 3
+        r.worker_restarted(1)  # a replacement is up: at once
+        assert len(chans.pushed) == 4
+
+    asyncio.run(main())
+
+
+def test_a_due_deadline_wakes_its_node_and_is_done_only_after_the_wake(tmp_path: Path) -> None:
+    async def main() -> None:
+        r, timers, clock, chans = _router(tmp_path)
+        await r.request(2, Request(1, 5, WakeAt(height=110)))
+        await r.request(0, Request(2, 6, WakeAt(unix_time=int(clock.t) + 5)))
+        r.on_tip(BlockRef(109, bytes(32)))
+        assert chans.pushed == []
+        r.on_tip(BlockRef(110, bytes(32)))
+        assert [(w, p.node_index, p.reason) for w, p in chans.pushed] == [(2, 5, "timer")]
+        assert len(timers) == 2  # the row lives until the wake is done
+        r.done(2, Done(chans.pushed[0][1].push_id, 5, True))
+        await asyncio.sleep(0.05)  # the row is deleted in a thread
+        assert len(timers) == 1 and timers.heap.get(5) is None
+        clock.t += 5
+        r.tick()
+        assert [p.node_index for _, p in chans.pushed] == [5, 6]
+        # A node asking for a deadline already past is woken at once.
+        await r.request(1, Request(3, 7, WakeAt(height=10)))
+        assert chans.pushed[-1][1].node_index == 7
+        with pytest.raises(ServiceError) as e:
+            await r.request(1, Request(4, 7, Watch(Purpose.FUNDING, script_pubkey=b"\x51")))
+        assert e.value.code == "no_chain"
+        with pytest.raises(ServiceError):
+            await r.request(0, Request(5, 100, WakeAt(height=1)))  # outside the key table
+        timers.close()
+
+    asyncio.run(main())
+
+
+def test_watch_and_ack_reach_the_watcher_and_recovery_finds_unacked_events(
+    tmp_path: Path,
+) -> None:
+    async def main() -> None:
+        w = Watcher(ChainDb(tmp_path / "s.db"))
+        r, _, _, chans = _router(tmp_path, w)
+        funding = OutPoint(bytes(range(32)), 1)
+        await r.request(1, Request(1, 4, Watch(Purpose.FUNDING, outpoint=funding)))
+        spend = _Tx(bytes([9]) * 32, [funding.serialize()], [])
+        w.connect_block(1, bytes([1]) * 32, bytes(32), [spend])
+        (ev,) = w.events(4)
+        assert ev.wake
+        assert r.pending_nodes() == [4]
+        r.recover([4])
+        assert chans.pushed[0][1].node_index == 4 and chans.pushed[0][1].tip is not None
+        await r.request(1, Request(2, 4, ev.seq))
+        assert w.events(4) == [] and r.pending_nodes() == []
+
+    asyncio.run(main())
+
+
+class _Tx:
+    def __init__(self, txid: bytes, prevouts: list[bytes], outputs: list[tuple[bytes, int]]):
+        self.txid, self.prevouts, self.outputs = txid, prevouts, outputs
+
+
+def test_control_packets_round_trip_and_malformed_ones_are_typed_errors() -> None:
+    op = OutPoint(bytes(range(32)), 7)
+    for body in (
+        Watch(Purpose.SWEEP, script_pubkey=b"\x00\x14" + bytes(20)),
+        Watch(Purpose.FUNDING, outpoint=op),
+        WakeAt(height=5),
+        WakeAt(unix_time=1_700_000_000),
+        WakeAt(),
+        123,
+    ):
+        req = Request(99, 4_000_000, body)
+        assert Request.decode(req.encode()) == req
+    push = WakePush(5, 3, "timer", BlockRef(7, bytes(range(32))))
+    assert WakePush.decode(push.encode()) == push
+    assert WakePush.decode(WakePush(5, 3, "chain", None).encode()).tip is None
+    assert Done.decode(Done(1, 2, False).encode()) == Done(1, 2, False)
+    assert decode_response(encode_ok(5)) == (5, None)
+    assert decode_response(encode_error(5, "no_chain", "x")) == (5, ("no_chain", "x"))
+    with pytest.raises(ValueError):
+        Request(1, 1, Watch(Purpose.FUNDING)).encode()
+    good = Request(1, 1, Watch(Purpose.FUNDING, outpoint=op)).encode()
+    for bad in (good[:-1], good[:14] + b"\x09" + good[15:], b"\x01" + bytes(5), b""):
+        with pytest.raises(ControlDecodeError):
+            Request.decode(bad)
+    with pytest.raises(ControlDecodeError):
+        WakePush.decode(push.encode()[:-1])
