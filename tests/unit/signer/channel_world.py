@@ -105,9 +105,15 @@ def open_world(path: Path, *, through_commitment_0: bool = True) -> World:
         core.channel_request(node_id, index, io.SetupChannel(params, spec), epoch=1, now=T0),
         io.ChannelSetUp,
     )
-    peer = ChannelSigner.new(PEER, params.flipped())
-    a = Channel(Ledger.open(params, spec), PEER.per_commitment_point(1))
-    b = Channel(Ledger.open(params.flipped(), spec.flipped()), keys.second_per_commitment_point)
+    peer = ChannelSigner.setup(PEER, io.SetupChannel(params.flipped(), spec.flipped()))
+    a = Channel(
+        Ledger.open(params, spec), PEER.per_commitment_point(1), keys.second_per_commitment_point
+    )
+    b = Channel(
+        Ledger.open(params.flipped(), spec.flipped()),
+        keys.second_per_commitment_point,
+        PEER.per_commitment_point(1),
+    )
     a_signer = CoreChannelSigner(core, node_id, index)
     pair = Pair(Endpoint(a, a_signer), Endpoint(b, peer))  # type: ignore[arg-type]
     world = World(path, core, node_id, index, params, spec, pair)
