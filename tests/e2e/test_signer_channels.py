@@ -71,7 +71,7 @@ def test_a_channel_on_the_live_signer_over_the_link(env: Env) -> None:
     assert ours.handle(io.SetupChannel(params, spec)) == io.ChannelSetUp()
 
     # Commitment 0 of each side, as establishment asks for it.
-    peer = ChannelSigner.new(PEER, params.flipped())
+    peer = ChannelSigner.setup(PEER, io.SetupChannel(params.flipped(), spec.flipped()))
     sig = ours.handle(io.SignCounterpartyCommitment(0, spec, PEER.per_commitment_point(0), None))
     assert isinstance(sig, io.CounterpartySigned)
     assert isinstance(
@@ -86,8 +86,14 @@ def test_a_channel_on_the_live_signer_over_the_link(env: Env) -> None:
     )
 
     # The peer pays the node; every signature of the node's side over the link.
-    a = Channel(Ledger.open(params, spec), PEER.per_commitment_point(1))
-    b = Channel(Ledger.open(params.flipped(), spec.flipped()), keys.second_per_commitment_point)
+    a = Channel(
+        Ledger.open(params, spec), PEER.per_commitment_point(1), keys.second_per_commitment_point
+    )
+    b = Channel(
+        Ledger.open(params.flipped(), spec.flipped()),
+        keys.second_per_commitment_point,
+        PEER.per_commitment_point(1),
+    )
     pair = Pair(Endpoint(a, ours), Endpoint(b, peer))  # type: ignore[arg-type]
     peer.authorise_payment(sha256(PREIMAGE))
     b.command(io.AddHtlc(6_000_000, sha256(PREIMAGE), 700_000), 0.0)

@@ -254,7 +254,7 @@ def restore_into(
                 rec = channel_store.decode(record, keys.node(node_index).channel(index))
             except DecodeError as e:
                 raise BackupError(f"channel record does not decode: {e}") from None
-            spk = channel_store.funding_spk(rec.signer.channel)
+            spk = channel_store.funding_spk(rec.channel)
             txn.put_channel(keys.node(node_index).node_id, index, spk, record)
         for d_id, t, msat in sorted(snap.spends, key=lambda x: x[1]):
             txn.add_spend(d_id, Spend(t, msat))

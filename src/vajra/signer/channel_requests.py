@@ -20,6 +20,7 @@ from vajra.channel import signer_io as io
 from vajra.channel.keys import ChannelSecrets
 from vajra.errors import DecodeError, PolicyViolation
 from vajra.signer import channel_store as cs
+from vajra.signer.channels import ChannelSigner
 from vajra.signer.integrity import StateIntegrityError
 from vajra.signer.state import HostedNode, StateTxn
 
@@ -44,7 +45,7 @@ def parse_subject(subject: bytes) -> tuple[bytes, int, bytes] | None:
 
 def load(
     txn: StateTxn, node_id: bytes, index: int, secrets: ChannelSecrets
-) -> cs.ChannelRecord | None:
+) -> ChannelSigner | None:
     raw = txn.channel(node_id, index)
     if raw is None:
         return None
@@ -104,7 +105,7 @@ def channel_request(
             raise PolicyViolation(result.reason, result.detail)
         if record is not None:
             data = cs.encode(record)
-            txn.put_channel(node_id, index, cs.funding_spk(record.signer.channel), data)
+            txn.put_channel(node_id, index, cs.funding_spk(record.channel), data)
         else:
             data = txn.channel(node_id, index) or b""
         answer.append(result)
@@ -137,8 +138,40 @@ def holder_commitment_tx(
         stored = load(txn, node_id, index, secrets) if index < node.channels else None
         if stored is None:
             raise PolicyViolation("policy-channel-unknown", f"index {index}")
-        out.append(stored.signer.sign_holder_commitment(number))
+        out.append(stored.sign_holder_commitment(number))
 
     context = CONTEXT.pack(index, 0) + number.to_bytes(8, "big")
     core._decide("holder_commitment", node_id, epoch, now, check, context=context)
     return out[0]
+
+
+FUNDING_BEFORE_COMMITMENT = "onchain-funding-before-commitment"
+FUNDING_MISMATCH = "onchain-funding-mismatch"
+
+
+def check_funding(core: SignerCore, txn: StateTxn, node_id: bytes, tx: Tx) -> None:
+    """The funding rule of on-chain signing (decision 0017): an output paying the funding
+    script of one of the node's channels is signed only once that channel's holder
+    commitment 0 is validated (`onchain-funding-before-commitment`: broadcast before it,
+    the funds could be stranded, the peer holding the only way out), and only as exactly
+    that channel's funding output (`onchain-funding-mismatch`: outpoint and capacity)."""
+    node = _node(txn, node_id)
+    keys = core.keys.node(node.index)
+    txid = tx.txid
+    for vout, out in enumerate(tx.outputs):
+        for index, raw in txn.channels_funded_by(node_id, out.script_pubkey):
+            try:
+                channel = cs.decode(raw, keys.channel(index))
+            except DecodeError as e:
+                raise StateIntegrityError(f"channel record {index} does not decode: {e}") from None
+            params = channel.channel
+            where = f"output {vout} funds channel {index}"
+            if (params.funding_outpoint.txid, params.funding_outpoint.vout) != (txid, vout):
+                raise PolicyViolation(FUNDING_MISMATCH, f"{where} at another outpoint")
+            if out.amount_sat != params.capacity_sat:
+                raise PolicyViolation(FUNDING_MISMATCH, f"{where} with another amount")
+            held = channel.holder.get(0)
+            if held is None or not held.signature:
+                raise PolicyViolation(
+                    FUNDING_BEFORE_COMMITMENT, f"{where}: holder commitment 0 not validated"
+                )

@@ -2,8 +2,7 @@
 the one function that answers a channel request against it. Sans-IO.
 
 Theory of operation (decision 0017). A channel record is a `ChannelSigner` (the policy
-object of `vajra.signer.channels`) minus its secrets, plus the commitment-0 content the
-`SetupChannel` request fixed. It lives as one row of the signer state's `channels`
+object of `vajra.signer.channels`) minus its secrets. It lives as one row of the signer state's `channels`
 table, keyed (node id, channel index), so the state's keyed MAC covers it like every
 row (decision 0012). Each request loads the record, re-derives the channel's secrets
 from the key tree (`NodeKeys.channel(index)`: secrets are never stored), lets the policy
@@ -15,7 +14,7 @@ cross-check at open compares, `vajra.signer.replay`).
 
 Record, version 1 (integers big-endian; field encodings of `vajra.channel.signer_codec`):
 
-    version u8 | params | initial spec |
+    version u8 | params | initial spec (0x00 | 0x01 spec) |
     holder u32 count x (number u64 | spec | signature u16 len + 0/64 | sigs) |
     holder_revoked + 1 u64 |
     counterparty u32 count x (number u64 | spec | point 33) |
@@ -30,18 +29,14 @@ commitment at or below the last revoked is refused before lookup). Every other
 `ChannelSigner` field must be stored here: `encode` refuses (RuntimeError) a signer
 with a field this module does not know, so a new policy field cannot be silently lost.
 
-`SetupChannel` is answered here (the reference signer answers the other requests):
-refused `policy-channel-basepoints` unless the local basepoints are this channel's own,
-`policy-channel-initial-spec` unless commitment 0 holds exactly the capacity with no
-HTLC, `policy-channel-exists` if the channel was set up differently (an identical retry
-is answered again). Commitment 0 requests (sign the peer's, validate ours) must carry
-exactly the set-up spec (`policy-channel-initial-spec`).
+The first request of a channel must be `SetupChannel` (`ChannelSigner.setup` judges
+it); any other for a channel never set up is refused `policy-channel-unknown`. A record
+exists only once a `SetupChannel` was approved.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
 from vajra.bitcoin.script import p2wsh
 from vajra.channel import signer_io as io
@@ -56,7 +51,7 @@ from vajra.channel.signer_codec import (
 )
 from vajra.channel.spec import ChannelParams, CommitSpec, Side
 from vajra.crypto.hashes import sha256
-from vajra.errors import DecodeError
+from vajra.errors import DecodeError, PolicyViolation
 from vajra.signer.channels import ChannelSigner, _Held
 
 VERSION = 1
@@ -68,20 +63,12 @@ KNOWN_FIELDS = frozenset(
         "holder_revoked",
         "counterparty",
         "counterparty_revoked",
+        "initial_spec",
         "approved_payments",
-        "initial_spec",  # stored as the record's own initial_spec (merge of chanproto)
         "paid_hashes",
     }
 )
 """Every `ChannelSigner` field; `secrets` is re-derived, all others are stored."""
-
-
-@dataclass(slots=True)
-class ChannelRecord:
-    """One channel as the signer keeps it: the policy object and commitment 0's spec."""
-
-    signer: ChannelSigner
-    initial_spec: CommitSpec
 
 
 def funding_spk(params: ChannelParams) -> bytes:
@@ -108,12 +95,12 @@ def _u(v: int, size: int) -> bytes:
     return v.to_bytes(size, "big")
 
 
-def encode(rec: ChannelRecord) -> bytes:
+def encode(s: ChannelSigner) -> bytes:
     """The canonical record bytes (module docstring). RuntimeError if `ChannelSigner`
     carries a field this module does not store."""
     _check_fields()
-    s = rec.signer
-    out = [bytes([VERSION]), encode_params(s.channel), encode_spec(rec.initial_spec)]
+    initial = b"\x00" if s.initial_spec is None else b"\x01" + encode_spec(s.initial_spec)
+    out = [bytes([VERSION]), encode_params(s.channel), initial]
     holder = {n: h for n, h in s.holder.items() if n >= s.holder_revoked}
     out.append(_u(len(holder), 4))
     for n in sorted(holder):
@@ -134,7 +121,7 @@ def encode(rec: ChannelRecord) -> bytes:
     return b"".join(out)
 
 
-def decode(data: bytes, secrets: ChannelSecrets) -> ChannelRecord:
+def decode(data: bytes, secrets: ChannelSecrets) -> ChannelSigner:
     """The record `encode` wrote, with the channel's `secrets` (re-derived by the
     caller). DecodeError on anything else (the state's MAC makes that a bug or an
     edit, which the MAC or the audit cross-check reports first)."""
@@ -142,7 +129,7 @@ def decode(data: bytes, secrets: ChannelSecrets) -> ChannelRecord:
     if r.u(1) != VERSION:
         raise DecodeError("unknown channel record version")
     params = read_params(r)
-    initial = read_spec(r)
+    initial = read_spec(r) if r.flag() else None
     holder: dict[int, _Held] = {}
     for _ in range(r.u(4)):
         n, spec = r.u(8), read_spec(r)
@@ -157,67 +144,35 @@ def decode(data: bytes, secrets: ChannelSecrets) -> ChannelRecord:
     approved = {r.take(32) for _ in range(r.u(2))}
     paid = {r.take(32) for _ in range(r.u(4))}
     r.end()
-    signer = ChannelSigner(
+    return ChannelSigner(
         secrets=secrets,
         channel=params,
         holder=holder,
         holder_revoked=holder_revoked,
         counterparty=counterparty,
         counterparty_revoked=counterparty_revoked,
+        initial_spec=initial,
         approved_payments=approved,
         paid_hashes=paid,
-        initial_spec=initial,
     )
-    return ChannelRecord(signer, initial)
 
 
 # --- answering a request ------------------------------------------------------------------
 
 
-def _refuse(reason: str, detail: str = "") -> io.SignerRefused:
-    return io.SignerRefused(reason, detail)
-
-
-def setup(
-    stored: ChannelRecord | None, secrets: ChannelSecrets, r: io.SetupChannel
-) -> tuple[io.SignerResult, ChannelRecord | None]:
-    """Answer `SetupChannel` (rules in the module docstring): the result and the new
-    record (None: nothing to write)."""
-    if stored is not None:
-        fresh = not stored.signer.holder and not stored.signer.counterparty
-        if fresh and stored.signer.channel == r.params and stored.initial_spec == r.initial_spec:
-            return io.ChannelSetUp(), None
-        return _refuse("policy-channel-exists", "this channel index is already set up"), None
-    if r.params.basepoints[Side.LOCAL] != secrets.basepoints():
-        return _refuse("policy-channel-basepoints", "not this channel's basepoints"), None
-    spec = r.initial_spec
-    if (
-        spec.htlcs
-        or min(spec.balance_msat) < 0
-        or spec.total_msat() != r.params.capacity_sat * 1000
-    ):
-        return _refuse("policy-channel-initial-spec", str(spec.balance_msat)), None
-    return io.ChannelSetUp(), ChannelRecord(
-        ChannelSigner(secrets, r.params, initial_spec=spec), spec
-    )
-
-
 def handle(
-    stored: ChannelRecord | None, secrets: ChannelSecrets, request: io.SignerRequest
-) -> tuple[io.SignerResult, ChannelRecord | None]:
+    stored: ChannelSigner | None, secrets: ChannelSecrets, request: io.SignerRequest
+) -> tuple[io.SignerResult, ChannelSigner | None]:
     """Answer one request against the stored record: the result and the record to store
-    (None when nothing may be written: a refusal, or an unchanged answer)."""
-    if isinstance(request, io.SetupChannel):
-        return setup(stored, secrets, request)
+    (None when nothing may be written: a refusal)."""
     if stored is None:
-        return _refuse("policy-channel-unknown", "no SetupChannel for this channel"), None
-    if (
-        isinstance(request, io.SignCounterpartyCommitment | io.ValidateHolderCommitment)
-        and request.number == 0
-        and request.spec != stored.initial_spec
-    ):
-        return _refuse("policy-channel-initial-spec", "commitment 0 differs from the set-up"), None
-    result = stored.signer.handle(request)
+        if not isinstance(request, io.SetupChannel):
+            return io.SignerRefused("policy-channel-unknown", "no SetupChannel yet"), None
+        try:
+            return io.ChannelSetUp(), ChannelSigner.setup(secrets, request)
+        except PolicyViolation as v:
+            return io.SignerRefused(v.reason, v.detail), None
+    result = stored.handle(request)
     if isinstance(result, io.SignerRefused):
         return result, None
     return result, stored

@@ -71,7 +71,7 @@ def test_the_record_round_trips_and_keeps_what_the_policy_reads(tmp_path: Path) 
     secrets = KEYS.node(0).channel(w.index)
     rec = cs.decode(record, secrets)
     assert cs.encode(rec) == record
-    s = rec.signer
+    s = rec
     assert min(s.holder) == s.holder_revoked and max(s.holder) == s.holder_revoked + 1
     assert min(s.counterparty) == s.counterparty_revoked
     assert sha256(PREIMAGE) in s.paid_hashes
@@ -88,20 +88,22 @@ def test_setup_rules(tmp_path: Path) -> None:
     setup = io.SetupChannel(w.params, w.spec)
     assert w.request(setup) == io.ChannelSetUp()  # an identical retry is answered again
     other = replace(w.params, capacity_sat=w.params.capacity_sat + 1)
-    assert w.request(io.SetupChannel(other, w.spec)).reason == "policy-channel-exists"  # type: ignore[union-attr]
+    assert w.request(io.SetupChannel(other, w.spec)).reason == "policy-setup-repeated"  # type: ignore[union-attr]
     # A second channel index: not this channel's basepoints, or money out of nothing.
     index, keys = w.core.new_channel(w.node_id, epoch=1, now=T0)
     foreign = replace(w.params, basepoints=(PEER.basepoints(), PEER.basepoints()))
     r = w.core.channel_request(w.node_id, index, io.SetupChannel(foreign, w.spec), epoch=1, now=T0)
-    assert r == io.SignerRefused("policy-channel-basepoints", "not this channel's basepoints")
+    assert isinstance(r, io.SignerRefused) and r.reason == "policy-setup-basepoints"
     own = replace(w.params, basepoints=(keys.basepoints, PEER.basepoints()))
     rich = replace(w.spec, balance_msat=(w.spec.balance_msat[0] + 1, w.spec.balance_msat[1]))
     r = w.core.channel_request(w.node_id, index, io.SetupChannel(own, rich), epoch=1, now=T0)
-    assert isinstance(r, io.SignerRefused) and r.reason == "policy-channel-initial-spec"
+    assert isinstance(r, io.SignerRefused) and r.reason == "policy-commitment-balance"
+    with w.core.state.transaction() as txn:
+        assert txn.channel(w.node_id, index) is None  # refused: no record
     # Commitment 0 must hold what was set up; an index never allocated is unknown.
     moved = replace(w.spec, balance_msat=(w.spec.balance_msat[0] - 1, w.spec.balance_msat[1] + 1))
     r = w.request(io.SignCounterpartyCommitment(0, moved, PEER.per_commitment_point(0), None))
-    assert isinstance(r, io.SignerRefused) and r.reason == "policy-channel-initial-spec"
+    assert isinstance(r, io.SignerRefused) and r.reason == "policy-commitment-initial"
     r = w.core.channel_request(w.node_id, 7, io.RevokeHolderCommitment(0), epoch=1, now=T0)
     assert isinstance(r, io.SignerRefused) and r.reason == "policy-channel-unknown"
 

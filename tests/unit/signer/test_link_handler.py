@@ -241,7 +241,7 @@ def test_channel_frames_reach_the_core(h: LinkHandler) -> None:
     r = h.handle(lp.ChannelRequestFrame(4, node, 5, 0, revoke), T0)
     assert isinstance(r, lp.ChannelResult) and r.id == 4
     assert codec.decode_result(r.result) == io.SignerRefused(
-        "policy-channel-unknown", "no SetupChannel for this channel"
+        "policy-channel-unknown", "no SetupChannel yet"
     )
     _error(h.handle(lp.ChannelRequestFrame(5, node, 4, 0, revoke), T0), "stale_epoch")
     _error(h.handle(lp.ChannelRequestFrame(6, node, 5, 0, b"\xee"), T0), "bad_request")
