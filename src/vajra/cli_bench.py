@@ -47,6 +47,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _common(ph)
     ph.set_defaults(func=_hosting)
 
+    po = bs.add_parser(
+        "onion",
+        help="BOLT 4 per HTLC: onion builds, peels, final-node receives, failure packets",
+    )
+    po.add_argument("--seconds", type=float, default=1.0, help="length of each run")
+    po.add_argument("--runs", type=int, default=5, help="runs per figure (median reported)")
+    _common(po)
+    po.set_defaults(func=_onion)
+
     ps = bs.add_parser(
         "signer",
         help="signer: link round trip, authorisations and node creation per second",
@@ -117,6 +126,13 @@ def _protocol(args: argparse.Namespace) -> int:
 
     start = results.conditions()
     return _emit("protocol", protocol.run(args.seconds, args.runs), args, start)
+
+
+def _onion(args: argparse.Namespace) -> int:
+    from vajra.benchmarks import onion
+
+    start = results.conditions()
+    return _emit("onion", onion.run(args.seconds, args.runs), args, start)
 
 
 def _hosting(args: argparse.Namespace) -> int:
