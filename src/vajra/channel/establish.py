@@ -2,9 +2,10 @@
 
 Theory of operation
 -------------------
-    est = Establishment.fundee(config, local_keys, now)          # LND opens to us
-    est = Establishment.funder(config, local_keys, open_args, now)
+    est = Establishment.fundee(config, local_keys, peer=node_id, alias=scid)  # LND opens
+    est = Establishment.funder(config, local_keys, open_args, alias=scid)
     est.receive_message(msg, now); est.command(FundingOutpoint(...) | FundingConfirmed())
+    est.disconnected(now); est.connected(now)
     req = est.next_signer_request(); est.signer_result(result, now)
     est.messages_to_send(); est.next_event(); once READY: est.channel() -> machine.Channel
 
@@ -12,7 +13,8 @@ Rules as in `machine.py`: every step goes through `_TRANSITIONS` ((state, input)
 handler); peer input never raises (a broken rule queues an `error`, state FAILED, event
 `ChannelFailed`); signatures are signer requests answered later, reusing the normal
 operation's requests for commitment number 0. The owner fetches `LocalKeys` (public
-basepoints and the second per-commitment point) from the signer before it starts.
+basepoints and the second per-commitment point) from the signer before it starts. The
+checks themselves are functions in `establish_rules.py`.
 
     funder:  AWAIT_ACCEPT -> AWAIT_FUNDING_OUTPOINT (owner builds the funding tx)
              -> SETUP_SIGNER -> SIGN_REMOTE_0 -> AWAIT_FUNDING_SIGNED -> VALIDATE_LOCAL_0
@@ -20,36 +22,41 @@ basepoints and the second per-commitment point) from the signer before it starts
     fundee:  AWAIT_OPEN -> AWAIT_FUNDING_CREATED -> SETUP_SIGNER -> VALIDATE_LOCAL_0
              -> SIGN_REMOTE_0 -> AWAIT_DEPTH
     both:    AWAIT_DEPTH -(FundingConfirmed)-> sends channel_ready -> READY once the
-             peer's channel_ready is in (it may come first).
+             peer's channel_ready is in (it may come first). A zeroconf fundee sends its
+             channel_ready on reaching AWAIT_DEPTH (minimum_depth 0).
+
+Channel types (`establish_io.ChannelType`): `option_static_remotekey`, with or without
+`option_anchors`, each with `option_scid_alias` (unannounced channels; our alias goes in
+`channel_ready`'s `short_channel_id` TLV, the owner supplies it) and/or
+`option_zeroconf` (only from a peer in `config.trusted_lsps`); any other bitmap fails the
+channel. `channel_type` is required (LND and LDK send it).
+
+The first signer request of every channel is `SetupChannel(params, initial_spec)`, sent
+as soon as the funding outpoint is known and before commitment 0 is signed or validated:
+the signer opens its own copy from it (DESIGN.md section 12) and answers `ChannelSetUp`.
+The three states that wait for the signer (WAITING) queue peer messages; every other
+state is "at rest" and can be persisted (`vajra.channel.persist`).
 
 Reconnection (BOLT 2 "Message Retransmission"): `disconnected()` forgets the channel
 before AWAIT_DEPTH (nothing was broadcast or signed for the funder yet) and otherwise
 keeps it; `connected()` sends our `channel_reestablish` (next numbers 1 and 0); the
 peer's is checked and `channel_ready` is resent if we had sent it. Nothing else is
 accepted before it. The link carries over into the `Channel` at READY.
-
-The first signer request of every channel is `SetupChannel(params, initial_spec)`, sent
-as soon as the funding outpoint is known and before commitment 0 is signed or validated:
-the signer opens its own copy from it (DESIGN.md section 12) and answers `ChannelSetUp`.
-The three states that wait for the signer (SETUP_SIGNER, SIGN_REMOTE_0,
-VALIDATE_LOCAL_0) queue peer messages; every other state is "at rest" and can be
-persisted (`vajra.channel.persist`).
-
-Channel types: `option_static_remotekey`, with `option_anchors_zero_fee_htlc_tx` when
-the funder proposes it; `channel_type` is required (LND and LDK send it).
 """
 
 from __future__ import annotations
 
-import enum
 from collections import deque
 from collections.abc import Callable
 
 from vajra.bitcoin.tx import OutPoint
+from vajra.channel import establish_rules as rules
 from vajra.channel import signer_io as io
 from vajra.channel.establish_io import (
-    MIN_DUST_LIMIT_SAT,
+    WAITING,
+    ChannelType,
     EstablishConfig,
+    EstState,
     FundingConfirmed,
     FundingOutpoint,
     FundingSignedEvent,
@@ -57,12 +64,23 @@ from vajra.channel.establish_io import (
     OpenArgs,
     channel_type_bytes,
 )
+from vajra.channel.establish_ready import ReadyPhase
 from vajra.channel.keys import Basepoints
-from vajra.channel.machine import Channel
-from vajra.channel.reestablish import Link
 from vajra.channel.spec import ChannelParams, CommitSpec, Side, SideParams
+from vajra.channel.states import Link
+from vajra.errors import ProtocolError, VajraError
+from vajra.wire import (
+    AcceptChannel,
+    ErrorMessage,
+    FundingCreated,
+    FundingSigned,
+    Message,
+    OpenChannel,
+)
 
 __all__ = [
+    "WAITING",
+    "ChannelType",
     "EstablishConfig",
     "Establishment",
     "FundingConfirmed",
@@ -73,62 +91,40 @@ __all__ = [
     "State",
     "channel_type_bytes",
 ]
-from vajra.channel.updates import Ledger
-from vajra.errors import ProtocolError, VajraError
-from vajra.wire import (
-    AcceptChannel,
-    AcceptChannelTlvs,
-    ChannelReady,
-    ChannelReestablish,
-    ErrorMessage,
-    FundingCreated,
-    FundingSigned,
-    Message,
-    OpenChannel,
-    OpenChannelTlvs,
-)
 
 
-class State(enum.Enum):
-    AWAIT_OPEN = "await_open"
-    AWAIT_ACCEPT = "await_accept"
-    AWAIT_FUNDING_OUTPOINT = "await_funding_outpoint"
-    AWAIT_FUNDING_CREATED = "await_funding_created"
-    AWAIT_FUNDING_SIGNED = "await_funding_signed"
-    SETUP_SIGNER = "setup_signer"
-    SIGN_REMOTE_0 = "sign_remote_0"
-    VALIDATE_LOCAL_0 = "validate_local_0"
-    AWAIT_DEPTH = "await_depth"
-    AWAIT_CHANNEL_READY = "await_channel_ready"
-    READY = "ready"
-    FAILED = "failed"
-
-
+State = EstState
 Handler = Callable[["Establishment", object], None]
-
-WAITING = frozenset({State.SETUP_SIGNER, State.SIGN_REMOTE_0, State.VALIDATE_LOCAL_0})
-"""States with a signer request outstanding: peer messages wait, nothing is persisted."""
-REMEMBERED = frozenset({State.AWAIT_DEPTH, State.AWAIT_CHANNEL_READY, State.READY})
-"""States a disconnection does not forget (BOLT 2 "MUST remember the channel")."""
-
-
-_MSG = {
-    State.AWAIT_OPEN: "open_channel",
-    State.AWAIT_ACCEPT: "accept_channel",
-    State.AWAIT_FUNDING_CREATED: "funding_created",
-}
-"""The input a state's checks judge, for the error's `message`."""
 
 
 def _rule(name: str, state: State, message: str | None) -> ProtocolError:
-    return ProtocolError(name, state=state.value, message=message)
+    return rules.rule(name, state.value, message)
 
 
-class Establishment:
+class Establishment(ReadyPhase):
     """One channel being opened. See the module docstring."""
 
-    def __init__(self, config: EstablishConfig, keys: LocalKeys, state: State) -> None:
+    def __init__(
+        self,
+        config: EstablishConfig,
+        keys: LocalKeys,
+        state: State,
+        *,
+        peer: bytes = b"",
+        alias: int | None = None,
+    ) -> None:
         self.config, self.keys, self.state = config, keys, state
+        self.peer = peer
+        """The peer's node id (judged against `config.trusted_lsps` for zeroconf)."""
+        self.alias = alias
+        """Our `short_channel_id` alias for this channel (unique on the node; the owner
+        picks it), sent in `channel_ready`; required for `option_scid_alias`."""
+        self.remote_alias: int | None = None
+        self.channel_type: ChannelType | None = None
+        self.minimum_depth = config.minimum_depth
+        """Confirmations before channel_ready: ours as fundee (0 for zeroconf), the
+        peer's `minimum_depth` as funder."""
+        self.remote_upfront = b""
         self.temporary_channel_id = b""
         self.open_args: OpenArgs | None = None
         self.remote_params: SideParams | None = None
@@ -148,25 +144,34 @@ class Establishment:
         self._deferred: deque[Message] = deque()
 
     @classmethod
-    def fundee(cls, config: EstablishConfig, keys: LocalKeys) -> Establishment:
-        return cls(config, keys, State.AWAIT_OPEN)
+    def fundee(
+        cls,
+        config: EstablishConfig,
+        keys: LocalKeys,
+        *,
+        peer: bytes = b"",
+        alias: int | None = None,
+    ) -> Establishment:
+        return cls(config, keys, State.AWAIT_OPEN, peer=peer, alias=alias)
 
     @classmethod
-    def funder(cls, config: EstablishConfig, keys: LocalKeys, args: OpenArgs) -> Establishment:
-        est = cls(config, keys, State.AWAIT_ACCEPT)
+    def funder(
+        cls,
+        config: EstablishConfig,
+        keys: LocalKeys,
+        args: OpenArgs,
+        *,
+        peer: bytes = b"",
+        alias: int | None = None,
+    ) -> Establishment:
+        """Sends `open_channel` (unannounced: `channel_flags` 0). ProtocolError if
+        `args.scid_alias` without an `alias`."""
+        est = cls(config, keys, State.AWAIT_ACCEPT, peer=peer, alias=alias)
+        if args.scid_alias and alias is None:
+            raise _rule("channel-type-scid-alias-unavailable", est.state, None)
         est.open_args, est.temporary_channel_id = args, args.temporary_channel_id
-        lp, bp = config.local, keys.basepoints
-        est._out.append(
-            OpenChannel(
-                config.chain_hash, args.temporary_channel_id, args.funding_sat, args.push_msat,
-                lp.dust_limit_sat, lp.max_htlc_value_in_flight_msat, lp.channel_reserve_sat,
-                lp.htlc_minimum_msat, args.feerate_per_kw, lp.to_self_delay,
-                lp.max_accepted_htlcs, bp.funding_pubkey, bp.revocation_basepoint,
-                bp.payment_basepoint, bp.delayed_payment_basepoint, bp.htlc_basepoint,
-                bp.first_per_commitment_point, 0,
-                OpenChannelTlvs(channel_type=channel_type_bytes(anchors=args.anchors)),
-            )
-        )  # fmt: skip
+        est.channel_type = ChannelType(args.anchors, scid_alias=args.scid_alias)
+        est._out.append(rules.open_message(config, keys, args, est.channel_type))
         return est
 
     # -- owner interface ------------------------------------------------------------
@@ -174,85 +179,16 @@ class Establishment:
     def receive_message(self, msg: Message, now: float) -> None:
         """Never raises: a broken rule fails the establishment with an `error`."""
         del now
-        if self.state is State.FAILED:
-            return
+        if self.state is State.FAILED or self.link is Link.DOWN:
+            return  # a message with no connection is the owner's slip
         if msg.NAME == "error":  # BOLT 1: the peer failed the channel; nothing to answer
             self.state = State.FAILED
             self._events.append(io.ChannelFailed(_rule("peer sent error", self.state, msg.NAME)))
             return
-        if self.link is Link.DOWN:
-            return  # a message with no connection is the owner's slip
         if self.state in WAITING:
             self._deferred.append(msg)  # replayed once the signer answered (as machine.py)
             return
         self._dispatch(msg)
-
-    def disconnected(self, now: float) -> None:
-        """BOLT 2: a channel is remembered for reconnection once the funder validated
-        `funding_signed` / the fundee sent it (AWAIT_DEPTH on); earlier, disconnection
-        forgets it (state FAILED, event `ChannelFailed`, nothing sent)."""
-        del now
-        if self.state is State.FAILED or self.link is Link.DOWN:
-            return
-        self._out.clear()  # for the connection that closed
-        if self.state not in REMEMBERED:
-            self.state = State.FAILED
-            self._requests.clear()
-            self._deferred.clear()
-            self._events.append(io.ChannelFailed(_rule("disconnected", self.state, None)))
-            return
-        self.link, self.reestablish_sent = Link.DOWN, False
-        self._deferred.clear()
-
-    def connected(self, now: float) -> None:
-        """A new connection: our `channel_reestablish` (next numbers 1 and 0) goes out."""
-        del now
-        if self.link is not Link.DOWN or self.state is State.FAILED:
-            return
-        assert self.params is not None
-        self.link, self.reestablish_sent = Link.REESTABLISHING, True
-        self._out.append(
-            ChannelReestablish(
-                self.params.channel_id, 1, 0, bytes(32),
-                self.keys.basepoints.first_per_commitment_point,
-            )
-        )  # fmt: skip
-
-    def _queue(self, msg: Message) -> None:
-        if self.link is Link.UP:
-            self._out.append(msg)
-
-    def _on_reestablish(self, m: ChannelReestablish) -> None:
-        """BOLT 2 with no commitment past 0 on either side: the peer's numbers must be 1
-        and 0; it retransmits `channel_ready` if it sent one, and so do we."""
-        if m.next_commitment_number == 0:
-            raise _rule("reestablish-next-commitment-zero", self.state, m.NAME)
-        if m.next_commitment_number > 1 or m.next_revocation_number > 0:
-            self._events.append(
-                io.ChannelBehind(False, max(m.next_commitment_number, m.next_revocation_number), 0)
-            )
-            raise _rule("reestablish-peer-has-newer-state", self.state, m.NAME)
-        if m.your_last_per_commitment_secret != bytes(32):
-            raise _rule("reestablish-wrong-secret", self.state, m.NAME)
-        self.link = Link.UP
-        if self.sent_ready:
-            self._out.append(self._ready_message())
-
-    def _dispatch(self, msg: Message) -> None:
-        try:
-            if self.link is Link.REESTABLISHING:
-                if msg.NAME != "channel_reestablish" or (
-                    self.params is not None and msg.channel_id != self.params.channel_id  # type: ignore[attr-defined]
-                ):
-                    raise _rule("message before channel_reestablish", self.state, msg.NAME)
-                self._on_reestablish(msg)  # type: ignore[arg-type]
-                return
-            handler = _TRANSITIONS.get((self.state, msg.NAME))
-            if handler is None:
-                raise _rule("unexpected message", self.state, msg.NAME)
-            handler(self, msg)
-        except VajraError as e:
-            self._fail(e)
 
     def command(self, cmd: FundingOutpoint | FundingConfirmed, now: float) -> None:
         del now
@@ -288,18 +224,21 @@ class Establishment:
     def next_event(self) -> object | None:
         return self._events.popleft() if self._events else None
 
-    def channel(self) -> Channel:
-        """The normal-operation channel, once READY."""
-        if self.state is not State.READY or self.params is None or self.spec is None:
-            raise _rule("channel not ready", self.state, None)
-        assert self.remote_second_point is not None
-        ch = Channel(
-            Ledger.open(self.params, self.spec),
-            self.remote_second_point,
-            self.keys.second_per_commitment_point,
-        )
-        ch.link, ch.reestablish_sent = self.link, self.reestablish_sent
-        return ch
+    # -- internals --------------------------------------------------------------------
+
+    def _dispatch(self, msg: Message) -> None:
+        try:
+            if self.link is Link.REESTABLISHING:
+                if msg.NAME != "channel_reestablish":
+                    raise _rule("message before channel_reestablish", self.state, msg.NAME)
+                self._on_reestablish(msg)  # type: ignore[arg-type]
+                return
+            handler = _TRANSITIONS.get((self.state, msg.NAME))
+            if handler is None:
+                raise _rule("unexpected message", self.state, msg.NAME)
+            handler(self, msg)
+        except VajraError as e:
+            self._fail(e)
 
     def _fail(self, error: VajraError) -> None:
         cid = self.params.channel_id if self.params else self.temporary_channel_id
@@ -309,142 +248,76 @@ class Establishment:
             self._out.append(ErrorMessage(cid or bytes(32), str(error).encode()[:1000]))
         self._events.append(io.ChannelFailed(error))
 
-    # -- checks shared by both roles ------------------------------------------------
-
-    def _check_remote(self, m: OpenChannel | AcceptChannel, anchors_ok: bool) -> bool:
-        """BOLT 2 "The receiving node MUST fail the channel if" (the parts both roles
-        share). Returns whether the channel has anchors."""
-        c, name = self.config, m.NAME
-
-        def broken(rule: str) -> ProtocolError:
-            return _rule(rule, self.state, name)
-
-        ctype = m.tlvs.channel_type
-        if ctype is None:
-            raise broken("channel-type-required")
-        if ctype not in (channel_type_bytes(anchors=False), channel_type_bytes(anchors=True)):
-            raise broken("channel-type-unsupported")
-        anchors = ctype == channel_type_bytes(anchors=True)
-        if anchors and not anchors_ok:
-            raise broken("channel-type-not-proposed")
-        if m.to_self_delay > c.max_to_self_delay:
-            raise broken("to-self-delay-too-large")
-        if m.max_accepted_htlcs > 483:
-            raise broken("max-accepted-htlcs-too-large")
-        if m.dust_limit_satoshis < MIN_DUST_LIMIT_SAT:
-            raise broken("dust-limit-too-small")
-        if m.dust_limit_satoshis > m.channel_reserve_satoshis and m.channel_reserve_satoshis:
-            raise broken("dust-limit-above-reserve")
-        if m.channel_reserve_satoshis < c.local.dust_limit_sat:
-            raise broken("reserve-below-our-dust-limit")
-        self.remote_params = SideParams(
-            m.dust_limit_satoshis, m.channel_reserve_satoshis, m.htlc_minimum_msat,
-            m.max_accepted_htlcs, m.max_htlc_value_in_flight_msat, m.to_self_delay,
+    def _commitment_zero(self, outpoint: OutPoint, funder: Side, message: str) -> None:
+        assert self.open_args is not None and self.remote_params and self.remote_basepoints
+        self.params, self.spec = rules.commitment_zero(
+            self.config, self.keys, self.open_args, (self.remote_params, self.remote_basepoints),
+            outpoint, funder, state=self.state.value, message=message,
         )  # fmt: skip
-        self.remote_basepoints = Basepoints(
-            m.funding_pubkey, m.revocation_basepoint, m.payment_basepoint,
-            m.delayed_payment_basepoint, m.htlc_basepoint, m.first_per_commitment_point,
-        )  # fmt: skip
-        return anchors
 
-    def _setup(self, outpoint: OutPoint | None, funder: Side) -> None:
-        """The channel's parameters and commitment 0, with BOLT 2's checks on them: run
-        once the parameters are agreed (outpoint None: the checks only) and again with
-        the funding outpoint."""
-        args, rp, rb = self.open_args, self.remote_params, self.remote_basepoints
-        assert args is not None and rp is not None and rb is not None
-        # BOLT 2: channel_id is funding_txid XOR funding_output_index (last 2 bytes).
-        outpoint = outpoint or OutPoint(self.temporary_channel_id, 0)
-        cid = bytearray(outpoint.txid)
-        cid[30] ^= outpoint.vout >> 8 & 0xFF
-        cid[31] ^= outpoint.vout & 0xFF
-        self.params = ChannelParams(
-            bytes(cid), outpoint, args.funding_sat, funder, args.anchors,
-            (self.config.local, rp), (self.keys.basepoints, rb),
-        )  # fmt: skip
-        funder_msat = args.funding_sat * 1000 - args.push_msat
-        balances = [0, 0]
-        balances[funder], balances[funder.other] = funder_msat, args.push_msat
-        self.spec = CommitSpec(args.feerate_per_kw, (balances[0], balances[1]), ())
-        funder_need = self.params.fee_msat(self.spec, Side.LOCAL)
-        funder_need = max(funder_need, self.params.fee_msat(self.spec, Side.REMOTE))
-        if funder_msat < funder_need:
-            raise _rule("funder-cannot-afford-fee", self.state, _MSG.get(self.state))
-        if all(b <= self.params.reserve_msat(s) for s, b in zip(Side, balances, strict=True)):
-            raise _rule("both-balances-below-reserve", self.state, _MSG.get(self.state))
-
-    def _setup_signer(self) -> None:
-        assert self.params is not None and self.spec is not None
-        self._requests.append(io.SetupChannel(self.params, self.spec))
-        self.state = State.SETUP_SIGNER
+    def _request(self, req: io.SignerRequest, wait: State) -> None:
+        self._requests.append(req)
+        self.state = wait
 
     def _sign_remote_0(self) -> None:
         assert self.spec is not None and self.remote_basepoints is not None
         point = self.remote_basepoints.first_per_commitment_point
-        self._requests.append(io.SignCounterpartyCommitment(0, self.spec, point, None))
-        self.state = State.SIGN_REMOTE_0
+        self._request(io.SignCounterpartyCommitment(0, self.spec, point, None), State.SIGN_REMOTE_0)
 
     def _validate_local_0(self, signature: bytes) -> None:
         assert self.spec is not None
-        self._requests.append(io.ValidateHolderCommitment(0, self.spec, signature, ()))
-        self.state = State.VALIDATE_LOCAL_0
+        self._request(
+            io.ValidateHolderCommitment(0, self.spec, signature, ()), State.VALIDATE_LOCAL_0
+        )
 
     # -- handlers ---------------------------------------------------------------------
 
     def _on_open(self, m: OpenChannel) -> None:
-        c, name = self.config, m.NAME
-        if m.chain_hash != c.chain_hash:
-            raise _rule("open-unknown-chain", self.state, name)
-        if not c.feerate_range[0] <= m.feerate_per_kw <= c.feerate_range[1]:
-            raise _rule("open-feerate-out-of-range", self.state, name)
-        if m.funding_satoshis < c.min_funding_sat:
-            raise _rule("open-funding-too-small", self.state, name)
-        if m.push_msat > m.funding_satoshis * 1000:
-            raise _rule("open-push-exceeds-funding", self.state, name)
-        anchors = self._check_remote(m, anchors_ok=True)
-        self.temporary_channel_id = m.temporary_channel_id
+        c, state = self.config, self.state.value
+        ctype = rules.open_type(c, m, peer=self.peer, alias=self.alias, state=state)
+        self.remote_params, self.remote_basepoints = rules.remote_side(c, m, state)
+        self.channel_type, self.temporary_channel_id = ctype, m.temporary_channel_id
+        self.remote_upfront = m.tlvs.upfront_shutdown_script or b""
         self.open_args = OpenArgs(
-            m.temporary_channel_id, m.funding_satoshis, m.push_msat, m.feerate_per_kw, anchors
-        )
-        # "the funder's amount for the initial commitment transaction is not sufficient
-        # for full fee payment" / "both to_local and to_remote amounts ... are less than
-        # or equal to channel_reserve_satoshis": judged now, before accepting.
-        self._setup(None, Side.REMOTE)
-        self.params = None
-        lp, bp = c.local, self.keys.basepoints
-        self._out.append(
-            AcceptChannel(
-                m.temporary_channel_id, lp.dust_limit_sat, lp.max_htlc_value_in_flight_msat,
-                lp.channel_reserve_sat, lp.htlc_minimum_msat, c.minimum_depth,
-                lp.to_self_delay, lp.max_accepted_htlcs, bp.funding_pubkey,
-                bp.revocation_basepoint, bp.payment_basepoint, bp.delayed_payment_basepoint,
-                bp.htlc_basepoint, bp.first_per_commitment_point,
-                AcceptChannelTlvs(channel_type=channel_type_bytes(anchors=anchors)),
-            )
+            m.temporary_channel_id, m.funding_satoshis, m.push_msat, m.feerate_per_kw,
+            ctype.anchors, ctype.scid_alias,
         )  # fmt: skip
+        # Commitment 0's fee and reserve rules, judged before accepting.
+        self._commitment_zero(OutPoint(m.temporary_channel_id, 0), Side.REMOTE, m.NAME)
+        self.params = None
+        # "if channel_type includes option_zeroconf: MUST set minimum_depth to zero"
+        self.minimum_depth = 0 if ctype.zeroconf else c.minimum_depth
+        self._out.append(
+            rules.accept_message(c, self.keys, m.temporary_channel_id, self.minimum_depth, ctype)
+        )
         self.state = State.AWAIT_FUNDING_CREATED
 
     def _on_accept(self, m: AcceptChannel) -> None:
-        assert self.open_args is not None
+        assert self.open_args is not None and self.channel_type is not None
         if m.temporary_channel_id != self.temporary_channel_id:
             raise _rule("wrong-temporary-channel-id", self.state, m.NAME)
-        anchors = self._check_remote(m, anchors_ok=self.open_args.anchors)
-        if anchors != self.open_args.anchors:
-            raise _rule("channel-type-mismatch", self.state, m.NAME)
-        self._setup(None, Side.LOCAL)
+        rules.accept_type(self.channel_type, m, state=self.state.value)
+        self.remote_params, self.remote_basepoints = rules.remote_side(
+            self.config, m, self.state.value
+        )
+        self.remote_upfront = m.tlvs.upfront_shutdown_script or b""
+        self.minimum_depth = m.minimum_depth
+        self._commitment_zero(OutPoint(self.temporary_channel_id, 0), Side.LOCAL, m.NAME)
         self.params = None
         self.state = State.AWAIT_FUNDING_OUTPOINT
 
     def _on_funding_outpoint(self, cmd: FundingOutpoint) -> None:
-        self._setup(cmd.outpoint, Side.LOCAL)
-        self._setup_signer()
+        self._commitment_zero(cmd.outpoint, Side.LOCAL, "FundingOutpoint")
+        assert self.params is not None and self.spec is not None
+        self._request(io.SetupChannel(self.params, self.spec), State.SETUP_SIGNER)
 
     def _on_funding_created(self, m: FundingCreated) -> None:
         if m.temporary_channel_id != self.temporary_channel_id:
             raise _rule("wrong-temporary-channel-id", self.state, m.NAME)
-        self._setup(OutPoint(m.funding_txid, m.funding_output_index), Side.REMOTE)
+        self._commitment_zero(OutPoint(m.funding_txid, m.funding_output_index), Side.REMOTE, m.NAME)
         self._funding_signature = m.signature
-        self._setup_signer()
+        assert self.params is not None and self.spec is not None
+        self._request(io.SetupChannel(self.params, self.spec), State.SETUP_SIGNER)
 
     def _on_signer_set_up(self, r: io.ChannelSetUp) -> None:
         del r
@@ -469,9 +342,11 @@ class Establishment:
                 FundingCreated(self.temporary_channel_id, op.txid, op.vout, r.signature)
             )
             self.state = State.AWAIT_FUNDING_SIGNED
-        else:
-            self._out.append(FundingSigned(self.params.channel_id, r.signature))
-            self.state = State.AWAIT_DEPTH
+            return
+        self._out.append(FundingSigned(self.params.channel_id, r.signature))
+        self.state = State.AWAIT_DEPTH
+        if self.minimum_depth == 0:  # zeroconf: ready at once (the funder is trusted)
+            self._on_confirmed(FundingConfirmed())
 
     def _on_local_0_validated(self, r: io.HolderValidated) -> None:
         del r
@@ -482,25 +357,6 @@ class Establishment:
         else:
             self._sign_remote_0()
 
-    def _on_confirmed(self, cmd: FundingConfirmed) -> None:
-        del cmd
-        assert self.params is not None
-        self._queue(self._ready_message())
-        self.sent_ready = True
-        self.state = State.READY if self.remote_second_point else State.AWAIT_CHANNEL_READY
-
-    def _ready_message(self) -> ChannelReady:
-        assert self.params is not None
-        return ChannelReady(self.params.channel_id, self.keys.second_per_commitment_point)
-
-    def _on_channel_ready(self, m: ChannelReady) -> None:
-        assert self.params is not None
-        if m.channel_id != self.params.channel_id:
-            raise _rule("wrong-channel-id", self.state, m.NAME)
-        self.remote_second_point = m.second_per_commitment_point
-        if self.sent_ready:
-            self.state = State.READY
-
 
 _S = State
 _TRANSITIONS: dict[tuple[State, str], Handler] = {
@@ -508,11 +364,12 @@ _TRANSITIONS: dict[tuple[State, str], Handler] = {
     (_S.AWAIT_ACCEPT, "accept_channel"): Establishment._on_accept,  # type: ignore[dict-item]
     (_S.AWAIT_FUNDING_OUTPOINT, "FundingOutpoint"): Establishment._on_funding_outpoint,  # type: ignore[dict-item]
     (_S.AWAIT_FUNDING_CREATED, "funding_created"): Establishment._on_funding_created,  # type: ignore[dict-item]
-    (_S.AWAIT_FUNDING_SIGNED, "funding_signed"): Establishment._on_funding_signed,  # type: ignore[dict-item]
     (_S.SETUP_SIGNER, "ChannelSetUp"): Establishment._on_signer_set_up,  # type: ignore[dict-item]
+    (_S.AWAIT_FUNDING_SIGNED, "funding_signed"): Establishment._on_funding_signed,  # type: ignore[dict-item]
     (_S.SIGN_REMOTE_0, "CounterpartySigned"): Establishment._on_remote_0_signed,  # type: ignore[dict-item]
     (_S.VALIDATE_LOCAL_0, "HolderValidated"): Establishment._on_local_0_validated,  # type: ignore[dict-item]
     (_S.AWAIT_DEPTH, "FundingConfirmed"): Establishment._on_confirmed,  # type: ignore[dict-item]
     (_S.AWAIT_DEPTH, "channel_ready"): Establishment._on_channel_ready,  # type: ignore[dict-item]
     (_S.AWAIT_CHANNEL_READY, "channel_ready"): Establishment._on_channel_ready,  # type: ignore[dict-item]
+    (_S.READY, "channel_ready"): Establishment._on_channel_ready,  # type: ignore[dict-item]
 }

@@ -25,25 +25,33 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from vajra.bitcoin.tx import OutPoint
 from vajra.channel import establish, machine
-from vajra.channel.establish_io import EstablishConfig, LocalKeys, OpenArgs
-from vajra.channel.keys import Basepoints
-from vajra.channel.persist_codec import In, Out, read_message, write_message
+from vajra.channel.close import ShutdownState
+from vajra.channel.establish_io import ChannelType, EstablishConfig, LocalKeys, OpenArgs
+from vajra.channel.persist_codec import (
+    In,
+    Out,
+    get_basepoints,
+    get_change,
+    get_commit,
+    get_params,
+    get_side,
+    get_spec,
+    put_basepoints,
+    put_change,
+    put_commit,
+    put_params,
+    put_side,
+    put_spec,
+    read_message,
+    write_message,
+)
 from vajra.channel.reestablish import Link
 from vajra.channel.shachain import ShachainReceiver
 from vajra.channel.spec import (
-    AddChange,
-    Change,
-    ChannelParams,
-    CommitSpec,
-    FeeChange,
-    HtlcEntry,
-    SettleChange,
     Side,
-    SideParams,
 )
-from vajra.channel.updates import CommitmentInfo, Ledger, Pending
+from vajra.channel.updates import Ledger, Pending
 from vajra.errors import DecodeError, VajraError
 from vajra.wire import (
     CommitmentSigned,
@@ -92,17 +100,17 @@ def decode_channel(data: bytes) -> machine.Channel:
 
 def _put_channel(w: Out, ch: machine.Channel) -> None:
     led = ch.ledger
-    _put_params(w, led.channel)
-    _put_commit(w, led.local_commit)
-    _put_commit(w, led.remote_commit)
+    put_params(w, led.channel)
+    put_commit(w, led.local_commit)
+    put_commit(w, led.remote_commit)
     w.flag(led.next_remote is not None)
     if led.next_remote is not None:
-        _put_commit(w, led.next_remote)
+        put_commit(w, led.next_remote)
     for p in led.pending:
         for changes in (p.proposed, p.signed, p.acked):
             w.u16(len(changes))
             for c in changes:
-                _put_change(w, c)
+                put_change(w, c)
     w.u64(led.next_htlc_id[0])
     w.u64(led.next_htlc_id[1])
     w.text(ch.state.value)
@@ -117,13 +125,13 @@ def _put_channel(w: Out, ch: machine.Channel) -> None:
 
 
 def _get_channel(r: In) -> machine.Channel:
-    params = _get_params(r)
-    local = _get_commit(r, params)
-    remote = _get_commit(r, params)
-    next_remote = _get_commit(r, params) if r.flag() else None
+    params = get_params(r)
+    local = get_commit(r, params)
+    remote = get_commit(r, params)
+    next_remote = get_commit(r, params) if r.flag() else None
     pending = (Pending(), Pending())
     for p in pending:
-        p.proposed, p.signed, p.acked = ([_get_change(r) for _ in range(r.u16())] for _ in range(3))
+        p.proposed, p.signed, p.acked = ([get_change(r) for _ in range(r.u16())] for _ in range(3))
     next_ids = [r.u64(), r.u64()]
     ledger = Ledger(params, local, remote, next_remote, pending, next_ids)
     _check_ledger(ledger)
@@ -165,6 +173,7 @@ def _put_link(w: Out, ch: machine.Channel) -> None:
     w.flag(ch.error_message is not None)
     if ch.error_message is not None:
         write_message(w, ch.error_message)
+    _put_shutdown(w, ch.shutdown)
 
 
 def _get_link(r: In, ch: machine.Channel) -> None:
@@ -182,6 +191,43 @@ def _get_link(r: In, ch: machine.Channel) -> None:
     ch.prev_secret = r.read(32) if r.flag() else None
     ch.commit_before_revoke, ch.reestablish_sent, ch.drop_due = r.flag(), r.flag(), r.flag()
     ch.error_message = _get_typed(r, (ErrorMessage,)) if r.flag() else None
+    ch.shutdown = _get_shutdown(r)
+
+
+def _put_shutdown(w: Out, sd: ShutdownState) -> None:
+    w.flag(sd.anysegwit)
+    w.var(sd.upfront_local)
+    w.var(sd.upfront_remote)
+    for script in (sd.local_script, sd.remote_script):
+        w.flag(script is not None)
+        if script is not None:
+            w.var(script)
+    w.flag(sd.local_sent)
+    w.u32(sd.feerate_per_kw)
+    w.u32(sd.max_feerate_per_kw)
+    for fee in (sd.sent_fee, sd.received_fee):
+        w.flag(fee is not None)
+        if fee is not None:
+            w.u64(fee)
+    w.var(sd.sent_signature)
+    w.var(sd.received_signature)
+    w.flag(sd.received_range is not None)
+    if sd.received_range is not None:
+        w.u64(sd.received_range[0])
+        w.u64(sd.received_range[1])
+
+
+def _get_shutdown(r: In) -> ShutdownState:
+    sd = ShutdownState(r.flag(), r.var(), r.var())
+    sd.local_script = r.var() if r.flag() else None
+    sd.remote_script = r.var() if r.flag() else None
+    sd.local_sent = r.flag()
+    sd.feerate_per_kw, sd.max_feerate_per_kw = r.u32(), r.u32()
+    sd.sent_fee = r.u64() if r.flag() else None
+    sd.received_fee = r.u64() if r.flag() else None
+    sd.sent_signature, sd.received_signature = r.var(), r.var()
+    sd.received_range = (r.u64(), r.u64()) if r.flag() else None
+    return sd
 
 
 _UPDATES: tuple[type[Message], ...] = (
@@ -241,15 +287,29 @@ def decode_establishment(data: bytes) -> establish.Establishment:
 def _put_establishment(w: Out, est: establish.Establishment) -> None:
     c = est.config
     w.raw(c.chain_hash)
-    _put_side(w, c.local)
+    put_side(w, c.local)
     w.u32(c.minimum_depth)
     w.u64(c.min_funding_sat)
     w.u16(c.max_to_self_delay)
     w.u32(c.feerate_range[0])
     w.u32(c.feerate_range[1])
-    _put_basepoints(w, est.keys.basepoints)
+    w.u16(len(c.trusted_lsps))
+    for node in sorted(c.trusted_lsps):
+        w.var(node)
+    w.flag(c.anysegwit)
+    put_basepoints(w, est.keys.basepoints)
     w.raw(est.keys.second_per_commitment_point)
     w.text(est.state.value)
+    w.var(est.peer)
+    for alias in (est.alias, est.remote_alias):
+        w.flag(alias is not None)
+        if alias is not None:
+            w.u64(alias)
+    w.flag(est.channel_type is not None)
+    if est.channel_type is not None:
+        w.var(est.channel_type.to_bytes())
+    w.u32(est.minimum_depth)
+    w.var(est.remote_upfront)
     w.var(est.temporary_channel_id)
     a = est.open_args
     w.flag(a is not None)
@@ -259,18 +319,19 @@ def _put_establishment(w: Out, est: establish.Establishment) -> None:
         w.u64(a.push_msat)
         w.u32(a.feerate_per_kw)
         w.flag(a.anchors)
+        w.flag(a.scid_alias)
     w.flag(est.remote_params is not None)
     if est.remote_params is not None:
-        _put_side(w, est.remote_params)
+        put_side(w, est.remote_params)
     w.flag(est.remote_basepoints is not None)
     if est.remote_basepoints is not None:
-        _put_basepoints(w, est.remote_basepoints)
+        put_basepoints(w, est.remote_basepoints)
     w.flag(est.params is not None)
     if est.params is not None:
-        _put_params(w, est.params)
+        put_params(w, est.params)
     w.flag(est.spec is not None)
     if est.spec is not None:
-        _put_spec(w, est.spec)
+        put_spec(w, est.spec)
     w.flag(est.remote_second_point is not None)
     if est.remote_second_point is not None:
         w.raw(est.remote_second_point)
@@ -281,20 +342,33 @@ def _put_establishment(w: Out, est: establish.Establishment) -> None:
 
 def _get_establishment(r: In) -> establish.Establishment:
     chain_hash = r.read(32)
-    local = _get_side(r)
-    config = EstablishConfig(chain_hash, local, r.u32(), r.u64(), r.u16(), (r.u32(), r.u32()))
-    keys = LocalKeys(_get_basepoints(r), r.point())
+    local = get_side(r)
+    depth, min_funding, max_delay, feerates = r.u32(), r.u64(), r.u16(), (r.u32(), r.u32())
+    trusted = frozenset(r.var() for _ in range(r.u16()))
+    config = EstablishConfig(
+        chain_hash, local, depth, min_funding, max_delay, feerates, trusted, r.flag()
+    )
+    keys = LocalKeys(get_basepoints(r), r.point())
     state = r.enum(establish.State)
     if state in establish.WAITING:
         raise DecodeError("establishment: persisted while waiting for the signer")
-    est = establish.Establishment(config, keys, state)
+    peer = r.var()
+    alias = r.u64() if r.flag() else None
+    est = establish.Establishment(config, keys, state, peer=peer, alias=alias)
+    est.remote_alias = r.u64() if r.flag() else None
+    if r.flag():
+        ctype = ChannelType.parse(r.var())
+        if ctype is None:
+            raise DecodeError("establishment: unknown channel type")
+        est.channel_type = ctype
+    est.minimum_depth, est.remote_upfront = r.u32(), r.var()
     est.temporary_channel_id = r.var()
     if r.flag():
-        est.open_args = OpenArgs(r.read(32), r.u64(), r.u64(), r.u32(), r.flag())
-    est.remote_params = _get_side(r) if r.flag() else None
-    est.remote_basepoints = _get_basepoints(r) if r.flag() else None
-    est.params = _get_params(r) if r.flag() else None
-    est.spec = _get_spec(r, est.params) if r.flag() else None
+        est.open_args = OpenArgs(r.read(32), r.u64(), r.u64(), r.u32(), r.flag(), r.flag())
+    est.remote_params = get_side(r) if r.flag() else None
+    est.remote_basepoints = get_basepoints(r) if r.flag() else None
+    est.params = get_params(r) if r.flag() else None
+    est.spec = get_spec(r, est.params) if r.flag() else None
     est.remote_second_point = r.point() if r.flag() else None
     est.sent_ready = r.flag()
     est.link, est.reestablish_sent = r.enum(Link), r.flag()
@@ -312,137 +386,6 @@ def _open(data: bytes, kind: bytes) -> In:
     if version != VERSION:
         raise DecodeError(f"persist: unknown format version {version}")
     return r
-
-
-def _put_side(w: Out, p: SideParams) -> None:
-    w.u64(p.dust_limit_sat)
-    w.u64(p.channel_reserve_sat)
-    w.u64(p.htlc_minimum_msat)
-    w.u16(p.max_accepted_htlcs)
-    w.u64(p.max_htlc_value_in_flight_msat)
-    w.u16(p.to_self_delay)
-
-
-def _get_side(r: In) -> SideParams:
-    return SideParams(r.u64(), r.u64(), r.u64(), r.u16(), r.u64(), r.u16())
-
-
-def _put_basepoints(w: Out, b: Basepoints) -> None:
-    for point in (
-        b.funding_pubkey,
-        b.revocation_basepoint,
-        b.payment_basepoint,
-        b.delayed_payment_basepoint,
-        b.htlc_basepoint,
-        b.first_per_commitment_point,
-    ):
-        w.raw(point)
-
-
-def _get_basepoints(r: In) -> Basepoints:
-    return Basepoints(r.point(), r.point(), r.point(), r.point(), r.point(), r.point())
-
-
-def _put_params(w: Out, c: ChannelParams) -> None:
-    w.raw(c.channel_id)
-    w.raw(c.funding_outpoint.txid)
-    w.u32(c.funding_outpoint.vout)
-    w.u64(c.capacity_sat)
-    w.u8(c.funder)
-    w.flag(c.anchors)
-    for s in Side:
-        _put_side(w, c.params[s])
-    for s in Side:
-        _put_basepoints(w, c.basepoints[s])
-
-
-def _get_params(r: In) -> ChannelParams:
-    channel_id, outpoint = r.read(32), OutPoint(r.read(32), r.u32())
-    capacity, funder, anchors = r.u64(), r.enum(Side), r.flag()
-    if not 0 < capacity <= 21_000_000 * 100_000_000:
-        raise DecodeError("channel: capacity out of range")
-    sides = (_get_side(r), _get_side(r))
-    points = (_get_basepoints(r), _get_basepoints(r))
-    return ChannelParams(channel_id, outpoint, capacity, funder, anchors, sides, points)
-
-
-def _put_htlc(w: Out, h: HtlcEntry) -> None:
-    w.u8(h.offerer)
-    w.u64(h.id)
-    w.u64(h.amount_msat)
-    w.raw(h.payment_hash)
-    w.u32(h.cltv_expiry)
-
-
-def _get_htlc(r: In) -> HtlcEntry:
-    return HtlcEntry(r.enum(Side), r.u64(), r.u64(), r.read(32), r.u32())
-
-
-def _put_spec(w: Out, spec: CommitSpec) -> None:
-    w.u32(spec.feerate_per_kw)
-    w.u64(spec.balance_msat[0])
-    w.u64(spec.balance_msat[1])
-    w.u16(len(spec.htlcs))
-    for h in spec.htlcs:
-        _put_htlc(w, h)
-
-
-def _get_spec(r: In, params: ChannelParams | None) -> CommitSpec:
-    feerate, balance = r.u32(), (r.u64(), r.u64())
-    htlcs = tuple(_get_htlc(r) for _ in range(r.u16()))
-    keys = [(h.offerer, h.id) for h in htlcs]
-    if keys != sorted(set(keys)):
-        raise DecodeError("channel: HTLCs not in (offerer, id) order or repeated")
-    spec = CommitSpec(feerate, balance, htlcs)
-    if params is not None and spec.total_msat() != params.capacity_sat * 1000:
-        raise DecodeError("channel: a commitment does not conserve the capacity")
-    return spec
-
-
-def _put_commit(w: Out, info: CommitmentInfo) -> None:
-    w.u64(info.number)
-    _put_spec(w, info.spec)
-
-
-def _get_commit(r: In, params: ChannelParams) -> CommitmentInfo:
-    number = r.u64()
-    if number >= 1 << 48:
-        raise DecodeError("channel: commitment number beyond 2^48")
-    return CommitmentInfo(number, _get_spec(r, params))
-
-
-_ADD, _SETTLE, _FEE = 0, 1, 2
-
-
-def _put_change(w: Out, c: Change) -> None:
-    if isinstance(c, AddChange):
-        w.u8(_ADD)
-        _put_htlc(w, c.htlc)
-    elif isinstance(c, SettleChange):
-        w.u8(_SETTLE)
-        w.u64(c.htlc_id)
-        w.flag(c.fulfilled)
-        w.flag(c.payment_preimage is not None)
-        if c.payment_preimage is not None:
-            w.raw(c.payment_preimage)
-    else:
-        w.u8(_FEE)
-        w.u32(c.feerate_per_kw)
-
-
-def _get_change(r: In) -> Change:
-    tag = r.u8()
-    if tag == _ADD:
-        return AddChange(_get_htlc(r))
-    if tag == _SETTLE:
-        htlc_id, fulfilled = r.u64(), r.flag()
-        preimage = r.read(32) if r.flag() else None
-        if fulfilled != (preimage is not None):
-            raise DecodeError("channel: a fulfil carries its preimage, a fail none")
-        return SettleChange(htlc_id, fulfilled, preimage)
-    if tag == _FEE:
-        return FeeChange(r.u32())
-    raise DecodeError(f"channel: unknown change tag {tag}")
 
 
 __all__ = [

@@ -35,10 +35,11 @@ Numbers (eclair's convention, which LND and LDK share): our `next_commitment_num
 
 from __future__ import annotations
 
-import enum
 from typing import TYPE_CHECKING
 
+from vajra.channel import close
 from vajra.channel import signer_io as io
+from vajra.channel.states import ChannelOffline, Link
 from vajra.crypto.secp256k1 import pubkey_from_secret
 from vajra.errors import ProtocolError, VajraError
 from vajra.wire import ChannelReady, ChannelReadyTlvs, ChannelReestablish, Message
@@ -46,17 +47,9 @@ from vajra.wire import ChannelReady, ChannelReadyTlvs, ChannelReestablish, Messa
 if TYPE_CHECKING:
     from vajra.channel.machine import Channel
 
+__all__ = ["ChannelOffline", "Link", "on_reestablish", "our_reestablish", "settle_link"]
+
 _NAME = "channel_reestablish"
-
-
-class Link(enum.Enum):
-    UP = "up"
-    DOWN = "down"
-    REESTABLISHING = "reestablishing"
-
-
-class ChannelOffline(VajraError):
-    """A command arrived while the peer is not connected or not yet reestablished."""
 
 
 def our_reestablish(ch: Channel) -> ChannelReestablish:
@@ -152,6 +145,7 @@ def on_reestablish(ch: Channel, m: ChannelReestablish) -> None:
     for msg in order:
         ch.queue(msg)
     ch.emit(io.Reestablished(resend_commit, resend_revoke))
+    close.on_reconnected(ch)
 
 
 def ready_message(ch: Channel) -> ChannelReady:

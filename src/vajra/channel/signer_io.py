@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vajra.bitcoin.tx import Tx
 from vajra.channel.spec import Change, ChannelParams, CommitSpec
 from vajra.errors import VajraError
 
@@ -169,7 +170,21 @@ class SignCommitment:
     """Send `commitment_signed` if there is anything to sign (else a no-op)."""
 
 
-Command = AddHtlc | FulfillHtlc | FailHtlc | FailMalformedHtlc | UpdateFeerate | SignCommitment
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Start (or answer) a cooperative close: our `shutdown` pays `scriptpubkey` (the
+    node wallet's; the signer refuses any other), and our closing fee is judged at
+    `feerate_per_kw` (the first offer) up to `max_feerate_per_kw` (the top of our
+    `fee_range`; None: `feerate_per_kw`)."""
+
+    scriptpubkey: bytes
+    feerate_per_kw: int
+    max_feerate_per_kw: int | None = None
+
+
+Command = (
+    AddHtlc | FulfillHtlc | FailHtlc | FailMalformedHtlc | UpdateFeerate | SignCommitment | Close
+)
 
 
 # -- events for the owner ---------------------------------------------------------
@@ -229,6 +244,23 @@ class ChannelBehind:
     our_number: int
 
 
+@dataclass(frozen=True, slots=True)
+class ShutdownReceived:
+    """The peer sent `shutdown` and we have not: answer with a `Close` command (BOLT 2
+    "MUST reply to a shutdown message with a shutdown")."""
+
+    scriptpubkey: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class MutualCloseReady:
+    """Both signatures are on the closing transaction: broadcast `tx` (fully signed;
+    `fee_sat` is its fee). The channel is CLOSED."""
+
+    tx: Tx
+    fee_sat: int
+
+
 ChannelEvent = (
     SigningRefused
     | ChannelFailed
@@ -236,4 +268,6 @@ ChannelEvent = (
     | UpdatesDropped
     | Reestablished
     | ChannelBehind
+    | ShutdownReceived
+    | MutualCloseReady
 )

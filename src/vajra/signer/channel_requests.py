@@ -8,8 +8,8 @@ is: node id 33 | SHA-256(request bytes) 32 | channel index u32 | request tag u8,
 an approval also the SHA-256 of the stored record it left (32): the audit log vouches
 for the newest record of every channel, which `vajra.signer.replay` checks at open.
 
-Checked here, before the channel's policy: a mutual close pays our share only to the
-node's own wallet (`policy-mutual-destination-allowlisted`, `wallet_scripts`).
+The allow-list a mutual close may pay our share to is the node's own wallet
+(`wallet_scripts`), handed to the policy (`policy-mutual-destination-allowlisted`).
 """
 
 from __future__ import annotations
@@ -101,14 +101,12 @@ def channel_request(
         if index >= node.channels:
             refused.append(io.SignerRefused("policy-channel-unknown", f"index {index}"))
             raise PolicyViolation(refused[0].reason, refused[0].detail)
-        if isinstance(parsed, io.SignMutualClose) and parsed.local_script not in wallet_scripts(
-            core, node.index
-        ):
-            refused.append(io.SignerRefused(MUTUAL_DESTINATION, "local_script is not the wallet's"))
-            raise PolicyViolation(refused[0].reason, refused[0].detail)
         secrets = core.keys.node(node.index).channel(index)
         stored = load(txn, node_id, index, secrets)
-        result, record = cs.handle(stored, secrets, parsed)
+        allowed = (
+            wallet_scripts(core, node.index) if isinstance(parsed, io.SignMutualClose) else None
+        )
+        result, record = cs.handle(stored, secrets, parsed, allowlisted=allowed)
         if isinstance(result, io.SignerRefused):
             refused.append(result)
             raise PolicyViolation(result.reason, result.detail)

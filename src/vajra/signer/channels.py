@@ -28,6 +28,12 @@ authorised for outgoing HTLCs. Policy codes:
     policy-setup-repeated               a second, different SetupChannel for the channel
     policy-commitment-initial           commitment 0 (either side) differs from the
                                         SetupChannel's initial spec
+    policy-mutual-destination-allowlisted  a mutual close paying our balance to a script
+                                        not in the allow-list (the node wallet's scripts)
+    policy-mutual-not-settled           a mutual close while HTLCs are in flight or the
+                                        two sides' latest commitments differ
+    policy-mutual-fee                   a closing fee above the funder's balance, or no
+                                        output left above our dust limit
 
 Not yet (issue 9): replaying the updates to derive the spec itself (it checks
 conservation, our balance against our HTLCs and preimages, and authorisations), fee and
@@ -36,10 +42,12 @@ CLTV ranges, sealing this state under the signer's rollback protection.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from vajra.bitcoin.tx import Tx, TxIn
 from vajra.channel import signer_io as io
+from vajra.channel.closing import closing_sighash, legacy_closing_tx
 from vajra.channel.commitment import Commitment, CommitmentKeys
 from vajra.channel.keys import ChannelSecrets, derive_privkey
 from vajra.channel.scripts import funding_script
@@ -58,6 +66,9 @@ from vajra.crypto.secp256k1 import (
     verify_digest,
 )
 from vajra.errors import PolicyViolation, VajraError
+
+Allowlist = Collection[bytes] | Callable[[bytes], bool]
+"""The scripts a mutual close may pay our balance to."""
 
 
 @dataclass(slots=True)
@@ -116,8 +127,14 @@ class ChannelSigner:
         payment: the first counterparty commitment that carries it consumes it)."""
         self.approved_payments.add(payment_hash)
 
-    def handle(self, request: io.SignerRequest) -> io.SignerResult:
+    def handle(
+        self, request: io.SignerRequest, *, allowlisted: Allowlist | None = None
+    ) -> io.SignerResult:
+        """Answer one request. `allowlisted` says which scripts a mutual close may pay our
+        balance to (the node wallet's: a set, or a predicate); None allows none."""
         try:
+            if isinstance(request, io.SignMutualClose):
+                return self._sign_mutual_close(request, allowlisted)
             if isinstance(request, io.SignCounterpartyCommitment):
                 return self._sign_counterparty(request)
             if isinstance(request, io.ValidateHolderCommitment):
@@ -130,7 +147,6 @@ class ChannelSigner:
                 if (request.params, request.initial_spec) != (self.channel, self.initial_spec):
                     raise PolicyViolation("policy-setup-repeated", self.channel.channel_id.hex())
                 return io.ChannelSetUp()
-            # SignMutualClose: issue 9.
             raise PolicyViolation("request-unsupported", type(request).__name__)
         except PolicyViolation as e:
             return io.SignerRefused(e.reason, e.detail)
@@ -227,6 +243,43 @@ class ChannelSigner:
             self.secrets.per_commitment_secret(r.number),
             self.secrets.per_commitment_point(r.number + 2),
         )
+
+    def _sign_mutual_close(
+        self, r: io.SignMutualClose, allowlisted: Allowlist | None
+    ) -> io.SignerResult:
+        allowed = (
+            allowlisted(r.local_script)
+            if callable(allowlisted)
+            else allowlisted is not None and r.local_script in allowlisted
+        )
+        if not allowed:
+            raise PolicyViolation("policy-mutual-destination-allowlisted", r.local_script.hex())
+        if not self.holder or not self.counterparty:
+            raise PolicyViolation("policy-mutual-not-settled", "no commitment")
+        spec = self.holder[max(self.holder)].spec
+        latest = max(self.counterparty)
+        # (The peer's previous commitment may still be unrevoked: the core passes no
+        # revocation with this request. The close pays what the latest two agree on.)
+        if spec.htlcs or self.counterparty[latest][0] != spec:
+            raise PolicyViolation("policy-mutual-not-settled", f"holder {max(self.holder)}")
+        c = self.channel
+        if r.fee_sat > spec.balance_msat[c.funder] // 1000:
+            raise PolicyViolation("policy-mutual-fee", f"{r.fee_sat} sat")
+        try:
+            tx = legacy_closing_tx(
+                funding_outpoint=c.funding_outpoint,
+                local_msat=spec.balance_msat[Side.LOCAL],
+                remote_msat=spec.balance_msat[Side.REMOTE],
+                local_script=r.local_script,
+                remote_script=r.remote_script,
+                fee_sat=r.fee_sat,
+                local_is_opener=c.funder is Side.LOCAL,
+                dust_limit_sat=c.params[Side.LOCAL].dust_limit_sat,
+            )
+        except ValueError as e:
+            raise PolicyViolation("policy-mutual-fee", str(e)) from None
+        digest = closing_sighash(tx, self._funding_script(), c.capacity_sat)
+        return io.MutualCloseSigned(PrivateKey(self.secrets.funding).sign_digest(digest))
 
     def sign_holder_commitment(self, number: int) -> Tx:
         """Our commitment `number`, fully signed, for broadcast (a force close). Raises

@@ -46,6 +46,8 @@ class Endpoint:
     signer: ChannelSigner
     requests: deque[io.SignerRequest] = field(default_factory=deque)
     events: list[io.ChannelEvent] = field(default_factory=list)
+    allow: set[bytes] = field(default_factory=set)
+    """Scripts this side's signer lets a mutual close pay to (its wallet's)."""
 
     def collect_events(self) -> list[io.ChannelEvent]:
         while (e := self.channel.next_event()) is not None:
@@ -83,7 +85,7 @@ class Pair:
         if not ep.requests:
             return False
         req = ep.requests.popleft()
-        result = io.SignerRefused(refuse) if refuse else ep.signer.handle(req)
+        result = io.SignerRefused(refuse) if refuse else ep.signer.handle(req, allowlisted=ep.allow)
         ep.channel.signer_result(result, 0.0)
         self.flush()
         return True

@@ -11,6 +11,7 @@ from tests.unit.channel.test_channel_pair import _check_agreement, _check_conser
 from vajra.bitcoin.tx import OutPoint
 from vajra.channel import signer_io as io
 from vajra.channel.establish import (
+    ChannelType,
     EstablishConfig,
     Establishment,
     FundingConfirmed,
@@ -24,7 +25,7 @@ from vajra.channel.keys import ChannelSecrets
 from vajra.crypto.hashes import sha256
 from vajra.errors import PolicyViolation, ProtocolError
 from vajra.signer.channels import ChannelSigner
-from vajra.wire import OpenChannel, OpenChannelTlvs
+from vajra.wire import AcceptChannel, OpenChannel, OpenChannelTlvs
 
 CHAIN = sha256(b"regtest")
 OUTPOINT = OutPoint(sha256(b"funding tx"), 1)
@@ -179,3 +180,83 @@ def test_signer_refusing_setup_fails_the_open() -> None:
     _run(a, b)
     assert b.est.state is State.FAILED and a.est.state is State.FAILED
     assert b.signer is None
+
+
+LSP = b"\x02" + b"\x11" * 32
+
+
+def _open_with(
+    *, anchors: bool = True, scid_alias: bool = False, alias_a: int | None = None,
+    alias_b: int | None = None, trusted: frozenset[bytes] = frozenset(),
+) -> tuple[Side_, Side_]:  # fmt: skip
+    sa, sb = secrets(b"alice"), secrets(b"bob")
+    args = OpenArgs(sha256(b"tmp"), 1_000_000, 300_000_000, 2_500, anchors, scid_alias)
+    a = Establishment.funder(
+        EstablishConfig(CHAIN, side_params(546)), _keys(sa), args, alias=alias_a
+    )
+    config_b = EstablishConfig(CHAIN, side_params(354), trusted_lsps=trusted)
+    b = Establishment.fundee(config_b, _keys(sb), peer=LSP, alias=alias_b)
+    return Side_(a, sa), Side_(b, sb)
+
+
+def test_scid_alias_both_aliases_travel_in_channel_ready() -> None:
+    a, b = _open_with(scid_alias=True, alias_a=0xA11A5, alias_b=0xB0B)
+    _run(a, b)
+    assert a.est.state is State.READY and b.est.state is State.READY
+    assert b.est.channel_type == ChannelType(True, scid_alias=True)
+    ca, cb = a.est.channel(), b.est.channel()
+    assert (ca.local_alias, ca.remote_alias) == (0xA11A5, 0xB0B)
+    assert (cb.local_alias, cb.remote_alias) == (0xB0B, 0xA11A5)
+
+
+def test_zeroconf_from_a_trusted_lsp_is_ready_before_any_confirmation() -> None:
+    a, b = _open_with(trusted=frozenset({LSP}), scid_alias=True, alias_a=1, alias_b=2)
+    zeroconf = ChannelType(True, scid_alias=True, zeroconf=True)
+    a.est.channel_type = zeroconf  # the LSP's open (our funder role never proposes it)
+    b.est.receive_message(_open_msg(a, tlvs=OpenChannelTlvs(b"", zeroconf.to_bytes())), 0.0)
+    (accept,) = b.est.messages_to_send()
+    assert isinstance(accept, AcceptChannel) and accept.minimum_depth == 0
+    a.est.receive_message(accept, 0.0)
+    a.est.command(FundingOutpoint(OUTPOINT), 0.0)
+    for _ in range(10):
+        for src, dst in ((a, b), (b, a)):
+            for m in src.est.messages_to_send():
+                dst.est.receive_message(m, 0.0)
+            src.answer()
+    # B sent channel_ready with no FundingConfirmed; A (the LSP) does the same.
+    assert b.est.sent_ready and b.est.state is State.AWAIT_CHANNEL_READY
+    a.est.command(FundingConfirmed(), 0.0)
+    for m in a.est.messages_to_send():
+        b.est.receive_message(m, 0.0)
+    assert b.est.state is State.READY and b.est.channel().remote_alias == 1
+
+
+@pytest.mark.parametrize(
+    ("ctype", "flags", "trusted", "alias", "rule"),
+    [
+        (ChannelType(True, zeroconf=True), 0, False, None, "channel-type-zeroconf-untrusted"),
+        (ChannelType(True, scid_alias=True), 1, True, 7, "channel-type-scid-alias-announced"),
+        (ChannelType(True, scid_alias=True), 0, True, None, "channel-type-scid-alias-unavailable"),
+        (b"\x40\x00\x00", 0, True, 7, "channel-type-unsupported"),  # anchors, no remotekey
+        (b"\x01\x00\x00\x00\x10\x00", 0, True, 7, "channel-type-unsupported"),  # bit 40
+        (b"\x00\x10\x00", 0, True, 7, "channel-type-unsupported"),  # not minimal
+    ],
+)
+def test_channel_type_combinations_we_refuse(
+    ctype: ChannelType | bytes, flags: int, trusted: bool, alias: int | None, rule: str
+) -> None:
+    a, b = _open_with(trusted=frozenset({LSP}) if trusted else frozenset(), alias_b=alias)
+    raw = ctype.to_bytes() if isinstance(ctype, ChannelType) else ctype
+    msg = _open_msg(a, channel_flags=flags, tlvs=OpenChannelTlvs(b"", raw))
+    b.est.receive_message(msg, 0.0)
+    (event,) = list(iter(b.est.next_event, None))
+    assert isinstance(event, io.ChannelFailed) and isinstance(event.error, ProtocolError)
+    assert event.error.reason == rule
+
+
+def test_channel_type_bitmaps_round_trip() -> None:
+    for anchors in (False, True):
+        for alias in (False, True):
+            for zc in (False, True):
+                t = ChannelType(anchors, alias, zc)
+                assert ChannelType.parse(t.to_bytes()) == t

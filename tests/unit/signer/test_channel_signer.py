@@ -222,3 +222,20 @@ def test_commitment_0_must_hold_the_initial_spec() -> None:
     assert isinstance(
         signer.handle(io.SignCounterpartyCommitment(0, spec, point, None)), io.CounterpartySigned
     )
+
+
+def test_mutual_close_needs_an_allowlisted_destination_and_a_settled_channel() -> None:
+    p = make_pair()
+    signer = p.a.signer
+    mine, theirs = b"\x00\x14" + b"\x01" * 20, b"\x00\x14" + b"\x02" * 20
+    req = io.SignMutualClose(mine, theirs, 1_000)
+    refused = signer.handle(req)  # no allow-list: nothing is ours
+    assert isinstance(refused, io.SignerRefused)
+    assert refused.reason == "policy-mutual-destination-allowlisted"
+    assert isinstance(signer.handle(req, allowlisted={mine}), io.MutualCloseSigned)
+    assert isinstance(signer.handle(req, allowlisted=lambda s: s == mine), io.MutualCloseSigned)
+    fee = signer.handle(replace(req, fee_sat=10**9), allowlisted={mine})
+    assert isinstance(fee, io.SignerRefused) and fee.reason == "policy-mutual-fee"
+    q = _round_with_htlc()  # an HTLC in flight
+    busy = q.a.signer.handle(req, allowlisted={mine})
+    assert isinstance(busy, io.SignerRefused) and busy.reason == "policy-mutual-not-settled"
