@@ -6,8 +6,8 @@ The hub's admin socket plays the node's worker: it sends each channel request as
 in-memory peer runs through it: set-up, both commitments 0, the peer paying the node an
 HTLC that the node fulfils (two commitment dances), a policy refusal returned as a
 result, a stale epoch refused, the signer restarted mid-channel and the channel carried
-on from its sealed record; `vajra signer audit` verifies the log with its channel
-entries.
+on from its sealed record, a mutual close to a foreign script refused and one to the
+node's wallet signed; `vajra signer audit` verifies the log with its channel entries.
 """
 
 from __future__ import annotations
@@ -20,14 +20,18 @@ import pytest
 from tests.e2e.test_signer_cli import Env
 from tests.unit.channel.pair import CAPACITY_SAT, PUSH_MSAT, Endpoint, Pair
 from tests.unit.signer.channel_world import PEER, channel_params
+from vajra.bitcoin.script import p2wpkh
 from vajra.channel import signer_codec as codec
 from vajra.channel import signer_io as io
 from vajra.channel.machine import Channel
 from vajra.channel.spec import CommitSpec, Side
 from vajra.channel.updates import Ledger
 from vajra.crypto.hashes import sha256
+from vajra.crypto.secp256k1 import PrivateKey
 from vajra.runtime.signer_hub import admin_call
 from vajra.signer.channels import ChannelSigner
+from vajra.signer.keys import SignerKeys
+from vajra.signer.seed import mnemonic_to_seed
 
 pytestmark = pytest.mark.e2e
 PREIMAGE = b"\x0b" * 32
@@ -48,14 +52,15 @@ class HubChannelSigner:
             "request": codec.encode_request(request).hex(),
         })  # fmt: skip
 
-    def handle(self, request: io.SignerRequest) -> io.SignerResult:
+    def handle(self, request: io.SignerRequest, allowlisted: object = None) -> io.SignerResult:
+        # `allowlisted` is the in-memory signer's; the live signer derives its own.
         r = self.call(request)
         assert "result" in r, r
         return codec.decode_result(bytes.fromhex(r["result"]))
 
 
 def test_a_channel_on_the_live_signer_over_the_link(env: Env) -> None:
-    env.json("signer", "init", "--json")
+    mnemonic = env.json("signer", "init", "--json")["mnemonic"]
     _hub, port = env.start_hub()
     code = env.hub_admin({"op": "pairing_code"})["code"]
     env.json("signer", "pair", "--runtime", f"127.0.0.1:{port}", "--code", code, "--json")
@@ -116,6 +121,14 @@ def test_a_channel_on_the_live_signer_over_the_link(env: Env) -> None:
     assert a.ledger.local_commit.spec.balance_msat[Side.LOCAL] == spec.balance_msat[0] + 6_000_000
     assert a.ledger.local_commit.spec == b.ledger.remote_commit.spec.flipped()
     assert ours.requests >= 10
+
+    # A mutual close pays our share to the node's own wallet only.
+    foreign = p2wpkh(PrivateKey(b"\x44" * 32).pubkey)
+    r = ours.handle(io.SignMutualClose(foreign, foreign, 500))
+    assert isinstance(r, io.SignerRefused)
+    assert r.reason == "policy-mutual-destination-allowlisted"
+    own = p2wpkh(SignerKeys(mnemonic_to_seed(mnemonic)).node(0).onchain(0, 3).pubkey)
+    assert isinstance(ours.handle(io.SignMutualClose(own, foreign, 500)), io.MutualCloseSigned)
 
     audit = env.json("signer", "audit", "--json")
     kinds = [e["kind"] for e in audit["entries"]]

@@ -52,6 +52,8 @@ class SignerCore:
         self.keys = keys
         self.state = state
         self.policy = Policy(state, keys.audit_key(), monotonic)
+        self.wallet_scripts: dict[int, frozenset[bytes]] = {}
+        """Per node index, its BIP 84 scripts a mutual close may pay (a cache)."""
 
     def _decide(
         self,

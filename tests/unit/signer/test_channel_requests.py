@@ -275,3 +275,23 @@ def test_local_signer_serves_channel_requests(tmp_path: Path) -> None:
             await fixed.new_channel(fixed.node_id, 1)
 
     asyncio.run(run())
+
+
+def test_refuses_a_mutual_close_paying_a_foreign_script(tmp_path: Path) -> None:
+    """Our share of a cooperative close goes only to the node's own BIP 84 wallet."""
+    from vajra.bitcoin.script import p2wpkh
+    from vajra.crypto.secp256k1 import PrivateKey
+
+    w = open_world(tmp_path / "state.db")
+    before = w.record()
+    theirs = p2wpkh(PrivateKey(b"\x44" * 32).pubkey)
+    r = w.request(io.SignMutualClose(theirs, theirs, 500))
+    assert r == io.SignerRefused("policy-mutual-destination-allowlisted", theirs.hex())
+    assert w.record() == before
+    assert _last(w).reason == "policy-mutual-destination-allowlisted"
+    own = p2wpkh(KEYS.node(0).onchain(1, 17).pubkey)  # a change address of the node
+    r = w.request(io.SignMutualClose(own, theirs, 500))
+    assert isinstance(r, io.MutualCloseSigned), r
+    other_node = p2wpkh(KEYS.node(1).onchain(0, 0).pubkey)  # same seed, another node
+    r = w.request(io.SignMutualClose(other_node, theirs, 500))
+    assert isinstance(r, io.SignerRefused) and r.reason == "policy-mutual-destination-allowlisted"
