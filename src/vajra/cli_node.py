@@ -2,6 +2,9 @@
 running runtime.
 
     vajra node ID channels                 the node's channels (state, capacity, balances)
+    vajra node ID invoice AMOUNT_MSAT --description TEXT [--expiry S]
+                                           a BOLT 11 invoice (the node stays asleep)
+    vajra node ID payments                 received (and sent) payments and their states
 
     vajra node ID address                  a fresh receive address of the node
     vajra node ID balance                  confirmed and unconfirmed sat
@@ -78,6 +81,32 @@ def cmd_channels(args: argparse.Namespace) -> int:
         cap = f"  {c['capacity_sat']} sat" if "capacity_sat" in c else ""
         lines.append(f"{cid}  {c['state']}{cap}  peer {c['peer']}{bal}")
     _print(args, out, "\n".join(lines) or "no channels")
+    return 0
+
+
+def cmd_invoice(args: argparse.Namespace) -> int:
+    """A BOLT 11 invoice of the node, signed by its signer; the node is not woken."""
+    if args.amount_msat < 0:
+        raise CliError(
+            "bad_amount", f"AMOUNT_MSAT must be positive (0: any amount), not {args.amount_msat}"
+        )
+    body = {"amount_msat": args.amount_msat or None, "description": args.description,
+            "expiry_s": args.expiry}  # fmt: skip
+    out = _call(args, "invoice", body, under="")
+    _print(args, out, out["bolt11"])
+    return 0
+
+
+def cmd_payments(args: argparse.Namespace) -> int:
+    """The node's payment records as its worker last wrote them (no wake)."""
+    out = _call(args, "payments", under="")
+    lines = []
+    for p in out["payments"]:
+        fee = f"  fee {p['fee_msat']} msat" if p.get("direction") == "sent" else ""
+        why = f"  ({p['reason']})" if p.get("reason") else ""
+        lines.append(f"{p['direction']:8}  {p['payment_hash']}  {p['amount_msat']} msat{fee}  "
+                     f"{p['state']}{why}")  # fmt: skip
+    _print(args, out, "\n".join(lines) or "no payments")
     return 0
 
 
@@ -187,6 +216,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         return c
 
     cmd("channels", "the node's channels: id, state, capacity, balances, peer", cmd_channels)
+    c = cmd("invoice", "a BOLT 11 invoice of the node (signed by its signer; no wake)",
+            cmd_invoice)  # fmt: skip
+    c.add_argument("amount_msat", type=int, help="amount in millisatoshi (0: any amount)")
+    c.add_argument("--description", required=True, help="what the payment is for (d field)")
+    c.add_argument("--expiry", type=int, default=3600, help="seconds the invoice is valid")
+    cmd("payments", "the node's payments: received and sent, amount, state, preimage",
+        cmd_payments)  # fmt: skip
     cmd("address", "a fresh receive address of the node (watched before it is shown)",
         cmd_address)  # fmt: skip
     cmd("balance", "confirmed and unconfirmed balance in sat, from the chain watcher",

@@ -13,7 +13,12 @@ with its own and the channel is active again."""
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
+import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -143,3 +148,164 @@ def test_lnd_channel_with_a_sleeping_node_across_reconnects_and_kill9(
     rt = runtime.proc
     assert _channels(rt, node_id)[0]["state"] == "ready"  # the summary survived
     _reconnects_active(lnd_pair, rt, node)
+
+
+# -- payments to the sleeping node (issue 10 receive, decision 0022) ----------------------
+
+MIN_FINAL_CLTV = 80  # vajra.node.invoices.MIN_FINAL_CLTV_EXPIRY_DELTA
+
+
+def _active_channel(lnd_pair: LndPair, runtime: Runtime) -> tuple[dict[str, Any], str]:
+    """Node 0's channel with LND (opened here if the test above did not run)."""
+    rt, node = runtime.proc, runtime.proc.nodes()[0]
+    node_id = str(node["node_id"])
+    _connect(lnd_pair, f"{node_id}@{node['host']}:{node['port']}")
+    if _lnd_channel(lnd_pair, node_id, active=True) is None:
+        if not any(c["remote_pubkey"] == node_id for c in lnd_pair.alice.list_channels()):
+            lnd_pair.alice.cli("openchannel", f"--node_key={node_id}",
+                               f"--local_amt={CAPACITY_SAT}", "--private", "--sat_per_vbyte=2")  # fmt: skip
+            lnd_pair.btcd.generate(DEPTH + 3)
+        wait_until(lambda: _lnd_channel(lnd_pair, node_id, active=True) is not None,
+                   timeout=120, interval=1, what="the channel active")  # fmt: skip
+    wait_until(lambda: _channels(rt, node_id)[0]["state"] == "ready", timeout=30,
+               what="the node's summary says ready")  # fmt: skip
+    return node, node_id
+
+
+def _invoice(
+    rt: VajraProcess, node_id: str, amount_msat: int, expiry_s: int = 600
+) -> dict[str, Any]:
+    body = {"amount_msat": amount_msat, "description": "interop", "expiry_s": expiry_s}
+    return dict(rt.admin(f"/v1/nodes/{node_id}/invoice", body))
+
+
+def _payments(rt: VajraProcess, node_id: str) -> dict[str, dict[str, Any]]:
+    out = rt.admin(f"/v1/nodes/{node_id}/payments")["payments"]
+    return {str(p["payment_hash"]): p for p in out}
+
+
+def _lnd_payment(lnd_pair: LndPair, payment_hash: str) -> dict[str, Any]:
+    for p in lnd_pair.alice.cli("listpayments", "--include_incomplete")["payments"]:
+        if p["payment_hash"] == payment_hash:
+            return dict(p)
+    raise AssertionError(f"LND has no payment {payment_hash}")
+
+
+def _send(lnd_pair: LndPair, *args: str) -> None:
+    """`lncli sendpayment` that may fail (the outcome is read from `listpayments`)."""
+    with contextlib.suppress(DaemonFailed):  # lncli exits non-zero for a failed payment
+        lnd_pair.alice.cli("sendpayment", "--force", "--json", "--timeout=60s", *args,
+                           timeout=120)  # fmt: skip
+
+
+def _balances_agree(lnd_pair: LndPair, rt: VajraProcess, node_id: str, received_msat: int) -> None:
+    """LND's channel and the node's summary agree to the msat."""
+    ch = _lnd_channel(lnd_pair, node_id, active=True)
+    assert ch is not None and int(ch["unsettled_balance"]) == 0 and not ch.get("pending_htlcs")
+    (summary,) = _channels(rt, node_id)
+    assert summary["local_balance_msat"] == received_msat
+    assert int(ch["remote_balance"]) * 1000 == received_msat
+    # LND's local balance is its spec balance less the commitment fee and, with anchors,
+    # the two 330-sat anchor outputs it pays as funder.
+    anchors = 660 if "ANCHORS" in str(ch.get("commitment_type", "")) else 0
+    lnd_spec_sat = int(ch["local_balance"]) + int(ch["commit_fee"]) + anchors
+    assert (
+        lnd_spec_sat * 1000 == summary["remote_balance_msat"] == CAPACITY_SAT * 1000 - received_msat
+    )
+
+
+@pytest.mark.timeout(900)
+def test_lnd_pays_the_sleeping_node(lnd_pair: LndPair, runtime: Runtime) -> None:
+    rt = runtime.proc
+    _, node_id = _active_channel(lnd_pair, runtime)
+    received = sum(int(p["amount_msat"]) for p in _payments(rt, node_id).values()
+                   if p["state"] == "succeeded")  # fmt: skip
+    # An invoice is issued while the node sleeps (no wake), then paid: the HTLC wakes
+    # it, it fulfils once the HTLC is irrevocably committed, and sleeps again.
+    wait_until(lambda: _asleep(rt), timeout=30, what="the node asleep")
+    before = rt.counters()
+    inv = _invoice(rt, node_id, 20_000_000)
+    assert rt.counters().get("wakes", 0) == before.get("wakes", 0)  # issuing woke nobody
+    paid = lnd_pair.alice.pay_invoice(str(inv["bolt11"]))
+    assert (
+        hashlib.sha256(bytes.fromhex(paid["payment_preimage"])).hexdigest() == inv["payment_hash"]
+    )
+    assert rt.counters()["wakes"] > before.get("wakes", 0)
+    received += 20_000_000
+    wait_until(lambda: _payments(rt, node_id).get(str(inv["payment_hash"]), {}).get("state")
+               == "succeeded", timeout=30, what="the node records the payment")  # fmt: skip
+    rec = _payments(rt, node_id)[str(inv["payment_hash"])]
+    assert rec["amount_msat"] == 20_000_000 and rec["preimage"] == paid["payment_preimage"]
+    wait_until(lambda: _asleep(rt), timeout=30, what="the node asleep after fulfilling")
+    wait_until(lambda: _channels(rt, node_id)[0]["local_balance_msat"] == received, timeout=30,
+               what="the summary shows the payment")  # fmt: skip
+    _balances_agree(lnd_pair, rt, node_id, received)
+    # Multi-part: LND splits 25,000 sat into shards of at most 10,000 over the one channel.
+    inv = _invoice(rt, node_id, 25_000_000)
+    paid = lnd_pair.alice.cli("payinvoice", "--force", "--json", "--timeout=60s",
+                              "--max_shard_size_sat=10000", str(inv["bolt11"]), timeout=120)  # fmt: skip
+    assert paid["status"] == "SUCCEEDED" and len(paid["htlcs"]) >= 3, paid
+    received += 25_000_000
+    wait_until(lambda: _payments(rt, node_id).get(str(inv["payment_hash"]), {}).get("state")
+               == "succeeded", timeout=30, what="the MPP payment recorded")  # fmt: skip
+    assert _payments(rt, node_id)[str(inv["payment_hash"])]["parts"] >= 3
+    # Keysend: the preimage travels in the onion.
+    _send(lnd_pair, f"--dest={node_id}", "--amt=3000", "--keysend")
+    received += 3_000_000
+    keysends = [p for p in lnd_pair.alice.cli("listpayments")["payments"]
+                if p["value_msat"] == "3000000" and p["status"] == "SUCCEEDED"]  # fmt: skip
+    assert keysends, "the keysend did not succeed"
+    # Refusals, as LND reports them: an unknown hash, a wrong amount, an expired invoice.
+    unknown = os.urandom(32).hex()
+    _send(lnd_pair, f"--dest={node_id}", "--amt=1000", f"--payment_hash={unknown}",
+          f"--final_cltv_delta={MIN_FINAL_CLTV}")  # fmt: skip
+    p = _lnd_payment(lnd_pair, unknown)
+    assert p["status"] == "FAILED", p
+    assert p["failure_reason"] == "FAILURE_REASON_INCORRECT_PAYMENT_DETAILS", p
+    # With the invoice's payment secret (LND's pathfinding will not set one for a
+    # destination whose features its graph lacks: a route built by hand instead).
+    small = _invoice(rt, node_id, 5_000_000)
+    failure = _send_to_route(lnd_pair, node_id, 4000, small)
+    assert failure["code"] == "INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS", failure
+    assert int(failure["htlc_msat"]) == 4_000_000  # BOLT 4: the HTLC amount and our height
+    gone = _invoice(rt, node_id, 1_000_000, expiry_s=1)
+    time.sleep(2)
+    failure = _send_to_route(lnd_pair, node_id, 1000, gone)
+    assert failure["code"] == "INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS", failure
+    recs = _payments(rt, node_id)
+    assert unknown not in recs  # a probe leaves no record
+    assert recs[str(small["payment_hash"])]["reason"] == "amount_too_low"
+    assert recs[str(gone["payment_hash"])]["reason"] == "invoice_expired"
+    wait_until(lambda: _channels(rt, node_id)[0]["local_balance_msat"] == received, timeout=30,
+               what="the summary shows every payment")  # fmt: skip
+    _balances_agree(lnd_pair, rt, node_id, received)
+
+
+def _send_to_route(
+    lnd_pair: LndPair, node_id: str, amt_sat: int, invoice: dict[str, Any]
+) -> dict[str, Any]:
+    """One HTLC of `amt_sat` over the direct channel with the invoice's hash and secret;
+    the failure LND decoded from the node's answer. LND's `buildroute` refuses a payment
+    address for a node whose features its graph lacks (a private node announces none),
+    so the route's last hop gets its `mpp_record` here; `sendtoroute` sends it as given."""
+    route = lnd_pair.alice.cli("buildroute", f"--amt={amt_sat}", f"--hops={node_id}",
+                               f"--final_cltv_delta={MIN_FINAL_CLTV}")  # fmt: skip
+    secret = bytes.fromhex(_payment_addr(invoice["bolt11"]))
+    last = route["route"]["hops"][-1]
+    res: dict[str, Any] = {}
+    for encoding in (secret.hex(), base64.b64encode(secret).decode()):  # lncli prints hex
+        last["mpp_record"] = {"payment_addr": encoding, "total_amt_msat": str(amt_sat * 1000)}
+        try:
+            res = lnd_pair.alice.cli("sendtoroute", f"--payment_hash={invoice['payment_hash']}",
+                                     f"--routes={json.dumps(route)}", timeout=120)  # fmt: skip
+            break
+        except DaemonFailed as e:
+            res = {"error": str(e)}
+    assert res.get("status") == "FAILED", res
+    return dict(res["failure"])
+
+
+def _payment_addr(bolt11: object) -> str:
+    from vajra.invoice import decode
+
+    return decode(str(bolt11)).payment_secret.hex()

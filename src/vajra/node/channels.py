@@ -111,6 +111,9 @@ class ChannelEntry:
             spec = self.chan.ledger.local_commit.spec
             out["local_balance_msat"] = spec.balance_msat[Side.LOCAL]
             out["remote_balance_msat"] = spec.balance_msat[Side.REMOTE]
+            if self.chan.remote_alias is not None:
+                # The alias the peer gave us (BOLT 2 channel_ready): for our route hints.
+                out["peer_alias_scid"] = self.chan.remote_alias
         return out
 
 
@@ -316,6 +319,16 @@ class ChannelBook:
                 due.append(ready_at)
         if due:
             self.effects.append(WakeAt(height=min(due)))
+
+    def depth_deadline(self) -> int | None:
+        """The height at which the next funding output is deep enough (None: no channel
+        waits for depth): what the node's timer must keep besides other deadlines."""
+        due = [
+            e.funding_height + self.config.minimum_depth - 1
+            for e in self.channels.values()
+            if e.est is not None and e.est.state is State.AWAIT_DEPTH and e.funding_height
+        ]
+        return min(due) if due else None
 
     # -- internals -------------------------------------------------------------------------
 

@@ -21,6 +21,12 @@ A node is woken without a peer message by `on_wake(Wake, now)` (chain events for
 funding outputs, a due timer). Chain events are delivered at least once: the state keeps
 the highest event `seq` handled (`chain_seq`), so a re-delivered event (the runtime died
 after the node handled it, before it acknowledged it) is recognised and skipped.
+
+Payments are received by `vajra.node.receive` (decision 0022): after every input the
+node decides the HTLCs that became irrevocably committed (the onion peeled with
+`ReceiveKeys`, the invoice looked up with a `LookupInvoice` request), and fulfils or
+fails them. The node's one timer (`WakeAt`) is the earliest of its funding depths and
+its MPP timeout. `tip_height` is the newest chain tip the runtime told it of.
 """
 
 from __future__ import annotations
@@ -33,9 +39,12 @@ from vajra.channel.signer_io import SignerResult
 from vajra.errors import DecodeError
 from vajra.node.channels import ChannelBook, ChannelEntry, decode_entry, encode_entry
 from vajra.node.config import NodeConfig
-from vajra.node.effects import Effect, Wake
-from vajra.node.requests import ChannelSignerCall, NewChannelKeys, NodeRequest
-from vajra.wire import Message, OpenChannel
+from vajra.node.effects import Effect, Wake, WakeAt
+from vajra.node.invoices import ReceiveKeys, decode_record
+from vajra.node.payments import PaymentRecord
+from vajra.node.receive import Receiver, ReceiveState
+from vajra.node.requests import ChannelSignerCall, LookupInvoice, NewChannelKeys, NodeRequest
+from vajra.wire import Message, OpenChannel, UpdateAddHtlc
 
 MAX_PEERS = 1000
 """Peers remembered per node; the least recently seen are forgotten beyond this."""
@@ -54,6 +63,12 @@ class NodeState:
     """The highest chain event `seq` handled (events at or below it are not news)."""
     channels: dict[bytes, ChannelEntry] = field(default_factory=dict)
     """The node's channels by `channel_id` (`temporary_channel_id` while opening)."""
+    tip_height: int = 0
+    """The newest chain tip height the runtime gave the node (0: none yet)."""
+    receive: ReceiveState = field(default_factory=ReceiveState)
+    """Incoming HTLCs being decided (`vajra.node.receive`)."""
+    payments: list[PaymentRecord] = field(default_factory=list)
+    """Received (and sent) payments, oldest first (`vajra.node.payments`)."""
 
     def encode(self) -> bytes:
         """JSON; each channel's core as `vajra.channel.persist` bytes (hex). Raises
@@ -70,6 +85,9 @@ class NodeState:
                     for k, e in self.channels.items()
                     if e.est is not None or e.chan is not None
                 ],
+                "tip_height": self.tip_height,
+                "receive": self.receive.to_json(),
+                "payments": [p.to_json() for p in self.payments],
             },
             separators=(",", ":"),
             sort_keys=True,
@@ -87,6 +105,9 @@ class NodeState:
                 channel_requests=int(obj["channel_requests"]),
                 chain_seq=int(obj.get("chain_seq", 0)),  # absent in states before chain wakes
                 channels=dict(decode_entry(c) for c in obj.get("channels", [])),
+                tip_height=int(obj.get("tip_height", 0)),
+                receive=ReceiveState.from_json(obj.get("receive")),
+                payments=[PaymentRecord.from_json(p) for p in obj.get("payments", [])],
             )
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise DecodeError(f"bad node state: {e}") from None
@@ -95,13 +116,25 @@ class NodeState:
 class Node:
     """A hosted node while it is awake."""
 
-    __slots__ = ("book", "config", "dirty", "node_id", "state")
+    __slots__ = ("_asked", "_rearm", "book", "config", "dirty", "node_id", "receiver", "state")
 
-    def __init__(self, node_id: bytes, state: NodeState, config: NodeConfig | None = None) -> None:
+    def __init__(
+        self,
+        node_id: bytes,
+        state: NodeState,
+        config: NodeConfig | None = None,
+        keys: ReceiveKeys | None = None,
+    ) -> None:
+        """`keys`: the node's receive keys (from its identity secret); without them the
+        node holds incoming HTLCs undecided."""
         self.node_id = node_id
         self.state = state
         self.config = config or NodeConfig()
         self.book = ChannelBook(state.channels, self.config)
+        self.receiver = Receiver(self.book, state.receive, state.payments, keys)
+        self._asked: set[bytes] = set()
+        self._rearm = False
+        """A wake may have consumed the node's timer row: ask for the deadline again."""
         self.dirty = False
         """True once `state` changed since it was loaded (the runtime must write it)."""
 
@@ -123,6 +156,9 @@ class Node:
         ):
             self._remember(peer, now)
             self.book.message(peer, msg, now)
+            if isinstance(msg, UpdateAddHtlc):
+                self.receiver.htlc_added(msg)
+        self._receive(now)
         return []
 
     def peer_disconnected(self, peer: bytes, now: int) -> None:
@@ -135,6 +171,9 @@ class Node:
         "timer"): funding outputs confirmed or undone, depths reached. Events with
         `seq <= state.chain_seq` were handled before a crash cut their acknowledgement
         and are skipped."""
+        self._rearm = True
+        if wake.tip is not None:
+            self.set_tip(wake.tip.height)
         news = tuple(e for e in wake.events if e.seq > self.state.chain_seq)
         if news:
             self.state.chain_seq = max(e.seq for e in news)
@@ -143,12 +182,62 @@ class Node:
         self.book.chain_events(wake.tip, news, now)
         if news or len(self.book.effects) != before:
             self.dirty = True
+        self._receive(now)
+
+    def set_tip(self, height: int) -> None:
+        """The chain tip the runtime knows (cltv checks of incoming HTLCs need it)."""
+        if height > self.state.tip_height:
+            self.state.tip_height = height
+            self.dirty = True
+
+    def receive(self, now: int) -> None:
+        """Run the receive pass (after `set_tip`, or when an MPP timeout is due)."""
+        self._receive(now)
 
     def take_effects(self) -> list[Effect]:
         """The effects collected since the last call, in order (the runtime drains them
-        after every input): send, watch, wake at."""
+        after every input): send, watch, wake at. The node's one `WakeAt` combines the
+        channels' funding depth and the receive path's MPP timeout."""
         out, self.book.effects = self.book.effects, []
+        rs = self.state.receive
+        deadline = self.receiver.next_deadline() or 0
+        asked = [e for e in out if isinstance(e, WakeAt)]
+        if asked or deadline != rs.deadline or (self._rearm and deadline):
+            self._rearm = False
+            height = asked[-1].height if asked else self.book.depth_deadline()
+            timer = WakeAt(height=height, unix_time=deadline or None)
+            rest = [e for e in out if not isinstance(e, WakeAt)]
+            at = next((i for i, e in enumerate(out) if isinstance(e, WakeAt)), len(rest))
+            out = [*rest[:at], timer, *rest[at:]]  # where the first one was asked
+            if deadline != rs.deadline:
+                rs.deadline = deadline
+                self.dirty = True
         return out
+
+    def _receive(self, now: int) -> None:
+        r = self.receiver
+        r.changed = False
+        for h in r.run(self.state.tip_height, now):
+            if h not in self._asked:
+                self._asked.add(h)
+                self.book.requests.append(LookupInvoice(h))
+        if r.changed:
+            self.dirty = True
+
+    def invoice_found(self, payment_hash: bytes, record: bytes | None, now: int) -> None:
+        """The runtime's answer to `LookupInvoice`: the stored record, or None."""
+        invoice = None
+        if record is not None:
+            try:
+                invoice = decode_record(record, self.node_id)
+            except DecodeError:
+                invoice = None  # not a record of ours: the HTLC fails as unknown
+        self.receiver.invoice_found(payment_hash, invoice)
+        self._receive(now)
+
+    def payment_summaries(self) -> list[dict[str, object]]:
+        """The payment records for the operator's listing (`PaymentRecord.summary`)."""
+        return [p.summary() for p in self.state.payments]
 
     # -- signer requests (see `vajra.node.requests`) ---------------------------------
 
@@ -162,8 +251,13 @@ class Node:
     def signer_answer(self, req: ChannelSignerCall, result: SignerResult, now: int) -> None:
         self.book.signer_answer(req, result, now)
         self.dirty = True
+        self._receive(now)
 
     def request_failed(self, req: NodeRequest, reason: str) -> None:
+        if isinstance(req, LookupInvoice):
+            self._asked.discard(req.payment_hash)  # the next input asks again
+            self.receiver.wanted.discard(req.payment_hash)
+            return
         self.book.request_failed(req, reason)
         self.dirty = True
 

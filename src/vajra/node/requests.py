@@ -11,6 +11,8 @@ the node's state or sends anything (`NodeHost.deliver`):
         NewChannelKeys     -> node.channel_keys(req, channel_index, local_keys, now)
         ChannelSignerCall  -> node.signer_answer(req, result, now)   # result may be a refusal
         either, no answer  -> node.request_failed(req, reason, now)  # signer unreachable
+        LookupInvoice      -> node.invoice_found(payment_hash, record or None, now)
+                              (not the signer: the runtime's store, `vajra.node.invoices`)
 """
 
 from __future__ import annotations
@@ -37,4 +39,12 @@ class ChannelSignerCall:
     request: SignerRequest
 
 
-NodeRequest = NewChannelKeys | ChannelSignerCall
+@dataclass(frozen=True, slots=True)
+class LookupInvoice:
+    """The stored record of the node's invoice for `payment_hash` (an HTLC for it is
+    irrevocably committed and the node must decide it: `vajra.node.receive`)."""
+
+    payment_hash: bytes
+
+
+NodeRequest = NewChannelKeys | ChannelSignerCall | LookupInvoice

@@ -23,11 +23,12 @@ from vajra.channel.establish_io import LocalKeys
 from vajra.crypto.hashes import sha256
 from vajra.crypto.secp256k1 import check_secret, ecdh, pubkey_create
 from vajra.errors import PolicyViolation
+from vajra.invoice import InvoiceFields, unsigned_parts
 from vajra.runtime.signer_api import NodeGrant
 from vajra.signer import link_proto as lp
 from vajra.signer.core import MAX_NODES_PER_REQUEST, SignerCore
 from vajra.signer.keys import SignerKeys
-from vajra.signer.link_server import decision_frame
+from vajra.signer.link_server import LinkHandler, decision_frame
 from vajra.signer.state import MemoryState, SignerState, SqliteState, StaleEpoch
 from vajra.signer.wallet import SignerWallet
 
@@ -40,11 +41,18 @@ class LocalSigner:
     """A `SignerClient` backed by a `SignerCore` in this process."""
 
     def __init__(
-        self, core: SignerCore, *, signer_id: int = 0, clock: Callable[[], int] = _unix
+        self,
+        core: SignerCore,
+        *,
+        signer_id: int = 0,
+        clock: Callable[[], int] = _unix,
+        network: str = "regtest",
     ) -> None:
         self._core = core
         self._signer_id = signer_id
         self._clock = clock
+        self._link = LinkHandler(core, network)
+        """The link's request handlers, for requests whose checks live there (invoices)."""
 
     @classmethod
     def open(
@@ -54,7 +62,7 @@ class LocalSigner:
         state: SignerState = (
             MemoryState() if state_path is None else SqliteState(state_path, durable=False)
         )
-        return cls(SignerCore(SignerKeys(seed, network), state))
+        return cls(SignerCore(SignerKeys(seed, network), state), network=network)
 
     @property
     def signer_id(self) -> int:
@@ -88,6 +96,16 @@ class LocalSigner:
 
     async def ecdh(self, node_id: bytes, point: bytes, epoch: int) -> bytes:
         return self._core.ecdh(node_id, point, epoch=epoch, now=self._clock())
+
+    async def sign_invoice(self, node_id: bytes, fields: InvoiceFields, epoch: int) -> str:
+        """The BOLT 11 string for `fields`, signed by the node's key after the same checks
+        a live signer makes (`LinkHandler._sign_invoice`). PolicyViolation if refused."""
+        hrp, words = unsigned_parts(fields)
+        r = self._link.handle(lp.SignInvoice(0, node_id, epoch, hrp, words), self._clock())
+        if isinstance(r, lp.Error):
+            raise PolicyViolation(r.reason, r.detail)
+        assert isinstance(r, lp.InvoiceSigned)
+        return r.invoice
 
     async def account_xpub(self, node_id: bytes, epoch: int) -> tuple[bytes, bytes]:
         return SignerWallet(self._core).account_xpub(node_id, epoch=epoch, now=self._clock())

@@ -58,6 +58,7 @@ from vajra.errors import PolicyViolation, VajraError
 from vajra.node import Node, NodeState
 from vajra.node.config import NodeConfig
 from vajra.node.effects import Effect, SendTo, Wake, WakeAt, Watch
+from vajra.node.invoices import ReceiveKeys, invoice_key
 from vajra.runtime.node_requests import ChannelSignerLost, answer_requests
 from vajra.runtime.node_services import NodeServices, ServiceError
 from vajra.runtime.signer_api import SignerClient
@@ -71,6 +72,10 @@ CHANNELS_KEY = "channels"
 """The node's channel summary in clear (JSON list of `ChannelEntry.summary()`): channel
 ids, funding outpoints, capacities, balances -- what the operator's admin API lists for
 a sleeping node without its state key. No key, signature or secret is in it."""
+PAYMENTS_KEY = "payments"
+"""The node's payment records in clear (JSON list of `PaymentRecord.summary()`: hashes,
+amounts, states; a preimage only once the payment succeeded, when every hop of its route
+knows it). `vajra node ID payments` reads it without waking the node (decision 0022)."""
 
 
 _NEWEST = re.compile(r"< newest (\d+)$")
@@ -109,7 +114,7 @@ class HostConfig:
 
 
 class _Awake:
-    __slots__ = ("caught_up", "lease", "node", "sleep_at", "summary", "version")
+    __slots__ = ("caught_up", "lease", "node", "payments", "sleep_at", "summary", "version")
 
     def __init__(self, node: Node, lease: Lease, version: int, sleep_at: float) -> None:
         self.node = node
@@ -118,6 +123,8 @@ class _Awake:
         self.sleep_at = sleep_at
         self.summary: tuple[int, bytes] | None = None
         """(version, blob) of the written channel summary, once read or written."""
+        self.payments: tuple[int, bytes] | None = None
+        """The same for the payments summary."""
         self.caught_up = False
         """True once this wake handed the node its pending chain events."""
 
@@ -137,11 +144,15 @@ class NodeHost:
         node_config: NodeConfig | None = None,
         send: Callable[[bytes, bytes, Message], bool] | None = None,
         plain: KVStore | None = None,
+        identity: Callable[[bytes], bytes | None] | None = None,
     ) -> None:
         """`services`: the watcher and timer table (`Watch`/`WakeAt`); `send(node, peer,
         msg)` hands a message to the live session between them (False: none, dropped:
         BOLT 2 retransmission on `channel_reestablish` covers it); `plain` (the store
-        under `store`) receives the unsealed channel summary."""
+        under `store`) receives the unsealed channel summary and holds the invoice records;
+        `identity(node)`: the node's identity secret from the key table (its
+        `ReceiveKeys`: onion ECDH and invoice preimages; None: the node cannot receive)."""
+        self._identity = identity
         self._store = store
         self._signer = signer
         self.config = config
@@ -253,7 +264,13 @@ class NodeHost:
             log.warning("event=events_unreadable node=%s error=%s", node_id.hex(), e)
             return []
         if not events:  # wallet events wait for the node's next wake of any kind
-            return []
+            if tip is None:
+                return []
+            # The tip still matters: incoming HTLCs are judged against it (BOLT 4 cltv).
+            now = self._clock()
+            awake.node.set_tip(tip.height)
+            awake.node.receive(int(now))
+            return await self._settle(node_id, awake, now, peer)
         return await self._on_wake(node_id, awake, Wake("chain", tip, tuple(events)), peer)
 
     async def _on_wake(
@@ -277,7 +294,7 @@ class NodeHost:
         above); the messages for `peer`. Raises `ChannelAborted`, `LeaseLost`."""
         try:
             self.channel_signer_requests += await answer_requests(
-                awake.node, self._signer, awake.lease.epoch, int(now)
+                awake.node, self._signer, awake.lease.epoch, int(now), self._lookup_invoice
             )
         except ChannelSignerLost as e:
             # Mid-protocol and unanswerable: drop the unwritten state (see top).
@@ -311,18 +328,37 @@ class NodeHost:
             lease_epoch=awake.lease.epoch,
         )  # fmt: skip
         node.dirty = False
-        if self._plain is None or (not node.state.channels and awake.summary is None):
+        if self._plain is None:
             return
-        blob = json.dumps(node.channel_summaries(), sort_keys=True).encode()
-        if awake.summary is None:
-            got = await self._run(self._plain.get, node_id, CHANNELS_KEY)
-            awake.summary = got or (0, b"")
-        if awake.summary[1] != blob:
-            v = await self._run(
-                self._plain.put, node_id, CHANNELS_KEY, blob, awake.summary[0],
-                lease_epoch=awake.lease.epoch,
-            )  # fmt: skip
-            awake.summary = (v, blob)
+        if node.state.channels or awake.summary is not None:
+            blob = json.dumps(node.channel_summaries(), sort_keys=True).encode()
+            awake.summary = await self._put_plain(node_id, awake, CHANNELS_KEY, blob,
+                                                  awake.summary)  # fmt: skip
+        if node.state.payments or awake.payments is not None:
+            blob = json.dumps(node.payment_summaries(), sort_keys=True).encode()
+            awake.payments = await self._put_plain(node_id, awake, PAYMENTS_KEY, blob,
+                                                   awake.payments)  # fmt: skip
+
+    async def _put_plain(
+        self, node_id: bytes, awake: _Awake, key: str, blob: bytes, last: tuple[int, bytes] | None
+    ) -> tuple[int, bytes]:
+        """Write an unsealed summary if it changed (fenced by the lease epoch)."""
+        assert self._plain is not None
+        if last is None:
+            last = await self._run(self._plain.get, node_id, key) or (0, b"")
+        if last[1] == blob:
+            return last
+        v = await self._run(
+            self._plain.put, node_id, key, blob, last[0], lease_epoch=awake.lease.epoch
+        )
+        return (v, blob)
+
+    async def _lookup_invoice(self, node_id: bytes, payment_hash: bytes) -> bytes | None:
+        """The node's invoice record for `payment_hash` (`vajra.node.invoices`)."""
+        if self._plain is None:
+            return None
+        got = await self._run(self._plain.get, node_id, invoice_key(payment_hash))
+        return None if got is None else got[1]
 
     async def _effect(self, node_id: bytes, effect: Effect) -> None:
         if isinstance(effect, SendTo):
@@ -386,7 +422,9 @@ class NodeHost:
             self.failures += 1
             raise
         version, state = (0, NodeState()) if got is None else (got[0], NodeState.decode(got[1]))
-        node = Node(node_id, state, self.node_config)
+        secret = self._identity(node_id) if self._identity is not None else None
+        keys = ReceiveKeys(secret) if secret is not None else None
+        node = Node(node_id, state, self.node_config, keys)
         awake = _Awake(node, lease, version, self._clock() + cfg.idle_timeout)
         self._awake[node_id] = awake
         self.wakes += 1

@@ -4,6 +4,7 @@ its is written or sent (asyncio edge of `vajra.node.requests`).
     while (req := node.next_request()) is not None:
         NewChannelKeys    -> signer.new_channel(node, epoch)          -> node.channel_keys
         ChannelSignerCall -> signer.channel_request(node, epoch, i, r) -> node.signer_answer
+        LookupInvoice     -> lookup(node, payment_hash) (the store)     -> node.invoice_found
 
 Every call carries the node's lease epoch (the signer fences each request, as it does
 state keys). A policy refusal of a channel request is *returned* by the signer as
@@ -18,9 +19,11 @@ resumes from the last state written.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from vajra.errors import PolicyViolation, VajraError
 from vajra.node import Node
-from vajra.node.requests import ChannelSignerCall, NewChannelKeys
+from vajra.node.requests import ChannelSignerCall, LookupInvoice, NewChannelKeys
 from vajra.runtime.remote_signer import SignerUnavailable
 from vajra.runtime.signer_api import SignerClient
 
@@ -47,15 +50,30 @@ def _reason(e: VajraError) -> str:
     return type(e).__name__
 
 
-async def answer_requests(node: Node, signer: SignerClient, epoch: int, now: int) -> int:
+InvoiceLookup = Callable[[bytes, bytes], Awaitable[bytes | None]]
+"""(node id, payment hash) -> the stored invoice record or None (`vajra.node.invoices`)."""
+
+
+async def answer_requests(
+    node: Node, signer: SignerClient, epoch: int, now: int, lookup: InvoiceLookup | None = None
+) -> int:
     """Answer every pending request of `node`; the number of signer calls made.
-    Raises `ChannelSignerLost` (see the module docstring)."""
-    calls = 0
+    Raises `ChannelSignerLost` (see the module docstring). An invoice lookup that fails
+    (`VajraError` from the store) is retried at the node's next input."""
+    calls = rounds = 0
     while (req := node.next_request()) is not None:
-        calls += 1
-        if calls > MAX_REQUESTS_PER_INPUT:
+        rounds += 1
+        calls += not isinstance(req, LookupInvoice)
+        if rounds > MAX_REQUESTS_PER_INPUT:
             raise ChannelSignerLost(node.node_id, "request_loop")
-        if isinstance(req, NewChannelKeys):
+        if isinstance(req, LookupInvoice):
+            try:
+                record = None if lookup is None else await lookup(node.node_id, req.payment_hash)
+            except VajraError as e:
+                node.request_failed(req, type(e).__name__)
+                continue
+            node.invoice_found(req.payment_hash, record, now)
+        elif isinstance(req, NewChannelKeys):
             try:
                 index, keys = await signer.new_channel(node.node_id, epoch)
             except (PolicyViolation, SignerUnavailable) as e:

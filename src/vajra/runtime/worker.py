@@ -564,7 +564,15 @@ class Worker:
             node_config=node_config(cfg.chain, cfg.min_channel_sat, cfg.channel_peers),
             send=self.routes.send,
             plain=self.store,
+            identity=self._identity,
         )
+
+    def _identity(self, node_id: bytes) -> bytes | None:
+        """An awake node's identity secret from the key table (its receive keys)."""
+        index = self.waking.get(node_id)
+        if index is None or self.keys.node_id(index) != node_id:
+            return None
+        return self.keys.secret(index)
 
     async def _pushed_wake(self, push: WakePush) -> None:
         """The supervisor's chain or timer wake (decision 0021): the node's pending events

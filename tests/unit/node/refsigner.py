@@ -8,7 +8,7 @@ from vajra.channel.establish_io import LocalKeys
 from vajra.channel.keys import ChannelSecrets
 from vajra.crypto.hashes import sha256
 from vajra.node import Node
-from vajra.node.requests import ChannelSignerCall, NewChannelKeys
+from vajra.node.requests import ChannelSignerCall, LookupInvoice, NewChannelKeys
 from vajra.signer.channels import ChannelSigner
 
 
@@ -31,9 +31,14 @@ class RefSigner:
         self.refuse: str | None = None
         self.unavailable = False
         self.asked = 0
+        self.invoices: dict[bytes, bytes] = {}
+        """Invoice records by payment hash: the runtime's store for `LookupInvoice`."""
 
     def drive(self, node: Node, now: int = 0) -> None:
         while (req := node.next_request()) is not None:
+            if isinstance(req, LookupInvoice):
+                node.invoice_found(req.payment_hash, self.invoices.get(req.payment_hash), now)
+                continue
             self.asked += 1
             if self.unavailable:
                 node.request_failed(req, "signer_unavailable")
