@@ -102,7 +102,7 @@ def cmd_payments(args: argparse.Namespace) -> int:
     out = _call(args, "payments", under="")
     lines = []
     for p in out["payments"]:
-        fee = f"  fee {p['fee_msat']} msat" if p.get("direction") == "sent" else ""
+        fee = f"  fee {p['fee_msat']} msat" if p.get("direction") == "outgoing" else ""
         why = f"  ({p['reason']})" if p.get("reason") else ""
         lines.append(f"{p['direction']:8}  {p['payment_hash']}  {p['amount_msat']} msat{fee}  "
                      f"{p['state']}{why}")  # fmt: skip

@@ -18,6 +18,8 @@ import contextlib
 import hashlib
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -179,6 +181,16 @@ def _invoice(
     return dict(rt.admin(f"/v1/nodes/{node_id}/invoice", body))
 
 
+def _cli(rt: VajraProcess, node_id: str, *args: str) -> dict[str, Any]:
+    """`vajra node ID ACTION ... --json` against the runtime's admin socket."""
+    out = subprocess.run(
+        [sys.executable, "-m", "vajra", "node", node_id, *args, "--json",
+         "--admin", str(rt.ready["admin"])],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    return dict(json.loads(out.stdout))
+
+
 def _payments(rt: VajraProcess, node_id: str) -> dict[str, dict[str, Any]]:
     out = rt.admin(f"/v1/nodes/{node_id}/payments")["payments"]
     return {str(p["payment_hash"]): p for p in out}
@@ -224,7 +236,7 @@ def test_lnd_pays_the_sleeping_node(lnd_pair: LndPair, runtime: Runtime) -> None
     # it, it fulfils once the HTLC is irrevocably committed, and sleeps again.
     wait_until(lambda: _asleep(rt), timeout=30, what="the node asleep")
     before = rt.counters()
-    inv = _invoice(rt, node_id, 20_000_000)
+    inv = _cli(rt, node_id, "invoice", "20000000", "--description", "coffee")
     assert rt.counters().get("wakes", 0) == before.get("wakes", 0)  # issuing woke nobody
     paid = lnd_pair.alice.pay_invoice(str(inv["bolt11"]))
     assert (
@@ -234,7 +246,8 @@ def test_lnd_pays_the_sleeping_node(lnd_pair: LndPair, runtime: Runtime) -> None
     received += 20_000_000
     wait_until(lambda: _payments(rt, node_id).get(str(inv["payment_hash"]), {}).get("state")
                == "succeeded", timeout=30, what="the node records the payment")  # fmt: skip
-    rec = _payments(rt, node_id)[str(inv["payment_hash"])]
+    (rec,) = [p for p in _cli(rt, node_id, "payments")["payments"]
+              if p["payment_hash"] == inv["payment_hash"]]  # fmt: skip
     assert rec["amount_msat"] == 20_000_000 and rec["preimage"] == paid["payment_preimage"]
     wait_until(lambda: _asleep(rt), timeout=30, what="the node asleep after fulfilling")
     wait_until(lambda: _channels(rt, node_id)[0]["local_balance_msat"] == received, timeout=30,
@@ -267,7 +280,8 @@ def test_lnd_pays_the_sleeping_node(lnd_pair: LndPair, runtime: Runtime) -> None
     small = _invoice(rt, node_id, 5_000_000)
     failure = _send_to_route(lnd_pair, node_id, 4000, small)
     assert failure["code"] == "INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS", failure
-    assert int(failure["htlc_msat"]) == 4_000_000  # BOLT 4: the HTLC amount and our height
+    tip = int(lnd_pair.alice.getinfo()["block_height"])
+    assert int(failure["height"]) == tip  # BOLT 4: PERM|15 carries the node's block height
     gone = _invoice(rt, node_id, 1_000_000, expiry_s=1)
     time.sleep(2)
     failure = _send_to_route(lnd_pair, node_id, 1000, gone)

@@ -41,8 +41,8 @@ from vajra.node.channels import ChannelBook, ChannelEntry, decode_entry, encode_
 from vajra.node.config import NodeConfig
 from vajra.node.effects import Effect, Wake, WakeAt
 from vajra.node.invoices import ReceiveKeys, decode_record
-from vajra.node.payments import PaymentRecord
 from vajra.node.receive import Receiver, ReceiveState
+from vajra.node.received import ReceivedPayment
 from vajra.node.requests import ChannelSignerCall, LookupInvoice, NewChannelKeys, NodeRequest
 from vajra.wire import Message, OpenChannel, UpdateAddHtlc
 
@@ -67,8 +67,8 @@ class NodeState:
     """The newest chain tip height the runtime gave the node (0: none yet)."""
     receive: ReceiveState = field(default_factory=ReceiveState)
     """Incoming HTLCs being decided (`vajra.node.receive`)."""
-    payments: list[PaymentRecord] = field(default_factory=list)
-    """Received (and sent) payments, oldest first (`vajra.node.payments`)."""
+    received: list[ReceivedPayment] = field(default_factory=list)
+    """Received payments, oldest first (`vajra.node.received`)."""
 
     def encode(self) -> bytes:
         """JSON; each channel's core as `vajra.channel.persist` bytes (hex). Raises
@@ -87,7 +87,7 @@ class NodeState:
                 ],
                 "tip_height": self.tip_height,
                 "receive": self.receive.to_json(),
-                "payments": [p.to_json() for p in self.payments],
+                "received": [p.to_json() for p in self.received],
             },
             separators=(",", ":"),
             sort_keys=True,
@@ -107,7 +107,7 @@ class NodeState:
                 channels=dict(decode_entry(c) for c in obj.get("channels", [])),
                 tip_height=int(obj.get("tip_height", 0)),
                 receive=ReceiveState.from_json(obj.get("receive")),
-                payments=[PaymentRecord.from_json(p) for p in obj.get("payments", [])],
+                received=[ReceivedPayment.from_json(p) for p in obj.get("received", [])],
             )
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise DecodeError(f"bad node state: {e}") from None
@@ -131,7 +131,7 @@ class Node:
         self.state = state
         self.config = config or NodeConfig()
         self.book = ChannelBook(state.channels, self.config)
-        self.receiver = Receiver(self.book, state.receive, state.payments, keys)
+        self.receiver = Receiver(self.book, state.receive, state.received, keys)
         self._asked: set[bytes] = set()
         self._rearm = False
         """A wake may have consumed the node's timer row: ask for the deadline again."""
@@ -235,9 +235,9 @@ class Node:
         self.receiver.invoice_found(payment_hash, invoice)
         self._receive(now)
 
-    def payment_summaries(self) -> list[dict[str, object]]:
-        """The payment records for the operator's listing (`PaymentRecord.summary`)."""
-        return [p.summary() for p in self.state.payments]
+    def received_payments(self) -> list[dict[str, object]]:
+        """Received payments for the operator's listing (`ReceivedPayment.summary`)."""
+        return [p.summary() for p in self.state.received]
 
     # -- signer requests (see `vajra.node.requests`) ---------------------------------
 

@@ -45,7 +45,7 @@ from vajra.channel.updates import UpdateRuleBroken
 from vajra.crypto.hashes import sha256
 from vajra.errors import DecodeError, ProtocolError
 from vajra.invoice import Invoice
-from vajra.node import payments as pay
+from vajra.node import received as pay
 from vajra.node.channels import ChannelBook
 from vajra.node.invoices import ReceiveKeys
 from vajra.onion import (
@@ -138,7 +138,7 @@ class Receiver:
         self,
         book: ChannelBook,
         rs: ReceiveState,
-        payments: list[pay.PaymentRecord],
+        payments: list[pay.ReceivedPayment],
         keys: ReceiveKeys | None,
     ) -> None:
         self.book = book
@@ -163,8 +163,11 @@ class Receiver:
         after a reconnection, under the same id)."""
         entry = self.book.channels.get(m.channel_id)
         ch = entry.chan if entry is not None else None
-        if ch is None or ch.ledger.next_htlc_id[Side.REMOTE] != m.id + 1:
-            return  # refused by the channel (it failed): nothing to keep
+        if ch is None:
+            return
+        if not ch.awaiting_signer and ch.ledger.next_htlc_id[Side.REMOTE] != m.id + 1:
+            return  # refused by the channel (it failed): nothing to keep (a message held
+            # while the signer works is replayed later: keep its onion meanwhile)
         if len(self.rs.onions) >= MAX_HELD_ONIONS:
             return  # unreachable with honest limits; the HTLC then times out at the peer
         path_key = m.tlvs.blinded_path
@@ -228,7 +231,7 @@ class Receiver:
         incoming = IncomingHtlc(payment_hash, led.amount_msat, led.cltv_expiry,
                                 bytes.fromhex(str(htlc["o"])), _unhex(htlc["p"]))  # fmt: skip
         invoice = self.invoices.get(payment_hash)
-        record = pay.find(self.payments, pay.RECEIVED, payment_hash)
+        record = pay.find(self.payments, pay.INCOMING, payment_hash)
         settled = record is not None and record.state == pay.SUCCEEDED
 
         def terms(h: bytes) -> InvoiceTerms | None:
@@ -282,12 +285,14 @@ class Receiver:
         rec = self._record(f.payment_hash, now)
         rec.state, rec.reason, rec.settled_at = pay.FAILED, f.reason, now
 
-    def _record(self, payment_hash: bytes, now: int, *, reopen: bool = False) -> pay.PaymentRecord:
+    def _record(
+        self, payment_hash: bytes, now: int, *, reopen: bool = False
+    ) -> pay.ReceivedPayment:
         """The received payment's record, created if new; `reopen`: a new part after a
         failed attempt makes it pending again (one record per payment hash)."""
-        rec = pay.find(self.payments, pay.RECEIVED, payment_hash)
+        rec = pay.find(self.payments, pay.INCOMING, payment_hash)
         if rec is None:
-            rec = pay.PaymentRecord(pay.RECEIVED, payment_hash.hex(), 0, created_at=now)
+            rec = pay.ReceivedPayment(pay.INCOMING, payment_hash.hex(), 0, created_at=now)
             pay.add(self.payments, rec)
         elif reopen and rec.state == pay.FAILED:
             rec.state, rec.reason, rec.settled_at = pay.PENDING, "", 0
@@ -338,6 +343,8 @@ class Receiver:
         for ks in list(self.rs.onions):
             cid, i = _unk(ks)
             e = self.book.channels.get(cid)
+            if e is not None and e.chan is not None and e.chan.awaiting_signer:
+                continue  # its add may still be waiting to be replayed
             if e is None or e.chan is None or i >= e.chan.ledger.next_htlc_id[Side.REMOTE]:
                 del self.rs.onions[ks]
                 self.changed = True

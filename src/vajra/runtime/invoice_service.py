@@ -29,10 +29,10 @@ from vajra.node.invoices import (
     invoice_key,
 )
 from vajra.runtime.node_host import CHANNELS_KEY, PAYMENTS_KEY
+from vajra.signer.link_server import CURRENCY
 from vajra.store import Lease, LeaseHeld
 from vajra.store.sqlite import SqliteStore
 
-CURRENCY = {"bitcoin": "bc", "mainnet": "bc", "testnet": "tb", "signet": "tbs", "regtest": "bcrt"}
 LEASE_TTL = 30.0
 
 

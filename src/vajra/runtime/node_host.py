@@ -73,7 +73,7 @@ CHANNELS_KEY = "channels"
 ids, funding outpoints, capacities, balances -- what the operator's admin API lists for
 a sleeping node without its state key. No key, signature or secret is in it."""
 PAYMENTS_KEY = "payments"
-"""The node's payment records in clear (JSON list of `PaymentRecord.summary()`: hashes,
+"""The node's payment records in clear (JSON list of `ReceivedPayment.summary()`: hashes,
 amounts, states; a preimage only once the payment succeeded, when every hop of its route
 knows it). `vajra node ID payments` reads it without waking the node (decision 0022)."""
 
@@ -334,8 +334,8 @@ class NodeHost:
             blob = json.dumps(node.channel_summaries(), sort_keys=True).encode()
             awake.summary = await self._put_plain(node_id, awake, CHANNELS_KEY, blob,
                                                   awake.summary)  # fmt: skip
-        if node.state.payments or awake.payments is not None:
-            blob = json.dumps(node.payment_summaries(), sort_keys=True).encode()
+        if node.state.received or awake.payments is not None:
+            blob = json.dumps(node.received_payments(), sort_keys=True).encode()
             awake.payments = await self._put_plain(node_id, awake, PAYMENTS_KEY, blob,
                                                    awake.payments)  # fmt: skip
 

@@ -163,9 +163,9 @@ def test_invoice_paid_once_irrevocably_committed() -> None:
         assert not led.local_commit.spec.htlcs and not led.remote_commit.spec.htlcs
     assert node_ch.ledger.local_commit.spec.balance_msat[Side.LOCAL] == 30_000_000
     assert ch.ledger.local_commit.spec.balance_msat[Side.REMOTE] == 30_000_000
-    (rec,) = host.node.payment_summaries()
+    (rec,) = host.node.received_payments()
     assert rec["state"] == "succeeded" and rec["amount_msat"] == 30_000_000
-    assert rec["direction"] == "received" and rec["parts"] == 1
+    assert rec["direction"] == "incoming" and rec["parts"] == 1
     assert sha256(bytes.fromhex(str(rec["preimage"]))) == payment_hash
     assert not host.node.state.receive.onions and not host.node.state.receive.resolutions
     # Paying the same invoice again is refused (already settled: PERM|15).
@@ -191,7 +191,7 @@ def test_wrong_amount_or_expired_invoice_fails_with_perm15(
     sent = dance(host, funder, ch)
     (fail,) = [m for m in sent if m.NAME == "update_fail_htlc"]
     assert failure_code(ss, fail) == INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS
-    (rec,) = host.node.payment_summaries()
+    (rec,) = host.node.received_payments()
     assert rec["state"] == "failed" and rec["reason"] == reason and "preimage" not in rec
     assert ch.ledger.local_commit.spec.balance_msat[Side.REMOTE] == 0  # nothing moved
 
@@ -201,12 +201,12 @@ def test_unknown_hash_fails_without_a_record_and_wrong_secret_fails() -> None:
     ss = pay(funder, ch, sha256(b"never issued"), 10_000_000, secret=bytes(32))
     (fail,) = [m for m in dance(host, funder, ch) if m.NAME == "update_fail_htlc"]
     assert failure_code(ss, fail) == INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS
-    assert host.node.payment_summaries() == []
+    assert host.node.received_payments() == []
     payment_hash, _ = host.invoice(10_000_000)
     ss = pay(funder, ch, payment_hash, 10_000_000, secret=os.urandom(32))
     (fail,) = [m for m in dance(host, funder, ch) if m.NAME == "update_fail_htlc"]
     assert failure_code(ss, fail) == INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS
-    assert [r["reason"] for r in host.node.payment_summaries()] == ["payment_secret"]
+    assert [r["reason"] for r in host.node.received_payments()] == ["payment_secret"]
 
 
 def test_keysend_is_received() -> None:
@@ -215,7 +215,7 @@ def test_keysend_is_received() -> None:
     pay(funder, ch, sha256(preimage), 7_000_000, keysend=preimage)
     (ful,) = [m for m in dance(host, funder, ch) if isinstance(m, UpdateFulfillHtlc)]
     assert ful.payment_preimage == preimage
-    (rec,) = host.node.payment_summaries()
+    (rec,) = host.node.received_payments()
     assert rec["state"] == "succeeded" and rec["amount_msat"] == 7_000_000
 
 
@@ -240,12 +240,12 @@ def test_mpp_parts_fulfilled_together() -> None:
     sent = dance(host, funder, ch)
     assert not any(m.NAME == "update_fulfill_htlc" for m in sent)  # held: not complete
     assert host.timers == [WakeAt(unix_time=NOW + 90)]  # the MPP timeout
-    (rec,) = host.node.payment_summaries()
+    (rec,) = host.node.received_payments()
     assert rec["state"] == "pending" and rec["parts"] == 1
     pay(funder, ch, payment_hash, 20_000_000, secret=secret, total_msat=30_000_000)
     fulfils = [m for m in dance(host, funder, ch) if isinstance(m, UpdateFulfillHtlc)]
     assert sorted(m.id for m in fulfils) == [0, 1]
-    (rec,) = host.node.payment_summaries()
+    (rec,) = host.node.received_payments()
     assert rec["state"] == "succeeded" and rec["amount_msat"] == 30_000_000 and rec["parts"] == 2
     assert ch.ledger.local_commit.spec.balance_msat[Side.REMOTE] == 30_000_000
     assert host.node.state.receive.deadline == 0
@@ -269,7 +269,7 @@ def test_mpp_timeout_fails_the_held_part() -> None:
     for m in [e.message for e in effects if isinstance(e, SendTo)][1:]:  # type: ignore[attr-defined]
         ch.receive_message(m, 0.0)
     dance(host, funder, ch)
-    (rec,) = host.node.payment_summaries()
+    (rec,) = host.node.received_payments()
     assert rec["state"] == "failed" and rec["reason"] == "mpp_timeout"
     assert not ch.ledger.local_commit.spec.htlcs
 

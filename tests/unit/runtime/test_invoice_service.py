@@ -21,7 +21,6 @@ from vajra.runtime.local_signer import LocalSigner
 from vajra.runtime.node_host import CHANNELS_KEY
 from vajra.store import NodeRow, SqliteStore
 
-NOW = int(time.time())  # the dev signer checks expiry against its own clock
 PEER = pubkey_create(sha256(b"lsp"))
 
 
@@ -32,20 +31,21 @@ def env(tmp_path: Path):  # type: ignore[no-untyped-def]
     (grant,) = asyncio.run(signer.create_nodes(1))
     store.register_nodes([NodeRow(grant.node_id, "127.0.0.2", 9735, 0)])
     secrets = {grant.node_id: grant.identity_secret}
-    svc = InvoiceService(store, "regtest", secrets.get, lambda _: signer, "test", lambda: NOW)
-    yield store, svc, grant
+    now = int(time.time())  # the dev signer checks expiry against its own clock
+    svc = InvoiceService(store, "regtest", secrets.get, lambda _: signer, "test", lambda: now)
+    yield store, svc, grant, now
     store.close()
 
 
 def test_invoice_signed_recorded_and_its_preimage_derived(env) -> None:  # type: ignore[no-untyped-def]
-    store, svc, grant = env
+    store, svc, grant, now = env
     summary = [{"peer": PEER.hex(), "state": "ready", "peer_alias_scid": 0x800001000001},
                {"peer": PEER.hex(), "state": "opening"}]  # fmt: skip
     store.put(grant.node_id, CHANNELS_KEY, json.dumps(summary).encode(), 0)
     out = asyncio.run(svc.create(grant.node_id, 50_000, "coffee", 600))
     inv = decode(str(out["bolt11"]))
     assert inv.payee == grant.node_id and inv.amount_msat == 50_000
-    assert inv.description == "coffee" and inv.expiry == 600 and inv.timestamp == NOW
+    assert inv.description == "coffee" and inv.expiry == 600 and inv.timestamp == now
     assert inv.min_final_cltv_expiry_delta == 80
     assert inv.features >= INVOICE_FEATURES
     (hint,) = inv.route_hints
@@ -63,7 +63,7 @@ def test_invoice_signed_recorded_and_its_preimage_derived(env) -> None:  # type:
 
 
 def test_invoice_refusals(env) -> None:  # type: ignore[no-untyped-def]
-    store, svc, grant = env
+    store, svc, grant, _ = env
     with pytest.raises(InvoiceError, match="unknown_node"):
         asyncio.run(svc.create(bytes([2]) + sha256(b"x"), 1, "d", 60))
     with pytest.raises(InvoiceError, match="bad_request"):

@@ -1,12 +1,11 @@
-"""The node's payment records, both directions (plain data in the sealed `NodeState`).
+"""The node's received payments (plain data in the sealed `NodeState.received`).
 
-One shape for received and sent payments, so `vajra node ID payments` lists both:
-`direction` ("received" | "sent"), `payment_hash` (hex), `amount_msat` (received: what
-the HTLC set paid; sent: what the payee got), `fee_msat` (sent only), `state` ("pending"
-| "succeeded" | "failed"), `reason` (why it failed: a stable short code), `preimage`
-(hex; only once succeeded), `created_at` / `settled_at` (unix seconds; 0: not yet),
-`parts` (HTLCs in the set). At most `MAX_PAYMENTS` are kept, the oldest settled ones
-forgotten first.
+In the shape shared with sent payments (`vajra.node.payments`, paysend), so `vajra node
+ID payments` lists both: `direction` ("incoming"), `payment_hash` (hex), `amount_msat`
+(what the HTLC set paid), `fee_msat` (0), `state` ("pending" | "succeeded" | "failed"),
+`reason` (why it failed: a stable short code), `preimage` (hex; only once succeeded),
+`created_at` / `settled_at` (unix seconds; 0: not yet), `parts` (HTLCs in the set). At
+most `MAX_PAYMENTS` are kept, the oldest settled ones forgotten first.
 """
 
 from __future__ import annotations
@@ -16,13 +15,12 @@ from dataclasses import asdict, dataclass
 from vajra.errors import DecodeError
 
 MAX_PAYMENTS = 1000
-RECEIVED = "received"
-SENT = "sent"
+INCOMING = "incoming"
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
 
 
 @dataclass(slots=True)
-class PaymentRecord:
+class ReceivedPayment:
     direction: str
     payment_hash: str
     amount_msat: int
@@ -38,7 +36,7 @@ class PaymentRecord:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, obj: object) -> PaymentRecord:
+    def from_json(cls, obj: object) -> ReceivedPayment:
         if not isinstance(obj, dict):
             raise DecodeError("payment record: not an object")
         try:
@@ -60,7 +58,9 @@ class PaymentRecord:
         return out
 
 
-def find(records: list[PaymentRecord], direction: str, payment_hash: bytes) -> PaymentRecord | None:
+def find(
+    records: list[ReceivedPayment], direction: str, payment_hash: bytes
+) -> ReceivedPayment | None:
     h = payment_hash.hex()
     for r in reversed(records):
         if r.direction == direction and r.payment_hash == h:
@@ -68,7 +68,7 @@ def find(records: list[PaymentRecord], direction: str, payment_hash: bytes) -> P
     return None
 
 
-def add(records: list[PaymentRecord], record: PaymentRecord) -> None:
+def add(records: list[ReceivedPayment], record: ReceivedPayment) -> None:
     """Append, forgetting the oldest settled records beyond `MAX_PAYMENTS`."""
     records.append(record)
     while len(records) > MAX_PAYMENTS:
