@@ -12,6 +12,7 @@ node's wallet signed; `vajra signer audit` verifies the log with its channel ent
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,8 @@ def test_a_channel_on_the_live_signer_over_the_link(env: Env) -> None:
     pair.flush()
     pair.settle_all()
 
+    older = _record(env)  # the channel's copy with the HTLC still in flight
+
     # A refusal is a result; a stale epoch is an error; nothing of either is written.
     refused = ours.handle(io.RevokeHolderCommitment(a.ledger.local_commit.number))
     assert isinstance(refused, io.SignerRefused)
@@ -114,7 +117,7 @@ def test_a_channel_on_the_live_signer_over_the_link(env: Env) -> None:
 
     # The signer restarts mid-channel: the fulfil runs on against the sealed record.
     env.stop(signer)
-    env.start_signer()
+    signer = env.start_signer()
     a.command(io.FulfillHtlc(0, PREIMAGE), 0.0)
     pair.flush()
     pair.settle_all()
@@ -134,3 +137,30 @@ def test_a_channel_on_the_live_signer_over_the_link(env: Env) -> None:
     kinds = [e["kind"] for e in audit["entries"]]
     assert kinds.count("channel") == ours.requests  # the stale one is an audited refusal
     assert "new_channel" in kinds
+
+    # The older copy of the channel written back while the signer is stopped: refused.
+    env.stop(signer)
+    newest = _record(env)
+    _write_record(env, older)
+    run = env.run("signer", "run", ok=None)
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert "signer state refused" in run.stderr and "modified outside" in run.stderr
+    _write_record(env, newest)  # the genuine row back: the signer serves again
+    env.start_signer()
+    assert isinstance(ours.handle(io.SignMutualClose(own, foreign, 600)), io.MutualCloseSigned)
+
+
+def _record(env: Env) -> bytes:
+    con = sqlite3.connect(env.signer / "state.db")
+    try:
+        (row,) = con.execute("SELECT record FROM channels").fetchall()
+        return bytes(row[0])
+    finally:
+        con.close()
+
+
+def _write_record(env: Env, record: bytes) -> None:
+    con = sqlite3.connect(env.signer / "state.db")
+    con.execute("UPDATE channels SET record=?", (record,))
+    con.commit()
+    con.close()

@@ -26,10 +26,12 @@ from vajra.errors import DecodeError, PolicyViolation
 from vajra.signer import channel_store as cs
 from vajra.signer.channels import ChannelSigner
 from vajra.signer.integrity import StateIntegrityError
+from vajra.signer.messages import decode_authorisation
 from vajra.signer.state import HostedNode, StateTxn
 
 if TYPE_CHECKING:
     from vajra.signer.core import SignerCore
+    from vajra.signer.policy import Decision
 
 KIND = "channel"
 CONTEXT = struct.Struct(">IB")
@@ -207,3 +209,55 @@ def check_funding(core: SignerCore, txn: StateTxn, node_id: bytes, tx: Tx) -> No
                 raise PolicyViolation(
                     FUNDING_BEFORE_COMMITMENT, f"{where}: holder commitment 0 not validated"
                 )
+
+
+TAG_AUTHORISE = 0xA0
+"""The context tag of a channel entry recording a device's payment authorisation (a
+request tag of its own: no `signer_codec` request starts with it)."""
+
+
+def authorise_htlc(
+    core: SignerCore,
+    node_id: bytes,
+    index: int,
+    authorisation: bytes,
+    *,
+    epoch: int,
+    now: int,
+    confirmation: bytes | None = None,
+) -> Decision:
+    """A device's payment authorisation for an outgoing HTLC on channel `index`: the
+    policy decides it (kind `payment`: the device's rules and limits, counter, audit);
+    if approved, its payment hash becomes one authorised outgoing HTLC of the channel's
+    record (`ChannelSigner.authorise_payment`; kind `channel`, tag 0xA0, naming the new
+    record). Both in one group commit: the consent is never used up without reaching the
+    channel. Fencing and an unknown channel are checked first (kind `authorise_htlc`; a
+    refusal raises PolicyViolation, the consent untouched). Returns the payment
+    decision."""
+
+    def exists(txn: StateTxn) -> None:
+        node = _node(txn, node_id)
+        if index >= node.channels or txn.channel(node_id, index) is None:
+            raise PolicyViolation("policy-channel-unknown", f"index {index}")
+
+    context = CONTEXT.pack(index, TAG_AUTHORISE)
+    core._decide("authorise_htlc", node_id, epoch, now, exists, authorisation, context=context)
+    with core.state.group():
+        d = core.policy.decide(authorisation, node_id=node_id, now=now, confirmation=confirmation)
+        if not d.approved:
+            return d
+        payment_hash = decode_authorisation(authorisation).payment_hash
+
+        def add(txn: StateTxn) -> bytes:
+            node = _node(txn, node_id)
+            secrets = core.keys.node(node.index).channel(index)
+            stored = load(txn, node_id, index, secrets)
+            if stored is None:
+                raise PolicyViolation("policy-channel-unknown", f"index {index}")
+            stored.authorise_payment(payment_hash)
+            data = cs.encode(stored)
+            txn.put_channel(node_id, index, cs.funding_spk(stored.channel), data)
+            return cs.record_hash(data)
+
+        core._decide(KIND, node_id, epoch, now, add, authorisation, context=context)
+    return d
