@@ -1,4 +1,10 @@
-"""`vajra node ID ...`: one hosted node's on-chain wallet, through the running runtime.
+"""`vajra node ID ...`: one hosted node's channels and on-chain wallet, through the
+running runtime.
+
+    vajra node ID channels                 the node's channels (state, capacity, balances)
+    vajra node ID invoice AMOUNT_MSAT --description TEXT [--expiry S]
+                                           a BOLT 11 invoice (the node stays asleep)
+    vajra node ID payments                 received (and sent) payments and their states
 
     vajra node ID address                  a fresh receive address of the node
     vajra node ID balance                  confirmed and unconfirmed sat
@@ -38,7 +44,10 @@ class CliError(Exception):
         super().__init__(f"{code}: {detail}" if detail else code)
 
 
-def _call(args: argparse.Namespace, action: str, body: dict[str, Any] | None = None) -> Any:
+def _call(
+    args: argparse.Namespace, action: str, body: dict[str, Any] | None = None, *,
+    under: str = "wallet/",
+) -> Any:  # fmt: skip
     from vajra.runtime.admin_client import AdminClient, AdminError
 
     try:
@@ -48,7 +57,7 @@ def _call(args: argparse.Namespace, action: str, body: dict[str, Any] | None = N
             client = AdminClient.for_store(args.store, timeout=120)
         else:
             raise CliError("usage", "give --store (of a running runtime) or --admin SOCKET")
-        path = f"/v1/nodes/{args.id}/wallet/{action}"
+        path = f"/v1/nodes/{args.id}/{under}{action}"
         return client.get(path) if body is None else client.post(path, body)
     except AdminError as e:
         code = "no_runtime" if e.status == 0 and e.error != "forbidden" else e.error
@@ -57,6 +66,48 @@ def _call(args: argparse.Namespace, action: str, body: dict[str, Any] | None = N
 
 def _print(args: argparse.Namespace, obj: Any, text: str) -> None:
     print(json.dumps(obj) if args.json else text)
+
+
+def cmd_channels(args: argparse.Namespace) -> int:
+    """The summary the node's worker writes after every channel change (decision 0020):
+    shown for a sleeping node without waking it."""
+    out = _call(args, "channels", under="")
+    lines = []
+    for c in out["channels"]:
+        cid = c.get("channel_id", "(opening)")
+        bal = ""
+        if "local_balance_msat" in c:
+            bal = f"  local {c['local_balance_msat']} msat  remote {c['remote_balance_msat']} msat"
+        cap = f"  {c['capacity_sat']} sat" if "capacity_sat" in c else ""
+        lines.append(f"{cid}  {c['state']}{cap}  peer {c['peer']}{bal}")
+    _print(args, out, "\n".join(lines) or "no channels")
+    return 0
+
+
+def cmd_invoice(args: argparse.Namespace) -> int:
+    """A BOLT 11 invoice of the node, signed by its signer; the node is not woken."""
+    if args.amount_msat < 0:
+        raise CliError(
+            "bad_amount", f"AMOUNT_MSAT must be positive (0: any amount), not {args.amount_msat}"
+        )
+    body = {"amount_msat": args.amount_msat or None, "description": args.description,
+            "expiry_s": args.expiry}  # fmt: skip
+    out = _call(args, "invoice", body, under="")
+    _print(args, out, out["bolt11"])
+    return 0
+
+
+def cmd_payments(args: argparse.Namespace) -> int:
+    """The node's payment records as its worker last wrote them (no wake)."""
+    out = _call(args, "payments", under="")
+    lines = []
+    for p in out["payments"]:
+        fee = f"  fee {p['fee_msat']} msat" if p.get("direction") == "outgoing" else ""
+        why = f"  ({p['reason']})" if p.get("reason") else ""
+        lines.append(f"{p['direction']:8}  {p['payment_hash']}  {p['amount_msat']} msat{fee}  "
+                     f"{p['state']}{why}")  # fmt: skip
+    _print(args, out, "\n".join(lines) or "no payments")
+    return 0
 
 
 def cmd_address(args: argparse.Namespace) -> int:
@@ -146,7 +197,8 @@ def _guarded(func: Any) -> Any:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "node",
-        help="one node's on-chain wallet: address, balance, utxos, send (via the runtime)",
+        help="one node's channels and on-chain wallet: channels, address, balance, utxos, "
+        "send (via the runtime)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -163,6 +215,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         c.set_defaults(func=_guarded(func))
         return c
 
+    cmd("channels", "the node's channels: id, state, capacity, balances, peer", cmd_channels)
+    c = cmd("invoice", "a BOLT 11 invoice of the node (signed by its signer; no wake)",
+            cmd_invoice)  # fmt: skip
+    c.add_argument("amount_msat", type=int, help="amount in millisatoshi (0: any amount)")
+    c.add_argument("--description", required=True, help="what the payment is for (d field)")
+    c.add_argument("--expiry", type=int, default=3600, help="seconds the invoice is valid")
+    cmd("payments", "the node's payments: received and sent, amount, state, preimage",
+        cmd_payments)  # fmt: skip
     cmd("address", "a fresh receive address of the node (watched before it is shown)",
         cmd_address)  # fmt: skip
     cmd("balance", "confirmed and unconfirmed balance in sat, from the chain watcher",

@@ -127,6 +127,20 @@ def _register_runtime(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--max-connections", type=int, default=16000, help="connections per worker (fd limit)"
     )
     p.add_argument(
+        "--min-channel-sat",
+        type=int,
+        default=20_000,
+        help="inbound policy: the smallest channel (funding_satoshis) a hosted node accepts",
+    )
+    p.add_argument(
+        "--channel-peer",
+        action="append",
+        default=[],
+        metavar="NODE_ID",
+        help="inbound policy: only this peer (66-hex node id) may open channels to hosted "
+        "nodes; repeat for several. Default: anyone",
+    )
+    p.add_argument(
         "--chain",
         default=None,
         metavar="URL",
@@ -283,6 +297,8 @@ def _runtime(args: argparse.Namespace) -> int:
             "node_wakes_per_minute": args.node_wakes_per_minute,
             "peer_wake_burst": args.peer_wake_burst,
             "peer_wakes_per_minute": args.peer_wakes_per_minute,
+            "min_channel_sat": args.min_channel_sat,
+            "channel_peers": [p.lower() for p in args.channel_peer],
         },
     )
 
@@ -317,6 +333,15 @@ def _check_options(args: argparse.Namespace) -> None:
             raise UsageError(flag, n, "must be at least 1")
     if args.create < 0:
         raise UsageError("--create", args.create, "must be 0 or more")
+    if args.min_channel_sat < 1:
+        raise UsageError("--min-channel-sat", args.min_channel_sat, "must be at least 1 sat")
+    for peer in args.channel_peer:
+        try:
+            ok = len(bytes.fromhex(peer)) == 33 and peer[:2] in ("02", "03")
+        except ValueError:
+            ok = False
+        if not ok:
+            raise UsageError("--channel-peer", peer, "a node id is 66 hex digits (02.. or 03..)")
     for flag, s in (("--idle-timeout", args.idle_timeout),
                     ("--handshake-timeout", args.handshake_timeout)):  # fmt: skip
         if not s > 0:

@@ -20,7 +20,8 @@ def test_demo_runs_every_step() -> None:
     summary = json.loads(proc.stdout)
     assert summary["ok"] and summary["node_count"] == 2000
     c = summary["counters"]
-    # Peers met sleeping nodes (handshakes, pongs) and exactly one node woke and slept.
+    # Peers met sleeping nodes (handshakes, pongs) without waking them; one node woke for
+    # the channel (open, then the chain: funding confirmed, depth reached) and slept.
     assert c["handshakes"] >= 10 and c["pongs"] >= 5
-    assert c["wakes"] == 1 and c["sleeps"] == 1 and c["awake"] == 0
+    assert c["wakes"] >= 2 and c["sleeps"] >= 2 and c["awake"] == 0
     assert [s["step"] for s in summary["steps"]][-1].startswith("LND opens a channel")

@@ -8,18 +8,25 @@ gossip. It decrypts the node's `NodeState`, builds a `Node` around it and calls
 `state` is then sealed and written back if `dirty`. No I/O, no clock: `now` is a
 parameter, and the node never knows whether it has been asleep.
 
-Until channels exist (BOLT 2 comes later) the node declines every channel: an
-`open_channel` gets a BOLT 1 `error` naming its `temporary_channel_id` (BOLT 2: the
-receiver of `open_channel` may fail the channel by sending `error`), and the peer that
-asked is remembered in the state (node id -> last time seen), which is what shows that a
-wake went through the whole read-decrypt-process-encrypt-write path.
+Channels (`vajra.node.channels`): `open_channel` is judged by the operator's inbound
+policy (`vajra.node.config`), then the node asks the signer for the channel's keys and
+runs the BOLT 2 establishment and normal operation in the channel cores. The node never
+signs: every signature is a `vajra.node.requests` request the runtime answers (maybe with
+a refusal) before it writes the state and sends anything; what the node sends, watches
+on chain and waits for are effects (`vajra.node.effects`) the runtime drains with
+`take_effects()` after each input. The peers that asked us for something are remembered
+(node id -> last time seen).
 
-Besides replies, a node collects `Effect`s (`node/effects.py`: messages to other peers,
-chain watches, its next deadline) that the runtime drains with `take_effects()` after each
-input, and it is woken without a peer message by `on_wake(Wake, now)` (chain events,
-a due timer). Chain events are delivered at least once: the state keeps the highest
-event `seq` handled (`chain_seq`), so a re-delivered event (the runtime died after the
-node handled it, before it acknowledged it) is recognised and skipped.
+A node is woken without a peer message by `on_wake(Wake, now)` (chain events for its
+funding outputs, a due timer). Chain events are delivered at least once: the state keeps
+the highest event `seq` handled (`chain_seq`), so a re-delivered event (the runtime died
+after the node handled it, before it acknowledged it) is recognised and skipped.
+
+Payments are received by `vajra.node.receive` (decision 0022): after every input the
+node decides the HTLCs that became irrevocably committed (the onion peeled with
+`ReceiveKeys`, the invoice looked up with a `LookupInvoice` request), and fulfils or
+fails them. The node's one timer (`WakeAt`) is the earliest of its funding depths and
+its MPP timeout. `tip_height` is the newest chain tip the runtime told it of.
 """
 
 from __future__ import annotations
@@ -27,15 +34,21 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from vajra.channel.establish_io import LocalKeys
+from vajra.channel.signer_io import SignerResult
 from vajra.errors import DecodeError
-from vajra.node.effects import Effect, Wake
-from vajra.wire import ErrorMessage, Message, OpenChannel
+from vajra.node.channels import ChannelBook, ChannelEntry, decode_entry, encode_entry
+from vajra.node.config import NodeConfig
+from vajra.node.effects import Effect, Wake, WakeAt
+from vajra.node.invoices import ReceiveKeys, decode_record
+from vajra.node.receive import Receiver, ReceiveState
+from vajra.node.received import ReceivedPayment
+from vajra.node.requests import ChannelSignerCall, LookupInvoice, NewChannelKeys, NodeRequest
+from vajra.wire import Message, OpenChannel, UpdateAddHtlc
 
 MAX_PEERS = 1000
 """Peers remembered per node; the least recently seen are forgotten beyond this."""
 STATE_FORMAT = 1
-
-_NO_CHANNELS = b"vajra: this node does not accept channels yet"
 
 
 @dataclass(slots=True)
@@ -45,17 +58,36 @@ class NodeState:
     peers: dict[str, int] = field(default_factory=dict)
     """Hex node id of each peer that asked us for something -> last time (unix seconds)."""
     channel_requests: int = 0
-    """`open_channel` messages received (and declined) so far."""
+    """`open_channel` messages received so far."""
     chain_seq: int = 0
     """The highest chain event `seq` handled (events at or below it are not news)."""
+    channels: dict[bytes, ChannelEntry] = field(default_factory=dict)
+    """The node's channels by `channel_id` (`temporary_channel_id` while opening)."""
+    tip_height: int = 0
+    """The newest chain tip height the runtime gave the node (0: none yet)."""
+    receive: ReceiveState = field(default_factory=ReceiveState)
+    """Incoming HTLCs being decided (`vajra.node.receive`)."""
+    received: list[ReceivedPayment] = field(default_factory=list)
+    """Received payments, oldest first (`vajra.node.received`)."""
 
     def encode(self) -> bytes:
+        """JSON; each channel's core as `vajra.channel.persist` bytes (hex). Raises
+        `NotAtRest` if a channel still waits for the signer (the runtime answers every
+        request before it writes)."""
         return json.dumps(
             {
                 "v": STATE_FORMAT,
                 "peers": self.peers,
                 "channel_requests": self.channel_requests,
                 "chain_seq": self.chain_seq,
+                "channels": [
+                    encode_entry(k, e)
+                    for k, e in self.channels.items()
+                    if e.est is not None or e.chan is not None
+                ],
+                "tip_height": self.tip_height,
+                "receive": self.receive.to_json(),
+                "received": [p.to_json() for p in self.received],
             },
             separators=(",", ":"),
             sort_keys=True,
@@ -72,6 +104,10 @@ class NodeState:
                 peers=peers,
                 channel_requests=int(obj["channel_requests"]),
                 chain_seq=int(obj.get("chain_seq", 0)),  # absent in states before chain wakes
+                channels=dict(decode_entry(c) for c in obj.get("channels", [])),
+                tip_height=int(obj.get("tip_height", 0)),
+                receive=ReceiveState.from_json(obj.get("receive")),
+                received=[ReceivedPayment.from_json(p) for p in obj.get("received", [])],
             )
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise DecodeError(f"bad node state: {e}") from None
@@ -80,53 +116,154 @@ class NodeState:
 class Node:
     """A hosted node while it is awake."""
 
-    __slots__ = ("_effects", "dirty", "node_id", "state")
+    __slots__ = ("_asked", "_rearm", "book", "config", "dirty", "node_id", "receiver", "state")
 
-    def __init__(self, node_id: bytes, state: NodeState) -> None:
+    def __init__(
+        self,
+        node_id: bytes,
+        state: NodeState,
+        config: NodeConfig | None = None,
+        keys: ReceiveKeys | None = None,
+    ) -> None:
+        """`keys`: the node's receive keys (from its identity secret); without them the
+        node holds incoming HTLCs undecided."""
         self.node_id = node_id
         self.state = state
+        self.config = config or NodeConfig()
+        self.book = ChannelBook(state.channels, self.config)
+        self.receiver = Receiver(self.book, state.receive, state.received, keys)
+        self._asked: set[bytes] = set()
+        self._rearm = False
+        """A wake may have consumed the node's timer row: ask for the deadline again."""
         self.dirty = False
         """True once `state` changed since it was loaded (the runtime must write it)."""
-        self._effects: list[Effect] = []
 
     def emit(self, effect: Effect) -> None:
         """Ask the runtime for something beyond the replies (carried out after the state
         this input produced is written)."""
-        self._effects.append(effect)
-
-    def take_effects(self) -> list[Effect]:
-        """The effects collected since the last call, in order (the runtime drains them
-        after every input)."""
-        out, self._effects = self._effects, []
-        return out
-
-    def on_wake(self, wake: Wake, now: int) -> None:
-        """The runtime woke the node without a peer message (`wake.reason`: "chain" or
-        "timer"). Events with `seq <= state.chain_seq` were handled before a crash cut
-        their acknowledgement and are skipped; the rest are marked handled (channel logic
-        acting on them comes with the channels)."""
-        del now  # used once channels act on events and deadlines
-        newest = max((e.seq for e in wake.events), default=0)
-        if newest > self.state.chain_seq:
-            self.state.chain_seq = newest
-            self.dirty = True
+        self.book.effects.append(effect)
 
     def handle(self, peer: bytes, msg: Message, now: int) -> list[Message]:
-        """Process one message from `peer`; the messages to send back to it."""
+        """Process one message from `peer`. Returns the BOLT 1 replies owed at once (none
+        today); everything a channel sends is a `SendTo` effect (`take_effects`), after
+        the signer requests it needs (`next_request`) are answered."""
         if isinstance(msg, OpenChannel):
             self._remember(peer, now)
             self.state.channel_requests += 1
-            # BOLT 1: an error naming the channel; BOLT 2 lets the receiver of
-            # `open_channel` refuse it this way ("fail the channel").
-            return [ErrorMessage(channel_id=msg.temporary_channel_id, data=_NO_CHANNELS)]
-        channel_id = getattr(msg, "channel_id", None)
-        if isinstance(channel_id, bytes) and len(channel_id) == 32:
-            # A message about a channel we do not have. BOLT 2 (channel_reestablish):
-            # for an unknown channel_id "SHOULD send an error"; the same answer fits the
-            # rest of the channel messages.
+            self.book.open_channel(peer, msg)
+        elif isinstance(
+            getattr(msg, "channel_id", getattr(msg, "temporary_channel_id", None)), bytes
+        ):
             self._remember(peer, now)
-            return [ErrorMessage(channel_id=channel_id, data=b"vajra: unknown channel")]
+            self.book.message(peer, msg, now)
+            if isinstance(msg, UpdateAddHtlc):
+                self.receiver.htlc_added(msg)
+        self._receive(now)
         return []
+
+    def peer_disconnected(self, peer: bytes, now: int) -> None:
+        """The runtime lost its connection to `peer` while the node was awake."""
+        self.book.peer_disconnected(peer, now)
+        self.dirty = True
+
+    def on_wake(self, wake: Wake, now: int) -> None:
+        """The runtime woke the node without a peer message (`wake.reason`: "chain" or
+        "timer"): funding outputs confirmed or undone, depths reached. Events with
+        `seq <= state.chain_seq` were handled before a crash cut their acknowledgement
+        and are skipped."""
+        self._rearm = True
+        if wake.tip is not None:
+            self.set_tip(wake.tip.height)
+        news = tuple(e for e in wake.events if e.seq > self.state.chain_seq)
+        if news:
+            self.state.chain_seq = max(e.seq for e in news)
+            self.dirty = True
+        before = len(self.book.effects)
+        self.book.chain_events(wake.tip, news, now)
+        if news or len(self.book.effects) != before:
+            self.dirty = True
+        self._receive(now)
+
+    def set_tip(self, height: int) -> None:
+        """The chain tip the runtime knows (cltv checks of incoming HTLCs need it)."""
+        if height > self.state.tip_height:
+            self.state.tip_height = height
+            self.dirty = True
+
+    def receive(self, now: int) -> None:
+        """Run the receive pass (after `set_tip`, or when an MPP timeout is due)."""
+        self._receive(now)
+
+    def take_effects(self) -> list[Effect]:
+        """The effects collected since the last call, in order (the runtime drains them
+        after every input): send, watch, wake at. The node's one `WakeAt` combines the
+        channels' funding depth and the receive path's MPP timeout."""
+        out, self.book.effects = self.book.effects, []
+        rs = self.state.receive
+        deadline = self.receiver.next_deadline() or 0
+        asked = [e for e in out if isinstance(e, WakeAt)]
+        if asked or deadline != rs.deadline or (self._rearm and deadline):
+            self._rearm = False
+            height = asked[-1].height if asked else self.book.depth_deadline()
+            timer = WakeAt(height=height, unix_time=deadline or None)
+            rest = [e for e in out if not isinstance(e, WakeAt)]
+            at = next((i for i, e in enumerate(out) if isinstance(e, WakeAt)), len(rest))
+            out = [*rest[:at], timer, *rest[at:]]  # where the first one was asked
+            if deadline != rs.deadline:
+                rs.deadline = deadline
+                self.dirty = True
+        return out
+
+    def _receive(self, now: int) -> None:
+        r = self.receiver
+        r.changed = False
+        for h in r.run(self.state.tip_height, now):
+            if h not in self._asked:
+                self._asked.add(h)
+                self.book.requests.append(LookupInvoice(h))
+        if r.changed:
+            self.dirty = True
+
+    def invoice_found(self, payment_hash: bytes, record: bytes | None, now: int) -> None:
+        """The runtime's answer to `LookupInvoice`: the stored record, or None."""
+        invoice = None
+        if record is not None:
+            try:
+                invoice = decode_record(record, self.node_id)
+            except DecodeError:
+                invoice = None  # not a record of ours: the HTLC fails as unknown
+        self.receiver.invoice_found(payment_hash, invoice)
+        self._receive(now)
+
+    def received_payments(self) -> list[dict[str, object]]:
+        """Received payments for the operator's listing (`ReceivedPayment.summary`)."""
+        return [p.summary() for p in self.state.received]
+
+    # -- signer requests (see `vajra.node.requests`) ---------------------------------
+
+    def next_request(self) -> NodeRequest | None:
+        return self.book.requests.popleft() if self.book.requests else None
+
+    def channel_keys(self, req: NewChannelKeys, index: int, keys: LocalKeys, now: int) -> None:
+        self.book.keys_granted(req, index, keys, now)
+        self.dirty = True
+
+    def signer_answer(self, req: ChannelSignerCall, result: SignerResult, now: int) -> None:
+        self.book.signer_answer(req, result, now)
+        self.dirty = True
+        self._receive(now)
+
+    def request_failed(self, req: NodeRequest, reason: str) -> None:
+        if isinstance(req, LookupInvoice):
+            self._asked.discard(req.payment_hash)  # the next input asks again
+            self.receiver.wanted.discard(req.payment_hash)
+            return
+        self.book.request_failed(req, reason)
+        self.dirty = True
+
+    def channel_summaries(self) -> list[dict[str, object]]:
+        """Non-secret facts about every channel (the operator's listing)."""
+        return [e.summary() for e in self.state.channels.values()]
 
     def _remember(self, peer: bytes, now: int) -> None:
         peers = self.state.peers

@@ -13,12 +13,16 @@ code is the one exception, shown to the operator who asked for it and never logg
 | GET | /v1/nodes | ?after=ID&limit=N (<= 100,000) | {nodes: [...], next: ID or null} |
 | POST | /v1/nodes | {count, signer?} | {created, total, first, last} |
 | GET | /v1/nodes/{id} | | {id, host, port, state[, worker]} |
+| GET | /v1/nodes/{id}/channels | | {node_id, channels: [summary...]} (the non-secret summary the node's worker writes after each change: no wake, no state key) |
+| POST | /v1/nodes/{id}/invoice | {amount_msat (null: any), description, expiry_s?} | {bolt11, payment_hash, amount_msat, expires_at, ...} (issued without waking the node: `runtime/invoice_service.py`, decision 0022) |
+| GET | /v1/nodes/{id}/payments | | {node_id, payments: [record...]} (the records the node's worker writes after each change: no wake) |
 | | /v1/nodes/{id}/wallet/... | | the node wallets: see `runtime/wallet_http.py` |
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +31,8 @@ from aiohttp import web
 from vajra.errors import PolicyViolation
 from vajra.runtime import wallet_http
 from vajra.runtime.admin_http import AdminProblem, AdminRoutes, read_json
+from vajra.runtime.invoice_service import InvoiceError
+from vajra.runtime.node_host import CHANNELS_KEY
 from vajra.runtime.remote_signer import SignerUnavailable
 from vajra.signer.link_pairing import PairingError
 
@@ -112,6 +118,51 @@ async def _show_node(sup: Supervisor, request: web.Request) -> object:
     return sup.node_json(found)
 
 
+async def _node_channels(sup: Supervisor, request: web.Request) -> object:
+    node_id = _node_id(request.match_info["id"], "id")
+    if await asyncio.to_thread(sup.store.get_node, node_id) is None:
+        raise AdminProblem(404, "no_such_node", request.match_info["id"])
+    got = await asyncio.to_thread(sup.store.get, node_id, CHANNELS_KEY)
+    try:
+        channels = json.loads(got[1]) if got is not None else []
+    except ValueError:
+        raise AdminProblem(500, "internal", "unreadable channel summary") from None
+    return {"node_id": node_id.hex(), "channels": channels}
+
+
+_INVOICE_STATUS = {"unknown_node": 404, "node_not_loaded": 503, "signer_unavailable": 503}
+
+
+async def _node_invoice(sup: Supervisor, request: web.Request) -> object:
+    node_id = _node_id(request.match_info["id"], "id")
+    body = await read_json(request)
+    amount = body.get("amount_msat")
+    amount_msat = None if amount is None else _int(amount, "amount_msat", 1, 21 * 10**18)
+    description = body.get("description", "")
+    if not isinstance(description, str):
+        raise AdminProblem(400, "bad_request", "description must be a string")
+    expiry_s = _int(body.get("expiry_s", 3600), "expiry_s", 1, 365 * 24 * 3600)
+    try:
+        return await sup.invoices.create(node_id, amount_msat, description, expiry_s)
+    except InvoiceError as e:
+        raise AdminProblem(_INVOICE_STATUS.get(e.code, 400), e.code, e.detail) from None
+    except SignerUnavailable as e:
+        raise AdminProblem(503, "signer_unavailable", e.detail) from None
+    except PolicyViolation as v:
+        raise AdminProblem(403, v.reason, v.detail) from None
+
+
+async def _node_payments(sup: Supervisor, request: web.Request) -> object:
+    node_id = _node_id(request.match_info["id"], "id")
+    if await asyncio.to_thread(sup.store.get_node, node_id) is None:
+        raise AdminProblem(404, "no_such_node", request.match_info["id"])
+    try:
+        payments = await asyncio.to_thread(sup.invoices.payments, node_id)
+    except ValueError:
+        raise AdminProblem(500, "internal", "unreadable payment records") from None
+    return {"node_id": node_id.hex(), "payments": payments}
+
+
 Endpoint = Callable[["Supervisor", web.Request], Awaitable[object]]
 
 
@@ -130,5 +181,8 @@ def routes(sup: Supervisor) -> AdminRoutes:
     r.get("/v1/nodes", bind(_list_nodes))
     r.post("/v1/nodes", bind(_create_nodes))
     r.get("/v1/nodes/{id}", bind(_show_node))
+    r.get("/v1/nodes/{id}/channels", bind(_node_channels))
+    r.post("/v1/nodes/{id}/invoice", bind(_node_invoice))
+    r.get("/v1/nodes/{id}/payments", bind(_node_payments))
     wallet_http.add_routes(sup, r.get, r.post)
     return r

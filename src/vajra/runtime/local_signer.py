@@ -15,15 +15,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from vajra.channel import signer_codec as codec
+from vajra.channel import signer_io as io
+from vajra.channel.establish_io import LocalKeys
 from vajra.crypto.hashes import sha256
 from vajra.crypto.secp256k1 import check_secret, ecdh, pubkey_create
 from vajra.errors import PolicyViolation
+from vajra.invoice import InvoiceFields, unsigned_parts
 from vajra.runtime.signer_api import NodeGrant
 from vajra.signer import link_proto as lp
 from vajra.signer.core import MAX_NODES_PER_REQUEST, SignerCore
 from vajra.signer.keys import SignerKeys
-from vajra.signer.link_server import decision_frame
+from vajra.signer.link_server import LinkHandler, decision_frame
 from vajra.signer.state import MemoryState, SignerState, SqliteState, StaleEpoch
 from vajra.signer.wallet import SignerWallet
 
@@ -36,11 +41,18 @@ class LocalSigner:
     """A `SignerClient` backed by a `SignerCore` in this process."""
 
     def __init__(
-        self, core: SignerCore, *, signer_id: int = 0, clock: Callable[[], int] = _unix
+        self,
+        core: SignerCore,
+        *,
+        signer_id: int = 0,
+        clock: Callable[[], int] = _unix,
+        network: str = "regtest",
     ) -> None:
         self._core = core
         self._signer_id = signer_id
         self._clock = clock
+        self._link = LinkHandler(core, network)
+        """The link's request handlers, for requests whose checks live there (invoices)."""
 
     @classmethod
     def open(
@@ -50,7 +62,7 @@ class LocalSigner:
         state: SignerState = (
             MemoryState() if state_path is None else SqliteState(state_path, durable=False)
         )
-        return cls(SignerCore(SignerKeys(seed, network), state))
+        return cls(SignerCore(SignerKeys(seed, network), state), network=network)
 
     @property
     def signer_id(self) -> int:
@@ -85,8 +97,41 @@ class LocalSigner:
     async def ecdh(self, node_id: bytes, point: bytes, epoch: int) -> bytes:
         return self._core.ecdh(node_id, point, epoch=epoch, now=self._clock())
 
+    async def sign_invoice(self, node_id: bytes, fields: InvoiceFields, epoch: int) -> str:
+        """The BOLT 11 string for `fields`, signed by the node's key after the same checks
+        a live signer makes (`LinkHandler._sign_invoice`). PolicyViolation if refused."""
+        hrp, words = unsigned_parts(fields)
+        r = self._link.handle(lp.SignInvoice(0, node_id, epoch, hrp, words), self._clock())
+        if isinstance(r, lp.Error):
+            raise PolicyViolation(r.reason, r.detail)
+        assert isinstance(r, lp.InvoiceSigned)
+        return r.invoice
+
     async def account_xpub(self, node_id: bytes, epoch: int) -> tuple[bytes, bytes]:
         return SignerWallet(self._core).account_xpub(node_id, epoch=epoch, now=self._clock())
+
+    async def new_channel(self, node_id: bytes, epoch: int) -> tuple[int, LocalKeys]:
+        return self._core.new_channel(node_id, epoch=epoch, now=self._clock())
+
+    async def authorise_htlc(
+        self, node_id: bytes, epoch: int, channel_index: int, authorisation: bytes,
+        confirmation: bytes = b"",
+    ) -> lp.DecisionFrame:  # fmt: skip
+        d = self._core.authorise_htlc(
+            node_id, channel_index, authorisation, epoch=epoch, now=self._clock(),
+            confirmation=confirmation or None,
+        )  # fmt: skip
+        return decision_frame(0, d)
+
+    async def channel_request(
+        self, node_id: bytes, epoch: int, channel_index: int, request: io.SignerRequest
+    ) -> io.SignerResult:
+        # Through the bytes, as over the link: the dev signer sees exactly what a live
+        # signer would (decision 0017).
+        data = codec.encode_request(request)
+        return self._core.channel_request(
+            node_id, channel_index, data, epoch=epoch, now=self._clock()
+        )
 
     async def sign_onchain(
         self, node_id: bytes, authorisation: bytes, psbt: bytes, epoch: int,
@@ -138,3 +183,22 @@ class FixedIdentitySigner:
     async def ecdh(self, node_id: bytes, point: bytes, epoch: int) -> bytes:
         self._check(node_id)
         return ecdh(self._secret, point)
+
+    async def new_channel(self, node_id: bytes, epoch: int) -> tuple[int, LocalKeys]:
+        raise PolicyViolation(
+            "unsupported", "a fixed-identity dev signer holds no channel keys (use --dev)"
+        )
+
+    async def channel_request(
+        self, node_id: bytes, epoch: int, channel_index: int, request: io.SignerRequest
+    ) -> io.SignerResult:
+        raise PolicyViolation(
+            "unsupported", "a fixed-identity dev signer holds no channel keys (use --dev)"
+        )
+
+
+if TYPE_CHECKING:
+    from vajra.runtime.signer_api import SignerClient
+
+    _local: SignerClient = LocalSigner(SignerCore(SignerKeys(bytes(32)), MemoryState()))
+    _fixed: SignerClient = FixedIdentitySigner(bytes(31) + b"\x01")

@@ -10,22 +10,32 @@ in order):
            one, so a fenced-out copy of the node cannot get its key again.
 3. read    `SealedStore.get(node, "state")`: decrypted and checked against (node, key,
            version); a blob from elsewhere or an older version is an `IntegrityError`.
-4. process the sans-IO `Node.handle(peer, message, now)` -> replies.
+4. process the sans-IO `Node.handle(peer, message, now)` -> replies; then, while the
+           node has signer requests (channel keys, channel signatures), ask the signer
+           with epoch E and feed the answers back (`node_requests.answer_requests`).
 5. write   if the state changed: `put(..., expected_version, lease_epoch=E)`: CAS on the
-           version and fenced by the epoch, in one store transaction.
-6. effects `_apply_effects`, after every input once its state is written: at the first
-           input of a wake, the node's pending chain events (wallet events wait for the
-           next wake of any kind) go to `Node.on_wake`; then the node's `Watch` and
-           `WakeAt` go to the supervisor's watcher and timer table (`NodeServices`),
-           `SendTo` to the `send_to` hook the worker sets.
+           version and fenced by the epoch, in one store transaction; then the node's
+           non-secret channel summary (`CHANNELS_KEY`, unsealed, for the admin API).
+6. effects only now: `SendTo` the peer in front of us are the replies, to other peers
+           through `send` (their live session; dropped if none); `Watch` and `WakeAt`
+           to the supervisor's watcher and timer table (`NodeServices`). BOLT 2: "MUST
+           NOT send ... until it has persisted" -- a `funding_signed` or
+           `revoke_and_ack` is never on the wire before the state committing to it is.
+           At the first input of a wake, the node's pending chain events (wallet events
+           wait for the next wake of any kind) then go to `Node.on_wake`, settled the
+           same way.
 7. sleep   after `idle_timeout` without triggers: release the lease, drop the state key
            and the decrypted state from memory.
 
 `wake(node_id, Wake)` is the entry point for a chain event or a due timer (the
 supervisor's push, decision 0021): the same lease/key/read path and per-node lock as a
-peer message, then `Node.on_wake`, the state write (CAS fenced by the epoch) and only
-THEN the events' acknowledgement: a crash between the two re-delivers them, and the node
-skips what its written state says it handled (`NodeState.chain_seq`).
+peer message, then `Node.on_wake`, steps 4b-6 and only THEN the events' acknowledgement:
+a crash between the two re-delivers them, and the node skips what its written state says
+it handled (`NodeState.chain_seq`).
+
+A channel request the signer cannot take (unreachable, fenced out) leaves the node
+mid-protocol: the host drops it without writing (`ChannelAborted`; the worker cuts the
+peer's session so `channel_reestablish` resumes from the written state).
 
 Store calls block (SQLite with fsync), so they run on one thread of the worker; the
 event loop keeps answering other connections meanwhile.
@@ -35,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
 import time
@@ -45,15 +56,26 @@ from typing import Any, TypeVar
 
 from vajra.errors import PolicyViolation, VajraError
 from vajra.node import Node, NodeState
+from vajra.node.config import NodeConfig
 from vajra.node.effects import Effect, SendTo, Wake, WakeAt, Watch
+from vajra.node.invoices import ReceiveKeys, invoice_key
+from vajra.runtime.node_requests import ChannelSignerLost, answer_requests
 from vajra.runtime.node_services import NodeServices, ServiceError
 from vajra.runtime.signer_api import SignerClient
-from vajra.store import Lease, LeaseHeld, LeaseLost, SealedStore
+from vajra.store import KVStore, Lease, LeaseHeld, LeaseLost, SealedStore
 from vajra.wire import Message
 
 log = logging.getLogger("vajra.runtime.node_host")
 T = TypeVar("T")
 STATE_KEY = "state"
+CHANNELS_KEY = "channels"
+"""The node's channel summary in clear (JSON list of `ChannelEntry.summary()`): channel
+ids, funding outpoints, capacities, balances -- what the operator's admin API lists for
+a sleeping node without its state key. No key, signature or secret is in it."""
+PAYMENTS_KEY = "payments"
+"""The node's payment records in clear (JSON list of `ReceivedPayment.summary()`: hashes,
+amounts, states; a preimage only once the payment succeeded, when every hop of its route
+knows it). `vajra node ID payments` reads it without waking the node (decision 0022)."""
 
 
 _NEWEST = re.compile(r"< newest (\d+)$")
@@ -74,6 +96,11 @@ class WakeFailed(VajraError):
         super().__init__(f"wake failed node={node_id.hex()} reason={reason}")
 
 
+class ChannelAborted(WakeFailed):
+    """A channel request could not be answered: the node's unwritten state was dropped
+    (`ChannelSignerLost`); the peer's session must be cut."""
+
+
 @dataclass(slots=True)
 class HostConfig:
     runtime_id: str
@@ -87,13 +114,17 @@ class HostConfig:
 
 
 class _Awake:
-    __slots__ = ("caught_up", "lease", "node", "sleep_at", "version")
+    __slots__ = ("caught_up", "lease", "node", "payments", "sleep_at", "summary", "version")
 
     def __init__(self, node: Node, lease: Lease, version: int, sleep_at: float) -> None:
         self.node = node
         self.lease = lease
         self.version = version
         self.sleep_at = sleep_at
+        self.summary: tuple[int, bytes] | None = None
+        """(version, blob) of the written channel summary, once read or written."""
+        self.payments: tuple[int, bytes] | None = None
+        """The same for the payments summary."""
         self.caught_up = False
         """True once this wake handed the node its pending chain events."""
 
@@ -110,10 +141,28 @@ class NodeHost:
         clock: Callable[[], float] = time.time,
         on_change: Callable[[bytes, bool], None] | None = None,
         services: NodeServices | None = None,
+        node_config: NodeConfig | None = None,
+        send: Callable[[bytes, bytes, Message], bool] | None = None,
+        plain: KVStore | None = None,
+        identity: Callable[[bytes], bytes | None] | None = None,
     ) -> None:
+        """`services`: the watcher and timer table (`Watch`/`WakeAt`); `send(node, peer,
+        msg)` hands a message to the live session between them (False: none, dropped:
+        BOLT 2 retransmission on `channel_reestablish` covers it); `plain` (the store
+        under `store`) receives the unsealed channel summary and holds the invoice records;
+        `identity(node)`: the node's identity secret from the key table (its
+        `ReceiveKeys`: onion ECDH and invoice preimages; None: the node cannot receive)."""
+        self._identity = identity
         self._store = store
         self._signer = signer
         self.config = config
+        self.node_config = node_config or NodeConfig()
+        self._send = send
+        self._plain = plain
+        self.channel_signer_requests = 0
+        """Channel requests (keys, signatures) made to the signer."""
+        self.sent_to_peers = 0
+        self.dropped_sends = 0
         self._clock = clock
         self._awake: dict[bytes, _Awake] = {}
         self._locks: dict[bytes, asyncio.Lock] = {}
@@ -125,10 +174,6 @@ class NodeHost:
         """`state_key` requests made (each wake attempt past the lease asks once)."""
         self.failures = 0
         self._services = services
-        self.send_to: Callable[[bytes, SendTo], None] | None = None
-        """Carries out a node's `SendTo` (node id of the sender, effect); set by the
-        worker (the sessions are its business). None: dropped (BOLT 2 retransmission on
-        `channel_reestablish` covers a message that found no session)."""
         self.chain_wakes = 0
         """`wake` calls that went through (chain events or a due timer)."""
         self.effect_failures = 0
@@ -146,7 +191,8 @@ class NodeHost:
         return await loop.run_in_executor(self._io, lambda: fn(*args, **kw))
 
     async def deliver(self, node_id: bytes, peer: bytes, msg: Message) -> list[Message]:
-        """Hand one message to the node (waking it if needed); the replies to send."""
+        """Hand one message to the node (waking it if needed); the replies to send to
+        `peer` (written before they are returned). Raises `WakeFailed`."""
         lock = self._locks.get(node_id)
         if lock is None:
             lock = self._locks[node_id] = asyncio.Lock()
@@ -155,22 +201,10 @@ class NodeHost:
                 awake = self._awake.get(node_id) or await self._wake(node_id)
                 now = self._clock()
                 replies = awake.node.handle(peer, msg, int(now))
-                if awake.node.dirty:
-                    awake.version = await self._run(
-                        self._store.put,
-                        node_id,
-                        STATE_KEY,
-                        awake.node.state.encode(),
-                        awake.version,
-                        lease_epoch=awake.lease.epoch,
-                    )
-                    awake.node.dirty = False
-                awake.sleep_at = now + self.config.idle_timeout
-                if now > awake.lease.expiry - self.config.lease_ttl / 2:
-                    awake.lease = await self._run(
-                        self._store.renew_lease, awake.lease, now, self.config.lease_ttl
-                    )
-                await self._apply_effects(node_id, awake)
+                replies += await self._settle(node_id, awake, now, peer)
+                if not awake.caught_up:  # the first input of this wake
+                    awake.caught_up = True
+                    replies += await self._catch_up(node_id, awake, peer)
                 return replies
             except LeaseLost:
                 # Fenced out: someone else owns the node now; our copy must go.
@@ -181,9 +215,9 @@ class NodeHost:
     async def wake(self, node_id: bytes, wake: Wake) -> None:
         """Wake the node for chain events or a due timer (waking it if asleep): the same
         lease/key/read path and per-node lock as `deliver`, then `Node.on_wake`, the
-        state write, the events' acknowledgement, the node's effects. `WakeFailed` as
-        `deliver`; a failed acknowledgement is logged (the events come again and the node
-        skips them)."""
+        signer requests, the state write, the events' acknowledgement, the node's effects.
+        `WakeFailed` as `deliver`; a failed acknowledgement is logged (the events come
+        again and the node skips them)."""
         lock = self._locks.get(node_id)
         if lock is None:
             lock = self._locks[node_id] = asyncio.Lock()
@@ -193,57 +227,145 @@ class NodeHost:
                 awake.caught_up = True  # `wake.events` are all the pending events
                 await self._on_wake(node_id, awake, wake)
                 self.chain_wakes += 1
-                await self._apply_effects(node_id, awake)
             except LeaseLost:
                 self._drop(node_id)
                 self.failures += 1
                 raise WakeFailed(node_id, "lease_lost") from None
 
-    async def _on_wake(self, node_id: bytes, awake: _Awake, wake: Wake) -> None:
+    async def disconnected(self, node_id: bytes, peer: bytes) -> None:
+        """The worker lost its session with `peer`: an awake node's channels with it
+        learn it (BOLT 2 "upon disconnection"). A sleeping node is not woken for it: its
+        channels learn it from the peer's next `channel_reestablish`."""
+        lock = self._locks.get(node_id)
+        if lock is None or node_id not in self._awake:
+            return
+        async with lock:
+            awake = self._awake.get(node_id)
+            if awake is None:
+                return
+            try:
+                now = self._clock()
+                awake.node.peer_disconnected(peer, int(now))
+                await self._settle(node_id, awake, now, None)
+            except LeaseLost:
+                self._drop(node_id)
+                self.failures += 1
+            except WakeFailed as e:
+                log.warning("event=disconnect_failed node=%s error=%s", node_id.hex(), e)
+
+    async def _catch_up(self, node_id: bytes, awake: _Awake, peer: bytes) -> list[Message]:
+        """The node's pending chain events, at the first input of a wake; what it sends
+        `peer` goes after the replies to the input (BOLT 2: `channel_reestablish` first)."""
+        if self._services is None:
+            return []
+        try:
+            tip, events = await self._services.pending_events(node_id)
+        except ServiceError as e:
+            log.warning("event=events_unreadable node=%s error=%s", node_id.hex(), e)
+            return []
+        if not events:  # wallet events wait for the node's next wake of any kind
+            if tip is None:
+                return []
+            # The tip still matters: incoming HTLCs are judged against it (BOLT 4 cltv).
+            now = self._clock()
+            awake.node.set_tip(tip.height)
+            awake.node.receive(int(now))
+            return await self._settle(node_id, awake, now, peer)
+        return await self._on_wake(node_id, awake, Wake("chain", tip, tuple(events)), peer)
+
+    async def _on_wake(
+        self, node_id: bytes, awake: _Awake, wake: Wake, peer: bytes | None = None
+    ) -> list[Message]:
         now = self._clock()
         awake.node.on_wake(wake, int(now))
-        if awake.node.dirty:
-            awake.version = await self._run(
-                self._store.put,
-                node_id,
-                STATE_KEY,
-                awake.node.state.encode(),
-                awake.version,
-                lease_epoch=awake.lease.epoch,
-            )
-            awake.node.dirty = False
-        awake.sleep_at = now + self.config.idle_timeout
-        if now > awake.lease.expiry - self.config.lease_ttl / 2:
-            awake.lease = await self._run(
-                self._store.renew_lease, awake.lease, now, self.config.lease_ttl
-            )
+        replies = await self._settle(node_id, awake, now, peer)
         if wake.events and self._services is not None:
             # Only now: the state that handled them is durable (decision 0021).
             try:
                 await self._services.ack_events(node_id, max(e.seq for e in wake.events))
             except ServiceError as e:
                 log.warning("event=ack_failed node=%s error=%s", node_id.hex(), e)
+        return replies
 
-    async def _apply_effects(self, node_id: bytes, awake: _Awake) -> None:
-        """After every input, once its state is written: pending chain events at the first
-        input of a wake, then the node's effects, in order."""
-        services = self._services
-        if not awake.caught_up and services is not None:
-            awake.caught_up = True
-            try:
-                tip, events = await services.pending_events(node_id)
-            except ServiceError as e:
-                log.warning("event=events_unreadable node=%s error=%s", node_id.hex(), e)
-                events = []
-            if events:  # wallet events wait for the node's next wake of any kind
-                await self._on_wake(node_id, awake, Wake("chain", tip, tuple(events)))
-        for effect in awake.node.take_effects():
-            await self._effect(node_id, effect)
+    async def _settle(
+        self, node_id: bytes, awake: _Awake, now: float, peer: bytes | None
+    ) -> list[Message]:
+        """After an input: the signer requests, the write, then the effects (steps 4b-6
+        above); the messages for `peer`. Raises `ChannelAborted`, `LeaseLost`."""
+        try:
+            self.channel_signer_requests += await answer_requests(
+                awake.node, self._signer, awake.lease.epoch, int(now), self._lookup_invoice
+            )
+        except ChannelSignerLost as e:
+            # Mid-protocol and unanswerable: drop the unwritten state (see top).
+            log.warning("event=channel_signer_lost node=%s reason=%s", node_id.hex(), e.reason)
+            self._drop(node_id)
+            await self._run(self._release, awake.lease)
+            self.failures += 1
+            raise ChannelAborted(node_id, e.reason) from None
+        effects = awake.node.take_effects()
+        await self._write(node_id, awake)
+        awake.sleep_at = now + self.config.idle_timeout
+        if now > awake.lease.expiry - self.config.lease_ttl / 2:
+            awake.lease = await self._run(
+                self._store.renew_lease, awake.lease, now, self.config.lease_ttl
+            )
+        replies: list[Message] = []
+        for eff in effects:
+            if isinstance(eff, SendTo) and eff.peer == peer:
+                replies.append(eff.message)
+            else:
+                await self._effect(node_id, eff)
+        return replies
+
+    async def _write(self, node_id: bytes, awake: _Awake) -> None:
+        """The sealed state (CAS, fenced), then the channel summary if it changed."""
+        node = awake.node
+        if not node.dirty:
+            return
+        awake.version = await self._run(
+            self._store.put, node_id, STATE_KEY, node.state.encode(), awake.version,
+            lease_epoch=awake.lease.epoch,
+        )  # fmt: skip
+        node.dirty = False
+        if self._plain is None:
+            return
+        if node.state.channels or awake.summary is not None:
+            blob = json.dumps(node.channel_summaries(), sort_keys=True).encode()
+            awake.summary = await self._put_plain(node_id, awake, CHANNELS_KEY, blob,
+                                                  awake.summary)  # fmt: skip
+        if node.state.received or awake.payments is not None:
+            blob = json.dumps(node.received_payments(), sort_keys=True).encode()
+            awake.payments = await self._put_plain(node_id, awake, PAYMENTS_KEY, blob,
+                                                   awake.payments)  # fmt: skip
+
+    async def _put_plain(
+        self, node_id: bytes, awake: _Awake, key: str, blob: bytes, last: tuple[int, bytes] | None
+    ) -> tuple[int, bytes]:
+        """Write an unsealed summary if it changed (fenced by the lease epoch)."""
+        assert self._plain is not None
+        if last is None:
+            last = await self._run(self._plain.get, node_id, key) or (0, b"")
+        if last[1] == blob:
+            return last
+        v = await self._run(
+            self._plain.put, node_id, key, blob, last[0], lease_epoch=awake.lease.epoch
+        )
+        return (v, blob)
+
+    async def _lookup_invoice(self, node_id: bytes, payment_hash: bytes) -> bytes | None:
+        """The node's invoice record for `payment_hash` (`vajra.node.invoices`)."""
+        if self._plain is None:
+            return None
+        got = await self._run(self._plain.get, node_id, invoice_key(payment_hash))
+        return None if got is None else got[1]
 
     async def _effect(self, node_id: bytes, effect: Effect) -> None:
         if isinstance(effect, SendTo):
-            if self.send_to is not None:
-                self.send_to(node_id, effect)
+            if self._send is not None and self._send(node_id, effect.peer, effect.message):
+                self.sent_to_peers += 1
+            else:
+                self.dropped_sends += 1  # no session: BOLT 2 reestablish retransmits
             return
         services = self._services
         try:
@@ -300,7 +422,10 @@ class NodeHost:
             self.failures += 1
             raise
         version, state = (0, NodeState()) if got is None else (got[0], NodeState.decode(got[1]))
-        awake = _Awake(Node(node_id, state), lease, version, self._clock() + cfg.idle_timeout)
+        secret = self._identity(node_id) if self._identity is not None else None
+        keys = ReceiveKeys(secret) if secret is not None else None
+        node = Node(node_id, state, self.node_config, keys)
+        awake = _Awake(node, lease, version, self._clock() + cfg.idle_timeout)
         self._awake[node_id] = awake
         self.wakes += 1
         log.info("event=wake node=%s epoch=%d version=%d", node_id.hex(), lease.epoch, version)

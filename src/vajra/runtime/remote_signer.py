@@ -15,7 +15,10 @@ import itertools
 import logging
 from typing import TYPE_CHECKING, TypeVar
 
-from vajra.errors import PolicyViolation, VajraError
+from vajra.channel import signer_codec
+from vajra.channel import signer_io as io
+from vajra.channel.establish_io import LocalKeys
+from vajra.errors import DecodeError, PolicyViolation, VajraError
 from vajra.invoice import InvoiceFields, unsigned_parts
 from vajra.runtime.signer_api import NodeGrant
 from vajra.signer import link_proto as lp
@@ -180,6 +183,17 @@ class RemoteSigner:
         req = lp.AuthorisePayment(self._id(), node_id, epoch, authorisation, confirmation)
         return await self._request(req, lp.DecisionFrame)
 
+    async def authorise_htlc(
+        self, node_id: bytes, epoch: int, channel_index: int, authorisation: bytes,
+        confirmation: bytes = b"",
+    ) -> lp.DecisionFrame:  # fmt: skip
+        """The signer's decision on a device's payment authorisation for one outgoing
+        HTLC of channel `channel_index`; approved, the channel may carry it."""
+        req = lp.AuthoriseHtlc(
+            self._id(), node_id, epoch, channel_index, authorisation, confirmation
+        )
+        return await self._request(req, lp.DecisionFrame)
+
     async def account_xpub(self, node_id: bytes, epoch: int) -> tuple[bytes, bytes]:
         """The node's BIP 84 account xpub (78 bytes) and the signer's master key
         fingerprint (public data; decision 0011)."""
@@ -193,6 +207,41 @@ class RemoteSigner:
         """The signer's decision on an on-chain spend and, if approved, the signed PSBT."""
         req = lp.SignOnchain(self._id(), node_id, epoch, authorisation, confirmation, psbt)
         return await self._request(req, lp.OnchainSigned)
+
+    async def new_channel(self, node_id: bytes, epoch: int) -> tuple[int, LocalKeys]:
+        """Allocate the node's next channel key set (decision 0017)."""
+        index, keys = await self.new_channel_bytes(node_id, epoch)
+        try:
+            return index, signer_codec.decode_local_keys(keys)
+        except DecodeError:
+            raise SignerUnavailable(self._signer_id, "malformed channel keys") from None
+
+    async def channel_request(
+        self, node_id: bytes, epoch: int, channel_index: int, request: io.SignerRequest
+    ) -> io.SignerResult:
+        """One channel core request; a policy refusal comes back as `SignerRefused`."""
+        data = signer_codec.encode_request(request)
+        raw = await self.channel_request_bytes(node_id, epoch, channel_index, data)
+        try:
+            return signer_codec.decode_result(raw)
+        except DecodeError:
+            raise SignerUnavailable(self._signer_id, "malformed channel result") from None
+
+    async def channel_request_bytes(
+        self, node_id: bytes, epoch: int, channel_index: int, request: bytes
+    ) -> bytes:
+        """`channel_request` on bytes, both ways (the supervisor forwards a worker's
+        request and the signer's result unchanged). PolicyViolation `request_too_large`
+        past one frame (`lp.MAX_CHANNEL_REQUEST`)."""
+        if len(request) > lp.MAX_CHANNEL_REQUEST:
+            raise PolicyViolation("request_too_large", f"{len(request)} bytes")
+        req = lp.ChannelRequestFrame(self._id(), node_id, epoch, channel_index, request)
+        return (await self._request(req, lp.ChannelResult)).result
+
+    async def new_channel_bytes(self, node_id: bytes, epoch: int) -> tuple[int, bytes]:
+        """`new_channel` with the keys still encoded (the supervisor forwards them)."""
+        r = await self._request(lp.NewChannel(self._id(), node_id, epoch), lp.ChannelKeys)
+        return r.channel_index, r.keys
 
     async def device_command(self, command: bytes) -> lp.DecisionFrame:
         """Relay an owner-signed registry command; the signer's decision."""

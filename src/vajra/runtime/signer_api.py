@@ -58,22 +58,18 @@ class SignerClient(Protocol):
         """BOLT 8 ECDH with the node's identity key (strict mode)."""
         ...
 
-
-class ChannelSignerClient(SignerClient, Protocol):
-    """The channel requests (issue 9; DESIGN.md section 12). Separate until every
-    `SignerClient` implements them; then they fold into `SignerClient`."""
-
     async def new_channel(self, node_id: bytes, epoch: int) -> tuple[int, LocalKeys]:
         """Allocate the node's next channel key set: (channel_index, its public basepoints
         and second per-commitment point). Nothing is kept about the channel until its
-        `SetupChannel` request."""
+        `SetupChannel` request (decision 0017)."""
         ...
 
     async def channel_request(
         self, node_id: bytes, epoch: int, channel_index: int, request: SignerRequest
     ) -> SignerResult:
         """One request of a channel core (`vajra.channel.signer_io`) to the signer's own
-        copy of channel `channel_index`. A policy refusal is *returned* as
-        `SignerRefused` (an ordinary outcome the channel handles); fencing and link
-        failures raise (`PolicyViolation` e.g. `stale_epoch`, `SignerUnavailable`)."""
+        copy of channel `channel_index` (DESIGN.md section 12, decision 0017). A policy
+        refusal is *returned* as `SignerRefused` (an ordinary outcome the channel
+        handles); fencing and link failures raise (`PolicyViolation` e.g. `stale_epoch`,
+        `request_too_large`; `SignerUnavailable`)."""
         ...

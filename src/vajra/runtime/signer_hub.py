@@ -494,6 +494,16 @@ class SignerHub:
         if op == "device_command":
             rs = self.signer(int(req.get("signer_id", 1)))
             return decision_json(await rs.device_command(bytes.fromhex(req["command"])))
+        if op in ("new_channel", "channel_request"):
+            # The channel requests on bytes (`vajra.channel.signer_codec`, decision 0017),
+            # as a node's worker sends them: the hub run alone for tests and tools.
+            node_id = bytes.fromhex(req["node_id"])
+            rs, epoch = self.signer_for(node_id), int(req["epoch"])
+            if op == "new_channel":
+                index, keys = await rs.new_channel_bytes(node_id, epoch)
+                return {"channel_index": index, "keys": keys.hex()}
+            index, raw = int(req["channel_index"]), bytes.fromhex(req["request"])
+            return {"result": (await rs.channel_request_bytes(node_id, epoch, index, raw)).hex()}
         raise ValueError(f"unknown op {op!r}")
 
 

@@ -48,10 +48,17 @@ from vajra.runtime.admin_http import Listeners
 from vajra.runtime.chain_service import ChainService
 from vajra.runtime.control import ControlServer
 from vajra.runtime.fabric import DEFAULT_POOL, AddressPool
+from vajra.runtime.invoice_service import InvoiceService, InvoiceSigner
 from vajra.runtime.keytable import COUNTERS, GAUGES, Counters, KeyTable, NodeStates
 from vajra.runtime.remote_signer import RemoteSigner, SignerUnavailable
 from vajra.runtime.signer_api import SignerClient
-from vajra.runtime.signer_channel import OP_ECDH, ChannelRequest, ChannelServer
+from vajra.runtime.signer_channel import (
+    OP_CHANNEL_REQUEST,
+    OP_ECDH,
+    OP_NEW_CHANNEL,
+    ChannelRequest,
+    ChannelServer,
+)
 from vajra.runtime.signer_hub import SignerHub
 from vajra.runtime.timers import TimerStateError, TimerTable
 from vajra.runtime.wake_router import WakeRouter
@@ -161,6 +168,10 @@ class Supervisor:
         self._chain_task: asyncio.Task[None] | None = None
         self.wallet: WalletService | None = None
         """The node wallets, once a chain is attached (`attach_chain`)."""
+        self.invoices = InvoiceService(
+            self.store, cfg.chain, self._identity, self._invoice_signer, self.runtime_id
+        )
+        """The nodes' BOLT 11 invoices (decision 0022): issued here, no wake."""
         self.chain: ChainService | None = None
         if cfg.chain_url:
             try:
@@ -331,6 +342,12 @@ class Supervisor:
             raise SignerUnavailable(row.signer_id, "not paired") from None
         if req.op == OP_ECDH:
             return await rs.ecdh(req.node_id, req.extra, req.epoch)
+        if req.op == OP_NEW_CHANNEL:
+            index, keys = await rs.new_channel_bytes(req.node_id, req.epoch)
+            return index.to_bytes(4, "big") + keys
+        if req.op == OP_CHANNEL_REQUEST:  # opaque both ways (decision 0017)
+            index = int.from_bytes(req.extra[:4], "big")
+            return await rs.channel_request_bytes(req.node_id, req.epoch, index, req.extra[4:])
         return await rs.state_key(req.node_id, req.epoch)
 
     async def create_nodes(self, count: int, signer_id: int | None = None) -> list[NodeRow]:
@@ -401,6 +418,24 @@ class Supervisor:
         """The node's index in the address fabric: the watcher's node key."""
         row = self.store.get_node(node_id)
         return None if row is None else self.pool.index_of(row.host)
+
+    def _identity(self, node_id: bytes) -> bytes | None:
+        """The node's identity secret from the key table (None: not loaded)."""
+        index = self._node_index(node_id)
+        if index is None or index >= self.keys.capacity or self.keys.node_id(index) != node_id:
+            return None
+        return self.keys.secret(index)
+
+    def _invoice_signer(self, node_id: bytes) -> InvoiceSigner:
+        if self.hub is None:
+            assert self.signer is not None
+            if not hasattr(self.signer, "sign_invoice"):
+                raise KeyError("this dev signer cannot sign invoices")
+            return self.signer  # type: ignore[return-value]
+        row = self.store.get_node(node_id)
+        if row is None:
+            raise KeyError(f"no node {node_id.hex()}")
+        return self.hub.signer(row.signer_id)
 
     def _wallet_signer(self, node_id: bytes) -> WalletSigner:
         if self.hub is None:

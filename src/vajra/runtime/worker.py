@@ -44,6 +44,7 @@ from vajra.noise import StaticKey
 from vajra.osutil import die_with_parent, no_core_dumps
 from vajra.peer import (
     ConnectionClosed,
+    ErrorReceived,
     HandshakeCompleted,
     InitReceived,
     MessageReceived,
@@ -52,16 +53,17 @@ from vajra.peer import (
 )
 from vajra.runtime import handover, hibernation
 from vajra.runtime.admission import Admission, AdmissionLimits, source_of
+from vajra.runtime.channel_sessions import PeerRoutes, node_config
 from vajra.runtime.control import ControlClient, serve_push
 from vajra.runtime.control_proto import WakePush
 from vajra.runtime.fabric import AddressPool
 from vajra.runtime.keytable import COUNTERS, GAUGES, Counters, KeyTable, NodeStates
-from vajra.runtime.node_host import HostConfig, NodeHost
+from vajra.runtime.node_host import ChannelAborted, HostConfig, NodeHost
 from vajra.runtime.remote_signer import SignerUnavailable
 from vajra.runtime.signer_api import SignerClient
 from vajra.runtime.wake_limits import WakeLimiter, WakeLimits
 from vajra.store import SealedStore, SqliteStore
-from vajra.wire import Message, WarningMessage
+from vajra.wire import ErrorMessage, Message, WarningMessage
 
 log = logging.getLogger("vajra.runtime.worker")
 WAKE_FAILED_WARNING = WarningMessage(
@@ -124,6 +126,10 @@ class WorkerConfig:
     node_wakes_per_minute: float = 6.0
     peer_wake_burst: int = 4
     peer_wakes_per_minute: float = 6.0
+    min_channel_sat: int = 20_000
+    """Inbound channel policy: the smallest `funding_satoshis` accepted."""
+    channel_peers: list[str] = field(default_factory=list)
+    """Inbound channel policy: hex node ids allowed to open channels (empty: anyone)."""
     inbox_fd: int = -1
     """This worker's end of its handover inbox (SOCK_SEQPACKET), or -1: no handover."""
     outbox_fds: list[int] = field(default_factory=list)
@@ -168,6 +174,7 @@ class Session(asyncio.Protocol):
     """One accepted connection to one hosted node."""
 
     __slots__ = (
+        "channel_peer",
         "conn",
         "index",
         "last_active",
@@ -191,14 +198,15 @@ class Session(asyncio.Protocol):
         self.partial_at = 0.0  # when the unfinished frame in the buffer began (0: none)
         self.partial_mark = 0  # messages received when that frame began
         self.queue: list[Message] | None = None  # messages waiting for the node, in order
+        self.channel_peer = False  # this session carried messages to the awake node
         if resumed is not None:  # handed over by another worker: already established
             self.index, self.node_id, self.conn = resumed
 
     @property
     def has_channel(self) -> bool:
-        """Admission never evicts a session with a channel with the node. No hosted node
-        has channels yet (the node declines them), so no session is protected today."""
-        return False
+        """Admission never evicts (nor idles out) a session that carried channel messages
+        to the node: the peer's channel traffic runs on it."""
+        return self.channel_peer
 
     # --- asyncio callbacks ---------------------------------------------------------------
 
@@ -300,6 +308,11 @@ class Session(asyncio.Protocol):
             elif isinstance(ev, InitReceived):
                 w.count["inits"] += 1
                 w.handshaking.pop(self, None)
+            elif isinstance(ev, ErrorReceived) and ev.channel_id != bytes(32):
+                # BOLT 1: the peer failed one channel; an awake node's channel must know.
+                # (A sleeping node learns it from the chain when the peer force-closes.)
+                if w.host.is_awake(self.node_id):
+                    self._to_node(ErrorMessage(ev.channel_id, ev.data))
             elif isinstance(ev, ConnectionClosed):
                 if ev.reason == "handshake":
                     w.count["handshake_failures"] += 1
@@ -341,10 +354,16 @@ class Session(asyncio.Protocol):
                 conn.send(WAKE_REFUSED_WARNING, now)
                 return
             w.count["wake_triggers"] += 1
-            self.queue = [msg]
-            w.spawn(self._deliver())
+            self._to_node(msg)
         else:
             w.count["ignored_asleep"] += 1
+
+    def _to_node(self, msg: Message) -> None:
+        if self.queue is not None:
+            self.queue.append(msg)
+            return
+        self.queue = [msg]
+        self.w.spawn(self._deliver())
 
     def _count_sent(self, conn: PeerConnection, before: tuple[int, int, int]) -> None:
         """Metrics for what this session sent since `before`: pongs, and BOLT 1 warnings
@@ -397,6 +416,10 @@ class Session(asyncio.Protocol):
             w.recent.discard(self)
             w.handshaking.pop(self, None)
             w.admission.remove(self, self.index)
+            peer = self.conn.remote_pubkey
+            if self.channel_peer and peer and w.routes.remove(self.node_id, peer, self):
+                # The peer's live session closed (not one a reconnection replaced).
+                w.spawn(w.host.disconnected(self.node_id, peer))
         self.conn = None
 
     async def _deliver(self) -> None:
@@ -415,8 +438,20 @@ class Session(asyncio.Protocol):
                 w.count["wake_triggers"] += 1
             first = False
             w.waking.setdefault(self.node_id, self.index)
+            if peer:  # effects for this peer from now on reach this session
+                w.routes.add(self.node_id, peer, self)
+                self.channel_peer = True
             try:
                 replies = await w.host.deliver(self.node_id, peer or b"", msg)
+            except ChannelAborted as e:
+                # The node dropped unwritten channel state: tell the peer, then cut the
+                # session so BOLT 2 reestablish resumes from what was written.
+                w.count["wake_failures"] += 1
+                log.warning("event=channel_aborted node=%s error=%s", self.node_id.hex(), e)
+                self._reply([wake_failed_warning(e)])
+                self.queue = None
+                self.cut("channel_aborted")
+                return
             except VajraError as e:
                 if not w.host.is_awake(self.node_id):
                     w.waking.pop(self.node_id, None)
@@ -428,6 +463,10 @@ class Session(asyncio.Protocol):
                 replies = [wake_failed_warning(e)]
             self._reply(replies)
         self.queue = None
+
+    def push(self, messages: list[Message]) -> None:
+        """`PeerRoutes`: send a node's messages to this peer now."""
+        self._reply(messages)
 
     def _reply(self, replies: list[Message]) -> None:
         conn = self.conn
@@ -505,6 +544,7 @@ class Worker:
         if self.inbox is not None:
             self.inbox.setblocking(False)
         self.store = SqliteStore(cfg.store)
+        self.routes = PeerRoutes()
         self.control = (
             ControlClient(
                 cfg.control_fd,
@@ -521,7 +561,18 @@ class Worker:
             HostConfig(cfg.runtime_id, cfg.idle_timeout, cfg.lease_ttl),
             on_change=self._node_changed,
             services=self.control,
+            node_config=node_config(cfg.chain, cfg.min_channel_sat, cfg.channel_peers),
+            send=self.routes.send,
+            plain=self.store,
+            identity=self._identity,
         )
+
+    def _identity(self, node_id: bytes) -> bytes | None:
+        """An awake node's identity secret from the key table (its receive keys)."""
+        index = self.waking.get(node_id)
+        if index is None or self.keys.node_id(index) != node_id:
+            return None
+        return self.keys.secret(index)
 
     async def _pushed_wake(self, push: WakePush) -> None:
         """The supervisor's chain or timer wake (decision 0021): the node's pending events
@@ -546,6 +597,8 @@ class Worker:
         self.control.done(push, ok)
 
     def _node_changed(self, node_id: bytes, awake: bool) -> None:
+        if not awake:
+            self.routes.drop_node(node_id)
         index = self.waking.get(node_id) if awake else self.waking.pop(node_id, None)
         if index is not None:
             self.states.set(index, self.cfg.index + 1 if awake else 0)

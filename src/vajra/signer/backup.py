@@ -8,14 +8,22 @@ BACKUP; the runtime keeps the newest. A signer restored from its words pairs aga
 runtime hands back the newest backup and the newest audit head it saw (the anchor);
 the signer decrypts the backup with a seed-derived key and rebuilds its state.
 
-Plaintext, version 1 (integers big-endian):
+Plaintext, version 2 (integers big-endian; version 1 is the same without the channel
+records and still opens):
 
-    version (1) | clock u64 | audit length u64 | audit head 32 |
+    version (2) | clock u64 | audit length u64 | audit head 32 |
     nodes u32 | channel rows u32, each: node index u32, channels u32 |
     devices u16, each: device id 32 | key type u8 | pubkey 33 | role u8 | status u8 |
         rules 40 | last counter u64 | enrolled_at u64 | label u8 len + UTF-8 |
         enrolled_by u8 len + bytes |
-    spend rows u32, each: device number u16 (its position above) | time u64 | msat u64
+    spend rows u32, each: device number u16 (its position above) | time u64 | msat u64 |
+    channel records u32, each: node index u32 | channel index u32 | record u32 len + bytes
+
+Channel records (decision 0017) are the signer's own copies, byte for byte
+(`vajra.signer.channel_store`): a restored signer keeps signing for its channels, and the
+cross-check replays the restore entry's records as the base the later channel entries
+build on. A backup past one frame (`MAX_SEALED`, roughly 30 busy channels) is not sent
+(`backup_too_large`); splitting it over several frames is still to do.
 
 Spends are summed per 10-minute bucket stamped at the bucket's end (never later than
 the clock): a restored window can only be fuller than the original, never emptier.
@@ -39,12 +47,14 @@ from dataclasses import dataclass, field
 
 from vajra.crypto.aead import AuthenticationError, decrypt, encrypt
 from vajra.errors import DecodeError, VajraError
+from vajra.signer import channel_store
 from vajra.signer.audit import AuditEntry
 from vajra.signer.devices import Device, DeviceStatus, KeyType, Role, Rules
 from vajra.signer.keys import SignerKeys
 from vajra.signer.state import HostedNode, Spend, SqliteState, StateTxn
 
-VERSION = 1
+VERSION = 2
+SEALED_VERSION = 1
 MAGIC = b"VJSB"
 BUCKET = 600
 MAX_SEALED = 60_000  # one link frame; a larger backup is not sent (logged)
@@ -66,6 +76,8 @@ class Snapshot:
     channels: dict[int, int] = field(default_factory=dict)
     devices: list[Device] = field(default_factory=list)
     spends: list[tuple[bytes, int, int]] = field(default_factory=list)
+    records: list[tuple[int, int, bytes]] = field(default_factory=list)
+    """(node index, channel index, channel record), sorted."""
 
 
 def snapshot(txn: StateTxn, audit_length: int, head_hash: bytes) -> Snapshot:
@@ -78,7 +90,10 @@ def snapshot(txn: StateTxn, audit_length: int, head_hash: bytes) -> Snapshot:
         for t, msat in txn.spend_rows(d.device_id):
             end = min(clock, -(-t // BUCKET) * BUCKET)
             buckets[(d.device_id, end)] = buckets.get((d.device_id, end), 0) + msat
+    index = {n.node_id: n.index for n in nodes}
+    records = sorted((index[n], i, rec) for n, i, rec in txn.channel_rows() if n in index)
     return Snapshot(
+        records=records,
         clock=clock,
         audit_length=audit_length,
         head_hash=head_hash,
@@ -115,6 +130,8 @@ def encode(s: Snapshot) -> bytes:
         ]
     out.append(struct.pack(">I", len(s.spends)))
     out += [struct.pack(">HQQ", pos[dev], t, m) for dev, t, m in s.spends]
+    out.append(struct.pack(">I", len(s.records)))
+    out += [struct.pack(">III", n, i, len(rec)) + rec for n, i, rec in s.records]
     return b"".join(out)
 
 
@@ -139,7 +156,7 @@ def decode(data: bytes) -> Snapshot:
     r = _R(data)
     try:
         version, clock, length = r.unpack(">BQQ")
-        if version != VERSION:
+        if version not in (1, VERSION):
             raise DecodeError(f"backup version {version} is not supported")
         s = Snapshot(clock, length, r.take(32), 0)
         s.nodes, n_ch = r.unpack(">II")
@@ -161,6 +178,11 @@ def decode(data: bytes) -> Snapshot:
         for _ in range(n_sp):
             i, t, m = r.unpack(">HQQ")
             s.spends.append((s.devices[i].device_id, t, m))
+        if version >= 2:
+            (n_rec,) = r.unpack(">I")
+            for _ in range(n_rec):
+                node, index, size = r.unpack(">III")
+                s.records.append((node, index, r.take(size)))
     except (ValueError, IndexError, UnicodeDecodeError) as e:
         raise DecodeError(f"backup does not decode: {e}") from None
     if r.pos != len(data):
@@ -170,7 +192,7 @@ def decode(data: bytes) -> Snapshot:
 
 def seal(key: bytes, plaintext: bytes, nonce: int | None = None) -> bytes:
     n = int.from_bytes(os.urandom(8), "big") if nonce is None else nonce
-    header = _HDR.pack(MAGIC, VERSION, n)
+    header = _HDR.pack(MAGIC, SEALED_VERSION, n)
     return header + encrypt(key, n, header, plaintext)
 
 
@@ -179,7 +201,7 @@ def open_sealed(key: bytes, blob: bytes) -> Snapshot:
     if len(blob) < _HDR.size + 16:
         raise BackupError("not a signer backup")
     magic, version, n = _HDR.unpack_from(blob)
-    if magic != MAGIC or version != VERSION:
+    if magic != MAGIC or version != SEALED_VERSION:
         raise BackupError("not a version-1 signer backup")
     try:
         return decode(decrypt(key, n, blob[: _HDR.size], blob[_HDR.size :]))
@@ -225,6 +247,15 @@ def restore_into(
             txn.put_node(HostedNode(i, keys.node(i).node_id, clock, snap.channels.get(i, 0)))
         for d in snap.devices:
             txn.put_device(d)
+        for node_index, index, record in snap.records:
+            if node_index >= snap.nodes:
+                raise BackupError(f"channel record of node {node_index} past the node count")
+            try:
+                rec = channel_store.decode(record, keys.node(node_index).channel(index))
+            except DecodeError as e:
+                raise BackupError(f"channel record does not decode: {e}") from None
+            spk = channel_store.funding_spk(rec.channel)
+            txn.put_channel(keys.node(node_index).node_id, index, spk, record)
         for d_id, t, msat in sorted(snap.spends, key=lambda x: x[1]):
             txn.add_spend(d_id, Spend(t, msat))
         txn.set_clock(clock)

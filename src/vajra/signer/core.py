@@ -13,6 +13,9 @@ What each request hands out, and why that is acceptable (DESIGN.md section 4):
 - `ecdh`: the same capability without handing the secret out (strict mode).
 - `state_key`: the node's state-encryption key, released at wake.
 - `new_channel`: public basepoints of a fresh channel key set (secrets never leave).
+- `channel_request`: one request of a channel core against the signer's own copy of
+  that channel (`vajra.signer.channel_store`, decision 0017): signatures, validation,
+  revocation secrets of *old* commitments (public by then), never a key.
 Funds keys (channel basepoint secrets, on-chain keys) are never returned by anything.
 """
 
@@ -21,11 +24,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 
-from vajra.channel.keys import Basepoints
+from vajra.bitcoin.tx import Tx
+from vajra.channel import signer_io as io
+from vajra.channel.establish_io import LocalKeys
 from vajra.crypto.secp256k1 import check_pubkey
 from vajra.errors import PolicyViolation
+from vajra.signer.channel_requests import authorise_htlc, channel_request, holder_commitment_tx
 from vajra.signer.keys import MAX_INDEX, NodeKeys, SignerKeys
-from vajra.signer.policy import Policy
+from vajra.signer.policy import Decision, Policy
 from vajra.signer.state import HostedNode, SignerState, StateTxn
 
 MAX_NODES_PER_REQUEST = 1000
@@ -46,6 +52,8 @@ class SignerCore:
         self.keys = keys
         self.state = state
         self.policy = Policy(state, keys.audit_key(), monotonic)
+        self.wallet_scripts: dict[int, frozenset[bytes]] = {}
+        """Per node index, its BIP 84 scripts a mutual close may pay (a cache)."""
 
     def _decide(
         self,
@@ -53,13 +61,14 @@ class SignerCore:
         node_id: bytes,
         epoch: int,
         now: int,
-        check: Callable[[StateTxn], None],
+        check: Callable[[StateTxn], bytes | None],
         subject: bytes = b"",
         fenced: bool = True,
+        context: bytes = b"",
     ) -> None:
         d = self.policy.authorise_request(
             kind, node_id=node_id, epoch=epoch, subject=subject, now=now, check=check,
-            fenced=fenced,
+            fenced=fenced, context=context,
         )  # fmt: skip
         if not d.approved:
             detail = f"{kind} refused"
@@ -190,8 +199,10 @@ class SignerCore:
         check_pubkey(point)
         return self._node_keys(node_id, "ecdh", epoch, now, point).identity.ecdh(point)
 
-    def new_channel(self, node_id: bytes, *, epoch: int, now: int) -> tuple[int, Basepoints]:
-        """Allocate the node's next channel key set; its index and public basepoints."""
+    def new_channel(self, node_id: bytes, *, epoch: int, now: int) -> tuple[int, LocalKeys]:
+        """Allocate the node's next channel key set: its index, public basepoints and
+        second per-commitment point (BOLT 2 `channel_ready`). Fenced and audited
+        (`new_channel`); nothing is kept about the channel until its `SetupChannel`."""
         found: list[HostedNode] = []
 
         def allocate(txn: StateTxn) -> None:
@@ -203,4 +214,51 @@ class SignerCore:
 
         self._decide("new_channel", node_id, epoch, now, allocate)
         node = found[0]
-        return node.channels, self.keys.node(node.index).channel(node.channels).basepoints()
+        secrets = self.keys.node(node.index).channel(node.channels)
+        return node.channels, LocalKeys(secrets.basepoints(), secrets.per_commitment_point(1))
+
+    def channel_request(
+        self,
+        node_id: bytes,
+        channel_index: int,
+        request: bytes | io.SignerRequest,
+        *,
+        epoch: int,
+        now: int,
+    ) -> io.SignerResult:
+        """Answer one channel core request (`vajra.channel.signer_io`, or its bytes,
+        `vajra.channel.signer_codec`) for the node's channel `channel_index`.
+
+        One audited decision (kind `channel`), fenced by `epoch` like every other: the
+        record is loaded from the signer state, the policy answers, and the record the
+        answer leaves is written back in the same transaction (decision 0017). A policy
+        refusal is *returned* as `SignerRefused` (and logged as a deny with its code);
+        fencing raises `PolicyViolation` (`stale_epoch`, `epoch_jump`), as do
+        `unknown_node` and `bad_request` (bytes that do not decode). A record that does
+        not decode raises `StateIntegrityError` (the daemon stops)."""
+        return channel_request(self, node_id, channel_index, request, epoch=epoch, now=now)
+
+    def authorise_htlc(
+        self,
+        node_id: bytes,
+        channel_index: int,
+        authorisation: bytes,
+        *,
+        epoch: int,
+        now: int,
+        confirmation: bytes | None = None,
+    ) -> Decision:
+        """A device's payment authorisation, decided by the policy and, if approved, made
+        one authorised outgoing HTLC of the channel's record, in one group commit
+        (`channel_requests.authorise_htlc`). The payment decision (devices verify it)."""
+        return authorise_htlc(
+            self, node_id, channel_index, authorisation, epoch=epoch, now=now,
+            confirmation=confirmation,
+        )  # fmt: skip
+
+    def holder_commitment_tx(
+        self, node_id: bytes, channel_index: int, number: int, *, epoch: int, now: int
+    ) -> Tx:
+        """Our commitment `number`, fully signed, for broadcast (force close); refused
+        (PolicyViolation) for a revoked or never validated one. Audited, fenced."""
+        return holder_commitment_tx(self, node_id, channel_index, number, epoch=epoch, now=now)

@@ -256,7 +256,7 @@ class SignerDaemon:
     def _send_backup(self, link: FramedLink) -> None:
         b = self.handler.backup()
         if b is None:
-            log.warning("event=backup_too_large nodes_or_spends_exceed_one_frame")
+            log.warning("event=backup_too_large state_exceeds_one_frame")
             return
         link.send(b)
 
@@ -288,10 +288,12 @@ class SignerDaemon:
         return True
 
 
-# Requests whose decisions change what the backup holds (nodes, devices, counters, spends).
+# Requests whose decisions change what the backup holds (nodes, devices, counters, spends,
+# channel records: a restored signer must not hold an older channel than the runtime).
 _CHANGES_BACKUP = frozenset(
-    {lp.Kind.CREATE_NODES, lp.Kind.AUTHORISE_PAYMENT, lp.Kind.DEVICE_COMMAND, lp.Kind.SIGN_ONCHAIN}
-)
+    {lp.Kind.CREATE_NODES, lp.Kind.AUTHORISE_PAYMENT, lp.Kind.DEVICE_COMMAND, lp.Kind.SIGN_ONCHAIN,
+     lp.Kind.NEW_CHANNEL, lp.Kind.CHANNEL_REQUEST, lp.Kind.AUTHORISE_HTLC}
+)  # fmt: skip
 
 
 def _frame_id(data: bytes) -> int:

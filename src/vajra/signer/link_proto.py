@@ -1,9 +1,9 @@
 """The signer link's frames: typed, id-tagged requests and responses, sans-IO.
 
 One frame is one BOLT 8 message on the link (`vajra.noise.Transport` encrypts and
-authenticates it; at most 65535 bytes). Layout, version 1, integers big-endian:
+authenticates it; at most 65535 bytes). Layout (version 3), integers big-endian:
 
-    0   1   version = 1
+    0   1   version = 3
     1   1   kind (below)
     2   8   request id: chosen by the requester, echoed in the response; 0 for the
             one-way frames (HELLO) and the pairing frames
@@ -20,6 +20,11 @@ signer, and every request is answered by exactly one response with the same id: 
 kind's result (request kind | 0x80) or ERROR (a stable reason code, as `PolicyViolation`
 carries). The signer sends HELLO once after the handshake. Pairing (decision 0007) is
 PAIR_REQUEST (signer -> runtime) answered by PAIR_ACCEPT or ERROR, both with id 0.
+
+Versions: 2 added the anchor and backups (decision 0012); 3 adds the channel requests
+(NEW_CHANNEL, CHANNEL_REQUEST, AUTHORISE_HTLC and their answers, decision 0017). A peer of another
+version is refused at its first frame, so a signer that cannot serve channels never
+links to a runtime that has them.
 """
 
 from __future__ import annotations
@@ -32,15 +37,18 @@ from typing import ClassVar
 from vajra.crypto.secp256k1 import InvalidKey, check_pubkey
 from vajra.errors import DecodeError
 
-VERSION = 2
+VERSION = 3
 HEADER = struct.Struct(">BBQ")
 MAX_FRAME = 65535
 MAX_HELLO_NODES = 1900  # 1900 * 33 bytes + header < 65535
 MAX_NODES = 1000  # the core's MAX_NODES_PER_REQUEST; also keeps a frame under 65535 bytes
+MAX_CHANNEL_REQUEST = MAX_FRAME - 10 - 33 - 8 - 4 - 2
+"""The largest channel request one CHANNEL_REQUEST frame carries (header, node, epoch,
+channel index, length): about 480 HTLCs with their signatures."""
 
 
 class LinkDecodeError(DecodeError):
-    """Bytes that are not one canonical version-1 link frame."""
+    """Bytes that are not one canonical link frame of this version."""
 
 
 class Kind(IntEnum):
@@ -61,6 +69,9 @@ class Kind(IntEnum):
     DEVICE_COMMAND = 0x19
     ACCOUNT_XPUB = 0x1A
     SIGN_ONCHAIN = 0x1B
+    NEW_CHANNEL = 0x1C
+    CHANNEL_REQUEST = 0x1D
+    AUTHORISE_HTLC = 0x1E
     PONG = 0x90
     NODES_CREATED = 0x91
     SECRETS = 0x92
@@ -70,6 +81,8 @@ class Kind(IntEnum):
     DECISION = 0x98  # answers AUTHORISE_PAYMENT and DEVICE_COMMAND
     XPUB = 0x9A
     ONCHAIN_SIGNED = 0x9B
+    CHANNEL_KEYS = 0x9C
+    CHANNEL_RESULT = 0x9D
     ERROR = 0xFF
 
 
@@ -614,6 +627,90 @@ class OnchainSigned(DecisionFrame):
 
 
 @dataclass(frozen=True, slots=True)
+class NewChannel(NodeRequest):
+    """Allocate the node's next channel key set (decision 0017); answered CHANNEL_KEYS."""
+
+    KIND: ClassVar[Kind] = Kind.NEW_CHANNEL
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRequestFrame(NodeRequest):
+    """One channel core request for the node's channel `channel_index` (u32): `request`
+    is `vajra.channel.signer_codec.encode_request`'s bytes, opaque here (the signer
+    decodes it; the runtime's supervisor forwards it unchanged). Answered CHANNEL_RESULT,
+    or ERROR for fencing and link-level refusals."""
+
+    channel_index: int
+    request: bytes
+    KIND: ClassVar[Kind] = Kind.CHANNEL_REQUEST
+
+    def body(self) -> bytes:
+        return self.head() + self.channel_index.to_bytes(4, "big") + _var(self.request)
+
+    @classmethod
+    def read(cls, fid: int, r: _Reader) -> Frame:
+        return cls(fid, r.node(), r.u64(), r.u32(), r.var())
+
+
+@dataclass(frozen=True, slots=True)
+class AuthoriseHtlc(NodeRequest):
+    """A device-signed payment authorisation (and an owner confirmation, or empty) for
+    one outgoing HTLC on the node's channel `channel_index` (u32): decided like
+    AUTHORISE_PAYMENT and, if approved, recorded in the signer's copy of that channel
+    (decision 0017). Answered by DECISION."""
+
+    channel_index: int
+    authorisation: bytes
+    confirmation: bytes = b""
+    KIND: ClassVar[Kind] = Kind.AUTHORISE_HTLC
+
+    def body(self) -> bytes:
+        return (
+            self.head()
+            + self.channel_index.to_bytes(4, "big")
+            + _var(self.authorisation)
+            + _var(self.confirmation)
+        )
+
+    @classmethod
+    def read(cls, fid: int, r: _Reader) -> Frame:
+        return cls(fid, r.node(), r.u64(), r.u32(), r.var(), r.var())
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelKeys(Frame):
+    """The new channel's index (u32) and its public keys: `signer_codec.
+    encode_local_keys` bytes (basepoints and the second per-commitment point)."""
+
+    channel_index: int
+    keys: bytes
+    KIND: ClassVar[Kind] = Kind.CHANNEL_KEYS
+
+    def body(self) -> bytes:
+        return self.channel_index.to_bytes(4, "big") + _var(self.keys)
+
+    @classmethod
+    def read(cls, fid: int, r: _Reader) -> Frame:
+        return cls(fid, r.u32(), r.var())
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelResult(Frame):
+    """The answer to a CHANNEL_REQUEST: `signer_codec.encode_result` bytes, a policy
+    refusal (`SignerRefused`) included: that is an ordinary result of the channel."""
+
+    result: bytes
+    KIND: ClassVar[Kind] = Kind.CHANNEL_RESULT
+
+    def body(self) -> bytes:
+        return _var(self.result)
+
+    @classmethod
+    def read(cls, fid: int, r: _Reader) -> Frame:
+        return cls(fid, r.var())
+
+
+@dataclass(frozen=True, slots=True)
 class Error(Frame):
     """A refused or failed request: `reason` is a stable code (`PolicyViolation.reason`,
     or bad_request / unsupported / internal), `detail` a human hint with no secret."""
@@ -659,6 +756,11 @@ FRAMES: dict[int, type[Frame]] = {
         SignOnchain,
         Xpub,
         OnchainSigned,
+        NewChannel,
+        ChannelRequestFrame,
+        AuthoriseHtlc,
+        ChannelKeys,
+        ChannelResult,
         Error,
     )
 }
@@ -666,7 +768,7 @@ REQUEST_KINDS = frozenset(k for k in Kind if 0x10 <= k < 0x80)
 
 
 def decode(data: bytes) -> Frame:
-    """Parse one frame; LinkDecodeError on anything that is not exactly one v1 frame."""
+    """Parse one frame; LinkDecodeError on anything that is not exactly one frame of this version."""
     if len(data) < HEADER.size:
         raise LinkDecodeError("frame shorter than its header")
     if len(data) > MAX_FRAME:

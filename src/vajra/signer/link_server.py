@@ -18,6 +18,8 @@ channel work adds):
   reader rule: currency of the signer's chain, payee = the node, not expired. Only a
   valid invoice leaves; the signature over anything else is dropped.
 - account xpubs and on-chain spends go to `vajra.signer.wallet` (decision 0011).
+- new channels and channel requests go to `SignerCore.new_channel` /
+  `SignerCore.channel_request` (the signer's own copy of the channel, decision 0017).
 - payment authorisations and device commands go to `Policy.decide` / `Policy.command`.
   Their frames carry the lease epoch, but fencing for a payment happens where the
   signature that moves funds is requested (the channel requests): a decision alone
@@ -31,6 +33,7 @@ from contextlib import AbstractContextManager
 from typing import TypeVar
 
 from vajra.bitcoin.chains import CHAIN_HASHES
+from vajra.channel import signer_codec
 from vajra.crypto.hashes import double_sha256
 from vajra.errors import DecodeError, PolicyViolation
 from vajra.invoice import bech32, signing_digest
@@ -104,6 +107,9 @@ class LinkHandler:
             lp.DeviceCommandReq: self._device_command,
             lp.AccountXpub: self._account_xpub,
             lp.SignOnchain: self._sign_onchain,
+            lp.NewChannel: self._new_channel,
+            lp.ChannelRequestFrame: self._channel_request,
+            lp.AuthoriseHtlc: self._authorise_htlc,
         }
         self.wallet = SignerWallet(core, network)
 
@@ -282,6 +288,28 @@ class LinkHandler:
         )  # fmt: skip
         d = decision_frame(f.id, r.decision)
         return lp.OnchainSigned.carrying(d, r.psbt)
+
+    def _new_channel(self, f: lp.Frame, now: int) -> lp.Frame:
+        assert isinstance(f, lp.NewChannel)
+        index, keys = self.core.new_channel(f.node_id, epoch=f.epoch, now=now)
+        return lp.ChannelKeys(f.id, index, signer_codec.encode_local_keys(keys))
+
+    def _channel_request(self, f: lp.Frame, now: int) -> lp.Frame:
+        # Decision 0017: the request bytes go to the core as they came (it decodes and
+        # audits them); a policy refusal is a result, fencing an ERROR (PolicyViolation).
+        assert isinstance(f, lp.ChannelRequestFrame)
+        result = self.core.channel_request(
+            f.node_id, f.channel_index, f.request, epoch=f.epoch, now=now
+        )
+        return lp.ChannelResult(f.id, signer_codec.encode_result(result))
+
+    def _authorise_htlc(self, f: lp.Frame, now: int) -> lp.Frame:
+        assert isinstance(f, lp.AuthoriseHtlc)
+        d = self.core.authorise_htlc(
+            f.node_id, f.channel_index, f.authorisation, epoch=f.epoch, now=now,
+            confirmation=f.confirmation or None,
+        )  # fmt: skip
+        return decision_frame(f.id, d)
 
     def _device_command(self, f: lp.Frame, now: int) -> lp.Frame:
         assert isinstance(f, lp.DeviceCommandReq)

@@ -16,6 +16,11 @@ audited decision that uses up the device's consent (`Policy.decide_consent`):
     derived key pays exactly that script)   -> onchain-no-unknown-outputs
     outputs worth more than the inputs      -> onchain-bad-psbt
     fee (inputs - outputs) above max_fee_sat -> onchain-fee-over-max
+    an output funding one of the node's channels whose holder commitment 0 is not yet
+    validated, or not exactly at its outpoint and capacity (`vajra.signer.
+    channel_requests.check_funding`, decision 0017)
+                                            -> onchain-funding-before-commitment,
+                                               onchain-funding-mismatch
 
 These refusals do not use up the consent (the runtime built the transaction, and must not
 be able to burn the user's authorisation with a bad one). Only P2WPKH inputs of the

@@ -546,29 +546,35 @@ class Policy:
         epoch: int,
         subject: bytes,
         now: int,
-        check: Callable[[StateTxn], None] | None = None,
+        check: Callable[[StateTxn], bytes | None] | None = None,
         fenced: bool = True,
+        context: bytes = b"",
     ) -> Decision:
         """Decide a runtime request (sign, ECDH, release a state key, ...) before it is
         served: fencing first (DESIGN 6: refuse epochs older than the newest seen), then
-        `check`, which raises PolicyViolation to refuse. Approve or deny, it is logged.
+        `check`, which raises PolicyViolation to refuse. Approve or deny, it is logged:
+        the entry's subject is node id | SHA-256(`subject`) | `context` | what an
+        approving `check` returned (channel requests: the channel index and request tag,
+        then the hash of the record they left; decision 0017).
 
         `fenced=False` (identity release only, decision 0008): no per-node epoch check
         and the node's newest epoch is left alone; the pinned link is the fence."""
         with self.state.transaction() as txn:
             t = self._tick(txn, now)
+            extra = b""
             try:
                 if fenced:
                     check_epoch(txn, node_id, epoch)
                 if check is not None:
-                    check(txn)
+                    extra = check(txn) or b""
                 outcome, reason = Outcome.APPROVE, str(Reason.OK)
             except PolicyViolation as v:
                 outcome, reason = Outcome.DENY, v.reason
             digest = sha256(subject)
             return self._log(
-                txn, t, kind, node_id + digest, outcome, reason, subject_id=digest, device_id=None
-            )
+                txn, t, kind, node_id + digest + context + extra, outcome, reason,
+                subject_id=digest, device_id=None,
+            )  # fmt: skip
 
 
 def encode_quota(nodes: int) -> bytes:

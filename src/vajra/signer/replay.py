@@ -11,6 +11,9 @@ the approved entries gives what the state must contain; `cross_check` compares:
   approved payments of that day (deleting spend rows would refill a limit);
 - nodes: the same node ids at the same key-tree indices (create_node entries in order),
   and each node's channel count equals its approved new_channel entries;
+- channel records (decision 0017): exactly the channels named by approved `channel`
+  entries, each record hashing to what the newest such entry names (an older record
+  written back, even under a resealed MAC, is a rollback);
 - the node quota: the value of the last approved `quota` entry (the owner's `vajra
   signer quota --nodes N`), or no quota row if there is none since the log's start or
   its `restore` entry (a backup does not carry the quota);
@@ -32,7 +35,9 @@ import dataclasses
 from collections.abc import Sequence
 
 from vajra.errors import DecodeError
+from vajra.signer import channel_requests
 from vajra.signer.audit import AuditEntry
+from vajra.signer.channel_store import record_hash
 from vajra.signer.devices import Device, DeviceStatus
 from vajra.signer.integrity import StateIntegrityError
 from vajra.signer.messages import (
@@ -60,6 +65,10 @@ class _Expected:
     nodes: list[bytes | None] = dataclasses.field(default_factory=list)
     channels: dict[bytes, int] = dataclasses.field(default_factory=dict)
     restored_channels: dict[int, int] = dataclasses.field(default_factory=dict)
+    records: dict[tuple[bytes, int], bytes] = dataclasses.field(default_factory=dict)
+    """(node id, channel index) -> SHA-256 of the record the newest approved entry left."""
+    restored_records: dict[tuple[int, int], bytes] = dataclasses.field(default_factory=dict)
+    """(node index, channel index) -> record hash, from a `restore` entry's backup."""
     quota: int | None = None
 
 
@@ -90,6 +99,8 @@ def _apply(x: _Expected, e: AuditEntry) -> None:
         x.nodes = [None] * s.nodes  # ids follow from the seed, which this check lacks
         x.channels = {}
         x.restored_channels = dict(s.channels)
+        x.records = {}
+        x.restored_records = {(n, i): record_hash(rec) for n, i, rec in s.records}
         x.quota = None
     elif e.kind == "quota":
         x.quota = decode_quota(e.subject)
@@ -98,6 +109,12 @@ def _apply(x: _Expected, e: AuditEntry) -> None:
     elif e.kind == "new_channel":
         n = e.subject[:33]
         x.channels[n] = x.channels.get(n, 0) + 1
+    elif e.kind == channel_requests.KIND:
+        named = channel_requests.parse_subject(e.subject)
+        if named is None:
+            raise ValueError("approved channel entry without a record hash")
+        node_id, index, digest = named
+        x.records[(node_id, index)] = digest
     elif e.kind == "payment":
         auth = decode_authorisation(e.subject)
         _bump(x.counters, auth.device_id, auth.counter)
@@ -152,6 +169,7 @@ def cross_check(txn: StateTxn, entries: Sequence[AuditEntry]) -> None:
     _check_devices(txn, x)
     _check_spends(txn, x)
     _check_nodes(txn, x)
+    _check_channels(txn, x)
     if txn.node_quota() != x.quota:
         raise _bad("the node quota differs from the last quota entry")
 
@@ -192,3 +210,19 @@ def _check_nodes(txn: StateTxn, x: _Expected) -> None:
         expected = x.channels.get(n.node_id, 0) + x.restored_channels.get(n.index, 0)
         if n.channels != expected:
             raise _bad(f"node {n.node_id.hex()[:16]}: channel count differs from the log")
+
+
+def _check_channels(txn: StateTxn, x: _Expected) -> None:
+    ids = {n.index: n.node_id for n in txn.nodes()}
+    want = {(ids[n], i): h for (n, i), h in x.restored_records.items() if n in ids}
+    want.update(x.records)
+    for node_id, index, record in txn.channel_rows():
+        name = f"channel {node_id.hex()[:16]}/{index}"
+        digest = want.pop((node_id, index), None)
+        if digest is None:
+            raise _bad(f"{name} is in the state but no approved channel entry made it")
+        if record_hash(record) != digest:
+            raise _bad(f"{name}: the record is not the one its newest audit entry names "
+                       "(an older copy written back, or edited)")  # fmt: skip
+    for node_id, index in want:
+        raise _bad(f"channel {node_id.hex()[:16]}/{index} named by the log is missing")

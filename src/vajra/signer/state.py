@@ -5,7 +5,8 @@ What is kept: the hosted nodes (index in the key tree, node id, channels allocat
 device registry (including each device's last counter), each device's
 recent spends (the rolling limit windows), the highest time the signer has seen (so a
 clock that goes backwards never refills a limit or un-expires anything), the newest
-fencing epoch per node, the owner's node quota (`meta` row `node_quota`: how many nodes
+fencing epoch per node, the signer's own copy of every channel (`channels`: one record per
+(node, channel index), `vajra.signer.channel_store`, decision 0017), the owner's node quota (`meta` row `node_quota`: how many nodes
 runtimes may create; absent until the owner first sets it), and the audit log. No secret is kept here: keys live only in the
 sealed seed file (`vajra.signer.seed`).
 
@@ -104,6 +105,16 @@ class StateTxn(Protocol):
     def set_node_quota(self, nodes: int) -> None: ...
     def audit_head(self) -> AuditEntry | None: ...
     def append_audit(self, entry: AuditEntry) -> None: ...
+    # The signer's copy of a channel (`vajra.signer.channel_store` bytes; decision 0017),
+    # and the scriptPubKey of its funding output (the on-chain funding rule reads it).
+    def channel(self, node_id: bytes, index: int) -> bytes | None: ...
+    def put_channel(
+        self, node_id: bytes, index: int, funding_spk: bytes, record: bytes
+    ) -> None: ...
+    # (channel index, record) of the node's channels whose funding output pays `spk`.
+    def channels_funded_by(self, node_id: bytes, spk: bytes) -> list[tuple[int, bytes]]: ...
+    # Every channel row: (node id, channel index, record), ordered (replay, backups).
+    def channel_rows(self) -> list[tuple[bytes, int, bytes]]: ...
 
 
 class SignerState(Protocol):
@@ -160,6 +171,8 @@ class MemoryState:
         self.audit: list[AuditEntry] = []
         self.clock = 0
         self.node_quota: int | None = None
+        self.channels: dict[tuple[bytes, int], tuple[bytes, bytes]] = {}
+        """(node id, index) -> (funding scriptPubKey, record)."""
 
     @contextmanager
     def transaction(self) -> Iterator[StateTxn]:
@@ -204,6 +217,7 @@ class _MemoryTxn:
         self._clock: int | None = None
         self._restamp: int | None = None
         self._quota: int | None = None
+        self._channels: dict[tuple[bytes, int], tuple[bytes, bytes]] = {}
 
     def node(self, node_id: bytes) -> HostedNode | None:
         return self._nodes.get(node_id) or self._s.nodes.get(node_id)
@@ -271,6 +285,23 @@ class _MemoryTxn:
     def append_audit(self, entry: AuditEntry) -> None:
         self._audit.append(entry)
 
+    def _all_channels(self) -> dict[tuple[bytes, int], tuple[bytes, bytes]]:
+        return {**self._s.channels, **self._channels}
+
+    def channel(self, node_id: bytes, index: int) -> bytes | None:
+        row = self._all_channels().get((node_id, index))
+        return None if row is None else row[1]
+
+    def put_channel(self, node_id: bytes, index: int, funding_spk: bytes, record: bytes) -> None:
+        self._channels[(node_id, index)] = (funding_spk, record)
+
+    def channels_funded_by(self, node_id: bytes, spk: bytes) -> list[tuple[int, bytes]]:
+        rows = self._all_channels().items()
+        return sorted((i, rec) for (n, i), (f, rec) in rows if n == node_id and f == spk)
+
+    def channel_rows(self) -> list[tuple[bytes, int, bytes]]:
+        return sorted((n, i, rec) for (n, i), (_f, rec) in self._all_channels().items())
+
     def commit(self) -> None:
         s = self._s
         s.nodes.update(self._nodes)
@@ -288,6 +319,7 @@ class _MemoryTxn:
             s.clock = self._clock
         if self._quota is not None:
             s.node_quota = self._quota
+        s.channels.update(self._channels)
 
 
 # --- SQLite ---------------------------------------------------------------------------------
@@ -307,6 +339,10 @@ CREATE TABLE IF NOT EXISTS spends (
     cum INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS spends_device ON spends (device_id, time);
 CREATE TABLE IF NOT EXISTS epochs (node_id BLOB PRIMARY KEY, epoch INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS channels (
+    node_id BLOB NOT NULL, channel_index INTEGER NOT NULL, funding_spk BLOB NOT NULL,
+    record BLOB NOT NULL, PRIMARY KEY (node_id, channel_index));
+CREATE INDEX IF NOT EXISTS channels_funding ON channels (node_id, funding_spk);
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, kind TEXT NOT NULL, subject BLOB NOT NULL,
     outcome TEXT NOT NULL, reason TEXT NOT NULL, prev_hash BLOB NOT NULL,
@@ -444,7 +480,7 @@ class SqliteState:
     def _empty(self) -> bool:
         return all(
             self._db.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() is None
-            for t in ("nodes", "devices", "spends", "epochs", "audit")
+            for t in ("nodes", "devices", "spends", "epochs", "channels", "audit")
         )
 
     def _all_audit(self) -> list[AuditEntry]:
@@ -681,3 +717,32 @@ class _SqliteTxn:
             f"INSERT INTO audit ({_AUDIT_COLS}) VALUES (?,?,?,?,?,?,?,?)",
             (e.seq, e.time, e.kind, e.subject, e.outcome, e.reason, e.prev_hash, e.signature),
         )
+
+    # Channel records (decision 0017): rows of `channels`, so the MAC's triggers cover
+    # every write like any other table's.
+
+    def channel(self, node_id: bytes, index: int) -> bytes | None:
+        row = self._db.execute(
+            "SELECT record FROM channels WHERE node_id=? AND channel_index=?", (node_id, index)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def put_channel(self, node_id: bytes, index: int, funding_spk: bytes, record: bytes) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO channels VALUES (?,?,?,?)",
+            (node_id, index, funding_spk, record),
+        )
+
+    def channels_funded_by(self, node_id: bytes, spk: bytes) -> list[tuple[int, bytes]]:
+        rows = self._db.execute(
+            "SELECT channel_index, record FROM channels WHERE node_id=? AND funding_spk=? "
+            "ORDER BY channel_index",
+            (node_id, spk),
+        )
+        return [(int(i), bytes(r)) for i, r in rows.fetchall()]
+
+    def channel_rows(self) -> list[tuple[bytes, int, bytes]]:
+        rows = self._db.execute(
+            "SELECT node_id, channel_index, record FROM channels ORDER BY node_id, channel_index"
+        )
+        return [(bytes(n), int(i), bytes(r)) for n, i, r in rows.fetchall()]

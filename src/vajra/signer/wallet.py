@@ -9,8 +9,9 @@ on-chain spends. Sans-IO, like `SignerCore`, whose policy and keys it uses.
 - `sign_onchain`: one decision (`Policy.decide_consent`, kind "onchain") that checks the
   lease epoch, the device's on-chain authorisation (signature, status, counter, node,
   expiry, per-payment max, rolling hour and day, tier) and that the PSBT is exactly what
-  the authorisation consents to (`vajra.signer.onchain.check_spend`); only if approved
-  does it sign. The audit subject is the authorisation followed by the txid.
+  the authorisation consents to (`vajra.signer.onchain.check_spend`), and that no
+  output funds one of the node's channels before its holder commitment 0 is validated
+  (`channel_requests.check_funding`, decision 0017); only if approved does it sign. The audit subject is the authorisation followed by the txid.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from vajra.errors import DecodeError, PolicyViolation
 from vajra.signer import onchain
+from vajra.signer.channel_requests import check_funding
 from vajra.signer.core import SignerCore
 from vajra.signer.keys import NodeKeys
 from vajra.signer.onchain_messages import OnchainAuthorisation, decode_onchain_authorisation
@@ -85,6 +87,7 @@ class SignerWallet:
                 raise PolicyViolation(onchain.BAD_PSBT, str(e)) from None
             keys: NodeKeys = self.core.keys.node(self._node(txn, node_id).index)
             paths = onchain.check_spend(parsed.view, auth, keys)
+            check_funding(self.core, txn, node_id, parsed.view.tx)
             state.update(parsed=parsed, keys=keys, paths=paths)
             return parsed.view.tx.txid
 

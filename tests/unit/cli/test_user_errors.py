@@ -134,7 +134,9 @@ def test_a_refused_wake_does_not_blame_the_signer_being_offline() -> None:
     [(["--listen-port", "70000"], "--listen-port 70000: a port is 0..65535"),
      (["--pool", "notacidr"], "--pool notacidr: bad pool"),
      (["--workers", "0"], "--workers 0: must be at least 1"),
-     (["--idle-timeout", "0"], "--idle-timeout 0.0: must be more than 0 seconds")],
+     (["--idle-timeout", "0"], "--idle-timeout 0.0: must be more than 0 seconds"),
+     (["--min-channel-sat", "0"], "--min-channel-sat 0: must be at least 1 sat"),
+     (["--channel-peer", "02ab"], "--channel-peer 02ab: a node id is 66 hex digits")],
 )  # fmt: skip
 def test_runtime_options_are_checked_before_start(
     tmp_path: Path, args: list[str], says: str, capsys: pytest.CaptureFixture[str]

@@ -1,4 +1,5 @@
-"""The minimal sans-IO node: declines channels with an error and remembers who asked."""
+"""The sans-IO node's state and its answers to opens it cannot accept (channels in
+test_node_channels.py)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,20 @@ import pytest
 from tests.e2e.runtime_proc import open_channel_msg
 from vajra.errors import DecodeError
 from vajra.node import MAX_PEERS, Node, NodeState
+from vajra.node.effects import SendTo
 from vajra.wire import ErrorMessage, GossipTimestampFilter
 
 PEER = bytes([2]) + bytes(range(32))
 
 
-def test_open_channel_gets_error_naming_temporary_channel_id() -> None:
+def test_open_channel_without_channel_type_gets_error_naming_temporary_channel_id() -> None:
     node = Node(b"\x02" * 33, NodeState())
     tid = bytes(range(32))
-    out = node.handle(PEER, open_channel_msg(tid), now=1000)
-    assert out == [ErrorMessage(channel_id=tid, data=out[0].data)]  # type: ignore[union-attr]
+    assert node.handle(PEER, open_channel_msg(tid), now=1000) == []
+    (eff,) = node.take_effects()
+    assert isinstance(eff, SendTo) and eff.peer == PEER
+    assert isinstance(eff.message, ErrorMessage) and eff.message.channel_id == tid
+    assert node.next_request() is None  # refused before asking the signer for keys
     assert node.dirty
     assert node.state.peers == {PEER.hex(): 1000}
     assert node.state.channel_requests == 1

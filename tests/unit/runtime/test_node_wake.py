@@ -1,4 +1,4 @@
-"""`NodeHost.wake` and `_apply_effects` with the real store, an in-process signer and a real
+"""`NodeHost.wake` and the effects after every input with the real store, an in-process signer and a real
 watcher on the same SQLite file: chain events reach the node, are acknowledged only after
 the state is written, and the node's Watch/WakeAt effects reach the runtime."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from dataclasses import replace
 
 import pytest
 
@@ -32,7 +33,7 @@ def test_responses() -> None:
     assert rid == 6 and isinstance(e, PolicyViolation) and e.reason == "stale_epoch"
     rid, e = sc.decode_response(sc.encode_unavailable(7, "not connected"))
     assert rid == 7 and isinstance(e, SignerUnavailable) and e.detail == "not connected"
-    for bad in (b"", sc.encode_ok(5, KEY[:-1]), b"\x00" * 8 + b"\x09", b"\x00" * 8 + b"\x01"):
+    for bad in (b"", b"\x00" * 8 + b"\x09", b"\x00" * 8 + b"\x01"):
         with pytest.raises(sc.ChannelDecodeError):
             sc.decode_response(bad)
 
@@ -83,3 +84,54 @@ def test_client_times_out_without_an_answer() -> None:
         a.close()
 
     asyncio.run(main())
+
+
+def test_channel_ops_cross_opaque_and_a_short_secret_is_refused() -> None:
+    """new_channel and channel_request: the worker encodes, the supervisor sees opaque
+    bytes (index + request) and answers with the signer's bytes; the worker decodes. A
+    state key answer that is not 32 bytes is not taken for a secret."""
+    from vajra.channel import signer_codec as codec
+    from vajra.channel import signer_io as io
+    from vajra.channel.establish_io import LocalKeys
+    from vajra.signer.keys import SignerKeys
+
+    secrets = SignerKeys(bytes(64)).node(0).channel(4)
+    keys = LocalKeys(secrets.basepoints(), secrets.per_commitment_point(1))
+    seen: list[sc.ChannelRequest] = []
+
+    async def resolve(req: sc.ChannelRequest) -> bytes:
+        seen.append(req)
+        if req.op == sc.OP_NEW_CHANNEL:
+            return (4).to_bytes(4, "big") + codec.encode_local_keys(keys)
+        if req.op == sc.OP_CHANNEL_REQUEST:
+            return codec.encode_result(io.SignerRefused("policy-x", "why"))
+        return KEY[:-1]
+
+    async def main() -> None:
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        server = sc.ChannelServer([a], resolve)
+        server.start()
+        client = sc.SupervisorSignerClient(b.detach(), timeout=60.0)
+        assert await client.new_channel(NODE, 7) == (4, keys)
+        big = io.ValidateHolderCommitment(3, _spec(400), bytes(64), (bytes(64),) * 400)
+        r = await client.channel_request(NODE, 7, 4, big)
+        assert r == io.SignerRefused("policy-x", "why")
+        assert seen[-1].extra == (4).to_bytes(4, "big") + codec.encode_request(big)
+        assert len(seen[-1].extra) > 40_000  # large requests fit one packet
+        with pytest.raises(PolicyViolation, match="request_too_large"):
+            await client.channel_request(
+                NODE, 7, 4, replace(big, htlc_signatures=(bytes(64),) * 966)
+            )
+        with pytest.raises(SignerUnavailable, match="32 bytes"):
+            await client.state_key(NODE, 7)
+        server.close()
+        a.close()
+
+    asyncio.run(main())
+
+
+def _spec(n: int) -> object:
+    from vajra.channel.spec import CommitSpec, HtlcEntry, Side
+
+    htlcs = tuple(HtlcEntry(Side.LOCAL, i, 1000, bytes(32), 500) for i in range(n))
+    return CommitSpec(253, (1, 2), htlcs)

@@ -67,8 +67,13 @@ def test_channel_key_sets_are_never_reused(tmp_path: Path) -> None:
     core = SignerCore(KEYS, SqliteState(db))
     got.append(core.new_channel(a, epoch=1, now=T0))
     assert [i for i, _ in got] == [0, 1, 2, 3]
-    assert [bp for _, bp in got] == [KEYS.node(0).channel(i).basepoints() for i in range(4)]
-    assert core.new_channel(b, epoch=1, now=T0) == (0, KEYS.node(1).channel(0).basepoints())
+    assert [k.basepoints for _, k in got] == [
+        KEYS.node(0).channel(i).basepoints() for i in range(4)
+    ]
+    index, keys = core.new_channel(b, epoch=1, now=T0)
+    secrets = KEYS.node(1).channel(0)
+    assert (index, keys.basepoints) == (0, secrets.basepoints())
+    assert keys.second_per_commitment_point == secrets.per_commitment_point(1)
 
 
 def test_state_file_holds_no_secret(tmp_path: Path) -> None:

@@ -224,3 +224,40 @@ def test_non_requests_and_garbage(h: LinkHandler) -> None:
     _error(h.handle(lp.Pong(4), T0), "unsupported")
     out = lp.decode(h.handle_bytes(b"\x01\x10", T0))
     _error(out, "bad_request")
+
+
+def test_channel_frames_reach_the_core(h: LinkHandler) -> None:
+    """NEW_CHANNEL answers the keys; CHANNEL_REQUEST answers a result (a policy refusal
+    included); fencing and undecodable request bytes are ERROR frames."""
+    from vajra.channel import signer_codec as codec
+    from vajra.channel import signer_io as io
+
+    (node, _) = _nodes(h)
+    r = h.handle(lp.NewChannel(3, node, 5), T0)
+    assert isinstance(r, lp.ChannelKeys) and r.id == 3 and r.channel_index == 0
+    keys = codec.decode_local_keys(r.keys)
+    assert keys.basepoints == KEYS.node(0).channel(0).basepoints()
+    revoke = codec.encode_request(io.RevokeHolderCommitment(0))
+    r = h.handle(lp.ChannelRequestFrame(4, node, 5, 0, revoke), T0)
+    assert isinstance(r, lp.ChannelResult) and r.id == 4
+    assert codec.decode_result(r.result) == io.SignerRefused(
+        "policy-channel-unknown", "no SetupChannel yet"
+    )
+    _error(h.handle(lp.ChannelRequestFrame(5, node, 4, 0, revoke), T0), "stale_epoch")
+    _error(h.handle(lp.ChannelRequestFrame(6, node, 5, 0, b"\xee"), T0), "bad_request")
+
+
+def test_authorise_htlc_frame_is_decided_and_fenced(h: LinkHandler) -> None:
+    """AUTHORISE_HTLC on a channel never set up: an ERROR, the consent untouched."""
+    w = World(state=h.core.state)
+    w.policy = h.core.policy
+    w.bootstrap()
+    ring = key(KeyType.SECP256K1, 5)
+    w.enroll(ring, rules=dataclasses.replace(RING_RULES, auto_approve_below_msat=10**9))
+    (node, _) = _nodes(h)
+    h.handle(lp.NewChannel(2, node, 5), T0)
+    auth = w.auth(ring, 1_000, node=node).encode()
+    _error(h.handle(lp.AuthoriseHtlc(3, node, 5, 0, auth), T0), "policy-channel-unknown")
+    _error(h.handle(lp.AuthoriseHtlc(4, node, 4, 0, auth), T0), "stale_epoch")
+    d = h.handle(lp.AuthorisePayment(5, node, 5, auth), T0)  # the consent is still fresh
+    assert isinstance(d, lp.DecisionFrame) and d.outcome == "approve", d

@@ -215,16 +215,16 @@ def test_devices_verify_signed_decisions_and_catch_a_rollback(tmp_path: Path) ->
 
 
 def test_a_table_added_later_is_covered_without_code(sealed: Path) -> None:
-    """The channel state to come rides on the same MAC: a new table is tracked as soon as
-    it exists, and an edit of it while stopped is refused like any other."""
+    """A table a later version adds rides on the same MAC (as `channels` did, decision
+    0017): tracked as soon as it exists, an edit of it while stopped is refused."""
     st = SqliteState(sealed, key=STATE_KEY, create=False)
     with st.transaction():
-        st._db.execute("CREATE TABLE channels (id BLOB PRIMARY KEY, balance_msat INTEGER)")
+        st._db.execute("CREATE TABLE later_table (id BLOB PRIMARY KEY, balance_msat INTEGER)")
     with st.transaction():
-        st._db.execute("INSERT INTO channels VALUES (?, 1000)", (b"c1",))
+        st._db.execute("INSERT INTO later_table VALUES (?, 1000)", (b"c1",))
     st.close()
     SqliteState(sealed, key=STATE_KEY, create=False).close()
-    _sql(sealed, "UPDATE channels SET balance_msat=1000000000")
+    _sql(sealed, "UPDATE later_table SET balance_msat=1000000000")
     with pytest.raises(StateIntegrityError):
         SqliteState(sealed, key=STATE_KEY, create=False)
 
