@@ -22,6 +22,7 @@ from vajra.errors import DecodeError, PolicyViolation
 from vajra.signer import channel_store as cs
 from vajra.signer.channels import ChannelSigner
 from vajra.signer.integrity import StateIntegrityError
+from vajra.signer.messages import PaymentAuthorisation, decode_authorisation
 from vajra.signer.state import HostedNode, StateTxn
 
 if TYPE_CHECKING:
@@ -87,6 +88,8 @@ def channel_request(
     tag = raw[0] if raw else 0
     if not 0 <= index < 1 << 32:
         raise PolicyViolation("bad_request", f"channel index {index}")
+    if isinstance(parsed, io.ApprovePayment):
+        return approve_payment(core, node_id, index, parsed, raw, epoch=epoch, now=now)
     refused: list[io.SignerRefused] = []
     answer: list[io.SignerResult] = []
 
@@ -118,6 +121,78 @@ def channel_request(
             return refused[0]
         raise
     return answer[0]
+
+
+PAYMENT_KIND = "payment_htlc"
+"""Audit kind of an `ApprovePayment` decision (decision 0023). Its subject is the
+authorisation's bytes, and for an approval then CONTEXT (channel index, tag) and the hash
+of the channel record it left, so the log vouches for that record like a channel entry."""
+PAYMENT_SUFFIX = CONTEXT.size + 32
+
+
+def parse_payment_subject(subject: bytes) -> tuple[bytes, int, bytes]:
+    """(authorisation bytes, channel index, record hash) of an approved `payment_htlc`
+    entry's subject. ValueError if it is too short."""
+    if len(subject) <= PAYMENT_SUFFIX:
+        raise ValueError("payment_htlc entry without channel and record hash")
+    cut = len(subject) - PAYMENT_SUFFIX
+    index, _tag = CONTEXT.unpack_from(subject, cut)
+    return subject[:cut], index, subject[cut + CONTEXT.size :]
+
+
+def approve_payment(
+    core: SignerCore,
+    node_id: bytes,
+    index: int,
+    request: io.ApprovePayment,
+    raw: bytes,
+    *,
+    epoch: int,
+    now: int,
+) -> io.SignerResult:
+    """`ApprovePayment`: one device-consent decision (`Policy.decide_consent`, kind
+    `payment_htlc`, fenced by `epoch`) that, approved, binds the authorisation to channel
+    `index`'s record (`ChannelSigner.authorise_payment`: payment hash -> amount + max fee)
+    in the same transaction. Every refusal is a `SignerRefused` whose reason is the
+    policy's (`device_frozen`, `replay`, `over_hourly_limit`, `user_presence_required`,
+    ...) or the channel's (`policy-channel-unknown`, `policy-payment-already-paid`; these
+    do not use up the authorisation). Fencing raises `PolicyViolation` as for every
+    channel request."""
+    channel: list[ChannelSigner] = []
+
+    def cover(auth: PaymentAuthorisation, txn: StateTxn) -> bytes:
+        node = _node(txn, node_id)
+        stored = None
+        if index < node.channels:
+            stored = load(txn, node_id, index, core.keys.node(node.index).channel(index))
+        if stored is None:
+            raise PolicyViolation("policy-channel-unknown", f"index {index}")
+        if auth.payment_hash in stored.paid_hashes:
+            raise PolicyViolation("policy-payment-already-paid", auth.payment_hash.hex())
+        channel.append(stored)
+        return b""
+
+    def bind(auth: PaymentAuthorisation, txn: StateTxn) -> bytes:
+        stored = channel[0]
+        stored.authorise_payment(auth.payment_hash, auth.total_msat)
+        data = cs.encode(stored)
+        txn.put_channel(node_id, index, cs.funding_spk(stored.channel), data)
+        return CONTEXT.pack(index, raw[0]) + cs.record_hash(data)
+
+    d = core.policy.decide_consent(
+        PAYMENT_KIND, request.authorisation, decode_authorisation, node_id=node_id, now=now,
+        confirmation=request.confirmation, epoch=epoch, cover=cover, bind=bind,
+    )  # fmt: skip
+    if d.reason in ("stale_epoch", "epoch_jump"):
+        detail = f"{PAYMENT_KIND} refused"
+        if d.reason == "stale_epoch":  # the runtime's way back, as `SignerCore._decide`
+            with core.state.transaction() as txn:
+                detail += f": epoch {epoch} < newest {txn.epoch(node_id)}"
+        raise PolicyViolation(d.reason, detail)
+    if not d.approved:
+        return io.SignerRefused(d.reason, d.outcome.value)
+    auth = decode_authorisation(request.authorisation)
+    return io.PaymentApproved(auth.payment_hash, auth.total_msat, d.reason)
 
 
 def holder_commitment_tx(

@@ -41,7 +41,8 @@ class CoreChannelSigner:
     epoch: int = 1
     now: int = T0
 
-    def handle(self, request: io.SignerRequest) -> io.SignerResult:
+    def handle(self, request: io.SignerRequest, allowlisted: object = None) -> io.SignerResult:
+        del allowlisted  # the core's allow-list is the node wallet's (decision 0017)
         data = codec.encode_request(request)
         return self.core.channel_request(
             self.node_id, self.index, data, epoch=self.epoch, now=self.now
