@@ -29,11 +29,13 @@ import json
 from dataclasses import dataclass, field
 
 from vajra.channel.establish_io import LocalKeys
-from vajra.channel.signer_io import SignerResult
+from vajra.channel.signer_io import ApprovePayment, SignerResult
 from vajra.errors import DecodeError
 from vajra.node.channels import ChannelBook, ChannelEntry, decode_entry, encode_entry
 from vajra.node.config import NodeConfig
 from vajra.node.effects import Effect, Wake
+from vajra.node.payer import Payer
+from vajra.node.payments import Payment
 from vajra.node.requests import ChannelSignerCall, NewChannelKeys, NodeRequest
 from vajra.wire import Message, OpenChannel
 
@@ -54,6 +56,8 @@ class NodeState:
     """The highest chain event `seq` handled (events at or below it are not news)."""
     channels: dict[bytes, ChannelEntry] = field(default_factory=dict)
     """The node's channels by `channel_id` (`temporary_channel_id` while opening)."""
+    payments: dict[bytes, Payment] = field(default_factory=dict)
+    """Outgoing payments by payment hash (`vajra.node.payments`, decision 0023)."""
 
     def encode(self) -> bytes:
         """JSON; each channel's core as `vajra.channel.persist` bytes (hex). Raises
@@ -70,6 +74,7 @@ class NodeState:
                     for k, e in self.channels.items()
                     if e.est is not None or e.chan is not None
                 ],
+                "payments": [p.to_json() for p in self.payments.values()],
             },
             separators=(",", ":"),
             sort_keys=True,
@@ -87,21 +92,27 @@ class NodeState:
                 channel_requests=int(obj["channel_requests"]),
                 chain_seq=int(obj.get("chain_seq", 0)),  # absent in states before chain wakes
                 channels=dict(decode_entry(c) for c in obj.get("channels", [])),
+                payments={
+                    p.payment_hash: p
+                    for p in (Payment.from_json(dict(o)) for o in obj.get("payments", []))
+                },
             )
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
+        except (ValueError, KeyError, TypeError, AttributeError, AssertionError) as e:
             raise DecodeError(f"bad node state: {e}") from None
 
 
 class Node:
     """A hosted node while it is awake."""
 
-    __slots__ = ("book", "config", "dirty", "node_id", "state")
+    __slots__ = ("book", "config", "dirty", "node_id", "payer", "state")
 
     def __init__(self, node_id: bytes, state: NodeState, config: NodeConfig | None = None) -> None:
         self.node_id = node_id
         self.state = state
         self.config = config or NodeConfig()
         self.book = ChannelBook(state.channels, self.config)
+        self.payer = Payer(node_id, state.payments, self.book)
+        """Sends payments; the runtime sets `payer.context` (graph, scorer, height)."""
         self.dirty = False
         """True once `state` changed since it was loaded (the runtime must write it)."""
 
@@ -123,7 +134,24 @@ class Node:
         ):
             self._remember(peer, now)
             self.book.message(peer, msg, now)
+            self.payer.peer_message(peer, msg, now)
+            self.payer.after_input(now)
         return []
+
+    def pay(
+        self, bolt11: str, authorisation: bytes, confirmation: bytes | None, now: int
+    ) -> Payment:
+        """Start paying a BOLT 11 invoice under a device's signed authorisation (its
+        payment hash and amount must be the invoice's). The signer is asked to bind it
+        first (`next_request`); the HTLC follows its approval. Raises
+        `vajra.node.payments.PaymentError` (stable `code`) before asking anything."""
+        p = self.payer.pay(bolt11, authorisation, confirmation, now)
+        self.dirty = True
+        return p
+
+    def payments(self) -> list[dict[str, object]]:
+        """Every outgoing payment in the shape shared with received ones."""
+        return self.payer.views()
 
     def peer_disconnected(self, peer: bytes, now: int) -> None:
         """The runtime lost its connection to `peer` while the node was awake."""
@@ -160,11 +188,18 @@ class Node:
         self.dirty = True
 
     def signer_answer(self, req: ChannelSignerCall, result: SignerResult, now: int) -> None:
-        self.book.signer_answer(req, result, now)
+        if isinstance(req.request, ApprovePayment):
+            self.payer.approval(req.request, result, now)
+        else:
+            self.book.signer_answer(req, result, now)
+        self.payer.after_input(now)
         self.dirty = True
 
-    def request_failed(self, req: NodeRequest, reason: str) -> None:
-        self.book.request_failed(req, reason)
+    def request_failed(self, req: NodeRequest, reason: str, now: int = 0) -> None:
+        if isinstance(req, ChannelSignerCall) and isinstance(req.request, ApprovePayment):
+            self.payer.unavailable(req.request, reason, now)
+        else:
+            self.book.request_failed(req, reason)
         self.dirty = True
 
     def channel_summaries(self) -> list[dict[str, object]]:
