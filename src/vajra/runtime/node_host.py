@@ -60,6 +60,7 @@ from vajra.node.config import NodeConfig
 from vajra.node.effects import Effect, SendTo, Wake, WakeAt, Watch
 from vajra.runtime.node_requests import ChannelSignerLost, answer_requests
 from vajra.runtime.node_services import NodeServices, ServiceError
+from vajra.runtime.payment_routing import PAYMENTS_KEY, PaymentRouting
 from vajra.runtime.signer_api import SignerClient
 from vajra.store import KVStore, Lease, LeaseHeld, LeaseLost, SealedStore
 from vajra.wire import Message
@@ -109,7 +110,7 @@ class HostConfig:
 
 
 class _Awake:
-    __slots__ = ("caught_up", "lease", "node", "sleep_at", "summary", "version")
+    __slots__ = ("caught_up", "lease", "node", "paid", "sleep_at", "summary", "version")
 
     def __init__(self, node: Node, lease: Lease, version: int, sleep_at: float) -> None:
         self.node = node
@@ -120,6 +121,8 @@ class _Awake:
         """(version, blob) of the written channel summary, once read or written."""
         self.caught_up = False
         """True once this wake handed the node its pending chain events."""
+        self.paid: tuple[int, bytes] | None = None
+        """(version, blob) of the written payments summary, once read or written."""
 
 
 class NodeHost:
@@ -167,6 +170,8 @@ class NodeHost:
         """`wake` calls that went through (chain events or a due timer)."""
         self.effect_failures = 0
         """`Watch`/`WakeAt` effects the supervisor refused or could not take."""
+        self.routing = PaymentRouting()
+        """Graph, scorer and height lent to awake nodes to send (decision 0023)."""
 
     @property
     def awake(self) -> int:
@@ -189,6 +194,7 @@ class NodeHost:
             try:
                 awake = self._awake.get(node_id) or await self._wake(node_id)
                 now = self._clock()
+                self.routing.lend(awake.node)
                 replies = awake.node.handle(peer, msg, int(now))
                 replies += await self._settle(node_id, awake, now, peer)
                 if not awake.caught_up:  # the first input of this wake
@@ -214,8 +220,37 @@ class NodeHost:
             try:
                 awake = self._awake.get(node_id) or await self._wake(node_id)
                 awake.caught_up = True  # `wake.events` are all the pending events
+                self.routing.saw_height(wake.tip.height if wake.tip else None)
+                self.routing.lend(awake.node)
                 await self._on_wake(node_id, awake, wake)
                 self.chain_wakes += 1
+            except LeaseLost:
+                self._drop(node_id)
+                self.failures += 1
+                raise WakeFailed(node_id, "lease_lost") from None
+
+    async def pay(
+        self, node_id: bytes, bolt11: str, authorisation: bytes, confirmation: bytes | None,
+        *, height: int,
+    ) -> dict[str, object]:  # fmt: skip
+        """Start a payment of `bolt11` under a device's `authorisation` (decision 0023),
+        waking the node if needed: `Node.pay`, the signer's `ApprovePayment` and the
+        commitment carrying the HTLC answered, the state written, then the messages
+        sent to the peer's live session. Returns the payment's view (its state may
+        already be final: a refusal). Raises `PaymentError` (nothing asked), `WakeFailed`.
+        `height`: the chain tip the HTLC's expiry counts from."""
+        lock = self._locks.get(node_id)
+        if lock is None:
+            lock = self._locks[node_id] = asyncio.Lock()
+        async with lock:
+            try:
+                awake = self._awake.get(node_id) or await self._wake(node_id)
+                now = self._clock()
+                self.routing.saw_height(height)
+                self.routing.lend(awake.node)
+                payment = awake.node.pay(bolt11, authorisation, confirmation, int(now))
+                await self._settle(node_id, awake, now, None)
+                return payment.view()
             except LeaseLost:
                 self._drop(node_id)
                 self.failures += 1
@@ -311,6 +346,7 @@ class NodeHost:
             lease_epoch=awake.lease.epoch,
         )  # fmt: skip
         node.dirty = False
+        await self._write_payments(node_id, awake)
         if self._plain is None or (not node.state.channels and awake.summary is None):
             return
         blob = json.dumps(node.channel_summaries(), sort_keys=True).encode()
@@ -323,6 +359,20 @@ class NodeHost:
                 lease_epoch=awake.lease.epoch,
             )  # fmt: skip
             awake.summary = (v, blob)
+
+    async def _write_payments(self, node_id: bytes, awake: _Awake) -> None:
+        blob = PaymentRouting.summary(awake.node)
+        if self._plain is None or blob is None:
+            return
+        if awake.paid is None:
+            got = await self._run(self._plain.get, node_id, PAYMENTS_KEY)
+            awake.paid = got or (0, b"")
+        if awake.paid[1] != blob:
+            v = await self._run(
+                self._plain.put, node_id, PAYMENTS_KEY, blob, awake.paid[0],
+                lease_epoch=awake.lease.epoch,
+            )  # fmt: skip
+            awake.paid = (v, blob)
 
     async def _effect(self, node_id: bytes, effect: Effect) -> None:
         if isinstance(effect, SendTo):
