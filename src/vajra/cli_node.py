@@ -2,6 +2,7 @@
 running runtime.
 
     vajra node ID channels                 the node's channels (state, capacity, balances)
+    vajra node ID payments                 the node's Lightning payments (state, amounts, fee)
 
     vajra node ID address                  a fresh receive address of the node
     vajra node ID balance                  confirmed and unconfirmed sat
@@ -78,6 +79,21 @@ def cmd_channels(args: argparse.Namespace) -> int:
         cap = f"  {c['capacity_sat']} sat" if "capacity_sat" in c else ""
         lines.append(f"{cid}  {c['state']}{cap}  peer {c['peer']}{bal}")
     _print(args, out, "\n".join(lines) or "no channels")
+    return 0
+
+
+def cmd_payments(args: argparse.Namespace) -> int:
+    """The payments list the node's worker writes after every change (decision 0023):
+    shown for a sleeping node without waking it."""
+    out = _call(args, "payments", under="")
+    lines = []
+    for p in out["payments"]:
+        why = f"  ({p['reason']})" if p.get("reason") else ""
+        lines.append(
+            f"{p['payment_hash']}  {p['direction']}  {p['state']}  {p['amount_msat']} msat"
+            f"  fee {p['fee_msat']} msat{why}"
+        )
+    _print(args, out, "\n".join(lines) or "no payments")
     return 0
 
 
@@ -187,6 +203,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         return c
 
     cmd("channels", "the node's channels: id, state, capacity, balances, peer", cmd_channels)
+    cmd("payments", "the node's Lightning payments: hash, direction, state, amount, fee",
+        cmd_payments)  # fmt: skip
     cmd("address", "a fresh receive address of the node (watched before it is shown)",
         cmd_address)  # fmt: skip
     cmd("balance", "confirmed and unconfirmed balance in sat, from the chain watcher",

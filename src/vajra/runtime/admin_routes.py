@@ -14,6 +14,7 @@ code is the one exception, shown to the operator who asked for it and never logg
 | POST | /v1/nodes | {count, signer?} | {created, total, first, last} |
 | GET | /v1/nodes/{id} | | {id, host, port, state[, worker]} |
 | GET | /v1/nodes/{id}/channels | | {node_id, channels: [summary...]} (the non-secret summary the node's worker writes after each change: no wake, no state key) |
+| GET | /v1/nodes/{id}/payments | | {node_id, payments: [{direction, payment_hash, amount_msat, fee_msat, state, reason, preimage (succeeded only), created_at, settled_at}...]} (the list the node's worker writes after each change: no wake; decision 0023) |
 | | /v1/nodes/{id}/wallet/... | | the node wallets: see `runtime/wallet_http.py` |
 """
 
@@ -30,6 +31,7 @@ from vajra.errors import PolicyViolation
 from vajra.runtime import wallet_http
 from vajra.runtime.admin_http import AdminProblem, AdminRoutes, read_json
 from vajra.runtime.node_host import CHANNELS_KEY
+from vajra.runtime.payment_routing import PAYMENTS_KEY
 from vajra.runtime.remote_signer import SignerUnavailable
 from vajra.signer.link_pairing import PairingError
 
@@ -127,6 +129,18 @@ async def _node_channels(sup: Supervisor, request: web.Request) -> object:
     return {"node_id": node_id.hex(), "channels": channels}
 
 
+async def _node_payments(sup: Supervisor, request: web.Request) -> object:
+    node_id = _node_id(request.match_info["id"], "id")
+    if await asyncio.to_thread(sup.store.get_node, node_id) is None:
+        raise AdminProblem(404, "no_such_node", request.match_info["id"])
+    got = await asyncio.to_thread(sup.store.get, node_id, PAYMENTS_KEY)
+    try:
+        payments = json.loads(got[1]) if got is not None else []
+    except ValueError:
+        raise AdminProblem(500, "internal", "unreadable payments list") from None
+    return {"node_id": node_id.hex(), "payments": payments}
+
+
 Endpoint = Callable[["Supervisor", web.Request], Awaitable[object]]
 
 
@@ -146,5 +160,6 @@ def routes(sup: Supervisor) -> AdminRoutes:
     r.post("/v1/nodes", bind(_create_nodes))
     r.get("/v1/nodes/{id}", bind(_show_node))
     r.get("/v1/nodes/{id}/channels", bind(_node_channels))
+    r.get("/v1/nodes/{id}/payments", bind(_node_payments))
     wallet_http.add_routes(sup, r.get, r.post)
     return r
