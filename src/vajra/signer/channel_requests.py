@@ -7,6 +7,9 @@ the state transaction that appends the audit entry (decision 0017). The entry's 
 is: node id 33 | SHA-256(request bytes) 32 | channel index u32 | request tag u8, and for
 an approval also the SHA-256 of the stored record it left (32): the audit log vouches
 for the newest record of every channel, which `vajra.signer.replay` checks at open.
+
+The allow-list a mutual close may pay our share to is the node's own wallet
+(`wallet_scripts`), handed to the policy (`policy-mutual-destination-allowlisted`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
+from vajra.bitcoin.script import p2wpkh
 from vajra.bitcoin.tx import Tx
 from vajra.channel import signer_codec as codec
 from vajra.channel import signer_io as io
@@ -22,11 +26,12 @@ from vajra.errors import DecodeError, PolicyViolation
 from vajra.signer import channel_store as cs
 from vajra.signer.channels import ChannelSigner
 from vajra.signer.integrity import StateIntegrityError
-from vajra.signer.messages import PaymentAuthorisation, decode_authorisation
+from vajra.signer.messages import decode_authorisation
 from vajra.signer.state import HostedNode, StateTxn
 
 if TYPE_CHECKING:
     from vajra.signer.core import SignerCore
+    from vajra.signer.policy import Decision
 
 KIND = "channel"
 CONTEXT = struct.Struct(">IB")
@@ -89,7 +94,7 @@ def channel_request(
     if not 0 <= index < 1 << 32:
         raise PolicyViolation("bad_request", f"channel index {index}")
     if isinstance(parsed, io.ApprovePayment):
-        return approve_payment(core, node_id, index, parsed, raw, epoch=epoch, now=now)
+        return approve_payment(core, node_id, index, parsed, epoch=epoch, now=now)
     refused: list[io.SignerRefused] = []
     answer: list[io.SignerResult] = []
 
@@ -102,7 +107,10 @@ def channel_request(
             raise PolicyViolation(refused[0].reason, refused[0].detail)
         secrets = core.keys.node(node.index).channel(index)
         stored = load(txn, node_id, index, secrets)
-        result, record = cs.handle(stored, secrets, parsed)
+        allowed = (
+            wallet_scripts(core, node.index) if isinstance(parsed, io.SignMutualClose) else None
+        )
+        result, record = cs.handle(stored, secrets, parsed, allowlisted=allowed)
         if isinstance(result, io.SignerRefused):
             refused.append(result)
             raise PolicyViolation(result.reason, result.detail)
@@ -123,76 +131,59 @@ def channel_request(
     return answer[0]
 
 
-PAYMENT_KIND = "payment_htlc"
-"""Audit kind of an `ApprovePayment` decision (decision 0023). Its subject is the
-authorisation's bytes, and for an approval then CONTEXT (channel index, tag) and the hash
-of the channel record it left, so the log vouches for that record like a channel entry."""
-PAYMENT_SUFFIX = CONTEXT.size + 32
-
-
-def parse_payment_subject(subject: bytes) -> tuple[bytes, int, bytes]:
-    """(authorisation bytes, channel index, record hash) of an approved `payment_htlc`
-    entry's subject. ValueError if it is too short."""
-    if len(subject) <= PAYMENT_SUFFIX:
-        raise ValueError("payment_htlc entry without channel and record hash")
-    cut = len(subject) - PAYMENT_SUFFIX
-    index, _tag = CONTEXT.unpack_from(subject, cut)
-    return subject[:cut], index, subject[cut + CONTEXT.size :]
-
-
 def approve_payment(
     core: SignerCore,
     node_id: bytes,
     index: int,
     request: io.ApprovePayment,
-    raw: bytes,
     *,
     epoch: int,
     now: int,
 ) -> io.SignerResult:
-    """`ApprovePayment`: one device-consent decision (`Policy.decide_consent`, kind
-    `payment_htlc`, fenced by `epoch`) that, approved, binds the authorisation to channel
-    `index`'s record (`ChannelSigner.authorise_payment`: payment hash -> amount + max fee)
-    in the same transaction. Every refusal is a `SignerRefused` whose reason is the
-    policy's (`device_frozen`, `replay`, `over_hourly_limit`, `user_presence_required`,
-    ...) or the channel's (`policy-channel-unknown`, `policy-payment-already-paid`; these
-    do not use up the authorisation). Fencing raises `PolicyViolation` as for every
-    channel request."""
-    channel: list[ChannelSigner] = []
-
-    def cover(auth: PaymentAuthorisation, txn: StateTxn) -> bytes:
-        node = _node(txn, node_id)
-        stored = None
-        if index < node.channels:
-            stored = load(txn, node_id, index, core.keys.node(node.index).channel(index))
-        if stored is None:
-            raise PolicyViolation("policy-channel-unknown", f"index {index}")
-        if auth.payment_hash in stored.paid_hashes:
-            raise PolicyViolation("policy-payment-already-paid", auth.payment_hash.hex())
-        channel.append(stored)
-        return b""
-
-    def bind(auth: PaymentAuthorisation, txn: StateTxn) -> bytes:
-        stored = channel[0]
-        stored.authorise_payment(auth.payment_hash, auth.total_msat)
-        data = cs.encode(stored)
-        txn.put_channel(node_id, index, cs.funding_spk(stored.channel), data)
-        return CONTEXT.pack(index, raw[0]) + cs.record_hash(data)
-
-    d = core.policy.decide_consent(
-        PAYMENT_KIND, request.authorisation, decode_authorisation, node_id=node_id, now=now,
-        confirmation=request.confirmation, epoch=epoch, cover=cover, bind=bind,
-    )  # fmt: skip
-    if d.reason in ("stale_epoch", "epoch_jump"):
-        detail = f"{PAYMENT_KIND} refused"
-        if d.reason == "stale_epoch":  # the runtime's way back, as `SignerCore._decide`
-            with core.state.transaction() as txn:
-                detail += f": epoch {epoch} < newest {txn.epoch(node_id)}"
-        raise PolicyViolation(d.reason, detail)
+    """`ApprovePayment` (the node's channel request, decision 0023): `authorise_htlc`
+    answered as a channel result. `PaymentApproved` with the cap bound (amount + max
+    fee), or `SignerRefused` with the policy's reason (`device_frozen`, `replay`,
+    `over_hourly_limit`, `user_presence_required`, ...) or the channel's
+    (`policy-channel-unknown`, `policy-payment-already-paid`: the consent untouched).
+    Fencing raises `PolicyViolation` as for every channel request."""
+    try:
+        d = authorise_htlc(
+            core, node_id, index, request.authorisation, epoch=epoch, now=now,
+            confirmation=request.confirmation,
+        )  # fmt: skip
+    except PolicyViolation as v:
+        if v.reason in ("stale_epoch", "epoch_jump", "unknown_node"):
+            raise
+        return io.SignerRefused(v.reason, v.detail)
     if not d.approved:
         return io.SignerRefused(d.reason, d.outcome.value)
     auth = decode_authorisation(request.authorisation)
     return io.PaymentApproved(auth.payment_hash, auth.total_msat, d.reason)
+
+
+MUTUAL_DESTINATION = "policy-mutual-destination-allowlisted"
+WALLET_WINDOW = 1000
+"""Address indices per BIP 84 branch (receive, change) a mutual close may pay our share
+to: the node's own wallet, as far as the runtime plausibly hands out addresses."""
+
+
+def wallet_scripts(core: SignerCore, node_index: int) -> frozenset[bytes]:
+    """The node's BIP 84 P2WPKH scripts, receive and change, indices below
+    WALLET_WINDOW: where a mutual close may send our balance (`SignMutualClose`'s
+    `local_script`, refused `policy-mutual-destination-allowlisted` otherwise). Derived
+    from the account key once per node and process (about 2,000 public derivations)."""
+    cached = core.wallet_scripts.get(node_index)
+    if cached is None:
+        account = core.keys.node(node_index).account().public()
+        cached = frozenset(
+            p2wpkh(branch.child(i).pubkey)
+            for branch in (account.child(0), account.child(1))
+            for i in range(WALLET_WINDOW)
+        )
+        if len(core.wallet_scripts) >= 64:  # a small bound: closes are rare
+            core.wallet_scripts.clear()
+        core.wallet_scripts[node_index] = cached
+    return cached
 
 
 def holder_commitment_tx(
@@ -250,3 +241,66 @@ def check_funding(core: SignerCore, txn: StateTxn, node_id: bytes, tx: Tx) -> No
                 raise PolicyViolation(
                     FUNDING_BEFORE_COMMITMENT, f"{where}: holder commitment 0 not validated"
                 )
+
+
+TAG_AUTHORISE = 0xA0
+"""The context tag of a channel entry recording a device's payment authorisation (a
+request tag of its own: no `signer_codec` request starts with it)."""
+
+
+def authorise_htlc(
+    core: SignerCore,
+    node_id: bytes,
+    index: int,
+    authorisation: bytes,
+    *,
+    epoch: int,
+    now: int,
+    confirmation: bytes | None = None,
+) -> Decision:
+    """A device's payment authorisation for an outgoing HTLC on channel `index`: the
+    policy decides it (kind `payment`: the device's rules and limits, counter, audit);
+    if approved, its payment hash becomes one authorised outgoing HTLC of the channel's
+    record (`ChannelSigner.authorise_payment`; kind `channel`, tag 0xA0, naming the new
+    record). Both in one group commit: the consent is never used up without reaching the
+    channel. Fencing and an unknown channel are checked first (kind `authorise_htlc`; a
+    refusal raises PolicyViolation, the consent untouched). Returns the payment
+    decision."""
+
+    try:
+        auth = decode_authorisation(authorisation)
+    except DecodeError:
+        auth = None  # the policy refuses it (malformed), consent untouched
+
+    def exists(txn: StateTxn) -> None:
+        node = _node(txn, node_id)
+        stored = None
+        if index < node.channels:
+            stored = load(txn, node_id, index, core.keys.node(node.index).channel(index))
+        if stored is None:
+            raise PolicyViolation("policy-channel-unknown", f"index {index}")
+        if auth is not None and auth.payment_hash in stored.paid_hashes:
+            # Paid once: never again (decision 0023); checked before the consent is used.
+            raise PolicyViolation("policy-payment-already-paid", auth.payment_hash.hex())
+
+    context = CONTEXT.pack(index, TAG_AUTHORISE)
+    core._decide("authorise_htlc", node_id, epoch, now, exists, authorisation, context=context)
+    with core.state.group():
+        d = core.policy.decide(authorisation, node_id=node_id, now=now, confirmation=confirmation)
+        if not d.approved:
+            return d
+        assert auth is not None  # an approved authorisation decoded
+
+        def add(txn: StateTxn) -> bytes:
+            node = _node(txn, node_id)
+            secrets = core.keys.node(node.index).channel(index)
+            stored = load(txn, node_id, index, secrets)
+            if stored is None:
+                raise PolicyViolation("policy-channel-unknown", f"index {index}")
+            stored.authorise_payment(auth.payment_hash, auth.total_msat)
+            data = cs.encode(stored)
+            txn.put_channel(node_id, index, cs.funding_spk(stored.channel), data)
+            return cs.record_hash(data)
+
+        core._decide(KIND, node_id, epoch, now, add, authorisation, context=context)
+    return d

@@ -298,7 +298,6 @@ class Policy:
         confirmation: bytes | None = None,
         epoch: int | None = None,
         cover: Callable[[Any, StateTxn], bytes] | None = None,
-        bind: Callable[[Any, StateTxn], bytes] | None = None,
     ) -> Decision:
         """Decide one device consent (a payment authorisation, `kind` "payment", or an
         on-chain authorisation, "onchain", decision 0011) with the same checks, limits,
@@ -308,10 +307,7 @@ class Policy:
         expiry checks and before the limits; a `PolicyViolation` it raises refuses with
         its reason and does not use up the counter (what it checks was attached by the
         runtime, which must not be able to burn the user's consent). It returns bytes
-        appended to the audit subject (the transaction's id). `bind(consent, txn)` runs
-        only once approved, in the same transaction (decision 0023: the payment's channel
-        record takes the approval); it must not refuse (check in `cover`), and what it
-        returns is appended to the subject after `cover`'s."""
+        appended to the audit subject (the transaction's id)."""
         with self.state.transaction() as txn:
             t = self._tick(txn, now)
             try:
@@ -341,8 +337,6 @@ class Policy:
                         raise _Refuse(v.reason) from None
                 outcome, reason = self._payment(txn, device, auth, t, confirmation)
                 consume = outcome != Outcome.NEEDS_CONFIRMATION
-                if bind is not None and outcome == Outcome.APPROVE:
-                    extra += bind(auth, txn)
             except _Refuse as r:
                 outcome, reason, consume = r.outcome, r.reason, r.consume
             if consume and device is not None:

@@ -12,7 +12,7 @@ the approved entries gives what the state must contain; `cross_check` compares:
 - nodes: the same node ids at the same key-tree indices (create_node entries in order),
   and each node's channel count equals its approved new_channel entries;
 - channel records (decision 0017): exactly the channels named by approved `channel`
-  and `payment_htlc` (decision 0023) entries, each record hashing to what the newest such entry names (an older record
+  entries, each record hashing to what the newest such entry names (an older record
   written back, even under a resealed MAC, is a rollback);
 - the node quota: the value of the last approved `quota` entry (the owner's `vajra
   signer quota --nodes N`), or no quota row if there is none since the log's start or
@@ -115,12 +115,6 @@ def _apply(x: _Expected, e: AuditEntry) -> None:
             raise ValueError("approved channel entry without a record hash")
         node_id, index, digest = named
         x.records[(node_id, index)] = digest
-    elif e.kind == channel_requests.PAYMENT_KIND:
-        data, index, digest = channel_requests.parse_payment_subject(e.subject)
-        auth = decode_authorisation(data)
-        _bump(x.counters, auth.device_id, auth.counter)
-        x.spends.append((auth.device_id, e.time, auth.total_msat))
-        x.records[(auth.node_id, index)] = digest
     elif e.kind == "payment":
         auth = decode_authorisation(e.subject)
         _bump(x.counters, auth.device_id, auth.counter)

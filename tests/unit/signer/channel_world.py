@@ -42,7 +42,7 @@ class CoreChannelSigner:
     now: int = T0
 
     def handle(self, request: io.SignerRequest, allowlisted: object = None) -> io.SignerResult:
-        del allowlisted  # the core's allow-list is the node wallet's (decision 0017)
+        # `allowlisted` is the in-memory signer's; the live signer derives its own.
         data = codec.encode_request(request)
         return self.core.channel_request(
             self.node_id, self.index, data, epoch=self.epoch, now=self.now

@@ -102,16 +102,19 @@ def test_an_authorised_payment_is_sent_once_and_paid(tmp_path: Path) -> None:
     auth = _auth(d, w, 5_000_000, 20_000, preimage=pre)
     ok = _approve(w, auth)
     assert ok == io.PaymentApproved(sha256(pre), 5_020_000, "auto_approved")
+    reused = _approve(w, auth)  # used once: the same authorisation again is a replay
+    assert isinstance(reused, io.SignerRefused) and reused.reason == "replay"
     before = w.pair.a.channel.ledger.local_commit.spec.balance_msat[Side.LOCAL]
     assert isinstance(_add_and_sign(w, 5_015_000, pre), io.CounterpartySigned)
     _fulfil(w, pre)
     after = w.pair.a.channel.ledger.local_commit.spec.balance_msat[Side.LOCAL]
     assert before - after == 5_015_000
     _no_htlc_pending(w)
-    # Used once: the same authorisation again is a replay; the paid hash has no approval
-    # left, so a second HTLC for it is refused and never reaches the peer.
+    # Paid: the same authorisation again is refused before its counter is looked at;
+    # the paid hash has no approval left, so a second HTLC for it is refused and never
+    # reaches the peer.
     again = _approve(w, auth)
-    assert isinstance(again, io.SignerRefused) and again.reason == "replay"
+    assert isinstance(again, io.SignerRefused) and again.reason == "policy-payment-already-paid"
     refused = _add_and_sign(w, 1_000_000, pre)
     assert isinstance(refused, io.SignerRefused)
     assert refused.reason == "policy-commitment-payment-approved"
@@ -120,7 +123,7 @@ def test_an_authorised_payment_is_sent_once_and_paid(tmp_path: Path) -> None:
     # A fresh authorisation for a hash already paid is refused without using it up.
     fresh = _approve(w, _auth(d, w, 1_000_000, preimage=pre))
     assert isinstance(fresh, io.SignerRefused) and fresh.reason == "policy-payment-already-paid"
-    w.reopen()  # the audit cross-check replays the payment_htlc entries and their records
+    w.reopen()  # the audit cross-check replays the payment and channel entries (their records)
 
 
 def test_an_htlc_above_the_authorisation_is_refused_then_one_within_it_goes(
