@@ -221,7 +221,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c.add_argument("amount_msat", type=int, help="amount in millisatoshi (0: any amount)")
     c.add_argument("--description", required=True, help="what the payment is for (d field)")
     c.add_argument("--expiry", type=int, default=3600, help="seconds the invoice is valid")
-    cmd("payments", "the node's payments: received and sent, amount, state, preimage",
+    cmd("payments", "the node's payments, sent and received: hash, direction, state, amount, fee",
         cmd_payments)  # fmt: skip
     cmd("address", "a fresh receive address of the node (watched before it is shown)",
         cmd_address)  # fmt: skip

@@ -101,7 +101,7 @@ def test_a_channel_on_the_live_signer_over_the_link(env: Env) -> None:
         PEER.per_commitment_point(1),
     )
     pair = Pair(Endpoint(a, ours), Endpoint(b, peer))  # type: ignore[arg-type]
-    peer.authorise_payment(sha256(PREIMAGE))
+    peer.authorise_payment(sha256(PREIMAGE), 6_000_000)
     b.command(io.AddHtlc(6_000_000, sha256(PREIMAGE), 700_000), 0.0)
     pair.flush()
     pair.settle_all()

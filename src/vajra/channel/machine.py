@@ -66,7 +66,7 @@ from vajra.channel.states import (
 )
 from vajra.channel.updates import Ledger
 from vajra.errors import ProtocolError, VajraError
-from vajra.wire import ChannelReestablish, ErrorMessage, Message, RevokeAndAck
+from vajra.wire import ChannelReestablish, ErrorMessage, Message, RevokeAndAck, UpdateAddHtlc
 
 __all__ = ["SIGNER_WAITS", "Channel", "ChannelBusy", "ChannelOffline", "Link", "State"]
 
@@ -180,6 +180,23 @@ class Channel:
 
     def to_normal(self) -> None:
         self.state = State.NORMAL
+
+    def withdraw_unsent_adds(self) -> tuple[int, ...]:
+        """Take back our newest `update_add_htlc`s still waiting in the outbox (the owner
+        has not collected them, so the peer never saw them): off the outbox, the unsigned
+        list and the ledger, their HTLC ids free again. Called when the signer refuses
+        the commitment that would carry them (decision 0023: a refused payment leaves no
+        HTLC pending on either side). Returns the withdrawn ids, oldest first."""
+        withdrawn: list[int] = []
+        while self.unsigned and isinstance(self.unsigned[-1], UpdateAddHtlc):
+            msg = self.unsigned[-1]
+            at = next((i for i, m in enumerate(self._out) if m is msg), None)
+            if at is None:
+                break  # already collected: the peer has it (reestablish drops it)
+            del self._out[at]
+            self.unsigned.pop()
+            withdrawn.append(self.ledger.withdraw_local_add(msg.id))
+        return tuple(reversed(withdrawn))
 
     def clear_connection(self) -> None:
         """Forget what belonged to the closed connection: messages not yet collected

@@ -190,7 +190,7 @@ def on_counterparty_signed(ch: Channel, r: io.CounterpartySigned) -> None:
 
 def on_sign_refused(ch: Channel, r: io.SignerRefused) -> None:
     ch.to_normal()
-    ch.emit(io.SigningRefused(r.reason, r.detail))
+    ch.emit(io.SigningRefused(r.reason, r.detail, ch.withdraw_unsent_adds()))
 
 
 def on_holder_validated(ch: Channel, r: io.HolderValidated) -> None:

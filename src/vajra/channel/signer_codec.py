@@ -14,11 +14,15 @@ Layout (integers big-endian): one tag byte, then the fields of the dataclass in 
              0x03 RevokeHolderCommitment      number u64
              0x04 SetupChannel                params | spec
              0x05 SignMutualClose             local script | remote script | fee_sat u64
+             0x06 ApprovePayment              authorisation (u16 len) |
+                                              confirmation (0x00 | 0x01 u16 len)
     result   0x81 CounterpartySigned          sig 64 | sigs
              0x82 HolderValidated             -
              0x83 HolderRevoked               secret 32 | point 33
              0x84 ChannelSetUp                -
              0x85 MutualCloseSigned           sig 64
+             0x86 PaymentApproved             payment_hash 32 | cap_msat u64 |
+                                              reason (u8 len, ASCII)
              0xFF SignerRefused               reason (u8 len, ASCII) | detail (u16 len, UTF-8)
     keys     0x90 LocalKeys                   basepoints | point 33
 
@@ -62,11 +66,13 @@ TAG_VALIDATE_HOLDER = 0x02
 TAG_REVOKE_HOLDER = 0x03
 TAG_SETUP = 0x04
 TAG_MUTUAL_CLOSE = 0x05
+TAG_APPROVE_PAYMENT = 0x06
 TAG_COUNTERPARTY_SIGNED = 0x81
 TAG_HOLDER_VALIDATED = 0x82
 TAG_HOLDER_REVOKED = 0x83
 TAG_SET_UP = 0x84
 TAG_MUTUAL_CLOSE_SIGNED = 0x85
+TAG_PAYMENT_APPROVED = 0x86
 TAG_REFUSED = 0xFF
 TAG_LOCAL_KEYS = 0x90
 
@@ -202,6 +208,9 @@ def encode_request(r: io.SignerRequest) -> bytes:
             + _var(r.remote_script)
             + _u(r.fee_sat, 8)
         )
+    if isinstance(r, io.ApprovePayment):
+        conf = b"\x00" if r.confirmation is None else b"\x01" + _var(r.confirmation)
+        return bytes([TAG_APPROVE_PAYMENT]) + _var(r.authorisation) + conf
     raise TypeError(f"not a signer request: {type(r).__name__}")
 
 
@@ -225,6 +234,15 @@ def encode_result(r: io.SignerResult) -> bytes:
         return bytes([TAG_SET_UP])
     if isinstance(r, io.MutualCloseSigned):
         return bytes([TAG_MUTUAL_CLOSE_SIGNED]) + _fixed(r.signature, 64, "signature")
+    if isinstance(r, io.PaymentApproved):
+        reason = r.reason.encode("ascii")
+        return (
+            bytes([TAG_PAYMENT_APPROVED])
+            + _fixed(r.payment_hash, 32, "payment hash")
+            + _u(r.cap_msat, 8)
+            + _u(len(reason), 1)
+            + reason
+        )
     if isinstance(r, io.SignerRefused):
         reason = r.reason.encode("ascii", "replace")[:255]
         # Cut on a character boundary: the reader refuses broken UTF-8.
@@ -331,6 +349,8 @@ def _read_request(r: Reader) -> io.SignerRequest:
         return io.SetupChannel(read_params(r), read_spec(r))
     if tag == TAG_MUTUAL_CLOSE:
         return io.SignMutualClose(r.var(), r.var(), r.u(8))
+    if tag == TAG_APPROVE_PAYMENT:
+        return io.ApprovePayment(r.var(), r.var() if r.flag() else None)
     raise DecodeError(f"unknown signer request tag 0x{tag:02x}")
 
 
@@ -346,6 +366,12 @@ def _read_result(r: Reader) -> io.SignerResult:
         return io.ChannelSetUp()
     if tag == TAG_MUTUAL_CLOSE_SIGNED:
         return io.MutualCloseSigned(r.take(64))
+    if tag == TAG_PAYMENT_APPROVED:
+        payment_hash, cap = r.take(32), r.u(8)
+        reason = r.take(r.u(1))
+        if not reason.isascii():
+            raise DecodeError("approval reason is not ASCII")
+        return io.PaymentApproved(payment_hash, cap, reason.decode())
     if tag == TAG_REFUSED:
         reason = r.take(r.u(1))
         detail = r.var()

@@ -72,12 +72,26 @@ class SignMutualClose:
     fee_sat: int
 
 
+@dataclass(frozen=True, slots=True)
+class ApprovePayment:
+    """Bind a device's payment authorisation (`vajra.signer.messages.PaymentAuthorisation`
+    bytes, signed by the device) to this channel: the signer's device policy decides it
+    (signature, counter, frozen, limits, user presence; `confirmation`: an owner
+    device's confirmation bytes) and, approved, lets outgoing HTLCs with its payment hash
+    into counterparty commitments up to its `amount_msat + max_fee_msat` in total
+    (decision 0023). Sent by the node, never by the channel core."""
+
+    authorisation: bytes
+    confirmation: bytes | None = None
+
+
 SignerRequest = (
     SignCounterpartyCommitment
     | ValidateHolderCommitment
     | RevokeHolderCommitment
     | SetupChannel
     | SignMutualClose
+    | ApprovePayment
 )
 
 
@@ -120,12 +134,23 @@ class SignerRefused:
     detail: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class PaymentApproved:
+    """The authorisation is bound: `cap_msat` (amount + max fee) for `payment_hash`.
+    `reason` is the device policy's (`auto_approved`, `user_present`, `owner_confirmed`)."""
+
+    payment_hash: bytes
+    cap_msat: int
+    reason: str
+
+
 SignerResult = (
     CounterpartySigned
     | HolderValidated
     | HolderRevoked
     | ChannelSetUp
     | MutualCloseSigned
+    | PaymentApproved
     | SignerRefused
 )
 
@@ -192,11 +217,15 @@ Command = (
 
 @dataclass(frozen=True, slots=True)
 class SigningRefused:
-    """The signer refused our next `commitment_signed`; nothing was sent, the pending
-    updates stay pending, and a later `SignCommitment` retries."""
+    """The signer refused our next `commitment_signed`; nothing was sent. Our newest
+    `update_add_htlc`s that the owner had not yet collected (`messages_to_send`) are
+    withdrawn (`withdrawn`: their HTLC ids, ledger and ids rolled back: the peer never
+    saw them, decision 0023); the other pending updates stay pending, and a later
+    `SignCommitment` retries."""
 
     reason: str
     detail: str
+    withdrawn: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

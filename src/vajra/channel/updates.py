@@ -269,6 +269,18 @@ class Ledger:
         remote.signed = []
         return self.remote_commit
 
+    def withdraw_local_add(self, htlc_id: int) -> int:
+        """Take back our newest proposed change, the add of `htlc_id`, never sent to the
+        peer (`Channel.withdraw_unsent_adds`); its id is free again. ValueError if it is
+        not our newest proposed change."""
+        proposed = self.pending[Side.LOCAL].proposed
+        last = proposed[-1] if proposed else None
+        if not isinstance(last, AddChange) or last.htlc.id != htlc_id:
+            raise ValueError(f"HTLC {htlc_id} is not our newest proposed add")
+        proposed.pop()
+        self.next_htlc_id[Side.LOCAL] -= 1
+        return htlc_id
+
     # -- reconnection -----------------------------------------------------------------
 
     def drop_uncommitted(self) -> list[Change]:

@@ -160,13 +160,15 @@ def funding_output_script(p: ChannelParams) -> bytes:
 class ChannelBook:
     """Routes inputs to a node's channels (see the module docstring)."""
 
-    __slots__ = ("_watched", "channels", "config", "effects", "requests")
+    __slots__ = ("_watched", "channels", "config", "effects", "refusals", "requests")
 
     def __init__(self, channels: dict[bytes, ChannelEntry], config: NodeConfig) -> None:
         self.channels = channels
         self.config = config
         self.effects: list[Effect] = []
         self.requests: deque[NodeRequest] = deque()
+        self.refusals: list[tuple[bytes, io.SigningRefused]] = []
+        """Commitments the signer refused, by channel key (the node's payer reads them)."""
         self._watched: set[bytes] = set()
 
     # -- peer input ---------------------------------------------------------------------
@@ -343,7 +345,11 @@ class ChannelBook:
             # The peer's updates (or ours) wait for a commitment of the peer's: sign it
             # now (BOLT 2 leaves the timing to us; peers expect it promptly).
             ch.command(io.SignCommitment(), now)
-        for m in core.messages_to_send():
+        # While a channel waits for its signer, its outbox stays in the core: a refused
+        # commitment takes back the adds that were to ride on it, unseen by the peer
+        # (`Channel.withdraw_unsent_adds`, decision 0023); the answer pumps them out.
+        held = ch is not None and ch.awaiting_signer
+        for m in () if held else core.messages_to_send():
             if isinstance(m, FundingSigned):
                 e.committed = True
             self._send(e.peer, m)
@@ -352,6 +358,8 @@ class ChannelBook:
         while (ev := core.next_event()) is not None:
             if isinstance(ev, io.ChannelFailed):
                 e.failed = str(ev.error)[:200]
+            elif isinstance(ev, io.SigningRefused):
+                self.refusals.append((key, ev))
         est = e.est
         if est is not None and est.params is not None and key != est.params.channel_id:
             # BOLT 2: from funding_created on, the channel is named by channel_id.

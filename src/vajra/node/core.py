@@ -35,12 +35,14 @@ import json
 from dataclasses import dataclass, field
 
 from vajra.channel.establish_io import LocalKeys
-from vajra.channel.signer_io import SignerResult
+from vajra.channel.signer_io import ApprovePayment, SignerResult
 from vajra.errors import DecodeError
 from vajra.node.channels import ChannelBook, ChannelEntry, decode_entry, encode_entry
 from vajra.node.config import NodeConfig
 from vajra.node.effects import Effect, Wake, WakeAt
 from vajra.node.invoices import ReceiveKeys, decode_record
+from vajra.node.payer import Payer
+from vajra.node.payments import Payment
 from vajra.node.receive import Receiver, ReceiveState
 from vajra.node.received import ReceivedPayment
 from vajra.node.requests import ChannelSignerCall, LookupInvoice, NewChannelKeys, NodeRequest
@@ -69,6 +71,8 @@ class NodeState:
     """Incoming HTLCs being decided (`vajra.node.receive`)."""
     received: list[ReceivedPayment] = field(default_factory=list)
     """Received payments, oldest first (`vajra.node.received`)."""
+    payments: dict[bytes, Payment] = field(default_factory=dict)
+    """Outgoing payments by payment hash (`vajra.node.payments`, decision 0023)."""
 
     def encode(self) -> bytes:
         """JSON; each channel's core as `vajra.channel.persist` bytes (hex). Raises
@@ -88,6 +92,7 @@ class NodeState:
                 "tip_height": self.tip_height,
                 "receive": self.receive.to_json(),
                 "received": [p.to_json() for p in self.received],
+                "payments": [p.to_json() for p in self.payments.values()],
             },
             separators=(",", ":"),
             sort_keys=True,
@@ -108,15 +113,21 @@ class NodeState:
                 tip_height=int(obj.get("tip_height", 0)),
                 receive=ReceiveState.from_json(obj.get("receive")),
                 received=[ReceivedPayment.from_json(p) for p in obj.get("received", [])],
+                payments={
+                    p.payment_hash: p
+                    for p in (Payment.from_json(dict(o)) for o in obj.get("payments", []))
+                },
             )
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
+        except (ValueError, KeyError, TypeError, AttributeError, AssertionError) as e:
             raise DecodeError(f"bad node state: {e}") from None
 
 
 class Node:
     """A hosted node while it is awake."""
 
-    __slots__ = ("_asked", "_rearm", "book", "config", "dirty", "node_id", "receiver", "state")
+    __slots__ = (
+        "_asked", "_rearm", "book", "config", "dirty", "node_id", "payer", "receiver", "state",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -135,6 +146,8 @@ class Node:
         self._asked: set[bytes] = set()
         self._rearm = False
         """A wake may have consumed the node's timer row: ask for the deadline again."""
+        self.payer = Payer(node_id, state.payments, self.book)
+        """Sends payments; the runtime sets `payer.context` (graph, scorer, height)."""
         self.dirty = False
         """True once `state` changed since it was loaded (the runtime must write it)."""
 
@@ -158,8 +171,26 @@ class Node:
             self.book.message(peer, msg, now)
             if isinstance(msg, UpdateAddHtlc):
                 self.receiver.htlc_added(msg)
+            self.payer.peer_message(peer, msg, now)
+            self.payer.after_input(now)
         self._receive(now)
         return []
+
+    def pay(
+        self, bolt11: str, authorisation: bytes, confirmation: bytes | None, now: int
+    ) -> Payment:
+        """Start paying a BOLT 11 invoice under a device's signed authorisation (its
+        payment hash and amount must be the invoice's). The signer is asked to bind it
+        first (`next_request`); the HTLC follows its approval. Raises
+        `vajra.node.payments.PaymentError` (stable `code`) before asking anything."""
+        p = self.payer.pay(bolt11, authorisation, confirmation, now)
+        self.dirty = True
+        return p
+
+    def payments(self) -> list[dict[str, object]]:
+        """Every payment for the operator's listing: outgoing ones (`Payer.views`), then
+        received ones (`ReceivedPayment.summary`), in one shape (decisions 0022, 0023)."""
+        return self.payer.views() + self.received_payments()
 
     def peer_disconnected(self, peer: bytes, now: int) -> None:
         """The runtime lost its connection to `peer` while the node was awake."""
@@ -249,16 +280,23 @@ class Node:
         self.dirty = True
 
     def signer_answer(self, req: ChannelSignerCall, result: SignerResult, now: int) -> None:
-        self.book.signer_answer(req, result, now)
+        if isinstance(req.request, ApprovePayment):
+            self.payer.approval(req.request, result, now)
+        else:
+            self.book.signer_answer(req, result, now)
+        self.payer.after_input(now)
         self.dirty = True
         self._receive(now)
 
-    def request_failed(self, req: NodeRequest, reason: str) -> None:
+    def request_failed(self, req: NodeRequest, reason: str, now: int = 0) -> None:
         if isinstance(req, LookupInvoice):
             self._asked.discard(req.payment_hash)  # the next input asks again
             self.receiver.wanted.discard(req.payment_hash)
             return
-        self.book.request_failed(req, reason)
+        if isinstance(req, ChannelSignerCall) and isinstance(req.request, ApprovePayment):
+            self.payer.unavailable(req.request, reason, now)
+        else:
+            self.book.request_failed(req, reason)
         self.dirty = True
 
     def channel_summaries(self) -> list[dict[str, object]]:

@@ -15,7 +15,7 @@ code is the one exception, shown to the operator who asked for it and never logg
 | GET | /v1/nodes/{id} | | {id, host, port, state[, worker]} |
 | GET | /v1/nodes/{id}/channels | | {node_id, channels: [summary...]} (the non-secret summary the node's worker writes after each change: no wake, no state key) |
 | POST | /v1/nodes/{id}/invoice | {amount_msat (null: any), description, expiry_s?} | {bolt11, payment_hash, amount_msat, expires_at, ...} (issued without waking the node: `runtime/invoice_service.py`, decision 0022) |
-| GET | /v1/nodes/{id}/payments | | {node_id, payments: [record...]} (the records the node's worker writes after each change: no wake) |
+| GET | /v1/nodes/{id}/payments | | {node_id, payments: [{direction, payment_hash, amount_msat, fee_msat, state, reason, preimage (succeeded only), created_at, settled_at}...]} (sent and received; the list the node's worker writes after each change: no wake; decisions 0022, 0023) |
 | | /v1/nodes/{id}/wallet/... | | the node wallets: see `runtime/wallet_http.py` |
 """
 
@@ -33,6 +33,7 @@ from vajra.runtime import wallet_http
 from vajra.runtime.admin_http import AdminProblem, AdminRoutes, read_json
 from vajra.runtime.invoice_service import InvoiceError
 from vajra.runtime.node_host import CHANNELS_KEY
+from vajra.runtime.payment_routing import PAYMENTS_KEY
 from vajra.runtime.remote_signer import SignerUnavailable
 from vajra.signer.link_pairing import PairingError
 
@@ -156,10 +157,11 @@ async def _node_payments(sup: Supervisor, request: web.Request) -> object:
     node_id = _node_id(request.match_info["id"], "id")
     if await asyncio.to_thread(sup.store.get_node, node_id) is None:
         raise AdminProblem(404, "no_such_node", request.match_info["id"])
+    got = await asyncio.to_thread(sup.store.get, node_id, PAYMENTS_KEY)
     try:
-        payments = await asyncio.to_thread(sup.invoices.payments, node_id)
+        payments = json.loads(got[1]) if got is not None else []
     except ValueError:
-        raise AdminProblem(500, "internal", "unreadable payment records") from None
+        raise AdminProblem(500, "internal", "unreadable payments list") from None
     return {"node_id": node_id.hex(), "payments": payments}
 
 

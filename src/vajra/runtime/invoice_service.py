@@ -28,7 +28,7 @@ from vajra.node.invoices import (
     invoice_fields,
     invoice_key,
 )
-from vajra.runtime.node_host import CHANNELS_KEY, PAYMENTS_KEY
+from vajra.runtime.node_host import CHANNELS_KEY
 from vajra.signer.link_server import CURRENCY
 from vajra.store import Lease, LeaseHeld
 from vajra.store.sqlite import SqliteStore
@@ -109,14 +109,6 @@ class InvoiceService:
             "min_final_cltv_expiry_delta": MIN_FINAL_CLTV,
             "route_hints": len(fields.route_hints),
         }
-
-    def payments(self, node_id: bytes) -> list[object]:
-        """The node's payment records as its worker last wrote them (no wake)."""
-        got = self.store.get(node_id, PAYMENTS_KEY)
-        if got is None:
-            return []
-        out = json.loads(got[1])
-        return list(out) if isinstance(out, list) else []
 
     def _hints(self, node_id: bytes) -> tuple[HintChannel, ...]:
         """One hint per ready channel whose peer gave us an scid alias (BOLT 2: "MAY use

@@ -61,6 +61,7 @@ from vajra.node.effects import Effect, SendTo, Wake, WakeAt, Watch
 from vajra.node.invoices import ReceiveKeys, invoice_key
 from vajra.runtime.node_requests import ChannelSignerLost, answer_requests
 from vajra.runtime.node_services import NodeServices, ServiceError
+from vajra.runtime.payment_routing import PAYMENTS_KEY, PaymentRouting
 from vajra.runtime.signer_api import SignerClient
 from vajra.store import KVStore, Lease, LeaseHeld, LeaseLost, SealedStore
 from vajra.wire import Message
@@ -72,10 +73,6 @@ CHANNELS_KEY = "channels"
 """The node's channel summary in clear (JSON list of `ChannelEntry.summary()`): channel
 ids, funding outpoints, capacities, balances -- what the operator's admin API lists for
 a sleeping node without its state key. No key, signature or secret is in it."""
-PAYMENTS_KEY = "payments"
-"""The node's payment records in clear (JSON list of `ReceivedPayment.summary()`: hashes,
-amounts, states; a preimage only once the payment succeeded, when every hop of its route
-knows it). `vajra node ID payments` reads it without waking the node (decision 0022)."""
 
 
 _NEWEST = re.compile(r"< newest (\d+)$")
@@ -114,7 +111,7 @@ class HostConfig:
 
 
 class _Awake:
-    __slots__ = ("caught_up", "lease", "node", "payments", "sleep_at", "summary", "version")
+    __slots__ = ("caught_up", "lease", "node", "paid", "sleep_at", "summary", "version")
 
     def __init__(self, node: Node, lease: Lease, version: int, sleep_at: float) -> None:
         self.node = node
@@ -123,10 +120,10 @@ class _Awake:
         self.sleep_at = sleep_at
         self.summary: tuple[int, bytes] | None = None
         """(version, blob) of the written channel summary, once read or written."""
-        self.payments: tuple[int, bytes] | None = None
-        """The same for the payments summary."""
         self.caught_up = False
         """True once this wake handed the node its pending chain events."""
+        self.paid: tuple[int, bytes] | None = None
+        """(version, blob) of the written payments summary, once read or written."""
 
 
 class NodeHost:
@@ -178,6 +175,8 @@ class NodeHost:
         """`wake` calls that went through (chain events or a due timer)."""
         self.effect_failures = 0
         """`Watch`/`WakeAt` effects the supervisor refused or could not take."""
+        self.routing = PaymentRouting()
+        """Graph, scorer and height lent to awake nodes to send (decision 0023)."""
 
     @property
     def awake(self) -> int:
@@ -200,6 +199,7 @@ class NodeHost:
             try:
                 awake = self._awake.get(node_id) or await self._wake(node_id)
                 now = self._clock()
+                self.routing.lend(awake.node)
                 replies = awake.node.handle(peer, msg, int(now))
                 replies += await self._settle(node_id, awake, now, peer)
                 if not awake.caught_up:  # the first input of this wake
@@ -225,8 +225,37 @@ class NodeHost:
             try:
                 awake = self._awake.get(node_id) or await self._wake(node_id)
                 awake.caught_up = True  # `wake.events` are all the pending events
+                self.routing.saw_height(wake.tip.height if wake.tip else None)
+                self.routing.lend(awake.node)
                 await self._on_wake(node_id, awake, wake)
                 self.chain_wakes += 1
+            except LeaseLost:
+                self._drop(node_id)
+                self.failures += 1
+                raise WakeFailed(node_id, "lease_lost") from None
+
+    async def pay(
+        self, node_id: bytes, bolt11: str, authorisation: bytes, confirmation: bytes | None,
+        *, height: int,
+    ) -> dict[str, object]:  # fmt: skip
+        """Start a payment of `bolt11` under a device's `authorisation` (decision 0023),
+        waking the node if needed: `Node.pay`, the signer's `ApprovePayment` and the
+        commitment carrying the HTLC answered, the state written, then the messages
+        sent to the peer's live session. Returns the payment's view (its state may
+        already be final: a refusal). Raises `PaymentError` (nothing asked), `WakeFailed`.
+        `height`: the chain tip the HTLC's expiry counts from."""
+        lock = self._locks.get(node_id)
+        if lock is None:
+            lock = self._locks[node_id] = asyncio.Lock()
+        async with lock:
+            try:
+                awake = self._awake.get(node_id) or await self._wake(node_id)
+                now = self._clock()
+                self.routing.saw_height(height)
+                self.routing.lend(awake.node)
+                payment = awake.node.pay(bolt11, authorisation, confirmation, int(now))
+                await self._settle(node_id, awake, now, None)
+                return payment.view()
             except LeaseLost:
                 self._drop(node_id)
                 self.failures += 1
@@ -328,16 +357,13 @@ class NodeHost:
             lease_epoch=awake.lease.epoch,
         )  # fmt: skip
         node.dirty = False
+        await self._write_payments(node_id, awake)
         if self._plain is None:
             return
         if node.state.channels or awake.summary is not None:
             blob = json.dumps(node.channel_summaries(), sort_keys=True).encode()
             awake.summary = await self._put_plain(node_id, awake, CHANNELS_KEY, blob,
                                                   awake.summary)  # fmt: skip
-        if node.state.received or awake.payments is not None:
-            blob = json.dumps(node.received_payments(), sort_keys=True).encode()
-            awake.payments = await self._put_plain(node_id, awake, PAYMENTS_KEY, blob,
-                                                   awake.payments)  # fmt: skip
 
     async def _put_plain(
         self, node_id: bytes, awake: _Awake, key: str, blob: bytes, last: tuple[int, bytes] | None
@@ -359,6 +385,13 @@ class NodeHost:
             return None
         got = await self._run(self._plain.get, node_id, invoice_key(payment_hash))
         return None if got is None else got[1]
+
+    async def _write_payments(self, node_id: bytes, awake: _Awake) -> None:
+        """The clear payments list (sent and received, decisions 0022/0023), if changed."""
+        blob = PaymentRouting.summary(awake.node)
+        if self._plain is None or (blob is None and awake.paid is None):
+            return
+        awake.paid = await self._put_plain(node_id, awake, PAYMENTS_KEY, blob or b"[]", awake.paid)
 
     async def _effect(self, node_id: bytes, effect: Effect) -> None:
         if isinstance(effect, SendTo):

@@ -93,6 +93,8 @@ def channel_request(
     tag = raw[0] if raw else 0
     if not 0 <= index < 1 << 32:
         raise PolicyViolation("bad_request", f"channel index {index}")
+    if isinstance(parsed, io.ApprovePayment):
+        return approve_payment(core, node_id, index, parsed, epoch=epoch, now=now)
     refused: list[io.SignerRefused] = []
     answer: list[io.SignerResult] = []
 
@@ -127,6 +129,36 @@ def channel_request(
             return refused[0]
         raise
     return answer[0]
+
+
+def approve_payment(
+    core: SignerCore,
+    node_id: bytes,
+    index: int,
+    request: io.ApprovePayment,
+    *,
+    epoch: int,
+    now: int,
+) -> io.SignerResult:
+    """`ApprovePayment` (the node's channel request, decision 0023): `authorise_htlc`
+    answered as a channel result. `PaymentApproved` with the cap bound (amount + max
+    fee), or `SignerRefused` with the policy's reason (`device_frozen`, `replay`,
+    `over_hourly_limit`, `user_presence_required`, ...) or the channel's
+    (`policy-channel-unknown`, `policy-payment-already-paid`: the consent untouched).
+    Fencing raises `PolicyViolation` as for every channel request."""
+    try:
+        d = authorise_htlc(
+            core, node_id, index, request.authorisation, epoch=epoch, now=now,
+            confirmation=request.confirmation,
+        )  # fmt: skip
+    except PolicyViolation as v:
+        if v.reason in ("stale_epoch", "epoch_jump", "unknown_node"):
+            raise
+        return io.SignerRefused(v.reason, v.detail)
+    if not d.approved:
+        return io.SignerRefused(d.reason, d.outcome.value)
+    auth = decode_authorisation(request.authorisation)
+    return io.PaymentApproved(auth.payment_hash, auth.total_msat, d.reason)
 
 
 MUTUAL_DESTINATION = "policy-mutual-destination-allowlisted"
@@ -235,10 +267,21 @@ def authorise_htlc(
     refusal raises PolicyViolation, the consent untouched). Returns the payment
     decision."""
 
+    try:
+        auth = decode_authorisation(authorisation)
+    except DecodeError:
+        auth = None  # the policy refuses it (malformed), consent untouched
+
     def exists(txn: StateTxn) -> None:
         node = _node(txn, node_id)
-        if index >= node.channels or txn.channel(node_id, index) is None:
+        stored = None
+        if index < node.channels:
+            stored = load(txn, node_id, index, core.keys.node(node.index).channel(index))
+        if stored is None:
             raise PolicyViolation("policy-channel-unknown", f"index {index}")
+        if auth is not None and auth.payment_hash in stored.paid_hashes:
+            # Paid once: never again (decision 0023); checked before the consent is used.
+            raise PolicyViolation("policy-payment-already-paid", auth.payment_hash.hex())
 
     context = CONTEXT.pack(index, TAG_AUTHORISE)
     core._decide("authorise_htlc", node_id, epoch, now, exists, authorisation, context=context)
@@ -246,7 +289,7 @@ def authorise_htlc(
         d = core.policy.decide(authorisation, node_id=node_id, now=now, confirmation=confirmation)
         if not d.approved:
             return d
-        payment_hash = decode_authorisation(authorisation).payment_hash
+        assert auth is not None  # an approved authorisation decoded
 
         def add(txn: StateTxn) -> bytes:
             node = _node(txn, node_id)
@@ -254,7 +297,7 @@ def authorise_htlc(
             stored = load(txn, node_id, index, secrets)
             if stored is None:
                 raise PolicyViolation("policy-channel-unknown", f"index {index}")
-            stored.authorise_payment(payment_hash)
+            stored.authorise_payment(auth.payment_hash, auth.total_msat)
             data = cs.encode(stored)
             txn.put_channel(node_id, index, cs.funding_spk(stored.channel), data)
             return cs.record_hash(data)

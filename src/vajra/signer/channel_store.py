@@ -12,14 +12,18 @@ what the approved requests made it, which is what lets the audit log vouch for i
 approved channel entry carries the SHA-256 of the record it left, `record_hash`; the
 cross-check at open compares, `vajra.signer.replay`).
 
-Record, version 1 (integers big-endian; field encodings of `vajra.channel.signer_codec`):
+Record, version 2 (integers big-endian; field encodings of `vajra.channel.signer_codec`):
 
     version u8 | params | initial spec (0x00 | 0x01 spec) |
     holder u32 count x (number u64 | spec | signature u16 len + 0/64 | sigs) |
     holder_revoked + 1 u64 |
     counterparty u32 count x (number u64 | spec | point 33) |
     counterparty_revoked + 1 u64 |
-    approved_payments u16 count x 32 (sorted) | paid_hashes u32 count x 32 (sorted)
+    approved_payments u16 count x (hash 32 | cap_msat u64) (sorted by hash) |
+    paid_hashes u32 count x 32 (sorted)
+
+Version 1 (before decision 0023) stored approved hashes without caps; it still decodes,
+each such approval with cap 0 (nothing may be sent under it: a device authorises again).
 
 Canonical: one record state, one byte string (sets sorted, dicts by number), so its hash
 is stable. Kept is what the policy can still read: holder commitments from the last
@@ -55,7 +59,7 @@ from vajra.crypto.hashes import sha256
 from vajra.errors import DecodeError, PolicyViolation
 from vajra.signer.channels import ChannelSigner, _Held
 
-VERSION = 1
+VERSION = 2
 KNOWN_FIELDS = frozenset(
     {
         "secrets",
@@ -116,7 +120,8 @@ def encode(s: ChannelSigner) -> bytes:
         out += [_u(n, 8), encode_spec(spec), point]
     out.append(_u(s.counterparty_revoked + 1, 8))
     out.append(_u(len(s.approved_payments), 2))
-    out += sorted(s.approved_payments)
+    for payment_hash in sorted(s.approved_payments):
+        out += [payment_hash, _u(s.approved_payments[payment_hash], 8)]
     out.append(_u(len(s.paid_hashes), 4))
     out += sorted(s.paid_hashes)
     return b"".join(out)
@@ -127,7 +132,8 @@ def decode(data: bytes, secrets: ChannelSecrets) -> ChannelSigner:
     caller). DecodeError on anything else (the state's MAC makes that a bug or an
     edit, which the MAC or the audit cross-check reports first)."""
     r = Reader(data)
-    if r.u(1) != VERSION:
+    version = r.u(1)
+    if version not in (1, VERSION):
         raise DecodeError("unknown channel record version")
     params = read_params(r)
     initial = read_spec(r) if r.flag() else None
@@ -142,7 +148,10 @@ def decode(data: bytes, secrets: ChannelSecrets) -> ChannelSigner:
         n, spec = r.u(8), read_spec(r)
         counterparty[n] = (spec, r.take(33))
     counterparty_revoked = r.u(8) - 1
-    approved = {r.take(32) for _ in range(r.u(2))}
+    approved: dict[bytes, int] = {}
+    for _ in range(r.u(2)):
+        h = r.take(32)
+        approved[h] = r.u(8) if version == VERSION else 0
     paid = {r.take(32) for _ in range(r.u(4))}
     r.end()
     return ChannelSigner(

@@ -9,12 +9,17 @@ secrets; the runtime's core only says *which* commitment (number and spec).
 Kept per channel: the holder commitments validated (number, spec, the peer's signatures),
 the highest holder commitment revoked, the counterparty commitments signed and their
 points, the last counterparty revocation verified, and the payment hashes a device has
-authorised for outgoing HTLCs. Policy codes:
+authorised for outgoing HTLCs, each with its cap (amount + max fee, msat; decision 0023:
+the outgoing HTLCs with that hash in a counterparty commitment total at most the cap;
+the approval stays for retries while no preimage is known and is gone once one is).
+Policy codes:
 
     policy-commitment-retry-same        same counterparty number, different content
     policy-commitment-previous-revoked  counterparty n+1 before n-1 is revoked (verified)
     policy-commitment-sequence          counterparty number neither repeat nor +1
     policy-commitment-payment-approved  an outgoing HTLC no device authorised
+    policy-commitment-payment-cap       outgoing HTLCs of one payment hash above the
+                                        authorisation's amount + max fee
     policy-commitment-balance           balances + HTLCs differ from the capacity
     policy-commitment-payment-balance   our balance falls by more than our new HTLCs, or
                                         an HTLC we offered goes to the peer unpaid
@@ -90,7 +95,8 @@ class ChannelSigner:
     counterparty_revoked: int = -1
     initial_spec: CommitSpec | None = None
     """Commitment 0's content, from `SetupChannel`: both sides' commitment 0 must hold it."""
-    approved_payments: set[bytes] = field(default_factory=set)
+    approved_payments: dict[bytes, int] = field(default_factory=dict)
+    """Payment hash -> cap (msat): what a device authorised (`authorise_payment`)."""
     paid_hashes: set[bytes] = field(default_factory=set)
     """Payment hashes whose preimage the signer has seen: those HTLCs we offered may go
     to the peer."""
@@ -122,10 +128,15 @@ class ChannelSigner:
         s.counterparty[0] = (spec, first)
         return s
 
-    def authorise_payment(self, payment_hash: bytes) -> None:
-        """A device authorised one outgoing HTLC with this hash (one authorisation, one
-        payment: the first counterparty commitment that carries it consumes it)."""
-        self.approved_payments.add(payment_hash)
+    def authorise_payment(self, payment_hash: bytes, cap_msat: int) -> None:
+        """A device authorised a payment with this hash costing at most `cap_msat`
+        (amount + max fee): outgoing HTLCs with the hash may enter counterparty
+        commitments while their total stays within the cap (retries and parts included),
+        until the payment's preimage is known (decision 0023). A second authorisation for
+        a hash already approved replaces nothing: the first cap stands."""
+        if payment_hash in self.paid_hashes:
+            raise PolicyViolation("policy-payment-already-paid", payment_hash.hex())
+        self.approved_payments.setdefault(payment_hash, cap_msat)
 
     def handle(
         self, request: io.SignerRequest, *, allowlisted: Allowlist | None = None
@@ -175,9 +186,18 @@ class ChannelSigner:
             if previous.find(Side.LOCAL, h.id) is None and r.number != last
         ]
         for h in new_outgoing:
-            if h.payment_hash not in self.approved_payments:
+            cap = self.approved_payments.get(h.payment_hash)
+            if cap is None:
                 raise PolicyViolation(
                     "policy-commitment-payment-approved", f"HTLC {h.id} not authorised"
+                )
+            total = sum(
+                o.amount_msat for o in r.spec.offered_by(Side.LOCAL)
+                if o.payment_hash == h.payment_hash
+            )  # fmt: skip
+            if total > cap:
+                raise PolicyViolation(
+                    "policy-commitment-payment-cap", f"{total} msat > {cap} msat authorised"
                 )
         commitment = self._build(r.spec, Side.REMOTE, r.number, r.per_commitment_point)
         digest = commitment_sighash(commitment, self._funding_script(), self.channel.capacity_sat)
@@ -188,8 +208,6 @@ class ChannelSigner:
             htlc_key.sign_digest(d)
             for d in self._htlc_digests(commitment, keys, Side.REMOTE, r.spec.feerate_per_kw)
         )
-        for h in new_outgoing:
-            self.approved_payments.discard(h.payment_hash)
         self.counterparty[r.number] = (r.spec, r.per_commitment_point)
         return io.CounterpartySigned(signature, htlc_sigs)
 
@@ -315,6 +333,8 @@ class ChannelSigner:
         """Our balance falls only by the HTLCs we newly offer; an HTLC we offered leaves
         toward the peer only against its preimage (else it must come back to us)."""
         self.paid_hashes.update(sha256(p) for p in preimages)
+        for h in self.paid_hashes.intersection(self.approved_payments):
+            del self.approved_payments[h]  # paid: the authorisation is used up
         ours = Side.LOCAL
         floor = previous.balance_msat[ours]
         floor -= sum(h.amount_msat for h in spec.offered_by(ours) if not previous.find(ours, h.id))

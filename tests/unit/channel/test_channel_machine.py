@@ -50,7 +50,7 @@ def test_revoke_and_ack_with_nothing_to_revoke_fails_the_channel() -> None:
 
 def test_peer_messages_wait_while_the_signer_works_and_commands_are_busy() -> None:
     p = make_pair()
-    p.a.signer.authorise_payment(sha256(b"\x01" * 32))
+    p.a.signer.authorise_payment(sha256(b"\x01" * 32), 10**12)
     p.a.channel.command(io.AddHtlc(5_000_000, sha256(b"\x01" * 32), 700_000), 0.0)
     p.a.channel.command(io.SignCommitment(), 0.0)
     p.flush()
@@ -80,7 +80,7 @@ def test_a_signer_result_nobody_asked_for_is_a_typed_error() -> None:
 
 def test_a_flood_while_the_signer_works_fails_the_channel() -> None:
     p = make_pair()
-    p.a.signer.authorise_payment(sha256(b"\x01" * 32))
+    p.a.signer.authorise_payment(sha256(b"\x01" * 32), 10**12)
     p.a.channel.command(io.AddHtlc(5_000_000, sha256(b"\x01" * 32), 700_000), 0.0)
     p.a.channel.command(io.SignCommitment(), 0.0)
     assert p.a.channel.awaiting_signer

@@ -101,7 +101,7 @@ def _step(p: Pair, action: tuple[str, bool, int, bool], counter: list[int]) -> N
             counter[0] += 1
             payment_hash = sha256(_preimage(counter[0]))
             if flag:  # authorised up front; the others only when "authorise" comes
-                ep.signer.authorise_payment(payment_hash)
+                ep.signer.authorise_payment(payment_hash, 10**12)
             ch.command(io.AddHtlc(n, payment_hash, 700_000), 0.0)
         elif kind in ("fulfill", "fail"):
             ready = ch.ledger.settleable(Side.LOCAL)
@@ -150,7 +150,7 @@ def _step(p: Pair, action: tuple[str, bool, int, bool], counter: list[int]) -> N
 
 def _authorise_all(ep: Endpoint) -> None:
     for h in ep.channel.ledger.projected().offered_by(Side.LOCAL):
-        ep.signer.authorise_payment(h.payment_hash)
+        ep.signer.authorise_payment(h.payment_hash, 10**12)
 
 
 @settings(
@@ -199,7 +199,7 @@ def test_unauthorised_outgoing_htlc_is_refused_then_signed_once_authorised() -> 
     # Nothing but the update itself went out; both sides still agree on commitment 0.
     assert p.a.channel.state is State.NORMAL
     assert [m.NAME for m in p.a_to_b] == ["update_add_htlc"]
-    p.a.signer.authorise_payment(sha256(preimage))
+    p.a.signer.authorise_payment(sha256(preimage), 10**12)
     p.settle_all()
     _check_agreement(p)
     assert p.a.channel.ledger.local_commit.spec.htlcs[0].amount_msat == 5_000_000

@@ -113,7 +113,7 @@ def test_funder_closes_and_both_get_one_signed_transaction_to_the_satoshi() -> N
 def test_fundee_closes_with_an_htlc_in_flight_which_settles_first() -> None:
     p = _pair()
     pre = b"\x05" * 32
-    p.a.signer.authorise_payment(sha256(pre))
+    p.a.signer.authorise_payment(sha256(pre), 10**12)
     p.a.channel.command(io.AddHtlc(20_000_000, sha256(pre), 700_000), 0.0)
     p.flush()
     p.settle_all()
@@ -283,7 +283,7 @@ def test_random_closes_agree_on_one_transaction_and_pay_each_side_its_balance(
     p = _pair()
     for i, (amount, _) in enumerate(htlcs):
         pre = bytes([i + 1]) * 32
-        p.a.signer.authorise_payment(sha256(pre))
+        p.a.signer.authorise_payment(sha256(pre), 10**12)
         p.a.channel.command(io.AddHtlc(amount, sha256(pre), 700_000), 0.0)
         p.flush()
     p.settle_all()

@@ -103,7 +103,7 @@ def test_open_both_roles_then_pay(anchors: bool) -> None:
     p = Pair(Endpoint(a.est.channel(), a.signer), Endpoint(b.est.channel(), b.signer))
     _check_agreement(p)  # commitment 0, built on each side, byte for byte
     preimage = b"\x05" * 32
-    a.signer.authorise_payment(sha256(preimage))
+    a.signer.authorise_payment(sha256(preimage), 10**12)
     p.a.channel.command(io.AddHtlc(7_000_000, sha256(preimage), 700_000), 0.0)
     p.flush()
     p.settle_all()

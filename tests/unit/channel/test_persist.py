@@ -85,7 +85,7 @@ def test_decoded_channels_carry_on_and_agree(
 def test_a_decoded_copy_answers_exactly_like_the_original() -> None:
     p = make_pair()
     preimage = b"\x07" * 32
-    p.a.signer.authorise_payment(sha256(preimage))
+    p.a.signer.authorise_payment(sha256(preimage), 10**12)
     p.a.channel.command(io.AddHtlc(9_000_000, sha256(preimage), 700_000), 0.0)
     p.flush()
     p.settle_all()
@@ -100,7 +100,7 @@ def test_a_decoded_copy_answers_exactly_like_the_original() -> None:
 
 def test_not_at_rest_is_refused_with_the_state() -> None:
     p = make_pair()
-    p.a.signer.authorise_payment(sha256(b"\x01" * 32))
+    p.a.signer.authorise_payment(sha256(b"\x01" * 32), 10**12)
     p.a.channel.command(io.AddHtlc(9_000_000, sha256(b"\x01" * 32), 700_000), 0.0)
     with pytest.raises(NotAtRest):  # update_add_htlc not collected yet
         encode_channel(p.a.channel)
@@ -175,7 +175,7 @@ def test_garbage_raises_decode_error_only(data: bytes) -> None:
 def _sample_channel_bytes() -> bytes:
     p = make_pair()
     preimage = b"\x09" * 32
-    p.a.signer.authorise_payment(sha256(preimage))
+    p.a.signer.authorise_payment(sha256(preimage), 10**12)
     p.a.channel.command(io.AddHtlc(9_000_000, sha256(preimage), 700_000), 0.0)
     p.flush()
     p.settle_all()

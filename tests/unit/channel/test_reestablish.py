@@ -26,7 +26,7 @@ PRE_POINT = pubkey_from_secret(b"\x01" * 32)
 
 
 def _add(p: Pair, n: int, amount: int = 5_000_000) -> None:
-    p.a.signer.authorise_payment(sha256(PRE[n]))
+    p.a.signer.authorise_payment(sha256(PRE[n]), 10**12)
     p.a.channel.command(io.AddHtlc(amount, sha256(PRE[n]), 700_000), 0.0)
     p.flush()
 
@@ -116,7 +116,7 @@ def test_commit_then_revoke_keep_their_order_too() -> None:
     p.answer(p.a)
     p.deliver(to_b=True)
     # B adds its own update and signs before answering A's commitment_signed.
-    p.b.signer.authorise_payment(sha256(PRE[3]))
+    p.b.signer.authorise_payment(sha256(PRE[3]), 10**12)
     p.b.channel.command(io.AddHtlc(2_000_000, sha256(PRE[3]), 700_000), 0.0)
     p.b.channel.command(io.SignCommitment(), 0.0)
     p.flush()

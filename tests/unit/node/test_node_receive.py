@@ -132,7 +132,7 @@ def pay(
                        keysend_preimage=keysend)  # fmt: skip
     onion, rp = build_payment_onion(os.urandom(32), [RouteHop(NODE_ID, SCID)], final, payment_hash)
     assert funder.signer is not None
-    funder.signer.authorise_payment(payment_hash)  # the payer's device said yes
+    funder.signer.authorise_payment(payment_hash, total_msat or amount_msat)  # the payer's device said yes
     ch.command(io.AddHtlc(rp.amount_msat, payment_hash, rp.cltv_expiry, onion.packet), 0.0)
     return onion.shared_secrets
 
@@ -168,7 +168,11 @@ def test_invoice_paid_once_irrevocably_committed() -> None:
     assert rec["direction"] == "incoming" and rec["parts"] == 1
     assert sha256(bytes.fromhex(str(rec["preimage"]))) == payment_hash
     assert not host.node.state.receive.onions and not host.node.state.receive.resolutions
-    # Paying the same invoice again is refused (already settled: PERM|15).
+    # Paying the same invoice again is refused (already settled: PERM|15). The payer's
+    # own signer would refuse to pay a hash it saw paid (decision 0023): this is another
+    # payer, who does not know.
+    assert funder.signer is not None
+    funder.signer.paid_hashes.discard(payment_hash)
     ss = pay(funder, ch, payment_hash, 30_000_000, secret=secret)
     (fail,) = [m for m in dance(host, funder, ch) if m.NAME == "update_fail_htlc"]
     assert failure_code(ss, fail) == INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS
@@ -226,7 +230,7 @@ def test_bad_onion_is_answered_malformed() -> None:
     onion, rp = build_payment_onion(os.urandom(32), [RouteHop(NODE_ID, SCID)], final, payment_hash)
     bad = onion.packet[:-1] + bytes([onion.packet[-1] ^ 1])  # HMAC broken
     assert funder.signer is not None
-    funder.signer.authorise_payment(payment_hash)
+    funder.signer.authorise_payment(payment_hash, 1_000_000)
     ch.command(io.AddHtlc(rp.amount_msat, payment_hash, rp.cltv_expiry, bad), 0.0)
     (m,) = [m for m in dance(host, funder, ch) if m.NAME == "update_fail_malformed_htlc"]
     assert isinstance(m, UpdateFailMalformedHtlc) and m.failure_code == INVALID_ONION_HMAC

@@ -26,7 +26,7 @@ def _peer_pays(w: World, amount_msat: int, preimage: bytes = PREIMAGE) -> None:
     """The peer offers one HTLC to the hosted node, which fulfils it: two full
     commitment dances, every signature of the hosted side through the core."""
     p = w.pair
-    p.b.signer.authorise_payment(sha256(preimage))
+    p.b.signer.authorise_payment(sha256(preimage), 10**12)
     htlc_id = p.b.channel.ledger.next_htlc_id[Side.LOCAL]
     p.b.channel.command(io.AddHtlc(amount_msat, sha256(preimage), 700_000), 0.0)
     p.flush()

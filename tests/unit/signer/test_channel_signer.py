@@ -23,7 +23,7 @@ PREIMAGE = b"\x07" * 32
 def _round_with_htlc() -> Pair:
     """A offers B one authorised 5,000 sat HTLC; both commitments advance to 1."""
     p = make_pair()
-    p.a.signer.authorise_payment(sha256(PREIMAGE))
+    p.a.signer.authorise_payment(sha256(PREIMAGE), 10**12)
     p.a.channel.command(io.AddHtlc(5_000_000, sha256(PREIMAGE), 700_000), 0.0)
     p.flush()
     p.settle_all()
@@ -100,7 +100,7 @@ def test_never_signs_a_revoked_holder_commitment() -> None:
 
 def test_bad_commitment_signature_is_refused_and_fails_the_channel() -> None:
     p = make_pair()
-    p.a.signer.authorise_payment(sha256(PREIMAGE))
+    p.a.signer.authorise_payment(sha256(PREIMAGE), 10**12)
     p.a.channel.command(io.AddHtlc(5_000_000, sha256(PREIMAGE), 700_000), 0.0)
     p.a.channel.command(io.SignCommitment(), 0.0)
     p.flush()
@@ -121,7 +121,7 @@ def test_bad_commitment_signature_is_refused_and_fails_the_channel() -> None:
 
 def test_htlc_signatures_must_match_the_htlc_outputs() -> None:
     p = make_pair()
-    p.a.signer.authorise_payment(sha256(PREIMAGE))
+    p.a.signer.authorise_payment(sha256(PREIMAGE), 10**12)
     p.a.channel.command(io.AddHtlc(5_000_000, sha256(PREIMAGE), 700_000), 0.0)
     p.a.channel.command(io.SignCommitment(), 0.0)
     p.flush()

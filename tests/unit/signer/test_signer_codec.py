@@ -63,6 +63,7 @@ requests = st.one_of(
     st.builds(io.RevokeHolderCommitment, u64),
     st.builds(io.SetupChannel, params, specs()),
     st.builds(io.SignMutualClose, st.binary(max_size=80), st.binary(max_size=80), u64),
+    st.builds(io.ApprovePayment, st.binary(max_size=300), st.none() | st.binary(max_size=200)),
 )
 ascii_text = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=60)
 results = st.one_of(
@@ -71,6 +72,7 @@ results = st.one_of(
     st.builds(io.HolderRevoked, b32, point),
     st.just(io.ChannelSetUp()),
     st.builds(io.MutualCloseSigned, b64),
+    st.builds(io.PaymentApproved, b32, u64, ascii_text),
     st.builds(io.SignerRefused, ascii_text, st.text(max_size=100)),
 )
 

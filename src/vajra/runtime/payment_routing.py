@@ -1,0 +1,47 @@
+"""What a worker lends its awake nodes to send payments (decision 0023): the graph, the
+ONE scorer of this worker process (decision 0019 wants one per runtime: workers share
+no memory, so until the supervisor serves routes every node of a worker learns from the
+attempts of all of them), the newest chain height seen, and the OS's randomness for
+onion session keys. Also the clear payments summary the admin API lists.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from vajra.gossip.graph import Graph
+from vajra.node import Node
+from vajra.node.payments import PaymentContext
+from vajra.routing.scorer import Scorer
+
+PAYMENTS_KEY = "payments"
+"""Unsealed, per node: the JSON list `Node.payments()` gives (the shape shared with
+received payments: no key material; a succeeded payment's preimage is its proof of
+payment, which the payer may show)."""
+
+
+class PaymentRouting:
+    __slots__ = ("graph", "height", "scorer")
+
+    def __init__(self, graph: Graph | None = None, scorer: Scorer | None = None) -> None:
+        self.graph = graph or Graph()
+        self.scorer = scorer or Scorer()
+        self.height = 0
+        """The newest chain height this worker saw (0: none yet, nothing is sent)."""
+
+    def saw_height(self, height: int | None) -> None:
+        if height is not None and height > self.height:
+            self.height = height
+
+    def lend(self, node: Node) -> None:
+        """Give an awake node what it needs to route (before each input)."""
+        if self.height > 0:
+            node.payer.context = PaymentContext(self.graph, self.scorer, self.height, os.urandom)
+
+    @staticmethod
+    def summary(node: Node) -> bytes | None:
+        """The clear payments list, or None when the node has no payment."""
+        if not node.state.payments and not node.state.received:
+            return None
+        return json.dumps(node.payments(), sort_keys=True).encode()
