@@ -132,7 +132,9 @@ def pay(
                        keysend_preimage=keysend)  # fmt: skip
     onion, rp = build_payment_onion(os.urandom(32), [RouteHop(NODE_ID, SCID)], final, payment_hash)
     assert funder.signer is not None
-    funder.signer.authorise_payment(payment_hash, total_msat or amount_msat)  # the payer's device said yes
+    funder.signer.authorise_payment(
+        payment_hash, total_msat or amount_msat
+    )  # the payer's device said yes
     ch.command(io.AddHtlc(rp.amount_msat, payment_hash, rp.cltv_expiry, onion.packet), 0.0)
     return onion.shared_secrets
 
