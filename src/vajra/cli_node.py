@@ -5,6 +5,8 @@ running runtime.
     vajra node ID invoice AMOUNT_MSAT --description TEXT [--expiry S]
                                            a BOLT 11 invoice (the node stays asleep)
     vajra node ID payments                 received (and sent) payments and their states
+    vajra node ID pay BOLT11 --device NAME [--user-present] [--max-fee-msat N]
+                                           pay an invoice under the device's authorisation
 
     vajra node ID address                  a fresh receive address of the node
     vajra node ID balance                  confirmed and unconfirmed sat
@@ -107,6 +109,56 @@ def cmd_payments(args: argparse.Namespace) -> int:
         lines.append(f"{p['direction']:8}  {p['payment_hash']}  {p['amount_msat']} msat{fee}  "
                      f"{p['state']}{why}")  # fmt: skip
     _print(args, out, "\n".join(lines) or "no payments")
+    return 0
+
+
+FINAL_STATES = ("succeeded", "failed")
+
+
+def cmd_pay(args: argparse.Namespace) -> int:
+    """Pay a BOLT 11 invoice: the device signs a `PaymentAuthorisation` for the
+    invoice's own hash and amount (as `vajra device authorise` would), the runtime's
+    worker wakes the node and starts it (decision 0023), and this waits for a final
+    state in the payments list. Exit 1 when it failed (the reason printed)."""
+    from vajra.cli_device import DeviceFile, _dir
+    from vajra.node.payments import PaymentError, read_invoice
+    from vajra.signer.messages import FLAG_USER_PRESENT, Confirmation, PaymentAuthorisation
+
+    if args.max_fee_msat < 0:
+        raise CliError("usage", f"--max-fee-msat must be >= 0, not {args.max_fee_msat}")
+    try:  # the device reads what it signs from the invoice itself, not from the runtime
+        inv = read_invoice(args.bolt11, int(time.time()))
+    except PaymentError as e:
+        raise CliError(e.code, str(e)) from None
+    assert inv.amount_msat is not None
+    dev = DeviceFile(_dir(args) / f"{args.device}.json")
+    auth = PaymentAuthorisation(
+        bytes.fromhex(args.id), inv.payment_hash, inv.amount_msat, args.max_fee_msat,
+        int(time.time()) + args.expiry_s, dev.next_counter(), dev.key.device_id,
+        FLAG_USER_PRESENT if args.user_present else 0,
+    ).signed(dev.key)  # fmt: skip
+    body: dict[str, Any] = {"bolt11": args.bolt11, "authorisation": auth.encode().hex()}
+    if args.confirm_by:
+        owner = DeviceFile(_dir(args) / f"{args.confirm_by}.json")
+        body["confirmation"] = (
+            Confirmation(auth.auth_id, owner.key.device_id).signed(owner.key).encode().hex()
+        )
+    rec: dict[str, Any] = dict(_call(args, "pay", body, under=""))
+    deadline = time.monotonic() + args.timeout
+    while rec.get("state") not in FINAL_STATES and time.monotonic() < deadline:
+        time.sleep(0.25)
+        for p in _call(args, "payments", under="")["payments"]:
+            if p.get("direction") == "outgoing" and p["payment_hash"] == inv.payment_hash.hex():
+                rec = dict(p)
+    state = rec.get("state")
+    if state not in FINAL_STATES:
+        raise CliError("timeout", f"still {state} after {args.timeout} s", {
+            "error": "timeout", "detail": f"still {state}", "payment": rec})  # fmt: skip
+    if state == "failed":
+        raise CliError("payment_failed", str(rec.get("reason") or ""),
+                       {"error": "payment_failed", "detail": rec.get("reason"), "payment": rec})  # fmt: skip
+    _print(args, rec, f"paid {rec['amount_msat']} msat (fee {rec['fee_msat']} msat): "
+                      f"preimage {rec.get('preimage')}")  # fmt: skip
     return 0
 
 
@@ -223,6 +275,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c.add_argument("--expiry", type=int, default=3600, help="seconds the invoice is valid")
     cmd("payments", "the node's payments, sent and received: hash, direction, state, amount, fee",
         cmd_payments)  # fmt: skip
+    c = cmd("pay", "pay a BOLT 11 invoice, authorised by --device; waits for the outcome",
+            cmd_pay)  # fmt: skip
+    c.add_argument("bolt11", help="the BOLT 11 invoice (with an amount)")
+    c.add_argument("--device", required=True, help="the device that authorises (its file)")
+    c.add_argument("--device-dir", default=None, help="device files (env VAJRA_DEVICE_DIR)")
+    c.add_argument("--max-fee-msat", type=int, default=0,
+                   help="most routing fee the device allows, msat (default 0: direct peer)")  # fmt: skip
+    c.add_argument("--expiry-s", type=int, default=300, help="authorisation valid this long")
+    c.add_argument("--user-present", action="store_true", help="ring squeezed / biometric")
+    c.add_argument("--confirm-by", help="an owner device confirming a large payment")
+    c.add_argument("--timeout", type=float, default=120.0,
+                   help="seconds to wait for succeeded/failed (exit 1 if neither)")  # fmt: skip
     cmd("address", "a fresh receive address of the node (watched before it is shown)",
         cmd_address)  # fmt: skip
     cmd("balance", "confirmed and unconfirmed balance in sat, from the chain watcher",

@@ -28,16 +28,21 @@ from vajra.node.effects import Wake, WakeAt, Watch
 from vajra.runtime.control_proto import (
     DONE,
     MAX_PACKET,
+    PAID,
+    PAY,
     REQUEST,
     RESPONSE,
     WAKE,
     ControlDecodeError,
     Done,
+    PayPush,
     Request,
     WakePush,
+    decode_paid,
     decode_response,
     encode_error,
     encode_ok,
+    encode_paid,
 )
 from vajra.runtime.node_host import NodeHost
 from vajra.runtime.node_services import ServiceError
@@ -59,13 +64,16 @@ class ControlClient:
         on_push: Callable[[WakePush], None],
         *,
         timeout: float = DEFAULT_TIMEOUT,
+        on_pay: Callable[[PayPush], None] | None = None,
     ) -> None:
         """`store_path`: the store file holding `chain_events`, or None when the runtime
-        has no chain watcher (then no node has events)."""
+        has no chain watcher (then no node has events). `on_pay`: the supervisor's PAY
+        (answered with `paid`)."""
         self._sock = socket.socket(fileno=fd)
         self._sock.setblocking(False)
         self._index_of = index_of
         self._on_push = on_push
+        self._on_pay = on_pay
         self.timeout = timeout
         self._next = int.from_bytes(os.urandom(6), "big") << 8
         self._pending: dict[int, asyncio.Future[tuple[str, str] | None]] = {}
@@ -100,6 +108,8 @@ class ControlClient:
                         fut.set_result(err)
                 elif data[0] == WAKE:
                     self._on_push(WakePush.decode(data))
+                elif data[0] == PAY and self._on_pay is not None:
+                    self._on_pay(PayPush.decode(data))
                 else:
                     raise ControlDecodeError(f"unexpected packet type {data[0]}")
             except ControlDecodeError as e:
@@ -176,6 +186,13 @@ class ControlClient:
         with contextlib.suppress(OSError):
             self._sock.send(Done(push.push_id, push.node_index, ok).encode())
 
+    def paid(self, rid: int, ok: bool, body: dict[str, object]) -> None:
+        """Answer the supervisor's PAY `rid`: the payment's view, or {code, detail}."""
+        try:
+            self._sock.send(encode_paid(rid, ok, body))
+        except OSError as e:
+            log.warning("event=paid_send_failed error=%s", type(e).__name__)
+
 
 async def serve_push(host: NodeHost, client: ControlClient, node_id: bytes, push: WakePush) -> None:
     """Carry out a wake push for `node_id`: read its pending events, hand them over with
@@ -205,6 +222,8 @@ class ControlServer:
         self.socks = socks
         self.handler = handler
         self._tasks: set[asyncio.Task[None]] = set()
+        self._next = int.from_bytes(os.urandom(6), "big") << 8
+        self._paying: dict[int, asyncio.Future[tuple[bool, dict[str, object]]]] = {}
         for s in socks:
             s.setblocking(False)
 
@@ -231,6 +250,36 @@ class ControlServer:
             log.warning("event=wake_push_failed worker=%d error=%s", worker, type(e).__name__)
             return False
 
+    async def pay(
+        self, worker: int, node_index: int, height: int, authorisation: bytes,
+        confirmation: bytes | None, bolt11: str, *, timeout: float = 60.0,
+    ) -> tuple[bool, dict[str, object]]:  # fmt: skip
+        """Ask `worker` to start paying `bolt11` from node `node_index` (decision 0023):
+        (True, the payment's view) or (False, {code, detail}). Raises `ServiceError`
+        (`unavailable`: the worker could not be reached or did not answer in `timeout`;
+        `bad_request`: the fields do not fit a packet)."""
+        self._next += 1
+        rid = self._next
+        try:
+            packet = PayPush(rid, node_index, height, authorisation, confirmation, bolt11).encode()
+        except ValueError as e:
+            raise ServiceError("bad_request", str(e)) from None
+        fut: asyncio.Future[tuple[bool, dict[str, object]]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._paying[rid] = fut
+        try:
+            try:
+                self.socks[worker].send(packet)
+            except OSError as e:
+                raise ServiceError("unavailable", f"worker channel: {type(e).__name__}") from None
+            try:
+                return await asyncio.wait_for(fut, timeout)
+            except TimeoutError:
+                raise ServiceError("unavailable", f"no answer in {timeout} s") from None
+        finally:
+            self._paying.pop(rid, None)
+
     def _readable(self, worker: int) -> None:
         s = self.socks[worker]
         while True:
@@ -248,6 +297,11 @@ class ControlServer:
                     task.add_done_callback(self._tasks.discard)
                 elif data[0] == DONE:
                     self.handler.done(worker, Done.decode(data))
+                elif data[0] == PAID:
+                    rid, ok, body = decode_paid(data)
+                    fut = self._paying.pop(rid, None)
+                    if fut is not None and not fut.done():
+                        fut.set_result((ok, body))
                 else:
                     raise ControlDecodeError(f"unexpected packet type {data[0]}")
             except ControlDecodeError as e:

@@ -13,10 +13,13 @@ the first byte says which (big-endian fields):
                          cancel)
                op ACK    upto_seq u64
       DONE     4 | push_id u64 | node_index u32 | ok u8     (a pushed wake finished)
+      PAID     6 | id u64 | ok u8 | JSON (ok: the payment's view; else {code, detail})
     supervisor -> worker
       RESPONSE 2 | id u64 | status u8 (0 ok, 1 error) | error: code_len u8 | code | detail
       WAKE     3 | push_id u64 | node_index u32 | reason u8 (1 chain, 2 timer)
                | tip_height i64 (-1: no tip) | tip_hash 32
+      PAY      5 | id u64 | node_index u32 | height i64 | auth_len u16 | authorisation
+               | conf_len u16 (0: none) | confirmation | bolt11 (ASCII)   (decision 0023)
 
 A worker's request ids start at a random value per process, so a response meant for
 its dead predecessor is dropped; a WAKE for the predecessor is served by the replacement
@@ -26,6 +29,7 @@ its dead predecessor is dropped; a WAKE for the predecessor is served by the rep
 
 from __future__ import annotations
 
+import json
 import struct
 from dataclasses import dataclass
 
@@ -34,7 +38,7 @@ from vajra.chain.types import BlockRef, Purpose
 from vajra.errors import DecodeError
 from vajra.node.effects import WakeAt, Watch
 
-REQUEST, RESPONSE, WAKE, DONE = 1, 2, 3, 4
+REQUEST, RESPONSE, WAKE, DONE, PAY, PAID = 1, 2, 3, 4, 5, 6
 OP_WATCH, OP_TIMER, OP_ACK = 1, 2, 3
 KIND_SCRIPT, KIND_OUTPOINT = 1, 2
 REASONS = {1: "chain", 2: "timer"}
@@ -49,6 +53,11 @@ _WAKE = struct.Struct(">BQIBq32s")
 _DONE = struct.Struct(">BQIB")
 _TIMER = struct.Struct(">qq")
 _ACK = struct.Struct(">Q")
+_PAY = struct.Struct(">BQIq")
+_PAID = struct.Struct(">BQB")
+_LEN = struct.Struct(">H")
+MAX_BOLT11 = 7089
+"""BOLT 11 has no length limit of its own; this is the QR code's (alphanumeric, 40-L)."""
 
 
 class ControlDecodeError(DecodeError):
@@ -178,3 +187,69 @@ class Done:
             raise ControlDecodeError("bad done length")
         _, pid, index, ok = _DONE.unpack(data)
         return cls(pid, index, bool(ok))
+
+
+@dataclass(frozen=True, slots=True)
+class PayPush:
+    """The supervisor asks the node's worker to start paying `bolt11` (decision 0023)."""
+
+    id: int
+    node_index: int
+    height: int
+    authorisation: bytes
+    confirmation: bytes | None
+    bolt11: str
+
+    def encode(self) -> bytes:
+        conf = self.confirmation or b""
+        if len(self.authorisation) > 0xFFFF or len(conf) > 0xFFFF:
+            raise ValueError("authorisation or confirmation too long")
+        if len(self.bolt11) > MAX_BOLT11 or not self.bolt11.isascii():
+            raise ValueError("bolt11 too long or not ASCII")
+        return b"".join((
+            _PAY.pack(PAY, self.id, self.node_index, self.height),
+            _LEN.pack(len(self.authorisation)), self.authorisation,
+            _LEN.pack(len(conf)), conf, self.bolt11.encode(),
+        ))  # fmt: skip
+
+    @classmethod
+    def decode(cls, data: bytes) -> PayPush:
+        if len(data) > MAX_PACKET:
+            raise ControlDecodeError("pay packet too long")
+        try:
+            _, rid, index, height = _PAY.unpack_from(data)
+            at = _PAY.size
+            (n,) = _LEN.unpack_from(data, at)
+            auth = data[at + 2 : at + 2 + n]
+            at += 2 + n
+            (m,) = _LEN.unpack_from(data, at)
+            conf = data[at + 2 : at + 2 + m]
+            at += 2 + m
+        except struct.error:
+            raise ControlDecodeError("short pay packet") from None
+        if len(auth) != n or len(conf) != m:
+            raise ControlDecodeError("short pay packet")
+        try:
+            bolt11 = data[at:].decode("ascii")
+        except UnicodeDecodeError:
+            raise ControlDecodeError("bolt11 not ASCII") from None
+        return cls(rid, index, height, bytes(auth), bytes(conf) or None, bolt11)
+
+
+def encode_paid(rid: int, ok: bool, body: dict[str, object]) -> bytes:
+    """The worker's answer to a `PayPush`: the payment's view, or {code, detail}."""
+    return _PAID.pack(PAID, rid, int(ok)) + json.dumps(body).encode()[: MAX_PACKET - _PAID.size]
+
+
+def decode_paid(data: bytes) -> tuple[int, bool, dict[str, object]]:
+    """(request id, ok, body) of a PAID packet."""
+    if len(data) < _PAID.size:
+        raise ControlDecodeError("short paid packet")
+    _, rid, ok = _PAID.unpack_from(data)
+    try:
+        body = json.loads(data[_PAID.size :])
+    except ValueError:
+        raise ControlDecodeError("paid body is not JSON") from None
+    if not isinstance(body, dict) or ok > 1:
+        raise ControlDecodeError("bad paid packet")
+    return rid, bool(ok), body

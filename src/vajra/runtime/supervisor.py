@@ -414,6 +414,23 @@ class Supervisor:
             self.runtime_id,
         )  # fmt: skip
 
+    async def pay(
+        self, node_id: bytes, bolt11: str, authorisation: bytes, confirmation: bytes | None
+    ) -> tuple[bool, dict[str, object]]:
+        """Hand a payment to the worker owning the node (`index % W`, over its control
+        channel; decision 0023): (True, the payment's view) or (False, {code, detail})
+        with code `unknown_node`, `no_chain_tip`, the worker's `PaymentError` code or
+        `wake_failed`. Raises `ServiceError` (`unavailable`, `bad_request`)."""
+        index = await asyncio.to_thread(self._node_index, node_id)
+        if index is None:
+            return False, {"code": "unknown_node", "detail": node_id.hex()}
+        tip = self.chain.watcher.tip() if self.chain is not None else None
+        if tip is None:  # the HTLC's cltv_expiry counts from the tip (BOLT 4)
+            return False, {"code": "no_chain_tip", "detail": "the runtime has no chain tip"}
+        return await self.control_server.pay(
+            index % self.cfg.workers, index, tip.height, authorisation, confirmation, bolt11
+        )
+
     def _node_index(self, node_id: bytes) -> int | None:
         """The node's index in the address fabric: the watcher's node key."""
         row = self.store.get_node(node_id)

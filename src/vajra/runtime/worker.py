@@ -40,6 +40,7 @@ from typing import Any
 
 from vajra.bitcoin.chains import CHAIN_HASHES
 from vajra.errors import VajraError
+from vajra.node.payments import PaymentError
 from vajra.noise import StaticKey
 from vajra.osutil import die_with_parent, no_core_dumps
 from vajra.peer import (
@@ -51,14 +52,15 @@ from vajra.peer import (
     PeerConnection,
     SessionConfig,
 )
+from vajra.peer.connection import State as ConnState
 from vajra.runtime import handover, hibernation
 from vajra.runtime.admission import Admission, AdmissionLimits, source_of
 from vajra.runtime.channel_sessions import PeerRoutes, node_config
 from vajra.runtime.control import ControlClient, serve_push
-from vajra.runtime.control_proto import WakePush
+from vajra.runtime.control_proto import PayPush, WakePush
 from vajra.runtime.fabric import AddressPool
 from vajra.runtime.keytable import COUNTERS, GAUGES, Counters, KeyTable, NodeStates
-from vajra.runtime.node_host import ChannelAborted, HostConfig, NodeHost
+from vajra.runtime.node_host import ChannelAborted, HostConfig, NodeHost, WakeFailed
 from vajra.runtime.remote_signer import SignerUnavailable
 from vajra.runtime.signer_api import SignerClient
 from vajra.runtime.wake_limits import WakeLimiter, WakeLimits
@@ -551,6 +553,7 @@ class Worker:
                 cfg.store if cfg.chain_events else None,
                 self.waking.get,
                 lambda push: self.spawn(self._pushed_wake(push)),
+                on_pay=lambda push: self.spawn(self._pay(push)),
             )
             if cfg.control_fd >= 0
             else None
@@ -596,12 +599,51 @@ class Worker:
             self.count["pushed_wake_failures"] += 1
         self.control.done(push, ok)
 
+    async def _pay(self, push: PayPush) -> None:
+        """The supervisor's PAY (decision 0023): `NodeHost.pay` wakes the node if needed,
+        and the answer is the payment's view or a typed error {code, detail}."""
+        assert self.control is not None
+        node_id = self.keys.node_id(push.node_index)
+        if node_id is None:
+            self.control.paid(push.id, False, {"code": "node_not_loaded", "detail": ""})
+            return
+        self.waking.setdefault(node_id, push.node_index)
+        try:
+            view = await self.host.pay(node_id, push.bolt11, push.authorisation,
+                                       push.confirmation, height=push.height)  # fmt: skip
+        except PaymentError as e:
+            self.control.paid(push.id, False, {"code": e.code, "detail": str(e)})
+        except WakeFailed as e:
+            self.control.paid(push.id, False, {"code": "wake_failed", "detail": e.reason})
+        except VajraError as e:
+            if not self.host.is_awake(node_id):
+                self.waking.pop(node_id, None)
+            log.warning("event=pay_failed node=%s error_type=%s error=%s",
+                        node_id.hex(), type(e).__name__, e)  # fmt: skip
+            self.control.paid(push.id, False, {"code": "wake_failed", "detail": str(e)})
+        else:
+            self.control.paid(push.id, True, view)
+
     def _node_changed(self, node_id: bytes, awake: bool) -> None:
         if not awake:
             self.routes.drop_node(node_id)
+        else:
+            self._route_live_sessions(node_id)
         index = self.waking.get(node_id) if awake else self.waking.pop(node_id, None)
         if index is not None:
             self.states.set(index, self.cfg.index + 1 if awake else 0)
+
+    def _route_live_sessions(self, node_id: bytes) -> None:
+        """A node just woke: the established sessions this worker holds at its address
+        become its peers' routes, so a `SendTo` of a wake no peer asked for (a payment,
+        a timer) reaches the peer. A newer session of the same peer wins (`PeerRoutes`)."""
+        index = self.waking.get(node_id)
+        held = self.admission.by_node.get(index) if index is not None else None
+        for s in sorted(held or (), key=lambda s: s.last_active):
+            conn = s.conn
+            if conn is not None and conn.remote_pubkey and conn.state is ConnState.ACTIVE:
+                self.routes.add(node_id, conn.remote_pubkey, s)
+                s.channel_peer = True
 
     def spawn(self, coro: Any) -> None:
         """Run a task, keeping a reference until it is done (asyncio holds only weak ones)."""

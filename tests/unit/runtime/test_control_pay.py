@@ -1,0 +1,115 @@
+"""The supervisor -> worker PAY request on the control channel (decision 0023): packets
+round-trip, malformed ones are typed errors, and `ControlServer.pay` gets the worker's
+answer (or `unavailable` when none comes) over a real `SOCK_SEQPACKET` pair; a woken
+node's established sessions become its peers' routes (`Worker._route_live_sessions`)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from types import SimpleNamespace
+
+import pytest
+
+from vajra.runtime.channel_sessions import PeerRoutes
+from vajra.runtime.control import ControlClient, ControlServer
+from vajra.runtime.control_proto import (
+    ControlDecodeError,
+    Done,
+    PayPush,
+    Request,
+    decode_paid,
+    encode_paid,
+)
+from vajra.runtime.node_services import ServiceError
+from vajra.runtime.worker import Worker
+
+BOLT11 = "lnbcrt10u1" + "q" * 300
+
+
+def test_pay_packets_round_trip_and_malformed_ones_are_typed_errors() -> None:
+    push = PayPush(7, 4_000_000, 812, b"\x01" * 150, b"\x02" * 90, BOLT11)
+    assert PayPush.decode(push.encode()) == push
+    bare = PayPush(8, 1, 0, b"\x01", None, BOLT11)
+    assert PayPush.decode(bare.encode()) == bare
+    assert decode_paid(encode_paid(9, True, {"state": "approving"})) == (
+        9, True, {"state": "approving"},
+    )  # fmt: skip
+    packet = push.encode()
+    for bad in (packet[:14], packet[:20], packet[: -len(BOLT11)] + b"\xff"):
+        with pytest.raises(ControlDecodeError):
+            PayPush.decode(bad)
+    for bad in (b"\x06" + bytes(9) + b"[]", b"\x06" + bytes(9) + b"{", b"\x06\x00"):
+        with pytest.raises(ControlDecodeError):
+            decode_paid(bad)
+    with pytest.raises(ValueError):
+        PayPush(1, 1, 0, b"", None, "x" * 8000).encode()
+
+
+class _Handler:
+    async def request(self, worker: int, req: Request) -> None:
+        raise ServiceError("unexpected", "")
+
+    def done(self, worker: int, done: Done) -> None:
+        raise AssertionError("unexpected")
+
+
+def test_the_worker_answers_a_pay_and_silence_is_unavailable() -> None:
+    async def run() -> None:
+        sup_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        server = ControlServer([sup_end], _Handler())
+        got: list[PayPush] = []
+        client: ControlClient
+
+        def on_pay(push: PayPush) -> None:
+            got.append(push)
+            if push.bolt11 == BOLT11:
+                client.paid(push.id, True, {"payment_hash": "ab", "state": "approving"})
+            # otherwise: no answer
+
+        client = ControlClient(worker_end.detach(), None, lambda _: None, lambda _: None,
+                               on_pay=on_pay)  # fmt: skip
+        server.start()
+        client.start()
+        try:
+            ok, body = await server.pay(0, 3, 800, b"auth", None, BOLT11)
+            assert ok and body == {"payment_hash": "ab", "state": "approving"}
+            assert got[0].node_index == 3 and got[0].height == 800
+            assert got[0].authorisation == b"auth" and got[0].confirmation is None
+            with pytest.raises(ServiceError) as e:
+                await server.pay(0, 3, 800, b"auth", b"c", "lnbcrt1other", timeout=0.2)
+            assert e.value.code == "unavailable"
+            assert got[1].confirmation == b"c"
+        finally:
+            client.close()
+            server.close()
+            sup_end.close()
+
+    asyncio.run(run())
+
+
+class _Session:
+    def __init__(self, peer: bytes, active: bool, last_active: float) -> None:
+        from vajra.peer.connection import State
+
+        self.conn = SimpleNamespace(remote_pubkey=peer,
+                                    state=State.ACTIVE if active else State.AWAIT_INIT)  # fmt: skip
+        self.last_active = last_active
+        self.channel_peer = False
+        self.pushed: list[object] = []
+
+    def push(self, messages: list[object]) -> None:
+        self.pushed += messages
+
+
+def test_a_woken_node_reaches_the_peers_of_its_established_sessions() -> None:
+    node = b"\x02" * 33
+    old, new = _Session(b"\x03" * 33, True, 1.0), _Session(b"\x03" * 33, True, 2.0)
+    handshaking = _Session(b"\x04" * 33, False, 3.0)
+    w = SimpleNamespace(waking={node: 5}, routes=PeerRoutes(),
+                        admission=SimpleNamespace(by_node={5: {new, old, handshaking}}))  # fmt: skip
+    Worker._route_live_sessions(w, node)  # type: ignore[arg-type]
+    assert w.routes.send(node, b"\x03" * 33, "msg")
+    assert new.pushed == ["msg"] and not old.pushed  # the newest session of the peer wins
+    assert new.channel_peer and not handshaking.channel_peer
+    assert not w.routes.send(node, b"\x04" * 33, "msg")
