@@ -129,7 +129,7 @@ def cmd_pay(args: argparse.Namespace) -> int:
     try:  # the device reads what it signs from the invoice itself, not from the runtime
         inv = read_invoice(args.bolt11, int(time.time()))
     except PaymentError as e:
-        raise CliError(e.code, str(e)) from None
+        raise CliError(e.code, str(e).removeprefix(f"{e.code}: ")) from None
     assert inv.amount_msat is not None
     dev = DeviceFile(_dir(args) / f"{args.device}.json")
     auth = PaymentAuthorisation(

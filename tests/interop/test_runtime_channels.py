@@ -324,3 +324,85 @@ def _payment_addr(bolt11: object) -> str:
     from vajra.invoice import decode
 
     return decode(str(bolt11)).payment_secret.hex()
+
+
+# --- paying LND under a device's authorisation (decision 0023) ----------------------------
+# Devices live in the user's signer: the `--dev` runtime above has none, so this test runs
+# a runtime with its live signer (`vajra signer run`, devices enrolled by `vajra device`)
+# on the same btcd and LND, set up as `tests/e2e/test_wallet_cli.py` does.
+
+PUSH_SAT = 50_000  # LND pushes the node this much at the open: the node can pay at once
+
+
+@pytest.mark.timeout(900)
+def test_the_node_pays_lnd_with_the_ring(
+    lnd_pair: LndPair, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from tests.e2e.test_wallet_cli import OWNER_RULES, RING_RULES, Env
+
+    env = Env(tmp_path_factory.mktemp("pay-runtime"), lnd_pair.btcd)
+    try:
+        env.json("signer", "init", "--json")
+        rt = env.start_runtime()
+        code = env.json("runtime", "pairing-code", "--store", str(env.store), "--json")
+        env.json("signer", "pair", "--runtime", f"127.0.0.1:{rt.ready['signer_port']}",
+                 "--code", code["code"], "--json")  # fmt: skip
+        env.start_signer()
+        wait_until(lambda: rt.admin("/v1/signers")["signers"][0]["loaded"], timeout=20,
+                   what="signer loaded")  # fmt: skip
+        env.json("nodes", "--store", str(env.store), "create", "--count", "1", "--signer", "1")
+        phone = env.json("device", "create", "--type", "p256", "--name", "phone", "--json")
+        env.json("device", "create", "--type", "secp256k1", "--name", "ring", "--json")
+        env.json("signer", "add-owner", "--key-type", "p256", "--pubkey", phone["pubkey"],
+                 "--label", "phone", "--json", *OWNER_RULES)  # fmt: skip
+        assert env.json("device", "enroll", "--name", "ring", "--by", "phone", "--label",
+                        "ring", *RING_RULES)["outcome"] == "approve"  # fmt: skip
+        node = rt.nodes()[0]
+        node_id = str(node["node_id"])
+        _connect(lnd_pair, f"{node_id}@{node['host']}:{node['port']}")
+        lnd_pair.alice.cli("openchannel", f"--node_key={node_id}", f"--local_amt={CAPACITY_SAT}",
+                           f"--push_amt={PUSH_SAT}", "--private", "--sat_per_vbyte=2")  # fmt: skip
+        lnd_pair.btcd.generate(DEPTH + 3)
+        wait_until(lambda: _lnd_channel(lnd_pair, node_id, active=True) is not None,
+                   timeout=120, interval=1, what="the channel active")  # fmt: skip
+        wait_until(lambda: _channels(rt, node_id)[0]["state"] == "ready", timeout=30,
+                   what="the node's summary says ready")  # fmt: skip
+        wait_until(lambda: _asleep(rt), timeout=30, what="the node asleep")
+
+        # Under the ring's auto-approve limit (30,000 sat): the pay wakes the node, the
+        # signer binds the ring's authorisation, the HTLC goes to LND, LND settles.
+        inv = lnd_pair.alice.add_invoice(10_000_000, memo="ring tap")
+        paid = env.node(node_id, "pay", str(inv["payment_request"]), "--device", "ring",
+                        "--timeout", "90")  # fmt: skip
+        assert paid["state"] == "succeeded" and paid["amount_msat"] == 10_000_000, paid
+        assert paid["fee_msat"] == 0  # LND is the channel peer: no routing fee
+        lnd_inv = lnd_pair.alice.cli("lookupinvoice", str(inv["r_hash"]))
+        assert lnd_inv["state"] == "SETTLED" and paid["preimage"] == lnd_inv["r_preimage"]
+        assert hashlib.sha256(bytes.fromhex(paid["preimage"])).hexdigest() == inv["r_hash"]
+        local = PUSH_SAT * 1000 - 10_000_000
+        wait_until(lambda: _channels(rt, node_id)[0]["local_balance_msat"] == local,
+                   timeout=30, what="the summary shows the payment")  # fmt: skip
+        ch = _lnd_channel(lnd_pair, node_id, active=True)
+        assert ch is not None and not ch.get("pending_htlcs")
+        (summary,) = _channels(rt, node_id)
+        assert int(ch["remote_balance"]) * 1000 == local
+        anchors = 660 if "ANCHORS" in str(ch.get("commitment_type", "")) else 0
+        lnd_spec_sat = int(ch["local_balance"]) + int(ch["commit_fee"]) + anchors
+        assert lnd_spec_sat * 1000 == summary["remote_balance_msat"] == CAPACITY_SAT * 1000 - local
+
+        # Above the ring's auto-approve limit without the user present: the signer
+        # refuses; nothing was offered to LND, no HTLC pending on either side.
+        big = lnd_pair.alice.add_invoice(35_000_000, memo="too much for a tap")
+        err = env.node(node_id, "pay", str(big["payment_request"]), "--device", "ring",
+                       "--timeout", "60", rc=1)  # fmt: skip
+        assert err["error"] == "payment_failed", err
+        assert err["payment"]["state"] == "failed"
+        assert err["detail"] == "user_presence_required", err
+        assert lnd_pair.alice.cli("lookupinvoice", str(big["r_hash"]))["state"] == "OPEN"
+        ch = _lnd_channel(lnd_pair, node_id, active=True)
+        assert ch is not None and not ch.get("pending_htlcs")
+        assert int(ch["remote_balance"]) * 1000 == local
+        (summary,) = _channels(rt, node_id)
+        assert summary["local_balance_msat"] == local
+    finally:
+        env.close()

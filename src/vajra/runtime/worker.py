@@ -612,7 +612,9 @@ class Worker:
             view = await self.host.pay(node_id, push.bolt11, push.authorisation,
                                        push.confirmation, height=push.height)  # fmt: skip
         except PaymentError as e:
-            self.control.paid(push.id, False, {"code": e.code, "detail": str(e)})
+            self.control.paid(
+                push.id, False, {"code": e.code, "detail": str(e).removeprefix(f"{e.code}: ")}
+            )
         except WakeFailed as e:
             self.control.paid(push.id, False, {"code": "wake_failed", "detail": e.reason})
         except VajraError as e:
