@@ -137,6 +137,14 @@ def on_channel_ready(ch: Channel, m: ChannelReady) -> None:
         ch.remote_alias = m.tlvs.short_channel_id
 
 
+def on_announcement_signatures(ch: Channel, m: object) -> None:
+    """Ignored, a deliberate deviation: BOLT 7 says a node receiving it "MUST respond
+    with its own", but we cannot announce channels yet (no signer request for the
+    `channel_announcement` signatures), and failing a working channel for it would
+    punish every `lncli openchannel` without `--private` (see ARCHITECTURE.md)."""
+    del ch, m
+
+
 def on_commitment_signed(ch: Channel, m: CommitmentSigned) -> None:
     led = ch.ledger
     # BOLT 2 lets a receiver fail a commitment_signed that includes no update.

@@ -11,11 +11,13 @@ from vajra.channel.spec import FeeChange
 from vajra.crypto.hashes import sha256
 from vajra.errors import ProtocolError
 from vajra.wire import (
+    AnnouncementSignatures,
     ChannelReady,
     ChannelReadyTlvs,
     FundingSigned,
     RevokeAndAck,
     UpdateFee,
+    WarningMessage,
 )
 
 
@@ -88,3 +90,18 @@ def test_a_flood_while_the_signer_works_fails_the_channel() -> None:
     assert p.a.channel.awaiting_signer
     p.a.channel.receive_message(fee, 0.0)
     assert p.a.channel.state is State.FAILED
+
+
+def test_a_warning_does_not_fail_the_channel() -> None:
+    p = make_pair()
+    ch = p.b.channel
+    ch.receive_message(WarningMessage(ch.channel_id, b"closing fee_range: no overlap"), 0.0)
+    assert ch.state is State.NORMAL and not ch.messages_to_send()
+
+
+def test_announcement_signatures_are_ignored_not_fatal() -> None:
+    p = make_pair()
+    ch = p.b.channel
+    msg = AnnouncementSignatures(ch.channel_id, 0x0000670000010000, bytes(64), bytes(64))
+    ch.receive_message(msg, 0.0)
+    assert ch.state is State.NORMAL and not ch.messages_to_send()
