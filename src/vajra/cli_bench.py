@@ -66,6 +66,34 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ps.set_defaults(func=_signer)
     _register_chain(bs)
     _register_routing(bs)
+    _register_channels(bs)
+
+
+def _register_channels(bs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    pc = bs.add_parser(
+        "channels",
+        help="a hosted node's channel: HTLC cycles per CPU second, every signature validated",
+        description=(
+            "Run --cycles HTLC cycles (update_add_htlc, the commitment dance, "
+            "update_fulfill_htlc, the dance again) between two channel cores in this "
+            "process; the hosted side's every signer request goes through SignerCore."
+            "channel_request on a sealed, durable SQLite signer state. Reports cycles per "
+            "CPU second and per wall second and the CPU split between signers and cores."
+        ),
+    )
+    pc.add_argument("--cycles", type=int, default=300, help="HTLC cycles timed")
+    _common(pc)
+    pc.set_defaults(func=_channels)
+
+
+def _channels(args: argparse.Namespace) -> int:
+    from vajra.benchmarks import channels
+    from vajra.cli_errors import UsageError, report
+
+    if args.cycles < 1:
+        return report(UsageError("--cycles", args.cycles, "must be at least 1"), args.json)
+    start = results.conditions()
+    return _emit("channels", channels.run(args.cycles), args, start)
 
 
 def _register_routing(bs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
