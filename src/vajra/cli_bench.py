@@ -78,10 +78,27 @@ def _register_channels(bs: argparse._SubParsersAction[argparse.ArgumentParser]) 
             "update_fulfill_htlc, the dance again) between two channel cores in this "
             "process; the hosted side's every signer request goes through SignerCore."
             "channel_request on a sealed, durable SQLite signer state. Reports cycles per "
-            "CPU second and per wall second and the CPU split between signers and cores."
+            "CPU second and per wall second and the CPU split between signers and cores. "
+            "Then a `vajra runtime --dev` (--workers) gets N plain nodes twice, then N nodes "
+            "each with a channel opened for real by our BOLT 8 initiator as funder, twice: "
+            "RSS slopes per sleeping node with and without a channel, and --wake-samples "
+            "reconnects to sleeping nodes timed to their channel_reestablish."
         ),
     )
     pc.add_argument("--cycles", type=int, default=300, help="HTLC cycles timed")
+    pc.add_argument(
+        "--nodes", type=int, default=1000, help="N: the RSS slope is taken between N and 2N"
+    )
+    pc.add_argument("--wake-samples", type=int, default=200, help="reestablish wakes timed")
+    pc.add_argument("--workers", type=int, default=2, help="runtime worker processes")
+    pc.add_argument(
+        "--no-runtime", action="store_true", help="only the in-process HTLC cycle figures"
+    )
+    pc.add_argument(
+        "--signer",
+        action="store_true",
+        help="runtime without --dev and a live `vajra signer run` on loopback",
+    )
     _common(pc)
     pc.set_defaults(func=_channels)
 
@@ -90,10 +107,24 @@ def _channels(args: argparse.Namespace) -> int:
     from vajra.benchmarks import channels
     from vajra.cli_errors import UsageError, report
 
-    if args.cycles < 1:
-        return report(UsageError("--cycles", args.cycles, "must be at least 1"), args.json)
+    for flag, value in (
+        ("--cycles", args.cycles),
+        ("--nodes", args.nodes),
+        ("--wake-samples", args.wake_samples),
+        ("--workers", args.workers),
+    ):
+        if value < 1:
+            return report(UsageError(flag, value, "must be at least 1"), args.json)
+    if args.wake_samples > 2 * args.nodes:
+        return report(
+            UsageError("--wake-samples", args.wake_samples, "must not exceed 2 x --nodes"),
+            args.json,
+        )
     start = results.conditions()
-    return _emit("channels", channels.run(args.cycles), args, start)
+    out = channels.run(args.cycles)
+    if not args.no_runtime:
+        out |= channels.run_runtime(args.nodes, args.wake_samples, args.workers, args.signer)
+    return _emit("channels", out, args, start)
 
 
 def _register_routing(bs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

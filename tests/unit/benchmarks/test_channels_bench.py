@@ -38,7 +38,8 @@ def test_bench_channels_prints_json_and_records(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     results = tmp_path / "RESULTS.md"
-    assert main(["bench", "channels", "--json", "--cycles", "3", "--results", str(results)]) == 0
+    argv = ["bench", "channels", "--json", "--cycles", "3", "--no-runtime"]
+    assert main([*argv, "--results", str(results)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["cycles"] == 3
     assert out["a_received_msat"] == out["a_received_msat_in_b"] == 3 * channels.HTLC_MSAT
