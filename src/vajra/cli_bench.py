@@ -87,7 +87,7 @@ def _register_channels(bs: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     pc.add_argument("--cycles", type=int, default=300, help="HTLC cycles timed")
     pc.add_argument(
-        "--nodes", type=int, default=1000, help="N: the RSS slope is taken between N and 2N"
+        "--nodes", type=int, default=3000, help="N: the RSS slopes are taken between N and 2N"
     )
     pc.add_argument("--wake-samples", type=int, default=200, help="reestablish wakes timed")
     pc.add_argument("--workers", type=int, default=2, help="runtime worker processes")
