@@ -190,6 +190,8 @@ class WalletService:
         spent, _ = self._pending()
         out = []
         for u in self.chain.watcher.utxos(index):
+            if u.purpose not in (Purpose.RECEIVE, Purpose.CHANGE):
+                continue  # a channel's funding output is not the wallet's
             out.append({
                 "txid": display_hex(u.outpoint.txid), "vout": u.outpoint.vout,
                 "value_sat": u.value_sat, "address": script_to_address(u.script_pubkey, self.network),
