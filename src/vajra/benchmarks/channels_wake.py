@@ -273,6 +273,7 @@ async def _measure(rt: _Runtime, n: int, samples: int, conc: int, signer: bool) 
         a, b = await reestablish(f, rt.port)
         full.append(a)
         only.append(b)
+    await asyncio.sleep(1.0)  # workers publish their counters every 0.1 s
     status = rt.call("/v1/status")["counters"]
     plain, with_channel = (rss[1] - rss[0]) / n, (rss[3] - rss[2]) / n
     return {
