@@ -154,7 +154,7 @@ class ChannelWorld:
         self.preimages += 1
         preimage = sha256(self.preimages.to_bytes(8, "big"))
         payment_hash = sha256(preimage)
-        self.signer_b.signer.authorise_payment(payment_hash)
+        self.signer_b.signer.authorise_payment(payment_hash, HTLC_MSAT)
         htlc_id = self.b.ledger.next_htlc_id[Side.LOCAL]
         self.b.command(io.AddHtlc(HTLC_MSAT, payment_hash, _CLTV), 0.0)
         self._pump()
