@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install Vajra's interop test bed: btcd + btcctl, LND + lncli, the LDK WASM package for
-# testbed/ldk/harness.mjs, lnprototest (+ pyln-proto) in its own virtualenv, and Electrum
+# testbed/ldk/harness.mjs (with bitcoinjs-lib, ecpair, tiny-secp256k1 for its wallet), lnprototest (+ pyln-proto) in its own virtualenv, and Electrum
 # (Debian's python3-electrum .deb, unpacked, with its Python dependencies in a venv).
 #
 # Usage: testbed/install.sh [COMPONENT...]   (default: all; e.g. `testbed/install.sh electrum`)

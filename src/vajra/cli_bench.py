@@ -47,6 +47,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _common(ph)
     ph.set_defaults(func=_hosting)
 
+    po = bs.add_parser(
+        "onion",
+        help="BOLT 4 per HTLC: onion builds, peels, final-node receives, failure packets",
+    )
+    po.add_argument("--seconds", type=float, default=1.0, help="length of each run")
+    po.add_argument("--runs", type=int, default=5, help="runs per figure (median reported)")
+    _common(po)
+    po.set_defaults(func=_onion)
+
     ps = bs.add_parser(
         "signer",
         help="signer: link round trip, authorisations and node creation per second",
@@ -56,6 +65,44 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _common(ps)
     ps.set_defaults(func=_signer)
     _register_chain(bs)
+    _register_routing(bs)
+
+
+def _register_routing(bs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    pr = bs.add_parser(
+        "routing",
+        help="the shared graph: bytes per channel, route search time, gossip apply rates",
+        description=(
+            "Build a synthetic mainnet-size graph (--channels, --nodes, seeded) through the "
+            "graph's insert API; measure its heap per channel (tracemalloc slope between "
+            "N/2 and N channels) and find_route between --pairs random node pairs; apply "
+            "200 signed channel_announcements and 400 channel_updates through GossipCore."
+        ),
+    )
+    pr.add_argument("--channels", type=int, default=50_000, help="channels in the graph")
+    pr.add_argument("--nodes", type=int, default=15_000, help="nodes in the graph")
+    pr.add_argument("--pairs", type=int, default=200, help="route searches timed")
+    pr.add_argument("--seed", type=int, default=1, help="graph and pair generator seed")
+    _common(pr)
+    pr.set_defaults(func=_routing)
+
+
+def _routing(args: argparse.Namespace) -> int:
+    from vajra.benchmarks import routing
+    from vajra.cli_errors import UsageError, report
+
+    for flag, value, least in (
+        ("--channels", args.channels, 100),
+        ("--nodes", args.nodes, 10),
+        ("--pairs", args.pairs, 1),
+    ):
+        if value < least:
+            return report(UsageError(flag, value, f"must be at least {least}"), args.json)
+    if args.nodes > args.channels:
+        return report(UsageError("--nodes", args.nodes, "must not exceed --channels"), args.json)
+    start = results.conditions()
+    out = routing.run(args.channels, args.nodes, args.pairs, args.seed)
+    return _emit("routing", out, args, start)
 
 
 def _register_chain(bs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -117,6 +164,13 @@ def _protocol(args: argparse.Namespace) -> int:
 
     start = results.conditions()
     return _emit("protocol", protocol.run(args.seconds, args.runs), args, start)
+
+
+def _onion(args: argparse.Namespace) -> int:
+    from vajra.benchmarks import onion
+
+    start = results.conditions()
+    return _emit("onion", onion.run(args.seconds, args.runs), args, start)
 
 
 def _hosting(args: argparse.Namespace) -> int:

@@ -1,15 +1,17 @@
 // LDK peer harness for Vajra's interop tests (Node 20, ESM).
 //
-// Runs one LDK node (the `lightningdevkit` WASM bindings: KeysManager, ChannelManager,
-// PeerManager) whose BOLT 8 transport is bridged to real TCP sockets, and is driven by
-// JSON lines on stdin. Stdout carries only JSON lines; every log goes to stderr.
+// Runs one LDK node (the `lightningdevkit` WASM bindings: KeysManager, ChainMonitor,
+// ChannelManager, PeerManager) whose BOLT 8 transport is bridged to real TCP sockets, and is
+// driven by JSON lines on stdin. Stdout carries only JSON lines; every log goes to stderr.
+// The LDK objects are built in node.mjs; channels, the chain feed and the wallet live in
+// channels.mjs, chain.mjs and wallet.mjs.
 //
 //   request   {"id": N, "cmd": "...", ...}
 //   response  {"id": N, "ok": true, ...}  or  {"id": N, "ok": false, "error": "..."}
 //   event     {"event": "...", ...}        (unsolicited)
 //
-// Commands:
-//   info                      -> {node_id}
+// Commands (peers):
+//   info                      -> {node_id, network, wallet_address}
 //   connect {host,port,pubkey}-> {node_id}        BOLT 8 initiator; answers after `init`
 //   listen {port}             -> {host,port}      BOLT 8 responder on 127.0.0.1
 //   peers                     -> {peers:[{node_id, inbound}]}  peers past `init`
@@ -19,20 +21,33 @@
 //        `pubkey` (a trace-level record). That log record is what is observable.
 //   disconnect {pubkey}
 //   shutdown                  -> closes sockets, exits 0
-// Events: ready, peer_connected, peer_disconnected, pong, ldk_event.
+// Commands (chain, wallet, channels): see channels.mjs -- chain, sync, new_address, balance,
+//   open_channel, list_channels, close_channel, force_close_channel.
+// Events: ready, peer_connected, peer_disconnected, pong, block_disconnected, broadcast,
+//   funding_broadcast, channel_pending, channel_ready, channel_closed, spendable_outputs, sweep, ldk_event.
 //
-// Usage: node harness.mjs --ldk-dir DIR [--seed HEX32] [--network regtest] [--log-level info]
+// Usage: node harness.mjs --ldk-dir DIR [--seed HEX32] [--data-dir DIR] [--network regtest]
+//                        [--log-level info]
 //   DIR is the installed node_modules/lightningdevkit (testbed/install.sh puts it in the cache;
-//   ESM imports ignore NODE_PATH, so the module is imported by path). LDK_DIR may be given in
-//   the environment instead. --seed fixes the KeysManager seed, hence the node id.
+//   ESM imports ignore NODE_PATH, so the module is imported by path; bitcoinjs-lib, ecpair and
+//   tiny-secp256k1 are loaded from the same node_modules). LDK_DIR may be given in the
+//   environment instead. --seed fixes the KeysManager seed, hence the node id and the wallet.
+//
+// --data-dir DIR keeps the channels (ChannelManager, ChannelMonitors) and the wallet across a
+// restart with the same --seed (node.mjs says how); without it all state is in memory.
 
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import * as readline from "node:readline";
 import * as crypto from "node:crypto";
+import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import * as util from "node:util";
+
+import { installChannels } from "./channels.mjs";
+import { buildNode, writeAtomic } from "./node.mjs";
+import { Wallet } from "./wallet.mjs";
 
 // The bindings print a banner with console.log while loading; stdout is the protocol
 // channel, so everything console.* writes goes to stderr.
@@ -41,7 +56,7 @@ for (const k of ["log", "info", "debug", "warn"]) {
 }
 
 function parseArgs(argv) {
-  const out = { ldkDir: process.env.LDK_DIR || "", seed: "", network: "regtest", logLevel: "info" };
+  const out = { ldkDir: process.env.LDK_DIR || "", seed: "", network: "regtest", logLevel: "info", dataDir: "" };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -52,6 +67,7 @@ function parseArgs(argv) {
     else if (a === "--seed") out.seed = next();
     else if (a === "--network") out.network = next();
     else if (a === "--log-level") out.logLevel = next();
+    else if (a === "--data-dir") out.dataDir = next();
     else throw new Error(`unknown argument ${a}`);
   }
   if (!out.ldkDir) throw new Error("--ldk-dir (or LDK_DIR) is required");
@@ -129,48 +145,32 @@ const now = Date.now();
 const keysManager = ldk.KeysManager.constructor_new(
   seed, BigInt(Math.floor(now / 1000)), (now % 1000) * 1_000_000);
 
-const feeEst = ldk.FeeEstimator.new_impl({
-  get_est_sat_per_1000_weight(_target) {
-    return 253;
-  },
+// bitcoinjs-lib & co. are CommonJS packages in the same node_modules as lightningdevkit.
+const requireDep = createRequire(path.join(path.dirname(args.ldkDir), "_harness_.cjs"));
+const bitcoin = requireDep("bitcoinjs-lib");
+const { ECPairFactory } = requireDep("ecpair");
+const ECPair = ECPairFactory(requireDep("tiny-secp256k1"));
+const wallet = new Wallet({ bitcoin, ECPair, seed, network: args.network });
+const walletFile = args.dataDir ? path.join(args.dataDir, "wallet.json") : null;
+if (args.dataDir) {
+  if (!args.seed) throw new Error("--data-dir needs --seed (the stored channels are the seed's)");
+  fs.mkdirSync(args.dataDir, { recursive: true, mode: 0o700 });
+  if (fs.existsSync(walletFile)) wallet.restore(JSON.parse(fs.readFileSync(walletFile, "utf8")));
+}
+
+const { chainMonitor, chanMan, peerManager, broadcastQueue, keep: _keep, startBlock, saveManager } = buildNode({
+  ldk, network, logger, keysManager, wallet, emit, hex, now, dataDir: args.dataDir || null, log,
 });
-const broadcaster = ldk.BroadcasterInterface.new_impl({
-  broadcast_transactions(txs) {
-    for (const tx of txs) emit({ event: "broadcast", tx: hex(tx) });
-  },
-});
-const persister = ldk.Persist.new_impl({
-  persist_new_channel(_id, _data) {
-    return ldk.ChannelMonitorUpdateStatus.LDKChannelMonitorUpdateStatus_Completed;
-  },
-  update_persisted_channel(_id, _update, _data) {
-    return ldk.ChannelMonitorUpdateStatus.LDKChannelMonitorUpdateStatus_Completed;
-  },
-  archive_persisted_channel(_id) {},
-});
-const chainMonitor = ldk.ChainMonitor.constructor_new(
-  ldk.Option_FilterZ.constructor_none(), broadcaster, logger, feeEst, persister);
-const netGraph = ldk.NetworkGraph.constructor_new(network, logger);
-const scorer = ldk.ProbabilisticScorer.constructor_new(
-  ldk.ProbabilisticScoringDecayParameters.constructor_default(), netGraph, logger);
-const lockableScore = ldk.MultiThreadedLockableScore.constructor_new(scorer.as_Score());
-const router = ldk.DefaultRouter.constructor_new(
-  netGraph, logger, keysManager.as_EntropySource(), lockableScore.as_LockableScore(),
-  ldk.ProbabilisticScoringFeeParameters.constructor_default());
-const msgRouter = ldk.DefaultMessageRouter.constructor_new(netGraph, keysManager.as_EntropySource());
-const chanMan = ldk.ChannelManager.constructor_new(
-  feeEst, chainMonitor.as_Watch(), broadcaster, router.as_Router(), msgRouter.as_MessageRouter(),
-  logger, keysManager.as_EntropySource(), keysManager.as_NodeSigner(),
-  keysManager.as_SignerProvider(), ldk.UserConfig.constructor_default(),
-  ldk.ChainParameters.constructor_new(network, ldk.BestBlock.constructor_from_network(network)),
-  Math.floor(now / 1000));
-const ignorer = ldk.IgnoringMessageHandler.constructor_new();
-const peerManager = ldk.PeerManager.constructor_new(
-  chanMan.as_ChannelMessageHandler(), ignorer.as_RoutingMessageHandler(),
-  ignorer.as_OnionMessageHandler(), ignorer.as_CustomMessageHandler(),
-  Math.floor(now / 1000), keysManager.as_EntropySource().get_secure_random_bytes(),
-  logger, keysManager.as_NodeSigner());
+// Persist what changed (a no-op without --data-dir); `force` after every block.
+function save(force = false) {
+  if (walletFile && force) writeAtomic(walletFile, JSON.stringify(wallet));
+  saveManager(force);
+}
 const nodeId = hex(chanMan.get_our_node_id());
+const channels = installChannels({
+  ldk, chanMan, chainMonitor, keysManager, wallet, bitcoin, emit, log, hex, unhex, broadcastQueue,
+  pump: () => pump(), save, startBlock, isConnected: (id) => currentPeers().has(id),
+});
 
 // ---- sockets <-> PeerManager ------------------------------------------------------------
 
@@ -246,7 +246,9 @@ function currentPeers() {
 
 // Let LDK flush responses and react to peer changes; called after every read and on a timer.
 function pump() {
+  channels.processEvents();
   peerManager.process_events();
+  save();
   const now_ = currentPeers();
   for (const [id, p] of now_) {
     if (!knownPeers.has(id)) emit({ event: "peer_connected", node_id: id, inbound: p.inbound });
@@ -273,8 +275,10 @@ async function waitFor(pred, timeoutMs, what) {
 let server = null;
 
 const commands = {
+  ...channels.commands,
+
   async info() {
-    return { node_id: nodeId, network: args.network };
+    return { node_id: nodeId, network: args.network, wallet_address: wallet.sweepAddress };
   },
 
   async connect(req) {
@@ -371,6 +375,13 @@ function shutdown(code) {
   if (shuttingDown) return;
   shuttingDown = true;
   clearInterval(ticker);
+  clearInterval(ldkTicker);
+  channels.stop();
+  try {
+    save(true);
+  } catch (e) {
+    log("error", "saving state failed", { error: String(e) });
+  }
   try {
     peerManager.disconnect_all_peers();
   } catch (e) {
@@ -383,6 +394,9 @@ function shutdown(code) {
 }
 
 const ticker = setInterval(pump, 100);
+// ChannelManager::timer_tick_occurred wants "roughly once per minute"; the test bed's
+// closing negotiations and peer-disconnect bookkeeping move faster with 10 s.
+const ldkTicker = setInterval(() => { channels.tick(); pump(); }, 10000);
 
 const rl = readline.createInterface({ input: process.stdin });
 rl.on("line", async (line) => {

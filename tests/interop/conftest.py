@@ -4,7 +4,9 @@ The components must be installed (`testbed/install.sh`; `make test` does it). A 
 component fails the test with that instruction rather than skipping it silently.
 
 Scopes: `btcd` and `lnd_pair` are session-scoped (starting LND and mining to maturity
-costs seconds); `ldk_peer` is per test (a fresh LDK node each time). `btcd` is a bare
+costs seconds); `ldk_peer` is per test (a fresh LDK node each time); `ldk_on_chain` is
+one LDK node per module on `lnd_pair`'s btcd, connected to alice and bob, its wallet
+funded by alice (for channel tests). `btcd` is a bare
 chain mining to a fixed address nobody spends from; `lnd_pair` has its own btcd
 (`lnd_pair.btcd`) mining to alice's wallet, because btcd can change its mining address
 only before the first block (it wipes its regtest chain on restart). Every wait inside is
@@ -104,6 +106,47 @@ def ldk_peer(testbed_paths: tb_paths.TestbedPaths, tmp_path: Path) -> Iterator[L
     peer = LdkPeer(tmp_path / "ldk")
     peer.start()
     try:
+        yield peer
+    finally:
+        peer.stop()
+
+
+# What alice sends LDK's wallet in `ldk_on_chain` (sat): room for a few channels.
+LDK_WALLET_FUNDING_SAT = 2_000_000
+
+
+@pytest.fixture(scope="module")
+def ldk_on_chain(
+    testbed_paths: tb_paths.TestbedPaths,
+    lnd_pair: LndPair,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[LdkPeer]:
+    """One LDK node per module, fed `lnd_pair.btcd`'s blocks, connected to alice and bob.
+
+    Its wallet holds `LDK_WALLET_FUNDING_SAT` from alice, confirmed. It listens, so LND can
+    dial it back. It keeps its state in a data dir, so a test may `restart` it (and must then
+    attach the chain and connect alice and bob again). Shares btcd and both LNDs with every other test of the session.
+    """
+    btcd, alice, bob = lnd_pair.btcd, lnd_pair.alice, lnd_pair.bob
+    base = tmp_path_factory.mktemp("ldk-chain")
+    peer = LdkPeer(base / "ldk", data_dir=base / "ldk-data", log_level="info")
+    peer.start()
+    try:
+        peer.listen()
+        peer.attach_chain(btcd)
+        for lnd in (alice, bob):
+            peer.connect("127.0.0.1", lnd.p2p_port, lnd.node_id)
+        # LND's sendcoins wants its coins some blocks past the first maturity.
+        btcd.generate(10)
+        alice.wait_synced()
+        alice.cli("sendcoins", "--addr", peer.new_address(), "--amt", LDK_WALLET_FUNDING_SAT)
+        btcd.wait_mempool(1)
+        btcd.generate(1)
+        wait_until(
+            lambda: peer.sync() and peer.balance().confirmed_sat == LDK_WALLET_FUNDING_SAT,
+            timeout=30,
+            what="LDK's wallet sees alice's coins",
+        )
         yield peer
     finally:
         peer.stop()
