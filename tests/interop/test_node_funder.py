@@ -1,5 +1,5 @@
-"""A hosted node opens a channel to LND as FUNDER, in process, every part real: our BOLT 8
-initiator over a real socket to LND (alice of `lnd_pair`), the `Node`'s funder path
+"""A hosted node opens a channel to LND and to LDK as FUNDER, in process, every part real: our BOLT 8
+initiator over a real socket to the peer (alice of `lnd_pair`; `ldk_on_chain`), the `Node`'s funder path
 (`vajra.node.funding`), a real `SignerCore` behind `LocalSigner` (channel keys,
 commitment 0 signed and validated, the funding PSBT signed under a ring's on-chain
 authorisation for exactly the 2-of-2 script and amount), the wallet service drafting
@@ -17,7 +17,10 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,6 +49,7 @@ from vajra.signer.messages import CommandKind, Enrolment
 from vajra.signer.onchain_messages import OnchainAuthorisation
 from vajra.signer.state import SqliteState
 from vajra.store import NodeRow, SqliteStore
+from vajra.testbed.ldk import LdkChannel, LdkPeer
 from vajra.testbed.procs import wait_until
 from vajra.wallet.service import ChainParts, Draft, WalletError, WalletService
 
@@ -80,19 +84,43 @@ class FunderDevices(Devices):
                                     self.next(self.ring), self.ring.device_id).signed(self.ring).encode()  # fmt: skip
 
 
-def test_hosted_node_opens_to_lnd_as_funder(lnd_pair: LndPair, tmp_path: Path) -> None:
+@dataclass
+class Opened:
+    """What `_open_as_funder` leaves for the test's checks on the peer's side."""
+
+    result: dict[str, Any]
+    loop: asyncio.AbstractEventLoop
+    svc: WalletService
+    follower: ChainFollower
+    node_id: bytes
+    store: SqliteStore
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.result["conn"].close())
+        self.loop.close()
+        self.store.close()
+
+
+def _open_as_funder(
+    lnd_pair: LndPair, tmp_path: Path, peer: str, port: int, synced: Callable[[], object],
+    seed: bytes,
+) -> Opened:  # fmt: skip
+    """A fresh hosted node funded by alice opens CAPACITY_SAT (PUSH_MSAT pushed) to
+    `peer` at 127.0.0.1:`port` and runs it to ready (`synced`: wait for the peer to see
+    the chain's tip)."""
     btcd, lnd = lnd_pair.btcd, lnd_pair.alice
-    btcd.generate(10)
+    btcd.generate(1)
     lnd.wait_synced()
-    core = SignerCore(SignerKeys(sha256(b"funder seed") * 2, "regtest"),
+    core = SignerCore(SignerKeys(sha256(seed) * 2, "regtest"),
                       SqliteState(tmp_path / "signer.db", durable=False))  # fmt: skip
     signer = LocalSigner(core)
     devices = FunderDevices(core)
     node_id = asyncio.run(signer.create_nodes(1))[0].node_id
     store = SqliteStore(str(tmp_path / "store.db"))
     store.register_nodes([NodeRow(node_id, "127.0.0.9", 9735, 0)])
-    host, port = btcd.rpc_host.split(":")
-    source = BtcdSource(host, int(port), btcd.rpcuser, btcd.rpcpass, cert=str(btcd.rpc_cert))
+    rpc_host, rpc_port = btcd.rpc_host.split(":")
+    source = BtcdSource(rpc_host, int(rpc_port), btcd.rpcuser, btcd.rpcpass,
+                        cert=str(btcd.rpc_cert))  # fmt: skip
     db = ChainDb(tmp_path / "chain.db")
     watcher = Watcher(db)
     follower = ChainFollower(source, watcher)
@@ -110,13 +138,12 @@ def test_hosted_node_opens_to_lnd_as_funder(lnd_pair: LndPair, tmp_path: Path) -
     follower.sync()
     assert svc.balance(node_id)["confirmed_sat"] == 400_000
 
-    async def main() -> tuple[Node, dict[str, object]]:
+    async def main() -> tuple[Node, dict[str, Any]]:
         (secret,) = await signer.identity_secrets([node_id], EPOCH)
-        conn = await dial(StaticKey(secret), bytes.fromhex(lnd.node_id), "127.0.0.1",
-                          lnd.p2p_port)  # fmt: skip
+        conn = await dial(StaticKey(secret), bytes.fromhex(peer), "127.0.0.1", port)
         node = Node(node_id, NodeState())
         drafts: dict[bytes, Draft] = {}
-        result: dict[str, object] = {}
+        result: dict[str, Any] = {}
         seen = 0
 
         async def settle() -> None:
@@ -149,7 +176,7 @@ def test_hosted_node_opens_to_lnd_as_funder(lnd_pair: LndPair, tmp_path: Path) -
         await conn.wait_for(InitReceived)
         tmp = os.urandom(32)
         node.open_channel_out(
-            bytes.fromhex(lnd.node_id), OpenRequest(tmp, CAPACITY_SAT, PUSH_MSAT, anchors=False), 1
+            bytes.fromhex(peer), OpenRequest(tmp, CAPACITY_SAT, PUSH_MSAT, anchors=False), 1
         )
         await settle()
         deadline = time.monotonic() + 90
@@ -159,13 +186,13 @@ def test_hosted_node_opens_to_lnd_as_funder(lnd_pair: LndPair, tmp_path: Path) -
                 ev = conn.events[seen]
                 seen += 1
                 if isinstance(ev, MessageReceived):
-                    node.handle(bytes.fromhex(lnd.node_id), ev.message, int(time.time()))
+                    node.handle(bytes.fromhex(peer), ev.message, int(time.time()))
                     await settle()
             if "sent" in result and not mined:
                 btcd.wait_mempool(1)
                 btcd.generate(6)
                 follower.sync()
-                lnd.wait_synced()
+                synced()
                 tip = watcher.tip()
                 node.on_wake(Wake("chain", tip, tuple(watcher.events(INDEX))), int(time.time()))
                 await settle()
@@ -179,35 +206,66 @@ def test_hosted_node_opens_to_lnd_as_funder(lnd_pair: LndPair, tmp_path: Path) -
         return node, result
 
     loop = asyncio.new_event_loop()
-    try:
-        _, result = loop.run_until_complete(main())
-        seen_events = result["conn"].events  # type: ignore[attr-defined]
-        assert "early_refusal" in result, "\n".join(repr(e)[:300] for e in seen_events)
-        assert result["early_refusal"] == "onchain-funding-before-commitment"
-        sent = result["sent"]
-        assert isinstance(sent, dict) and sent["decision"]["outcome"] == "approve"
-        (summary,) = result["summary"]  # type: ignore[misc]
-        assert summary["state"] == "ready" and summary["funder"] == "local"
-        assert summary["capacity_sat"] == CAPACITY_SAT
-        assert summary["funding_txid"] == sent["txid"]
-        assert summary["remote_balance_msat"] == PUSH_MSAT
+    _, result = loop.run_until_complete(main())
+    opened = Opened(result, loop, svc, follower, node_id, store)
+    assert "early_refusal" in result, "\n".join(repr(e)[:300] for e in result["conn"].events)
+    assert result["early_refusal"] == "onchain-funding-before-commitment"
+    sent = result["sent"]
+    assert sent["decision"]["outcome"] == "approve"
+    (summary,) = result["summary"]
+    assert summary["state"] == "ready" and summary["funder"] == "local"
+    assert summary["capacity_sat"] == CAPACITY_SAT
+    assert summary["funding_txid"] == sent["txid"]
+    assert summary["remote_balance_msat"] == PUSH_MSAT
+    # The node's wallet: what alice sent minus the capacity and the funding fee (change).
+    follower.sync()
+    bal = svc.balance(node_id)
+    assert bal["confirmed_sat"] == 400_000 - CAPACITY_SAT - int(sent["fee_sat"])
+    return opened
 
-        def lnd_channel() -> dict[str, object] | None:
+
+def test_hosted_node_opens_to_lnd_as_funder(lnd_pair: LndPair, tmp_path: Path) -> None:
+    lnd = lnd_pair.alice
+    opened = _open_as_funder(lnd_pair, tmp_path, lnd.node_id, lnd.p2p_port, lnd.wait_synced,
+                             b"funder to lnd")  # fmt: skip
+    try:
+        sent, node_hex = opened.result["sent"], opened.node_id.hex()
+
+        def lnd_channel() -> dict[str, Any] | None:
             for c in lnd.list_channels(active_only=True):
-                if c["remote_pubkey"] == node_id.hex():
+                if c["remote_pubkey"] == node_hex:
                     return c
             return None
 
         wait_until(lambda: lnd_channel() is not None, timeout=60, what="LND lists it active")
         ch = lnd_channel()
-        assert ch is not None and int(str(ch["capacity"])) == CAPACITY_SAT
+        assert ch is not None and int(ch["capacity"]) == CAPACITY_SAT
         assert str(ch["channel_point"]).startswith(str(sent["txid"]))
-        assert int(str(ch["local_balance"])) == PUSH_MSAT // 1000
-        # The node's wallet: 400k - capacity - the funding fee, as change.
-        follower.sync()
-        bal = svc.balance(node_id)
-        assert bal["confirmed_sat"] == 400_000 - CAPACITY_SAT - int(sent["fee_sat"])
-        loop.run_until_complete(result["conn"].close())  # type: ignore[attr-defined]
+        assert int(ch["local_balance"]) == PUSH_MSAT // 1000
     finally:
-        loop.close()
-        store.close()
+        opened.close()
+
+
+def test_hosted_node_opens_to_ldk_as_funder(
+    lnd_pair: LndPair, ldk_on_chain: LdkPeer, tmp_path: Path
+) -> None:
+    ldk = ldk_on_chain
+    assert ldk.listen_port is not None
+    opened = _open_as_funder(lnd_pair, tmp_path, ldk.node_id, ldk.listen_port, ldk.sync,
+                             b"funder to ldk")  # fmt: skip
+    try:
+        sent, node_hex = opened.result["sent"], opened.node_id.hex()
+
+        def ldk_channel() -> LdkChannel | None:
+            ldk.sync()
+            for c in ldk.list_channels():
+                if c.counterparty == node_hex and c.is_usable:
+                    return c
+            return None
+
+        wait_until(lambda: ldk_channel() is not None, timeout=60, what="LDK: channel usable")
+        ch = ldk_channel()
+        assert ch is not None and ch.capacity_sat == CAPACITY_SAT and not ch.is_outbound
+        assert ch.funding_txid == sent["txid"]
+    finally:
+        opened.close()
