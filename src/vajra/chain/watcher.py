@@ -173,11 +173,14 @@ class Watcher:
         ]
 
     def balance(self, node_index: int) -> Balance:
+        """The node's wallet funds: RECEIVE and CHANGE outputs only (a channel's funding
+        output or a sweep target is watched under the node too, but is not its wallet's
+        to spend)."""
         rows = self.db.query(
             "SELECT COALESCE(SUM(CASE WHEN height > 0 THEN value END), 0),"
             " COALESCE(SUM(CASE WHEN height = 0 THEN value END), 0)"
-            " FROM chain_utxos WHERE node = ? AND spent_txid IS NULL",
-            (node_index,),
+            " FROM chain_utxos WHERE node = ? AND spent_txid IS NULL AND purpose IN (?, ?)",
+            (node_index, int(Purpose.RECEIVE), int(Purpose.CHANGE)),
         )
         return Balance(int(rows[0][0]), int(rows[0][1]))
 

@@ -160,11 +160,15 @@ def progress(ch: Channel) -> None:
 
 
 def on_reconnected(ch: Channel) -> None:
-    """After the peer's channel_reestablish: resend our shutdown, restart negotiating."""
+    """After the peer's channel_reestablish: resend our shutdown, restart negotiating
+    (once CLOSED: resend the closing_signed that closed it, for a peer that lost it)."""
     sd = ch.shutdown
-    sd.restart()
     if sd.local_sent and sd.local_script is not None:
         ch.queue(Shutdown(ch.channel_id, sd.local_script))
+    if ch.state is State.CLOSED:
+        ch.queue(_final(ch))
+        return
+    sd.restart()
     if ch.state is State.NEGOTIATING and ch.ledger.channel.funder is Side.LOCAL:
         _propose(ch, _our_fee(ch))
 
@@ -213,6 +217,21 @@ def on_closing_signed(ch: Channel, m: ClosingSigned) -> None:
     if not min(sd.sent_fee, fee) < step < max(sd.sent_fee, fee):
         raise broken("closing-fee-no-progress")
     _propose(ch, step)
+
+
+def on_closing_signed_after_close(ch: Channel, m: ClosingSigned) -> None:
+    """We are CLOSED, the peer negotiates again (it lost our last closing_signed): the
+    agreed one again, unless it already proposes that very fee."""
+    if m.fee_satoshis != ch.shutdown.sent_fee:
+        ch.queue(_final(ch))
+
+
+def _final(ch: Channel) -> ClosingSigned:
+    sd = ch.shutdown
+    assert sd.sent_fee is not None
+    low, high = _our_range(ch)
+    rng = ClosingSignedTlvs(fee_range=FeeRange(low, high))
+    return ClosingSigned(ch.channel_id, sd.sent_fee, sd.sent_signature, rng)
 
 
 def on_close_signed(ch: Channel, r: io.MutualCloseSigned) -> None:

@@ -179,8 +179,8 @@ class Establishment(ReadyPhase):
     def receive_message(self, msg: Message, now: float) -> None:
         """Never raises: a broken rule fails the establishment with an `error`."""
         del now
-        if self.state is State.FAILED or self.link is Link.DOWN:
-            return  # a message with no connection is the owner's slip
+        if self.state is State.FAILED or self.link is Link.DOWN or msg.NAME == "warning":
+            return  # a message with no connection is the owner's slip; a warning is logged
         if msg.NAME == "error":  # BOLT 1: the peer failed the channel; nothing to answer
             self.state = State.FAILED
             self._events.append(io.ChannelFailed(_rule("peer sent error", self.state, msg.NAME)))

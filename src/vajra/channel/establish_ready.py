@@ -73,7 +73,11 @@ class ReadyPhase:
         self.link, self.reestablish_sent = Link.DOWN, False
 
     def connected(self, now: float) -> None:
-        """A new connection: our `channel_reestablish` (next numbers 1 and 0) goes out."""
+        """A new connection (not the one the establishment began on): our
+        `channel_reestablish` (next numbers 1 and 0) goes out. The old connection is gone:
+        `disconnected()` is applied first if it was not (a remembered state only)."""
+        if self.link is not Link.DOWN and self.state in REMEMBERED:
+            self.disconnected(now)
         del now
         if self.link is not Link.DOWN or self.state is EstState.FAILED:
             return

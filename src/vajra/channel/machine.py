@@ -39,7 +39,8 @@ Rules of this file, in the manner of `peer/connection.py`:
 
 States:  NORMAL <-> AWAIT_COUNTERPARTY_SIGS
          NORMAL  -> AWAIT_HOLDER_VALIDATION -> AWAIT_REVOCATION -> NORMAL
-         NORMAL  -> NEGOTIATING <-> AWAIT_CLOSING_SIG;  NEGOTIATING -> CLOSED
+         NORMAL  -> NEGOTIATING <-> AWAIT_CLOSING_SIG;  NEGOTIATING -> CLOSED (it still
+         reestablishes and resends its last closing_signed until the owner drops it)
          any     -> FAILED
 Waiting for the peer's `revoke_and_ack` is not a state of its own: it is
 `ledger.next_remote is not None`, during which updates still flow (BOLT 2 allows them).
@@ -191,8 +192,10 @@ class Channel:
     def receive_message(self, msg: Message, now: float) -> None:
         """A peer message for this channel. Never raises: a broken rule fails the channel."""
         del now
-        if self.state in (State.FAILED, State.CLOSED) or self.link is Link.DOWN:
+        if self.state is State.FAILED or self.link is Link.DOWN:
             return  # nothing to answer; a message with no connection is the owner's slip
+        if msg.NAME == "warning":  # BOLT 1: informational; the owner logs it
+            return
         if msg.NAME == "error":  # BOLT 1: the peer failed the channel; nothing to answer
             self.state = State.FAILED
             self._requests.clear()
@@ -228,11 +231,14 @@ class Channel:
             link.on_disconnected(self)
 
     def connected(self, now: float) -> None:
-        """A new connection to the peer (after `init`): our `channel_reestablish` goes
-        out (at once, or when the signer answers); a failed channel resends its error.
-        ProtocolError if the link is not DOWN."""
+        """A new connection to the peer (after `init`; not the one the channel was
+        established on): our `channel_reestablish` goes out (at once, or when the signer answers); a failed channel resends its error.
+        A new connection means the old one is gone: if `disconnected()` was not called
+        (e.g. a channel loaded after a crash), it is applied first."""
+        if self.link is not Link.DOWN:
+            self.disconnected(now)
         del now
-        if self.state in (State.FAILED, State.CLOSED):
+        if self.state is State.FAILED:
             self.link = Link.REESTABLISHING
             if self.error_message is not None:
                 self._out.append(self.error_message)
@@ -251,7 +257,7 @@ class Channel:
             handler(self, result)
         except VajraError as e:
             self._fail(e)
-        if self.state in (State.NORMAL, State.NEGOTIATING):
+        if self.state in (State.NORMAL, State.NEGOTIATING, State.CLOSED):
             link.settle_link(self)
             self._progress()
         while not self.awaiting_signer and self._deferred:
@@ -270,7 +276,7 @@ class Channel:
     # -- dispatch --------------------------------------------------------------------
 
     def _dispatch(self, msg: Message) -> None:
-        if self.state in (State.FAILED, State.CLOSED):
+        if self.state is State.FAILED:
             return
         try:
             if getattr(msg, "channel_id", None) != self.channel_id:
@@ -324,13 +330,14 @@ _COMMANDS: dict[type, Handler] = {
     io.Close: close.cmd_close,  # type: ignore[dict-item]
 }
 
-_N, _S, _V, _R, _G, _C = (
+_N, _S, _V, _R, _G, _C, _X = (
     State.NORMAL,
     State.AWAIT_COUNTERPARTY_SIGS,
     State.AWAIT_HOLDER_VALIDATION,
     State.AWAIT_REVOCATION,
     State.NEGOTIATING,
     State.AWAIT_CLOSING_SIG,
+    State.CLOSED,
 )
 _TRANSITIONS: dict[tuple[State, str], Handler] = {
     (_N, "update_add_htlc"): normal.on_add,  # type: ignore[dict-item]
@@ -345,6 +352,11 @@ _TRANSITIONS: dict[tuple[State, str], Handler] = {
     (_G, "shutdown"): close.on_shutdown,  # type: ignore[dict-item]
     (_G, "closing_signed"): close.on_closing_signed,  # type: ignore[dict-item]
     (_G, "channel_ready"): normal.on_channel_ready,  # type: ignore[dict-item]
+    # CLOSED until the closing transaction confirms: the peer may not have our last
+    # closing_signed (BOLT 2: it "must be retransmitted upon reconnection").
+    (_X, "shutdown"): close.on_shutdown,  # type: ignore[dict-item]
+    (_X, "closing_signed"): close.on_closing_signed_after_close,  # type: ignore[dict-item]
+    (_X, "channel_ready"): normal.on_channel_ready,  # type: ignore[dict-item]
     (_S, "CounterpartySigned"): normal.on_counterparty_signed,  # type: ignore[dict-item]
     (_S, "SignerRefused"): normal.on_sign_refused,  # type: ignore[dict-item]
     (_V, "HolderValidated"): normal.on_holder_validated,  # type: ignore[dict-item]

@@ -76,8 +76,6 @@ def on_disconnected(ch: Channel) -> None:
 
 
 def on_connected(ch: Channel) -> None:
-    if ch.link is not Link.DOWN:
-        raise ProtocolError("connected twice", state=ch.link.value)
     ch.link = Link.REESTABLISHING
     if not ch.awaiting_signer:
         settle_link(ch)

@@ -95,6 +95,16 @@ class LocalSigner:
     async def new_channel(self, node_id: bytes, epoch: int) -> tuple[int, LocalKeys]:
         return self._core.new_channel(node_id, epoch=epoch, now=self._clock())
 
+    async def authorise_htlc(
+        self, node_id: bytes, epoch: int, channel_index: int, authorisation: bytes,
+        confirmation: bytes = b"",
+    ) -> lp.DecisionFrame:  # fmt: skip
+        d = self._core.authorise_htlc(
+            node_id, channel_index, authorisation, epoch=epoch, now=self._clock(),
+            confirmation=confirmation or None,
+        )  # fmt: skip
+        return decision_frame(0, d)
+
     async def channel_request(
         self, node_id: bytes, epoch: int, channel_index: int, request: io.SignerRequest
     ) -> io.SignerResult:

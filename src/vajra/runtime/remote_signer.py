@@ -183,6 +183,17 @@ class RemoteSigner:
         req = lp.AuthorisePayment(self._id(), node_id, epoch, authorisation, confirmation)
         return await self._request(req, lp.DecisionFrame)
 
+    async def authorise_htlc(
+        self, node_id: bytes, epoch: int, channel_index: int, authorisation: bytes,
+        confirmation: bytes = b"",
+    ) -> lp.DecisionFrame:  # fmt: skip
+        """The signer's decision on a device's payment authorisation for one outgoing
+        HTLC of channel `channel_index`; approved, the channel may carry it."""
+        req = lp.AuthoriseHtlc(
+            self._id(), node_id, epoch, channel_index, authorisation, confirmation
+        )
+        return await self._request(req, lp.DecisionFrame)
+
     async def account_xpub(self, node_id: bytes, epoch: int) -> tuple[bytes, bytes]:
         """The node's BIP 84 account xpub (78 bytes) and the signer's master key
         fingerprint (public data; decision 0011)."""

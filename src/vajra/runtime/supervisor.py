@@ -592,7 +592,10 @@ class Supervisor:
         except ChainError as e:
             log.warning("event=wake_recovery_failed error=%s", e)
         while not self.stopping:
-            self.wakes.tick()
+            try:
+                self.wakes.tick()
+            except Exception:  # a bug: log it, keep the clock (and every deadline) going
+                log.exception("event=wake_tick_failed")
             await asyncio.sleep(1.0)
 
     async def _start_hub(self) -> None:

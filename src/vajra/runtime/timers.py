@@ -100,14 +100,15 @@ class TimerHeap:
         self._fired.discard(index)
         return True
 
-    def due(self, tip_height: int | None, now: int) -> list[Deadline]:
+    def due(self, tip_height: int | None, now: int, most: int | None = None) -> list[Deadline]:
         """Deadlines reached by the tip or the clock, each reported once (they stay in
-        `get` until `remove`d: the row lives until the wake is done)."""
+        `get` until `remove`d: the row lives until the wake is done); at most `most`
+        per call (the rest at the next call), so a mass expiry does not stall the loop."""
         out: dict[int, Deadline] = {}
         for heap, limit in ((self._by_height, tip_height), (self._by_time, now)):
             if limit is None:
                 continue
-            while heap and heap[0][0] <= limit:
+            while heap and heap[0][0] <= limit and (most is None or len(out) < most):
                 _, index, gen = heapq.heappop(heap)
                 d = self._current.get(index)
                 if d is not None and d.gen == gen and index not in self._fired:
@@ -170,10 +171,10 @@ class TimerTable:
             self.heap.put(d)
             return d
 
-    def due(self, tip_height: int | None, now: int) -> list[Deadline]:
+    def due(self, tip_height: int | None, now: int, most: int | None = None) -> list[Deadline]:
         """See `TimerHeap.due` (memory only: no SQL)."""
         with self._lock:
-            return self.heap.due(tip_height, now)
+            return self.heap.due(tip_height, now, most)
 
     def done(self, index: int, gen: int) -> bool:
         """The wake for deadline `gen` is done: delete it unless a newer `set` replaced it."""

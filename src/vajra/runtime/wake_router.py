@@ -42,6 +42,9 @@ log = logging.getLogger("vajra.runtime.wakes")
 RETRY_AFTER = 30.0
 """Seconds without a DONE after which a push is sent again (the worker died mid-wake)."""
 BACKOFF_MAX = 60.0
+FIRE_BATCH = 1000
+"""Deadlines popped per check (tip or clock tick): a mass expiry is spread over ticks
+(the workers wake ~hundreds of nodes a second at best: a signer round trip each)."""
 
 
 @dataclass(slots=True)
@@ -116,7 +119,7 @@ class WakeRouter:
         self._flush()
 
     def _fire(self, height: int | None) -> None:
-        for d in self.timers.due(height, int(self._clock())):
+        for d in self.timers.due(height, int(self._clock()), FIRE_BATCH):
             self._trigger(d.index, d.gen)
         self._flush()
 

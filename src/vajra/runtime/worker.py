@@ -219,6 +219,8 @@ class Session(asyncio.Protocol):
             self.last_active = time.monotonic()
             self.source = _source(transport)
             w.admission.add(self, self.index)  # admitted by the worker that accepted it
+            if self.conn.remote_pubkey:
+                w.routes.add(self.node_id, self.conn.remote_pubkey, self)
             w.sessions.add(self)
             w.recent.add(self)
             self._events(self.last_active)
@@ -308,6 +310,8 @@ class Session(asyncio.Protocol):
             elif isinstance(ev, InitReceived):
                 w.count["inits"] += 1
                 w.handshaking.pop(self, None)
+                if conn.remote_pubkey:  # a chain or timer wake may have to reach this peer
+                    w.routes.add(self.node_id, conn.remote_pubkey, self)
             elif isinstance(ev, ErrorReceived) and ev.channel_id != bytes(32):
                 # BOLT 1: the peer failed one channel; an awake node's channel must know.
                 # (A sleeping node learns it from the chain when the peer force-closes.)
@@ -417,7 +421,8 @@ class Session(asyncio.Protocol):
             w.handshaking.pop(self, None)
             w.admission.remove(self, self.index)
             peer = self.conn.remote_pubkey
-            if self.channel_peer and peer and w.routes.remove(self.node_id, peer, self):
+            live = bool(peer) and w.routes.remove(self.node_id, peer or b"", self)
+            if self.channel_peer and live and peer:
                 # The peer's live session closed (not one a reconnection replaced).
                 w.spawn(w.host.disconnected(self.node_id, peer))
         self.conn = None
@@ -589,8 +594,6 @@ class Worker:
         self.control.done(push, ok)
 
     def _node_changed(self, node_id: bytes, awake: bool) -> None:
-        if not awake:
-            self.routes.drop_node(node_id)
         index = self.waking.get(node_id) if awake else self.waking.pop(node_id, None)
         if index is not None:
             self.states.set(index, self.cfg.index + 1 if awake else 0)

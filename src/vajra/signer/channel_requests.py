@@ -7,6 +7,9 @@ the state transaction that appends the audit entry (decision 0017). The entry's 
 is: node id 33 | SHA-256(request bytes) 32 | channel index u32 | request tag u8, and for
 an approval also the SHA-256 of the stored record it left (32): the audit log vouches
 for the newest record of every channel, which `vajra.signer.replay` checks at open.
+
+The allow-list a mutual close may pay our share to is the node's own wallet
+(`wallet_scripts`), handed to the policy (`policy-mutual-destination-allowlisted`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
+from vajra.bitcoin.script import p2wpkh
 from vajra.bitcoin.tx import Tx
 from vajra.channel import signer_codec as codec
 from vajra.channel import signer_io as io
@@ -22,10 +26,12 @@ from vajra.errors import DecodeError, PolicyViolation
 from vajra.signer import channel_store as cs
 from vajra.signer.channels import ChannelSigner
 from vajra.signer.integrity import StateIntegrityError
+from vajra.signer.messages import decode_authorisation
 from vajra.signer.state import HostedNode, StateTxn
 
 if TYPE_CHECKING:
     from vajra.signer.core import SignerCore
+    from vajra.signer.policy import Decision
 
 KIND = "channel"
 CONTEXT = struct.Struct(">IB")
@@ -99,7 +105,10 @@ def channel_request(
             raise PolicyViolation(refused[0].reason, refused[0].detail)
         secrets = core.keys.node(node.index).channel(index)
         stored = load(txn, node_id, index, secrets)
-        result, record = cs.handle(stored, secrets, parsed)
+        allowed = (
+            wallet_scripts(core, node.index) if isinstance(parsed, io.SignMutualClose) else None
+        )
+        result, record = cs.handle(stored, secrets, parsed, allowlisted=allowed)
         if isinstance(result, io.SignerRefused):
             refused.append(result)
             raise PolicyViolation(result.reason, result.detail)
@@ -118,6 +127,31 @@ def channel_request(
             return refused[0]
         raise
     return answer[0]
+
+
+MUTUAL_DESTINATION = "policy-mutual-destination-allowlisted"
+WALLET_WINDOW = 1000
+"""Address indices per BIP 84 branch (receive, change) a mutual close may pay our share
+to: the node's own wallet, as far as the runtime plausibly hands out addresses."""
+
+
+def wallet_scripts(core: SignerCore, node_index: int) -> frozenset[bytes]:
+    """The node's BIP 84 P2WPKH scripts, receive and change, indices below
+    WALLET_WINDOW: where a mutual close may send our balance (`SignMutualClose`'s
+    `local_script`, refused `policy-mutual-destination-allowlisted` otherwise). Derived
+    from the account key once per node and process (about 2,000 public derivations)."""
+    cached = core.wallet_scripts.get(node_index)
+    if cached is None:
+        account = core.keys.node(node_index).account().public()
+        cached = frozenset(
+            p2wpkh(branch.child(i).pubkey)
+            for branch in (account.child(0), account.child(1))
+            for i in range(WALLET_WINDOW)
+        )
+        if len(core.wallet_scripts) >= 64:  # a small bound: closes are rare
+            core.wallet_scripts.clear()
+        core.wallet_scripts[node_index] = cached
+    return cached
 
 
 def holder_commitment_tx(
@@ -175,3 +209,55 @@ def check_funding(core: SignerCore, txn: StateTxn, node_id: bytes, tx: Tx) -> No
                 raise PolicyViolation(
                     FUNDING_BEFORE_COMMITMENT, f"{where}: holder commitment 0 not validated"
                 )
+
+
+TAG_AUTHORISE = 0xA0
+"""The context tag of a channel entry recording a device's payment authorisation (a
+request tag of its own: no `signer_codec` request starts with it)."""
+
+
+def authorise_htlc(
+    core: SignerCore,
+    node_id: bytes,
+    index: int,
+    authorisation: bytes,
+    *,
+    epoch: int,
+    now: int,
+    confirmation: bytes | None = None,
+) -> Decision:
+    """A device's payment authorisation for an outgoing HTLC on channel `index`: the
+    policy decides it (kind `payment`: the device's rules and limits, counter, audit);
+    if approved, its payment hash becomes one authorised outgoing HTLC of the channel's
+    record (`ChannelSigner.authorise_payment`; kind `channel`, tag 0xA0, naming the new
+    record). Both in one group commit: the consent is never used up without reaching the
+    channel. Fencing and an unknown channel are checked first (kind `authorise_htlc`; a
+    refusal raises PolicyViolation, the consent untouched). Returns the payment
+    decision."""
+
+    def exists(txn: StateTxn) -> None:
+        node = _node(txn, node_id)
+        if index >= node.channels or txn.channel(node_id, index) is None:
+            raise PolicyViolation("policy-channel-unknown", f"index {index}")
+
+    context = CONTEXT.pack(index, TAG_AUTHORISE)
+    core._decide("authorise_htlc", node_id, epoch, now, exists, authorisation, context=context)
+    with core.state.group():
+        d = core.policy.decide(authorisation, node_id=node_id, now=now, confirmation=confirmation)
+        if not d.approved:
+            return d
+        payment_hash = decode_authorisation(authorisation).payment_hash
+
+        def add(txn: StateTxn) -> bytes:
+            node = _node(txn, node_id)
+            secrets = core.keys.node(node.index).channel(index)
+            stored = load(txn, node_id, index, secrets)
+            if stored is None:
+                raise PolicyViolation("policy-channel-unknown", f"index {index}")
+            stored.authorise_payment(payment_hash)
+            data = cs.encode(stored)
+            txn.put_channel(node_id, index, cs.funding_spk(stored.channel), data)
+            return cs.record_hash(data)
+
+        core._decide(KIND, node_id, epoch, now, add, authorisation, context=context)
+    return d

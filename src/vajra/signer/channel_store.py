@@ -37,6 +37,7 @@ exists only once a `SetupChannel` was approved.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 
 from vajra.bitcoin.script import p2wsh
 from vajra.channel import signer_io as io
@@ -161,10 +162,15 @@ def decode(data: bytes, secrets: ChannelSecrets) -> ChannelSigner:
 
 
 def handle(
-    stored: ChannelSigner | None, secrets: ChannelSecrets, request: io.SignerRequest
+    stored: ChannelSigner | None,
+    secrets: ChannelSecrets,
+    request: io.SignerRequest,
+    *,
+    allowlisted: Collection[bytes] | None = None,
 ) -> tuple[io.SignerResult, ChannelSigner | None]:
     """Answer one request against the stored record: the result and the record to store
-    (None when nothing may be written: a refusal)."""
+    (None when nothing may be written: a refusal). `allowlisted`: the scripts a mutual
+    close may pay our balance to (the node's wallet)."""
     if stored is None:
         if not isinstance(request, io.SetupChannel):
             return io.SignerRefused("policy-channel-unknown", "no SetupChannel yet"), None
@@ -172,7 +178,7 @@ def handle(
             return io.ChannelSetUp(), ChannelSigner.setup(secrets, request)
         except PolicyViolation as v:
             return io.SignerRefused(v.reason, v.detail), None
-    result = stored.handle(request)
+    result = stored.handle(request, allowlisted=allowlisted)
     if isinstance(result, io.SignerRefused):
         return result, None
     return result, stored

@@ -29,9 +29,9 @@ from vajra.channel import signer_io as io
 from vajra.channel.establish_io import LocalKeys
 from vajra.crypto.secp256k1 import check_pubkey
 from vajra.errors import PolicyViolation
-from vajra.signer.channel_requests import channel_request, holder_commitment_tx
+from vajra.signer.channel_requests import authorise_htlc, channel_request, holder_commitment_tx
 from vajra.signer.keys import MAX_INDEX, NodeKeys, SignerKeys
-from vajra.signer.policy import Policy
+from vajra.signer.policy import Decision, Policy
 from vajra.signer.state import HostedNode, SignerState, StateTxn
 
 MAX_NODES_PER_REQUEST = 1000
@@ -52,6 +52,8 @@ class SignerCore:
         self.keys = keys
         self.state = state
         self.policy = Policy(state, keys.audit_key(), monotonic)
+        self.wallet_scripts: dict[int, frozenset[bytes]] = {}
+        """Per node index, its BIP 84 scripts a mutual close may pay (a cache)."""
 
     def _decide(
         self,
@@ -235,6 +237,24 @@ class SignerCore:
         `unknown_node` and `bad_request` (bytes that do not decode). A record that does
         not decode raises `StateIntegrityError` (the daemon stops)."""
         return channel_request(self, node_id, channel_index, request, epoch=epoch, now=now)
+
+    def authorise_htlc(
+        self,
+        node_id: bytes,
+        channel_index: int,
+        authorisation: bytes,
+        *,
+        epoch: int,
+        now: int,
+        confirmation: bytes | None = None,
+    ) -> Decision:
+        """A device's payment authorisation, decided by the policy and, if approved, made
+        one authorised outgoing HTLC of the channel's record, in one group commit
+        (`channel_requests.authorise_htlc`). The payment decision (devices verify it)."""
+        return authorise_htlc(
+            self, node_id, channel_index, authorisation, epoch=epoch, now=now,
+            confirmation=confirmation,
+        )  # fmt: skip
 
     def holder_commitment_tx(
         self, node_id: bytes, channel_index: int, number: int, *, epoch: int, now: int

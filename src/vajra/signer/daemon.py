@@ -292,7 +292,7 @@ class SignerDaemon:
 # channel records: a restored signer must not hold an older channel than the runtime).
 _CHANGES_BACKUP = frozenset(
     {lp.Kind.CREATE_NODES, lp.Kind.AUTHORISE_PAYMENT, lp.Kind.DEVICE_COMMAND, lp.Kind.SIGN_ONCHAIN,
-     lp.Kind.NEW_CHANNEL, lp.Kind.CHANNEL_REQUEST}
+     lp.Kind.NEW_CHANNEL, lp.Kind.CHANNEL_REQUEST, lp.Kind.AUTHORISE_HTLC}
 )  # fmt: skip
 
 

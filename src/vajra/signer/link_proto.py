@@ -22,7 +22,7 @@ carries). The signer sends HELLO once after the handshake. Pairing (decision 000
 PAIR_REQUEST (signer -> runtime) answered by PAIR_ACCEPT or ERROR, both with id 0.
 
 Versions: 2 added the anchor and backups (decision 0012); 3 adds the channel requests
-(NEW_CHANNEL, CHANNEL_REQUEST and their answers, decision 0017). A peer of another
+(NEW_CHANNEL, CHANNEL_REQUEST, AUTHORISE_HTLC and their answers, decision 0017). A peer of another
 version is refused at its first frame, so a signer that cannot serve channels never
 links to a runtime that has them.
 """
@@ -71,6 +71,7 @@ class Kind(IntEnum):
     SIGN_ONCHAIN = 0x1B
     NEW_CHANNEL = 0x1C
     CHANNEL_REQUEST = 0x1D
+    AUTHORISE_HTLC = 0x1E
     PONG = 0x90
     NODES_CREATED = 0x91
     SECRETS = 0x92
@@ -652,6 +653,31 @@ class ChannelRequestFrame(NodeRequest):
 
 
 @dataclass(frozen=True, slots=True)
+class AuthoriseHtlc(NodeRequest):
+    """A device-signed payment authorisation (and an owner confirmation, or empty) for
+    one outgoing HTLC on the node's channel `channel_index` (u32): decided like
+    AUTHORISE_PAYMENT and, if approved, recorded in the signer's copy of that channel
+    (decision 0017). Answered by DECISION."""
+
+    channel_index: int
+    authorisation: bytes
+    confirmation: bytes = b""
+    KIND: ClassVar[Kind] = Kind.AUTHORISE_HTLC
+
+    def body(self) -> bytes:
+        return (
+            self.head()
+            + self.channel_index.to_bytes(4, "big")
+            + _var(self.authorisation)
+            + _var(self.confirmation)
+        )
+
+    @classmethod
+    def read(cls, fid: int, r: _Reader) -> Frame:
+        return cls(fid, r.node(), r.u64(), r.u32(), r.var(), r.var())
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelKeys(Frame):
     """The new channel's index (u32) and its public keys: `signer_codec.
     encode_local_keys` bytes (basepoints and the second per-commitment point)."""
@@ -732,6 +758,7 @@ FRAMES: dict[int, type[Frame]] = {
         OnchainSigned,
         NewChannel,
         ChannelRequestFrame,
+        AuthoriseHtlc,
         ChannelKeys,
         ChannelResult,
         Error,

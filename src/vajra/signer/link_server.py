@@ -109,6 +109,7 @@ class LinkHandler:
             lp.SignOnchain: self._sign_onchain,
             lp.NewChannel: self._new_channel,
             lp.ChannelRequestFrame: self._channel_request,
+            lp.AuthoriseHtlc: self._authorise_htlc,
         }
         self.wallet = SignerWallet(core, network)
 
@@ -301,6 +302,14 @@ class LinkHandler:
             f.node_id, f.channel_index, f.request, epoch=f.epoch, now=now
         )
         return lp.ChannelResult(f.id, signer_codec.encode_result(result))
+
+    def _authorise_htlc(self, f: lp.Frame, now: int) -> lp.Frame:
+        assert isinstance(f, lp.AuthoriseHtlc)
+        d = self.core.authorise_htlc(
+            f.node_id, f.channel_index, f.authorisation, epoch=f.epoch, now=now,
+            confirmation=f.confirmation or None,
+        )  # fmt: skip
+        return decision_frame(f.id, d)
 
     def _device_command(self, f: lp.Frame, now: int) -> lp.Frame:
         assert isinstance(f, lp.DeviceCommandReq)

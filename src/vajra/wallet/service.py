@@ -213,15 +213,9 @@ class WalletService:
         confirmed, unconfirmed = bal.confirmed_sat, bal.unconfirmed_sat
         spent, txs = self._pending()
         known = {u.outpoint: u for u in w.utxos(index)}
-        for u in known.values():  # a channel's funding output is watched, not the wallet's
-            if u.purpose not in WALLET_PURPOSES:
-                if u.height > 0:
-                    confirmed -= u.value_sat
-                else:
-                    unconfirmed -= u.value_sat
         for op in spent & known.keys():
             if known[op].purpose not in WALLET_PURPOSES:
-                continue  # counted in neither already
+                continue  # not in the watcher's wallet balance (a channel's output)
             if known[op].height > 0:
                 confirmed -= known[op].value_sat
             else:

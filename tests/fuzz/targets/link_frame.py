@@ -66,6 +66,7 @@ def seeds() -> list[bytes]:
         lp.ChannelRequestFrame(13, _NODE, 1, 2, b"\x03" + bytes(8)),
         lp.ChannelKeys(12, 2, b"\x90" + bytes(231)),
         lp.ChannelResult(13, b"\x82"),
+        lp.AuthoriseHtlc(14, _NODE, 1, 2, bytes(195), b""),
     ]
     return [f.encode() for f in frames]
 

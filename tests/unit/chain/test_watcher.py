@@ -194,3 +194,21 @@ def test_prune_forgets_deeply_spent_outputs_and_acked_events(db: ChainDb) -> Non
     assert db.query("SELECT min(height) FROM chain_blocks") == [(8,)]
     w2 = Watcher(ChainDb(db.path))  # the pruned outpoint is gone from the store too
     assert len(w2.index) == 2
+
+
+def test_a_channel_funding_output_wakes_its_node_and_is_not_wallet_balance(db: ChainDb) -> None:
+    """A hosted node watches its channel's funding script (decision 0020): the output
+    confirming is a waking FUNDING event, but the node's wallet cannot spend it, so it is
+    not in the balance."""
+    w = Watcher(db)
+    woken: list[tuple[int, ChainEvent]] = []
+    w.on_wake(lambda n, e: woken.append((n, e)))
+    funding_script = b"\x00\x20" + h("2-of-2")
+    w.watch_scripts(ALICE, [funding_script], Purpose.FUNDING)
+    w.watch_scripts(ALICE, [A1], Purpose.RECEIVE)
+    fund = Tx(h("lnd funds"), [op(h("coinbase"), 0)], [(funding_script, 100_000), (A1, 700)])
+    chain(w, [[fund]])
+    assert [(n, e.kind, e.purpose, e.height) for n, e in woken] == [
+        (ALICE, EventKind.RECEIVED, Purpose.FUNDING, 1)
+    ]
+    assert w.balance(ALICE).confirmed_sat == 700  # the wallet's output only

@@ -16,6 +16,7 @@ from vajra.wire import (
     FundingSigned,
     RevokeAndAck,
     UpdateFee,
+    WarningMessage,
 )
 
 
@@ -88,3 +89,10 @@ def test_a_flood_while_the_signer_works_fails_the_channel() -> None:
     assert p.a.channel.awaiting_signer
     p.a.channel.receive_message(fee, 0.0)
     assert p.a.channel.state is State.FAILED
+
+
+def test_a_warning_does_not_fail_the_channel() -> None:
+    p = make_pair()
+    ch = p.b.channel
+    ch.receive_message(WarningMessage(ch.channel_id, b"closing fee_range: no overlap"), 0.0)
+    assert ch.state is State.NORMAL and not ch.messages_to_send()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.unit.channel.pair import CAPACITY_SAT, PUSH_MSAT, Pair, make_pair
@@ -212,6 +212,26 @@ def test_reconnection_resends_shutdown_and_restarts_negotiation() -> None:
     assert ready_a.tx == ready_b.tx
 
 
+def test_a_closed_side_resends_its_last_closing_signed_to_a_peer_that_lost_it() -> None:
+    p = _pair()
+    p.a.channel.command(io.Close(SCRIPT_A, 2_500), 0.0)
+    p.flush()
+    _until_first_closing_signed(p)
+    p.deliver(to_b=True)
+    p.answer(p.b)  # B agrees, sends the same fee and is CLOSED
+    assert p.b.channel.state is State.CLOSED and [m.NAME for m in p.b_to_a] == ["closing_signed"]
+    final = p.b_to_a[0]
+    p.disconnect()  # ... and A never gets it
+    p.reconnect()
+    p.deliver(to_b=True)  # A's channel_reestablish: B (CLOSED) resends shutdown and it
+    names = ["channel_reestablish", "channel_ready", "shutdown", "closing_signed"]
+    assert [m.NAME for m in p.b_to_a] == names
+    assert p.b_to_a[-1] == final
+    _run(p)
+    ready_a, ready_b = _closed(p)
+    assert ready_a.tx == ready_b.tx
+
+
 def test_a_closing_signature_that_does_not_verify_fails_the_channel() -> None:
     p = _pair()
     p.a.channel.command(io.Close(SCRIPT_A, 2_500), 0.0)
@@ -242,7 +262,8 @@ def test_without_fee_range_the_fundee_accepts_a_fee_it_agrees_with() -> None:
     assert p.b.channel.ledger.channel.funder is Side.REMOTE
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(htlcs=[], closer_is_a=False, feerates=(253, 253), drops=[4])  # B closed, A not
 @given(
     htlcs=st.lists(st.tuples(st.integers(1_000_000, 90_000_000), st.booleans()), max_size=4),
     closer_is_a=st.booleans(),

@@ -303,3 +303,21 @@ def test_establishment_refuses_a_peer_claiming_commitments() -> None:
     events = list(iter(b.est.next_event, None))
     assert io.ChannelBehind(False, 3, 0) in events
     assert b.est.state is EState.FAILED
+
+
+def test_a_channel_loaded_after_a_crash_reconnects_without_disconnected() -> None:
+    p = make_pair()
+    _add(p, 1)
+    p.a.channel.command(io.SignCommitment(), 0.0)
+    p.flush()
+    p.answer(p.a)  # commitment_signed out, never delivered: the runtime is killed
+    p.a_to_b.clear()
+    p.b_to_a.clear()
+    p.a.channel = decode_channel(encode_channel(p.a.channel))  # link still "up" in it
+    p.b.channel.disconnected(0.0)
+    for ep in (p.a, p.b):
+        ep.channel.connected(0.0)  # no disconnected() for A: connected() implies it
+    p.flush()
+    p.settle_all()
+    _check_agreement(p)
+    assert len(p.b.channel.ledger.local_commit.spec.htlcs) == 1

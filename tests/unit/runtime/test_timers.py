@@ -65,3 +65,13 @@ def test_heaps_stay_bounded_when_a_node_keeps_moving_its_deadline() -> None:
         h.put(Deadline(1, 10**6 + gen, 10**9 + gen, gen))
     assert len(h._by_height) + len(h._by_time) < 3_000
     assert [d.gen for d in h.due(10**7, 0)] == [19_999]
+
+
+def test_a_mass_expiry_is_popped_in_batches() -> None:
+    h = TimerHeap()
+    for i in range(10):
+        h.put(Deadline(i, 5, 100, i + 1))
+    assert [d.index for d in h.due(5, 100, 4)] == [0, 1, 2, 3]
+    assert [d.index for d in h.due(5, 100, 4)] == [4, 5, 6, 7]
+    assert [d.index for d in h.due(5, 100, 4)] == [8, 9]
+    assert h.due(5, 100, 4) == []  # each once, though each is in both heaps

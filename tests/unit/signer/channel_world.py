@@ -41,7 +41,8 @@ class CoreChannelSigner:
     epoch: int = 1
     now: int = T0
 
-    def handle(self, request: io.SignerRequest) -> io.SignerResult:
+    def handle(self, request: io.SignerRequest, allowlisted: object = None) -> io.SignerResult:
+        # `allowlisted` is the in-memory signer's; the live signer derives its own.
         data = codec.encode_request(request)
         return self.core.channel_request(
             self.node_id, self.index, data, epoch=self.epoch, now=self.now

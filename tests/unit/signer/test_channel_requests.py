@@ -275,3 +275,51 @@ def test_local_signer_serves_channel_requests(tmp_path: Path) -> None:
             await fixed.new_channel(fixed.node_id, 1)
 
     asyncio.run(run())
+
+
+def test_refuses_a_mutual_close_paying_a_foreign_script(tmp_path: Path) -> None:
+    """Our share of a cooperative close goes only to the node's own BIP 84 wallet."""
+    from vajra.bitcoin.script import p2wpkh
+    from vajra.crypto.secp256k1 import PrivateKey
+
+    w = open_world(tmp_path / "state.db")
+    before = w.record()
+    theirs = p2wpkh(PrivateKey(b"\x44" * 32).pubkey)
+    r = w.request(io.SignMutualClose(theirs, theirs, 500))
+    assert r == io.SignerRefused("policy-mutual-destination-allowlisted", theirs.hex())
+    assert w.record() == before
+    assert _last(w).reason == "policy-mutual-destination-allowlisted"
+    own = p2wpkh(KEYS.node(0).onchain(1, 17).pubkey)  # a change address of the node
+    r = w.request(io.SignMutualClose(own, theirs, 500))
+    assert isinstance(r, io.MutualCloseSigned), r
+    other_node = p2wpkh(KEYS.node(1).onchain(0, 0).pubkey)  # same seed, another node
+    r = w.request(io.SignMutualClose(other_node, theirs, 500))
+    assert isinstance(r, io.SignerRefused) and r.reason == "policy-mutual-destination-allowlisted"
+
+
+def test_a_device_authorisation_lets_one_outgoing_htlc_through(tmp_path: Path) -> None:
+    """`authorise_htlc`: the device's payment decision and the channel's authorised hash
+    in one group commit; the HTLC then signs, and the state reopens (cross-check)."""
+    from tests.unit.signer.helpers import World as DeviceWorld
+    from tests.unit.signer.helpers import key
+    from vajra.signer.devices import KeyType, Rules
+
+    w = open_world(tmp_path / "state.db")
+    devices = DeviceWorld(state=w.core.state)
+    devices.policy = w.core.policy
+    devices.bootstrap()
+    ring = key(KeyType.SECP256K1, 3)
+    devices.enroll(ring, rules=Rules(10**10, 10**10, 10**10, 10**10, 10**11))
+    auth = devices.auth(ring, 5_000_000, node=w.node_id)
+    with pytest.raises(PolicyViolation, match="stale_epoch"):
+        w.core.authorise_htlc(w.node_id, w.index, auth.encode(), epoch=0, now=T0)
+    d = w.core.authorise_htlc(w.node_id, w.index, auth.encode(), epoch=1, now=T0)
+    assert d.approved, d
+    again = w.core.authorise_htlc(w.node_id, w.index, auth.encode(), epoch=1, now=T0)
+    assert again.reason == "replay"
+    spec = w.pair.a.channel.ledger.remote_commit.spec
+    htlc = HtlcEntry(Side.LOCAL, 0, 5_000_000, auth.payment_hash, 700_000)
+    ours, theirs = spec.balance_msat
+    r = w.request(_next_counterparty(w, balance_msat=(ours - 5_000_000, theirs), htlcs=(htlc,)))
+    assert isinstance(r, io.CounterpartySigned), r
+    w.reopen()

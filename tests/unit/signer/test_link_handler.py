@@ -245,3 +245,19 @@ def test_channel_frames_reach_the_core(h: LinkHandler) -> None:
     )
     _error(h.handle(lp.ChannelRequestFrame(5, node, 4, 0, revoke), T0), "stale_epoch")
     _error(h.handle(lp.ChannelRequestFrame(6, node, 5, 0, b"\xee"), T0), "bad_request")
+
+
+def test_authorise_htlc_frame_is_decided_and_fenced(h: LinkHandler) -> None:
+    """AUTHORISE_HTLC on a channel never set up: an ERROR, the consent untouched."""
+    w = World(state=h.core.state)
+    w.policy = h.core.policy
+    w.bootstrap()
+    ring = key(KeyType.SECP256K1, 5)
+    w.enroll(ring, rules=dataclasses.replace(RING_RULES, auto_approve_below_msat=10**9))
+    (node, _) = _nodes(h)
+    h.handle(lp.NewChannel(2, node, 5), T0)
+    auth = w.auth(ring, 1_000, node=node).encode()
+    _error(h.handle(lp.AuthoriseHtlc(3, node, 5, 0, auth), T0), "policy-channel-unknown")
+    _error(h.handle(lp.AuthoriseHtlc(4, node, 4, 0, auth), T0), "stale_epoch")
+    d = h.handle(lp.AuthorisePayment(5, node, 5, auth), T0)  # the consent is still fresh
+    assert isinstance(d, lp.DecisionFrame) and d.outcome == "approve", d
