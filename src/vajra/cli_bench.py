@@ -66,6 +66,65 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ps.set_defaults(func=_signer)
     _register_chain(bs)
     _register_routing(bs)
+    _register_channels(bs)
+
+
+def _register_channels(bs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    pc = bs.add_parser(
+        "channels",
+        help="a hosted node's channel: HTLC cycles per CPU second, every signature validated",
+        description=(
+            "Run --cycles HTLC cycles (update_add_htlc, the commitment dance, "
+            "update_fulfill_htlc, the dance again) between two channel cores in this "
+            "process; the hosted side's every signer request goes through SignerCore."
+            "channel_request on a sealed, durable SQLite signer state. Reports cycles per "
+            "CPU second and per wall second and the CPU split between signers and cores. "
+            "Then a `vajra runtime --dev` (--workers) gets N plain nodes twice, then N nodes "
+            "each with a channel opened for real by our BOLT 8 initiator as funder, twice: "
+            "RSS slopes per sleeping node with and without a channel, and --wake-samples "
+            "reconnects to sleeping nodes timed to their channel_reestablish."
+        ),
+    )
+    pc.add_argument("--cycles", type=int, default=300, help="HTLC cycles timed")
+    pc.add_argument(
+        "--nodes", type=int, default=3000, help="N: the RSS slopes are taken between N and 2N"
+    )
+    pc.add_argument("--wake-samples", type=int, default=200, help="reestablish wakes timed")
+    pc.add_argument("--workers", type=int, default=2, help="runtime worker processes")
+    pc.add_argument(
+        "--no-runtime", action="store_true", help="only the in-process HTLC cycle figures"
+    )
+    pc.add_argument(
+        "--signer",
+        action="store_true",
+        help="runtime without --dev and a live `vajra signer run` on loopback",
+    )
+    _common(pc)
+    pc.set_defaults(func=_channels)
+
+
+def _channels(args: argparse.Namespace) -> int:
+    from vajra.benchmarks import channels
+    from vajra.cli_errors import UsageError, report
+
+    for flag, value in (
+        ("--cycles", args.cycles),
+        ("--nodes", args.nodes),
+        ("--wake-samples", args.wake_samples),
+        ("--workers", args.workers),
+    ):
+        if value < 1:
+            return report(UsageError(flag, value, "must be at least 1"), args.json)
+    if args.wake_samples > 2 * args.nodes:
+        return report(
+            UsageError("--wake-samples", args.wake_samples, "must not exceed 2 x --nodes"),
+            args.json,
+        )
+    start = results.conditions()
+    out = channels.run(args.cycles)
+    if not args.no_runtime:
+        out |= channels.run_runtime(args.nodes, args.wake_samples, args.workers, args.signer)
+    return _emit("channels", out, args, start)
 
 
 def _register_routing(bs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

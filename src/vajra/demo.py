@@ -10,13 +10,17 @@ the live signer gives the channel's keys and every signature from its own copy o
 channel, the node's state is written before `funding_signed` leaves, and the node sleeps
 while the funding transaction waits for blocks; the runtime's chain watcher sees it
 confirm and wakes the node, which sends `channel_ready`: LND lists the channel active
-and `vajra node ID channels` shows it, the node asleep again. Every step prints what
+and `vajra node ID channels` shows it, the node asleep again; then LND pays an invoice of
+the sleeping node (issued and signed by its signer without waking it): the HTLC wakes
+the node, which fulfils once the HTLC is irrevocably committed and sleeps again, both
+sides' balances agreeing to the msat. Every step prints what
 happened; `--hold` keeps everything running with addresses to try until Ctrl-C.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import random
@@ -39,6 +43,8 @@ from vajra.testbed.vajra_process import VajraProcess
 
 DEMO_PASSWORD = "vajra demo password (regtest only)"
 CHANNEL_SAT = 100_000
+PAYMENT_MSAT = 20_000_000
+"""What LND pays the hosted node in the demo (a whole number of sat: LND lists sat)."""
 
 
 def vajra(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> Any:
@@ -160,6 +166,8 @@ class _Demo:
     signer: SignerProcess
     rng: random.Random = field(default_factory=random.Random)
     hosted: list[dict[str, Any]] = field(default_factory=list)
+    channel_node: str = ""
+    """The hosted node LND opened a channel to (hex node id)."""
 
     def stop(self) -> None:
         for stopper in (self.signer, self.rt, self.ldk, self.lnd, self.btcd):
@@ -223,7 +231,7 @@ def _ldk_pings(d: _Demo) -> str:
 
 def _channel(d: _Demo) -> str:
     target = d.rng.choice(d.hosted)
-    nid = str(target["node_id"])
+    nid = d.channel_node = str(target["node_id"])
     d.lnd.connect(_uri(target))
     wait_until(lambda: d.rt.counters().get("awake", 0) == 0, timeout=60,
                what="every node asleep")  # fmt: skip
@@ -251,6 +259,37 @@ def _channel(d: _Demo) -> str:
         kinds[e["kind"]] = kinds.get(e["kind"], 0) + 1
     d.log(f"         signer audit (chain verified={audit['verified']}): {kinds}")
     return f"channel active on LND, listed by the runtime, node asleep; {_c(d.rt, 'wakes', 'sleeps', 'awake')}"
+
+
+def _receive(d: _Demo) -> str:
+    nid = d.channel_node
+    wait_until(lambda: d.rt.counters().get("awake", 0) == 0, timeout=d.idle_timeout + 30,
+               what="the node asleep")  # fmt: skip
+    before = d.rt.counters()
+    inv = vajra("node", nid, "invoice", str(PAYMENT_MSAT), "--description", "vajra demo",
+                "--store", str(d.rt.store), "--json")  # fmt: skip
+    d.log(f"         invoice {str(inv['bolt11'])[:32]}.. signed by the node's signer "
+          f"(wakes so far {before.get('wakes', 0)}, none for the invoice)")  # fmt: skip
+    paid = d.lnd.pay_invoice(str(inv["bolt11"]))
+    if hashlib.sha256(bytes.fromhex(paid["payment_preimage"])).hexdigest() != inv["payment_hash"]:
+        raise AssertionError("LND's preimage does not hash to the invoice's payment hash")
+    wait_until(lambda: d.rt.counters().get("awake", 0) == 0, timeout=d.idle_timeout + 30,
+               what="the node asleep after fulfilling")  # fmt: skip
+
+    def summary() -> dict[str, Any]:
+        (row,) = vajra("node", nid, "channels", "--store", str(d.rt.store), "--json")["channels"]
+        return dict(row)
+
+    wait_until(lambda: int(summary()["local_balance_msat"]) == PAYMENT_MSAT, timeout=30,
+               what="the node's channel summary to show the payment")  # fmt: skip
+    (chan,) = [c for c in d.lnd.list_channels() if c["remote_pubkey"] == nid]
+    d.log(f"         LND paid {PAYMENT_MSAT} msat (fee {paid.get('fee_msat', '0')} msat); "
+          f"node balance {summary()['local_balance_msat']} msat, LND remote balance "
+          f"{int(chan['remote_balance']) * 1000} msat")  # fmt: skip
+    if int(chan["remote_balance"]) * 1000 != PAYMENT_MSAT:
+        raise AssertionError(f"LND's remote balance {chan['remote_balance']} sat disagrees")
+    return (f"paid while asleep: the node woke, fulfilled and slept; balances agree to the "
+            f"msat; {_c(d.rt, 'wakes', 'sleeps', 'awake')}")  # fmt: skip
 
 
 def _hold(d: _Demo, tries: list[str]) -> None:
@@ -292,6 +331,7 @@ def run_demo(
         ("LND connects to sleeping hosted nodes", _lnd_connects),
         ("LDK connects and pings other sleeping nodes", _ldk_pings),
         ("LND opens a channel to a sleeping hosted node: it wakes, confirms, is active", _channel),
+        ("LND pays the sleeping node's invoice: it wakes, fulfils, sleeps", _receive),
     ]
     try:
         for name, step in plan:

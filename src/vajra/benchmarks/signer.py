@@ -14,6 +14,8 @@
 - nodes_created_per_s: `SignerCore.create_nodes` (key derivation, allocation, audit), CPU.
 - state_key_decisions_per_s_cpu_sealed / _plain: the wake decision in process, no fsync,
   with and without the state MAC (decision 0012): what integrity costs per decision.
+- channel_requests_per_s_cpu_sealed: a channel request through `SignerCore` (decision
+  0017; `vajra.benchmarks.signer_channels`).
 - sealed_open_ms_per_1k_rows: opening a sealed state (every row's MAC, the cross-check).
 - roundtrip_ms_p50 / _p99: a PING request from the runtime's hub to a signer daemon in
   another process and back, over loopback TCP inside the BOLT 8 link (encrypt, frame,
@@ -35,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from vajra.benchmarks.results import median_of, percentile
+from vajra.benchmarks.signer_channels import channel_requests_per_s
 from vajra.signer import link_proto as lp
 from vajra.signer.core import SignerCore
 from vajra.signer.devices import DeviceKey, KeyType, Role, Rules
@@ -240,6 +243,7 @@ def run(seconds: float = 1.0, runs: int = 3) -> dict[str, Any]:
         "nodes_created_per_s": lambda: nodes_created_per_s(seconds),
         "state_key_decisions_per_s_cpu_sealed": lambda: state_key_decisions_per_s(seconds, True),
         "state_key_decisions_per_s_cpu_plain": lambda: state_key_decisions_per_s(seconds, False),
+        "channel_requests_per_s_cpu_sealed": lambda: channel_requests_per_s(seconds),
     }
     for key, fn in figures.items():
         med, xs = median_of(runs, fn)

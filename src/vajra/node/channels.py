@@ -34,7 +34,7 @@ from vajra.chain.types import BlockRef, ChainEvent, EventKind, Purpose
 from vajra.channel import persist
 from vajra.channel import signer_io as io
 from vajra.channel.establish import Establishment, FundingConfirmed, LocalKeys, State
-from vajra.channel.establish_io import channel_type_bytes
+from vajra.channel.establish_io import OpenArgs, channel_type_bytes
 from vajra.channel.machine import Channel
 from vajra.channel.machine import State as ChannelState
 from vajra.channel.reestablish import Link
@@ -43,6 +43,8 @@ from vajra.channel.spec import ChannelParams, Side
 from vajra.errors import DecodeError
 from vajra.node.config import MAX_CHANNELS, MAX_PENDING_PER_PEER, NodeConfig
 from vajra.node.effects import Effect, SendTo, WakeAt, Watch
+from vajra.node.funder_book import FunderBook
+from vajra.node.funding import OpenRequest
 from vajra.node.requests import ChannelSignerCall, NewChannelKeys, NodeRequest
 from vajra.wire import ChannelReestablish, ErrorMessage, FundingSigned, Message, OpenChannel
 
@@ -68,8 +70,14 @@ class ChannelEntry:
     failed: str = ""
     """Why the channel failed ("" while it has not)."""
     committed: bool = False
-    """We sent our signature of the peer's commitment 0 (`funding_signed`): from then on
-    the funder can broadcast, so the channel exists on chain even if it fails."""
+    """We sent our signature of the peer's commitment 0 (`funding_signed`), or as funder
+    validated theirs: from then on the funder can broadcast, so the channel exists on
+    chain even if it fails."""
+    open_args: OpenArgs | None = None
+    """Our own open (funder), held while the keys are being fetched."""
+    funding_asked: bool = False
+    """Funder: `FundChannel` was emitted since the node woke (not persisted: asked again
+    at the next wake if the outpoint is still missing)."""
 
     @property
     def params(self) -> ChannelParams | None:
@@ -157,8 +165,9 @@ def funding_output_script(p: ChannelParams) -> bytes:
     return p2wsh(funding_script(a, b))
 
 
-class ChannelBook:
-    """Routes inputs to a node's channels (see the module docstring)."""
+class ChannelBook(FunderBook):
+    """Routes inputs to a node's channels (see the module docstring; the funder's
+    methods: `vajra.node.funder_book`)."""
 
     __slots__ = ("_watched", "channels", "config", "effects", "refusals", "requests")
 
@@ -182,6 +191,13 @@ class ChannelBook:
             return
         self.channels[m.temporary_channel_id] = ChannelEntry(peer, open_msg=m)
         self.requests.append(NewChannelKeys(peer, m.temporary_channel_id))
+
+    def open_out(self, peer: bytes, req: OpenRequest) -> None:
+        """We open to `peer` (funder, `vajra.node.funding`): keys first. Raises
+        `OpenRefused` (nothing changed)."""
+        args = self.check_open_out(peer, req)
+        self.channels[req.temporary_channel_id] = ChannelEntry(peer, open_args=args)
+        self.requests.append(NewChannelKeys(peer, req.temporary_channel_id))
 
     def _refusal(self, peer: bytes, m: OpenChannel) -> str | None:
         if m.chain_hash != self.config.chain_hash:
@@ -257,6 +273,10 @@ class ChannelBook:
 
     def keys_granted(self, req: NewChannelKeys, index: int, keys: LocalKeys, now: float) -> None:
         e = self.channels.get(req.temporary_channel_id)
+        if e is not None and e.open_args is not None and e.peer == req.peer:
+            e.channel_index = index
+            self.funder_keys(req.temporary_channel_id, e, keys, now)
+            return
         if e is None or e.open_msg is None or e.peer != req.peer:
             return  # the open was abandoned meanwhile (peer error); the index stays unused
         e.channel_index = index
@@ -282,7 +302,7 @@ class ChannelBook:
         awake node without writing for a failed channel request (see `NodeHost`)."""
         if isinstance(req, NewChannelKeys):
             e = self.channels.pop(req.temporary_channel_id, None)
-            if e is not None:
+            if e is not None and e.open_args is None:  # our own open: nothing was sent
                 text = f"vajra: signer unavailable ({reason}), try again later"
                 self._send(e.peer, ErrorMessage(req.temporary_channel_id, text.encode()))
 
@@ -360,6 +380,8 @@ class ChannelBook:
                 e.failed = str(ev.error)[:200]
             elif isinstance(ev, io.SigningRefused):
                 self.refusals.append((key, ev))
+            elif e.est is not None and e.est.params is not None:
+                self.funder_outputs(e.est.params.channel_id, e, ev)
         est = e.est
         if est is not None and est.params is not None and key != est.params.channel_id:
             # BOLT 2: from funding_created on, the channel is named by channel_id.
@@ -367,6 +389,8 @@ class ChannelBook:
             key = est.params.channel_id
             self.channels[key] = e
             self._watch(est.params)
+        if est is not None:
+            self.ask_funding(key, e)
         if est is not None and est.state is State.READY:
             e.chan, e.est = est.channel(), None
         if e.failed and not e.committed:

@@ -34,12 +34,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from vajra.bitcoin.tx import OutPoint
 from vajra.channel.establish_io import LocalKeys
 from vajra.channel.signer_io import ApprovePayment, SignerResult
 from vajra.errors import DecodeError
 from vajra.node.channels import ChannelBook, ChannelEntry, decode_entry, encode_entry
 from vajra.node.config import NodeConfig
 from vajra.node.effects import Effect, Wake, WakeAt
+from vajra.node.funding import OpenRequest
 from vajra.node.invoices import ReceiveKeys, decode_record
 from vajra.node.payer import Payer
 from vajra.node.payments import Payment
@@ -191,6 +193,22 @@ class Node:
         """Every payment for the operator's listing: outgoing ones (`Payer.views`), then
         received ones (`ReceivedPayment.summary`), in one shape (decisions 0022, 0023)."""
         return self.payer.views() + self.received_payments()
+
+    def open_channel_out(self, peer: bytes, req: OpenRequest, now: int) -> None:
+        """Open a channel to `peer` as funder (`vajra.node.funding`): the runtime holds a
+        session to it. Raises `OpenRefused` (state unchanged)."""
+        self.book.open_out(peer, req)
+        self._remember(peer, now)
+
+    def funding_built(self, temporary_channel_id: bytes, outpoint: OutPoint, now: int) -> bool:
+        """The wallet's answer to `FundChannel`; False if no opening waits for it."""
+        self.dirty = True
+        return self.book.funding_built(temporary_channel_id, outpoint, now)
+
+    def funding_failed(self, temporary_channel_id: bytes, reason: str) -> None:
+        """The wallet could not answer `FundChannel`: the opening is abandoned."""
+        self.book.funding_failed(temporary_channel_id, reason)
+        self.dirty = True
 
     def peer_disconnected(self, peer: bytes, now: int) -> None:
         """The runtime lost its connection to `peer` while the node was awake."""

@@ -8,6 +8,8 @@ them after each input (`Node.take_effects()`) and carries them out:
   it (dropped if none: BOLT 2 retransmission on `channel_reestablish` covers it);
 - `Watch`: register a script or outpoint with the one chain watcher, keyed by the node's
   index (`Purpose.FUNDING` and `Purpose.SWEEP` hits wake the node);
+- `FundChannel` / `BroadcastFunding` (`vajra.node.funding`): as funder, the node asks
+  its wallet for the funding transaction, then for its signature and broadcast;
 - `WakeAt`: keep (node, height / unix time) in the runtime's one timer table; the node is
   woken with `Wake(reason="timer")` when the tip reaches the height or the clock the time.
   Each `WakeAt` replaces the node's previous one (a node asks for its earliest deadline).
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 
 from vajra.bitcoin.tx import OutPoint
 from vajra.chain.types import BlockRef, ChainEvent, Purpose
+from vajra.node.funding import BroadcastFunding, FundChannel
 from vajra.wire import Message
 
 
@@ -49,7 +52,7 @@ class WakeAt:
     unix_time: int | None = None
 
 
-Effect = SendTo | Watch | WakeAt
+Effect = SendTo | Watch | WakeAt | FundChannel | BroadcastFunding
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,11 +2,14 @@
 the node configuration the worker's options give (asyncio edge, no I/O of its own).
 
 A node's channel cores address peers by node id (`SendTo` effects), not by connection.
-`PeerRoutes` keeps, per awake node, the session each peer last talked to it on: a
-session registers when it hands a message to the node (it is then the peer's live
-session; a newer one replaces it) and leaves when it closes or the node sleeps. A `SendTo`
-with no route is dropped: BOLT 2 `channel_reestablish` retransmits what a peer missed.
-Only awake nodes have entries, so hibernation costs nothing here.
+`PeerRoutes` keeps the session each peer last talked to a node on: a session registers
+once the peer's `init` is in (and again whenever it hands a message to the node: it is
+then the peer's live session; a newer one replaces it) and leaves when it closes. A node
+woken by the chain or a timer (no session of its own) reaches its peer this way, e.g.
+its `channel_ready` once the funding is deep enough. One dict entry per open session,
+none per node: a sleeping node costs nothing here. A `SendTo` with no route (the peer's
+session lives in another worker, or none is open) is dropped: BOLT 2
+`channel_reestablish` retransmits what a peer missed.
 """
 
 from __future__ import annotations

@@ -52,7 +52,6 @@ from vajra.peer import (
     PeerConnection,
     SessionConfig,
 )
-from vajra.peer.connection import State as ConnState
 from vajra.runtime import handover, hibernation
 from vajra.runtime.admission import Admission, AdmissionLimits, source_of
 from vajra.runtime.channel_sessions import PeerRoutes, node_config
@@ -221,6 +220,8 @@ class Session(asyncio.Protocol):
             self.last_active = time.monotonic()
             self.source = _source(transport)
             w.admission.add(self, self.index)  # admitted by the worker that accepted it
+            if self.conn.remote_pubkey:
+                w.routes.add(self.node_id, self.conn.remote_pubkey, self)
             w.sessions.add(self)
             w.recent.add(self)
             self._events(self.last_active)
@@ -310,6 +311,8 @@ class Session(asyncio.Protocol):
             elif isinstance(ev, InitReceived):
                 w.count["inits"] += 1
                 w.handshaking.pop(self, None)
+                if conn.remote_pubkey:  # a chain or timer wake may have to reach this peer
+                    w.routes.add(self.node_id, conn.remote_pubkey, self)
             elif isinstance(ev, ErrorReceived) and ev.channel_id != bytes(32):
                 # BOLT 1: the peer failed one channel; an awake node's channel must know.
                 # (A sleeping node learns it from the chain when the peer force-closes.)
@@ -419,7 +422,8 @@ class Session(asyncio.Protocol):
             w.handshaking.pop(self, None)
             w.admission.remove(self, self.index)
             peer = self.conn.remote_pubkey
-            if self.channel_peer and peer and w.routes.remove(self.node_id, peer, self):
+            live = bool(peer) and w.routes.remove(self.node_id, peer or b"", self)
+            if self.channel_peer and live and peer:
                 # The peer's live session closed (not one a reconnection replaced).
                 w.spawn(w.host.disconnected(self.node_id, peer))
         self.conn = None
@@ -627,25 +631,9 @@ class Worker:
             self.control.paid(push.id, True, view)
 
     def _node_changed(self, node_id: bytes, awake: bool) -> None:
-        if not awake:
-            self.routes.drop_node(node_id)
-        else:
-            self._route_live_sessions(node_id)
         index = self.waking.get(node_id) if awake else self.waking.pop(node_id, None)
         if index is not None:
             self.states.set(index, self.cfg.index + 1 if awake else 0)
-
-    def _route_live_sessions(self, node_id: bytes) -> None:
-        """A node just woke: the established sessions this worker holds at its address
-        become its peers' routes, so a `SendTo` of a wake no peer asked for (a payment,
-        a timer) reaches the peer. A newer session of the same peer wins (`PeerRoutes`)."""
-        index = self.waking.get(node_id)
-        held = self.admission.by_node.get(index) if index is not None else None
-        for s in sorted(held or (), key=lambda s: s.last_active):
-            conn = s.conn
-            if conn is not None and conn.remote_pubkey and conn.state is ConnState.ACTIVE:
-                self.routes.add(node_id, conn.remote_pubkey, s)
-                s.channel_peer = True
 
     def spawn(self, coro: Any) -> None:
         """Run a task, keeping a reference until it is done (asyncio holds only weak ones)."""

@@ -139,6 +139,8 @@ class LdkPeer:
         self._lock = threading.Lock()
         self._reader: threading.Thread | None = None
         self._node_id: str | None = None
+        self.listen_port: int | None = None
+        """The port `listen` bound (None: not listening)."""
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -271,7 +273,8 @@ class LdkPeer:
 
     def listen(self, port: int = 0) -> int:
         """Accept BOLT 8 connections on 127.0.0.1:`port` (0 = any); return the port."""
-        return int(self.request("listen", port=port)["port"])
+        self.listen_port = int(self.request("listen", port=port)["port"])
+        return self.listen_port
 
     def list_peers(self) -> list[str]:
         return [str(p["node_id"]) for p in self.request("peers")["peers"]]

@@ -52,6 +52,8 @@ from vajra.wallet.account import (
 from vajra.wallet.select import Coin, InsufficientFunds, Spend, build_spend
 
 LEASE_TTL = 60.0
+WALLET_PURPOSES = (Purpose.RECEIVE, Purpose.CHANGE)
+"""Watched outputs that are the wallet's (FUNDING outputs belong to channels)."""
 
 
 class WalletError(VajraError):
@@ -100,6 +102,8 @@ class WalletService:
         self.runtime_id = f"{runtime_id}/wallet"
         self.clock = clock
         self._locks: dict[bytes, asyncio.Lock] = {}
+        self._reserved: set[OutPoint] = set()
+        """Coins of drafts not yet signed (a funding PSBT waits for funding_signed)."""
 
     # --- state ------------------------------------------------------------------------------
 
@@ -190,8 +194,8 @@ class WalletService:
         spent, _ = self._pending()
         out = []
         for u in self.chain.watcher.utxos(index):
-            if u.purpose not in (Purpose.RECEIVE, Purpose.CHANGE):
-                continue  # a channel's funding output is not the wallet's
+            if u.purpose not in WALLET_PURPOSES:
+                continue  # a channel's funding output (FUNDING), not the wallet's
             out.append({
                 "txid": display_hex(u.outpoint.txid), "vout": u.outpoint.vout,
                 "value_sat": u.value_sat, "address": script_to_address(u.script_pubkey, self.network),
@@ -210,6 +214,8 @@ class WalletService:
         spent, txs = self._pending()
         known = {u.outpoint: u for u in w.utxos(index)}
         for op in spent & known.keys():
+            if known[op].purpose not in WALLET_PURPOSES:
+                continue  # not in the watcher's wallet balance (a channel's output)
             if known[op].height > 0:
                 confirmed -= known[op].value_sat
             else:
@@ -237,6 +243,7 @@ class WalletService:
             for i in range(state.watched[chain]):
                 paths[acct.script(chain, i)] = (chain, i)
         spent, _ = self._pending()
+        spent |= self._reserved
         coins = []
         for u in self.chain.watcher.utxos(self._index(node_id)):
             path = paths.get(u.script_pubkey)
@@ -298,46 +305,98 @@ class WalletService:
         `refused` (and the signer's decision) if the signer does not sign."""
         dest = self._destination(address)
         async with self._lock(node_id):
-            version, state = await self._state(node_id)
-            rate = await self._fee_rate()
-            change_index = state.next_index[CHANGE]
-            acct = Account(state)
-            spend = self._build(node_id, state, dest, amount_sat, rate, _max_fee(authorisation))
-            if spend.change_output is not None:  # the change address is used: move on
-                state, _ = take_index(state, CHANGE)
-                version, state = await self._register(node_id, version, state)
-            psbt = psbt_build.unsigned_psbt(
-                spend, acct, state.master_fingerprint, self.coin, change_index
+            draft = await self._draft(node_id, dest, amount_sat, _max_fee(authorisation))
+            out = await self._sign_and_broadcast(node_id, draft, authorisation, confirmation)
+        return out | {"address": address}
+
+    async def draft(self, node_id: bytes, script_pubkey: bytes, amount_sat: int,
+                    max_fee_sat: int | None = None) -> Draft:  # fmt: skip
+        """An unsigned spend paying `amount_sat` to `script_pubkey` (a channel's funding
+        output: its txid is final, every input being segwit), for `sign_draft` later.
+        Its coins count as spent for other drafts and sends until it is signed or
+        `drop_draft`. Raises `WalletError` (insufficient_funds, chain_unavailable...)."""
+        async with self._lock(node_id):
+            return await self._draft(node_id, script_pubkey, amount_sat, max_fee_sat)
+
+    async def sign_draft(self, node_id: bytes, draft: Draft, authorisation: bytes,
+                         confirmation: bytes = b"") -> dict[str, Any]:  # fmt: skip
+        """Have `draft` signed under the device's authorisation and broadcast (as `send`)."""
+        async with self._lock(node_id):
+            return await self._sign_and_broadcast(node_id, draft, authorisation, confirmation)
+
+    def drop_draft(self, draft: Draft) -> None:
+        """Release a draft's coins (its channel opening was abandoned)."""
+        self._reserved -= {c.outpoint for c in draft.spend.coins}
+
+    async def _draft(self, node_id: bytes, dest: bytes, amount_sat: int,
+                     max_fee: int | None) -> Draft:  # fmt: skip
+        version, state = await self._state(node_id)
+        rate = await self._fee_rate()
+        change_index = state.next_index[CHANGE]
+        acct = Account(state)
+        spend = self._build(node_id, state, dest, amount_sat, rate, max_fee)
+        if spend.change_output is not None:  # the change address is used: move on
+            state, _ = take_index(state, CHANGE)
+            version, state = await self._register(node_id, version, state)
+        psbt = psbt_build.unsigned_psbt(
+            spend, acct, state.master_fingerprint, self.coin, change_index
+        )
+        self._reserved |= {c.outpoint for c in spend.coins}
+        return Draft(psbt, spend, dest, amount_sat)
+
+    async def _sign_and_broadcast(self, node_id: bytes, draft: Draft, authorisation: bytes,
+                                  confirmation: bytes) -> dict[str, Any]:  # fmt: skip
+        spend = draft.spend
+        try:
+            signer = self.signer_for(node_id)
+        except KeyError as e:
+            self.drop_draft(draft)
+            raise WalletError("signer_unavailable", str(e)) from None
+        epoch, lease = self._epoch(node_id)
+        try:
+            signed = await signer.sign_onchain(
+                node_id, authorisation, draft.psbt, epoch, confirmation
             )
-            try:
-                signer = self.signer_for(node_id)
-            except KeyError as e:
-                raise WalletError("signer_unavailable", str(e)) from None
-            epoch, lease = self._epoch(node_id)
-            try:
-                signed = await signer.sign_onchain(
-                    node_id, authorisation, psbt, epoch, confirmation
-                )
-            finally:
-                if lease is not None:
-                    self.store.release_lease(lease)
-            decision = _decision(signed)
-            if signed.outcome != "approve":
-                raise WalletError("refused", signed.reason, decision=decision)
-            try:
-                raw = psbt_build.finalize(signed.psbt, spend)
-            except DecodeError as e:
-                raise WalletError("bad_signature", str(e), decision=decision) from None
-            try:
-                txid = await asyncio.to_thread(self.chain.broadcaster.submit, raw, self.clock())
-                rejected = None
-            except TxRejected as e:  # recorded; the broadcaster keeps trying
-                txid, rejected = e.txid, e.reason
-            except ChainError as e:
-                txid, rejected = Tx.parse(raw).txid, f"chain unavailable: {e}"
-        return {"txid": display_hex(txid), "fee_sat": spend.fee_sat, "amount_sat": amount_sat,
-                "address": address, "change_output": spend.change_output,
+        finally:
+            if lease is not None:
+                self.store.release_lease(lease)
+            self.drop_draft(draft)  # signed: the broadcaster's table covers its coins now
+        decision = _decision(signed)
+        if signed.outcome != "approve":
+            raise WalletError("refused", signed.reason, decision=decision)
+        try:
+            raw = psbt_build.finalize(signed.psbt, spend)
+        except DecodeError as e:
+            raise WalletError("bad_signature", str(e), decision=decision) from None
+        try:
+            txid = await asyncio.to_thread(self.chain.broadcaster.submit, raw, self.clock())
+            rejected = None
+        except TxRejected as e:  # recorded; the broadcaster keeps trying
+            txid, rejected = e.txid, e.reason
+        except ChainError as e:
+            txid, rejected = Tx.parse(raw).txid, f"chain unavailable: {e}"
+        return {"txid": display_hex(txid), "fee_sat": spend.fee_sat, "amount_sat": draft.amount_sat,
+                "change_output": spend.change_output,
                 "broadcast_rejection": rejected, "decision": decision}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Draft:
+    """An unsigned spend of a node's wallet (`WalletService.draft`)."""
+
+    psbt: bytes
+    spend: Spend
+    script_pubkey: bytes
+    amount_sat: int
+
+    @property
+    def outpoint(self) -> OutPoint:
+        """The output paying `script_pubkey` (txid final before signing: segwit inputs)."""
+        tx = self.spend.tx
+        for vout, o in enumerate(tx.outputs):
+            if o.script_pubkey == self.script_pubkey and o.amount_sat == self.amount_sat:
+                return OutPoint(tx.txid, vout)
+        raise WalletError("bad_draft", "no output pays the destination")
 
 
 def _max_fee(authorisation: bytes) -> int | None:

@@ -1,17 +1,14 @@
 """The supervisor -> worker PAY request on the control channel (decision 0023): packets
 round-trip, malformed ones are typed errors, and `ControlServer.pay` gets the worker's
-answer (or `unavailable` when none comes) over a real `SOCK_SEQPACKET` pair; a woken
-node's established sessions become its peers' routes (`Worker._route_live_sessions`)."""
+answer (or `unavailable` when none comes) over a real `SOCK_SEQPACKET` pair."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from types import SimpleNamespace
 
 import pytest
 
-from vajra.runtime.channel_sessions import PeerRoutes
 from vajra.runtime.control import ControlClient, ControlServer
 from vajra.runtime.control_proto import (
     ControlDecodeError,
@@ -22,7 +19,6 @@ from vajra.runtime.control_proto import (
     encode_paid,
 )
 from vajra.runtime.node_services import ServiceError
-from vajra.runtime.worker import Worker
 
 BOLT11 = "lnbcrt10u1" + "q" * 300
 
@@ -86,30 +82,3 @@ def test_the_worker_answers_a_pay_and_silence_is_unavailable() -> None:
             sup_end.close()
 
     asyncio.run(run())
-
-
-class _Session:
-    def __init__(self, peer: bytes, active: bool, last_active: float) -> None:
-        from vajra.peer.connection import State
-
-        self.conn = SimpleNamespace(remote_pubkey=peer,
-                                    state=State.ACTIVE if active else State.AWAIT_INIT)  # fmt: skip
-        self.last_active = last_active
-        self.channel_peer = False
-        self.pushed: list[object] = []
-
-    def push(self, messages: list[object]) -> None:
-        self.pushed += messages
-
-
-def test_a_woken_node_reaches_the_peers_of_its_established_sessions() -> None:
-    node = b"\x02" * 33
-    old, new = _Session(b"\x03" * 33, True, 1.0), _Session(b"\x03" * 33, True, 2.0)
-    handshaking = _Session(b"\x04" * 33, False, 3.0)
-    w = SimpleNamespace(waking={node: 5}, routes=PeerRoutes(),
-                        admission=SimpleNamespace(by_node={5: {new, old, handshaking}}))  # fmt: skip
-    Worker._route_live_sessions(w, node)  # type: ignore[arg-type]
-    assert w.routes.send(node, b"\x03" * 33, "msg")
-    assert new.pushed == ["msg"] and not old.pushed  # the newest session of the peer wins
-    assert new.channel_peer and not handshaking.channel_peer
-    assert not w.routes.send(node, b"\x04" * 33, "msg")
