@@ -13,7 +13,10 @@ confirm and wakes the node, which sends `channel_ready`: LND lists the channel a
 and `vajra node ID channels` shows it, the node asleep again; then LND pays an invoice of
 the sleeping node (issued and signed by its signer without waking it): the HTLC wakes
 the node, which fulfils once the HTLC is irrevocably committed and sleeps again, both
-sides' balances agreeing to the msat. Every step prints what
+sides' balances agreeing to the msat; then the user's ring (a device enrolled by the
+owner's phone) pays an LND invoice under its auto-approve limit with `vajra node ID pay`,
+a larger payment is refused by the signer, the phone freezes the ring and its next
+payment is refused, balances still agreeing to the msat. Every step prints what
 happened; `--hold` keeps everything running with addresses to try until Ctrl-C.
 """
 
@@ -292,6 +295,77 @@ def _receive(d: _Demo) -> str:
             f"msat; {_c(d.rt, 'wakes', 'sleeps', 'awake')}")  # fmt: skip
 
 
+OWNER_RULES = ("--auto-approve-below-msat=100000000", "--confirm-above-msat=1000000000",
+               "--per-payment-max-msat=5000000000", "--hourly-limit-msat=5000000000",
+               "--daily-limit-msat=10000000000")  # fmt: skip
+RING_RULES = ("--auto-approve-below-msat=5000000", "--confirm-above-msat=8000000",
+              "--per-payment-max-msat=15000000", "--hourly-limit-msat=50000000",
+              "--daily-limit-msat=100000000")  # 5,000 sat taps  # fmt: skip
+RING_PAYMENT_MSAT = 4_000_000
+
+
+def _user(d: _Demo) -> dict[str, str]:
+    """The user's environment: the signer's directory and password, the devices' files, and
+    the runtime's hub directory (where devices reach the signer)."""
+    return {**d.signer.env, "VAJRA_DEVICE_DIR": str(d.rt.workdir / "devices"),
+            "VAJRA_RUNTIME_DIR": str(d.rt.store) + ".hub"}  # fmt: skip
+
+
+def _pay(d: _Demo, bolt11: str, *extra: str) -> tuple[int, dict[str, Any]]:
+    """`vajra node ID pay ... --device ring`: (exit code, its JSON: stdout or stderr)."""
+    p = subprocess.run(
+        [sys.executable, "-m", "vajra", "node", d.channel_node, "pay", bolt11, "--device",
+         "ring", "--timeout", "90", *extra, "--store", str(d.rt.store), "--json"],
+        capture_output=True, text=True, timeout=180, env=_user(d), check=False,
+    )  # fmt: skip
+    out = p.stdout if p.returncode == 0 else p.stderr
+    return p.returncode, dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def _ring_pays(d: _Demo) -> str:
+    env = _user(d)
+    phone = vajra("device", "create", "--type", "p256", "--name", "phone", "--json", env=env)
+    vajra("device", "create", "--type", "secp256k1", "--name", "ring", "--json", env=env)
+    vajra("signer", "add-owner", "--key-type", "p256", "--pubkey", phone["pubkey"],
+          "--label", "phone", "--json", *OWNER_RULES, env=env)  # fmt: skip
+    vajra("device", "enroll", "--name", "ring", "--by", "phone", "--label", "ring",
+          *RING_RULES, env=env)  # fmt: skip
+    d.log("         phone is the owner; the ring is enrolled by it: taps below 5,000 sat")
+    inv = d.lnd.add_invoice(RING_PAYMENT_MSAT, memo="coffee, paid with the ring")
+    rc, paid = _pay(d, str(inv["payment_request"]))
+    if rc != 0 or paid.get("state") != "succeeded":
+        raise AssertionError(f"the ring's payment did not succeed: {paid}")
+    if d.lnd.cli("lookupinvoice", str(inv["r_hash"]))["r_preimage"] != paid["preimage"]:
+        raise AssertionError("LND's preimage differs from the node's")
+    d.log(f"         ring paid LND {RING_PAYMENT_MSAT} msat: {paid['state']}, fee "
+          f"{paid['fee_msat']} msat, preimage {str(paid['preimage'])[:16]}..")  # fmt: skip
+    big = d.lnd.add_invoice(6_000_000, memo="more than a tap")
+    rc, refused = _pay(d, str(big["payment_request"]))
+    if rc == 0:
+        raise AssertionError("a payment over the ring's limit went through")
+    d.log(f"         6,000 sat without the user present: refused ({refused.get('detail')}); "
+          f"LND's invoice {d.lnd.cli('lookupinvoice', str(big['r_hash']))['state']}")  # fmt: skip
+    vajra("device", "freeze", "ring", "--by", "phone", "--local", env=env)
+    small = d.lnd.add_invoice(1_000_000, memo="after the freeze")
+    rc, frozen = _pay(d, str(small["payment_request"]))
+    if rc == 0:
+        raise AssertionError("a frozen ring paid")
+    d.log(f"         the phone froze the ring; its next tap: refused ({frozen.get('detail')})")
+    local = PAYMENT_MSAT - RING_PAYMENT_MSAT
+    (row,) = vajra("node", d.channel_node, "channels", "--store", str(d.rt.store),
+                   "--json")["channels"]  # fmt: skip
+    (chan,) = [c for c in d.lnd.list_channels() if c["remote_pubkey"] == d.channel_node]
+    if int(row["local_balance_msat"]) != local or int(chan["remote_balance"]) * 1000 != local:
+        raise AssertionError(f"balances disagree: node {row['local_balance_msat']} msat, "
+                             f"LND sees {chan['remote_balance']} sat")  # fmt: skip
+    if chan.get("pending_htlcs"):
+        raise AssertionError("an HTLC is left pending")
+    wait_until(lambda: d.rt.counters().get("awake", 0) == 0, timeout=d.idle_timeout + 30,
+               what="the node asleep again")  # fmt: skip
+    return (f"final: node {local} msat = LND's view of it; nothing pending; the refusals "
+            f"left both sides unchanged")  # fmt: skip
+
+
 def _hold(d: _Demo, tries: list[str]) -> None:
     d.log("\nEverything is running. Try, with any Lightning node on this machine:")
     for t in tries:
@@ -332,6 +406,10 @@ def run_demo(
         ("LDK connects and pings other sleeping nodes", _ldk_pings),
         ("LND opens a channel to a sleeping hosted node: it wakes, confirms, is active", _channel),
         ("LND pays the sleeping node's invoice: it wakes, fulfils, sleeps", _receive),
+        (
+            "the user's ring pays LND under its limits; over the limit and frozen: refused",
+            _ring_pays,
+        ),
     ]
     try:
         for name, step in plan:

@@ -26,5 +26,6 @@ def test_demo_runs_every_step() -> None:
     assert c["handshakes"] >= 10 and c["pongs"] >= 5
     assert c["wakes"] >= 3 and c["sleeps"] >= 3 and c["awake"] == 0
     steps = [s["step"] for s in summary["steps"]]
-    assert steps[-2].startswith("LND opens a channel")
-    assert steps[-1].startswith("LND pays the sleeping node's invoice")
+    assert steps[-3].startswith("LND opens a channel")
+    assert steps[-2].startswith("LND pays the sleeping node's invoice")
+    assert steps[-1].startswith("the user's ring pays LND")
