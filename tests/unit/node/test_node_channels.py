@@ -48,7 +48,7 @@ class Funder:
     ) -> None:
         self.secret = secrets(b"funder")
         args = OpenArgs(TMP, funding_sat, push_msat, 2_500, anchors)
-        cfg = EstablishConfig(CHAIN, side_params(354))
+        cfg = EstablishConfig(CHAIN, side_params(354), anysegwit=True)
         self.est = Establishment.funder(cfg, local_keys(self.secret), args)
         self.signer: ChannelSigner | None = None
         self.events: list[object] = []

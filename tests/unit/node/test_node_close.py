@@ -23,7 +23,8 @@ from vajra.signer.channels import ChannelSigner
 from vajra.wire import Message
 
 OURS = p2wpkh(pubkey_from_secret(sha256(b"node wallet change 0")))
-THEIRS = p2wpkh(pubkey_from_secret(sha256(b"funder wallet")))
+THEIRS = bytes([0x51, 32]) + sha256(b"funder wallet")
+"""P2TR, as LND 0.21 closes to (`option_shutdown_anysegwit`: the node accepts it)."""
 PUSH_MSAT = 30_000_000
 
 
