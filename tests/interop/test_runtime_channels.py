@@ -406,3 +406,47 @@ def test_the_node_pays_lnd_with_the_ring(
         assert summary["local_balance_msat"] == local
     finally:
         env.close()
+
+
+# -- LND closes cooperatively (decision 0016 negotiation; the share lands in the wallet) ---
+
+
+def _wallet(rt: VajraProcess, node_id: str) -> dict[str, Any]:
+    return dict(rt.admin(f"/v1/nodes/{node_id}/wallet/balance"))
+
+
+@pytest.mark.timeout(900)
+def test_lnd_closes_cooperatively_and_the_share_lands_in_the_node_wallet(
+    lnd_pair: LndPair, runtime: Runtime
+) -> None:
+    alice, btcd, rt = lnd_pair.alice, lnd_pair.btcd, runtime.proc
+    _, node_id = _active_channel(lnd_pair, runtime)
+    if _channels(rt, node_id)[0]["local_balance_msat"] < 10_000_000:  # run alone: a share
+        alice.pay_invoice(str(_invoice(rt, node_id, 20_000_000)["bolt11"]))
+        wait_until(lambda: _channels(rt, node_id)[0]["local_balance_msat"] >= 20_000_000,
+                   timeout=30, what="the payment in the summary")  # fmt: skip
+    # The node's wallet record (the account xpub the close script is derived from).
+    rt.admin(f"/v1/nodes/{node_id}/wallet/address", {})
+    before = _wallet(rt, node_id)
+    wait_until(lambda: _asleep(rt), timeout=30, what="the node asleep")
+    (summary,) = _channels(rt, node_id)
+    share_sat = int(summary["local_balance_msat"]) // 1000
+    ch = _lnd_channel(lnd_pair, node_id, active=True)
+    assert ch is not None
+    txid, vout = str(ch["channel_point"]).split(":")
+    # LND (the funder) starts the close: its shutdown wakes the sleeping node, which
+    # answers with its wallet's script, and both negotiate the fee (LND pays it).
+    alice.cli("closechannel", f"--funding_txid={txid}", f"--output_index={vout}",
+              "--sat_per_vbyte=2", timeout=180)  # fmt: skip
+    wait_until(lambda: _channels(rt, node_id)[0]["state"] == "closed", timeout=60,
+               what="the node's summary says closed")  # fmt: skip
+    btcd.generate(DEPTH)
+    wait_until(lambda: _wallet(rt, node_id)["confirmed_sat"]
+               == before["confirmed_sat"] + share_sat, timeout=60, interval=1,
+               what="the node's share confirmed in its wallet")  # fmt: skip
+    closed = alice.cli("closedchannels")["channels"]
+    (ours,) = [c for c in closed if c["remote_pubkey"] == node_id]
+    assert ours["close_type"] == "COOPERATIVE_CLOSE", ours
+    assert int(ours["settled_balance"]) + share_sat < CAPACITY_SAT  # the fee is LND's
+    out = _cli(rt, node_id, "channels")
+    assert [c["state"] for c in out["channels"]] == ["closed"]

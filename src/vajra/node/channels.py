@@ -16,6 +16,10 @@ from `channel_ready` on, a normal-operation `Channel`.
     funding output at h      -> depth = tip - h + 1; >= minimum_depth: FundingConfirmed,
                                 else WakeAt(height = h + minimum_depth - 1)
     channel READY            -> entry.chan = est.channel()
+    peer's shutdown, none of ours -> CloseScript request (the wallet's change script);
+                                answered: Watch(CHANGE, script), Close command
+                                (`vajra.node.closing`)
+    MutualCloseReady         -> Broadcast(closing tx); the entry stays, state closed
 
 Peer input never raises here: a message for an unknown channel (or one of another peer)
 gets an `error` naming it (BOLT 2: "SHOULD send an error"); the cores fail their channel
@@ -40,13 +44,21 @@ from vajra.channel.machine import State as ChannelState
 from vajra.channel.reestablish import Link
 from vajra.channel.scripts import funding_script
 from vajra.channel.spec import ChannelParams, Side
-from vajra.errors import DecodeError
+from vajra.errors import DecodeError, VajraError
+from vajra.node.closing import close_command, wants_close_script
 from vajra.node.config import MAX_CHANNELS, MAX_PENDING_PER_PEER, NodeConfig
-from vajra.node.effects import Effect, SendTo, WakeAt, Watch
+from vajra.node.effects import Broadcast, Effect, SendTo, WakeAt, Watch
 from vajra.node.funder_book import FunderBook
 from vajra.node.funding import OpenRequest
-from vajra.node.requests import ChannelSignerCall, NewChannelKeys, NodeRequest
-from vajra.wire import ChannelReestablish, ErrorMessage, FundingSigned, Message, OpenChannel
+from vajra.node.requests import ChannelSignerCall, CloseScript, NewChannelKeys, NodeRequest
+from vajra.wire import (
+    ChannelReestablish,
+    ErrorMessage,
+    FundingSigned,
+    Message,
+    OpenChannel,
+    WarningMessage,
+)
 
 ALL_CHANNELS = bytes(32)
 ACCEPTED_TYPES = (channel_type_bytes(anchors=False), channel_type_bytes(anchors=True))
@@ -87,11 +99,15 @@ class ChannelEntry:
 
     @property
     def phase(self) -> str:
-        """opening | awaiting_depth | ready | failed (what `vajra node ID channels` shows)."""
+        """opening | awaiting_depth | ready | closing | closed | failed (what `vajra node
+        ID channels` shows)."""
         if self.failed:
             return "failed"
         if self.chan is not None:
-            return "ready"
+            if self.chan.state is ChannelState.CLOSED:
+                return "closed"
+            sd = self.chan.shutdown
+            return "closing" if sd.local_script or sd.remote_script else "ready"
         if self.est is not None and self.est.state in (
             State.AWAIT_DEPTH,
             State.AWAIT_CHANNEL_READY,
@@ -169,7 +185,8 @@ class ChannelBook(FunderBook):
     """Routes inputs to a node's channels (see the module docstring; the funder's
     methods: `vajra.node.funder_book`)."""
 
-    __slots__ = ("_watched", "channels", "config", "effects", "refusals", "requests")
+    __slots__ = ("_close_asked", "_watched", "channels", "config", "effects", "refusals",
+                 "requests")  # fmt: skip
 
     def __init__(self, channels: dict[bytes, ChannelEntry], config: NodeConfig) -> None:
         self.channels = channels
@@ -179,6 +196,9 @@ class ChannelBook(FunderBook):
         self.refusals: list[tuple[bytes, io.SigningRefused]] = []
         """Commitments the signer refused, by channel key (the node's payer reads them)."""
         self._watched: set[bytes] = set()
+        self._close_asked: set[bytes] = set()
+        """Channels whose `CloseScript` is outstanding (not persisted: asked again at the
+        next input of a channel still owing its shutdown)."""
 
     # -- peer input ---------------------------------------------------------------------
 
@@ -306,6 +326,25 @@ class ChannelBook(FunderBook):
                 text = f"vajra: signer unavailable ({reason}), try again later"
                 self._send(e.peer, ErrorMessage(req.temporary_channel_id, text.encode()))
 
+    def close_script(self, channel_id: bytes, script: bytes | None, now: float) -> None:
+        """The runtime's answer to `CloseScript`: our `shutdown` pays `script` (None: no
+        wallet record yet; asked again at the channel's next input)."""
+        self._close_asked.discard(channel_id)
+        e = self.channels.get(channel_id)
+        if script is None or e is None or e.chan is None or not wants_close_script(e.chan):
+            return
+        cmd = close_command(e.chan, script)
+        try:
+            e.chan.command(cmd, now)
+        except VajraError as err:  # e.g. a script not of a BOLT 2 form: keep waiting
+            self._send(e.peer, WarningMessage(channel_id, f"vajra: close: {err}"[:200].encode()))
+            return
+        if script not in self._watched:
+            self._watched.add(script)
+            # The watcher credits our share to the node's wallet (change chain).
+            self.effects.append(Watch(Purpose.CHANGE, script_pubkey=script))
+        self.pump(channel_id, now)
+
     # -- chain ----------------------------------------------------------------------------
 
     def chain_events(
@@ -380,6 +419,9 @@ class ChannelBook(FunderBook):
                 e.failed = str(ev.error)[:200]
             elif isinstance(ev, io.SigningRefused):
                 self.refusals.append((key, ev))
+            elif isinstance(ev, io.MutualCloseReady):
+                # BOLT 2: once the fees agree, the closing transaction is final: publish.
+                self.effects.append(Broadcast(ev.tx.serialize()))
             elif e.est is not None and e.est.params is not None:
                 self.funder_outputs(e.est.params.channel_id, e, ev)
         est = e.est
@@ -393,6 +435,11 @@ class ChannelBook(FunderBook):
             self.ask_funding(key, e)
         if est is not None and est.state is State.READY:
             e.chan, e.est = est.channel(), None
+        if ch is not None and key not in self._close_asked and wants_close_script(ch):
+            # The peer's shutdown waits for ours (io.ShutdownReceived; re-derived here so
+            # a node that slept in between asks again): our wallet's script first.
+            self._close_asked.add(key)
+            self.requests.append(CloseScript(key))
         if e.failed and not e.committed:
             self.channels.pop(key, None)  # the funder cannot broadcast: nothing to keep
 

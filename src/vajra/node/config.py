@@ -18,6 +18,13 @@ from vajra.channel.spec import SideParams
 from vajra.wire import OpenChannel
 
 DEFAULT_MIN_FUNDING_SAT = 20_000
+SHUTDOWN_ANYSEGWIT = True
+"""Accept a peer's `shutdown` to any witness program v1-16 (BOLT 2
+`option_shutdown_anysegwit`). The runtime always advertises it (`vajra.wire.features`),
+and the node is not told the peer's `init`: so it is negotiated with every peer that
+advertises it (LND 0.21 does, and closes to P2TR), and a peer that did not and sends
+one anyway is accepted rather than warned (a SHOULD; the script only pays the peer).
+Our own close script is always P2WPKH."""
 MAX_CHANNELS = 64
 """Channels (open or being opened) per node: an `open_channel` beyond this is refused,
 so a peer cannot grow a node's sealed state without bound."""
@@ -76,4 +83,5 @@ class NodeConfig:
             minimum_depth=self.minimum_depth,
             min_funding_sat=self.inbound.min_funding_sat,
             feerate_range=self.feerate_range,
+            anysegwit=SHUTDOWN_ANYSEGWIT,
         )

@@ -47,7 +47,13 @@ from vajra.node.payer import Payer
 from vajra.node.payments import Payment
 from vajra.node.receive import Receiver, ReceiveState
 from vajra.node.received import ReceivedPayment
-from vajra.node.requests import ChannelSignerCall, LookupInvoice, NewChannelKeys, NodeRequest
+from vajra.node.requests import (
+    ChannelSignerCall,
+    CloseScript,
+    LookupInvoice,
+    NewChannelKeys,
+    NodeRequest,
+)
 from vajra.wire import Message, OpenChannel, UpdateAddHtlc
 
 MAX_PEERS = 1000
@@ -284,6 +290,13 @@ class Node:
         self.receiver.invoice_found(payment_hash, invoice)
         self._receive(now)
 
+    def close_script(self, channel_id: bytes, script: bytes | None, now: int) -> None:
+        """The runtime's answer to `CloseScript`: the wallet script our `shutdown` pays
+        (None: the node has no wallet record yet; the channel asks again at its next
+        input)."""
+        self.book.close_script(channel_id, script, now)
+        self.dirty = True
+
     def received_payments(self) -> list[dict[str, object]]:
         """Received payments for the operator's listing (`ReceivedPayment.summary`)."""
         return [p.summary() for p in self.state.received]
@@ -310,6 +323,9 @@ class Node:
         if isinstance(req, LookupInvoice):
             self._asked.discard(req.payment_hash)  # the next input asks again
             self.receiver.wanted.discard(req.payment_hash)
+            return
+        if isinstance(req, CloseScript):
+            self.book.close_script(req.channel_id, None, now)
             return
         if isinstance(req, ChannelSignerCall) and isinstance(req.request, ApprovePayment):
             self.payer.unavailable(req.request, reason, now)

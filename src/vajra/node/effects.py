@@ -10,6 +10,8 @@ them after each input (`Node.take_effects()`) and carries them out:
   index (`Purpose.FUNDING` and `Purpose.SWEEP` hits wake the node);
 - `FundChannel` / `BroadcastFunding` (`vajra.node.funding`): as funder, the node asks
   its wallet for the funding transaction, then for its signature and broadcast;
+- `Broadcast`: a fully signed transaction of the node's (a cooperative close) to the
+  runtime's one broadcaster, which resends it until it confirms;
 - `WakeAt`: keep (node, height / unix time) in the runtime's one timer table; the node is
   woken with `Wake(reason="timer")` when the tip reaches the height or the clock the time.
   Each `WakeAt` replaces the node's previous one (a node asks for its earliest deadline).
@@ -52,7 +54,15 @@ class WakeAt:
     unix_time: int | None = None
 
 
-Effect = SendTo | Watch | WakeAt | FundChannel | BroadcastFunding
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    """Broadcast `raw_tx` (serialized with witnesses) through the runtime's broadcaster
+    (BOLT 2 closing: once both `closing_signed` agree, "MUST broadcast")."""
+
+    raw_tx: bytes
+
+
+Effect = SendTo | Watch | WakeAt | FundChannel | BroadcastFunding | Broadcast
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from vajra.bitcoin.tx import OutPoint
 from vajra.channel.establish import Establishment, FundingSignedEvent, LocalKeys
 from vajra.channel.establish_io import EstablishConfig
-from vajra.node.config import MAX_CHANNELS, MAX_PENDING_PER_PEER, NodeConfig
+from vajra.node.config import MAX_CHANNELS, MAX_PENDING_PER_PEER, SHUTDOWN_ANYSEGWIT, NodeConfig
 from vajra.node.effects import Effect, SendTo
 from vajra.node.funding import (
     BroadcastFunding,
@@ -67,6 +67,7 @@ class FunderBook:
         cfg = EstablishConfig(
             chain_hash=c.chain_hash, local=local, minimum_depth=c.minimum_depth,
             min_funding_sat=c.inbound.min_funding_sat, feerate_range=c.feerate_range,
+            anysegwit=SHUTDOWN_ANYSEGWIT,
         )  # fmt: skip
         e.est = Establishment.funder(cfg, keys, args, peer=e.peer)
         self.pump(key, now)

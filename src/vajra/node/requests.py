@@ -13,6 +13,9 @@ the node's state or sends anything (`NodeHost.deliver`):
         either, no answer  -> node.request_failed(req, reason, now)  # signer unreachable
         LookupInvoice      -> node.invoice_found(payment_hash, record or None, now)
                               (not the signer: the runtime's store, `vajra.node.invoices`)
+        CloseScript        -> node.close_script(channel_id, script or None, now)
+                              (the node wallet's change script at CLOSE_CHANGE_INDEX,
+                              derived from the account xpub of the wallet record)
 """
 
 from __future__ import annotations
@@ -47,4 +50,19 @@ class LookupInvoice:
     payment_hash: bytes
 
 
-NodeRequest = NewChannelKeys | ChannelSignerCall | LookupInvoice
+@dataclass(frozen=True, slots=True)
+class CloseScript:
+    """The node wallet's script for our share of a cooperative close of `channel_id`
+    (BOLT 2 `shutdown` scriptpubkey): BIP 84 P2WPKH, change chain, index
+    `CLOSE_CHANGE_INDEX` — inside the signer's allow-list (decision 0017: receive and
+    change, indices below 1,000), so `SignMutualClose` is not refused."""
+
+    channel_id: bytes
+
+
+CLOSE_CHANGE_INDEX = 0
+"""One fixed change index for every close of a node: the wallet watches it from its
+first registration (gap limit), and funds there are the node's like any change."""
+
+
+NodeRequest = NewChannelKeys | ChannelSignerCall | LookupInvoice | CloseScript

@@ -33,6 +33,7 @@ from vajra.runtime.control_proto import (
     REQUEST,
     RESPONSE,
     WAKE,
+    BroadcastTx,
     ControlDecodeError,
     Done,
     PayPush,
@@ -138,7 +139,7 @@ class ControlClient:
         if err is not None:
             raise ServiceError(*err)
 
-    def _request(self, node_id: bytes, body: Watch | WakeAt | int) -> Request:
+    def _request(self, node_id: bytes, body: Watch | WakeAt | int | BroadcastTx) -> Request:
         self._next += 1
         return Request(self._next, self._index(node_id), body)
 
@@ -154,6 +155,14 @@ class ControlClient:
 
     async def set_timer(self, node_id: bytes, at: WakeAt) -> None:
         await self._call(self._request(node_id, at))
+
+    async def broadcast(self, node_id: bytes, raw_tx: bytes) -> None:
+        try:
+            req = self._request(node_id, BroadcastTx(raw_tx))
+            req.encode()
+        except ValueError as e:
+            raise ServiceError("bad_request", str(e)) from None
+        await self._call(req)
 
     async def ack_events(self, node_id: bytes, upto_seq: int) -> None:
         await self._call(self._request(node_id, upto_seq))

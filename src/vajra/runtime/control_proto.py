@@ -12,6 +12,7 @@ the first byte says which (big-endian fields):
                op TIMER  height i64 | unix_time i64   (-1: not by that clock; both -1:
                          cancel)
                op ACK    upto_seq u64
+               op BROADCAST raw_tx (serialized with witnesses, up to 10,000 bytes)
       DONE     4 | push_id u64 | node_index u32 | ok u8     (a pushed wake finished)
       PAID     6 | id u64 | ok u8 | JSON (ok: the payment's view; else {code, detail})
     supervisor -> worker
@@ -40,6 +41,7 @@ from vajra.node.effects import WakeAt, Watch
 
 REQUEST, RESPONSE, WAKE, DONE, PAY, PAID = 1, 2, 3, 4, 5, 6
 OP_WATCH, OP_TIMER, OP_ACK = 1, 2, 3
+OP_BROADCAST = 4
 KIND_SCRIPT, KIND_OUTPOINT = 1, 2
 REASONS = {1: "chain", 2: "timer"}
 REASON_CODES = {v: k for k, v in REASONS.items()}
@@ -65,11 +67,18 @@ class ControlDecodeError(DecodeError):
 
 
 @dataclass(frozen=True, slots=True)
+class BroadcastTx:
+    """The body of an OP_BROADCAST request."""
+
+    raw_tx: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Request:
     id: int
     node_index: int
-    body: Watch | WakeAt | int
-    """A `Watch`, a `WakeAt` or the `upto_seq` of an ACK."""
+    body: Watch | WakeAt | int | BroadcastTx
+    """A `Watch`, a `WakeAt`, the `upto_seq` of an ACK or a `BroadcastTx`."""
 
     def encode(self) -> bytes:
         b = self.body
@@ -87,6 +96,10 @@ class Request:
             h = -1 if b.height is None else b.height
             t = -1 if b.unix_time is None else b.unix_time
             body, op = _TIMER.pack(h, t), OP_TIMER
+        elif isinstance(b, BroadcastTx):
+            if not 0 < len(b.raw_tx) <= MAX_SCRIPT:
+                raise ValueError("a broadcast carries 1 to 10,000 bytes")
+            body, op = b.raw_tx, OP_BROADCAST
         else:
             body, op = _ACK.pack(b), OP_ACK
         return _REQ.pack(REQUEST, self.id, op, self.node_index) + body
@@ -110,6 +123,10 @@ class Request:
             if len(body) != _ACK.size:
                 raise ControlDecodeError("bad ack body")
             return cls(rid, index, _ACK.unpack(body)[0])
+        if op == OP_BROADCAST:
+            if not 0 < len(body) <= MAX_SCRIPT:
+                raise ControlDecodeError("bad broadcast body")
+            return cls(rid, index, BroadcastTx(body))
         raise ControlDecodeError(f"unknown op {op}")
 
 

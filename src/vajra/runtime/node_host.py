@@ -54,16 +54,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from vajra.errors import PolicyViolation, VajraError
+from vajra.errors import DecodeError, PolicyViolation, VajraError
 from vajra.node import Node, NodeState
 from vajra.node.config import NodeConfig
-from vajra.node.effects import Effect, SendTo, Wake, WakeAt, Watch
+from vajra.node.effects import Broadcast, Effect, SendTo, Wake, WakeAt, Watch
 from vajra.node.invoices import ReceiveKeys, invoice_key
+from vajra.node.requests import CLOSE_CHANGE_INDEX
 from vajra.runtime.node_requests import ChannelSignerLost, answer_requests
 from vajra.runtime.node_services import NodeServices, ServiceError
 from vajra.runtime.payment_routing import PAYMENTS_KEY, PaymentRouting
 from vajra.runtime.signer_api import SignerClient
 from vajra.store import KVStore, Lease, LeaseHeld, LeaseLost, SealedStore
+from vajra.wallet.account import CHANGE, Account, WalletState
+from vajra.wallet.account import STORE_KEY as WALLET_KEY
 from vajra.wire import Message
 
 log = logging.getLogger("vajra.runtime.node_host")
@@ -323,7 +326,12 @@ class NodeHost:
         above); the messages for `peer`. Raises `ChannelAborted`, `LeaseLost`."""
         try:
             self.channel_signer_requests += await answer_requests(
-                awake.node, self._signer, awake.lease.epoch, int(now), self._lookup_invoice
+                awake.node,
+                self._signer,
+                awake.lease.epoch,
+                int(now),
+                self._lookup_invoice,
+                close_script=self._close_script,
             )
         except ChannelSignerLost as e:
             # Mid-protocol and unanswerable: drop the unwritten state (see top).
@@ -386,6 +394,21 @@ class NodeHost:
         got = await self._run(self._plain.get, node_id, invoice_key(payment_hash))
         return None if got is None else got[1]
 
+    async def _close_script(self, node_id: bytes) -> bytes | None:
+        """The node wallet's close script (`vajra.node.requests.CloseScript`): BIP 84
+        change at `CLOSE_CHANGE_INDEX`, from the account xpub of the wallet record the
+        supervisor's wallet service keeps (None: the node has no wallet yet)."""
+        if self._plain is None:
+            return None
+        got = await self._run(self._plain.get, node_id, WALLET_KEY)
+        if got is None:
+            return None
+        try:
+            return Account(WalletState.decode(got[1])).script(CHANGE, CLOSE_CHANGE_INDEX)
+        except DecodeError:
+            log.warning("event=wallet_record_bad node=%s", node_id.hex())
+            return None
+
     async def _write_payments(self, node_id: bytes, awake: _Awake) -> None:
         """The clear payments list (sent and received, decisions 0022/0023), if changed."""
         blob = PaymentRouting.summary(awake.node)
@@ -408,6 +431,8 @@ class NodeHost:
                 await services.watch(node_id, effect)
             elif isinstance(effect, WakeAt):
                 await services.set_timer(node_id, effect)
+            elif isinstance(effect, Broadcast):
+                await services.broadcast(node_id, effect.raw_tx)
         except ServiceError as e:
             # The state is written already; the node's logic re-issues what it still
             # needs at its next wake (decision 0021).

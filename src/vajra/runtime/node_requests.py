@@ -5,6 +5,7 @@ its is written or sent (asyncio edge of `vajra.node.requests`).
         NewChannelKeys    -> signer.new_channel(node, epoch)          -> node.channel_keys
         ChannelSignerCall -> signer.channel_request(node, epoch, i, r) -> node.signer_answer
         LookupInvoice     -> lookup(node, payment_hash) (the store)     -> node.invoice_found
+        CloseScript       -> close_script(node, channel_id) (the store) -> node.close_script
 
 Every call carries the node's lease epoch (the signer fences each request, as it does
 state keys). A policy refusal of a channel request is *returned* by the signer as
@@ -23,7 +24,7 @@ from collections.abc import Awaitable, Callable
 
 from vajra.errors import PolicyViolation, VajraError
 from vajra.node import Node
-from vajra.node.requests import ChannelSignerCall, LookupInvoice, NewChannelKeys
+from vajra.node.requests import ChannelSignerCall, CloseScript, LookupInvoice, NewChannelKeys
 from vajra.runtime.remote_signer import SignerUnavailable
 from vajra.runtime.signer_api import SignerClient
 
@@ -54,8 +55,19 @@ InvoiceLookup = Callable[[bytes, bytes], Awaitable[bytes | None]]
 """(node id, payment hash) -> the stored invoice record or None (`vajra.node.invoices`)."""
 
 
+CloseScriptLookup = Callable[[bytes], Awaitable[bytes | None]]
+"""node id -> the node wallet's close script (`vajra.node.requests.CloseScript`), or None
+(no wallet record yet)."""
+
+
 async def answer_requests(
-    node: Node, signer: SignerClient, epoch: int, now: int, lookup: InvoiceLookup | None = None
+    node: Node,
+    signer: SignerClient,
+    epoch: int,
+    now: int,
+    lookup: InvoiceLookup | None = None,
+    *,
+    close_script: CloseScriptLookup | None = None,
 ) -> int:
     """Answer every pending request of `node`; the number of signer calls made.
     Raises `ChannelSignerLost` (see the module docstring). An invoice lookup that fails
@@ -63,10 +75,17 @@ async def answer_requests(
     calls = rounds = 0
     while (req := node.next_request()) is not None:
         rounds += 1
-        calls += not isinstance(req, LookupInvoice)
+        calls += not isinstance(req, LookupInvoice | CloseScript)
         if rounds > MAX_REQUESTS_PER_INPUT:
             raise ChannelSignerLost(node.node_id, "request_loop")
-        if isinstance(req, LookupInvoice):
+        if isinstance(req, CloseScript):
+            try:
+                script = None if close_script is None else await close_script(node.node_id)
+            except VajraError as e:
+                node.request_failed(req, type(e).__name__, now)
+                continue
+            node.close_script(req.channel_id, script, now)
+        elif isinstance(req, LookupInvoice):
             try:
                 record = None if lookup is None else await lookup(node.node_id, req.payment_hash)
             except VajraError as e:

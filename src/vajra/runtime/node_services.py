@@ -45,6 +45,13 @@ class NodeServices(Protocol):
         """Replace the node's deadline in the timer table (both fields None: cancel it)."""
         ...
 
+    async def broadcast(self, node_id: bytes, raw_tx: bytes) -> None:
+        """Hand a fully signed transaction of the node's (a cooperative close) to the
+        runtime's one broadcaster, which resends it until it confirms. `ServiceError`
+        `rejected` if it is not a transaction (a refusal by the chain source is recorded
+        and retried by the broadcaster, not an error here)."""
+        ...
+
     async def pending_events(self, node_id: bytes) -> tuple[BlockRef | None, list[ChainEvent]]:
         """The watcher's tip and the node's unacknowledged chain events, in `seq` order."""
         ...

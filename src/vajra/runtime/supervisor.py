@@ -31,6 +31,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,6 +174,8 @@ class Supervisor:
         )
         """The nodes' BOLT 11 invoices (decision 0022): issued here, no wake."""
         self.chain: ChainService | None = None
+        self._close_broadcaster: Broadcaster | None = None
+        self._close_lock = threading.Lock()
         if cfg.chain_url:
             try:
                 self.chain = ChainService(
@@ -196,6 +199,7 @@ class Supervisor:
             self.chain.watcher if self.chain is not None else None,
             lambda worker, push: self.control_server.push(worker, push),
             capacity=self.keys.capacity,
+            broadcast=self._close_broadcast if self.chain is not None else None,
         )
         self.control_server = ControlServer([a for a, _ in self.controls], self.wakes)
         self._wake_task: asyncio.Task[None] | None = None
@@ -430,6 +434,18 @@ class Supervisor:
         return await self.control_server.pay(
             index % self.cfg.workers, index, tip.height, authorisation, confirmation, bolt11
         )
+
+    def _close_broadcast(self, raw_tx: bytes) -> bytes:
+        """Nodes' own transactions (cooperative closes; OP_BROADCAST, decision 0021):
+        into the runtime's broadcast table, which the chain service resends until they
+        confirm. Its own source connection (one thread at a time), serialised by a lock;
+        blocking (called off the loop)."""
+        assert self.chain is not None and self.cfg.chain_url is not None
+        with self._close_lock:
+            if self._close_broadcaster is None:
+                source = BtcdSource.from_url(self.cfg.chain_url)
+                self._close_broadcaster = Broadcaster(source, self.chain.db)
+            return self._close_broadcaster.submit(raw_tx, time.time())
 
     def _node_index(self, node_id: bytes) -> int | None:
         """The node's index in the address fabric: the watcher's node key."""

@@ -31,10 +31,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from vajra.chain.types import BlockRef, ChainError
+from vajra.chain.types import BlockRef, ChainDataError, ChainError, TxRejected
 from vajra.chain.watcher import Watcher
 from vajra.node.effects import WakeAt, Watch
-from vajra.runtime.control_proto import Done, Request, WakePush
+from vajra.runtime.control_proto import BroadcastTx, Done, Request, WakePush
 from vajra.runtime.node_services import ServiceError
 from vajra.runtime.timers import TimerStateError, TimerTable
 
@@ -74,7 +74,10 @@ class WakeRouter:
         capacity: int,
         clock: Callable[[], float] = time.time,
         retry_after: float = RETRY_AFTER,
+        broadcast: Callable[[bytes], bytes] | None = None,
     ) -> None:
+        """`broadcast`: the supervisor's one broadcaster (raw tx -> txid, blocking; may
+        raise `ChainDataError` / `TxRejected`), for OP_BROADCAST (None: no chain)."""
         self.workers = workers
         self.timers = timers
         self.watcher = watcher
@@ -82,6 +85,7 @@ class WakeRouter:
         self.capacity = capacity
         self._clock = clock
         self.retry_after = retry_after
+        self.broadcast = broadcast
         self.pending: dict[int, _Pending] = {}
         self._height: int | None = None  # the last tip `on_tip` saw
         self._tasks: set[asyncio.Task[None]] = set()
@@ -208,12 +212,26 @@ class WakeRouter:
                 return
             if self.watcher is None:
                 raise ServiceError("no_chain", "the runtime runs without --chain")
+            if isinstance(body, BroadcastTx):
+                await self._broadcast(body.raw_tx)
+                return
             if isinstance(body, Watch):
                 await asyncio.to_thread(self._watch, index, body)
             else:
                 await asyncio.to_thread(self.watcher.ack_events, index, body)
         except (ChainError, TimerStateError, ValueError) as e:
             raise ServiceError("unavailable", str(e)) from None
+
+    async def _broadcast(self, raw_tx: bytes) -> None:
+        """A node's signed transaction to the one broadcaster: stored, sent, and resent
+        until it confirms. A refusal by the chain source is answered `rejected` (the
+        transaction stays queued: the refusal may be temporary)."""
+        if self.broadcast is None:
+            raise ServiceError("no_chain", "the runtime has no broadcaster")
+        try:
+            await asyncio.to_thread(self.broadcast, raw_tx)
+        except (ChainDataError, TxRejected) as e:
+            raise ServiceError("rejected", str(e)[:200]) from None
 
     def _watch(self, index: int, w: Watch) -> None:
         assert self.watcher is not None

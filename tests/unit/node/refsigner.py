@@ -8,7 +8,7 @@ from vajra.channel.establish_io import LocalKeys
 from vajra.channel.keys import ChannelSecrets
 from vajra.crypto.hashes import sha256
 from vajra.node import Node
-from vajra.node.requests import ChannelSignerCall, LookupInvoice, NewChannelKeys
+from vajra.node.requests import ChannelSignerCall, CloseScript, LookupInvoice, NewChannelKeys
 from vajra.signer.channels import ChannelSigner
 
 
@@ -33,11 +33,18 @@ class RefSigner:
         self.asked = 0
         self.invoices: dict[bytes, bytes] = {}
         """Invoice records by payment hash: the runtime's store for `LookupInvoice`."""
+        self.close_script: bytes | None = None
+        """The wallet script the runtime answers `CloseScript` with (None: no wallet)."""
+        self.wallet_scripts: set[bytes] = set()
+        """The signer's mutual-close allow-list (decision 0017)."""
 
     def drive(self, node: Node, now: int = 0) -> None:
         while (req := node.next_request()) is not None:
             if isinstance(req, LookupInvoice):
                 node.invoice_found(req.payment_hash, self.invoices.get(req.payment_hash), now)
+                continue
+            if isinstance(req, CloseScript):
+                node.close_script(req.channel_id, self.close_script, now)
                 continue
             self.asked += 1
             if self.unavailable:
@@ -56,4 +63,4 @@ class RefSigner:
             return io.ChannelSetUp()
         if self.refuse:
             return io.SignerRefused(self.refuse)
-        return self.signers[i].handle(req)
+        return self.signers[i].handle(req, allowlisted=self.wallet_scripts)

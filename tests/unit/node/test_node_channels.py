@@ -43,10 +43,12 @@ TMP = sha256(b"tmp")
 class Funder:
     """The peer (LND's role): a funder `Establishment` with its own signer."""
 
-    def __init__(self, funding_sat: int = 100_000, anchors: bool = True) -> None:
+    def __init__(
+        self, funding_sat: int = 100_000, anchors: bool = True, push_msat: int = 0
+    ) -> None:
         self.secret = secrets(b"funder")
-        args = OpenArgs(TMP, funding_sat, 0, 2_500, anchors)
-        cfg = EstablishConfig(CHAIN, side_params(354))
+        args = OpenArgs(TMP, funding_sat, push_msat, 2_500, anchors)
+        cfg = EstablishConfig(CHAIN, side_params(354), anysegwit=True)
         self.est = Establishment.funder(cfg, local_keys(self.secret), args)
         self.signer: ChannelSigner | None = None
         self.events: list[object] = []

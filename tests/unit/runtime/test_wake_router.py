@@ -180,3 +180,46 @@ def test_control_packets_round_trip_and_malformed_ones_are_typed_errors() -> Non
             Request.decode(bad)
     with pytest.raises(ControlDecodeError):
         WakePush.decode(push.encode()[:-1])
+
+
+def test_broadcast_op_reaches_the_broadcaster_and_a_refusal_is_typed(tmp_path: Path) -> None:
+    from tests.unit.chain.memchain import MemoryChain
+    from vajra.bitcoin.tx import Tx, TxIn, TxOut
+    from vajra.chain.broadcast import Broadcaster
+    from vajra.chain.types import TxRejected
+    from vajra.runtime.control_proto import BroadcastTx
+
+    class Refusing(MemoryChain):
+        def broadcast(self, raw_tx: bytes) -> None:
+            raise TxRejected(b"", "TX rejected: min relay fee not met", -26)
+
+    tx = Tx(2, (TxIn(OutPoint(b"\x01" * 32, 0)),), (TxOut(1000, b"\x00\x14" + b"\x05" * 20),))
+    raw = tx.serialize()
+    req = Request(7, 4, BroadcastTx(raw))
+    assert Request.decode(req.encode()) == req
+    with pytest.raises(ControlDecodeError):
+        Request.decode(Request(8, 4, BroadcastTx(raw)).encode()[: -len(raw)])  # empty body
+
+    async def main() -> None:
+        w = Watcher(ChainDb(tmp_path / "s.db"))
+        src = MemoryChain()
+        bc = Broadcaster(src, w.db)
+        clock, chans = Clock(), Channels()
+        timers = TimerTable(tmp_path / "t.db")
+        r = WakeRouter(1, timers, w, chans, capacity=10, clock=clock,
+                       broadcast=lambda b: bc.submit(b, 1.0))  # fmt: skip
+        await r.request(0, req)
+        assert bc.status(tx.txid) == (1, None)  # stored and sent, resent until confirmed
+        assert tx.txid in src.mempool
+        bad = Broadcaster(Refusing(), ChainDb(tmp_path / "r.db"))
+        r.broadcast = lambda b: bad.submit(b, 1.0)
+        with pytest.raises(ServiceError) as e:
+            await r.request(0, req)
+        assert e.value.code == "rejected"
+        r.broadcast = None
+        with pytest.raises(ServiceError) as e:
+            await r.request(0, req)
+        assert e.value.code == "no_chain"
+        timers.close()
+
+    asyncio.run(main())
