@@ -106,7 +106,10 @@ def test_chain_event_and_deadline_wake_sleeping_nodes_across_a_kill9(tmp_path: P
             lambda: _all_handled(store, 1, start + 1),
             timeout=30, what="node 1 woken, its state written, its events acknowledged",
         )  # fmt: skip
-        assert _metric(rt, "vajra_chain_wakes_total") >= 1
+        # The metric is the chain service's count of waking events; read it once the loop
+        # has published it (a loaded machine may serve /metrics before that).
+        wait_until(lambda: _metric(rt, "vajra_chain_wakes_total") >= 1, timeout=30,
+                   what="vajra_chain_wakes_total >= 1")  # fmt: skip
         handled = max(seq for seq, _, _, _ in _events(store, 1))
         # Once node 1 sleeps again (--idle-timeout 1), its written state says it handled
         # the events (NodeState.chain_seq); while it is awake its lease keeps us out.

@@ -526,8 +526,15 @@ class NodeHost:
         self.sleeps += 1
         log.info("event=sleep node=%s epoch=%d", node_id.hex(), awake.lease.epoch)
 
-    async def close(self) -> None:
-        """Sleep every node (release leases) and stop the store thread."""
+    async def close(self, grace: float = 5.0) -> None:
+        """Sleep every node (release leases) and stop the store thread. A node whose
+        trigger is still running (a signer round trip, a state write) gets up to `grace`
+        seconds to finish, so its lease is released rather than left to expire."""
         for node_id in list(self._awake):
+            lock = self._locks.get(node_id)
+            if lock is not None and lock.locked():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(lock.acquire(), grace)
+                    lock.release()
             await self.sleep(node_id)
         self._io.shutdown(wait=True)
