@@ -132,7 +132,19 @@ const logger = ldk.Logger.new_impl({
   },
 });
 
+// Peers pinged by the harness's last PeerManager tick whose pong has not come yet.
+const unponged = new Set();
+
+function waitPong(nodeId) {
+  return new Promise((resolve) => {
+    const list = pongWaiters.get(nodeId) || [];
+    list.push(resolve);
+    pongWaiters.set(nodeId, list);
+  });
+}
+
 function onPong(nodeId) {
+  unponged.delete(nodeId);
   emit({ event: "pong", node_id: nodeId });
   const waiters = pongWaiters.get(nodeId) || [];
   pongWaiters.delete(nodeId);
@@ -338,17 +350,30 @@ const commands = {
     const timeoutMs = req.timeout_ms ?? 10000;
     if (!currentPeers().has(pubkey)) throw new Error(`not connected to ${pubkey}`);
     const t0 = Date.now();
-    const got = new Promise((resolve) => {
-      const list = pongWaiters.get(pubkey) || [];
-      list.push(resolve);
-      pongWaiters.set(pubkey, list);
-    });
-    // timer_tick_occurred sends a ping to every peer not already awaiting a pong.
-    peerManager.timer_tick_occurred();
-    pump();
+    const deadline = t0 + timeoutMs;
+    const got = waitPong(pubkey);
+    // PeerManager.timer_tick_occurred() pings every peer not awaiting a pong, and
+    // DISCONNECTS a peer still awaiting one from the previous tick that has sent nothing
+    // since. Ticking again while another peer's pong is in flight would cut that peer off
+    // (seen on a loaded machine), so a tick is issued only when no earlier tick's pong is
+    // outstanding; a peer already pinged by that tick just waits for its pong.
+    if (!unponged.has(pubkey)) {
+      while (unponged.size > 0 && Date.now() < deadline) {
+        for (const id of [...unponged]) if (!currentPeers().has(id)) unponged.delete(id);
+        if (unponged.size > 0) await new Promise((r) => setTimeout(r, 20));
+      }
+      if (unponged.size === 0) {
+        for (const id of currentPeers().keys()) unponged.add(id);
+        peerManager.timer_tick_occurred();
+        pump();
+      }
+    }
     let timer;
     const timeout = new Promise((_r, reject) => {
-      timer = setTimeout(() => reject(new Error(`no pong from ${pubkey} in ${timeoutMs} ms`)), timeoutMs);
+      timer = setTimeout(
+        () => reject(new Error(`no pong from ${pubkey} in ${timeoutMs} ms`)),
+        Math.max(0, deadline - Date.now()),
+      );
     });
     try {
       await Promise.race([got, timeout]);
