@@ -438,9 +438,17 @@ def test_lnd_closes_cooperatively_and_the_share_lands_in_the_node_wallet(
     # answers with its wallet's script, and both negotiate the fee (LND pays it).
     alice.cli("closechannel", f"--funding_txid={txid}", f"--output_index={vout}",
               "--sat_per_vbyte=2", timeout=180)  # fmt: skip
+    # Agreed and broadcast: "closing" with the closing txid until the watcher sees it mined.
+    wait_until(lambda: "closing_txid" in _channels(rt, node_id)[0], timeout=60,
+               what="the node's summary names the closing tx")  # fmt: skip
+    closing_txid = str(_channels(rt, node_id)[0]["closing_txid"])
+    assert _channels(rt, node_id)[0]["state"] == "closing"
+    btcd.generate(DEPTH)
+    # The funding outpoint's spend wakes the node: closed, at the closing tx's height.
     wait_until(lambda: _channels(rt, node_id)[0]["state"] == "closed", timeout=60,
                what="the node's summary says closed")  # fmt: skip
-    btcd.generate(DEPTH)
+    (summary,) = _channels(rt, node_id)
+    assert summary["closing_txid"] == closing_txid and summary["closing_height"] > 0
     wait_until(lambda: _wallet(rt, node_id)["confirmed_sat"]
                == before["confirmed_sat"] + share_sat, timeout=60, interval=1,
                what="the node's share confirmed in its wallet")  # fmt: skip
