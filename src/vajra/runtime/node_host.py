@@ -237,16 +237,14 @@ class NodeHost:
                 self.failures += 1
                 raise WakeFailed(node_id, "lease_lost") from None
 
-    async def pay(
-        self, node_id: bytes, bolt11: str, authorisation: bytes, confirmation: bytes | None,
-        *, height: int,
-    ) -> dict[str, object]:  # fmt: skip
-        """Start a payment of `bolt11` under a device's `authorisation` (decision 0023),
-        waking the node if needed: `Node.pay`, the signer's `ApprovePayment` and the
-        commitment carrying the HTLC answered, the state written, then the messages
-        sent to the peer's live session. Returns the payment's view (its state may
-        already be final: a refusal). Raises `PaymentError` (nothing asked), `WakeFailed`.
-        `height`: the chain tip the HTLC's expiry counts from."""
+    async def act(self, node_id: bytes, fn: Callable[[Node, int], T], *, height: int) -> T:
+        """Run `fn(node, now)` on the node, waking it if needed (the node calls'
+        entry point, `runtime/node_calls.py`): the same lease/key/read path and per-node
+        lock as `deliver`; then the node's signer requests answered, the state written
+        and its effects carried out (messages to live peer sessions, watches, timers)
+        before `fn`'s result is returned (a mutable result, e.g. a payment, shows the
+        settled outcome when read afterwards). `height`: the chain tip (-1: none). Raises
+        what `fn` raises (nothing is written then), `WakeFailed`."""
         lock = self._locks.get(node_id)
         if lock is None:
             lock = self._locks[node_id] = asyncio.Lock()
@@ -254,15 +252,32 @@ class NodeHost:
             try:
                 awake = self._awake.get(node_id) or await self._wake(node_id)
                 now = self._clock()
-                self.routing.saw_height(height)
+                self.routing.saw_height(height if height >= 0 else None)
                 self.routing.lend(awake.node)
-                payment = awake.node.pay(bolt11, authorisation, confirmation, int(now))
+                out = fn(awake.node, int(now))
                 await self._settle(node_id, awake, now, None)
-                return payment.view()
+                return out
             except LeaseLost:
                 self._drop(node_id)
                 self.failures += 1
                 raise WakeFailed(node_id, "lease_lost") from None
+
+    async def pay(
+        self, node_id: bytes, bolt11: str, authorisation: bytes, confirmation: bytes | None,
+        *, height: int,
+    ) -> dict[str, object]:  # fmt: skip
+        """Start a payment of `bolt11` under a device's `authorisation` (decision 0023),
+        waking the node if needed (`act`): `Node.pay`, the signer's `ApprovePayment` and
+        the commitment carrying the HTLC answered, the state written, then the messages
+        sent to the peer's live session. Returns the payment's view (its state may
+        already be final: a refusal). Raises `PaymentError` (nothing asked), `WakeFailed`.
+        `height`: the chain tip the HTLC's expiry counts from."""
+        payment = await self.act(
+            node_id,
+            lambda node, now: node.pay(bolt11, authorisation, confirmation, now),
+            height=height,
+        )
+        return payment.view()  # after the settle: a refusal is already in it
 
     async def disconnected(self, node_id: bytes, peer: bytes) -> None:
         """The worker lost its session with `peer`: an awake node's channels with it
