@@ -60,6 +60,7 @@ from vajra.node.config import NodeConfig
 from vajra.node.effects import Broadcast, Effect, SendTo, Wake, WakeAt, Watch
 from vajra.node.invoices import ReceiveKeys, invoice_key
 from vajra.node.requests import CLOSE_CHANGE_INDEX
+from vajra.runtime.effect_retry import EffectRetries
 from vajra.runtime.node_requests import ChannelSignerLost, answer_requests
 from vajra.runtime.node_services import NodeServices, ServiceError
 from vajra.runtime.payment_routing import PAYMENTS_KEY, PaymentRouting
@@ -178,6 +179,8 @@ class NodeHost:
         """`wake` calls that went through (chain events or a due timer)."""
         self.effect_failures = 0
         """`Watch`/`WakeAt` effects the supervisor refused or could not take."""
+        self.retries = EffectRetries()
+        """Effects the supervisor could not take, retried by `retry_effects`."""
         self.routing = PaymentRouting()
         """Graph, scorer and height lent to awake nodes to send (decision 0023)."""
 
@@ -431,7 +434,7 @@ class NodeHost:
             return
         awake.paid = await self._put_plain(node_id, awake, PAYMENTS_KEY, blob or b"[]", awake.paid)
 
-    async def _effect(self, node_id: bytes, effect: Effect) -> None:
+    async def _effect(self, node_id: bytes, effect: Effect, attempts: int = 0) -> None:
         if isinstance(effect, SendTo):
             if self._send is not None and self._send(node_id, effect.peer, effect.message):
                 self.sent_to_peers += 1
@@ -448,12 +451,27 @@ class NodeHost:
                 await services.set_timer(node_id, effect)
             elif isinstance(effect, Broadcast):
                 await services.broadcast(node_id, effect.raw_tx)
+            else:
+                return
+            self.retries.succeeded(node_id, effect)
         except ServiceError as e:
-            # The state is written already; the node's logic re-issues what it still
-            # needs at its next wake (decision 0021).
+            # The state is written already. A transient failure is retried with backoff
+            # while this worker runs (`effect_retry.py`): a sleeping node must not lose a
+            # watch, a deadline timer or a broadcast to a busy supervisor.
             self.effect_failures += 1
-            log.warning("event=effect_failed node=%s effect=%s error=%s", node_id.hex(),
-                        type(effect).__name__, e)  # fmt: skip
+            retry = isinstance(effect, (Watch, WakeAt, Broadcast)) and self.retries.failed(
+                node_id, effect, e.code, self._clock(), attempts
+            )
+            log.warning("event=effect_failed node=%s effect=%s retry=%s error=%s",
+                        node_id.hex(), type(effect).__name__, retry, e)  # fmt: skip
+
+    async def retry_effects(self) -> int:
+        """Retry the failed effects that are due (the worker calls this once a second);
+        how many were tried."""
+        due = self.retries.take_due(self._clock())
+        for node_id, effect, attempts in due:
+            await self._effect(node_id, effect, attempts)
+        return len(due)
 
     async def _wake(self, node_id: bytes) -> _Awake:
         cfg = self.config

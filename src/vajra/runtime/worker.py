@@ -741,6 +741,7 @@ async def serve(cfg: WorkerConfig, ready: asyncio.Future[None] | None = None) ->
         if tick % 10 == 0:  # once a second
             w.sweep(tick // 10)
             await w.host.sleep_idle()
+            await w.host.retry_effects()
     server.close()
     for s in list(w.sessions):
         if s.transport is not None:
