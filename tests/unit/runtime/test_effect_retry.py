@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from pathlib import Path
 
 from tests.e2e.runtime_proc import open_channel_msg
-from tests.unit.runtime.test_node_wake import INDEX, PEER, Tx, WatcherServices, env  # noqa: F401
+from tests.unit.runtime.test_node_wake import INDEX, PEER, Tx, WatcherServices
+from vajra.chain.db import ChainDb
 from vajra.chain.types import OutPoint, Purpose
+from vajra.chain.watcher import Watcher
 from vajra.node.effects import Broadcast, WakeAt, Watch
 from vajra.runtime.effect_retry import EffectRetries
+from vajra.runtime.local_signer import LocalSigner
 from vajra.runtime.node_host import HostConfig, NodeHost
 from vajra.runtime.node_services import ServiceError
-from vajra.store import SealedStore
+from vajra.store import SealedStore, SqliteStore
 
 NODE = b"\x02" * 33
 W = Watch(Purpose.FUNDING, outpoint=OutPoint(b"\x11" * 32, 0))
@@ -85,8 +89,11 @@ class BusyServices(WatcherServices):
         await super().watch(node_id, watch)
 
 
-def test_a_watch_the_busy_supervisor_missed_still_reaches_the_watcher(env) -> None:  # type: ignore[no-untyped-def]
-    store, watcher, signer, node_id = env
+def test_a_watch_the_busy_supervisor_missed_still_reaches_the_watcher(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    watcher = Watcher(ChainDb(tmp_path / "s.db"))
+    signer = LocalSigner.open(bytes(range(32)))
+    node_id = asyncio.run(signer.create_nodes(1))[0].node_id
     services = BusyServices(watcher, busy=2)
     clock = [1000.0]
     host = NodeHost(SealedStore(store), signer, HostConfig("rt"), services=services,
@@ -115,4 +122,8 @@ def test_a_watch_the_busy_supervisor_missed_still_reaches_the_watcher(env) -> No
         assert woken == [INDEX]  # without the retry the spend would wake nobody
         await host.close()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        watcher.db.close()
+        store.close()
