@@ -20,7 +20,7 @@ supervisor's `call(node_id, "close", body)` wakes the node if needed):
    channel summary).
 
 Answers the channel's summary (`ChannelEntry.summary()`: `state` "closing"). Errors are
-`CloseRefused` with a stable `code`: bad_request, not_supported, no_wallet,
+`CloseRefused` with a stable `code` (`node_calls` answers them as `NodeCallError`s): bad_request, not_supported, no_wallet,
 unknown_channel, channel_not_ready, channel_failed, already_closing, peer_offline.
 """
 
@@ -55,9 +55,7 @@ def channel_id_of(body: dict[str, Any]) -> bytes:
 async def close(
     host: NodeHost, node_id: bytes, body: dict[str, Any], height: int
 ) -> dict[str, Any]:
-    """The "close" node call (see the module docstring). `height` is unused: a
-    cooperative close does not depend on the tip."""
-    del height
+    """The "close" node call (see the module docstring). Raises `CloseRefused`."""
     cid = channel_id_of(body)
     if body.get("force"):
         raise CloseRefused("not_supported", "force close is not built yet (issue 11)")
@@ -73,4 +71,4 @@ async def close(
             raise CloseRefused("peer_offline", f"no session with {entry.peer.hex()}")
         return dict(node.close_channel(cid, script, now))
 
-    return await host.run(node_id, start)
+    return await host.act(node_id, start, height=height)
