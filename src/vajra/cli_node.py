@@ -326,6 +326,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="seconds to wait for succeeded/failed (exit 1 if neither)")  # fmt: skip
     c = cmd("close", "close a channel cooperatively; the node's share goes to its wallet "
             "(waits until the closing transaction is broadcast)", cmd_close)  # fmt: skip
+    c.epilog = (
+        "The peer must be connected to the node (the runtime does not dial out yet: "
+        "peer_offline). Other errors: no_wallet (run `vajra node ID address` once), "
+        "unknown_channel, channel_not_ready, channel_failed, already_closing. The "
+        "channel shows `closing` with its closing_txid, then `closed` with "
+        "closing_height once the transaction confirms (vajra node ID channels). A force "
+        "close is not built yet."
+    )
     c.add_argument("channel_id", help="the channel's id (64 hex digits, vajra node ID channels)")
     c.add_argument("--no-wait", action="store_true",
                    help="return once our shutdown is sent, before the fee is agreed")  # fmt: skip
