@@ -458,3 +458,62 @@ def test_lnd_closes_cooperatively_and_the_share_lands_in_the_node_wallet(
     assert int(ours["settled_balance"]) + share_sat < CAPACITY_SAT  # the fee is LND's
     out = _cli(rt, node_id, "channels")
     assert [c["state"] for c in out["channels"]] == ["closed"]
+
+
+# -- the node closes cooperatively (vajra node ID close, decision 0029) --------------------
+
+PUSH_SAT = 27_000
+
+
+@pytest.mark.timeout(900)
+def test_the_node_closes_cooperatively_with_lnd(lnd_pair: LndPair, runtime: Runtime) -> None:
+    alice, btcd, rt = lnd_pair.alice, lnd_pair.btcd, runtime.proc
+    node = rt.nodes()[1]
+    node_id = str(node["node_id"])
+    rt.admin(f"/v1/nodes/{node_id}/wallet/address", {})  # the wallet its share goes to
+    wait_until(lambda: _asleep(rt), timeout=30, what="the nodes asleep")
+    _connect(lnd_pair, f"{node_id}@{node['host']}:{node['port']}")
+    alice.cli("openchannel", f"--node_key={node_id}", f"--local_amt={CAPACITY_SAT}",
+              f"--push_amt={PUSH_SAT}", "--private", "--sat_per_vbyte=2")  # fmt: skip
+    btcd.generate(DEPTH + 3)
+    wait_until(lambda: _lnd_channel(lnd_pair, node_id, active=True) is not None, timeout=120,
+               interval=1, what="LND lists the channel active")  # fmt: skip
+    wait_until(lambda: _channels(rt, node_id)[0]["state"] == "ready", timeout=30,
+               what="the node's summary says ready")  # fmt: skip
+    (summary,) = _channels(rt, node_id)
+    assert summary["local_balance_msat"] == PUSH_SAT * 1000
+    cid = str(summary["channel_id"])
+    before = _wallet(rt, node_id)
+    # Typed errors, one line of JSON on stderr: nothing changes.
+    bad = subprocess.run(
+        [sys.executable, "-m", "vajra", "node", node_id, "close", "00" * 32, "--json",
+         "--admin", str(rt.ready["admin"])],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert bad.returncode == 1 and json.loads(bad.stderr)["error"] == "unknown_channel"
+    wait_until(lambda: _asleep(rt), timeout=30, what="the node asleep")
+    # The operator closes: the node wakes, sends its shutdown over LND's session; LND
+    # answers and, as funder, proposes the fee; the CLI returns with the agreed tx.
+    view = _cli(rt, node_id, "close", cid)
+    assert view["channel_id"] == cid and view["state"] == "closing"
+    closing_txid = str(view["closing_txid"])
+    btcd.wait_mempool(1)
+    btcd.generate(1)
+    wait_until(lambda: _channels(rt, node_id)[0]["state"] == "closed", timeout=60,
+               what="the node's summary says closed")  # fmt: skip
+    (summary,) = _channels(rt, node_id)
+    assert summary["closing_txid"] == closing_txid
+    assert summary["closing_height"] == btcd.getblockcount()
+    wait_until(lambda: _wallet(rt, node_id)["confirmed_sat"]
+               == before["confirmed_sat"] + PUSH_SAT, timeout=60, interval=1,
+               what="the node's share confirmed in its wallet")  # fmt: skip
+
+    def lnd_closed() -> dict[str, Any] | None:
+        closed = alice.cli("closedchannels")["channels"]
+        return next((c for c in closed if c["remote_pubkey"] == node_id), None)
+
+    ours = wait_until(lnd_closed, timeout=60, what="LND lists the channel closed")
+    assert ours["close_type"] == "COOPERATIVE_CLOSE", ours
+    assert ours["closing_tx_hash"] == closing_txid
+    assert ours["close_initiator"] == "INITIATOR_REMOTE", ours
+    assert int(ours["settled_balance"]) + PUSH_SAT < CAPACITY_SAT  # the fee is LND's
