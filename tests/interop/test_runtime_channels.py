@@ -508,6 +508,8 @@ def test_the_node_closes_cooperatively_with_lnd(lnd_pair: LndPair, runtime: Runt
                == before["confirmed_sat"] + PUSH_SAT, timeout=60, interval=1,
                what="the node's share confirmed in its wallet")  # fmt: skip
 
+    btcd.generate(DEPTH)  # LND lists a cooperative close as closed after some depth
+
     def lnd_closed() -> dict[str, Any] | None:
         closed = alice.cli("closedchannels")["channels"]
         return next((c for c in closed if c["remote_pubkey"] == node_id), None)
