@@ -92,7 +92,8 @@ def _open_to_sleeping_node(
         ldk.connect(str(node["host"]), int(node["port"]), node_id)
     wakes = rt.counters().get("wakes", 0)
     opened = ldk.open_channel(node_id, CAPACITY_SAT, push_msat=PUSH_MSAT)
-    assert rt.counters()["wakes"] > wakes  # open_channel woke the node
+    # open_channel woke the node (workers publish counters every 0.1 s: wait for it).
+    wait_until(lambda: rt.counters().get("wakes", 0) > wakes, timeout=10, what="the wake")
     summary = _channel(rt, node_id, opened.channel_id)
     assert summary["state"] == "awaiting_depth" and summary["funder"] == "remote"
     assert summary["funding_txid"] == opened.funding_txid
