@@ -33,6 +33,7 @@ Why these:
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from enum import IntEnum
 
@@ -175,14 +176,20 @@ class SignerKeys:
         request of an awake node (a channel request, a state key) re-derived four
         hardened levels and the identity key before. The cache holds only what the seed
         in this process derives anyway."""
+        # Callers may be on several threads (the runtime's dev signer): each OrderedDict
+        # step is atomic under the GIL, and a step racing another's eviction is skipped.
         cached = self._nodes.get(index)
         if cached is not None:
-            self._nodes.move_to_end(index)
+            with contextlib.suppress(KeyError):
+                self._nodes.move_to_end(index)
             return cached
         keys = NodeKeys(self._master, self._coin, index)
         self._nodes[index] = keys
-        if len(self._nodes) > _NODES_CACHED:
-            self._nodes.popitem(last=False)
+        while len(self._nodes) > _NODES_CACHED:
+            try:
+                self._nodes.popitem(last=False)
+            except KeyError:
+                break
         return keys
 
     def _signer_key(self, which: SignerKey) -> PrivateKey:
