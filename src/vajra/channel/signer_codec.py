@@ -25,6 +25,7 @@ Layout (integers big-endian): one tag byte, then the fields of the dataclass in 
                                               reason (u8 len, ASCII)
              0xFF SignerRefused               reason (u8 len, ASCII) | detail (u16 len, UTF-8)
     keys     0x90 LocalKeys                   basepoints | point 33
+    on chain 0x10, 0x11 / 0xB0, 0xB1: `vajra.channel.signer_codec_onchain`
 
     spec       feerate_per_kw u32 | balance_msat 2 x u64 | u16 count x htlc
     htlc       offerer u8 (0/1) | id u64 | amount_msat u64 | payment_hash 32 | cltv u32,
@@ -50,6 +51,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from vajra.bitcoin.tx import OutPoint
+from vajra.channel import signer_codec_onchain as onchain
 from vajra.channel import signer_io as io
 from vajra.channel.establish_io import LocalKeys
 from vajra.channel.keys import Basepoints
@@ -211,6 +213,8 @@ def encode_request(r: io.SignerRequest) -> bytes:
     if isinstance(r, io.ApprovePayment):
         conf = b"\x00" if r.confirmation is None else b"\x01" + _var(r.confirmation)
         return bytes([TAG_APPROVE_PAYMENT]) + _var(r.authorisation) + conf
+    if isinstance(r, io.SignHolderCommitment | io.SignSweep):
+        return onchain.encode_request(r)
     raise TypeError(f"not a signer request: {type(r).__name__}")
 
 
@@ -248,6 +252,8 @@ def encode_result(r: io.SignerResult) -> bytes:
         # Cut on a character boundary: the reader refuses broken UTF-8.
         detail = r.detail.encode("utf-8", "replace")[:1000].decode(errors="ignore").encode()
         return bytes([TAG_REFUSED, len(reason)]) + reason + _var(detail)
+    if isinstance(r, io.HolderCommitmentSigned | io.SweepSigned):
+        return onchain.encode_result(r)
     raise TypeError(f"not a signer result: {type(r).__name__}")
 
 
@@ -351,6 +357,8 @@ def _read_request(r: Reader) -> io.SignerRequest:
         return io.SignMutualClose(r.var(), r.var(), r.u(8))
     if tag == TAG_APPROVE_PAYMENT:
         return io.ApprovePayment(r.var(), r.var() if r.flag() else None)
+    if tag in onchain.REQUEST_TAGS:
+        return onchain.read_request(tag, r)
     raise DecodeError(f"unknown signer request tag 0x{tag:02x}")
 
 
@@ -381,6 +389,8 @@ def _read_result(r: Reader) -> io.SignerResult:
             return io.SignerRefused(reason.decode(), detail.decode())
         except UnicodeDecodeError:
             raise DecodeError("refusal detail is not UTF-8") from None
+    if tag in onchain.RESULT_TAGS:
+        return onchain.read_result(tag, r)
     raise DecodeError(f"unknown signer result tag 0x{tag:02x}")
 
 

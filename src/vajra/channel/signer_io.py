@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vajra.bitcoin.tx import Tx
-from vajra.channel.spec import Change, ChannelParams, CommitSpec
+from vajra.bitcoin.tx import OutPoint, Tx
+from vajra.channel.spec import Change, ChannelParams, CommitSpec, Side
 from vajra.errors import VajraError
 
 
@@ -85,6 +85,47 @@ class ApprovePayment:
     confirmation: bytes | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SignHolderCommitment:
+    """Our commitment `number`, fully signed, for broadcast (a unilateral close, BOLT 5).
+    Signed only if it is the latest validated (`policy-commitment-holder-not-latest`)
+    and not revoked (`policy-commitment-holder-not-revoked`: broadcasting a revoked
+    commitment hands the peer every satoshi); once signed, the signer refuses to revoke
+    it (`policy-revoke-after-broadcast`). Sent by the node, never by the channel core."""
+
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
+class SweepClaim:
+    """One output of a commitment on chain the node claims (`vajra.onchain.claims`):
+    the signer rebuilds the commitment `(owner, number)` from its own copy and checks
+    the output at `outpoint` is a `kind` claim worth `value_sat` before it signs.
+    `preimage` for an `htlc_preimage` claim. For `second_stage` (the output of our HTLC
+    transaction, whose txid the signer cannot rebuild) only the script is derived."""
+
+    owner: Side
+    number: int
+    outpoint: OutPoint
+    value_sat: int
+    kind: str
+    preimage: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignSweep:
+    """Spend `claims` in one transaction to `destination` at `feerate_per_kw` (BOLT 3
+    weight rules). The signer signs only to the node's own wallet
+    (`policy-sweep-destination-allowlisted`), only claims it recognises
+    (`policy-sweep-unknown-commitment`, `policy-sweep-input-mismatch`,
+    `policy-sweep-kind`, `policy-sweep-preimage`) and only with a fee at most half of
+    what is swept (`policy-sweep-fee`)."""
+
+    claims: tuple[SweepClaim, ...]
+    destination: bytes
+    feerate_per_kw: int
+
+
 SignerRequest = (
     SignCounterpartyCommitment
     | ValidateHolderCommitment
@@ -92,6 +133,8 @@ SignerRequest = (
     | SetupChannel
     | SignMutualClose
     | ApprovePayment
+    | SignHolderCommitment
+    | SignSweep
 )
 
 
@@ -144,6 +187,21 @@ class PaymentApproved:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class HolderCommitmentSigned:
+    """Our commitment, fully signed (funding witness in place): broadcast it."""
+
+    tx: Tx
+
+
+@dataclass(frozen=True, slots=True)
+class SweepSigned:
+    """The sweep, fully signed; `fee_sat` is what it pays."""
+
+    tx: Tx
+    fee_sat: int
+
+
 SignerResult = (
     CounterpartySigned
     | HolderValidated
@@ -151,6 +209,8 @@ SignerResult = (
     | ChannelSetUp
     | MutualCloseSigned
     | PaymentApproved
+    | HolderCommitmentSigned
+    | SweepSigned
     | SignerRefused
 )
 

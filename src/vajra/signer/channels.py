@@ -28,6 +28,10 @@ Policy codes:
     policy-htlc-signature               an HTLC signature missing or not verifying
     policy-revoke-new-commitment-signed revoke before the next holder commitment validated
     policy-commitment-holder-not-revoked  sign (for broadcast) a revoked holder commitment
+    policy-commitment-holder-not-latest   sign (for broadcast) a holder commitment that is
+                                        not the latest validated
+    policy-revoke-after-broadcast       revoke a holder commitment signed for broadcast
+    policy-sweep-*                      a BOLT 5 sweep (`vajra.signer.channel_onchain`)
     policy-setup-basepoints             SetupChannel names basepoints not derived from the
                                         channel's secrets
     policy-setup-repeated               a second, different SetupChannel for the channel
@@ -71,6 +75,7 @@ from vajra.crypto.secp256k1 import (
     verify_digest,
 )
 from vajra.errors import PolicyViolation, VajraError
+from vajra.signer import channel_onchain
 
 Allowlist = Collection[bytes] | Callable[[bytes], bool]
 """The scripts a mutual close may pay our balance to."""
@@ -100,6 +105,8 @@ class ChannelSigner:
     paid_hashes: set[bytes] = field(default_factory=set)
     """Payment hashes whose preimage the signer has seen: those HTLCs we offered may go
     to the peer."""
+    holder_broadcast: int = -1
+    """The holder commitment signed for broadcast (-1: none): never revoked after."""
 
     @classmethod
     def setup(cls, secrets: ChannelSecrets, request: io.SetupChannel) -> ChannelSigner:
@@ -146,6 +153,10 @@ class ChannelSigner:
         try:
             if isinstance(request, io.SignMutualClose):
                 return self._sign_mutual_close(request, allowlisted)
+            if isinstance(request, io.SignHolderCommitment):
+                return channel_onchain.sign_holder(self, request)
+            if isinstance(request, io.SignSweep):
+                return channel_onchain.sign_sweep(self, request, allowlisted)
             if isinstance(request, io.SignCounterpartyCommitment):
                 return self._sign_counterparty(request)
             if isinstance(request, io.ValidateHolderCommitment):
@@ -256,6 +267,10 @@ class ChannelSigner:
     def _revoke(self, r: io.RevokeHolderCommitment) -> io.SignerResult:
         if r.number + 1 not in self.holder:
             raise PolicyViolation("policy-revoke-new-commitment-signed", f"number {r.number}")
+        if 0 <= self.holder_broadcast <= r.number:
+            # Its secret would let the peer take everything from the transaction we
+            # broadcast (BOLT 5 "Revoked Transaction Close Handling").
+            raise PolicyViolation("policy-revoke-after-broadcast", f"number {r.number}")
         self.holder_revoked = max(self.holder_revoked, r.number)
         return io.HolderRevoked(
             self.secrets.per_commitment_secret(r.number),
@@ -301,12 +316,16 @@ class ChannelSigner:
 
     def sign_holder_commitment(self, number: int) -> Tx:
         """Our commitment `number`, fully signed, for broadcast (a force close). Raises
-        PolicyViolation for a revoked or never validated commitment."""
+        PolicyViolation for a revoked, never validated or not the latest commitment."""
         if number <= self.holder_revoked:
             raise PolicyViolation("policy-commitment-holder-not-revoked", f"number {number}")
         held = self.holder.get(number)
         if held is None or not held.signature:
             raise PolicyViolation("policy-commitment-holder-sequence", f"number {number}")
+        if number != max(self.holder):
+            raise PolicyViolation(
+                "policy-commitment-holder-not-latest", f"{number} below {max(self.holder)}"
+            )
         point = self.secrets.per_commitment_point(number)
         commitment = self._build(held.spec, Side.LOCAL, number, point)
         script = self._funding_script()
