@@ -36,11 +36,18 @@ from dataclasses import dataclass, field
 
 from vajra.bitcoin.tx import OutPoint
 from vajra.channel.establish_io import LocalKeys
-from vajra.channel.signer_io import ApprovePayment, SignerResult
+from vajra.channel.signer_io import (
+    ApprovePayment,
+    SignerRefused,
+    SignerResult,
+    SignHolderCommitment,
+    SignSweep,
+)
 from vajra.errors import DecodeError
 from vajra.node.channels import ChannelBook, ChannelEntry, decode_entry, encode_entry
 from vajra.node.config import NodeConfig
 from vajra.node.effects import Effect, Wake, WakeAt
+from vajra.node.enforce import known_preimages
 from vajra.node.funding import OpenRequest
 from vajra.node.invoices import ReceiveKeys, decode_record
 from vajra.node.payer import Payer
@@ -238,6 +245,7 @@ class Node:
         if news or len(self.book.effects) != before:
             self.dirty = True
         self._receive(now)
+        self.book.enforcer.timer(self.state.tip_height, self._preimages())
 
     def set_tip(self, height: int) -> None:
         """The chain tip the runtime knows (cltv checks of incoming HTLCs need it)."""
@@ -259,7 +267,8 @@ class Node:
         asked = [e for e in out if isinstance(e, WakeAt)]
         if asked or deadline != rs.deadline or (self._rearm and deadline):
             self._rearm = False
-            height = asked[-1].height if asked else self.book.depth_deadline()
+            heights = [w.height for w in asked if w.height is not None]
+            height = min(heights) if heights else self.book.depth_deadline()
             timer = WakeAt(height=height, unix_time=deadline or None)
             rest = [e for e in out if not isinstance(e, WakeAt)]
             at = next((i for i, e in enumerate(out) if isinstance(e, WakeAt)), len(rest))
@@ -269,7 +278,19 @@ class Node:
                 self.dirty = True
         return out
 
+    def force_close(self, channel_id: bytes, why: str = "requested") -> bool:
+        """Close `channel_id` unilaterally (BOLT 5): the signer is asked for our latest
+        commitment (`next_request`), which is broadcast with its answer. False if the
+        channel is unknown, not open, or already closing on chain."""
+        started = self.book.enforcer.force_close(channel_id, why)
+        self.dirty = self.dirty or started
+        return started
+
+    def _preimages(self) -> dict[bytes, bytes]:
+        return known_preimages(self.state.payments, list(self.state.received))
+
     def _receive(self, now: int) -> None:
+        self.book.enforcer.run(self.state.tip_height, self._preimages())
         r = self.receiver
         r.changed = False
         for h in r.run(self.state.tip_height, now):
@@ -295,6 +316,7 @@ class Node:
         (None: the node has no wallet record yet; the channel asks again at its next
         input)."""
         self.book.close_script(channel_id, script, now)
+        self.book.enforcer.run(self.state.tip_height, self._preimages())  # sweeps waiting
         self.dirty = True
 
     def received_payments(self) -> list[dict[str, object]]:
@@ -313,6 +335,8 @@ class Node:
     def signer_answer(self, req: ChannelSignerCall, result: SignerResult, now: int) -> None:
         if isinstance(req.request, ApprovePayment):
             self.payer.approval(req.request, result, now)
+        elif isinstance(req.request, SignHolderCommitment | SignSweep):
+            self.book.enforcer.answer(req, result)
         else:
             self.book.signer_answer(req, result, now)
         self.payer.after_input(now)
@@ -329,6 +353,10 @@ class Node:
             return
         if isinstance(req, ChannelSignerCall) and isinstance(req.request, ApprovePayment):
             self.payer.unavailable(req.request, reason, now)
+        elif isinstance(req, ChannelSignerCall) and isinstance(
+            req.request, SignHolderCommitment | SignSweep
+        ):
+            self.book.enforcer.answer(req, SignerRefused("signer-unavailable", reason))
         else:
             self.book.request_failed(req, reason)
         self.dirty = True

@@ -279,6 +279,32 @@ class Resolution:
         preimage once the peer can time it out (it is theirs then)."""
         return all(s in (ClaimState.DONE, ClaimState.LOST) for s in self.states(tip, preimages))
 
+    def claims_open(self) -> bool:
+        """Some claim is not yet settled by a confirmed spend (ours or the peer's)."""
+        return any(t.spend_height == 0 for t in self.claims)
+
+    def summary(self) -> dict[str, object]:
+        """Non-secret facts for the operator's listing (txids as explorers print them)."""
+        return {
+            "close": self.close.value,
+            "txid": self.closing_txid[::-1].hex(),
+            "claims": [
+                {
+                    "kind": t.claim.kind.value,
+                    "outpoint": str(t.claim.outpoint),
+                    "value_sat": t.claim.value_sat,
+                    "confirmed_at": t.confirmed_at,
+                    "spendable_height": t.claim.spendable_height(t.confirmed_at)
+                    if t.confirmed_at
+                    else None,
+                    "spend_txid": None if t.spend_txid is None else t.spend_txid[::-1].hex(),
+                    "spend_height": t.spend_height,
+                    "ours": t.ours,
+                }
+                for t in self.claims
+            ],
+        }
+
     # -- persistence -------------------------------------------------------------------
 
     def to_json(self) -> dict[str, object]:

@@ -1,0 +1,125 @@
+"""On-chain enforcement in a hosted `Node` (decision 0025), each side with its real
+validating signer, the node slept (state written and read back) after every input:
+
+- the peer (LND's role, the funder) broadcasts its commitment while the node sleeps:
+  the funding spend wakes it, it watches its claim, and once the commitment confirms it
+  sweeps `to_remote` (CSV 1 under anchors) to its own wallet, to the satoshi;
+- the node force-closes: its latest commitment, signed by its signer, is broadcast, the
+  peer is told, and `to_local` is swept exactly when `to_self_delay` allows, its timer
+  set for that height;
+- re-delivered events change nothing; nothing is broadcast twice."""
+
+from __future__ import annotations
+
+from tests.unit.node.test_node_channels import OUTPOINT, Host
+from tests.unit.node.test_node_close import OURS, PUSH_MSAT, _ready
+from vajra.bitcoin.script import p2wsh
+from vajra.bitcoin.tx import OutPoint, Tx
+from vajra.chain.types import BlockRef, ChainEvent, EventKind, Purpose
+from vajra.channel.spec import Side
+from vajra.node.effects import Broadcast, SendTo, Wake, WakeAt, Watch
+from vajra.onchain.claims import to_remote_script
+from vajra.wire import ErrorMessage
+
+
+def _event(
+    seq: int, kind: EventKind, purpose: Purpose, outpoint: OutPoint, txid: bytes, height: int
+) -> ChainEvent:
+    return ChainEvent(
+        seq, 0, kind, purpose, outpoint, txid, 0, b"", height, bytes(32) if height else None, True
+    )
+
+
+def _wake(host: Host, height: int, *events: ChainEvent) -> list[object]:
+    return host.wake(Wake("chain" if events else "timer", BlockRef(height, bytes(32)), events))
+
+
+def _broadcasts(effects: list[object]) -> list[Tx]:
+    return [Tx.parse(e.raw_tx) for e in effects if isinstance(e, Broadcast)]
+
+
+def _wallet(host: Host) -> None:
+    host.signer.close_script = OURS
+    host.signer.wallet_scripts = {OURS}
+
+
+def test_peer_force_close_while_asleep_sweeps_to_remote_to_the_wallet() -> None:
+    host, _, peer_signer = _ready()
+    _wallet(host)
+    commitment = peer_signer.sign_holder_commitment(0)
+    (entry,) = host.node.state.channels.values()
+    assert entry.params is not None
+    vout = [o.script_pubkey for o in commitment.outputs].index(to_remote_script(entry.params))
+    claim = OutPoint(commitment.txid, vout)
+    # seen in the mempool: the claim is watched, nothing is spendable yet
+    seen = _event(2, EventKind.SPENT, Purpose.FUNDING, OUTPOINT, commitment.txid, 0)
+    effects = _wake(host, 600, seen)
+    assert Watch(Purpose.SWEEP, outpoint=claim) in effects
+    assert _broadcasts(effects) == []
+    assert host.node.channel_summaries()[0]["state"] == "closing_onchain"
+    # confirmed at 601: CSV 1 lets the sweep into block 602, i.e. now
+    mined = _event(3, EventKind.SPENT, Purpose.FUNDING, OUTPOINT, commitment.txid, 601)
+    effects = _wake(host, 601, mined)
+    (sweep,) = _broadcasts(effects)
+    assert Watch(Purpose.CHANGE, script_pubkey=OURS) in effects
+    assert [i.prevout for i in sweep.inputs] == [claim] and sweep.inputs[0].sequence == 1
+    (out,) = sweep.outputs
+    assert out.script_pubkey == OURS
+    to_remote_sat = commitment.outputs[vout].amount_sat
+    assert to_remote_sat == PUSH_MSAT // 1000  # the funder pays the commitment fee
+    fee = to_remote_sat - out.amount_sat
+    feerate = 2_500  # the commitment's feerate (no estimator wired yet)
+    assert fee * 1000 >= feerate * sweep.weight and fee < feerate * (sweep.weight + 8) // 1000 + 1
+    # the same events again (acknowledgement lost), and a timer: nothing twice
+    assert _broadcasts(_wake(host, 601, seen, mined)) == []
+    assert _broadcasts(_wake(host, 605)) == []
+    done = _event(4, EventKind.SPENT, Purpose.SWEEP, claim, sweep.txid, 603)
+    _wake(host, 603, done)
+    (summary,) = host.node.channel_summaries()
+    assert summary["state"] == "closed"
+    onchain = summary["onchain"]
+    assert isinstance(onchain, dict) and onchain["close"] == "counterparty"
+
+
+def test_node_force_close_sweeps_to_local_after_to_self_delay() -> None:
+    host, _, _ = _ready()
+    _wallet(host)
+    (cid,) = host.node.state.channels
+    assert host.node.force_close(cid, "test")
+    host.signer.drive(host.node)
+    effects = list(host.node.take_effects())
+    (commitment,) = _broadcasts(effects)
+    assert commitment.inputs[0].prevout == OUTPOINT
+    (error,) = [e for e in effects if isinstance(e, SendTo)]
+    assert isinstance(error.message, ErrorMessage) and error.message.channel_id == cid
+    assert not host.node.force_close(cid)  # already closing on chain
+    (entry,) = host.node.state.channels.values()
+    assert entry.params is not None
+    delay = entry.params.params[Side.REMOTE].to_self_delay
+    (to_local,) = [
+        OutPoint(commitment.txid, n)
+        for n, o in enumerate(commitment.outputs)
+        if o.amount_sat == PUSH_MSAT // 1000 and o.script_pubkey[:2] == p2wsh(b"")[:2]
+    ]
+    mined = _event(2, EventKind.SPENT, Purpose.FUNDING, OUTPOINT, commitment.txid, 700)
+    effects = _wake(host, 700, mined)
+    assert _broadcasts(effects) == []
+    assert WakeAt(height=700 + delay - 1) in effects  # the block at 700 + delay may hold it
+    assert _broadcasts(_wake(host, 700 + delay - 2)) == []
+    (sweep,) = _broadcasts(_wake(host, 700 + delay - 1))
+    assert [i.prevout for i in sweep.inputs] == [to_local]
+    assert sweep.inputs[0].sequence == delay
+    assert sweep.outputs[0].script_pubkey == OURS
+
+
+def test_a_refused_sweep_is_recorded_and_asked_again() -> None:
+    host, _, peer_signer = _ready()
+    host.signer.close_script = OURS
+    host.signer.wallet_scripts = set()  # the signer's allow-list lacks the script
+    commitment = peer_signer.sign_holder_commitment(0)
+    mined = _event(2, EventKind.SPENT, Purpose.FUNDING, OUTPOINT, commitment.txid, 601)
+    assert _broadcasts(_wake(host, 601, mined)) == []
+    (summary,) = host.node.channel_summaries()
+    assert "policy-sweep-destination-allowlisted" in str(summary["onchain_refused"])
+    host.signer.wallet_scripts = {OURS}
+    assert len(_broadcasts(_wake(host, 602))) == 1
