@@ -35,12 +35,12 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from vajra.bitcoin.script import p2wpkh, p2wsh
+from vajra.bitcoin.script import p2wpkh, p2wpkh_script_code, p2wsh
 from vajra.bitcoin.tx import OutPoint
 from vajra.channel.commitment import CommitmentOutput
 from vajra.channel.scripts import to_local_script, to_remote_anchors_script
 from vajra.channel.spec import ChannelParams, HtlcEntry, Side
-from vajra.crypto.hashes import sha256
+from vajra.crypto.hashes import hash160, sha256
 from vajra.onchain.classify import Classified, CloseKind
 
 SIGNATURE_SIZE = 73
@@ -76,6 +76,8 @@ class Claim:
     outpoint: OutPoint
     value_sat: int
     witness_script: bytes
+    """The P2WSH witness script; for a P2WPKH `to_remote` (no anchors) the BIP 143
+    scriptCode instead (its witness is <sig> <pubkey>, `is_p2wpkh`)."""
     csv: int
     """Relative delay in blocks (the input's nSequence); 0: none."""
     cltv: int
@@ -93,6 +95,10 @@ class Claim:
         """The lowest tip height at which the spend is valid in the next block, for an
         output confirmed at `confirmed_at` (see the module docstring)."""
         return max(confirmed_at + self.csv - 1 if self.csv else confirmed_at, self.cltv)
+
+    @property
+    def is_p2wpkh(self) -> bool:
+        return self.kind is ClaimKind.TO_REMOTE and self.witness_script[:1] == b"\x76"
 
     @property
     def needs_preimage(self) -> bool:
@@ -153,6 +159,13 @@ def claims_of(c: Classified, params: ChannelParams) -> list[Claim]:
         elif not ours and o.kind == "to_remote" and ws is not None:
             w = _weight([SIGNATURE_SIZE], ws)  # <remote_sig>
             out.append(Claim(ClaimKind.TO_REMOTE, op, value, ws, 1, 0, w, *base))
+        elif not ours and o.kind == "to_remote":
+            # Without anchors: P2WPKH to our payment basepoint, not a wallet script; the
+            # claim carries the BIP 143 scriptCode, the witness is <sig> <pubkey>.
+            key = params.basepoints[Side.LOCAL].payment_basepoint
+            code = p2wpkh_script_code(hash160(key))
+            w = 1 + (1 + SIGNATURE_SIZE) + (1 + len(key))
+            out.append(Claim(ClaimKind.TO_REMOTE, op, value, code, 0, 0, w, *base))
         elif o.htlc is not None and ws is not None:
             h = _htlc_entry(o, c, used)
             we_offered = h.offerer is Side.LOCAL

@@ -29,7 +29,7 @@ from vajra.bitcoin.tx import SEQUENCE_FINAL
 from vajra.channel import signer_io as io
 from vajra.channel.keys import derive_privkey
 from vajra.channel.spec import Side
-from vajra.channel.sweep import SweepError, SweepInput, assemble, build_sweep
+from vajra.channel.sweep import SweepError, SweepInput, build_sweep
 from vajra.crypto.hashes import sha256
 from vajra.crypto.secp256k1 import PrivateKey
 from vajra.errors import PolicyViolation
@@ -148,15 +148,18 @@ def sign_sweep(
     total = sum(i.value_sat for i in inputs)
     if sweep.fee_sat * 2 > total:
         raise PolicyViolation("policy-sweep-fee", f"{sweep.fee_sat} sat of {total}")
-    stacks: list[tuple[bytes, ...]] = []
+    witnesses: list[tuple[bytes, ...]] = []
     for (cl, secret, c), digest in zip(claims, sweep.sighashes, strict=True):
-        sig = PrivateKey(secret).sign_digest_der(digest) + bytes([SIGHASH_ALL])
-        if cl.kind is ClaimKind.TO_REMOTE:
-            stacks.append((sig,))
+        key = PrivateKey(secret)
+        sig = key.sign_digest_der(digest) + bytes([SIGHASH_ALL])
+        if cl.is_p2wpkh:  # BIP 141 P2WPKH: <sig> <pubkey>, no script
+            witnesses.append((sig, key.pubkey))
+        elif cl.kind is ClaimKind.TO_REMOTE:
+            witnesses.append((sig, cl.witness_script))
         elif cl.kind is ClaimKind.HTLC_PREIMAGE:
             assert c.preimage is not None
-            stacks.append((sig, c.preimage))
+            witnesses.append((sig, c.preimage, cl.witness_script))
         else:  # to_local / second stage: <sig> <> (the delayed branch); timeout: <sig> <>
-            stacks.append((sig, b""))
+            witnesses.append((sig, b"", cl.witness_script))
     assert SEQUENCE_FINAL not in {i.sequence for i in inputs}
-    return io.SweepSigned(assemble(sweep, stacks), sweep.fee_sat)
+    return io.SweepSigned(sweep.tx.with_witnesses(witnesses), sweep.fee_sat)

@@ -15,7 +15,7 @@ from tests.unit.channel.bolt3_vectors import (
     appendix_f_vectors,
 )
 from tests.unit.onchain.vectors import counterparty_view, holder_view, i
-from vajra.bitcoin.script import p2wsh
+from vajra.bitcoin.script import p2wpkh, p2wsh
 from vajra.bitcoin.tx import OutPoint, Tx, TxIn
 from vajra.channel.commitment import commitment_number_fields
 from vajra.channel.spec import Side
@@ -76,9 +76,13 @@ def test_our_commitment_claims(v: CommitmentVector, anchors: bool) -> None:
         assert second.csv == i("local_delay")
 
 
-@pytest.mark.parametrize("v", F_HTLCS, ids=[v.name for v in F_HTLCS])
-def test_their_commitment_claims(v: CommitmentVector) -> None:
-    view = counterparty_view(v, anchors=True)
+@pytest.mark.parametrize(
+    ("v", "anchors"),
+    [(v, False) for v in C_HTLCS] + [(v, True) for v in F_HTLCS],
+    ids=[f"C:{v.name}" for v in C_HTLCS] + [f"F:{v.name}" for v in F_HTLCS],
+)
+def test_their_commitment_claims(v: CommitmentVector, anchors: bool) -> None:
+    view = counterparty_view(v, anchors=anchors)
     tx = Tx.parse(v.tx)
     c = classify(view, tx)
     assert c.kind is CloseKind.COUNTERPARTY and c.ref is view.counterparty[0]
@@ -87,14 +91,20 @@ def test_their_commitment_claims(v: CommitmentVector) -> None:
     remote_outs = [n for n, o in enumerate(tx.outputs) if o.script_pubkey == spk]
     to_remote = [cl for cl in claims if cl.kind is ClaimKind.TO_REMOTE]
     assert [cl.outpoint.vout for cl in to_remote] == remote_outs
-    assert all(cl.csv == 1 for cl in to_remote)  # option_anchors: CSV 1
+    # option_anchors: CSV 1; else P2WPKH, spendable at once
+    assert all(cl.csv == (1 if anchors else 0) for cl in to_remote)
+    assert all(cl.is_p2wpkh is not anchors for cl in to_remote)
     for cl in claims:
-        assert tx.outputs[cl.outpoint.vout].script_pubkey == p2wsh(cl.witness_script)
+        spk = tx.outputs[cl.outpoint.vout].script_pubkey
+        if cl.is_p2wpkh:
+            assert spk == p2wpkh(view.params.basepoints[Side.LOCAL].payment_basepoint)
+        else:
+            assert spk == p2wsh(cl.witness_script)
         if cl.htlc is None:
             continue
         we_offered = cl.htlc[0] is Side.LOCAL  # our frame: the vector's remote side
         assert cl.kind is (ClaimKind.HTLC_TIMEOUT if we_offered else ClaimKind.HTLC_PREIMAGE)
-        assert cl.csv == 1
+        assert cl.csv == (1 if anchors else 0)
         assert (cl.cltv > 0) is we_offered
     assert not [cl for cl in claims if cl.kind is ClaimKind.TO_LOCAL]
 

@@ -226,3 +226,24 @@ def test_through_the_sealed_core_the_broadcast_mark_is_kept(tmp_path: Path) -> N
     own = min(wallet_scripts(w.core, 0))
     ok = w.request(replace(_request([to_local]), destination=own))
     assert isinstance(ok, io.SweepSigned) and ok.tx.outputs[0].script_pubkey == own
+
+
+def test_without_anchors_to_remote_is_p2wpkh_and_swept_at_once() -> None:
+    """`option_static_remotekey` without anchors (LND's choice with a hosted node):
+    `to_remote` is P2WPKH to our payment basepoint, spendable at once, witness
+    <sig> <pubkey> signed over the BIP 143 P2WPKH scriptCode."""
+    p = make_pair(anchors=False)
+    p.a.signer.authorise_payment(sha256(A_PAYS), 10**12)
+    p.a.channel.command(io.AddHtlc(50_000_000, sha256(A_PAYS), 700_000), 0.0)
+    p.flush()
+    p.settle_all()
+    (to_remote,) = [c for c in _their_close(p) if c.kind is ClaimKind.TO_REMOTE]
+    assert to_remote.csv == 0 and to_remote.is_p2wpkh
+    tx = _signed(p.a.signer.handle(_request([to_remote]), allowlisted={WALLET}))
+    assert tx.inputs[0].sequence == 0xFFFF_FFFD  # no relative delay, RBF-signalling
+    sig, pubkey = tx.inputs[0].witness
+    bp = p.a.channel.ledger.channel.basepoints[Side.LOCAL]
+    assert pubkey == bp.payment_basepoint
+    digest = SegwitV0Sighasher(tx).sighash(0, to_remote.witness_script, to_remote.value_sat, 1)
+    assert verify_digest(pubkey, der_to_compact(sig[:-1]), digest)
+    assert 1 + sum(1 + len(w) for w in tx.inputs[0].witness) <= to_remote.witness_weight
