@@ -46,7 +46,7 @@ ESCALATE_BLOCKS = 2
 _PURPOSE = 1
 
 _SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS chain_justice (node INTEGER NOT NULL, channel BLOB NOT NULL,"
+    "CREATE TABLE IF NOT EXISTS chain_justice (node INTEGER NOT NULL, channel INTEGER NOT NULL,"
     " hint BLOB NOT NULL, blob BLOB NOT NULL, PRIMARY KEY (node, channel, hint))"
     " WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS chain_justice_hint ON chain_justice (hint)",
@@ -78,13 +78,13 @@ class JusticeStore:
     def __len__(self) -> int:
         return len(self.index)
 
-    def add(self, node: int, channel: bytes, hint: bytes, blob: bytes) -> None:
-        """Keep one sealed kit (`justice_kit.seal`) of `node`'s channel `channel` (any
-        stable id, e.g. the channel_id). The same (node, channel, hint) again replaces
-        the blob (a re-signed kit)."""
+    def add(self, node: int, channel: int, hint: bytes, blob: bytes) -> None:
+        """Keep one sealed kit (`justice_kit.seal`) of `node`'s channel `channel` (the
+        node's channel index, as the signer numbers its channels). The same (node,
+        channel, hint) again replaces the blob (a re-signed kit)."""
         self.add_many([(node, channel, hint, blob)])
 
-    def add_many(self, rows: Iterable[tuple[int, bytes, bytes, bytes]]) -> int:
+    def add_many(self, rows: Iterable[tuple[int, int, bytes, bytes]]) -> int:
         """`add` for many kits in one transaction; returns how many."""
         batch = [(n, c, h, b) for n, c, h, b in rows]
         if any(len(h) != HINT_SIZE for _, _, h, _ in batch):
@@ -99,7 +99,7 @@ class JusticeStore:
                 self.index.add(k, n, p)
         return len(batch)
 
-    def prune_channel(self, node: int, channel: bytes) -> int:
+    def prune_channel(self, node: int, channel: int) -> int:
         """Forget every kit of a closed channel; returns how many."""
         with self.db.tx() as c:
             hints = c.execute(

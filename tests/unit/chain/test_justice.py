@@ -105,11 +105,11 @@ def test_breach_in_a_block_sends_the_penalty_at_once_then_escalates(tmp_path: Pa
     w = _watcher(db, sent)
     revoked, txs = _penalties(1)
     hint, blob = seal(encode_kit(kit_from_txs(revoked.txid, txs)), revoked.txid, 7)
-    w.justice.add(5, b"chan-a", hint, blob)
+    w.justice.add(5, 1, hint, blob)
     # other nodes' kits for other commitments share the index
     for n in range(50):
         other = bytes([n]) * 32
-        w.justice.add(n, b"chan-x", *seal(b"junk", other, n))
+        w.justice.add(n, 9, *seal(b"junk", other, n))
     assert len(w.justice) == 51
     _mine(w, 100, [ScanTx(bytes([9]) * 32, [], [])])
     assert sent == []
@@ -130,7 +130,7 @@ def test_no_escalation_once_the_penalty_confirms_and_restart_keeps_kits(tmp_path
     path = tmp_path / "store.sqlite"
     revoked, txs = _penalties(1)
     w = _watcher(ChainDb(path), [])
-    w.justice.add(5, b"chan-a", *seal(encode_kit(kit_from_txs(revoked.txid, txs)), revoked.txid, 1))
+    w.justice.add(5, 1, *seal(encode_kit(kit_from_txs(revoked.txid, txs)), revoked.txid, 1))
     w.db.close()
     sent: list[bytes] = []
     w = _watcher(ChainDb(path), sent)  # a restart: the index is rebuilt from the store
@@ -147,10 +147,10 @@ def test_prune_on_close_forgets_the_channel(tmp_path: Path) -> None:
     w = _watcher(ChainDb(tmp_path / "store.sqlite"), sent)
     revoked, txs = _penalties(1)
     sealed = seal(encode_kit(kit_from_txs(revoked.txid, txs)), revoked.txid, 3)
-    w.justice.add(5, b"chan-a", *sealed)
-    w.justice.add(6, b"chan-b", *seal(b"x", bytes(32), 4))
-    assert w.justice.prune_channel(5, b"chan-a") == 1
-    assert w.justice.prune_channel(5, b"chan-a") == 0
+    w.justice.add(5, 1, *sealed)
+    w.justice.add(6, 2, *seal(b"x", bytes(32), 4))
+    assert w.justice.prune_channel(5, 1) == 1
+    assert w.justice.prune_channel(5, 1) == 0
     assert len(w.justice) == 1 and w.justice.kits_of(6) == 1
     _mine(w, 1, [_scan(revoked)])
     assert sent == []
@@ -163,6 +163,6 @@ def test_a_hint_collision_is_skipped(tmp_path: Path) -> None:
     w = _watcher(ChainDb(tmp_path / "store.sqlite"), sent)
     revoked, txs = _penalties(1)
     _, blob = seal(encode_kit(kit_from_txs(revoked.txid, txs)), revoked.txid, 3)
-    w.justice.add(5, b"chan-a", breach_hint(bytes([1]) * 32), blob)
+    w.justice.add(5, 1, breach_hint(bytes([1]) * 32), blob)
     _mine(w, 1, [ScanTx(bytes([1]) * 32, [], [])])
     assert sent == []
