@@ -89,15 +89,28 @@ class JusticeStore:
         batch = [(n, c, h, b) for n, c, h, b in rows]
         if any(len(h) != HINT_SIZE for _, _, h, _ in batch):
             raise ValueError("a hint is 16 bytes")
+        total = len(batch)
+        small = total <= 4096
         with self.db.tx() as c:
+            if small:  # a re-armed kit replaces its blob; the index has it already
+                known = {
+                    (n, ch, h)
+                    for n, ch, h, _ in batch
+                    if c.execute(
+                        "SELECT 1 FROM chain_justice WHERE node = ? AND channel = ? AND hint = ?",
+                        (n, ch, h),
+                    ).fetchone()
+                }
             c.executemany("INSERT OR REPLACE INTO chain_justice VALUES (?, ?, ?, ?)", batch)
+        if small:
+            batch = [r for r in batch if (r[0], r[1], r[2]) not in known]
         items = [(_key(h), n, _PURPOSE) for n, _, h, _ in batch]
-        if len(items) > 4096:
-            self.index.add_many(items)  # one sort
-        else:
+        if small:
             for k, n, p in items:
                 self.index.add(k, n, p)
-        return len(batch)
+        else:
+            self.index.add_many(items)  # one sort (bulk loads of new kits)
+        return total
 
     def prune_channel(self, node: int, channel: int) -> int:
         """Forget every kit of a closed channel; returns how many."""
