@@ -20,8 +20,9 @@ confirmed by then it replaces it in the queue (BIP 125: the penalty inputs signa
 replaceability). No node is woken and no signer asked: the kits were signed when the
 commitment was revoked.
 
-`prune_channel` drops a channel's kits when it closes (its commitments can no longer be
-mined). The per-item cost at rest is `bench enforcement`'s `justice_bytes_per_revoked_state`.
+A channel's kits go when its close is deep: the watcher's `prune` forgets a FUNDING
+output spent more than a reorg deep and calls `prune_funding` with it (the kits were
+stored with their funding outpoint); `prune_channel` drops them on demand. The per-item cost at rest is `bench enforcement`'s `justice_bytes_per_revoked_state`.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ _SCHEMA = (
     " hint BLOB NOT NULL, blob BLOB NOT NULL, PRIMARY KEY (node, channel, hint))"
     " WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS chain_justice_hint ON chain_justice (hint)",
+    "CREATE TABLE IF NOT EXISTS chain_justice_funding (outpoint BLOB NOT NULL,"
+    " node INTEGER NOT NULL, channel INTEGER NOT NULL, PRIMARY KEY (outpoint, node, channel))"
+    " WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS chain_justice_pending (breach BLOB NOT NULL,"
     " variant INTEGER NOT NULL, raw BLOB NOT NULL, previous BLOB NOT NULL,"
     " due_height INTEGER NOT NULL, PRIMARY KEY (breach, variant))",
@@ -78,11 +82,21 @@ class JusticeStore:
     def __len__(self) -> int:
         return len(self.index)
 
-    def add(self, node: int, channel: int, hint: bytes, blob: bytes) -> None:
+    def add(
+        self, node: int, channel: int, hint: bytes, blob: bytes, funding: bytes | None = None
+    ) -> None:
         """Keep one sealed kit (`justice_kit.seal`) of `node`'s channel `channel` (the
         node's channel index, as the signer numbers its channels). The same (node,
-        channel, hint) again replaces the blob (a re-signed kit)."""
+        channel, hint) again replaces the blob (a re-signed kit). `funding`: the channel's
+        funding outpoint (36-byte wire form): its kits go when the watcher prunes that
+        output's spend (`prune_funding`), i.e. once the channel's close is deep."""
         self.add_many([(node, channel, hint, blob)])
+        if funding is not None:
+            with self.db.tx() as c:
+                c.execute(
+                    "INSERT OR IGNORE INTO chain_justice_funding VALUES (?, ?, ?)",
+                    (funding, node, channel),
+                )
 
     def add_many(self, rows: Iterable[tuple[int, int, bytes, bytes]]) -> int:
         """`add` for many kits in one transaction; returns how many."""
@@ -122,6 +136,27 @@ class JusticeStore:
         for (h,) in hints:
             self.index.remove(_key(bytes(h)), node)
         return len(hints)
+
+    def prune_funding(self, c: sqlite3.Connection, outpoint: bytes, node: int) -> int:
+        """In the watcher's prune transaction `c`: the channel funded by `outpoint` was
+        closed more than a reorg deep (its funding output is spent and being forgotten):
+        drop its kits (no commitment of it can be mined any more). Returns how many."""
+        rows = c.execute(
+            "SELECT channel FROM chain_justice_funding WHERE outpoint = ? AND node = ?",
+            (outpoint, node),
+        ).fetchall()
+        n = 0
+        for (channel,) in rows:
+            hints = c.execute(
+                "SELECT hint FROM chain_justice WHERE node = ? AND channel = ?", (node, channel)
+            ).fetchall()
+            c.execute("DELETE FROM chain_justice WHERE node = ? AND channel = ?", (node, channel))
+            for (h,) in hints:
+                self.index.remove(_key(bytes(h)), node)
+            n += len(hints)
+        c.execute("DELETE FROM chain_justice_funding WHERE outpoint = ? AND node = ?",
+                  (outpoint, node))  # fmt: skip
+        return n
 
     def kits_of(self, node: int) -> int:
         rows = self.db.query("SELECT COUNT(*) FROM chain_justice WHERE node = ?", (node,))

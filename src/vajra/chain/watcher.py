@@ -337,6 +337,9 @@ class Watcher:
                     "DELETE FROM chain_utxos WHERE txid = ? AND vout = ? AND node = ?",
                     (op.txid, op.vout, node),
                 )
+                if int(purpose) == int(Purpose.FUNDING):
+                    # The channel's close is deep: its revoked states can never be mined.
+                    self.justice.prune_funding(db, op.serialize(), int(node))
                 if int(purpose) in (int(Purpose.RECEIVE), int(Purpose.CHANGE)):
                     db.execute(
                         "DELETE FROM chain_watch WHERE kind = ? AND data = ? AND node = ?",

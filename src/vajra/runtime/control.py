@@ -168,10 +168,10 @@ class ControlClient:
         await self._call(req)
 
     async def store_justice(
-        self, node_id: bytes, channel_index: int, hint: bytes, blob: bytes
+        self, node_id: bytes, channel_index: int, hint: bytes, funding: bytes, blob: bytes
     ) -> None:
         try:
-            req = self._request(node_id, JusticeBlob(channel_index, hint, blob))
+            req = self._request(node_id, JusticeBlob(channel_index, hint, funding, blob))
             req.encode()
         except ValueError as e:
             raise ServiceError("bad_request", str(e)) from None

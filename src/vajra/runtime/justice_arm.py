@@ -39,8 +39,9 @@ FEERATES_PER_KW = (2_500, 25_000)
 """The penalty's two variants: headroom (10 sat/vB) and high (100 sat/vB); the watcher
 sends the first at once and replaces it with the second if it does not confirm."""
 
-StoreJustice = Callable[[bytes, int, bytes, bytes], Awaitable[None]]
-"""(node id, channel index, hint, blob) -> kept in the watcher's justice store."""
+StoreJustice = Callable[[bytes, int, bytes, bytes, bytes], Awaitable[None]]
+"""(node id, channel index, hint, funding outpoint, blob) -> kept in the watcher's
+justice store (pruned once the funding output's spend is deep)."""
 CloseScript = Callable[[bytes], Awaitable[bytes | None]]
 
 
@@ -61,7 +62,8 @@ async def arm_justice(
             continue
         number, secret = chan.last_revocation
         if armed.get(e.channel_index, -1) < number:
-            todo.append((e.channel_index, number, secret))
+            funding = chan.ledger.channel.funding_outpoint.serialize()
+            todo.append((e.channel_index, number, secret, funding))
     if not todo:
         return 0
     stored = 0
@@ -72,7 +74,7 @@ async def arm_justice(
         return 0
     if destination is None:
         return 0  # no wallet record yet: armed at a later input
-    for index, number, secret in todo:
+    for index, number, secret, funding in todo:
         request = io.SignPenalty(number, secret, destination, FEERATES_PER_KW)
         try:
             result = await signer.channel_request(node.node_id, epoch, index, request)
@@ -89,7 +91,7 @@ async def arm_justice(
             txs = [Tx.parse(t) for t in result.transactions]
             kit = encode_kit(kit_from_txs(result.revoked_txid, txs))
             hint, blob = seal(kit, result.revoked_txid, secrets.randbits(64))
-            await store(node.node_id, index, hint, blob)
+            await store(node.node_id, index, hint, funding, blob)
         except VajraError as err:
             log.warning("event=justice_store_failed node=%s channel=%d error=%s",
                         node.node_id.hex(), index, err)  # fmt: skip

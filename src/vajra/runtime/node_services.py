@@ -53,9 +53,10 @@ class NodeServices(Protocol):
         ...
 
     async def store_justice(
-        self, node_id: bytes, channel_index: int, hint: bytes, blob: bytes
+        self, node_id: bytes, channel_index: int, hint: bytes, funding: bytes, blob: bytes
     ) -> None:
-        """Keep a sealed penalty kit of the node's channel in the watcher's justice store
+        """Keep a sealed penalty kit of the node's channel (funded by the outpoint
+        `funding`, 36-byte wire form) in the watcher's justice store
         (`vajra.chain.justice`; decision 0026). `ServiceError` `bad_request` if it does
         not fit a control packet (a state with dozens of HTLCs)."""
         ...

@@ -218,7 +218,7 @@ class WakeRouter:
             if isinstance(body, JusticeBlob):
                 justice = self.watcher.justice
                 await asyncio.to_thread(
-                    justice.add, index, body.channel_index, body.hint, body.blob
+                    justice.add, index, body.channel_index, body.hint, body.blob, body.funding
                 )
                 return
             if isinstance(body, Watch):

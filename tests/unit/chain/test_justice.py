@@ -166,3 +166,33 @@ def test_a_hint_collision_is_skipped(tmp_path: Path) -> None:
     w.justice.add(5, 1, breach_hint(bytes([1]) * 32), blob)
     _mine(w, 1, [ScanTx(bytes([1]) * 32, [], [])])
     assert sent == []
+
+
+def test_kits_go_once_the_channels_close_is_deeper_than_a_reorg(tmp_path: Path) -> None:
+    """Stored with the funding outpoint, a channel's kits stay while its close could be
+    reorged away and go when the watcher prunes the spent funding output."""
+    from vajra.bitcoin.tx import OutPoint
+    from vajra.chain.types import Purpose
+
+    sent: list[bytes] = []
+    w = _watcher(ChainDb(tmp_path / "store.sqlite"), sent)
+    funding_script = b"\x00\x20" + bytes(range(32))
+    w.watch_scripts(5, [funding_script], Purpose.FUNDING)
+    fund = ScanTx(b"\xf0" * 32, [], [(funding_script, 100_000)])
+    _mine(w, 1, [fund])
+    funding = OutPoint(fund.txid, 0).serialize()
+    revoked, txs = _penalties(1)
+    sealed = seal(encode_kit(kit_from_txs(revoked.txid, txs)), revoked.txid, 3)
+    w.justice.add(5, 1, *sealed, funding=funding)
+    w.justice.add(6, 1, *seal(b"other", bytes(32), 4), funding=bytes(36))
+    close = ScanTx(b"\xc1" * 32, [funding], [(b"\x51", 99_000)])
+    _mine(w, 2, [close])
+    for h in range(3, 6):
+        _mine(w, h, [])
+    w.prune(keep_depth=10)  # the close is 4 deep: a reorg could still undo it
+    assert w.justice.kits_of(5) == 1
+    w.prune(keep_depth=3)
+    assert w.justice.kits_of(5) == 0 and w.justice.kits_of(6) == 1
+    assert len(w.justice) == 1
+    _mine(w, 6, [_scan(revoked)])
+    assert sent == []

@@ -44,10 +44,10 @@ class Services:
         pass
 
     async def store_justice(
-        self, node_id: bytes, channel_index: int, hint: bytes, blob: bytes
+        self, node_id: bytes, channel_index: int, hint: bytes, funding: bytes, blob: bytes
     ) -> None:
         self.stored.append((channel_index, hint))
-        self.watcher.justice.add(0, channel_index, hint, blob)
+        self.watcher.justice.add(0, channel_index, hint, blob, funding)
 
     async def pending_events(self, node_id: bytes) -> tuple[BlockRef | None, list[ChainEvent]]:
         return None, []

@@ -57,9 +57,9 @@ class WatcherServices:
         self.timers.append(at)
 
     async def store_justice(
-        self, node_id: bytes, channel_index: int, hint: bytes, blob: bytes
+        self, node_id: bytes, channel_index: int, hint: bytes, funding: bytes, blob: bytes
     ) -> None:
-        self.w.justice.add(INDEX, channel_index, hint, blob)
+        self.w.justice.add(INDEX, channel_index, hint, blob, funding)
 
     async def pending_events(self, node_id: bytes) -> tuple[BlockRef | None, list[ChainEvent]]:
         return self.w.tip(), self.w.events(INDEX)

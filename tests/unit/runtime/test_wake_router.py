@@ -232,14 +232,15 @@ def test_justice_op_stores_the_kit_in_the_watcher(tmp_path: Path) -> None:
     from vajra.runtime.control_proto import JusticeBlob
 
     hint, blob = seal(b"kit", b"\x07" * 32, 5)
-    req = Request(9, 4, JusticeBlob(3, hint, blob))
+    funding = bytes(range(36))
+    req = Request(9, 4, JusticeBlob(3, hint, funding, blob))
     assert Request.decode(req.encode()) == req
     with pytest.raises(ControlDecodeError):
         Request.decode(req.encode()[: -len(blob)])  # no blob
     with pytest.raises(ValueError):
-        Request(9, 4, JusticeBlob(3, hint[:15], blob)).encode()
+        Request(9, 4, JusticeBlob(3, hint[:15], funding, blob)).encode()
     with pytest.raises(ValueError):
-        Request(9, 4, JusticeBlob(3, hint, bytes(10_001))).encode()
+        Request(9, 4, JusticeBlob(3, hint, funding, bytes(10_001))).encode()
 
     async def main() -> None:
         w = Watcher(ChainDb(tmp_path / "s.db"))
