@@ -126,6 +126,23 @@ class SignSweep:
     feerate_per_kw: int
 
 
+@dataclass(frozen=True, slots=True)
+class SignPenalty:
+    """Sign penalty transactions for the peer's revoked commitment `number` (BOLT 5
+    "Revoked Transaction Close Handling"): its `to_local` and every HTLC output by the
+    revocation path, to `destination` (the node's own wallet, else refused
+    `policy-penalty-destination-allowlisted`), one transaction per feerate in
+    `feerates_per_kw` (sat/kw, ascending: headroom, then high). `per_commitment_secret`
+    is the one the peer released for `number` (checked against the signer's copy of the
+    commitment's point). The answer is `PenaltySigned`; the runtime seals it into the
+    watcher's justice store (DESIGN.md section 12, "Justice without waking")."""
+
+    number: int
+    per_commitment_secret: bytes
+    destination: bytes
+    feerates_per_kw: tuple[int, ...]
+
+
 SignerRequest = (
     SignCounterpartyCommitment
     | ValidateHolderCommitment
@@ -135,6 +152,7 @@ SignerRequest = (
     | ApprovePayment
     | SignHolderCommitment
     | SignSweep
+    | SignPenalty
 )
 
 
@@ -202,6 +220,15 @@ class SweepSigned:
     fee_sat: int
 
 
+@dataclass(frozen=True, slots=True)
+class PenaltySigned:
+    """The signed penalty transactions (raw, one per requested feerate, in order) for
+    the revoked commitment whose txid is `revoked_txid` (internal byte order)."""
+
+    revoked_txid: bytes
+    transactions: tuple[bytes, ...]
+
+
 SignerResult = (
     CounterpartySigned
     | HolderValidated
@@ -211,6 +238,7 @@ SignerResult = (
     | PaymentApproved
     | HolderCommitmentSigned
     | SweepSigned
+    | PenaltySigned
     | SignerRefused
 )
 

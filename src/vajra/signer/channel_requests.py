@@ -109,7 +109,7 @@ def channel_request(
         stored = load(txn, node_id, index, secrets)
         allowed = (
             wallet_scripts(core, node.index)
-            if isinstance(parsed, io.SignMutualClose | io.SignSweep)
+            if isinstance(parsed, io.SignMutualClose | io.SignSweep | io.SignPenalty)
             else None
         )
         result, record = cs.handle(stored, secrets, parsed, allowlisted=allowed)
