@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.runtime_proc import VajraProcess, start_runtime
+from tests.e2e.test_wallet_cli import OWNER_RULES, RING_RULES, Env
 from tests.interop.chain_support import url_of
 from vajra.testbed.errors import DaemonFailed
 from vajra.testbed.procs import wait_until
@@ -338,7 +339,6 @@ PUSH_SAT = 50_000  # LND pushes the node this much at the open: the node can pay
 def test_the_node_pays_lnd_with_the_ring(
     lnd_pair: LndPair, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    from tests.e2e.test_wallet_cli import OWNER_RULES, RING_RULES, Env
 
     env = Env(tmp_path_factory.mktemp("pay-runtime"), lnd_pair.btcd)
     try:
@@ -404,8 +404,70 @@ def test_the_node_pays_lnd_with_the_ring(
         assert int(ch["remote_balance"]) * 1000 == local
         (summary,) = _channels(rt, node_id)
         assert summary["local_balance_msat"] == local
+
+        # A reused authorisation: the first use reaches LND, which fails the HTLC (its
+        # invoice was cancelled), so the node may try that hash again -- but the same
+        # signed authorisation is refused by the signer (its counter is used up), and
+        # nothing is offered to LND the second time.
+        gone = lnd_pair.alice.add_invoice(5_000_000, memo="cancelled")
+        lnd_pair.alice.cli("cancelinvoice", str(gone["r_hash"]))
+        body = _ring_authorisation(env, node_id, str(gone["payment_request"]))
+        first = rt.admin(f"/v1/nodes/{node_id}/pay", body)
+        assert first["payment_hash"] == gone["r_hash"]
+        done = wait_until(lambda: _final(rt, node_id, str(gone["r_hash"])), timeout=60,
+                          what="the payment to a cancelled invoice fails")  # fmt: skip
+        assert done["state"] == "failed" and done["reason"] != "replay", done
+        again = rt.admin(f"/v1/nodes/{node_id}/pay", body)
+        assert again["state"] == "failed" and again["reason"] == "replay", again
+        _nothing_pending(lnd_pair, rt, node_id, local)
+
+        # Over the hourly limit: the phone lowers the ring's hourly limit to 12,000 sat;
+        # 10,000 sat went out this hour, so 5,000 sat more is refused by the signer.
+        env.json("device", "rules", "set", "ring", "--by", "phone", "--json",
+                 "--auto-approve-below-msat=6000000", "--confirm-above-msat=8000000",
+                 "--per-payment-max-msat=10000000", "--hourly-limit-msat=12000000",
+                 "--daily-limit-msat=400000000")  # fmt: skip
+        hour = lnd_pair.alice.add_invoice(5_000_000, memo="one tap too many")
+        err = env.node(node_id, "pay", str(hour["payment_request"]), "--device", "ring",
+                       "--timeout", "60", rc=1)  # fmt: skip
+        assert err["detail"] == "over_hourly_limit", err
+        assert lnd_pair.alice.cli("lookupinvoice", str(hour["r_hash"]))["state"] == "OPEN"
+        _nothing_pending(lnd_pair, rt, node_id, local)
     finally:
         env.close()
+
+
+def _ring_authorisation(env: Any, node_id: str, bolt11: str) -> dict[str, str]:
+    """What `vajra node ID pay --device ring` POSTs: the ring's signed authorisation for
+    the invoice's own hash and amount (kept, so the test can submit it twice)."""
+    from vajra.cli_device import DeviceFile
+    from vajra.node.payments import read_invoice
+    from vajra.signer.messages import PaymentAuthorisation
+
+    inv = read_invoice(bolt11, int(time.time()))
+    assert inv.amount_msat is not None
+    dev = DeviceFile(Path(env.env["VAJRA_DEVICE_DIR"]) / "ring.json")
+    auth = PaymentAuthorisation(
+        bytes.fromhex(node_id), inv.payment_hash, inv.amount_msat, 10_000,
+        int(time.time()) + 300, dev.next_counter(), dev.key.device_id, 0,
+    ).signed(dev.key)  # fmt: skip
+    return {"bolt11": bolt11, "authorisation": auth.encode().hex()}
+
+
+def _final(rt: VajraProcess, node_id: str, payment_hash: str) -> dict[str, Any] | None:
+    for p in rt.admin(f"/v1/nodes/{node_id}/payments")["payments"]:
+        if p["payment_hash"] == payment_hash and p["state"] in ("succeeded", "failed"):
+            return dict(p)
+    return None
+
+
+def _nothing_pending(lnd_pair: LndPair, rt: VajraProcess, node_id: str, local: int) -> None:
+    """No HTLC pending on either side and the balances where they were."""
+    ch = _lnd_channel(lnd_pair, node_id, active=True)
+    assert ch is not None and not ch.get("pending_htlcs"), ch
+    assert int(ch["remote_balance"]) * 1000 == local
+    (summary,) = _channels(rt, node_id)
+    assert summary["local_balance_msat"] == local
 
 
 # -- LND closes cooperatively (decision 0016 negotiation; the share lands in the wallet) ---

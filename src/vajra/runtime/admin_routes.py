@@ -33,8 +33,8 @@ from vajra.errors import PolicyViolation
 from vajra.runtime import wallet_http
 from vajra.runtime.admin_http import AdminProblem, AdminRoutes, read_json
 from vajra.runtime.invoice_service import InvoiceError
+from vajra.runtime.node_calls import NodeCallError
 from vajra.runtime.node_host import CHANNELS_KEY
-from vajra.runtime.node_services import ServiceError
 from vajra.runtime.payment_routing import PAYMENTS_KEY
 from vajra.runtime.remote_signer import SignerUnavailable
 from vajra.signer.link_pairing import PairingError
@@ -167,39 +167,25 @@ async def _node_payments(sup: Supervisor, request: web.Request) -> object:
     return {"node_id": node_id.hex(), "payments": payments}
 
 
-_PAY_STATUS = {"unknown_node": 404, "node_not_loaded": 503, "no_chain_tip": 503,
-               "wake_failed": 503, "unavailable": 503, "duplicate_payment": 409}  # fmt: skip
+_CALL_STATUS = {"unknown_node": 404, "node_not_loaded": 503, "no_chain_tip": 503,
+                "wake_failed": 503, "unavailable": 503, "duplicate_payment": 409,
+                "unknown_method": 404, "result_too_large": 500}  # fmt: skip
+"""HTTP status of a node call's error code; any other code is the client's (400)."""
 
 
-def _hex_field(body: dict[str, Any], name: str, *, required: bool) -> bytes | None:
-    value = body.get(name)
-    if value is None and not required:
-        return None
+async def node_call(sup: Supervisor, request: web.Request, method: str) -> object:
+    """POST /v1/nodes/{id}/<method>: the JSON body passed to node call `method`
+    (`runtime/node_calls.py`), its answer returned; its error as a problem."""
+    node_id = _node_id(request.match_info["id"], "id")
+    body = await read_json(request)
     try:
-        if not isinstance(value, str):
-            raise ValueError
-        return bytes.fromhex(value)
-    except ValueError:
-        raise AdminProblem(400, "bad_request", f"{name} must be hex") from None
+        return await sup.call(node_id, method, body)
+    except NodeCallError as e:
+        raise AdminProblem(_CALL_STATUS.get(e.code, 400), e.code, e.detail) from None
 
 
 async def _node_pay(sup: Supervisor, request: web.Request) -> object:
-    node_id = _node_id(request.match_info["id"], "id")
-    body = await read_json(request)
-    bolt11 = body.get("bolt11")
-    if not isinstance(bolt11, str) or not bolt11:
-        raise AdminProblem(400, "bad_request", "bolt11 must be a BOLT 11 invoice string")
-    auth = _hex_field(body, "authorisation", required=True)
-    assert auth is not None
-    conf = _hex_field(body, "confirmation", required=False)
-    try:
-        ok, out = await sup.pay(node_id, bolt11, auth, conf)
-    except ServiceError as e:
-        raise AdminProblem(_PAY_STATUS.get(e.code, 400), e.code, e.detail) from None
-    if not ok:
-        code = str(out.get("code", "internal"))
-        raise AdminProblem(_PAY_STATUS.get(code, 400), code, str(out.get("detail", "")))
-    return out
+    return await node_call(sup, request, "pay")
 
 
 Endpoint = Callable[["Supervisor", web.Request], Awaitable[object]]
