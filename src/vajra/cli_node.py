@@ -5,6 +5,8 @@ running runtime.
     vajra node ID invoice AMOUNT_MSAT --description TEXT [--expiry S]
                                            a BOLT 11 invoice (the node stays asleep)
     vajra node ID payments                 received (and sent) payments and their states
+    vajra node ID close CHANNEL_ID --force  close unilaterally: broadcast the node's latest
+                                           commitment, sweep what is owed (BOLT 5)
     vajra node ID pay BOLT11 --device NAME [--user-present] [--max-fee-msat N]
                                            pay an invoice under the device's authorisation
 
@@ -162,6 +164,21 @@ def cmd_pay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_close(args: argparse.Namespace) -> int:
+    """A unilateral close (decision 0025): the node's latest commitment, signed by its
+    signer, is broadcast; its outputs are swept to the node's wallet as they mature."""
+    if not args.force:
+        raise CliError("unsupported", "only a force close is built: add --force")
+    out = _call(args, "close", {"channel_id": args.channel_id, "force": True}, under="")
+    refused = out.get("onchain_refused")
+    if refused:
+        raise CliError("refused", str(refused), {"error": "refused", "detail": refused,
+                                                 "channel": out})  # fmt: skip
+    onchain = out.get("onchain") or {}
+    _print(args, out, f"{out['channel_id']}  {out['state']}  commitment {onchain.get('txid')}")
+    return 0
+
+
 def cmd_address(args: argparse.Namespace) -> int:
     out = _call(args, "address", {})
     _print(args, out, out["address"])
@@ -287,6 +304,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c.add_argument("--confirm-by", help="an owner device confirming a large payment")
     c.add_argument("--timeout", type=float, default=120.0,
                    help="seconds to wait for succeeded/failed (exit 1 if neither)")  # fmt: skip
+    c = cmd("close", "close a channel unilaterally (--force): broadcast the node's latest "
+            "commitment; BOLT 5 sweeps follow", cmd_close)  # fmt: skip
+    c.add_argument("channel_id", help="the channel's id (64 hex digits)")
+    c.add_argument("--force", action="store_true",
+                   help="unilateral close (required: the node does not start a mutual close)")  # fmt: skip
     cmd("address", "a fresh receive address of the node (watched before it is shown)",
         cmd_address)  # fmt: skip
     cmd("balance", "confirmed and unconfirmed balance in sat, from the chain watcher",

@@ -7,6 +7,7 @@ value less the sweep's fee, which is the feerate asked times the sweep's weight.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from tests.interop.test_runtime_channels import (
     Runtime,
     _asleep,
     _channels,
+    _cli,
     _connect,
     _invoice,
     _lnd_channel,
@@ -45,14 +47,16 @@ def runtime(lnd_pair: LndPair, tmp_path_factory: pytest.TempPathFactory) -> Iter
         rt.proc.stop()
 
 
-def _open_and_pay(lnd_pair: LndPair, runtime: Runtime) -> tuple[str, dict[str, Any]]:
-    """A fresh channel LND -> node 0, then LND pays the node PAID_MSAT."""
+def _open_and_pay(
+    lnd_pair: LndPair, runtime: Runtime, index: int = 0, *extra: str
+) -> tuple[str, dict[str, Any]]:
+    """A fresh channel LND -> node `index`, then LND pays the node PAID_MSAT."""
     alice, btcd, rt = lnd_pair.alice, lnd_pair.btcd, runtime.proc
-    node = rt.nodes()[0]
+    node = rt.nodes()[index]
     node_id = str(node["node_id"])
     _connect(lnd_pair, f"{node_id}@{node['host']}:{node['port']}")
     alice.cli("openchannel", f"--node_key={node_id}", f"--local_amt={CAPACITY_SAT}",
-              "--private", "--sat_per_vbyte=2")  # fmt: skip
+              "--private", "--sat_per_vbyte=2", *extra)  # fmt: skip
     btcd.generate(DEPTH + 3)
     wait_until(lambda: _lnd_channel(lnd_pair, node_id, active=True) is not None, timeout=120,
                interval=1, what="the channel active")  # fmt: skip
@@ -108,4 +112,57 @@ def test_lnd_force_closes_and_the_sleeping_node_sweeps_to_remote(
     assert out.amount_sat == PAID_MSAT // 1000 - fee
     # LND has left the channel (it waits out its own to_self_delay before it lists it
     # as closed)
+    assert _lnd_channel(lnd_pair, node_id, active=False) is None
+
+
+TO_SELF_DELAY = 10  # LND's --remote_csv_delay: what the node's to_local waits
+
+
+@pytest.mark.timeout(900)
+def test_the_node_force_closes_and_sweeps_to_local_after_to_self_delay(
+    lnd_pair: LndPair, runtime: Runtime
+) -> None:
+    """`vajra node ID close CHANNEL_ID --force`: the node's latest commitment, signed by
+    its signer, is broadcast; `to_local` is swept exactly when `to_self_delay` allows
+    (the node's timer wakes it at that height), to its wallet, to the satoshi."""
+    btcd, rt = lnd_pair.btcd, runtime.proc
+    node_id, ch = _open_and_pay(lnd_pair, runtime, 1, f"--remote_csv_delay={TO_SELF_DELAY}")
+    feerate = max(int(ch["fee_per_kw"]), 253)
+    rt.admin(f"/v1/nodes/{node_id}/wallet/address", {})
+    before = _wallet(rt, node_id)["confirmed_sat"]
+    wait_until(lambda: _asleep(rt), timeout=30, what="the node asleep")
+    (summary,) = _channels(rt, node_id)
+    out = _cli(rt, node_id, "close", str(summary["channel_id"]), "--force")
+    assert out["state"] == "closing_onchain" and out["onchain"]["close"] == "holder", out
+    commitment_txid = str(out["onchain"]["txid"])
+    (claim,) = out["onchain"]["claims"]
+    assert claim["kind"] == "to_local" and claim["value_sat"] == PAID_MSAT // 1000
+    # LND saw our commitment (the error told it, and the mempool has it)
+    wait_until(lambda: commitment_txid in btcd.call("getrawmempool"), timeout=30,
+               what="the commitment in the mempool")  # fmt: skip
+    btcd.generate(1)
+    height = int(btcd.call("getblockcount"))
+    wait_until(lambda: _channels(rt, node_id)[0]["onchain"]["claims"][0]["confirmed_at"]
+               == height, timeout=60, what="the node sees its commitment mined")  # fmt: skip
+    spendable = _channels(rt, node_id)[0]["onchain"]["claims"][0]["spendable_height"]
+    assert spendable == height + TO_SELF_DELAY - 1  # BIP 68: the block at h + delay
+    btcd.generate(TO_SELF_DELAY - 2)  # tip one short: nothing yet
+    time.sleep(3)
+    assert _channels(rt, node_id)[0]["onchain"]["claims"][0]["spend_txid"] is None
+    btcd.generate(1)  # the timer's height: the node wakes and sweeps
+    wait_until(lambda: _channels(rt, node_id)[0]["onchain"]["claims"][0]["spend_txid"]
+               is not None, timeout=60, what="the to_local sweep broadcast")  # fmt: skip
+    sweep_txid = str(_channels(rt, node_id)[0]["onchain"]["claims"][0]["spend_txid"])
+    btcd.generate(1)
+    wait_until(lambda: _channels(rt, node_id)[0]["state"] == "closed", timeout=60,
+               what="the sweep confirmed")  # fmt: skip
+    sweep = Tx.parse(bytes.fromhex(btcd.call("getrawtransaction", sweep_txid)))
+    assert sweep.inputs[0].sequence == TO_SELF_DELAY
+    (swept,) = sweep.outputs
+    fee = claim["value_sat"] - swept.amount_sat
+    assert fee * 1000 >= feerate * sweep.weight
+    assert fee <= feerate * (sweep.weight + 2) // 1000
+    wait_until(lambda: _wallet(rt, node_id)["confirmed_sat"] == before + swept.amount_sat,
+               timeout=60, interval=1, what="the swept amount confirmed in the wallet")  # fmt: skip
+    # LND resolves its side (its to_remote, not delayed for it)
     assert _lnd_channel(lnd_pair, node_id, active=False) is None

@@ -146,8 +146,8 @@ class ChannelEntry:
         }
         if self.resolution is not None:
             out["onchain"] = self.resolution.summary()
-            if self.refused:
-                out["onchain_refused"] = self.refused
+        if self.refused:
+            out["onchain_refused"] = self.refused
         if self.chan is not None:
             spec = self.chan.ledger.local_commit.spec
             out["local_balance_msat"] = spec.balance_msat[Side.LOCAL]
@@ -175,6 +175,7 @@ def encode_entry(key: bytes, e: ChannelEntry) -> dict[str, object]:
     if e.resolution is not None:
         out["resolution"] = e.resolution.to_json()
         out["sweep_to"] = None if e.sweep_script is None else e.sweep_script.hex()
+    if e.refused or e.force_reason:
         out["refused"], out["force"] = e.refused, e.force_reason
     return out
 
@@ -198,7 +199,7 @@ def decode_entry(obj: object) -> tuple[bytes, ChannelEntry]:
             e.resolution = Resolution.from_json(obj["resolution"])
             to = obj.get("sweep_to")
             e.sweep_script = None if to is None else bytes.fromhex(str(to))
-            e.refused, e.force_reason = str(obj.get("refused", "")), str(obj.get("force", ""))
+        e.refused, e.force_reason = str(obj.get("refused", "")), str(obj.get("force", ""))
         return bytes.fromhex(str(obj["id"])), e
     except (KeyError, ValueError, TypeError) as err:
         raise DecodeError(f"channel entry: {err}") from None

@@ -16,6 +16,7 @@ code is the one exception, shown to the operator who asked for it and never logg
 | GET | /v1/nodes/{id}/channels | | {node_id, channels: [summary...]} (the non-secret summary the node's worker writes after each change: no wake, no state key) |
 | POST | /v1/nodes/{id}/invoice | {amount_msat (null: any), description, expiry_s?} | {bolt11, payment_hash, amount_msat, expires_at, ...} (issued without waking the node: `runtime/invoice_service.py`, decision 0022) |
 | GET | /v1/nodes/{id}/payments | | {node_id, payments: [{direction, payment_hash, amount_msat, fee_msat, state, reason, preimage (succeeded only), created_at, settled_at}...]} (sent and received; the list the node's worker writes after each change: no wake; decisions 0022, 0023) |
+| POST | /v1/nodes/{id}/close | {channel_id (hex), force: true} | the channel's summary once the node broadcast its commitment (state closing_onchain, onchain: txid and claims; a signer refusal in onchain_refused); codes unknown_channel 404, channel_not_open 409, unsupported 400 (decision 0025) |
 | POST | /v1/nodes/{id}/pay | {bolt11, authorisation (hex), confirmation? (hex)} | the payment's view {payment_hash, state, ...} once the node started it (the worker owning the node wakes it; decision 0023); its final state: poll /payments |
 | | /v1/nodes/{id}/wallet/... | | the node wallets: see `runtime/wallet_http.py` |
 """
@@ -169,7 +170,8 @@ async def _node_payments(sup: Supervisor, request: web.Request) -> object:
 
 _CALL_STATUS = {"unknown_node": 404, "node_not_loaded": 503, "no_chain_tip": 503,
                 "wake_failed": 503, "unavailable": 503, "duplicate_payment": 409,
-                "unknown_method": 404, "result_too_large": 500}  # fmt: skip
+                "unknown_method": 404, "result_too_large": 500, "unknown_channel": 404,
+                "channel_not_open": 409}  # fmt: skip
 """HTTP status of a node call's error code; any other code is the client's (400)."""
 
 
@@ -186,6 +188,10 @@ async def node_call(sup: Supervisor, request: web.Request, method: str) -> objec
 
 async def _node_pay(sup: Supervisor, request: web.Request) -> object:
     return await node_call(sup, request, "pay")
+
+
+async def _node_close(sup: Supervisor, request: web.Request) -> object:
+    return await node_call(sup, request, "close")
 
 
 Endpoint = Callable[["Supervisor", web.Request], Awaitable[object]]
@@ -210,5 +216,6 @@ def routes(sup: Supervisor) -> AdminRoutes:
     r.post("/v1/nodes/{id}/invoice", bind(_node_invoice))
     r.get("/v1/nodes/{id}/payments", bind(_node_payments))
     r.post("/v1/nodes/{id}/pay", bind(_node_pay))
+    r.post("/v1/nodes/{id}/close", bind(_node_close))
     wallet_http.add_routes(sup, r.get, r.post)
     return r

@@ -80,7 +80,9 @@ async def _pay(host: NodeHost, node_id: bytes, body: dict[str, Any], height: int
         raise NodeCallError(e.code, str(e).removeprefix(f"{e.code}: ")) from None
 
 
-CALLS: dict[str, NodeCall] = {"pay": _pay}
+from vajra.runtime.node_close import close_call  # noqa: E402  (it imports our helpers)
+
+CALLS: dict[str, NodeCall] = {"pay": _pay, "close": close_call}
 """Every node call by method name; a new command adds its handler here."""
 
 
