@@ -104,9 +104,10 @@ def test_lnd_force_closes_and_the_sleeping_node_sweeps_to_remote(
     (out,) = sweep.outputs
     fee = claim["value_sat"] - out.amount_sat
     # The commitment's feerate over the sweep's expected weight (signatures counted at
-    # 73 bytes: the real weight is at most 2 bytes lighter per signature).
-    assert fee * 1000 >= feerate * sweep.weight
-    assert fee <= feerate * (sweep.weight + 2) // 1000
+    # 73 bytes: the real weight is at most 2 bytes lighter per signature), rounded down.
+    # BOLT 3: fee = feerate * weight // 1000 (rounded down) over the expected weight,
+    # which is the real one or up to 2 bytes more (a 72-byte signature)
+    assert feerate * sweep.weight // 1000 <= fee <= feerate * (sweep.weight + 2) // 1000
     wait_until(lambda: _wallet(rt, node_id)["confirmed_sat"] == before + out.amount_sat,
                timeout=60, interval=1, what="the swept amount confirmed in the wallet")  # fmt: skip
     assert out.amount_sat == PAID_MSAT // 1000 - fee
@@ -160,8 +161,9 @@ def test_the_node_force_closes_and_sweeps_to_local_after_to_self_delay(
     assert sweep.inputs[0].sequence == TO_SELF_DELAY
     (swept,) = sweep.outputs
     fee = claim["value_sat"] - swept.amount_sat
-    assert fee * 1000 >= feerate * sweep.weight
-    assert fee <= feerate * (sweep.weight + 2) // 1000
+    # BOLT 3: fee = feerate * weight // 1000 (rounded down) over the expected weight,
+    # which is the real one or up to 2 bytes more (a 72-byte signature)
+    assert feerate * sweep.weight // 1000 <= fee <= feerate * (sweep.weight + 2) // 1000
     wait_until(lambda: _wallet(rt, node_id)["confirmed_sat"] == before + swept.amount_sat,
                timeout=60, interval=1, what="the swept amount confirmed in the wallet")  # fmt: skip
     # LND resolves its side (its to_remote, not delayed for it)

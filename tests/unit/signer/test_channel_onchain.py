@@ -97,7 +97,8 @@ def test_sweeps_their_commitment_to_the_wallet() -> None:
     assert [i.prevout for i in tx.inputs] == [c.outpoint for c in claims]
     assert [o.script_pubkey for o in tx.outputs] == [WALLET]
     assert tx.outputs[0].amount_sat == sum(c.value_sat for c in claims) - result.fee_sat
-    assert result.fee_sat * 1000 >= FEERATE * tx.weight  # pays at least the feerate asked
+    # the feerate asked over the expected weight (the real one or a few bytes more)
+    assert FEERATE * tx.weight // 1000 <= result.fee_sat <= FEERATE * (tx.weight + 6) // 1000
     assert tx.locktime == 700_000  # the timeout claim's cltv_expiry
     assert all(i.sequence == 1 for i in tx.inputs)  # option_anchors: CSV 1 everywhere
     bp = p.a.channel.ledger.channel.basepoints[Side.LOCAL]
