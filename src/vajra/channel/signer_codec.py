@@ -28,7 +28,7 @@ Layout (integers big-endian): one tag byte, then the fields of the dataclass in 
              0x87 PenaltySigned               txid 32 | u8 count x tx (u16 len)
              0xFF SignerRefused               reason (u8 len, ASCII) | detail (u16 len, UTF-8)
     keys     0x90 LocalKeys                   basepoints | point 33
-    on chain 0x10, 0x11 / 0xB0, 0xB1: `vajra.channel.signer_codec_onchain`
+    on chain 0x10-0x12 / 0xB0-0xB2: `vajra.channel.signer_codec_onchain`
 
     spec       feerate_per_kw u32 | balance_msat 2 x u64 | u16 count x htlc
     htlc       offerer u8 (0/1) | id u64 | amount_msat u64 | payment_hash 32 | cltv u32,
@@ -218,7 +218,7 @@ def encode_request(r: io.SignerRequest) -> bytes:
     if isinstance(r, io.ApprovePayment):
         conf = b"\x00" if r.confirmation is None else b"\x01" + _var(r.confirmation)
         return bytes([TAG_APPROVE_PAYMENT]) + _var(r.authorisation) + conf
-    if isinstance(r, io.SignHolderCommitment | io.SignSweep):
+    if isinstance(r, io.SignHolderCommitment | io.SignSweep | io.SignHtlcTransaction):
         return onchain.encode_request(r)
     if isinstance(r, io.SignPenalty):
         return b"".join(
@@ -277,7 +277,7 @@ def encode_result(r: io.SignerResult) -> bytes:
         # Cut on a character boundary: the reader refuses broken UTF-8.
         detail = r.detail.encode("utf-8", "replace")[:1000].decode(errors="ignore").encode()
         return bytes([TAG_REFUSED, len(reason)]) + reason + _var(detail)
-    if isinstance(r, io.HolderCommitmentSigned | io.SweepSigned):
+    if isinstance(r, io.HolderCommitmentSigned | io.SweepSigned | io.HtlcTransactionSigned):
         return onchain.encode_result(r)
     raise TypeError(f"not a signer result: {type(r).__name__}")
 

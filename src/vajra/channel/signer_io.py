@@ -127,6 +127,21 @@ class SignSweep:
 
 
 @dataclass(frozen=True, slots=True)
+class SignHtlcTransaction:
+    """Our HTLC-timeout (an HTLC we offered) or HTLC-success (one we received, with its
+    `preimage`) transaction for the HTLC output at `outpoint` of our commitment
+    `number`, on chain (BOLT 5 "HTLC Output Handling: Local Commitment"): the peer's
+    stored signature and ours. Refused for a commitment not signed for broadcast
+    (`policy-htlc-commitment`), an outpoint that is not one of its HTLC outputs
+    (`policy-htlc-output`), a wrong preimage (`policy-htlc-preimage`), and under anchors
+    (`policy-htlc-anchors-fee`: the zero-fee transaction needs a fee input; not built)."""
+
+    number: int
+    outpoint: OutPoint
+    preimage: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SignPenalty:
     """Sign penalty transactions for the peer's revoked commitment `number` (BOLT 5
     "Revoked Transaction Close Handling"): its `to_local` and every HTLC output by the
@@ -152,6 +167,7 @@ SignerRequest = (
     | ApprovePayment
     | SignHolderCommitment
     | SignSweep
+    | SignHtlcTransaction
     | SignPenalty
 )
 
@@ -221,6 +237,14 @@ class SweepSigned:
 
 
 @dataclass(frozen=True, slots=True)
+class HtlcTransactionSigned:
+    """Our HTLC-timeout/success transaction, fully signed: broadcast it (at its
+    nLockTime for a timeout)."""
+
+    tx: Tx
+
+
+@dataclass(frozen=True, slots=True)
 class PenaltySigned:
     """The signed penalty transactions (raw, one per requested feerate, in order) for
     the revoked commitment whose txid is `revoked_txid` (internal byte order)."""
@@ -238,6 +262,7 @@ SignerResult = (
     | PaymentApproved
     | HolderCommitmentSigned
     | SweepSigned
+    | HtlcTransactionSigned
     | PenaltySigned
     | SignerRefused
 )

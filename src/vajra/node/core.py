@@ -41,6 +41,7 @@ from vajra.channel.signer_io import (
     SignerRefused,
     SignerResult,
     SignHolderCommitment,
+    SignHtlcTransaction,
     SignSweep,
 )
 from vajra.errors import DecodeError
@@ -335,7 +336,7 @@ class Node:
     def signer_answer(self, req: ChannelSignerCall, result: SignerResult, now: int) -> None:
         if isinstance(req.request, ApprovePayment):
             self.payer.approval(req.request, result, now)
-        elif isinstance(req.request, SignHolderCommitment | SignSweep):
+        elif isinstance(req.request, SignHolderCommitment | SignSweep | SignHtlcTransaction):
             self.book.enforcer.answer(req, result)
         else:
             self.book.signer_answer(req, result, now)
@@ -354,7 +355,7 @@ class Node:
         if isinstance(req, ChannelSignerCall) and isinstance(req.request, ApprovePayment):
             self.payer.unavailable(req.request, reason, now)
         elif isinstance(req, ChannelSignerCall) and isinstance(
-            req.request, SignHolderCommitment | SignSweep
+            req.request, SignHolderCommitment | SignSweep | SignHtlcTransaction
         ):
             self.book.enforcer.answer(req, SignerRefused("signer-unavailable", reason))
         else:

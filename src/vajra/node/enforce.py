@@ -14,6 +14,7 @@ effects, keeping everything durable in the channel's entry (`ChannelEntry.resolu
     SWEEP outpoint SPENT          -> ours (done, or our HTLC tx: its second stage) or
                                      theirs (lost the race)
     UNDONE                        -> the same facts taken back (reorg, eviction)
+    READY HTLC-timeout/success    -> SignHtlcTransaction -> Broadcast (no anchors)
     any input with READY claims   -> CloseScript (the wallet script, once), then
                                      SignSweep(claims, script, feerate) -> SweepSigned:
                                      on_broadcast, Broadcast(tx)
@@ -27,9 +28,12 @@ effects, keeping everything durable in the channel's entry (`ChannelEntry.resolu
 
 A refused sweep or commitment is recorded (`refused`) and asked again at the next wake;
 a claim already broadcast is never put in a second transaction (the resolution's
-BROADCAST state). Not done here: our HTLC-timeout/success transactions (they need the
-peer's signature combined and, under anchors, a fee input), anchor CPFP, fee
-estimation (sweeps pay the commitment's feerate, at least the relay floor).
+BROADCAST state). Our HTLC-timeout/success transactions are asked one by one
+(`SignHtlcTransaction`, the peer's stored signature with ours) once READY (a timeout at
+its `cltv_expiry`); their outputs become SECOND_STAGE claims swept after
+`to_self_delay`. Not done here: those transactions under anchors (zero-fee: they need a
+fee input), anchor CPFP, fee estimation (sweeps pay the commitment's feerate, at least
+the relay floor).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from vajra.bitcoin.tx import OutPoint
 from vajra.chain.types import ChainEvent, EventKind, Purpose
 from vajra.channel import signer_io as io
 from vajra.channel.machine import State as ChannelState
@@ -54,6 +59,7 @@ from vajra.wire import ErrorMessage
 if TYPE_CHECKING:
     from vajra.node.channels import ChannelBook, ChannelEntry
 
+_HTLC_TXS = (ClaimKind.HTLC_TIMEOUT_TX, ClaimKind.HTLC_SUCCESS_TX)
 HTLC_GRACE = 2
 """BOLT 2 `G`: blocks after an offered HTLC's `cltv_expiry` before the channel fails
 ("1 or 2 blocks is reasonable")."""
@@ -62,12 +68,14 @@ HTLC_GRACE = 2
 class Enforcer:
     """See the module docstring. Works on the book's entries, effects and requests."""
 
-    __slots__ = ("_asked", "_refused", "book")
+    __slots__ = ("_asked", "_asked_htlc", "_refused", "book")
 
     def __init__(self, book: ChannelBook) -> None:
         self.book = book
         self._asked: set[bytes] = set()
         """Channels with a sweep or commitment request outstanding in this wake."""
+        self._asked_htlc: set[OutPoint] = set()
+        """HTLC outputs whose HTLC-timeout/success transaction is being signed."""
         self._refused: set[bytes] = set()
         """Channels whose request the signer refused in this wake: asked again at the
         next wake, not in a loop now."""
@@ -135,7 +143,10 @@ class Enforcer:
         key = self._key(req.channel_index)
         if key is None:
             return
-        self._asked.discard(key)
+        if isinstance(req.request, io.SignHtlcTransaction):
+            self._asked_htlc.discard(req.request.outpoint)
+        else:
+            self._asked.discard(key)
         e = self.book.channels[key]
         if isinstance(result, io.SignerRefused):
             e.refused = f"{result.reason} {result.detail}"[:200]
@@ -149,7 +160,7 @@ class Enforcer:
             self.book.effects.append(Broadcast(result.tx.serialize()))
             text = f"vajra: force close ({e.force_reason or 'requested'})"
             self.book.effects.append(SendTo(e.peer, ErrorMessage(key, text.encode())))
-        elif isinstance(result, io.SweepSigned) and e.resolution is not None:
+        elif isinstance(result, io.SweepSigned | io.HtlcTransactionSigned) and e.resolution:
             tx = result.tx
             e.resolution.on_broadcast(tx.txid, [i.prevout for i in tx.inputs])
             self.book.effects.append(Broadcast(tx.serialize()))
@@ -178,10 +189,19 @@ class Enforcer:
                     if deadline is not None and tip >= deadline and not e.failed:
                         self.force_close(key, f"offered HTLC past its deadline {deadline}")
                 continue
-            if key in self._asked or key in self._refused:
+            if key in self._refused:
                 continue
-            ready = [c for c in r.ready(tip, preimages) if c.kind in SWEPT_BY_SWEEP]
-            if not ready:
+            due = r.ready(tip, preimages)
+            if e.params is not None and not e.params.anchors:
+                # our HTLC transactions, one by one (under anchors they need a fee input)
+                for c in due:
+                    if c.kind in _HTLC_TXS and c.outpoint not in self._asked_htlc:
+                        self._asked_htlc.add(c.outpoint)
+                        pre = preimages.get(c.payment_hash or b"")
+                        call = io.SignHtlcTransaction(c.number, c.outpoint, pre)
+                        self.book.requests.append(ChannelSignerCall(e.channel_index, call))
+            ready = [c for c in due if c.kind in SWEPT_BY_SWEEP]
+            if not ready or key in self._asked:
                 continue
             if e.sweep_script is None:
                 self._asked.add(key)

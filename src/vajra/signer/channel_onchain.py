@@ -14,6 +14,14 @@ of a commitment on chain, each rebuilt from the signer's own copy of the channel
     policy-sweep-fee                      a fee above half of what is swept
     policy-sweep-unbuildable              no inputs, dust, below the relay feerate
 
+`sign_htlc_tx` signs our HTLC-timeout/success transaction of the commitment it signed
+for broadcast, with the peer's stored HTLC signature (BOLT 3):
+
+    policy-htlc-commitment                not the commitment signed for broadcast
+    policy-htlc-output                    not one of its HTLC outputs
+    policy-htlc-preimage                  HTLC-success without the HTLC's preimage
+    policy-htlc-anchors-fee               under anchors (a fee input is needed: not built)
+
 Keys (BOLT 3 "Key Derivation"): `to_local` and the second stage with our delayed key
 at our point; `to_remote` with our payment basepoint secret (option_static_remotekey:
 untweaked); HTLC outputs of the peer's commitment with our HTLC key at its point.
@@ -27,11 +35,13 @@ from typing import TYPE_CHECKING
 from vajra.bitcoin.sighash import SIGHASH_ALL
 from vajra.bitcoin.tx import SEQUENCE_FINAL
 from vajra.channel import signer_io as io
+from vajra.channel.commitment import build_htlc_tx
 from vajra.channel.keys import derive_privkey
+from vajra.channel.signing import htlc_sighash, htlc_witness
 from vajra.channel.spec import Side
 from vajra.channel.sweep import SweepError, SweepInput, build_sweep
 from vajra.crypto.hashes import sha256
-from vajra.crypto.secp256k1 import PrivateKey
+from vajra.crypto.secp256k1 import PrivateKey, compact_to_der
 from vajra.errors import PolicyViolation
 from vajra.onchain.claims import Claim, ClaimKind, claims_of, second_stage
 from vajra.onchain.classify import Classified, CloseKind
@@ -51,6 +61,43 @@ def sign_holder(s: ChannelSigner, r: io.SignHolderCommitment) -> io.HolderCommit
     tx = s.sign_holder_commitment(r.number)  # not-revoked, latest, validated
     s.holder_broadcast = max(s.holder_broadcast, r.number)
     return io.HolderCommitmentSigned(tx)
+
+
+def sign_htlc_tx(s: ChannelSigner, r: io.SignHtlcTransaction) -> io.HtlcTransactionSigned:
+    params = s.channel
+    if params.anchors:
+        raise PolicyViolation(
+            "policy-htlc-anchors-fee", "zero-fee HTLC transactions need a fee input"
+        )
+    held = s.holder.get(r.number)
+    if r.number != s.holder_broadcast or held is None:
+        raise PolicyViolation("policy-htlc-commitment", f"number {r.number}")
+    ref = CommitmentRef(Side.LOCAL, r.number, held.spec, s.secrets.per_commitment_point(r.number))
+    commitment = ref.build(params)
+    order = [vout for vout, _ in commitment.htlc_outputs]
+    if r.outpoint.txid != commitment.tx.txid or r.outpoint.vout not in order:
+        raise PolicyViolation("policy-htlc-output", str(r.outpoint))
+    vout = r.outpoint.vout
+    out = commitment.outputs[vout]
+    assert out.htlc is not None and out.witness_script is not None
+    if not out.htlc.offered and (r.preimage is None or sha256(r.preimage) != out.htlc.payment_hash):
+        raise PolicyViolation("policy-htlc-preimage", str(r.outpoint))
+    tx = build_htlc_tx(
+        commitment,
+        vout,
+        ref.keys(params),
+        to_self_delay=params.params[Side.REMOTE].to_self_delay,
+        feerate_per_kw=held.spec.feerate_per_kw,
+        anchors=False,
+    )
+    digest = htlc_sighash(tx, out.witness_script, out.txout.amount_sat, SIGHASH_ALL)
+    key = PrivateKey(derive_privkey(s.secrets.htlc_base, ref.point))
+    ours = key.sign_digest_der(digest) + bytes([SIGHASH_ALL])
+    theirs = compact_to_der(held.htlc_signatures[order.index(vout)]) + bytes([SIGHASH_ALL])
+    preimage = None if out.htlc.offered else r.preimage
+    return io.HtlcTransactionSigned(
+        tx.with_witnesses([htlc_witness(theirs, ours, preimage, out.witness_script)])
+    )
 
 
 def _ref(s: ChannelSigner, owner: Side, number: int) -> CommitmentRef:

@@ -180,6 +180,8 @@ class ChannelSigner:
                 return channel_onchain.sign_holder(self, request)
             if isinstance(request, io.SignSweep):
                 return channel_onchain.sign_sweep(self, request, allowlisted)
+            if isinstance(request, io.SignHtlcTransaction):
+                return channel_onchain.sign_htlc_tx(self, request)
             if isinstance(request, io.SignCounterpartyCommitment):
                 return self._sign_counterparty(request)
             if isinstance(request, io.ValidateHolderCommitment):

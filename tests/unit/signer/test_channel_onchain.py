@@ -248,3 +248,56 @@ def test_without_anchors_to_remote_is_p2wpkh_and_swept_at_once() -> None:
     digest = SegwitV0Sighasher(tx).sighash(0, to_remote.witness_script, to_remote.value_sat, 1)
     assert verify_digest(pubkey, der_to_compact(sig[:-1]), digest)
     assert 1 + sum(1 + len(w) for w in tx.inputs[0].witness) <= to_remote.witness_weight
+
+
+def test_our_htlc_transactions_after_a_force_close() -> None:
+    """Without anchors: the HTLC-timeout (an HTLC we offered, at its cltv_expiry) and
+    HTLC-success (one we received, with its preimage) transactions of the commitment we
+    broadcast, the peer's stored signature and ours, each verifying (BOLT 3)."""
+    p = make_pair(anchors=False)
+    p.a.signer.authorise_payment(sha256(A_PAYS), 10**12)
+    p.b.signer.authorise_payment(sha256(B_PAYS), 10**12)
+    p.a.channel.command(io.AddHtlc(50_000_000, sha256(A_PAYS), 700_000), 0.0)
+    p.b.channel.command(io.AddHtlc(70_000_000, sha256(B_PAYS), 700_010), 0.0)
+    p.flush()
+    p.settle_all()
+    n = p.a.channel.ledger.local_commit.number
+    view = view_of(p.a.channel)
+    c = classify(view, view.holder.build(view.params).tx)
+    claims = claims_of(c, view.params)
+    (timeout,) = [x for x in claims if x.kind is ClaimKind.HTLC_TIMEOUT_TX]
+    (success,) = [x for x in claims if x.kind is ClaimKind.HTLC_SUCCESS_TX]
+
+    def sign(claim: Claim, preimage: bytes | None = None) -> io.SignerResult:
+        return p.a.signer.handle(io.SignHtlcTransaction(n, claim.outpoint, preimage))
+
+    # not before the commitment is signed for broadcast
+    assert sign(timeout) == io.SignerRefused("policy-htlc-commitment", f"number {n}")
+    commitment = _signed(p.a.signer.handle(io.SignHolderCommitment(n)))
+    assert commitment.txid == c.txid
+    bp = view.params.basepoints
+    point = p.a.channel.local_point
+    ours_key = derive_pubkey(bp[Side.LOCAL].htlc_basepoint, point)
+    theirs_key = derive_pubkey(bp[Side.REMOTE].htlc_basepoint, point)
+    for claim, preimage in ((timeout, None), (success, B_PAYS)):
+        result = sign(claim, preimage)
+        assert isinstance(result, io.HtlcTransactionSigned), result
+        tx = result.tx
+        assert [i.prevout for i in tx.inputs] == [claim.outpoint]
+        assert tx.locktime == claim.cltv and tx.inputs[0].sequence == 0
+        empty, theirs, ours, pre, script = tx.inputs[0].witness
+        assert empty == b"" and script == claim.witness_script
+        assert pre == (preimage or b"")
+        digest = SegwitV0Sighasher(tx).sighash(0, script, claim.value_sat, 1)
+        assert verify_digest(theirs_key, der_to_compact(theirs[:-1]), digest)
+        assert verify_digest(ours_key, der_to_compact(ours[:-1]), digest)
+    assert sign(success, sha256(b"wrong")) == io.SignerRefused(
+        "policy-htlc-preimage", str(success.outpoint)
+    )
+    (to_local,) = [x for x in claims if x.kind is ClaimKind.TO_LOCAL]
+    assert sign(to_local) == io.SignerRefused("policy-htlc-output", str(to_local.outpoint))
+    anchors = _both_ways()
+    m = anchors.a.channel.ledger.local_commit.number
+    anchors.a.signer.handle(io.SignHolderCommitment(m))
+    refused = anchors.a.signer.handle(io.SignHtlcTransaction(m, timeout.outpoint))
+    assert isinstance(refused, io.SignerRefused) and refused.reason == "policy-htlc-anchors-fee"

@@ -81,6 +81,7 @@ sweep_claims = st.builds(
 
 requests = st.one_of(
     st.builds(io.SignHolderCommitment, u64),
+    st.builds(io.SignHtlcTransaction, u64, st.builds(OutPoint, b32, u32), st.none() | b32),
     st.builds(
         io.SignSweep,
         st.lists(sweep_claims, max_size=4).map(tuple),
@@ -105,6 +106,7 @@ ascii_text = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_siz
 results = st.one_of(
     st.builds(io.HolderCommitmentSigned, txs),
     st.builds(io.SweepSigned, txs, u64),
+    st.builds(io.HtlcTransactionSigned, txs),
     st.builds(io.CounterpartySigned, b64, sigs),
     st.just(io.HolderValidated()),
     st.builds(io.HolderRevoked, b32, point),
