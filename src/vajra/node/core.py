@@ -89,6 +89,8 @@ class NodeState:
     """Received payments, oldest first (`vajra.node.received`)."""
     payments: dict[bytes, Payment] = field(default_factory=dict)
     """Outgoing payments by payment hash (`vajra.node.payments`, decision 0023)."""
+    enforce_at: int = 0
+    """The height on-chain enforcement last asked to be woken at (0: none)."""
 
     def encode(self) -> bytes:
         """JSON; each channel's core as `vajra.channel.persist` bytes (hex). Raises
@@ -109,6 +111,7 @@ class NodeState:
                 "receive": self.receive.to_json(),
                 "received": [p.to_json() for p in self.received],
                 "payments": [p.to_json() for p in self.payments.values()],
+                "enforce_at": self.enforce_at,
             },
             separators=(",", ":"),
             sort_keys=True,
@@ -133,6 +136,7 @@ class NodeState:
                     p.payment_hash: p
                     for p in (Payment.from_json(dict(o)) for o in obj.get("payments", []))
                 },
+                enforce_at=int(obj.get("enforce_at", 0)),
             )
         except (ValueError, KeyError, TypeError, AttributeError, AssertionError) as e:
             raise DecodeError(f"bad node state: {e}") from None
@@ -246,7 +250,6 @@ class Node:
         if news or len(self.book.effects) != before:
             self.dirty = True
         self._receive(now)
-        self.book.enforcer.timer(self.state.tip_height, self._preimages())
 
     def set_tip(self, height: int) -> None:
         """The chain tip the runtime knows (cltv checks of incoming HTLCs need it)."""
@@ -261,15 +264,28 @@ class Node:
     def take_effects(self) -> list[Effect]:
         """The effects collected since the last call, in order (the runtime drains them
         after every input): send, watch, wake at. The node's one `WakeAt` combines the
-        channels' funding depth and the receive path's MPP timeout."""
+        channels' funding depth, the receive path's MPP timeout and on-chain enforcement's
+        next height (a claim maturing, an offered HTLC's deadline: `vajra.node.enforce`)."""
         out, self.book.effects = self.book.effects, []
         rs = self.state.receive
         deadline = self.receiver.next_deadline() or 0
+        # on-chain enforcement: a claim maturing or an offered HTLC's deadline (BOLT 2)
+        enforce_at = self.book.enforcer.next_height(self.state.tip_height, self._preimages())
+        enforce_at = enforce_at or 0
+        moved = enforce_at != self.state.enforce_at
         asked = [e for e in out if isinstance(e, WakeAt)]
-        if asked or deadline != rs.deadline or (self._rearm and deadline):
+        if asked or deadline != rs.deadline or moved or (self._rearm and (deadline or enforce_at)):
             self._rearm = False
             heights = [w.height for w in asked if w.height is not None]
-            height = min(heights) if heights else self.book.depth_deadline()
+            depth = self.book.depth_deadline()
+            if not heights and depth is not None:
+                heights.append(depth)
+            if enforce_at:
+                heights.append(enforce_at)
+            height = min(heights) if heights else None
+            if moved:
+                self.state.enforce_at = enforce_at
+                self.dirty = True
             timer = WakeAt(height=height, unix_time=deadline or None)
             rest = [e for e in out if not isinstance(e, WakeAt)]
             at = next((i for i, e in enumerate(out) if isinstance(e, WakeAt)), len(rest))

@@ -24,7 +24,9 @@ effects, keeping everything durable in the channel's entry (`ChannelEntry.resolu
                                      the channel")
     an HTLC we offered past its   -> force_close (BOLT 2: the offering node "MUST fail
     cltv_expiry + HTLC_GRACE         the channel"; BOLT 5 then times it out on chain)
-    the timer                     -> WakeAt(the earliest maturity or HTLC deadline)
+    the timer                     -> `next_height`: the earliest maturity or HTLC
+                                     deadline, in the node's one WakeAt (`Node.
+                                     take_effects`, kept as `NodeState.enforce_at`)
 
 A refused sweep or commitment is recorded (`refused`) and asked again at the next wake;
 a claim already broadcast is never put in a second transaction (the resolution's
@@ -48,7 +50,7 @@ from vajra.channel.machine import State as ChannelState
 from vajra.channel.spec import Side
 from vajra.channel.sweep import FEERATE_PER_KW_FLOOR
 from vajra.crypto.hashes import sha256
-from vajra.node.effects import Broadcast, SendTo, WakeAt, Watch
+from vajra.node.effects import Broadcast, SendTo, Watch
 from vajra.node.requests import ChannelSignerCall, CloseScript
 from vajra.onchain.claims import SWEPT_BY_SWEEP, ClaimKind
 from vajra.onchain.classify import classify, classify_txid
@@ -240,11 +242,6 @@ class Enforcer:
             if h is not None and h > tip:
                 heights.append(h)
         return min(heights, default=None)
-
-    def timer(self, tip: int, preimages: Mapping[bytes, bytes]) -> None:
-        h = self.next_height(tip, preimages)
-        if h is not None:
-            self.book.effects.append(WakeAt(height=h))
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from tests.unit.node.test_node_channels import OUTPOINT, Host
 from tests.unit.node.test_node_close import OURS, PUSH_MSAT, _ready
+from tests.unit.node.test_node_pay import NODE_ID, T, _world, auth, invoice
 from vajra.bitcoin.script import p2wsh
 from vajra.bitcoin.tx import OutPoint, Tx
 from vajra.chain.types import BlockRef, ChainEvent, EventKind, Purpose
 from vajra.channel.spec import Side
+from vajra.node import Node, NodeState
 from vajra.node.effects import Broadcast, SendTo, Wake, WakeAt, Watch
+from vajra.node.enforce import HTLC_GRACE
 from vajra.onchain.claims import to_remote_script
 from vajra.wire import ErrorMessage
 
@@ -124,3 +127,52 @@ def test_a_refused_sweep_is_recorded_and_asked_again() -> None:
     assert "policy-sweep-destination-allowlisted" in str(summary["onchain_refused"])
     host.signer.wallet_scripts = {OURS}
     assert len(_broadcasts(_wake(host, 602))) == 1
+
+
+def test_an_unsettled_outgoing_htlc_goes_on_chain_and_is_timed_out() -> None:
+    """The node pays; the peer never settles (a hold invoice, a silent peer). The node
+    asks to be woken at the HTLC's `cltv_expiry + 2` (BOLT 2's deadline), force-closes
+    then, broadcasts its HTLC-timeout transaction (no anchors: pre-signed fee) and sweeps
+    its output after `to_self_delay` to the wallet."""
+    w = _world(anchors=False)
+    w.signer.close_script = OURS
+    w.signer.wallet_scripts = {OURS}
+    pre = b"\x52" * 32  # 5,000 sat: above the dust its HTLC-timeout fee would make it
+    w.node.pay(invoice(5_000_000, pre), auth(5_000_000, pre), None, T)
+    w.exchange(w.settle_node())  # the HTLC is on both commitments; the peer holds it
+    (add,) = w.peer_htlcs()
+    deadline = add.cltv_expiry + HTLC_GRACE
+    assert w.node.state.enforce_at == deadline  # the node's timer is that height
+
+    def wake(height: int, *events: ChainEvent) -> list[object]:
+        reason = "chain" if events else "timer"
+        w.node.on_wake(Wake(reason, BlockRef(height, bytes(32)), events), T)
+        w.signer.drive(w.node, T)
+        effects: list[object] = list(w.node.take_effects())
+        w.node = Node(NODE_ID, NodeState.decode(w.node.state.encode()))
+        w.node.payer.context = w.context()
+        return effects
+
+    assert _broadcasts(wake(deadline - 1)) == []  # not yet
+    closing = wake(deadline)  # past the deadline: on chain
+    (commitment,) = _broadcasts(closing)
+    assert commitment.inputs[0].prevout == OUTPOINT
+    mined = _event(50, EventKind.SPENT, Purpose.FUNDING, OUTPOINT, commitment.txid, deadline + 1)
+    effects = wake(deadline + 1, mined)
+    (htlc_tx,) = _broadcasts(effects)  # the HTLC-timeout transaction, valid now
+    (op,) = [i.prevout for i in htlc_tx.inputs]
+    assert op.txid == commitment.txid and htlc_tx.locktime == add.cltv_expiry
+    assert Watch(Purpose.SWEEP, outpoint=op) in closing  # watched from the close on
+    spent = _event(51, EventKind.SPENT, Purpose.SWEEP, op, htlc_tx.txid, deadline + 2)
+    wake(deadline + 2, spent)
+    (entry,) = w.node.state.channels.values()
+    assert entry.params is not None and entry.resolution is not None
+    delay = entry.params.params[Side.REMOTE].to_self_delay
+    second = OutPoint(htlc_tx.txid, 0)
+    assert any(t.claim.outpoint == second for t in entry.resolution.claims)
+    sweeps = _broadcasts(wake(deadline + 2 + delay - 1))  # to_local and the second stage
+    spent_ops = {i.prevout for s in sweeps for i in s.inputs}
+    assert second in spent_ops
+    assert all(s.outputs[0].script_pubkey == OURS for s in sweeps)
+    (summary,) = w.node.channel_summaries()
+    assert summary["state"] == "closing_onchain"
