@@ -14,10 +14,12 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.runtime_proc import start_runtime
 from tests.interop.chain_support import url_of
 from tests.interop.test_runtime_channels import (
     CAPACITY_SAT,
     DEPTH,
+    EXTRA,
     Runtime,
     _asleep,
     _channels,
@@ -37,10 +39,18 @@ pytestmark = [pytest.mark.interop, pytest.mark.slow]
 PAID_MSAT = 30_000_000
 
 
+class _Runtime(Runtime):
+    """Three nodes: one per test (a node's summary is read as its only channel)."""
+
+    def __init__(self, store: Path, env: dict[str, str]) -> None:
+        self.store, self.env = store, env
+        self.proc = start_runtime(store, create=3, workers=2, extra=EXTRA, env=env)
+
+
 @pytest.fixture(scope="module")
 def runtime(lnd_pair: LndPair, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
     store: Path = tmp_path_factory.mktemp("force-close-runtime") / "store.db"
-    rt = Runtime(store, dict(os.environ, VAJRA_CHAIN_URL=url_of(lnd_pair.btcd)))
+    rt = _Runtime(store, dict(os.environ, VAJRA_CHAIN_URL=url_of(lnd_pair.btcd)))
     try:
         yield rt
     finally:
@@ -71,13 +81,18 @@ def _open_and_pay(
 
 
 @pytest.mark.timeout(900)
+@pytest.mark.parametrize("channel_type", ["default", "anchors"])
 def test_lnd_force_closes_and_the_sleeping_node_sweeps_to_remote(
-    lnd_pair: LndPair, runtime: Runtime
+    lnd_pair: LndPair, runtime: Runtime, channel_type: str
 ) -> None:
     alice, btcd, rt = lnd_pair.alice, lnd_pair.btcd, runtime.proc
-    node_id, ch = _open_and_pay(lnd_pair, runtime)
+    anchors = channel_type == "anchors"
+    extra = ("--channel_type=anchors",) if anchors else ()
+    node_id, ch = _open_and_pay(lnd_pair, runtime, 2 if anchors else 0, *extra)
     # LND picks option_static_remotekey without anchors with a hosted node: to_remote
-    # is P2WPKH to the node's payment basepoint (with anchors: CSV 1), swept either way.
+    # is P2WPKH to the node's payment basepoint, swept at once; asked for anchors, it is
+    # the CSV 1 script, swept from the next block on.
+    assert ("ANCHORS" in str(ch.get("commitment_type", ""))) is anchors, ch
     feerate = max(int(ch["fee_per_kw"]), 253)  # the sweep pays the commitment's feerate
     rt.admin(f"/v1/nodes/{node_id}/wallet/address", {})  # the node's wallet record
     before = _wallet(rt, node_id)["confirmed_sat"]
@@ -101,6 +116,7 @@ def test_lnd_force_closes_and_the_sleeping_node_sweeps_to_remote(
     wait_until(lambda: _channels(rt, node_id)[0]["state"] == "closed", timeout=60,
                what="the sweep confirmed")  # fmt: skip
     sweep = Tx.parse(bytes.fromhex(btcd.call("getrawtransaction", sweep_txid)))
+    assert sweep.inputs[0].sequence == (1 if anchors else 0xFFFF_FFFD)
     (out,) = sweep.outputs
     fee = claim["value_sat"] - out.amount_sat
     # The commitment's feerate over the sweep's expected weight (signatures counted at

@@ -53,7 +53,7 @@ from vajra.crypto.hashes import sha256
 from vajra.node.effects import Broadcast, SendTo, Watch
 from vajra.node.requests import ChannelSignerCall, CloseScript
 from vajra.onchain.claims import SWEPT_BY_SWEEP, ClaimKind
-from vajra.onchain.classify import classify, classify_txid
+from vajra.onchain.classify import Classified, CloseKind, classify, classify_txid
 from vajra.onchain.resolution import Resolution, begin
 from vajra.onchain.view import view_of
 from vajra.wire import ErrorMessage
@@ -114,6 +114,8 @@ class Enforcer:
                 # UNKNOWN: a mutual close, a breach (the penalty's) or a commitment newer
                 # than ours; nothing to claim here
                 c = classify_txid(view_of(e.chan), ev.txid)
+                if c.kind is CloseKind.UNKNOWN and e.chan.state is ChannelState.CLOSED:
+                    c = Classified(CloseKind.MUTUAL, ev.txid)  # the close we negotiated
                 self._start(key, e, begin(view_of(e.chan), c))
             if ev.height > 0 and e.resolution is not None:
                 e.resolution.on_confirmed(ev.txid, ev.height)

@@ -12,11 +12,12 @@ validating signer, the node slept (state written and read back) after every inpu
 from __future__ import annotations
 
 from tests.unit.node.test_node_channels import OUTPOINT, Host
-from tests.unit.node.test_node_close import OURS, PUSH_MSAT, _ready
+from tests.unit.node.test_node_close import OURS, PUSH_MSAT, THEIRS, _ready, _talk
 from tests.unit.node.test_node_pay import NODE_ID, T, _world, auth, invoice
 from vajra.bitcoin.script import p2wsh
 from vajra.bitcoin.tx import OutPoint, Tx
 from vajra.chain.types import BlockRef, ChainEvent, EventKind, Purpose
+from vajra.channel import signer_io as io
 from vajra.channel.spec import Side
 from vajra.node import Node, NodeState
 from vajra.node.effects import Broadcast, SendTo, Wake, WakeAt, Watch
@@ -176,3 +177,17 @@ def test_an_unsettled_outgoing_htlc_goes_on_chain_and_is_timed_out() -> None:
     assert all(s.outputs[0].script_pubkey == OURS for s in sweeps)
     (summary,) = w.node.channel_summaries()
     assert summary["state"] == "closing_onchain"
+
+
+def test_the_negotiated_mutual_close_on_chain_claims_nothing() -> None:
+    host, ch, peer_signer = _ready()
+    _wallet(host)
+    ch.command(io.Close(THEIRS, 253, 1_000), 0.0)
+    (closing,) = _broadcasts(_talk(host, ch, peer_signer))  # type: ignore[arg-type]
+    mined = _event(2, EventKind.SPENT, Purpose.FUNDING, OUTPOINT, closing.txid, 700)
+    effects = _wake(host, 700, mined)
+    assert not [e for e in effects if isinstance(e, Watch) and e.purpose is Purpose.SWEEP]
+    (summary,) = host.node.channel_summaries()
+    assert summary["state"] == "closed"
+    onchain = summary["onchain"]
+    assert isinstance(onchain, dict) and onchain["close"] == "mutual" and onchain["claims"] == []
