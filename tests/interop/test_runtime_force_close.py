@@ -30,6 +30,7 @@ from tests.interop.test_runtime_channels import (
     _wallet,
 )
 from vajra.bitcoin.tx import Tx
+from vajra.testbed.errors import DaemonFailed
 from vajra.testbed.procs import wait_until
 
 from .conftest import LndPair
@@ -40,7 +41,8 @@ PAID_MSAT = 30_000_000
 
 
 class _Runtime(Runtime):
-    """Three nodes: one per test (a node's summary is read as its only channel)."""
+    """Three nodes: one per test (a node's summary is read as its only channel); one to
+    spare."""
 
     def __init__(self, store: Path, env: dict[str, str]) -> None:
         self.store, self.env = store, env
@@ -72,7 +74,16 @@ def _open_and_pay(
                interval=1, what="the channel active")  # fmt: skip
     wait_until(lambda: _channels(rt, node_id)[0]["state"] == "ready", timeout=30,
                what="the node's summary says ready")  # fmt: skip
-    alice.pay_invoice(str(_invoice(rt, node_id, PAID_MSAT)["bolt11"]))
+    for attempt in range(3):
+        try:
+            alice.pay_invoice(str(_invoice(rt, node_id, PAID_MSAT)["bolt11"]))
+            break
+        except DaemonFailed as e:
+            # LND may report the fresh channel active before its link takes HTLCs
+            # (FAILURE_REASON_INSUFFICIENT_BALANCE with no HTLC sent): try again
+            if "INSUFFICIENT_BALANCE" not in str(e) or attempt == 2:
+                raise
+            time.sleep(3)
     wait_until(lambda: _channels(rt, node_id)[0]["local_balance_msat"] == PAID_MSAT,
                timeout=30, what="the payment in the summary")  # fmt: skip
     ch = _lnd_channel(lnd_pair, node_id, active=True)
@@ -81,18 +92,16 @@ def _open_and_pay(
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("channel_type", ["default", "anchors"])
 def test_lnd_force_closes_and_the_sleeping_node_sweeps_to_remote(
-    lnd_pair: LndPair, runtime: Runtime, channel_type: str
+    lnd_pair: LndPair, runtime: Runtime
 ) -> None:
     alice, btcd, rt = lnd_pair.alice, lnd_pair.btcd, runtime.proc
-    anchors = channel_type == "anchors"
-    extra = ("--channel_type=anchors",) if anchors else ()
-    node_id, ch = _open_and_pay(lnd_pair, runtime, 2 if anchors else 0, *extra)
-    # LND picks option_static_remotekey without anchors with a hosted node: to_remote
-    # is P2WPKH to the node's payment basepoint, swept at once; asked for anchors, it is
-    # the CSV 1 script, swept from the next block on.
-    assert ("ANCHORS" in str(ch.get("commitment_type", ""))) is anchors, ch
+    node_id, ch = _open_and_pay(lnd_pair, runtime)
+    # LND opens option_static_remotekey without anchors with a hosted node (the node
+    # does not advertise option_anchors; `--channel_type=anchors` is refused "not
+    # supported"): to_remote is P2WPKH to the node's payment basepoint, swept at once.
+    # (The anchors CSV 1 path is covered by the unit tests.)
+    anchors = "ANCHORS" in str(ch.get("commitment_type", ""))
     feerate = max(int(ch["fee_per_kw"]), 253)  # the sweep pays the commitment's feerate
     rt.admin(f"/v1/nodes/{node_id}/wallet/address", {})  # the node's wallet record
     before = _wallet(rt, node_id)["confirmed_sat"]
