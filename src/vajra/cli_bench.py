@@ -67,6 +67,42 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _register_chain(bs)
     _register_routing(bs)
     _register_channels(bs)
+    _register_enforcement(bs)
+
+
+def _register_enforcement(bs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    pe = bs.add_parser(
+        "enforcement",
+        help="justice store: bytes per revoked state, breach block -> penalty broadcast",
+        description=(
+            "Store --items sealed penalty kits (real signed penalties of revoked "
+            "commitments; --distinct built one by one) in a watcher's store file and "
+            "measure the bytes per revoked state; then parse and connect a block of "
+            "--block-txs transactions holding one revoked commitment, --runs times, "
+            "and time it until the penalty is handed to the broadcaster."
+        ),
+    )
+    pe.add_argument("--items", type=int, default=1_000_000, help="stored kits (revoked states)")
+    pe.add_argument("--distinct", type=int, default=2000, help="kits built and signed one by one")
+    pe.add_argument("--block-txs", type=int, default=3000, help="transactions in the block")
+    pe.add_argument("--runs", type=int, default=20, help="breach blocks timed")
+    _common(pe)
+    pe.set_defaults(func=_enforcement)
+
+
+def _enforcement(args: argparse.Namespace) -> int:
+    from vajra.benchmarks import enforcement
+    from vajra.cli_errors import UsageError, report
+
+    for flag, value in (("--items", args.items), ("--distinct", args.distinct),
+                        ("--block-txs", args.block_txs), ("--runs", args.runs)):  # fmt: skip
+        if value < 1:
+            return report(UsageError(flag, value, "must be at least 1"), args.json)
+    if args.distinct > args.items:
+        return report(UsageError("--distinct", args.distinct, "must not exceed --items"), args.json)
+    start = results.conditions()
+    out = enforcement.run(args.items, args.distinct, args.block_txs, args.runs)
+    return _emit("enforcement", out, args, start)
 
 
 def _register_channels(bs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -5,6 +5,8 @@ running runtime.
     vajra node ID invoice AMOUNT_MSAT --description TEXT [--expiry S]
                                            a BOLT 11 invoice (the node stays asleep)
     vajra node ID payments                 received (and sent) payments and their states
+    vajra node ID close CHANNEL_ID --force  close unilaterally: broadcast the node's latest
+                                           commitment, sweep what is owed (BOLT 5)
     vajra node ID pay BOLT11 --device NAME [--user-present] [--max-fee-msat N]
                                            pay an invoice under the device's authorisation
     vajra node ID close CHANNEL_ID [--no-wait] [--timeout S]
@@ -177,11 +179,14 @@ def cmd_close(args: argparse.Namespace) -> int:
     `shutdown` paying the node wallet's close script, and the fee is negotiated with the
     peer (the funder pays it); this waits until the closing transaction is agreed and
     broadcast (`closing_txid` in the channel list) unless --no-wait. "closed" follows
-    once the chain watcher sees it confirmed."""
+    once the chain watcher sees it confirmed. --force: a unilateral close instead
+    (`_force_close`)."""
     cid = args.channel_id.lower()
     if len(cid) != 64 or any(ch not in "0123456789abcdef" for ch in cid):
         raise CliError("usage", f"CHANNEL_ID must be 64 hex digits (vajra node ID channels), "
                                 f"not {args.channel_id!r}")  # fmt: skip
+    if args.force:
+        return _force_close(args, cid)
     view: dict[str, Any] = dict(_call(args, "close", {"channel_id": cid}, under=""))
     deadline = time.monotonic() + args.timeout
     while not args.no_wait and "closing_txid" not in view:
@@ -196,6 +201,19 @@ def cmd_close(args: argparse.Namespace) -> int:
     else:
         text = f"{cid} {view['state']}: shutdown sent, the fee is being negotiated"
     _print(args, view, text)
+    return 0
+
+
+def _force_close(args: argparse.Namespace, cid: str) -> int:
+    """A unilateral close (decision 0025): the node's latest commitment, signed by its
+    signer, is broadcast; its outputs are swept to the node's wallet as they mature."""
+    out = _call(args, "close", {"channel_id": cid, "force": True}, under="")
+    refused = out.get("onchain_refused")
+    if refused:
+        raise CliError("refused", str(refused), {"error": "refused", "detail": refused,
+                                                 "channel": out})  # fmt: skip
+    onchain = out.get("onchain") or {}
+    _print(args, out, f"{out['channel_id']}  {out['state']}  commitment {onchain.get('txid')}")
     return 0
 
 
@@ -325,20 +343,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c.add_argument("--timeout", type=float, default=120.0,
                    help="seconds to wait for succeeded/failed (exit 1 if neither)")  # fmt: skip
     c = cmd("close", "close a channel cooperatively; the node's share goes to its wallet "
-            "(waits until the closing transaction is broadcast)", cmd_close)  # fmt: skip
+            "(waits until the closing transaction is broadcast); --force: unilateral", cmd_close)  # fmt: skip
     c.epilog = (
         "The peer must be connected to the node (the runtime does not dial out yet: "
         "peer_offline). Other errors: no_wallet (run `vajra node ID address` once), "
         "unknown_channel, channel_not_ready, channel_failed, already_closing. The "
         "channel shows `closing` with its closing_txid, then `closed` with "
         "closing_height once the transaction confirms (vajra node ID channels). A force "
-        "close is not built yet."
+        "close (--force) broadcasts the node's latest commitment instead; BOLT 5 sweeps "
+        "follow to the node's wallet as outputs mature (decision 0025)."
     )
     c.add_argument("channel_id", help="the channel's id (64 hex digits, vajra node ID channels)")
     c.add_argument("--no-wait", action="store_true",
                    help="return once our shutdown is sent, before the fee is agreed")  # fmt: skip
     c.add_argument("--timeout", type=float, default=60.0,
                    help="seconds to wait for the closing transaction (exit 1 after)")  # fmt: skip
+    c.add_argument("--force", action="store_true",
+                   help="unilateral close: broadcast the node's latest commitment (signed by "
+                        "its signer, refused if revoked); no peer needed")  # fmt: skip
     cmd("address", "a fresh receive address of the node (watched before it is shown)",
         cmd_address)  # fmt: skip
     cmd("balance", "confirmed and unconfirmed balance in sat, from the chain watcher",

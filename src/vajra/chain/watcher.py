@@ -33,6 +33,7 @@ from typing import Protocol
 from vajra.chain import effects
 from vajra.chain.db import KIND_OUTPOINT, KIND_SCRIPT, ChainDb
 from vajra.chain.index import CompactIndex, outpoint_key, script_key
+from vajra.chain.justice import JusticeStore
 from vajra.chain.types import (
     Balance,
     BlockRef,
@@ -62,6 +63,8 @@ class Watcher:
         self.db = db
         self.index = CompactIndex()
         self._wake_callbacks: list[Callable[[int, ChainEvent], None]] = []
+        self.justice = JusticeStore(db)
+        self._send_callbacks: list[Callable[[bytes], None]] = []
         self._tip: BlockRef | None = None
         self.blocks_scanned = 0
         self._batching = 0
@@ -235,6 +238,12 @@ class Watcher:
     def on_wake(self, callback: Callable[[int, ChainEvent], None]) -> None:
         self._wake_callbacks.append(callback)
 
+    def on_send(self, callback: Callable[[bytes], None]) -> None:
+        """`callback(raw_tx)` for each penalty transaction a block calls for (`justice.py`),
+        right after the block commits, in the follower's thread: the broadcaster sends it
+        at once (it is already queued in `chain_broadcasts` for resending)."""
+        self._send_callbacks.append(callback)
+
     # -- blocks ------------------------------------------------------------------------------
 
     def connect_block(
@@ -250,11 +259,18 @@ class Watcher:
         if tip is not None and (height != tip.height + 1 or prev_hash != tip.block_hash):
             raise ChainDataError(f"block {height} does not extend the watcher's tip {tip.height}")
         pending = self._pending_broadcasts()
+        txids: list[bytes] = []
         with self.db.tx() as db:
-            seqs = self._scan(db, txs, height, block_hash, pending)
+            seqs = self._scan(db, txs, height, block_hash, pending, txids)
+            # Justice without waking (DESIGN section 12): penalties queued in this block's
+            # transaction, so a crash after it commits cannot lose a breach.
+            penalties = self.justice.on_block(db, txids, height)
             db.execute("INSERT OR REPLACE INTO chain_blocks VALUES (?, ?)", (height, block_hash))
         self._tip = BlockRef(height, block_hash)
         self.blocks_scanned += 1
+        for raw in penalties:
+            for cb in self._send_callbacks:
+                cb(raw)
         return self._deliver(seqs)
 
     def _pending_broadcasts(self) -> set[bytes]:
@@ -269,6 +285,7 @@ class Watcher:
         height: int,
         block_hash: bytes | None,
         pending: set[bytes],
+        txids: list[bytes] | None = None,
     ) -> list[int]:
         """Scan transactions once for every node (height 0: the mempool); return event seqs."""
         index = self.index
@@ -279,8 +296,11 @@ class Watcher:
         # re-read after every hit, since a credited output's outpoint is added (and may
         # merge the index) before a later transaction of the same block spends it.
         bitmap, shift = index.prefilter()
+        keep = txids.append if txids is not None else None
         for tx in txs:
             txid = tx.txid
+            if keep is not None:
+                keep(txid)
             for prevout in tx.prevouts:
                 k = hash(prevout) & mask  # = outpoint_key(prevout)
                 b = k >> shift
@@ -341,6 +361,9 @@ class Watcher:
                     "DELETE FROM chain_utxos WHERE txid = ? AND vout = ? AND node = ?",
                     (op.txid, op.vout, node),
                 )
+                if int(purpose) == int(Purpose.FUNDING):
+                    # The channel's close is deep: its revoked states can never be mined.
+                    self.justice.prune_funding(db, op.serialize(), int(node))
                 if int(purpose) in (int(Purpose.RECEIVE), int(Purpose.CHANGE)):
                     db.execute(
                         "DELETE FROM chain_watch WHERE kind = ? AND data = ? AND node = ?",

@@ -16,6 +16,8 @@ Layout (integers big-endian): one tag byte, then the fields of the dataclass in 
              0x05 SignMutualClose             local script | remote script | fee_sat u64
              0x06 ApprovePayment              authorisation (u16 len) |
                                               confirmation (0x00 | 0x01 u16 len)
+             0x07 SignPenalty                 number u64 | secret 32 | destination script |
+                                              u8 count x feerate_per_kw u32
     result   0x81 CounterpartySigned          sig 64 | sigs
              0x82 HolderValidated             -
              0x83 HolderRevoked               secret 32 | point 33
@@ -23,8 +25,10 @@ Layout (integers big-endian): one tag byte, then the fields of the dataclass in 
              0x85 MutualCloseSigned           sig 64
              0x86 PaymentApproved             payment_hash 32 | cap_msat u64 |
                                               reason (u8 len, ASCII)
+             0x87 PenaltySigned               txid 32 | u8 count x tx (u16 len)
              0xFF SignerRefused               reason (u8 len, ASCII) | detail (u16 len, UTF-8)
     keys     0x90 LocalKeys                   basepoints | point 33
+    on chain 0x10-0x12 / 0xB0-0xB2: `vajra.channel.signer_codec_onchain`
 
     spec       feerate_per_kw u32 | balance_msat 2 x u64 | u16 count x htlc
     htlc       offerer u8 (0/1) | id u64 | amount_msat u64 | payment_hash 32 | cltv u32,
@@ -50,6 +54,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from vajra.bitcoin.tx import OutPoint
+from vajra.channel import signer_codec_onchain as onchain
 from vajra.channel import signer_io as io
 from vajra.channel.establish_io import LocalKeys
 from vajra.channel.keys import Basepoints
@@ -67,12 +72,14 @@ TAG_REVOKE_HOLDER = 0x03
 TAG_SETUP = 0x04
 TAG_MUTUAL_CLOSE = 0x05
 TAG_APPROVE_PAYMENT = 0x06
+TAG_SIGN_PENALTY = 0x07
 TAG_COUNTERPARTY_SIGNED = 0x81
 TAG_HOLDER_VALIDATED = 0x82
 TAG_HOLDER_REVOKED = 0x83
 TAG_SET_UP = 0x84
 TAG_MUTUAL_CLOSE_SIGNED = 0x85
 TAG_PAYMENT_APPROVED = 0x86
+TAG_PENALTY_SIGNED = 0x87
 TAG_REFUSED = 0xFF
 TAG_LOCAL_KEYS = 0x90
 
@@ -211,6 +218,19 @@ def encode_request(r: io.SignerRequest) -> bytes:
     if isinstance(r, io.ApprovePayment):
         conf = b"\x00" if r.confirmation is None else b"\x01" + _var(r.confirmation)
         return bytes([TAG_APPROVE_PAYMENT]) + _var(r.authorisation) + conf
+    if isinstance(r, io.SignHolderCommitment | io.SignSweep | io.SignHtlcTransaction):
+        return onchain.encode_request(r)
+    if isinstance(r, io.SignPenalty):
+        return b"".join(
+            (
+                bytes([TAG_SIGN_PENALTY]),
+                _u(r.number, 8),
+                _fixed(r.per_commitment_secret, 32, "secret"),
+                _var(r.destination),
+                _u(len(r.feerates_per_kw), 1),
+                *(_u(f, 4) for f in r.feerates_per_kw),
+            )
+        )
     raise TypeError(f"not a signer request: {type(r).__name__}")
 
 
@@ -243,11 +263,22 @@ def encode_result(r: io.SignerResult) -> bytes:
             + _u(len(reason), 1)
             + reason
         )
+    if isinstance(r, io.PenaltySigned):
+        return b"".join(
+            (
+                bytes([TAG_PENALTY_SIGNED]),
+                _fixed(r.revoked_txid, 32, "txid"),
+                _u(len(r.transactions), 1),
+                *(_var(t) for t in r.transactions),
+            )
+        )
     if isinstance(r, io.SignerRefused):
         reason = r.reason.encode("ascii", "replace")[:255]
         # Cut on a character boundary: the reader refuses broken UTF-8.
         detail = r.detail.encode("utf-8", "replace")[:1000].decode(errors="ignore").encode()
         return bytes([TAG_REFUSED, len(reason)]) + reason + _var(detail)
+    if isinstance(r, io.HolderCommitmentSigned | io.SweepSigned | io.HtlcTransactionSigned):
+        return onchain.encode_result(r)
     raise TypeError(f"not a signer result: {type(r).__name__}")
 
 
@@ -358,6 +389,11 @@ def _read_request(r: Reader) -> io.SignerRequest:
         return io.SignMutualClose(r.var(), r.var(), r.u(8))
     if tag == TAG_APPROVE_PAYMENT:
         return io.ApprovePayment(r.var(), r.var() if r.flag() else None)
+    if tag in onchain.REQUEST_TAGS:
+        return onchain.read_request(tag, r)
+    if tag == TAG_SIGN_PENALTY:
+        number, secret, destination = r.u(8), r.take(32), r.var()
+        return io.SignPenalty(number, secret, destination, tuple(r.u(4) for _ in range(r.u(1))))
     raise DecodeError(f"unknown signer request tag 0x{tag:02x}")
 
 
@@ -379,6 +415,9 @@ def _read_result(r: Reader) -> io.SignerResult:
         if not reason.isascii():
             raise DecodeError("approval reason is not ASCII")
         return io.PaymentApproved(payment_hash, cap, reason.decode())
+    if tag == TAG_PENALTY_SIGNED:
+        txid = r.take(32)
+        return io.PenaltySigned(txid, tuple(r.var() for _ in range(r.u(1))))
     if tag == TAG_REFUSED:
         reason = r.take(r.u(1))
         detail = r.var()
@@ -388,6 +427,8 @@ def _read_result(r: Reader) -> io.SignerResult:
             return io.SignerRefused(reason.decode(), detail.decode())
         except UnicodeDecodeError:
             raise DecodeError("refusal detail is not UTF-8") from None
+    if tag in onchain.RESULT_TAGS:
+        return onchain.read_result(tag, r)
     raise DecodeError(f"unknown signer result tag 0x{tag:02x}")
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vajra.bitcoin.tx import Tx
-from vajra.channel.spec import Change, ChannelParams, CommitSpec
+from vajra.bitcoin.tx import OutPoint, Tx
+from vajra.channel.spec import Change, ChannelParams, CommitSpec, Side
 from vajra.errors import VajraError
 
 
@@ -85,6 +85,79 @@ class ApprovePayment:
     confirmation: bytes | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SignHolderCommitment:
+    """Our commitment `number`, fully signed, for broadcast (a unilateral close, BOLT 5).
+    Signed only if it is the latest validated (`policy-commitment-holder-not-latest`)
+    and not revoked (`policy-commitment-holder-not-revoked`: broadcasting a revoked
+    commitment hands the peer every satoshi); once signed, the signer refuses to revoke
+    it (`policy-revoke-after-broadcast`). Sent by the node, never by the channel core."""
+
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
+class SweepClaim:
+    """One output of a commitment on chain the node claims (`vajra.onchain.claims`):
+    the signer rebuilds the commitment `(owner, number)` from its own copy and checks
+    the output at `outpoint` is a `kind` claim worth `value_sat` before it signs.
+    `preimage` for an `htlc_preimage` claim. For `second_stage` (the output of our HTLC
+    transaction, whose txid the signer cannot rebuild) only the script is derived."""
+
+    owner: Side
+    number: int
+    outpoint: OutPoint
+    value_sat: int
+    kind: str
+    preimage: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignSweep:
+    """Spend `claims` in one transaction to `destination` at `feerate_per_kw` (BOLT 3
+    weight rules). The signer signs only to the node's own wallet
+    (`policy-sweep-destination-allowlisted`), only claims it recognises
+    (`policy-sweep-unknown-commitment`, `policy-sweep-input-mismatch`,
+    `policy-sweep-kind`, `policy-sweep-preimage`) and only with a fee at most half of
+    what is swept (`policy-sweep-fee`)."""
+
+    claims: tuple[SweepClaim, ...]
+    destination: bytes
+    feerate_per_kw: int
+
+
+@dataclass(frozen=True, slots=True)
+class SignHtlcTransaction:
+    """Our HTLC-timeout (an HTLC we offered) or HTLC-success (one we received, with its
+    `preimage`) transaction for the HTLC output at `outpoint` of our commitment
+    `number`, on chain (BOLT 5 "HTLC Output Handling: Local Commitment"): the peer's
+    stored signature and ours. Refused for a commitment not signed for broadcast
+    (`policy-htlc-commitment`), an outpoint that is not one of its HTLC outputs
+    (`policy-htlc-output`), a wrong preimage (`policy-htlc-preimage`), and under anchors
+    (`policy-htlc-anchors-fee`: the zero-fee transaction needs a fee input; not built)."""
+
+    number: int
+    outpoint: OutPoint
+    preimage: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignPenalty:
+    """Sign penalty transactions for the peer's revoked commitment `number` (BOLT 5
+    "Revoked Transaction Close Handling"): its `to_local` and every HTLC output by the
+    revocation path, to `destination` (the node's own wallet, else refused
+    `policy-penalty-destination-allowlisted`), one transaction per feerate in
+    `feerates_per_kw` (sat/kw, ascending: headroom, then high). `per_commitment_secret`
+    is the one the peer released for `number` (checked against the signer's copy of the
+    commitment's point). The answer is `PenaltySigned`; the runtime seals it into the
+    watcher's justice store (DESIGN.md section 12, "Justice without waking")."""
+
+    number: int
+    per_commitment_secret: bytes
+    destination: bytes
+    feerates_per_kw: tuple[int, ...]
+
+
 SignerRequest = (
     SignCounterpartyCommitment
     | ValidateHolderCommitment
@@ -92,6 +165,10 @@ SignerRequest = (
     | SetupChannel
     | SignMutualClose
     | ApprovePayment
+    | SignHolderCommitment
+    | SignSweep
+    | SignHtlcTransaction
+    | SignPenalty
 )
 
 
@@ -144,6 +221,38 @@ class PaymentApproved:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class HolderCommitmentSigned:
+    """Our commitment, fully signed (funding witness in place): broadcast it."""
+
+    tx: Tx
+
+
+@dataclass(frozen=True, slots=True)
+class SweepSigned:
+    """The sweep, fully signed; `fee_sat` is what it pays."""
+
+    tx: Tx
+    fee_sat: int
+
+
+@dataclass(frozen=True, slots=True)
+class HtlcTransactionSigned:
+    """Our HTLC-timeout/success transaction, fully signed: broadcast it (at its
+    nLockTime for a timeout)."""
+
+    tx: Tx
+
+
+@dataclass(frozen=True, slots=True)
+class PenaltySigned:
+    """The signed penalty transactions (raw, one per requested feerate, in order) for
+    the revoked commitment whose txid is `revoked_txid` (internal byte order)."""
+
+    revoked_txid: bytes
+    transactions: tuple[bytes, ...]
+
+
 SignerResult = (
     CounterpartySigned
     | HolderValidated
@@ -151,6 +260,10 @@ SignerResult = (
     | ChannelSetUp
     | MutualCloseSigned
     | PaymentApproved
+    | HolderCommitmentSigned
+    | SweepSigned
+    | HtlcTransactionSigned
+    | PenaltySigned
     | SignerRefused
 )
 

@@ -51,9 +51,11 @@ from vajra.errors import DecodeError, VajraError
 from vajra.node.closing import check_close_out, close_command, funding_spent, wants_close_script
 from vajra.node.config import MAX_CHANNELS, MAX_PENDING_PER_PEER, NodeConfig
 from vajra.node.effects import Broadcast, Effect, SendTo, WakeAt, Watch
+from vajra.node.enforce import Enforcer
 from vajra.node.funder_book import FunderBook
 from vajra.node.funding import OpenRequest
 from vajra.node.requests import ChannelSignerCall, CloseScript, NewChannelKeys, NodeRequest
+from vajra.onchain.resolution import Resolution
 from vajra.wire import (
     ChannelReestablish,
     ErrorMessage,
@@ -98,6 +100,15 @@ class ChannelEntry:
     then whatever the watcher saw spend it (internal byte order; b"": none yet)."""
     closing_height: int = 0
     """Height of the block holding that spend (0: not confirmed)."""
+    resolution: Resolution | None = None
+    """Once the funding output is spent: what the node claims on chain (`vajra.node.
+    enforce`, BOLT 5)."""
+    sweep_script: bytes | None = None
+    """The wallet script the sweeps pay (the `CloseScript` answer)."""
+    refused: str = ""
+    """The signer's last refusal of a force close or a sweep ("" once one succeeds)."""
+    force_reason: str = ""
+    """Why the node force-closed the channel ("" if it did not)."""
 
     @property
     def params(self) -> ChannelParams | None:
@@ -108,9 +119,15 @@ class ChannelEntry:
     @property
     def phase(self) -> str:
         """opening | awaiting_depth | ready | closing | closed | failed (what `vajra node
-        ID channels` shows). closed: the funding output's spend is confirmed."""
+        ID channels` shows). closing_onchain: the funding output was spent by a
+        commitment and the node still has outputs to claim (BOLT 5); closed: the funding
+        output's spend is confirmed and nothing is left to claim."""
+        if self.resolution is not None and self.resolution.claims_open():
+            return "closing_onchain"
         if self.closing_height:
             return "closed"
+        if self.resolution is not None:
+            return "closing"  # spent by a transaction that owes us nothing: not yet deep
         if self.failed:
             return "failed"
         if self.chan is not None:
@@ -144,6 +161,10 @@ class ChannelEntry:
         if self.closing_txid:
             out["closing_txid"] = self.closing_txid[::-1].hex()
             out["closing_height"] = self.closing_height
+        if self.resolution is not None:
+            out["onchain"] = self.resolution.summary()
+        if self.refused:
+            out["onchain_refused"] = self.refused
         if self.chan is not None:
             spec = self.chan.ledger.local_commit.spec
             out["local_balance_msat"] = spec.balance_msat[Side.LOCAL]
@@ -163,10 +184,18 @@ def encode_entry(key: bytes, e: ChannelEntry) -> dict[str, object]:
         kind, blob = "E", persist.encode_establishment(e.est)
     else:
         raise persist.NotAtRest("channel entry", "awaiting_keys")
-    return {"id": key.hex(), "peer": e.peer.hex(), "index": e.channel_index, "kind": kind,
-            "core": blob.hex(), "height": e.funding_height, "failed": e.failed,
-            "committed": e.committed, "closing_txid": e.closing_txid.hex(),
-            "closing_height": e.closing_height}  # fmt: skip
+    out: dict[str, object] = {
+        "id": key.hex(), "peer": e.peer.hex(), "index": e.channel_index, "kind": kind,
+        "core": blob.hex(), "height": e.funding_height, "failed": e.failed,
+        "committed": e.committed, "closing_txid": e.closing_txid.hex(),
+        "closing_height": e.closing_height,
+    }  # fmt: skip
+    if e.resolution is not None:
+        out["resolution"] = e.resolution.to_json()
+        out["sweep_to"] = None if e.sweep_script is None else e.sweep_script.hex()
+    if e.refused or e.force_reason:
+        out["refused"], out["force"] = e.refused, e.force_reason
+    return out
 
 
 def decode_entry(obj: object) -> tuple[bytes, ChannelEntry]:
@@ -187,6 +216,11 @@ def decode_entry(obj: object) -> tuple[bytes, ChannelEntry]:
         # Absent in states written before the node followed its closes (decision 0029).
         e.closing_txid = bytes.fromhex(str(obj.get("closing_txid", "")))
         e.closing_height = int(obj.get("closing_height", 0))
+        if obj.get("resolution") is not None:
+            e.resolution = Resolution.from_json(obj["resolution"])
+            to = obj.get("sweep_to")
+            e.sweep_script = None if to is None else bytes.fromhex(str(to))
+        e.refused, e.force_reason = str(obj.get("refused", "")), str(obj.get("force", ""))
         return bytes.fromhex(str(obj["id"])), e
     except (KeyError, ValueError, TypeError) as err:
         raise DecodeError(f"channel entry: {err}") from None
@@ -202,8 +236,8 @@ class ChannelBook(FunderBook):
     """Routes inputs to a node's channels (see the module docstring; the funder's
     methods: `vajra.node.funder_book`)."""
 
-    __slots__ = ("_close_asked", "_watched", "channels", "config", "effects", "refusals",
-                 "requests")  # fmt: skip
+    __slots__ = ("_close_asked", "_watched", "channels", "config", "effects", "enforcer",
+                 "refusals", "requests")  # fmt: skip
 
     def __init__(self, channels: dict[bytes, ChannelEntry], config: NodeConfig) -> None:
         self.channels = channels
@@ -216,6 +250,8 @@ class ChannelBook(FunderBook):
         self._close_asked: set[bytes] = set()
         """Channels whose `CloseScript` is outstanding (not persisted: asked again at the
         next input of a channel still owing its shutdown)."""
+        self.enforcer = Enforcer(self)
+        """On-chain enforcement: force closes and BOLT 5 sweeps (`vajra.node.enforce`)."""
 
     # -- peer input ---------------------------------------------------------------------
 
@@ -353,6 +389,8 @@ class ChannelBook(FunderBook):
         """The runtime's answer to `CloseScript`: our `shutdown` pays `script` (None: no
         wallet record yet; asked again at the channel's next input)."""
         self._close_asked.discard(channel_id)
+        if self.enforcer.script_known(channel_id, script):
+            return
         e = self.channels.get(channel_id)
         if script is None or e is None or e.chan is None or not wants_close_script(e.chan):
             return
@@ -378,7 +416,9 @@ class ChannelBook(FunderBook):
     def chain_events(
         self, tip: BlockRef | None, events: tuple[ChainEvent, ...], now: float
     ) -> None:
-        """Funding outputs confirmed (or undone by a reorg), then depth checks."""
+        """Funding outputs confirmed (or undone by a reorg), then depth checks; funding
+        spends and the claims that follow go to the enforcer."""
+        self.enforcer.chain_events(events)
         for ev in events:
             if ev.purpose is not Purpose.FUNDING:
                 continue

@@ -36,11 +36,19 @@ from dataclasses import dataclass, field
 
 from vajra.bitcoin.tx import OutPoint
 from vajra.channel.establish_io import LocalKeys
-from vajra.channel.signer_io import ApprovePayment, SignerResult
+from vajra.channel.signer_io import (
+    ApprovePayment,
+    SignerRefused,
+    SignerResult,
+    SignHolderCommitment,
+    SignHtlcTransaction,
+    SignSweep,
+)
 from vajra.errors import DecodeError
 from vajra.node.channels import ChannelBook, ChannelEntry, decode_entry, encode_entry
 from vajra.node.config import NodeConfig
 from vajra.node.effects import Effect, Wake, WakeAt
+from vajra.node.enforce import known_preimages
 from vajra.node.funding import OpenRequest
 from vajra.node.invoices import ReceiveKeys, decode_record
 from vajra.node.payer import Payer
@@ -81,6 +89,8 @@ class NodeState:
     """Received payments, oldest first (`vajra.node.received`)."""
     payments: dict[bytes, Payment] = field(default_factory=dict)
     """Outgoing payments by payment hash (`vajra.node.payments`, decision 0023)."""
+    enforce_at: int = 0
+    """The height on-chain enforcement last asked to be woken at (0: none)."""
 
     def encode(self) -> bytes:
         """JSON; each channel's core as `vajra.channel.persist` bytes (hex). Raises
@@ -101,6 +111,7 @@ class NodeState:
                 "receive": self.receive.to_json(),
                 "received": [p.to_json() for p in self.received],
                 "payments": [p.to_json() for p in self.payments.values()],
+                "enforce_at": self.enforce_at,
             },
             separators=(",", ":"),
             sort_keys=True,
@@ -125,6 +136,7 @@ class NodeState:
                     p.payment_hash: p
                     for p in (Payment.from_json(dict(o)) for o in obj.get("payments", []))
                 },
+                enforce_at=int(obj.get("enforce_at", 0)),
             )
         except (ValueError, KeyError, TypeError, AttributeError, AssertionError) as e:
             raise DecodeError(f"bad node state: {e}") from None
@@ -252,14 +264,28 @@ class Node:
     def take_effects(self) -> list[Effect]:
         """The effects collected since the last call, in order (the runtime drains them
         after every input): send, watch, wake at. The node's one `WakeAt` combines the
-        channels' funding depth and the receive path's MPP timeout."""
+        channels' funding depth, the receive path's MPP timeout and on-chain enforcement's
+        next height (a claim maturing, an offered HTLC's deadline: `vajra.node.enforce`)."""
         out, self.book.effects = self.book.effects, []
         rs = self.state.receive
         deadline = self.receiver.next_deadline() or 0
+        # on-chain enforcement: a claim maturing or an offered HTLC's deadline (BOLT 2)
+        enforce_at = self.book.enforcer.next_height(self.state.tip_height, self._preimages())
+        enforce_at = enforce_at or 0
+        moved = enforce_at != self.state.enforce_at
         asked = [e for e in out if isinstance(e, WakeAt)]
-        if asked or deadline != rs.deadline or (self._rearm and deadline):
+        if asked or deadline != rs.deadline or moved or (self._rearm and (deadline or enforce_at)):
             self._rearm = False
-            height = asked[-1].height if asked else self.book.depth_deadline()
+            heights = [w.height for w in asked if w.height is not None]
+            depth = self.book.depth_deadline()
+            if not heights and depth is not None:
+                heights.append(depth)
+            if enforce_at:
+                heights.append(enforce_at)
+            height = min(heights) if heights else None
+            if moved:
+                self.state.enforce_at = enforce_at
+                self.dirty = True
             timer = WakeAt(height=height, unix_time=deadline or None)
             rest = [e for e in out if not isinstance(e, WakeAt)]
             at = next((i for i, e in enumerate(out) if isinstance(e, WakeAt)), len(rest))
@@ -269,7 +295,19 @@ class Node:
                 self.dirty = True
         return out
 
+    def force_close(self, channel_id: bytes, why: str = "requested") -> bool:
+        """Close `channel_id` unilaterally (BOLT 5): the signer is asked for our latest
+        commitment (`next_request`), which is broadcast with its answer. False if the
+        channel is unknown, not open, or already closing on chain."""
+        started = self.book.enforcer.force_close(channel_id, why)
+        self.dirty = self.dirty or started
+        return started
+
+    def _preimages(self) -> dict[bytes, bytes]:
+        return known_preimages(self.state.payments, list(self.state.received))
+
     def _receive(self, now: int) -> None:
+        self.book.enforcer.run(self.state.tip_height, self._preimages())
         r = self.receiver
         r.changed = False
         for h in r.run(self.state.tip_height, now):
@@ -295,6 +333,7 @@ class Node:
         (None: the node has no wallet record yet; the channel asks again at its next
         input)."""
         self.book.close_script(channel_id, script, now)
+        self.book.enforcer.run(self.state.tip_height, self._preimages())  # sweeps waiting
         self.dirty = True
 
     def close_channel(self, channel_id: bytes, script: bytes, now: int) -> dict[str, object]:
@@ -322,6 +361,8 @@ class Node:
     def signer_answer(self, req: ChannelSignerCall, result: SignerResult, now: int) -> None:
         if isinstance(req.request, ApprovePayment):
             self.payer.approval(req.request, result, now)
+        elif isinstance(req.request, SignHolderCommitment | SignSweep | SignHtlcTransaction):
+            self.book.enforcer.answer(req, result)
         else:
             self.book.signer_answer(req, result, now)
         self.payer.after_input(now)
@@ -338,6 +379,10 @@ class Node:
             return
         if isinstance(req, ChannelSignerCall) and isinstance(req.request, ApprovePayment):
             self.payer.unavailable(req.request, reason, now)
+        elif isinstance(req, ChannelSignerCall) and isinstance(
+            req.request, SignHolderCommitment | SignSweep | SignHtlcTransaction
+        ):
+            self.book.enforcer.answer(req, SignerRefused("signer-unavailable", reason))
         else:
             self.book.request_failed(req, reason)
         self.dirty = True

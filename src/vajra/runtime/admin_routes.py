@@ -16,6 +16,7 @@ code is the one exception, shown to the operator who asked for it and never logg
 | GET | /v1/nodes/{id}/channels | | {node_id, channels: [summary...]} (the non-secret summary the node's worker writes after each change: no wake, no state key) |
 | POST | /v1/nodes/{id}/invoice | {amount_msat (null: any), description, expiry_s?} | {bolt11, payment_hash, amount_msat, expires_at, ...} (issued without waking the node: `runtime/invoice_service.py`, decision 0022) |
 | GET | /v1/nodes/{id}/payments | | {node_id, payments: [{direction, payment_hash, amount_msat, fee_msat, state, reason, preimage (succeeded only), created_at, settled_at}...]} (sent and received; the list the node's worker writes after each change: no wake; decisions 0022, 0023) |
+| POST | /v1/nodes/{id}/close | {channel_id (hex), force: true} | the channel's summary once the node broadcast its commitment (state closing_onchain, onchain: txid and claims; a signer refusal in onchain_refused); codes unknown_channel 404, channel_not_open 409, unsupported 400 (decision 0025) |
 | POST | /v1/nodes/{id}/pay | {bolt11, authorisation (hex), confirmation? (hex)} | the payment's view {payment_hash, state, ...} once the node started it (the worker owning the node wakes it; decision 0023); its final state: poll /payments |
 | POST | /v1/nodes/{id}/close | {channel_id (hex)} | the channel's summary (state closing) once our `shutdown` is sent (node call "close", decision 0029); errors: `no_wallet`, `unknown_channel` 404, `channel_not_ready`, `channel_failed`, `already_closing`, `peer_offline` 409; the agreed closing tx and `closed`: poll /channels |
 | | /v1/nodes/{id}/wallet/... | | the node wallets: see `runtime/wallet_http.py` |
@@ -171,7 +172,8 @@ async def _node_payments(sup: Supervisor, request: web.Request) -> object:
 
 _CALL_STATUS = {"unknown_node": 404, "node_not_loaded": 503, "no_chain_tip": 503,
                 "wake_failed": 503, "unavailable": 503, "duplicate_payment": 409,
-                "unknown_method": 404, "result_too_large": 500}  # fmt: skip
+                "unknown_method": 404, "result_too_large": 500, "unknown_channel": 404,
+                "channel_not_open": 409}  # fmt: skip
 """HTTP status of a node call's error code; any other code is the client's (400)."""
 
 

@@ -69,6 +69,19 @@ class ChainService:
         """Called on the event loop after a step that moved the watcher's tip."""
         self._woken: list[tuple[int, ChainEvent]] = []
         self.watcher.on_wake(self._wake)
+        self.watcher.on_send(self._send_penalty)
+        self.penalties_sent = 0
+
+    def _send_penalty(self, raw_tx: bytes) -> None:
+        # The follower's thread, right after the block holding a breach committed: send
+        # the pre-signed penalty now (no node wake, no signer); it is already queued, so
+        # a refusal or an away source only delays it to the next tick.
+        self.penalties_sent += 1
+        try:
+            txid = self.broadcaster.submit(raw_tx, time.time())
+            log.warning("event=justice_broadcast txid=%s", display_hex(txid))
+        except ChainError as e:
+            log.warning("event=justice_broadcast_refused error=%r", str(e))
 
     def _wake(self, node_index: int, event: ChainEvent) -> None:
         # The follower's thread: kept for the loop (list.append is atomic).

@@ -4,8 +4,8 @@ close CHANNEL_ID`, `POST /v1/nodes/ID/close`; decision 0029).
 Runs in the worker owning the node, through the generic node-call mechanism (the
 supervisor's `call(node_id, "close", body)` wakes the node if needed):
 
-1. body `{"channel_id": 64 hex}`; `{"force": true}` is refused `not_supported` (a
-   unilateral close belongs to the enforcement work, issue 11);
+1. body `{"channel_id": 64 hex}` (`node_calls` sends `{"force": true}` to the unilateral
+   close instead, `runtime/node_close.py`, decision 0025);
 2. the node wallet's close script (`NodeHost.close_script`: BIP 84 change at
    `CLOSE_CHANGE_INDEX`, inside the signer's allow-list); none: `no_wallet`;
 3. under the node's lock: the channel checks (`vajra.node.closing.check_close_out`),
@@ -20,7 +20,7 @@ supervisor's `call(node_id, "close", body)` wakes the node if needed):
    channel summary).
 
 Answers the channel's summary (`ChannelEntry.summary()`: `state` "closing"). Errors are
-`CloseRefused` with a stable `code` (`node_calls` answers them as `NodeCallError`s): bad_request, not_supported, no_wallet,
+`CloseRefused` with a stable `code` (`node_calls` answers them as `NodeCallError`s): bad_request, no_wallet,
 unknown_channel, channel_not_ready, channel_failed, already_closing, peer_offline.
 """
 
@@ -33,7 +33,7 @@ from vajra.node.closing import CloseRefused, check_close_out
 from vajra.runtime.node_host import NodeHost
 
 CLOSE_ERRORS = {
-    "bad_request": 400, "not_supported": 400, "no_wallet": 409, "unknown_channel": 404,
+    "bad_request": 400, "no_wallet": 409, "unknown_channel": 404,
     "channel_not_ready": 409, "channel_failed": 409, "already_closing": 409,
     "peer_offline": 409,
 }  # fmt: skip
@@ -57,8 +57,6 @@ async def close(
 ) -> dict[str, Any]:
     """The "close" node call (see the module docstring). Raises `CloseRefused`."""
     cid = channel_id_of(body)
-    if body.get("force"):
-        raise CloseRefused("not_supported", "force close is not built yet (issue 11)")
     script = await host.close_script(node_id)
     if script is None:
         raise CloseRefused("no_wallet", "the node has no wallet yet (vajra node ID address)")

@@ -37,6 +37,7 @@ from vajra.runtime.control_proto import (
     CallPush,
     ControlDecodeError,
     Done,
+    JusticeBlob,
     Request,
     WakePush,
     decode_response,
@@ -139,7 +140,9 @@ class ControlClient:
         if err is not None:
             raise ServiceError(*err)
 
-    def _request(self, node_id: bytes, body: Watch | WakeAt | int | BroadcastTx) -> Request:
+    def _request(
+        self, node_id: bytes, body: Watch | WakeAt | int | BroadcastTx | JusticeBlob
+    ) -> Request:
         self._next += 1
         return Request(self._next, self._index(node_id), body)
 
@@ -159,6 +162,16 @@ class ControlClient:
     async def broadcast(self, node_id: bytes, raw_tx: bytes) -> None:
         try:
             req = self._request(node_id, BroadcastTx(raw_tx))
+            req.encode()
+        except ValueError as e:
+            raise ServiceError("bad_request", str(e)) from None
+        await self._call(req)
+
+    async def store_justice(
+        self, node_id: bytes, channel_index: int, hint: bytes, funding: bytes, blob: bytes
+    ) -> None:
+        try:
+            req = self._request(node_id, JusticeBlob(channel_index, hint, funding, blob))
             req.encode()
         except ValueError as e:
             raise ServiceError("bad_request", str(e)) from None

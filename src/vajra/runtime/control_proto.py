@@ -14,6 +14,9 @@ the first byte says which (big-endian fields):
                op ACK    upto_seq u64
                op BROADCAST raw_tx (serialized with witnesses, up to 10,000 bytes)
                op UNWATCH as WATCH: stop watching it (`Watch.drop`, decision 0029)
+               op JUSTICE channel_index u32 | hint 16 | funding outpoint 36 | blob (a
+                         sealed penalty kit, up to 10,000 bytes; `chain.justice_kit`,
+                         decision 0026)
       DONE     4 | push_id u64 | node_index u32 | ok u8     (a pushed wake finished)
       RESULT   6 | id u64 | ok u8 | JSON (ok: the call's answer; else {code, detail})
     supervisor -> worker
@@ -45,12 +48,13 @@ REQUEST, RESPONSE, WAKE, DONE, CALL, RESULT = 1, 2, 3, 4, 5, 6
 OP_WATCH, OP_TIMER, OP_ACK = 1, 2, 3
 OP_BROADCAST = 4
 OP_UNWATCH = 5
+OP_JUSTICE = 6
 KIND_SCRIPT, KIND_OUTPOINT = 1, 2
 REASONS = {1: "chain", 2: "timer"}
 REASON_CODES = {v: k for k, v in REASONS.items()}
 MAX_SCRIPT = 10_000
 """Consensus limit on a script's size (MAX_SCRIPT_SIZE): no watchable output is longer."""
-MAX_PACKET = 16 + MAX_SCRIPT + 64
+MAX_PACKET = 16 + MAX_SCRIPT + 64  # JUSTICE: 56 bytes of header fit in the 64
 
 _REQ = struct.Struct(">BQBI")
 _RESP = struct.Struct(">BQB")
@@ -75,11 +79,27 @@ class BroadcastTx:
 
 
 @dataclass(frozen=True, slots=True)
+class JusticeBlob:
+    """The body of an OP_JUSTICE request: a sealed penalty kit of the node's channel."""
+
+    channel_index: int
+    hint: bytes
+    funding: bytes
+    """The channel's funding outpoint, 36-byte wire form (the kits go once it is spent
+    deep)."""
+    blob: bytes
+
+
+_JUSTICE = struct.Struct(">I16s36s")
+
+
+@dataclass(frozen=True, slots=True)
 class Request:
     id: int
     node_index: int
-    body: Watch | WakeAt | int | BroadcastTx
-    """A `Watch`, a `WakeAt`, the `upto_seq` of an ACK or a `BroadcastTx`."""
+    body: Watch | WakeAt | int | BroadcastTx | JusticeBlob
+    """A `Watch`, a `WakeAt`, the `upto_seq` of an ACK, a `BroadcastTx` or a
+    `JusticeBlob`."""
 
     def encode(self) -> bytes:
         b = self.body
@@ -101,6 +121,11 @@ class Request:
             if not 0 < len(b.raw_tx) <= MAX_SCRIPT:
                 raise ValueError("a broadcast carries 1 to 10,000 bytes")
             body, op = b.raw_tx, OP_BROADCAST
+        elif isinstance(b, JusticeBlob):
+            if len(b.hint) != 16 or len(b.funding) != 36 or not 0 < len(b.blob) <= MAX_SCRIPT:
+                raise ValueError("a justice kit is a 16-byte hint, an outpoint, 1-10,000 bytes")
+            body = _JUSTICE.pack(b.channel_index, b.hint, b.funding) + b.blob
+            op = OP_JUSTICE
         else:
             body, op = _ACK.pack(b), OP_ACK
         return _REQ.pack(REQUEST, self.id, op, self.node_index) + body
@@ -128,6 +153,11 @@ class Request:
             if not 0 < len(body) <= MAX_SCRIPT:
                 raise ControlDecodeError("bad broadcast body")
             return cls(rid, index, BroadcastTx(body))
+        if op == OP_JUSTICE:
+            if not _JUSTICE.size < len(body) <= _JUSTICE.size + MAX_SCRIPT:
+                raise ControlDecodeError("bad justice body")
+            channel, hint, funding = _JUSTICE.unpack_from(body)
+            return cls(rid, index, JusticeBlob(channel, hint, funding, body[_JUSTICE.size :]))
         raise ControlDecodeError(f"unknown op {op}")
 
 

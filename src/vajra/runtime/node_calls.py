@@ -85,14 +85,19 @@ async def _pay(host: NodeHost, node_id: bytes, body: dict[str, Any], height: int
 async def _close(
     host: NodeHost, node_id: bytes, body: dict[str, Any], height: int
 ) -> dict[str, Any]:
-    """Method "close" (decision 0029, `runtime/close_call.py`): body {channel_id (hex)};
-    answer: the channel's summary once our `shutdown` is out (state "closing"). Codes:
-    `close_call.CLOSE_ERRORS`."""
+    """Method "close": body {channel_id (hex), force?}. Cooperative (decision 0029,
+    `runtime/close_call.py`): the channel's summary once our `shutdown` is out (state
+    "closing"), codes `close_call.CLOSE_ERRORS`. With `force: true` a unilateral close
+    (decision 0025, `runtime/node_close.py`)."""
+    if body.get("force") is True:
+        return await force_close_call(host, node_id, body, height)
     try:
         return await close_call.close(host, node_id, body, height)
     except CloseRefused as e:
         raise NodeCallError(e.code, e.detail) from None
 
+
+from vajra.runtime.node_close import force_close_call  # noqa: E402  (it imports our helpers)
 
 CALLS: dict[str, NodeCall] = {"pay": _pay, "close": _close}
 """Every node call by method name; a new command adds its handler here."""

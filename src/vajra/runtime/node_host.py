@@ -61,6 +61,7 @@ from vajra.node.effects import Broadcast, Effect, SendTo, Wake, WakeAt, Watch
 from vajra.node.invoices import ReceiveKeys, invoice_key
 from vajra.node.requests import CLOSE_CHANGE_INDEX
 from vajra.runtime.effect_retry import EffectRetries
+from vajra.runtime.justice_arm import arm_justice
 from vajra.runtime.node_requests import ChannelSignerLost, answer_requests
 from vajra.runtime.node_services import NodeServices, ServiceError
 from vajra.runtime.payment_routing import PAYMENTS_KEY, PaymentRouting
@@ -115,7 +116,9 @@ class HostConfig:
 
 
 class _Awake:
-    __slots__ = ("caught_up", "lease", "node", "paid", "sleep_at", "summary", "version")
+    __slots__ = (
+        "armed", "caught_up", "lease", "node", "paid", "sleep_at", "summary", "version",
+    )  # fmt: skip
 
     def __init__(self, node: Node, lease: Lease, version: int, sleep_at: float) -> None:
         self.node = node
@@ -128,6 +131,8 @@ class _Awake:
         """True once this wake handed the node its pending chain events."""
         self.paid: tuple[int, bytes] | None = None
         """(version, blob) of the written payments summary, once read or written."""
+        self.armed: dict[int, int] = {}
+        """Channel index -> the counterparty revocation its penalty is stored for."""
 
 
 class NodeHost:
@@ -366,6 +371,13 @@ class NodeHost:
             await self._run(self._release, awake.lease)
             self.failures += 1
             raise ChannelAborted(node_id, e.reason) from None
+        if self._services is not None:
+            # Justice without waking (decision 0026): a penalty for each commitment the
+            # peer just revoked, signed now and kept by the watcher. Never fails the input.
+            await arm_justice(
+                awake.node, self._signer, awake.lease.epoch, awake.armed,
+                self.close_script, self._services.store_justice,
+            )  # fmt: skip
         effects = awake.node.take_effects()
         await self._write(node_id, awake)
         awake.sleep_at = now + self.config.idle_timeout

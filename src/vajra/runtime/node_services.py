@@ -52,6 +52,15 @@ class NodeServices(Protocol):
         and retried by the broadcaster, not an error here)."""
         ...
 
+    async def store_justice(
+        self, node_id: bytes, channel_index: int, hint: bytes, funding: bytes, blob: bytes
+    ) -> None:
+        """Keep a sealed penalty kit of the node's channel (funded by the outpoint
+        `funding`, 36-byte wire form) in the watcher's justice store
+        (`vajra.chain.justice`; decision 0026). `ServiceError` `bad_request` if it does
+        not fit a control packet (a state with dozens of HTLCs)."""
+        ...
+
     async def pending_events(self, node_id: bytes) -> tuple[BlockRef | None, list[ChainEvent]]:
         """The watcher's tip and the node's unacknowledged chain events, in `seq` order."""
         ...

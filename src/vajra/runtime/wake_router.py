@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from vajra.chain.types import BlockRef, ChainDataError, ChainError, TxRejected
 from vajra.chain.watcher import Watcher
 from vajra.node.effects import WakeAt, Watch
-from vajra.runtime.control_proto import BroadcastTx, Done, Request, WakePush
+from vajra.runtime.control_proto import BroadcastTx, Done, JusticeBlob, Request, WakePush
 from vajra.runtime.node_services import ServiceError
 from vajra.runtime.timers import TimerStateError, TimerTable
 
@@ -215,6 +215,12 @@ class WakeRouter:
                 raise ServiceError("no_chain", "the runtime runs without --chain")
             if isinstance(body, BroadcastTx):
                 await self._broadcast(body.raw_tx)
+                return
+            if isinstance(body, JusticeBlob):
+                justice = self.watcher.justice
+                await asyncio.to_thread(
+                    justice.add, index, body.channel_index, body.hint, body.blob, body.funding
+                )
                 return
             if isinstance(body, Watch):
                 await asyncio.to_thread(self._watch, index, body)

@@ -144,7 +144,9 @@ def channel_request(
         secrets = core.keys.node(node.index).channel(index)
         stored = _load_cached(core, txn, node_id, index, secrets)
         allowed = (
-            wallet_scripts(core, node.index) if isinstance(parsed, io.SignMutualClose) else None
+            wallet_scripts(core, node.index)
+            if isinstance(parsed, io.SignMutualClose | io.SignSweep | io.SignPenalty)
+            else None
         )
         result, record = cs.handle(stored, secrets, parsed, allowlisted=allowed)
         if isinstance(result, io.SignerRefused):

@@ -20,8 +20,10 @@ Record, version 2 (integers big-endian; field encodings of `vajra.channel.signer
     counterparty u32 count x (number u64 | spec | point 33) |
     counterparty_revoked + 1 u64 |
     approved_payments u16 count x (hash 32 | cap_msat u64) (sorted by hash) |
-    paid_hashes u32 count x 32 (sorted)
+    paid_hashes u32 count x 32 (sorted) |
+    holder_broadcast + 1 u64 (version 3)
 
+Version 2 (before decision 0025) had no `holder_broadcast` (none signed: -1).
 Version 1 (before decision 0023) stored approved hashes without caps; it still decodes,
 each such approval with cap 0 (nothing may be sent under it: a device authorises again).
 
@@ -59,7 +61,7 @@ from vajra.crypto.hashes import sha256
 from vajra.errors import DecodeError, PolicyViolation
 from vajra.signer.channels import ChannelSigner, _Held
 
-VERSION = 2
+VERSION = 3
 KNOWN_FIELDS = frozenset(
     {
         "secrets",
@@ -71,6 +73,7 @@ KNOWN_FIELDS = frozenset(
         "initial_spec",
         "approved_payments",
         "paid_hashes",
+        "holder_broadcast",
     }
 )
 """Every `ChannelSigner` field; `secrets` is re-derived, all others are stored."""
@@ -124,6 +127,7 @@ def encode(s: ChannelSigner) -> bytes:
         out += [payment_hash, _u(s.approved_payments[payment_hash], 8)]
     out.append(_u(len(s.paid_hashes), 4))
     out += sorted(s.paid_hashes)
+    out.append(_u(s.holder_broadcast + 1, 8))
     return b"".join(out)
 
 
@@ -140,7 +144,7 @@ def decode(data: bytes, secrets: ChannelSecrets) -> ChannelSigner:
     edit, which the MAC or the audit cross-check reports first)."""
     r = Reader(data)
     version = r.u(1)
-    if version not in (1, VERSION):
+    if version not in (1, 2, VERSION):
         raise DecodeError("unknown channel record version")
     params = read_params(r)
     initial = read_spec(r) if r.flag() else None
@@ -158,10 +162,11 @@ def decode(data: bytes, secrets: ChannelSecrets) -> ChannelSigner:
     approved: dict[bytes, int] = {}
     for _ in range(r.u(2)):
         h = r.take(32)
-        approved[h] = r.u(8) if version == VERSION else 0
+        approved[h] = r.u(8) if version >= 2 else 0
     count = r.u(4)
     blob = r.take(32 * count)  # one slice, then 32-byte pieces: the set grows per payment
     paid = {blob[i : i + 32] for i in range(0, len(blob), 32)}
+    holder_broadcast = r.u(8) - 1 if version >= 3 else -1
     r.end()
     return ChannelSigner(
         secrets=secrets,
@@ -173,6 +178,7 @@ def decode(data: bytes, secrets: ChannelSecrets) -> ChannelSigner:
         initial_spec=initial,
         approved_payments=approved,
         paid_hashes=paid,
+        holder_broadcast=holder_broadcast,
     )
 
 

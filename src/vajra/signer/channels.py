@@ -28,6 +28,10 @@ Policy codes:
     policy-htlc-signature               an HTLC signature missing or not verifying
     policy-revoke-new-commitment-signed revoke before the next holder commitment validated
     policy-commitment-holder-not-revoked  sign (for broadcast) a revoked holder commitment
+    policy-commitment-holder-not-latest   sign (for broadcast) a holder commitment that is
+                                        not the latest validated
+    policy-revoke-after-broadcast       revoke a holder commitment signed for broadcast
+    policy-sweep-*                      a BOLT 5 sweep (`vajra.signer.channel_onchain`)
     policy-setup-basepoints             SetupChannel names basepoints not derived from the
                                         channel's secrets
     policy-setup-repeated               a second, different SetupChannel for the channel
@@ -39,6 +43,15 @@ Policy codes:
                                         two sides' latest commitments differ
     policy-mutual-fee                   a closing fee above the funder's balance, or no
                                         output left above our dust limit
+    policy-penalty-destination-allowlisted  a penalty paying a script not in the
+                                        allow-list (the node wallet's scripts)
+    policy-penalty-unknown-commitment   a penalty for a counterparty commitment the copy
+                                        no longer (or never) held
+    policy-penalty-feerate              penalty feerates empty, unordered, more than 4,
+                                        below 253 or above 250,000 sat/kw
+    policy-revocation-invalid           a per-commitment secret that is not the one of
+                                        that commitment's point
+    policy-penalty-unbuildable          nothing revocable, or dust at that feerate
 
 Not yet (issue 9): replaying the updates to derive the spec itself (it checks
 conservation, our balance against our HTLCs and preimages, and authorisations), fee and
@@ -54,7 +67,8 @@ from vajra.bitcoin.tx import Tx, TxIn
 from vajra.channel import signer_io as io
 from vajra.channel.closing import closing_sighash, legacy_closing_tx
 from vajra.channel.commitment import Commitment, CommitmentKeys
-from vajra.channel.keys import ChannelSecrets, derive_privkey
+from vajra.channel.keys import ChannelSecrets, derive_privkey, derive_revocation_privkey
+from vajra.channel.penalty import build_penalty, commitment_penalty, sign_penalty
 from vajra.channel.scripts import funding_script
 from vajra.channel.signing import (
     commitment_sighash,
@@ -63,6 +77,7 @@ from vajra.channel.signing import (
     htlc_digests,
 )
 from vajra.channel.spec import ChannelParams, CommitSpec, Side, build_commitment_for
+from vajra.channel.sweep import FEERATE_PER_KW_FLOOR, SweepError
 from vajra.crypto.hashes import sha256
 from vajra.crypto.secp256k1 import (
     PrivateKey,
@@ -71,9 +86,22 @@ from vajra.crypto.secp256k1 import (
     verify_digest,
 )
 from vajra.errors import PolicyViolation, VajraError
+from vajra.signer import channel_onchain
 
 Allowlist = Collection[bytes] | Callable[[bytes], bool]
 """The scripts a mutual close may pay our balance to."""
+
+
+MAX_PENALTY_VARIANTS = 4
+MAX_PENALTY_FEERATE_PER_KW = 250_000
+"""1,000 sat/vB: the most a penalty may pay (it is the cheater's money, but a runaway
+feerate from a confused runtime should still be refused)."""
+
+
+def _allowed(script: bytes, allowlisted: Allowlist | None) -> bool:
+    if callable(allowlisted):
+        return allowlisted(script)
+    return allowlisted is not None and script in allowlisted
 
 
 @dataclass(slots=True)
@@ -100,6 +128,8 @@ class ChannelSigner:
     paid_hashes: set[bytes] = field(default_factory=set)
     """Payment hashes whose preimage the signer has seen: those HTLCs we offered may go
     to the peer."""
+    holder_broadcast: int = -1
+    """The holder commitment signed for broadcast (-1: none): never revoked after."""
 
     @classmethod
     def setup(cls, secrets: ChannelSecrets, request: io.SetupChannel) -> ChannelSigner:
@@ -146,12 +176,20 @@ class ChannelSigner:
         try:
             if isinstance(request, io.SignMutualClose):
                 return self._sign_mutual_close(request, allowlisted)
+            if isinstance(request, io.SignHolderCommitment):
+                return channel_onchain.sign_holder(self, request)
+            if isinstance(request, io.SignSweep):
+                return channel_onchain.sign_sweep(self, request, allowlisted)
+            if isinstance(request, io.SignHtlcTransaction):
+                return channel_onchain.sign_htlc_tx(self, request)
             if isinstance(request, io.SignCounterpartyCommitment):
                 return self._sign_counterparty(request)
             if isinstance(request, io.ValidateHolderCommitment):
                 return self._validate_holder(request)
             if isinstance(request, io.RevokeHolderCommitment):
                 return self._revoke(request)
+            if isinstance(request, io.SignPenalty):
+                return self._sign_penalty(request, allowlisted)
             if isinstance(request, io.SetupChannel):
                 # A retried SetupChannel (the answer was lost) is answered again; any
                 # other is refused: the channel's parameters never change.
@@ -259,21 +297,54 @@ class ChannelSigner:
     def _revoke(self, r: io.RevokeHolderCommitment) -> io.SignerResult:
         if r.number + 1 not in self.holder:
             raise PolicyViolation("policy-revoke-new-commitment-signed", f"number {r.number}")
+        if 0 <= self.holder_broadcast <= r.number:
+            # Its secret would let the peer take everything from the transaction we
+            # broadcast (BOLT 5 "Revoked Transaction Close Handling").
+            raise PolicyViolation("policy-revoke-after-broadcast", f"number {r.number}")
         self.holder_revoked = max(self.holder_revoked, r.number)
         return io.HolderRevoked(
             self.secrets.per_commitment_secret(r.number),
             self.secrets.per_commitment_point(r.number + 2),
         )
 
+    def _sign_penalty(self, r: io.SignPenalty, allowlisted: Allowlist | None) -> io.SignerResult:
+        """Penalty transactions for the peer's revoked commitment, one per feerate, from
+        the signer's own copy of that commitment (DESIGN.md section 12)."""
+        if not _allowed(r.destination, allowlisted):
+            raise PolicyViolation("policy-penalty-destination-allowlisted", r.destination.hex())
+        known = self.counterparty.get(r.number)
+        if known is None:
+            raise PolicyViolation("policy-penalty-unknown-commitment", f"number {r.number}")
+        fs = r.feerates_per_kw
+        if not 1 <= len(fs) <= MAX_PENALTY_VARIANTS or list(fs) != sorted(set(fs)):
+            raise PolicyViolation("policy-penalty-feerate", f"{fs}")
+        if fs[0] < FEERATE_PER_KW_FLOOR or fs[-1] > MAX_PENALTY_FEERATE_PER_KW:
+            raise PolicyViolation("policy-penalty-feerate", f"{fs}")
+        spec, point = known
+        try:
+            ok = pubkey_from_secret(r.per_commitment_secret) == point
+        except VajraError:
+            ok = False
+        if not ok:
+            raise PolicyViolation("policy-revocation-invalid", f"number {r.number}")
+        keys = self._keys(Side.REMOTE, point)
+        commitment = self._build(spec, Side.REMOTE, r.number, keys)
+        privkey = derive_revocation_privkey(self.secrets.revocation_base, r.per_commitment_secret)
+        try:
+            plan = commitment_penalty(commitment, keys.revocation_pubkey)
+            txs = tuple(
+                sign_penalty(plan, build_penalty(plan, r.destination, f), privkey).serialize()
+                for f in fs
+            )
+        except SweepError as e:
+            raise PolicyViolation("policy-penalty-unbuildable", str(e)) from None
+        self._take_revocation((r.number, r.per_commitment_secret))
+        return io.PenaltySigned(commitment.tx.txid, txs)
+
     def _sign_mutual_close(
         self, r: io.SignMutualClose, allowlisted: Allowlist | None
     ) -> io.SignerResult:
-        allowed = (
-            allowlisted(r.local_script)
-            if callable(allowlisted)
-            else allowlisted is not None and r.local_script in allowlisted
-        )
-        if not allowed:
+        if not _allowed(r.local_script, allowlisted):
             raise PolicyViolation("policy-mutual-destination-allowlisted", r.local_script.hex())
         if not self.holder or not self.counterparty:
             raise PolicyViolation("policy-mutual-not-settled", "no commitment")
@@ -304,12 +375,16 @@ class ChannelSigner:
 
     def sign_holder_commitment(self, number: int) -> Tx:
         """Our commitment `number`, fully signed, for broadcast (a force close). Raises
-        PolicyViolation for a revoked or never validated commitment."""
+        PolicyViolation for a revoked, never validated or not the latest commitment."""
         if number <= self.holder_revoked:
             raise PolicyViolation("policy-commitment-holder-not-revoked", f"number {number}")
         held = self.holder.get(number)
         if held is None or not held.signature:
             raise PolicyViolation("policy-commitment-holder-sequence", f"number {number}")
+        if number != max(self.holder):
+            raise PolicyViolation(
+                "policy-commitment-holder-not-latest", f"{number} below {max(self.holder)}"
+            )
         point = self.secrets.per_commitment_point(number)
         commitment = self._build(held.spec, Side.LOCAL, number, self._keys(Side.LOCAL, point))
         script = self._funding_script()

@@ -122,9 +122,12 @@ class Pair:
         raise AssertionError("channel pair did not settle")
 
 
-def make_pair(*, anchors: bool = True, feerate_per_kw: int = 2_500) -> Pair:
+def make_pair(
+    *, anchors: bool = True, feerate_per_kw: int = 2_500, outpoint: OutPoint | None = None
+) -> Pair:
+    """`outpoint`: a real funding output (default: a made-up one)."""
     sa, sb = secrets(b"alice"), secrets(b"bob")
-    outpoint = OutPoint(sha256(b"funding"), 0)
+    outpoint = outpoint or OutPoint(sha256(b"funding"), 0)
     channel_id = sha256(b"channel")
     params_a = ChannelParams(
         channel_id=channel_id,

@@ -80,10 +80,10 @@ class PaySigner(RefSigner):
 
 
 class World:
-    def __init__(self, push_msat: int = 40_000_000) -> None:
+    def __init__(self, push_msat: int = 40_000_000, anchors: bool = True) -> None:
         self.secret = secrets(b"funder")
         cfg = EstablishConfig(CHAIN, side_params(354))
-        args = OpenArgs(TMP, 100_000, push_msat, 2_500, True)
+        args = OpenArgs(TMP, 100_000, push_msat, 2_500, anchors)
         self.est = Establishment.funder(cfg, local_keys(self.secret), args)
         self.peer_signer: ChannelSigner | None = None
         self.node = Node(NODE_ID, NodeState())
@@ -193,8 +193,8 @@ def auth(amount: int, preimage: bytes, fee: int = 0, counter: int = 1) -> bytes:
     return a.signed(RING).encode()
 
 
-def _world() -> World:
-    w = World()
+def _world(anchors: bool = True) -> World:
+    w = World(anchors=anchors)
     w.open()
     w.node.payer.context = w.context()
     return w

@@ -48,6 +48,11 @@ class Services:
     async def broadcast(self, node_id: bytes, raw_tx: bytes) -> None:
         self.broadcast_txs.append(raw_tx)
 
+    async def store_justice(
+        self, node_id: bytes, channel_index: int, hint: bytes, funding: bytes, blob: bytes
+    ) -> None:
+        self.kits = getattr(self, "kits", 0) + 1
+
     async def pending_events(self, node_id: bytes) -> tuple[BlockRef | None, list[ChainEvent]]:
         return None, []
 
@@ -75,7 +80,6 @@ def test_close_call_refusals_then_a_negotiated_close(env) -> None:  # type: igno
     store.put(node_id, WALLET_KEY, wallet.encode(), 0)
     ours = Account(wallet).script(CHANGE, CLOSE_CHANGE_INDEX)
     assert _refused(host, node_id, {"channel_id": "00" * 32}) == "unknown_channel"
-    assert _refused(host, node_id, {"channel_id": cid, "force": True}) == "not_supported"
     before = store.get(node_id, CHANNELS_KEY)
     # No session with the peer in this worker: refused, nothing written or sent.
     assert _refused(host, node_id, {"channel_id": cid}) == "peer_offline"

@@ -56,6 +56,11 @@ class WatcherServices:
     async def set_timer(self, node_id: bytes, at: WakeAt) -> None:
         self.timers.append(at)
 
+    async def store_justice(
+        self, node_id: bytes, channel_index: int, hint: bytes, funding: bytes, blob: bytes
+    ) -> None:
+        self.w.justice.add(INDEX, channel_index, hint, blob, funding)
+
     async def pending_events(self, node_id: bytes) -> tuple[BlockRef | None, list[ChainEvent]]:
         return self.w.tip(), self.w.events(INDEX)
 

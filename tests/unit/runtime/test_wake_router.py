@@ -236,3 +236,34 @@ def test_broadcast_op_reaches_the_broadcaster_and_a_refusal_is_typed(tmp_path: P
         timers.close()
 
     asyncio.run(main())
+
+
+def test_justice_op_stores_the_kit_in_the_watcher(tmp_path: Path) -> None:
+    """OP_JUSTICE (decision 0026): a worker's sealed penalty kit lands in the one
+    watcher's justice store under the node's index; malformed bodies are refused."""
+    from vajra.chain.justice_kit import seal
+    from vajra.runtime.control_proto import JusticeBlob
+
+    hint, blob = seal(b"kit", b"\x07" * 32, 5)
+    funding = bytes(range(36))
+    req = Request(9, 4, JusticeBlob(3, hint, funding, blob))
+    assert Request.decode(req.encode()) == req
+    with pytest.raises(ControlDecodeError):
+        Request.decode(req.encode()[: -len(blob)])  # no blob
+    with pytest.raises(ValueError):
+        Request(9, 4, JusticeBlob(3, hint[:15], funding, blob)).encode()
+    with pytest.raises(ValueError):
+        Request(9, 4, JusticeBlob(3, hint, funding, bytes(10_001))).encode()
+
+    async def main() -> None:
+        w = Watcher(ChainDb(tmp_path / "s.db"))
+        timers = TimerTable(tmp_path / "t.db")
+        r = WakeRouter(1, timers, w, Channels(), capacity=10, clock=Clock())
+        await r.request(0, req)
+        assert len(w.justice) == 1 and w.justice.kits_of(4) == 1
+        await r.request(0, req)  # the same kit again (a re-armed node): still one
+        assert len(w.justice) == 1
+        assert w.justice.prune_channel(4, 3) == 1
+        timers.close()
+
+    asyncio.run(main())

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vajra.bitcoin.tx import OutPoint
+from vajra.bitcoin.tx import OutPoint, Tx, TxIn, TxOut
 from vajra.channel import signer_codec as codec
 from vajra.channel import signer_io as io
 from vajra.channel.establish_io import LocalKeys
@@ -50,7 +50,44 @@ params = st.builds(
 preimages = st.lists(b32, max_size=3).map(tuple)
 sigs = st.lists(b64, max_size=3).map(tuple)
 
+txs = st.builds(
+    Tx,
+    st.just(2),
+    st.lists(
+        st.builds(
+            TxIn,
+            st.builds(OutPoint, b32, u32),
+            st.just(b""),
+            u32,
+            st.lists(st.binary(min_size=1, max_size=40), min_size=1, max_size=3).map(tuple),
+        ),
+        min_size=1,
+        max_size=3,
+    ).map(tuple),
+    st.lists(st.builds(TxOut, st.integers(0, 2**50), st.binary(max_size=34)), max_size=3).map(
+        tuple
+    ),
+    u32,
+)
+sweep_claims = st.builds(
+    io.SweepClaim,
+    side,
+    u64,
+    st.builds(OutPoint, b32, u32),
+    u64,
+    st.sampled_from(["to_local", "to_remote", "second_stage", "htlc_timeout", "htlc_preimage"]),
+    st.none() | b32,
+)
+
 requests = st.one_of(
+    st.builds(io.SignHolderCommitment, u64),
+    st.builds(io.SignHtlcTransaction, u64, st.builds(OutPoint, b32, u32), st.none() | b32),
+    st.builds(
+        io.SignSweep,
+        st.lists(sweep_claims, max_size=4).map(tuple),
+        st.binary(max_size=40),
+        u32,
+    ),
     st.builds(
         io.SignCounterpartyCommitment,
         u64,
@@ -67,6 +104,9 @@ requests = st.one_of(
 )
 ascii_text = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=60)
 results = st.one_of(
+    st.builds(io.HolderCommitmentSigned, txs),
+    st.builds(io.SweepSigned, txs, u64),
+    st.builds(io.HtlcTransactionSigned, txs),
     st.builds(io.CounterpartySigned, b64, sigs),
     st.just(io.HolderValidated()),
     st.builds(io.HolderRevoked, b32, point),
