@@ -13,6 +13,7 @@ import os
 from vajra.node import Node
 from vajra.node.payments import PaymentContext
 from vajra.routing.router import LocalRouter, Router
+from vajra.wire import ChannelUpdate, Message
 
 PAYMENTS_KEY = "payments"
 """Unsealed, per node: the JSON list `Node.payments()` gives (the shape shared with
@@ -36,6 +37,14 @@ class PaymentRouting:
         """Give an awake node what it needs to route (before each input)."""
         if self.height > 0:
             node.payer.context = PaymentContext(self.router, self.height, os.urandom)
+
+    def hand_off(self, node_id: bytes, peer: bytes | None, msg: Message) -> None:
+        """Gossip a hosted node's session received (`hibernation.ToGraph`): a peer's
+        `channel_update` goes to the graph's owner (decision 0027); the rest is dropped
+        (the runtime's own gossip sessions bring the public graph)."""
+        hand_off = getattr(self.router, "hand_off", None)
+        if hand_off is not None and peer is not None and isinstance(msg, ChannelUpdate):
+            hand_off(node_id, peer, msg)
 
     @staticmethod
     def summary(node: Node) -> bytes | None:

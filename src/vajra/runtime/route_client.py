@@ -20,6 +20,7 @@ from vajra.errors import DecodeError
 from vajra.invoice.model import RouteHintHop
 from vajra.routing.types import FirstHop, NoRoute, NoRouteReason, Route, RouteHop, RouteParams
 from vajra.runtime import route_proto as rp
+from vajra.wire import ChannelUpdate
 
 
 class RemoteRouter:
@@ -75,11 +76,16 @@ class RemoteRouter:
             raise NoRoute(NoRouteReason(a.no_route), a.detail)
         return Route(a.hops)
 
-    def _report(self, r: rp.Report) -> None:
+    def _report(self, r: rp.Report | rp.PeerUpdate) -> None:
         try:
             self._sock.send(r.encode(), socket.MSG_DONTWAIT)
         except OSError:
             self.dropped_reports += 1
+
+    def hand_off(self, node_id: bytes, peer: bytes, update: ChannelUpdate) -> None:
+        """A `channel_update` a hosted node's peer sent: to the graph's owner (dropped,
+        counted, when the channel is full)."""
+        self._report(rp.PeerUpdate(node_id, peer, update.encode()))
 
     def path_succeeded(self, hops: Sequence[RouteHop], now: float) -> None:
         self._report(rp.Report(tuple(hops), None, now))

@@ -15,6 +15,8 @@ JSON body (routes are rare next to the search they cost; JSON keeps the shapes r
                              htlc_minimum_msat], ...] | null, params: [max_total_cltv_expiry_delta,
                              max_fee_msat | null, max_hops], excluded: [scid, ...]}
       REPORT   3 | {hops: [hop, ...], failed_index: int | null, now}   (no answer)
+      PEER_UPDATE 4 | node_id 33 | peer 33 | channel_update (a BOLT 7 message, type
+               first) that `peer` sent the hosted node `node_id`   (no answer)
     supervisor -> worker
       ROUTE    2 | id u64 | {hops: [hop, ...]} or {no_route: reason, detail}
 
@@ -36,7 +38,7 @@ from vajra.errors import DecodeError
 from vajra.invoice.model import RouteHintHop
 from vajra.routing.types import FirstHop, NoRouteReason, RouteHop, RouteParams
 
-QUERY, ROUTE, REPORT = 1, 2, 3
+QUERY, ROUTE, REPORT, PEER_UPDATE = 1, 2, 3, 4
 MAX_PACKET = 1 << 16
 """A query carries an invoice's hints (BOLT 11 bounds them by the invoice's length) and a
 route at most 20 hops: far below this."""
@@ -166,6 +168,25 @@ class Report:
             return cls(hops, failed, _num(o["now"]))
         except (KeyError, TypeError, ValueError, IndexError) as e:
             raise RouteDecodeError(f"bad report: {e!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class PeerUpdate:
+    """Gossip a hosted node's session received, handed to the graph's owner: the peer's
+    `channel_update` (for a private channel, the only copy the runtime gets)."""
+
+    node_id: bytes
+    peer: bytes
+    update: bytes
+
+    def encode(self) -> bytes:
+        return bytes((PEER_UPDATE,)) + self.node_id + self.peer + self.update
+
+    @classmethod
+    def decode(cls, data: bytes) -> PeerUpdate:
+        if len(data) < 67 or len(data) > MAX_PACKET or data[0] != PEER_UPDATE:
+            raise RouteDecodeError("not a peer update")
+        return cls(data[1:34], data[34:67], data[67:])
 
 
 def kind(data: bytes) -> int:

@@ -29,11 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from vajra.errors import DecodeError
+from vajra.gossip import verify
 from vajra.gossip.core import GossipCore
+from vajra.gossip.errors import GossipError, Outcome, Reason
 from vajra.gossip.store import GossipStore
 from vajra.routing.router import LocalRouter
 from vajra.routing.types import NoRoute
 from vajra.runtime import route_proto as rp
+from vajra.wire import ChannelUpdate, decode_message
 
 log = logging.getLogger("vajra.runtime.routes")
 
@@ -46,6 +49,10 @@ class SharedGraph:
         self.store = store
         self.router = LocalRouter(core.graph)
         self.lock = threading.Lock()
+        self.peer_updates: dict[tuple[bytes, bytes], dict[int, tuple[int, int, int, int]]] = {}
+        """(hosted node, peer) -> scid -> (fee_base_msat, fee_proportional_millionths,
+        cltv_expiry_delta, timestamp) of the peer's newest `channel_update` for a private
+        channel with the node: in memory (the peer sends it again on reconnection)."""
 
     @classmethod
     def open(cls, path: Path | str | None, chain_hash: bytes) -> SharedGraph:
@@ -57,6 +64,43 @@ class SharedGraph:
             log.info("event=graph_loaded channels=%d", n)
         return cls(core, store)
 
+    def peer_update(self, node_id: bytes, peer: bytes, msg: ChannelUpdate, now: int) -> str:
+        """A `channel_update` `peer` sent the hosted node `node_id`: a public channel's
+        goes through the BOLT 7 rules into the graph; a private channel's is kept for the
+        node's route hints once signed by `peer` for its own direction (BOLT 7:
+        `channel_flags` bit 0 is 0 when the signer is `node_id_1`, the lesser key).
+        Returns the outcome; raises `GossipError`."""
+        with self.lock:
+            if self.core.graph.slot_of(msg.short_channel_id) is not None:
+                return self.core.apply_channel_update(msg, now).value
+        if msg.chain_hash != self.core.chain_hash:
+            raise GossipError(Reason.WRONG_CHAIN, msg.NAME)
+        if (msg.channel_flags & 1) != (0 if peer < node_id else 1):
+            raise GossipError(Reason.MALFORMED, msg.NAME, "not the peer's direction")
+        verify.check_channel_update_signature(msg, peer)
+        with self.lock:
+            ups = self.peer_updates.setdefault((node_id, peer), {})
+            old = ups.get(msg.short_channel_id)
+            if old is not None and old[3] >= msg.timestamp:
+                return Outcome.OUTDATED.value
+            ups[msg.short_channel_id] = (
+                msg.fee_base_msat, msg.fee_proportional_millionths, msg.cltv_expiry_delta,
+                msg.timestamp,
+            )  # fmt: skip
+        return Outcome.UPDATED.value if old else Outcome.ADDED.value
+
+    def peer_policy(
+        self, node_id: bytes, peer: bytes, alias: int | None, height: int, vout: int
+    ) -> tuple[int, int, int, int] | None:
+        """`invoice_service.PeerPolicy`: the update naming the node's channel by its
+        alias, or by its real scid (funding block height and output index)."""
+        with self.lock:
+            ups = dict(self.peer_updates.get((node_id, peer), {}))
+        for scid, (base, ppm, cltv, _) in ups.items():
+            if scid == alias or (height and scid >> 40 == height and scid & 0xFFFF == vout):
+                return scid, base, ppm, cltv
+        return None
+
     def status(self) -> dict[str, Any]:
         with self.lock:
             g = self.core.graph
@@ -64,6 +108,7 @@ class SharedGraph:
                 "channels": g.channel_count,
                 "nodes": g.node_count,
                 "scored_directions": len(self.router.scorer.learned),
+                "peer_updates": sum(len(u) for u in self.peer_updates.values()),
             }
 
     def close(self) -> None:
@@ -94,6 +139,7 @@ class RouteService:
         self.no_routes = 0
         self.reports = 0
         self.bad_packets = 0
+        self.peer_updates_refused = 0
         self.route_s_total = 0.0
 
     def worker_fd(self, i: int) -> int:
@@ -129,6 +175,9 @@ class RouteService:
             if k == rp.REPORT:
                 self._report(rp.Report.decode(data))
                 return None
+            if k == rp.PEER_UPDATE:
+                self._peer_update(rp.PeerUpdate.decode(data))
+                return None
             raise rp.RouteDecodeError(f"unknown kind {k}")
         except DecodeError as e:
             self.bad_packets += 1
@@ -161,6 +210,18 @@ class RouteService:
                 self.shared.router.path_succeeded(r.hops, r.now)
             else:
                 self.shared.router.path_failed(r.hops, r.failed_index, r.now)
+
+    def _peer_update(self, p: rp.PeerUpdate) -> None:
+        msg = decode_message(p.update)  # DecodeError: counted by `handle`
+        if not isinstance(msg, ChannelUpdate):
+            raise rp.RouteDecodeError(f"a {msg.NAME} is not a channel_update")
+        try:
+            out = self.shared.peer_update(p.node_id, p.peer, msg, int(self._clock()))
+        except GossipError as e:
+            self.peer_updates_refused += 1
+            log.info("event=peer_update_refused peer=%s error=%s", p.peer.hex(), e)
+            return
+        log.debug("event=peer_update scid=%d outcome=%s", msg.short_channel_id, out)
 
     def _serve(self) -> None:
         sel = selectors.DefaultSelector()

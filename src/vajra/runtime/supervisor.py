@@ -202,6 +202,7 @@ class Supervisor:
                                       cfg.gossip_peers, cfg.chain_url)  # fmt: skip
         except GraphConfigError as e:
             raise RuntimeStartError(str(e)) from e
+        self.invoices.peer_policy = self.graph.shared.peer_policy
         self.wakes = WakeRouter(
             cfg.workers,
             self.timers,

@@ -347,8 +347,9 @@ class Session(asyncio.Protocol):
                 conn.send(reply, now)
             w.count["gossip_replies"] += 1
         elif isinstance(d, hibernation.ToGraph):
-            # The one shared graph is not built yet: counted, then dropped -- never a wake.
+            # To the one graph's owner (a peer's channel_update), never a wake.
             w.count["graph_handoffs"] += 1
+            w.host.routing.hand_off(self.node_id, conn.remote_pubkey, msg)
         elif isinstance(d, hibernation.Wake):
             owner = self.index % w.cfg.workers
             if owner != w.cfg.index and w.outboxes and self._hand_over(msg, owner):

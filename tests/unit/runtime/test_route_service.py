@@ -139,3 +139,34 @@ def test_gossip_configuration_errors() -> None:
             GossipPeer.parse(bad)
     with pytest.raises(GraphConfigError):
         GraphService(None, CHAIN, 1, ["02" + "11" * 32 + "@127.0.0.1:9735"], None)
+
+
+def test_a_peers_private_channel_update_becomes_the_nodes_route_hint_policy() -> None:
+    from tests.unit.gossip.helpers import secret
+    from vajra.gossip.sign import sign_channel_update
+    from vajra.wire import scid_from_parts
+
+    shared = SharedGraph.open(None, CHAIN)
+    service = RouteService(shared, 1, clock=lambda: NOW)
+    node, lsp = node_id("hosted"), node_id("lsp")
+    scid = scid_from_parts(321, 7, 1)  # a private channel: never announced
+    direction = 0 if lsp < node else 1
+
+    def upd(signer: str, ts: int, d: int = direction) -> bytes:
+        m = sign_channel_update(CHAIN, scid, secret(signer), ts, direction=d,
+                                fee_base_msat=1000, fee_proportional_millionths=1,
+                                cltv_expiry_delta=80)  # fmt: skip
+        return rp.PeerUpdate(node, lsp, m.encode()).encode()
+
+    assert service.handle(upd("mallory", NOW)) is None  # not the peer's signature
+    assert service.handle(upd("lsp", NOW, 1 - direction)) is None  # not its direction
+    assert service.peer_updates_refused == 2
+    assert shared.peer_policy(node, lsp, None, 321, 1) is None
+    service.handle(upd("lsp", NOW))
+    # found by the funding's height and output index (the node knows no tx index)
+    assert shared.peer_policy(node, lsp, None, 321, 1) == (scid, 1000, 1, 80)
+    assert shared.peer_policy(node, lsp, None, 321, 0) is None
+    assert shared.peer_policy(node_id("other"), lsp, None, 321, 1) is None
+    assert shared.status()["peer_updates"] == 1
+    assert service.handle(bytes((rp.PEER_UPDATE,)) + bytes(66) + b"\x01\x02") is None
+    assert service.bad_packets == 1
