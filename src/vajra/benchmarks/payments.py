@@ -19,6 +19,11 @@ H's and LND-C's sends interleaved so both see the same load):
   itself (the payment's `creation_time_ns` to its last HTLC's `resolve_time_ns`: lncli's
   start-up is not counted).
 - send_latency_ratio: send_ms_p50 / lnd_send_ms_p50 (target <= 1.0).
+- send_started_ms_p50: the part of send_ms until the POST answered: the node has its
+  route, the signer approved the authorisation and signed the commitment adding the
+  HTLC, and `update_add_htlc` + `commitment_signed` left for LND-A; the rest of send_ms
+  is the commitment dances with LND-A, LND-A -> LND-B and back, and the poll.
+- route_service_ms_mean: the supervisor's route search per query (`/v1/status` graph).
 - route_ms_p50 / route_ms_p99 / graph_bytes_per_channel: `vajra bench routing`'s figures
   on a synthetic 50,000-channel, 15,000-node graph (target route_ms_p50 <= 50), run in
   this process after the network part.
@@ -111,6 +116,8 @@ class _Bed:
         wait_until(a.confirmed_balance_sat, timeout=60, what="LND-A's coins")
         a.connect(b.uri)
         c.connect(a.uri)
+        btcd.generate(10)  # LND's sendcoins wants its coins some blocks past maturity
+        a.wait_synced()
         a.cli("sendcoins", "--addr", c.new_address(), "--amt", PUBLIC_SAT * 2)
         btcd.wait_mempool(1)
         btcd.generate(1)
@@ -169,8 +176,8 @@ class _Bed:
 
     # --- one payment each ------------------------------------------------------------------
 
-    def h_pays(self, node_id: str, amount_msat: int) -> tuple[float, int]:
-        """(ms from POST to succeeded, fee msat)."""
+    def h_pays(self, node_id: str, amount_msat: int) -> tuple[float, float, int]:
+        """(ms from POST to succeeded, ms until the POST answered, fee msat)."""
         from vajra.cli_device import DeviceFile
         from vajra.node.payments import read_invoice
         from vajra.signer.messages import PaymentAuthorisation
@@ -188,6 +195,7 @@ class _Bed:
         h = str(inv["r_hash"])
         t0 = time.perf_counter()
         rec: dict[str, Any] = dict(self.rt.admin(f"/v1/nodes/{node_id}/pay", body))
+        started = (time.perf_counter() - t0) * 1000
         deadline = t0 + 60
         while rec.get("state") not in ("succeeded", "failed"):
             if time.perf_counter() > deadline:
@@ -199,7 +207,7 @@ class _Bed:
         ms = (time.perf_counter() - t0) * 1000
         if rec["state"] != "succeeded" or sha256(bytes.fromhex(rec["preimage"])).hex() != h:
             raise AssertionError(f"H's payment did not succeed: {rec}")
-        return ms, int(rec["fee_msat"])
+        return ms, started, int(rec["fee_msat"])
 
     def c_pays(self, amount_msat: int) -> float:
         inv = self.b.add_invoice(amount_msat, memo="bench C")
@@ -220,11 +228,13 @@ def run(
         bed.h_pays(node_id, amount_msat)  # warm-up: the node wakes, routes, learns
         bed.c_pays(amount_msat)
         h_ms: list[float] = []
+        h_start: list[float] = []
         c_ms: list[float] = []
         fees = set()
         for _ in range(payments):
-            ms, fee = bed.h_pays(node_id, amount_msat)
+            ms, started, fee = bed.h_pays(node_id, amount_msat)
             h_ms.append(ms)
+            h_start.append(started)
             fees.add(fee)
             c_ms.append(bed.c_pays(amount_msat))
         assert bed.rt is not None
@@ -233,6 +243,8 @@ def run(
             "send_ms_p50": _pct(h_ms, 0.5), "send_ms_p99": _pct(h_ms, 0.99),
             "lnd_send_ms_p50": _pct(c_ms, 0.5), "lnd_send_ms_p99": _pct(c_ms, 0.99),
             "send_latency_ratio": round(statistics.median(h_ms) / statistics.median(c_ms), 3),
+            "send_started_ms_p50": _pct(h_start, 0.5),
+            "route_service_ms_mean": graph["route_ms_mean"],
             "h_fee_msat": sorted(fees),
             "route_queries": graph["queries"], "scorer_reports": graph["reports"],
         }  # fmt: skip

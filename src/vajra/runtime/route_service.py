@@ -162,6 +162,7 @@ class RouteService:
             **self.shared.status(),
             "queries": self.queries, "routes": self.routes, "no_routes": self.no_routes,
             "reports": self.reports, "bad_packets": self.bad_packets,
+            "route_ms_mean": round(self.route_s_total * 1000 / max(self.queries, 1), 3),
         }  # fmt: skip
 
     # --- serving ---------------------------------------------------------------------------
