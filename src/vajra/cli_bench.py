@@ -68,6 +68,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _register_routing(bs)
     _register_channels(bs)
     _register_enforcement(bs)
+    _register_payments(bs)
 
 
 def _register_enforcement(bs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -161,6 +162,39 @@ def _channels(args: argparse.Namespace) -> int:
     if not args.no_runtime:
         out |= channels.run_runtime(args.nodes, args.wake_samples, args.workers, args.signer)
     return _emit("channels", out, args, start)
+
+
+def _register_payments(bs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    pp = bs.add_parser(
+        "payments",
+        help="a hosted node's two-hop send (H -> LND-A -> LND-B) against LND's, one run",
+        description=(
+            "Start btcd and three LND nodes (A-B and C-A public, A-H private), a runtime "
+            "with its live signer syncing the one graph from LND-A, and time --payments "
+            "sends of --amount-msat each from H (admin API, the ring's authorisation) and "
+            "from LND-C, interleaved; then route_ms on a synthetic 50,000-channel graph. "
+            "Needs the test bed (testbed/install.sh). Takes a few minutes."
+        ),
+    )
+    pp.add_argument("--payments", type=int, default=30, help="payments from each sender")
+    pp.add_argument("--amount-msat", type=int, default=10_000_000, help="each payment")
+    pp.add_argument("--route-pairs", type=int, default=50, help="searches on the big graph")
+    _common(pp)
+    pp.set_defaults(func=_payments)
+
+
+def _payments(args: argparse.Namespace) -> int:
+    from vajra.benchmarks import payments
+    from vajra.cli_errors import UsageError, report
+
+    start = results.conditions()
+    for flag, value, low in (("--payments", args.payments, 1),
+                             ("--amount-msat", args.amount_msat, 1000),
+                             ("--route-pairs", args.route_pairs, 1)):  # fmt: skip
+        if value < low:
+            return report(UsageError(flag, value, f"must be at least {low}"), args.json)
+    out = payments.run(args.payments, args.amount_msat, args.route_pairs)
+    return _emit("payments", out, args, start)
 
 
 def _register_routing(bs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -148,6 +148,16 @@ def _register_runtime(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "run with --notls). Default: $VAJRA_CHAIN_URL, which keeps the password out "
         "of the process list. Without one the runtime runs no chain watcher",
     )
+    p.add_argument(
+        "--gossip-peer",
+        action="append",
+        default=[],
+        metavar="NODE_ID@HOST:PORT",
+        help="a peer the runtime syncs the one BOLT 7 graph from, shared by every hosted "
+        "node's payments (needs --chain: announced funding outputs are checked on it); "
+        "repeat for several. Default: none (routes only over invoice hints and the "
+        "node's own channel)",
+    )
     p.add_argument("--chain-poll", type=float, default=1.0, help="seconds between tip polls")
     p.add_argument(
         "--chain-start-height",
@@ -272,6 +282,7 @@ def _runtime(args: argparse.Namespace) -> int:
         # Taken out of the environment so the worker processes do not inherit the password.
         chain_url=args.chain or os.environ.pop("VAJRA_CHAIN_URL", None) or None,
         chain_poll=args.chain_poll,
+        gossip_peers=list(args.gossip_peer),
         chain_start_height=args.chain_start_height,
         fee_policy=fees,
         store=args.store,

@@ -67,11 +67,11 @@ class Env:
         assert p.returncode == rc, (args, p.returncode, p.stdout, p.stderr)
         return json.loads(p.stdout if rc == 0 else p.stderr)
 
-    def start_runtime(self) -> VajraProcess:
+    def start_runtime(self, *more: str) -> VajraProcess:
         b = self.btcd
         url = f"btcd://{b.rpcuser}:{b.rpcpass}@{b.rpc_host}?cert={b.rpc_cert}"
         extra = ("--signer-port", str(free_port()), "--signer-host", "127.0.0.1",
-                 "--idle-timeout", "1", "--chain", url)  # fmt: skip
+                 "--idle-timeout", "1", "--chain", url, *more)  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("VAJRA_SIGNER")}
         self.runtime = start_runtime(self.store, dev=False, env=env, extra=extra)
         return self.runtime

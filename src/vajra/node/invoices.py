@@ -94,6 +94,12 @@ class HintChannel:
 
     peer: bytes
     short_channel_id: int
+    fee_base_msat: int = 0
+    fee_proportional_millionths: int = 0
+    cltv_expiry_delta: int = 0
+    """The peer's policy towards us when it sent its `channel_update` for the channel
+    (BOLT 7: a private channel's update goes to the peer only); 0: unknown, our default
+    delta (`ROUTE_HINT_CLTV_EXPIRY_DELTA`) and no fee."""
 
 
 def invoice_fields(
@@ -117,7 +123,15 @@ def invoice_fields(
         raise ValueError(f"description longer than {MAX_DESCRIPTION} bytes")
     secret, payment_hash = new_payment(keys)
     route_hints = tuple(
-        (RouteHintHop(h.peer, h.short_channel_id, 0, 0, ROUTE_HINT_CLTV_EXPIRY_DELTA),)
+        (
+            RouteHintHop(
+                h.peer,
+                h.short_channel_id,
+                h.fee_base_msat,
+                h.fee_proportional_millionths,
+                h.cltv_expiry_delta or ROUTE_HINT_CLTV_EXPIRY_DELTA,
+            ),
+        )
         for h in hints
     )
     return InvoiceFields(

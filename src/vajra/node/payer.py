@@ -112,7 +112,7 @@ class Payer:
                 PaymentState.SUCCEEDED, msg.payment_preimage, now, "",
             )  # fmt: skip
             if self.context is not None:
-                self.context.scorer.path_succeeded(hops, now)
+                self.context.router.path_succeeded(hops, now)
             return
         if isinstance(msg, UpdateFailHtlc):
             name, final, index = failure_reason(p, msg.reason, None)
@@ -123,7 +123,7 @@ class Payer:
             self._fail(p, name, now)
             return
         if self.context is not None:
-            self.context.scorer.path_failed(hops, index, now)
+            self.context.router.path_failed(hops, index, now)
         p.excluded.append(hops[index].short_channel_id)
         p.state = PaymentState.RETRYING
 

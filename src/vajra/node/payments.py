@@ -40,7 +40,6 @@ from vajra.channel.machine import Channel
 from vajra.channel.spec import Side
 from vajra.crypto.hashes import sha256
 from vajra.errors import VajraError
-from vajra.gossip.graph import Graph
 from vajra.invoice import bolt11
 from vajra.invoice.model import Invoice, is_expired
 from vajra.onion.errors import FailureDecodeError
@@ -48,8 +47,7 @@ from vajra.onion.failure_packet import decode_failure_packet, malformed_failure
 from vajra.onion.failures import INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS
 from vajra.onion.payload import HopPayload, PaymentData
 from vajra.onion.sphinx import create_onion
-from vajra.routing.pathfind import find_route
-from vajra.routing.scorer import Scorer
+from vajra.routing.router import Router
 from vajra.routing.types import FirstHop, RouteHop, RouteParams
 
 MAX_ATTEMPTS = 3
@@ -76,11 +74,11 @@ class PaymentState(StrEnum):
 
 @dataclass(slots=True)
 class PaymentContext:
-    """What the runtime lends an awake node to send: the ONE graph and scorer of the
-    runtime (decision 0019), the chain height, and randomness for onion session keys."""
+    """What the runtime lends an awake node to send: a `Router` over the ONE graph and
+    scorer of the runtime (decisions 0019, 0027), the chain height, and randomness for
+    onion session keys."""
 
-    graph: Graph
-    scorer: Scorer
+    router: Router
     height: int
     entropy: Callable[[int], bytes]
 
@@ -268,8 +266,8 @@ def route_for(
     assert inv.amount_msat is not None
     fh = first_hop(ch, funding_height)
     fh = FirstHop(fh.short_channel_id, peer, fh.outbound_msat, fh.htlc_minimum_msat)
-    route = find_route(
-        ctx.graph, ctx.scorer, payer, inv.payee, inv.amount_msat, now,
+    route = ctx.router.route(
+        payer, inv.payee, inv.amount_msat, now,
         final_cltv_expiry_delta=inv.min_final_cltv_expiry_delta,
         route_hints=inv.route_hints, first_hops=[fh],
         params=RouteParams(max_fee_msat=p.max_fee_msat), excluded=p.excluded,

@@ -78,6 +78,8 @@ class NoRouteReason(StrEnum):
     UNKNOWN_PAYER = "unknown_payer"
     NO_PATH = "no_path"
     BAD_AMOUNT = "bad_amount"
+    UNAVAILABLE = "unavailable"
+    """The runtime's route service did not answer (a worker's `RemoteRouter`)."""
 
 
 class NoRoute(VajraError):

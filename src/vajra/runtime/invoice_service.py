@@ -2,7 +2,8 @@
 (decision 0022; the admin API's `POST /v1/nodes/ID/invoice`).
 
     identity secret (key table) -> ReceiveKeys -> payment secret, hash (derived preimage)
-    channel summary (store, clear) -> route hints: peers' scid aliases of ready channels
+    channel summary (store, clear) -> route hints: peers' scid aliases of ready channels,
+        or the scid and policy of the peer's own `channel_update` (decision 0027)
     signer.sign_invoice(node, fields, epoch) -> the BOLT 11 string (the signer checks it)
     store put  invoice:<hash> = {bolt11, created_at}   (version 0: never overwritten)
 
@@ -35,6 +36,11 @@ from vajra.store.sqlite import SqliteStore
 
 LEASE_TTL = 30.0
 
+PeerPolicy = Callable[[bytes, bytes, int | None, int, int], tuple[int, int, int, int] | None]
+"""(node, peer, alias scid or None, funding height, funding vout) -> (scid, fee_base_msat,
+fee_proportional_millionths, cltv_expiry_delta) of the peer's newest `channel_update` for
+that channel, or None."""
+
 
 class InvoiceSigner(Protocol):
     async def sign_invoice(self, node_id: bytes, fields: InvoiceFields, epoch: int) -> str: ...
@@ -66,6 +72,9 @@ class InvoiceService:
         self.signer_for = signer_for
         self.runtime_id = runtime_id
         self.clock = clock
+        self.peer_policy: PeerPolicy | None = None
+        """The peers' `channel_update`s for hosted nodes' private channels (the graph
+        service's, decision 0027): a hint's scid and fees when the peer gave no alias."""
 
     async def create(
         self, node_id: bytes, amount_msat: int | None, description: str, expiry_s: int
@@ -112,7 +121,9 @@ class InvoiceService:
 
     def _hints(self, node_id: bytes) -> tuple[HintChannel, ...]:
         """One hint per ready channel whose peer gave us an scid alias (BOLT 2: "MAY use
-        any of the alias it received, in BOLT 11 r fields")."""
+        any of the alias it received, in BOLT 11 r fields") or sent us its
+        `channel_update` for the channel (its real scid, BOLT 7), with the peer's fees
+        and delta when it sent them."""
         got = self.store.get(node_id, CHANNELS_KEY)
         if got is None:
             return ()
@@ -120,11 +131,27 @@ class InvoiceService:
             channels = json.loads(got[1])
         except ValueError:
             return ()
-        return tuple(
-            HintChannel(bytes.fromhex(c["peer"]), int(c["peer_alias_scid"]))
-            for c in channels
-            if isinstance(c, dict) and c.get("state") == "ready" and c.get("peer_alias_scid")
-        )
+        out: list[HintChannel] = []
+        for c in channels:
+            if not isinstance(c, dict) or c.get("state") != "ready":
+                continue
+            try:
+                peer = bytes.fromhex(c["peer"])
+                alias = int(c["peer_alias_scid"]) if c.get("peer_alias_scid") else None
+                height = int(c.get("funding_height") or 0)
+                vout = int(c.get("funding_vout") or 0)
+            except (KeyError, TypeError, ValueError):
+                continue
+            pol = (
+                self.peer_policy(node_id, peer, alias, height, vout)
+                if self.peer_policy is not None
+                else None
+            )
+            if pol is not None:
+                out.append(HintChannel(peer, *pol))
+            elif alias is not None:
+                out.append(HintChannel(peer, alias))
+        return tuple(out)
 
     def _epoch(self, node_id: bytes) -> tuple[int, Lease | None]:
         try:

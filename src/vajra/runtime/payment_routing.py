@@ -1,8 +1,8 @@
-"""What a worker lends its awake nodes to send payments (decision 0023): the graph, the
-ONE scorer of this worker process (decision 0019 wants one per runtime: workers share
-no memory, so until the supervisor serves routes every node of a worker learns from the
-attempts of all of them), the newest chain height seen, and the OS's randomness for
-onion session keys. Also the clear payments summary the admin API lists.
+"""What a worker lends its awake nodes to send payments (decision 0023): a `Router` over
+the runtime's ONE graph and scorer (decisions 0019, 0027: in a runtime worker, a
+`route_client.RemoteRouter` to the supervisor's route service; alone, e.g. in unit
+tests, a `LocalRouter` over an empty graph), the newest chain height seen, and the OS's
+randomness for onion session keys. Also the clear payments summary the admin API lists.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import os
 
-from vajra.gossip.graph import Graph
 from vajra.node import Node
 from vajra.node.payments import PaymentContext
-from vajra.routing.scorer import Scorer
+from vajra.routing.router import LocalRouter, Router
+from vajra.wire import ChannelUpdate, Message
 
 PAYMENTS_KEY = "payments"
 """Unsealed, per node: the JSON list `Node.payments()` gives (the shape shared with
@@ -22,11 +22,10 @@ payment, which the payer may show)."""
 
 
 class PaymentRouting:
-    __slots__ = ("graph", "height", "scorer")
+    __slots__ = ("height", "router")
 
-    def __init__(self, graph: Graph | None = None, scorer: Scorer | None = None) -> None:
-        self.graph = graph or Graph()
-        self.scorer = scorer or Scorer()
+    def __init__(self, router: Router | None = None) -> None:
+        self.router: Router = router if router is not None else LocalRouter()
         self.height = 0
         """The newest chain height this worker saw (0: none yet, nothing is sent)."""
 
@@ -37,7 +36,15 @@ class PaymentRouting:
     def lend(self, node: Node) -> None:
         """Give an awake node what it needs to route (before each input)."""
         if self.height > 0:
-            node.payer.context = PaymentContext(self.graph, self.scorer, self.height, os.urandom)
+            node.payer.context = PaymentContext(self.router, self.height, os.urandom)
+
+    def hand_off(self, node_id: bytes, peer: bytes | None, msg: Message) -> None:
+        """Gossip a hosted node's session received (`hibernation.ToGraph`): a peer's
+        `channel_update` goes to the graph's owner (decision 0027); the rest is dropped
+        (the runtime's own gossip sessions bring the public graph)."""
+        hand_off = getattr(self.router, "hand_off", None)
+        if hand_off is not None and peer is not None and isinstance(msg, ChannelUpdate):
+            hand_off(node_id, peer, msg)
 
     @staticmethod
     def summary(node: Node) -> bytes | None:

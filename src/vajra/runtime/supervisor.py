@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vajra.bitcoin.chains import CHAIN_HASHES
 from vajra.chain.broadcast import Broadcaster
 from vajra.chain.btcd import BtcdSource
 from vajra.chain.fees import FeePolicy, estimate_fee
@@ -49,6 +50,7 @@ from vajra.runtime.admin_http import Listeners
 from vajra.runtime.chain_service import ChainService
 from vajra.runtime.control import ControlServer
 from vajra.runtime.fabric import DEFAULT_POOL, AddressPool
+from vajra.runtime.graph_service import GraphConfigError, GraphService
 from vajra.runtime.invoice_service import InvoiceService, InvoiceSigner
 from vajra.runtime.keytable import COUNTERS, GAUGES, Counters, KeyTable, NodeStates
 from vajra.runtime.node_calls import NodeCallError
@@ -103,6 +105,8 @@ class RuntimeConfig:
     chain_poll: float = 1.0
     chain_start_height: int | None = None
     fee_policy: FeePolicy | None = None
+    gossip_peers: list[str] = field(default_factory=list)
+    """`NODE_ID@HOST:PORT` peers the runtime syncs the one graph from (decision 0027)."""
 
 
 def runtime_file(store: str) -> Path:
@@ -195,6 +199,12 @@ class Supervisor:
             self.timers = TimerTable(cfg.store)
         except TimerStateError as e:
             raise RuntimeStartError(str(e)) from e
+        try:
+            self.graph = GraphService(cfg.store, CHAIN_HASHES[cfg.chain], cfg.workers,
+                                      cfg.gossip_peers, cfg.chain_url)  # fmt: skip
+        except GraphConfigError as e:
+            raise RuntimeStartError(str(e)) from e
+        self.invoices.peer_policy = self.graph.shared.peer_policy
         self.wakes = WakeRouter(
             cfg.workers,
             self.timers,
@@ -502,6 +512,7 @@ class Supervisor:
             inbox_fd=self.inboxes[i][1].fileno() if c.workers > 1 else -1,
             signer_fd=self.channels[i][1].fileno() if self.channels else -1,
             control_fd=self.controls[i][1].fileno(),
+            route_fd=self.graph.worker_fd(i),
             chain_events=self.chain is not None,
             outbox_fds=[a.fileno() for a, _ in self.inboxes] if c.workers > 1 else [],
             chain=c.chain,
@@ -516,7 +527,8 @@ class Supervisor:
         fds = (self.keys.fd, self.counters.fd, self.states.fd,
                *(s.fileno() for pair in self.inboxes for s in pair),
                *(b.fileno() for _, b in self.channels),
-               *(b.fileno() for _, b in self.controls))  # fmt: skip
+               *(b.fileno() for _, b in self.controls),
+               *(self.graph.worker_fd(j) for j in range(self.cfg.workers)))  # fmt: skip
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "vajra.runtime.worker",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, pass_fds=fds,
@@ -578,6 +590,7 @@ class Supervisor:
             "chain": self.chain.status() if self.chain is not None else None,
             "wakes": {"timers": len(self.timers), "pending": len(self.wakes.pending),
                       "pushes": self.wakes.pushes, "retries": self.wakes.retries},
+            "graph": self.graph.status(),
         }  # fmt: skip
 
     def metrics_text(self) -> str:
@@ -627,6 +640,7 @@ class Supervisor:
         await self._initial_nodes(create, exactly_one)
         info = await self._start_servers()
         self.control_server.start()
+        self.graph.start()
         for i in range(self.cfg.workers):
             await self._spawn(i)
         self._wake_task = asyncio.create_task(self._wake_clock())
@@ -727,6 +741,7 @@ class Supervisor:
         if self._wake_task is not None:
             self._wake_task.cancel()
         self.control_server.close()
+        await self.graph.close()
         if self._chain_task is not None and self.chain is not None:
             self._chain_stop.set()
             await self._chain_task

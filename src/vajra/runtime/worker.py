@@ -61,6 +61,7 @@ from vajra.runtime.keytable import COUNTERS, GAUGES, Counters, KeyTable, NodeSta
 from vajra.runtime.node_calls import run_call
 from vajra.runtime.node_host import ChannelAborted, HostConfig, NodeHost
 from vajra.runtime.remote_signer import SignerUnavailable
+from vajra.runtime.route_client import RemoteRouter
 from vajra.runtime.signer_api import SignerClient
 from vajra.runtime.wake_limits import WakeLimiter, WakeLimits
 from vajra.store import SealedStore, SqliteStore
@@ -144,6 +145,9 @@ class WorkerConfig:
     """This worker's end of its signer channel to the supervisor (hub mode), or -1."""
     control_fd: int = -1
     """This worker's end of its control channel (watches, timers, wake pushes), or -1."""
+    route_fd: int = -1
+    """This worker's end of its route channel to the supervisor's one graph and scorer
+    (decision 0027), or -1: the worker's own empty graph (tests)."""
     chain_events: bool = False
     """The runtime runs a chain watcher: woken nodes read `chain_events` in the store."""
     log_level: str = "INFO"
@@ -343,8 +347,9 @@ class Session(asyncio.Protocol):
                 conn.send(reply, now)
             w.count["gossip_replies"] += 1
         elif isinstance(d, hibernation.ToGraph):
-            # The one shared graph is not built yet: counted, then dropped -- never a wake.
+            # To the one graph's owner (a peer's channel_update), never a wake.
             w.count["graph_handoffs"] += 1
+            w.host.routing.hand_off(self.node_id, conn.remote_pubkey, msg)
         elif isinstance(d, hibernation.Wake):
             owner = self.index % w.cfg.workers
             if owner != w.cfg.index and w.outboxes and self._hand_over(msg, owner):
@@ -574,6 +579,8 @@ class Worker:
             plain=self.store,
             identity=self._identity,
         )
+        if cfg.route_fd >= 0:
+            self.host.routing.router = RemoteRouter(cfg.route_fd)
 
     def _identity(self, node_id: bytes) -> bytes | None:
         """An awake node's identity secret from the key table (its receive keys)."""

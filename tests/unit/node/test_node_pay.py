@@ -41,6 +41,7 @@ from vajra.onion.failure_packet import build_failure_packet
 from vajra.onion.failures import TEMPORARY_CHANNEL_FAILURE, FailureMessage
 from vajra.onion.payload import HopPayload
 from vajra.onion.sphinx import peel
+from vajra.routing.router import LocalRouter
 from vajra.routing.scorer import Scorer
 from vajra.signer.channels import ChannelSigner
 from vajra.signer.devices import DeviceKey, KeyType
@@ -93,7 +94,9 @@ class World:
         self.ch: Channel | None = None
 
     def context(self) -> PaymentContext:
-        return PaymentContext(Graph(), self.scorer, HEIGHT, lambda n: sha256(b"session")[:n])
+        return PaymentContext(
+            LocalRouter(Graph(), self.scorer), HEIGHT, lambda n: sha256(b"session")[:n]
+        )
 
     def settle_node(self) -> list[Message]:
         """The runtime's settle: signer answered, state written and read back, effects."""
