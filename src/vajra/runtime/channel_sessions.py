@@ -54,6 +54,10 @@ class PeerRoutes:
         effect can address them any more."""
         self._by_node.pop(node_id, None)
 
+    def session(self, node_id: bytes, peer: bytes) -> Reachable | None:
+        """The live session between `node_id` and `peer`, if any."""
+        return self._by_node.get(node_id, {}).get(peer)
+
     def send(self, node_id: bytes, peer: bytes, msg: Message) -> bool:
         session = self._by_node.get(node_id, {}).get(peer)
         if session is None:

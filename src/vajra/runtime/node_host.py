@@ -52,12 +52,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from vajra.errors import DecodeError, PolicyViolation, VajraError
 from vajra.node import Node, NodeState
 from vajra.node.config import NodeConfig
 from vajra.node.effects import Broadcast, Effect, SendTo, Wake, WakeAt, Watch
+from vajra.node.funding import BroadcastFunding, FundChannel
 from vajra.node.invoices import ReceiveKeys, invoice_key
 from vajra.node.requests import CLOSE_CHANGE_INDEX
 from vajra.runtime.node_requests import ChannelSignerLost, answer_requests
@@ -85,6 +86,13 @@ def _newest_epoch(v: PolicyViolation) -> int | None:
     """The signer's newest epoch from a `stale_epoch` refusal ("epoch E < newest N")."""
     m = _NEWEST.search(v.detail) if v.reason == "stale_epoch" else None
     return int(m.group(1)) if m else None
+
+
+class FunderSink(Protocol):
+    """Who takes a funder node's `FundChannel`/`BroadcastFunding` effects (the worker's
+    `runtime/open_calls.Opener`: they answer a node call waiting for them)."""
+
+    def effect(self, node_id: bytes, effect: FundChannel | BroadcastFunding) -> None: ...
 
 
 class WakeFailed(VajraError):
@@ -180,6 +188,8 @@ class NodeHost:
         """`Watch`/`WakeAt` effects the supervisor refused or could not take."""
         self.routing = PaymentRouting()
         """Graph, scorer and height lent to awake nodes to send (decision 0023)."""
+        self.funder: FunderSink | None = None
+        """Takes the funder effects (decision 0028); None: they are dropped."""
 
     @property
     def awake(self) -> int:
@@ -259,6 +269,26 @@ class NodeHost:
                 payment = awake.node.pay(bolt11, authorisation, confirmation, int(now))
                 await self._settle(node_id, awake, now, None)
                 return payment.view()
+            except LeaseLost:
+                self._drop(node_id)
+                self.failures += 1
+                raise WakeFailed(node_id, "lease_lost") from None
+
+    async def act(self, node_id: bytes, fn: Callable[[Node, int], T]) -> T:
+        """Run `fn(node, now)` on the node (waking it if needed; the same lease/key/read
+        path and per-node lock as `deliver`), then settle it: signer requests, the state
+        write, the effects. `fn`'s result; what `fn` raises propagates with nothing
+        settled (it must not have changed the node then). Raises `WakeFailed`."""
+        lock = self._locks.get(node_id)
+        if lock is None:
+            lock = self._locks[node_id] = asyncio.Lock()
+        async with lock:
+            try:
+                awake = self._awake.get(node_id) or await self._wake(node_id)
+                now = self._clock()
+                out = fn(awake.node, int(now))
+                await self._settle(node_id, awake, now, None)
+                return out
             except LeaseLost:
                 self._drop(node_id)
                 self.failures += 1
@@ -422,6 +452,10 @@ class NodeHost:
                 self.sent_to_peers += 1
             else:
                 self.dropped_sends += 1  # no session: BOLT 2 reestablish retransmits
+            return
+        if isinstance(effect, (FundChannel, BroadcastFunding)):
+            if self.funder is not None:
+                self.funder.effect(node_id, effect)
             return
         services = self._services
         try:
