@@ -7,6 +7,8 @@ running runtime.
     vajra node ID payments                 received (and sent) payments and their states
     vajra node ID pay BOLT11 --device NAME [--user-present] [--max-fee-msat N]
                                            pay an invoice under the device's authorisation
+    vajra node ID open PEER_ID@HOST:PORT AMOUNT_SAT --device NAME [--push-msat N]
+                                           open a channel as funder from the node's wallet
 
     vajra node ID address                  a fresh receive address of the node
     vajra node ID balance                  confirmed and unconfirmed sat
@@ -249,8 +251,8 @@ def _guarded(func: Any) -> Any:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "node",
-        help="one node's channels and on-chain wallet: channels, address, balance, utxos, "
-        "send (via the runtime)",
+        help="one node's channels and on-chain wallet: channels, open, pay, address, balance, "
+        "utxos, send (via the runtime)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -287,6 +289,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c.add_argument("--confirm-by", help="an owner device confirming a large payment")
     c.add_argument("--timeout", type=float, default=120.0,
                    help="seconds to wait for succeeded/failed (exit 1 if neither)")  # fmt: skip
+    from vajra.cli_node_open import register as register_open
+
+    register_open(cmd)
     cmd("address", "a fresh receive address of the node (watched before it is shown)",
         cmd_address)  # fmt: skip
     cmd("balance", "confirmed and unconfirmed balance in sat, from the chain watcher",

@@ -183,11 +183,16 @@ async def call_open(
         os.urandom(32), _int(body, "funding_sat"), _int(body, "push_msat", 0),
         _int(body, "feerate_per_kw", 2_500), bool(body.get("anchors", True)),
     )  # fmt: skip
-    index = opener.w.waking.get(node_id)
+    w = opener.w
+    index = w.waking.get(node_id)
+    if index is None:  # the supervisor names the node's index (decision 0006 fabric)
+        given = body.get("node_index")
+        if isinstance(given, int) and w.keys.node_id(given) == node_id:
+            index = w.waking.setdefault(node_id, given)
     if index is None:
         raise OpenCallError("node_not_loaded", node_id.hex())
     try:
-        session = await connect(opener.w, index, peer, peer_host, port)
+        session = await connect(w, index, peer, peer_host, port)
     except DialFailed as e:
         raise OpenCallError(e.code, e.detail) from None
 

@@ -1,0 +1,188 @@
+"""A SLEEPING hosted node opens channels as funder through the runtime (issue 9 items 5-6,
+decision 0028): `vajra node ID open PEER_ID@HOST:PORT AMOUNT_SAT --device phone --json`.
+
+Everything real: `vajra runtime --chain` (2 workers) with its live signer (`vajra signer
+run`) and devices from `vajra device`, the session's btcd and LND (alice), the module's
+LDK node. The node's wallet gets coins from alice (`vajra node ID address`); the node
+sleeps; the open wakes it in its worker, which dials the peer as the node (BOLT 8
+initiator), runs open_channel ... funding_signed with every channel signature from the
+signer; the wallet drafts the funding transaction; the device authorises exactly that
+funding output; the signer signs it, the runtime broadcasts it. After the minimum depth
+the channel is active on both sides (`lncli listchannels`; LDK usable) and `vajra node
+ID channels --json` says ready, with our funding txid; the node's wallet keeps exactly
+its change.
+
+Also: a peer nobody listens for is `peer_unreachable`; a funding over the device's
+per-payment limit is refused by the signer (nothing broadcast, the opening kept for
+another try) -- each a one-line error, JSON under --json, exit 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.runtime_proc import VajraProcess, free_port
+from tests.e2e.test_wallet_cli import OWNER_RULES, RING_RULES, Env
+from tests.interop.conftest import LndPair
+from vajra.testbed.ldk import LdkChannel, LdkPeer
+from vajra.testbed.procs import wait_until
+
+pytestmark = [pytest.mark.interop, pytest.mark.slow]
+
+CAPACITY_SAT = 80_000  # under the phone's auto-approve limit (100,000 sat)
+PUSH_MSAT = 3_000_000
+WALLET_SAT = 300_000
+DEPTH = 3  # NodeConfig.minimum_depth
+
+
+class Opener:
+    """The module's runtime, signer and devices; `nodes`: one fresh node per peer."""
+
+    def __init__(self, env: Env) -> None:
+        self.env = env
+        env.json("signer", "init", "--json")
+        self.rt: VajraProcess = env.start_runtime()
+        code = env.json("runtime", "pairing-code", "--store", str(env.store), "--json")
+        env.json("signer", "pair", "--runtime", f"127.0.0.1:{self.rt.ready['signer_port']}",
+                 "--code", code["code"], "--json")  # fmt: skip
+        env.start_signer()
+        wait_until(lambda: self.rt.admin("/v1/signers")["signers"][0]["loaded"], timeout=20,
+                   what="signer loaded")  # fmt: skip
+        env.json("nodes", "--store", str(env.store), "create", "--count", "3", "--signer", "1")
+        phone = env.json("device", "create", "--type", "p256", "--name", "phone", "--json")
+        env.json("device", "create", "--type", "secp256k1", "--name", "ring", "--json")
+        env.json("signer", "add-owner", "--key-type", "p256", "--pubkey", phone["pubkey"],
+                 "--label", "phone", "--json", *OWNER_RULES)  # fmt: skip
+        assert env.json("device", "enroll", "--name", "ring", "--by", "phone", "--label",
+                        "ring", *RING_RULES)["outcome"] == "approve"  # fmt: skip
+        self.nodes = [str(n["node_id"]) for n in self.rt.nodes()]
+
+    def fund_wallet(self, lnd_pair: LndPair, node_id: str) -> None:
+        addr = self.env.node(node_id, "address")["address"]
+        lnd_pair.alice.cli("sendcoins", "--addr", addr, "--amt", WALLET_SAT)
+        lnd_pair.btcd.wait_mempool(1)
+        lnd_pair.btcd.generate(1)
+        wait_until(lambda: self.balance(node_id) == WALLET_SAT, timeout=30,
+                   what="the node's wallet sees alice's coins")  # fmt: skip
+
+    def balance(self, node_id: str) -> int:
+        return int(self.env.node(node_id, "balance")["confirmed_sat"])
+
+    def asleep(self) -> bool:
+        return self.rt.counters().get("awake", 0) == 0
+
+    def channels(self, node_id: str) -> list[dict[str, Any]]:
+        return list(self.env.node(node_id, "channels")["channels"])
+
+
+@pytest.fixture(scope="module")
+def opener(lnd_pair: LndPair, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Opener]:
+    env = Env(tmp_path_factory.mktemp("open-runtime"), lnd_pair.btcd)
+    try:
+        yield Opener(env)
+    finally:
+        env.close()
+
+
+def _open_and_confirm(
+    o: Opener, lnd_pair: LndPair, node_id: str, uri: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Fund the node's wallet, let it sleep, open to `uri`, mine to depth: the open's
+    answer and the node's ready summary."""
+    o.fund_wallet(lnd_pair, node_id)
+    wait_until(o.asleep, timeout=30, what="the node asleep before the open")
+    wakes = o.rt.counters().get("wakes", 0)
+    out = o.env.node(node_id, "open", uri, str(CAPACITY_SAT), "--device", "phone",
+                     "--push-msat", str(PUSH_MSAT), "--no-anchors")  # fmt: skip
+    assert o.rt.counters().get("wakes", 0) > wakes  # the open woke the node
+    assert out["state"] == "awaiting_depth" and out["capacity_sat"] == CAPACITY_SAT, out
+    assert out["funder"] == "local" and out["txid"] == out["funding_txid"], out
+    assert out["decision"]["outcome"] == "approve" and out["broadcast_rejection"] is None, out
+    lnd_pair.btcd.wait_mempool(1)
+    lnd_pair.btcd.generate(DEPTH + 3)
+
+    def ready() -> dict[str, Any] | None:
+        chans = [c for c in o.channels(node_id) if c.get("channel_id") == out["channel_id"]]
+        return chans[0] if chans and chans[0]["state"] == "ready" else None
+
+    wait_until(lambda: ready() is not None, timeout=90, interval=0.5,
+               what="the node's summary says ready")  # fmt: skip
+    summary = ready()
+    assert summary is not None and summary["funding_txid"] == out["funding_txid"]
+    assert summary["remote_balance_msat"] == PUSH_MSAT
+    # The wallet keeps exactly its change: what alice sent - capacity - the funding fee.
+    wait_until(lambda: o.balance(node_id) == WALLET_SAT - CAPACITY_SAT - out["fee_sat"],
+               timeout=30, what="the node's wallet holds its change")  # fmt: skip
+    return out, summary
+
+
+@pytest.mark.timeout(600)
+def test_a_sleeping_node_opens_to_lnd(lnd_pair: LndPair, opener: Opener) -> None:
+    alice, node_id = lnd_pair.alice, opener.nodes[0]
+    uri = f"{alice.node_id}@127.0.0.1:{alice.p2p_port}"
+    out, _ = _open_and_confirm(opener, lnd_pair, node_id, uri)
+
+    def lnd_channel() -> dict[str, Any] | None:
+        for c in alice.list_channels(active_only=True):
+            if c["remote_pubkey"] == node_id:
+                return c
+        return None
+
+    wait_until(lambda: lnd_channel() is not None, timeout=90, interval=1,
+               what="LND lists the channel active")  # fmt: skip
+    ch = lnd_channel()
+    assert ch is not None and int(ch["capacity"]) == CAPACITY_SAT
+    assert ch["channel_point"] == f"{out['funding_txid']}:{out['funding_vout']}"
+    assert int(ch["local_balance"]) == PUSH_MSAT // 1000 and not ch["initiator"]
+
+
+@pytest.mark.timeout(600)
+def test_a_sleeping_node_opens_to_ldk(
+    lnd_pair: LndPair, ldk_on_chain: LdkPeer, opener: Opener
+) -> None:
+    ldk, node_id = ldk_on_chain, opener.nodes[1]
+    assert ldk.listen_port is not None
+    out, _ = _open_and_confirm(opener, lnd_pair, node_id,
+                               f"{ldk.node_id}@127.0.0.1:{ldk.listen_port}")  # fmt: skip
+
+    def ldk_channel() -> LdkChannel | None:
+        ldk.sync()
+        for c in ldk.list_channels():
+            if c.counterparty == node_id and c.is_usable:
+                return c
+        return None
+
+    wait_until(lambda: ldk_channel() is not None, timeout=90, interval=1,
+               what="LDK: the channel usable")  # fmt: skip
+    ch = ldk_channel()
+    assert ch is not None and ch.capacity_sat == CAPACITY_SAT and not ch.is_outbound
+    assert ch.funding_txid == out["funding_txid"]
+    assert ch.funding_output_index == out["funding_vout"]
+
+
+@pytest.mark.timeout(300)
+def test_open_errors_are_typed(lnd_pair: LndPair, opener: Opener) -> None:
+    alice, node_id, env = lnd_pair.alice, opener.nodes[2], opener.env
+    # Nobody listens there: the dial fails, nothing is asked of the wallet or signer.
+    nobody = f"{alice.node_id}@127.0.0.1:{free_port()}"
+    err = env.node(node_id, "open", nobody, str(CAPACITY_SAT), "--device", "ring", rc=1)
+    assert err["error"] == "peer_unreachable", err
+    # No coins yet: the wallet cannot draft; the peer is told and the node forgets it.
+    uri = f"{alice.node_id}@127.0.0.1:{alice.p2p_port}"
+    err = env.node(node_id, "open", uri, str(CAPACITY_SAT), "--device", "ring",
+                   "--no-anchors", rc=1)  # fmt: skip
+    assert err["error"] == "insufficient_funds", err
+    assert not opener.channels(node_id)
+    # Over the ring's per-payment limit (50,000 sat): the signer refuses the funding
+    # transaction; nothing reaches the chain.
+    opener.fund_wallet(lnd_pair, node_id)
+    mempool = len(lnd_pair.btcd.getrawmempool())
+    err = env.node(node_id, "open", uri, str(CAPACITY_SAT), "--device", "ring",
+                   "--no-anchors", rc=1)  # fmt: skip
+    assert err["error"] == "signer_refused", err
+    assert err["decision"]["outcome"] == "deny" and err["channel_id"], err
+    assert len(lnd_pair.btcd.getrawmempool()) == mempool
+    assert opener.balance(node_id) == WALLET_SAT
