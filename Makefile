@@ -35,7 +35,7 @@ testbed: venv
 
 test: check
 	testbed/install.sh
-	$(PY) -m pytest -q -p no:cacheprovider tests/fuzz tests/interop tests/e2e
+	$(PY) -m pytest -q -p no:cacheprovider --durations=30 tests/fuzz tests/interop tests/e2e
 
 interop: venv
 	testbed/install.sh

@@ -84,6 +84,14 @@ def register(cmd: Any) -> None:
     """Add `open` with `cli_node.register`'s `cmd` helper."""
     c = cmd("open", "open a channel to PEER as funder from the node's wallet, the funding "
             "authorised by --device (prints the channel; usable at depth)", cmd_open)  # fmt: skip
+    c.description = __doc__
+    c.formatter_class = argparse.RawDescriptionHelpFormatter
+    c.epilog = (
+        "errors (exit 1; JSON on stderr with --json): peer_unreachable, peer_refused "
+        "(the peer's text), peer_disconnected, peer_timeout, open_failed, "
+        "insufficient_funds, signer_refused (exit 3: needs_confirmation, give "
+        "--confirm-by or --user-present), no_chain, unknown_node"
+    )
     c.add_argument("peer", metavar="PEER_ID@HOST:PORT", help="the peer to open to")
     c.add_argument("amount_sat", type=int, metavar="AMOUNT_SAT",
                    help="channel capacity in satoshi, paid from the node's wallet")  # fmt: skip

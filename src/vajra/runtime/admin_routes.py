@@ -17,6 +17,7 @@ code is the one exception, shown to the operator who asked for it and never logg
 | POST | /v1/nodes/{id}/invoice | {amount_msat (null: any), description, expiry_s?} | {bolt11, payment_hash, amount_msat, expires_at, ...} (issued without waking the node: `runtime/invoice_service.py`, decision 0022) |
 | GET | /v1/nodes/{id}/payments | | {node_id, payments: [{direction, payment_hash, amount_msat, fee_msat, state, reason, preimage (succeeded only), created_at, settled_at}...]} (sent and received; the list the node's worker writes after each change: no wake; decisions 0022, 0023) |
 | POST | /v1/nodes/{id}/pay | {bolt11, authorisation (hex), confirmation? (hex)} | the payment's view {payment_hash, state, ...} once the node started it (the worker owning the node wakes it; decision 0023); its final state: poll /payments |
+| POST | /v1/nodes/{id}/open, /v1/nodes/{id}/open/{channel_id}/fund | see `runtime/open_http.py` | the node opens a channel as funder (decision 0028) |
 | | /v1/nodes/{id}/wallet/... | | the node wallets: see `runtime/wallet_http.py` |
 """
 
@@ -30,11 +31,11 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from vajra.errors import PolicyViolation
-from vajra.runtime import wallet_http
+from vajra.runtime import open_http, wallet_http
 from vajra.runtime.admin_http import AdminProblem, AdminRoutes, read_json
 from vajra.runtime.invoice_service import InvoiceError
+from vajra.runtime.node_calls import NodeCallError
 from vajra.runtime.node_host import CHANNELS_KEY
-from vajra.runtime.node_services import ServiceError
 from vajra.runtime.payment_routing import PAYMENTS_KEY
 from vajra.runtime.remote_signer import SignerUnavailable
 from vajra.signer.link_pairing import PairingError
@@ -167,39 +168,25 @@ async def _node_payments(sup: Supervisor, request: web.Request) -> object:
     return {"node_id": node_id.hex(), "payments": payments}
 
 
-_PAY_STATUS = {"unknown_node": 404, "node_not_loaded": 503, "no_chain_tip": 503,
-               "wake_failed": 503, "unavailable": 503, "duplicate_payment": 409}  # fmt: skip
+_CALL_STATUS = {"unknown_node": 404, "node_not_loaded": 503, "no_chain_tip": 503,
+                "wake_failed": 503, "unavailable": 503, "duplicate_payment": 409,
+                "unknown_method": 404, "result_too_large": 500}  # fmt: skip
+"""HTTP status of a node call's error code; any other code is the client's (400)."""
 
 
-def _hex_field(body: dict[str, Any], name: str, *, required: bool) -> bytes | None:
-    value = body.get(name)
-    if value is None and not required:
-        return None
+async def node_call(sup: Supervisor, request: web.Request, method: str) -> object:
+    """POST /v1/nodes/{id}/<method>: the JSON body passed to node call `method`
+    (`runtime/node_calls.py`), its answer returned; its error as a problem."""
+    node_id = _node_id(request.match_info["id"], "id")
+    body = await read_json(request)
     try:
-        if not isinstance(value, str):
-            raise ValueError
-        return bytes.fromhex(value)
-    except ValueError:
-        raise AdminProblem(400, "bad_request", f"{name} must be hex") from None
+        return await sup.call(node_id, method, body)
+    except NodeCallError as e:
+        raise AdminProblem(_CALL_STATUS.get(e.code, 400), e.code, e.detail) from None
 
 
 async def _node_pay(sup: Supervisor, request: web.Request) -> object:
-    node_id = _node_id(request.match_info["id"], "id")
-    body = await read_json(request)
-    bolt11 = body.get("bolt11")
-    if not isinstance(bolt11, str) or not bolt11:
-        raise AdminProblem(400, "bad_request", "bolt11 must be a BOLT 11 invoice string")
-    auth = _hex_field(body, "authorisation", required=True)
-    assert auth is not None
-    conf = _hex_field(body, "confirmation", required=False)
-    try:
-        ok, out = await sup.pay(node_id, bolt11, auth, conf)
-    except ServiceError as e:
-        raise AdminProblem(_PAY_STATUS.get(e.code, 400), e.code, e.detail) from None
-    if not ok:
-        code = str(out.get("code", "internal"))
-        raise AdminProblem(_PAY_STATUS.get(code, 400), code, str(out.get("detail", "")))
-    return out
+    return await node_call(sup, request, "pay")
 
 
 Endpoint = Callable[["Supervisor", web.Request], Awaitable[object]]
@@ -225,4 +212,5 @@ def routes(sup: Supervisor) -> AdminRoutes:
     r.get("/v1/nodes/{id}/payments", bind(_node_payments))
     r.post("/v1/nodes/{id}/pay", bind(_node_pay))
     wallet_http.add_routes(sup, r.get, r.post)
+    open_http.add_routes(sup, r.post)
     return r

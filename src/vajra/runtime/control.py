@@ -26,24 +26,24 @@ from vajra.chain import effects as chain_effects
 from vajra.chain.types import BlockRef, ChainEvent
 from vajra.node.effects import Wake, WakeAt, Watch
 from vajra.runtime.control_proto import (
+    CALL,
     DONE,
     MAX_PACKET,
-    PAID,
-    PAY,
     REQUEST,
     RESPONSE,
+    RESULT,
     WAKE,
     BroadcastTx,
+    CallPush,
     ControlDecodeError,
     Done,
-    PayPush,
     Request,
     WakePush,
-    decode_paid,
     decode_response,
+    decode_result,
     encode_error,
     encode_ok,
-    encode_paid,
+    encode_result,
 )
 from vajra.runtime.node_host import NodeHost
 from vajra.runtime.node_services import ServiceError
@@ -65,16 +65,16 @@ class ControlClient:
         on_push: Callable[[WakePush], None],
         *,
         timeout: float = DEFAULT_TIMEOUT,
-        on_pay: Callable[[PayPush], None] | None = None,
+        on_call: Callable[[CallPush], None] | None = None,
     ) -> None:
         """`store_path`: the store file holding `chain_events`, or None when the runtime
-        has no chain watcher (then no node has events). `on_pay`: the supervisor's PAY
-        (answered with `paid`)."""
+        has no chain watcher (then no node has events). `on_call`: the supervisor's node
+        calls (answered with `result`; `runtime/node_calls.py`)."""
         self._sock = socket.socket(fileno=fd)
         self._sock.setblocking(False)
         self._index_of = index_of
         self._on_push = on_push
-        self._on_pay = on_pay
+        self._on_call = on_call
         self.timeout = timeout
         self._next = int.from_bytes(os.urandom(6), "big") << 8
         self._pending: dict[int, asyncio.Future[tuple[str, str] | None]] = {}
@@ -109,8 +109,8 @@ class ControlClient:
                         fut.set_result(err)
                 elif data[0] == WAKE:
                     self._on_push(WakePush.decode(data))
-                elif data[0] == PAY and self._on_pay is not None:
-                    self._on_pay(PayPush.decode(data))
+                elif data[0] == CALL and self._on_call is not None:
+                    self._on_call(CallPush.decode(data))
                 else:
                     raise ControlDecodeError(f"unexpected packet type {data[0]}")
             except ControlDecodeError as e:
@@ -195,12 +195,12 @@ class ControlClient:
         with contextlib.suppress(OSError):
             self._sock.send(Done(push.push_id, push.node_index, ok).encode())
 
-    def paid(self, rid: int, ok: bool, body: dict[str, object]) -> None:
-        """Answer the supervisor's PAY `rid`: the payment's view, or {code, detail}."""
+    def result(self, rid: int, ok: bool, body: dict[str, object]) -> None:
+        """Answer the supervisor's node call `rid`: its answer, or {code, detail}."""
         try:
-            self._sock.send(encode_paid(rid, ok, body))
+            self._sock.send(encode_result(rid, ok, body))
         except OSError as e:
-            log.warning("event=paid_send_failed error=%s", type(e).__name__)
+            log.warning("event=result_send_failed error=%s", type(e).__name__)
 
 
 async def serve_push(host: NodeHost, client: ControlClient, node_id: bytes, push: WakePush) -> None:
@@ -232,7 +232,7 @@ class ControlServer:
         self.handler = handler
         self._tasks: set[asyncio.Task[None]] = set()
         self._next = int.from_bytes(os.urandom(6), "big") << 8
-        self._paying: dict[int, asyncio.Future[tuple[bool, dict[str, object]]]] = {}
+        self._calling: dict[int, asyncio.Future[tuple[bool, dict[str, object]]]] = {}
         for s in socks:
             s.setblocking(False)
 
@@ -259,24 +259,24 @@ class ControlServer:
             log.warning("event=wake_push_failed worker=%d error=%s", worker, type(e).__name__)
             return False
 
-    async def pay(
-        self, worker: int, node_index: int, height: int, authorisation: bytes,
-        confirmation: bytes | None, bolt11: str, *, timeout: float = 60.0,
+    async def call(
+        self, worker: int, node_index: int, height: int, method: str, body: dict[str, object],
+        *, timeout: float = 60.0,
     ) -> tuple[bool, dict[str, object]]:  # fmt: skip
-        """Ask `worker` to start paying `bolt11` from node `node_index` (decision 0023):
-        (True, the payment's view) or (False, {code, detail}). Raises `ServiceError`
-        (`unavailable`: the worker could not be reached or did not answer in `timeout`;
-        `bad_request`: the fields do not fit a packet)."""
+        """Ask `worker` to run node call `method` on node `node_index`
+        (`runtime/node_calls.py`): (True, its answer) or (False, {code, detail}). Raises
+        `ServiceError` (`unavailable`: the worker could not be reached or did not answer
+        in `timeout` s; `bad_request`: the call does not fit a packet)."""
         self._next += 1
         rid = self._next
         try:
-            packet = PayPush(rid, node_index, height, authorisation, confirmation, bolt11).encode()
+            packet = CallPush(rid, node_index, height, method, body).encode()
         except ValueError as e:
             raise ServiceError("bad_request", str(e)) from None
         fut: asyncio.Future[tuple[bool, dict[str, object]]] = (
             asyncio.get_running_loop().create_future()
         )
-        self._paying[rid] = fut
+        self._calling[rid] = fut
         try:
             try:
                 self.socks[worker].send(packet)
@@ -287,7 +287,7 @@ class ControlServer:
             except TimeoutError:
                 raise ServiceError("unavailable", f"no answer in {timeout} s") from None
         finally:
-            self._paying.pop(rid, None)
+            self._calling.pop(rid, None)
 
     def _readable(self, worker: int) -> None:
         s = self.socks[worker]
@@ -306,9 +306,9 @@ class ControlServer:
                     task.add_done_callback(self._tasks.discard)
                 elif data[0] == DONE:
                     self.handler.done(worker, Done.decode(data))
-                elif data[0] == PAID:
-                    rid, ok, body = decode_paid(data)
-                    fut = self._paying.pop(rid, None)
+                elif data[0] == RESULT:
+                    rid, ok, body = decode_result(data)
+                    fut = self._calling.pop(rid, None)
                     if fut is not None and not fut.done():
                         fut.set_result((ok, body))
                 else:

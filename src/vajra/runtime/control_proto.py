@@ -14,13 +14,14 @@ the first byte says which (big-endian fields):
                op ACK    upto_seq u64
                op BROADCAST raw_tx (serialized with witnesses, up to 10,000 bytes)
       DONE     4 | push_id u64 | node_index u32 | ok u8     (a pushed wake finished)
-      PAID     6 | id u64 | ok u8 | JSON (ok: the payment's view; else {code, detail})
+      RESULT   6 | id u64 | ok u8 | JSON (ok: the call's answer; else {code, detail})
     supervisor -> worker
       RESPONSE 2 | id u64 | status u8 (0 ok, 1 error) | error: code_len u8 | code | detail
       WAKE     3 | push_id u64 | node_index u32 | reason u8 (1 chain, 2 timer)
                | tip_height i64 (-1: no tip) | tip_hash 32
-      PAY      5 | id u64 | node_index u32 | height i64 | auth_len u16 | authorisation
-               | conf_len u16 (0: none) | confirmation | bolt11 (ASCII)   (decision 0023)
+      CALL     5 | id u64 | node_index u32 | height i64 (-1: no chain tip)
+               | method_len u8 | method (ASCII) | JSON object   (a node call:
+               `runtime/node_calls.py`; e.g. method "pay", decision 0023)
 
 A worker's request ids start at a random value per process, so a response meant for
 its dead predecessor is dropped; a WAKE for the predecessor is served by the replacement
@@ -39,7 +40,7 @@ from vajra.chain.types import BlockRef, Purpose
 from vajra.errors import DecodeError
 from vajra.node.effects import WakeAt, Watch
 
-REQUEST, RESPONSE, WAKE, DONE, PAY, PAID = 1, 2, 3, 4, 5, 6
+REQUEST, RESPONSE, WAKE, DONE, CALL, RESULT = 1, 2, 3, 4, 5, 6
 OP_WATCH, OP_TIMER, OP_ACK = 1, 2, 3
 OP_BROADCAST = 4
 KIND_SCRIPT, KIND_OUTPOINT = 1, 2
@@ -55,11 +56,9 @@ _WAKE = struct.Struct(">BQIBq32s")
 _DONE = struct.Struct(">BQIB")
 _TIMER = struct.Struct(">qq")
 _ACK = struct.Struct(">Q")
-_PAY = struct.Struct(">BQIq")
-_PAID = struct.Struct(">BQB")
+_CALL = struct.Struct(">BQIqB")
+_RESULT = struct.Struct(">BQB")
 _LEN = struct.Struct(">H")
-MAX_BOLT11 = 7089
-"""BOLT 11 has no length limit of its own; this is the QR code's (alphanumeric, 40-L)."""
 
 
 class ControlDecodeError(DecodeError):
@@ -207,66 +206,68 @@ class Done:
 
 
 @dataclass(frozen=True, slots=True)
-class PayPush:
-    """The supervisor asks the node's worker to start paying `bolt11` (decision 0023)."""
+class CallPush:
+    """The supervisor asks the node's worker to run node call `method` with `body`
+    (`runtime/node_calls.py`); `height` is the chain tip (-1: none)."""
 
     id: int
     node_index: int
     height: int
-    authorisation: bytes
-    confirmation: bytes | None
-    bolt11: str
+    method: str
+    body: dict[str, object]
 
     def encode(self) -> bytes:
-        conf = self.confirmation or b""
-        if len(self.authorisation) > 0xFFFF or len(conf) > 0xFFFF:
-            raise ValueError("authorisation or confirmation too long")
-        if len(self.bolt11) > MAX_BOLT11 or not self.bolt11.isascii():
-            raise ValueError("bolt11 too long or not ASCII")
-        return b"".join((
-            _PAY.pack(PAY, self.id, self.node_index, self.height),
-            _LEN.pack(len(self.authorisation)), self.authorisation,
-            _LEN.pack(len(conf)), conf, self.bolt11.encode(),
-        ))  # fmt: skip
+        """Raises `ValueError` when the method or body does not fit one packet."""
+        method = self.method.encode("ascii")
+        if not 0 < len(method) <= 0xFF:
+            raise ValueError("method name empty or too long")
+        packet = _CALL.pack(CALL, self.id, self.node_index, self.height, len(method))
+        packet += method + json.dumps(self.body, separators=(",", ":")).encode()
+        if len(packet) > MAX_PACKET:
+            raise ValueError(f"call {self.method!r} does not fit a control packet")
+        return packet
 
     @classmethod
-    def decode(cls, data: bytes) -> PayPush:
+    def decode(cls, data: bytes) -> CallPush:
         if len(data) > MAX_PACKET:
-            raise ControlDecodeError("pay packet too long")
+            raise ControlDecodeError("call packet too long")
         try:
-            _, rid, index, height = _PAY.unpack_from(data)
-            at = _PAY.size
-            (n,) = _LEN.unpack_from(data, at)
-            auth = data[at + 2 : at + 2 + n]
-            at += 2 + n
-            (m,) = _LEN.unpack_from(data, at)
-            conf = data[at + 2 : at + 2 + m]
-            at += 2 + m
+            _, rid, index, height, n = _CALL.unpack_from(data)
         except struct.error:
-            raise ControlDecodeError("short pay packet") from None
-        if len(auth) != n or len(conf) != m:
-            raise ControlDecodeError("short pay packet")
+            raise ControlDecodeError("short call packet") from None
+        at = _CALL.size
+        raw = data[at : at + n]
+        if len(raw) != n or n == 0:
+            raise ControlDecodeError("short call packet")
         try:
-            bolt11 = data[at:].decode("ascii")
-        except UnicodeDecodeError:
-            raise ControlDecodeError("bolt11 not ASCII") from None
-        return cls(rid, index, height, bytes(auth), bytes(conf) or None, bolt11)
+            method = raw.decode("ascii")
+            body = json.loads(data[at + n :])
+        except ValueError:
+            raise ControlDecodeError("call method not ASCII or body not JSON") from None
+        if not isinstance(body, dict):
+            raise ControlDecodeError("call body is not a JSON object")
+        return cls(rid, index, height, method, body)
 
 
-def encode_paid(rid: int, ok: bool, body: dict[str, object]) -> bytes:
-    """The worker's answer to a `PayPush`: the payment's view, or {code, detail}."""
-    return _PAID.pack(PAID, rid, int(ok)) + json.dumps(body).encode()[: MAX_PACKET - _PAID.size]
+def encode_result(rid: int, ok: bool, body: dict[str, object]) -> bytes:
+    """The worker's answer to a `CallPush`: the call's answer, or {code, detail}. An
+    answer too large for one packet becomes the error `result_too_large`."""
+    out = _RESULT.pack(RESULT, rid, int(ok)) + json.dumps(body, separators=(",", ":")).encode()
+    if len(out) > MAX_PACKET:
+        err = {"code": "result_too_large", "detail": f"{len(out)} bytes"}
+        out = _RESULT.pack(RESULT, rid, 0) + json.dumps(err).encode()
+    return out
 
 
-def decode_paid(data: bytes) -> tuple[int, bool, dict[str, object]]:
-    """(request id, ok, body) of a PAID packet."""
-    if len(data) < _PAID.size:
-        raise ControlDecodeError("short paid packet")
-    _, rid, ok = _PAID.unpack_from(data)
+def decode_result(data: bytes) -> tuple[int, bool, dict[str, object]]:
+    """(request id, ok, body) of a RESULT packet."""
+    if len(data) < _RESULT.size:
+        raise ControlDecodeError("short result packet")
+    _, rid, ok = _RESULT.unpack_from(data)
     try:
-        body = json.loads(data[_PAID.size :])
+        body = json.loads(data[_RESULT.size :])
     except ValueError:
-        raise ControlDecodeError("paid body is not JSON") from None
+        raise ControlDecodeError("result body is not JSON") from None
     if not isinstance(body, dict) or ok > 1:
-        raise ControlDecodeError("bad paid packet")
+        raise ControlDecodeError("bad result packet")
     return rid, bool(ok), body

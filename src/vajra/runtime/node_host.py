@@ -61,6 +61,7 @@ from vajra.node.effects import Broadcast, Effect, SendTo, Wake, WakeAt, Watch
 from vajra.node.funding import BroadcastFunding, FundChannel
 from vajra.node.invoices import ReceiveKeys, invoice_key
 from vajra.node.requests import CLOSE_CHANGE_INDEX
+from vajra.runtime.effect_retry import EffectRetries
 from vajra.runtime.node_requests import ChannelSignerLost, answer_requests
 from vajra.runtime.node_services import NodeServices, ServiceError
 from vajra.runtime.payment_routing import PAYMENTS_KEY, PaymentRouting
@@ -186,6 +187,8 @@ class NodeHost:
         """`wake` calls that went through (chain events or a due timer)."""
         self.effect_failures = 0
         """`Watch`/`WakeAt` effects the supervisor refused or could not take."""
+        self.retries = EffectRetries()
+        """Effects the supervisor could not take, retried by `retry_effects`."""
         self.routing = PaymentRouting()
         """Graph, scorer and height lent to awake nodes to send (decision 0023)."""
         self.funder: FunderSink | None = None
@@ -247,16 +250,14 @@ class NodeHost:
                 self.failures += 1
                 raise WakeFailed(node_id, "lease_lost") from None
 
-    async def pay(
-        self, node_id: bytes, bolt11: str, authorisation: bytes, confirmation: bytes | None,
-        *, height: int,
-    ) -> dict[str, object]:  # fmt: skip
-        """Start a payment of `bolt11` under a device's `authorisation` (decision 0023),
-        waking the node if needed: `Node.pay`, the signer's `ApprovePayment` and the
-        commitment carrying the HTLC answered, the state written, then the messages
-        sent to the peer's live session. Returns the payment's view (its state may
-        already be final: a refusal). Raises `PaymentError` (nothing asked), `WakeFailed`.
-        `height`: the chain tip the HTLC's expiry counts from."""
+    async def act(self, node_id: bytes, fn: Callable[[Node, int], T], *, height: int) -> T:
+        """Run `fn(node, now)` on the node, waking it if needed (the node calls'
+        entry point, `runtime/node_calls.py`): the same lease/key/read path and per-node
+        lock as `deliver`; then the node's signer requests answered, the state written
+        and its effects carried out (messages to live peer sessions, watches, timers)
+        before `fn`'s result is returned (a mutable result, e.g. a payment, shows the
+        settled outcome when read afterwards). `height`: the chain tip (-1: none). Raises
+        what `fn` raises (nothing is written then), `WakeFailed`."""
         lock = self._locks.get(node_id)
         if lock is None:
             lock = self._locks[node_id] = asyncio.Lock()
@@ -264,28 +265,8 @@ class NodeHost:
             try:
                 awake = self._awake.get(node_id) or await self._wake(node_id)
                 now = self._clock()
-                self.routing.saw_height(height)
+                self.routing.saw_height(height if height >= 0 else None)
                 self.routing.lend(awake.node)
-                payment = awake.node.pay(bolt11, authorisation, confirmation, int(now))
-                await self._settle(node_id, awake, now, None)
-                return payment.view()
-            except LeaseLost:
-                self._drop(node_id)
-                self.failures += 1
-                raise WakeFailed(node_id, "lease_lost") from None
-
-    async def act(self, node_id: bytes, fn: Callable[[Node, int], T]) -> T:
-        """Run `fn(node, now)` on the node (waking it if needed; the same lease/key/read
-        path and per-node lock as `deliver`), then settle it: signer requests, the state
-        write, the effects. `fn`'s result; what `fn` raises propagates with nothing
-        settled (it must not have changed the node then). Raises `WakeFailed`."""
-        lock = self._locks.get(node_id)
-        if lock is None:
-            lock = self._locks[node_id] = asyncio.Lock()
-        async with lock:
-            try:
-                awake = self._awake.get(node_id) or await self._wake(node_id)
-                now = self._clock()
                 out = fn(awake.node, int(now))
                 await self._settle(node_id, awake, now, None)
                 return out
@@ -293,6 +274,23 @@ class NodeHost:
                 self._drop(node_id)
                 self.failures += 1
                 raise WakeFailed(node_id, "lease_lost") from None
+
+    async def pay(
+        self, node_id: bytes, bolt11: str, authorisation: bytes, confirmation: bytes | None,
+        *, height: int,
+    ) -> dict[str, object]:  # fmt: skip
+        """Start a payment of `bolt11` under a device's `authorisation` (decision 0023),
+        waking the node if needed (`act`): `Node.pay`, the signer's `ApprovePayment` and
+        the commitment carrying the HTLC answered, the state written, then the messages
+        sent to the peer's live session. Returns the payment's view (its state may
+        already be final: a refusal). Raises `PaymentError` (nothing asked), `WakeFailed`.
+        `height`: the chain tip the HTLC's expiry counts from."""
+        payment = await self.act(
+            node_id,
+            lambda node, now: node.pay(bolt11, authorisation, confirmation, now),
+            height=height,
+        )
+        return payment.view()  # after the settle: a refusal is already in it
 
     async def disconnected(self, node_id: bytes, peer: bytes) -> None:
         """The worker lost its session with `peer`: an awake node's channels with it
@@ -446,7 +444,7 @@ class NodeHost:
             return
         awake.paid = await self._put_plain(node_id, awake, PAYMENTS_KEY, blob or b"[]", awake.paid)
 
-    async def _effect(self, node_id: bytes, effect: Effect) -> None:
+    async def _effect(self, node_id: bytes, effect: Effect, attempts: int = 0) -> None:
         if isinstance(effect, SendTo):
             if self._send is not None and self._send(node_id, effect.peer, effect.message):
                 self.sent_to_peers += 1
@@ -467,12 +465,27 @@ class NodeHost:
                 await services.set_timer(node_id, effect)
             elif isinstance(effect, Broadcast):
                 await services.broadcast(node_id, effect.raw_tx)
+            else:
+                return
+            self.retries.succeeded(node_id, effect)
         except ServiceError as e:
-            # The state is written already; the node's logic re-issues what it still
-            # needs at its next wake (decision 0021).
+            # The state is written already. A transient failure is retried with backoff
+            # while this worker runs (`effect_retry.py`): a sleeping node must not lose a
+            # watch, a deadline timer or a broadcast to a busy supervisor.
             self.effect_failures += 1
-            log.warning("event=effect_failed node=%s effect=%s error=%s", node_id.hex(),
-                        type(effect).__name__, e)  # fmt: skip
+            retry = isinstance(effect, (Watch, WakeAt, Broadcast)) and self.retries.failed(
+                node_id, effect, e.code, self._clock(), attempts
+            )
+            log.warning("event=effect_failed node=%s effect=%s retry=%s error=%s",
+                        node_id.hex(), type(effect).__name__, retry, e)  # fmt: skip
+
+    async def retry_effects(self) -> int:
+        """Retry the failed effects that are due (the worker calls this once a second);
+        how many were tried."""
+        due = self.retries.take_due(self._clock())
+        for node_id, effect, attempts in due:
+            await self._effect(node_id, effect, attempts)
+        return len(due)
 
     async def _wake(self, node_id: bytes) -> _Awake:
         cfg = self.config

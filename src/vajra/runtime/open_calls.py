@@ -53,12 +53,12 @@ supervisor's 60 s call timeout, so the answer is ours, not the control channel's
 POLL = 0.25
 
 
-class OpenCallError(VajraError):
-    """A typed failure of an open call (`code` stable, for the admin API and the CLI)."""
+def _error(code: str, detail: str) -> VajraError:
+    """A typed failure of an open call: `NodeCallError` (imported here: `node_calls`
+    imports this module for its `CALLS`)."""
+    from vajra.runtime.node_calls import NodeCallError
 
-    def __init__(self, code: str, detail: str) -> None:
-        self.code, self.detail = code, detail
-        super().__init__(f"{code}: {detail}")
+    return NodeCallError(code, detail)
 
 
 @dataclass(slots=True)
@@ -100,7 +100,7 @@ class Opener:
 
     async def _abandon(self, node_id: bytes, tcid: bytes, reason: str) -> None:
         with contextlib.suppress(VajraError):
-            await self.w.host.act(node_id, lambda n, _: n.funding_failed(tcid, reason))
+            await self.w.host.act(node_id, lambda n, _: n.funding_failed(tcid, reason), height=-1)
 
     # --- waiting ------------------------------------------------------------------------
 
@@ -116,22 +116,22 @@ class Opener:
         key = (node_id, tcid)
         self._waiting[key] = wt
         try:
-            await host.act(node_id, start)
+            await host.act(node_id, start, height=-1)
             deadline = time.monotonic() + OPEN_TIMEOUT
             while True:
                 with contextlib.suppress(TimeoutError):
                     return await asyncio.wait_for(asyncio.shield(wt.future), POLL)
                 if wt.error is not None:
-                    raise OpenCallError("peer_refused", wt.error)
+                    raise _error("peer_refused", wt.error)
                 conn = getattr(session, "conn", None)
                 if conn is None or conn.closed:
-                    raise OpenCallError("peer_disconnected", "; ".join(wt.said) or
+                    raise _error("peer_disconnected", "; ".join(wt.said) or
                                         "the peer closed the connection")  # fmt: skip
-                if not await host.act(node_id, lambda n, _: _opening(n, tcid)):
-                    raise OpenCallError("open_failed", "; ".join(wt.said) or
+                if not await host.act(node_id, lambda n, _: _opening(n, tcid), height=-1):
+                    raise _error("open_failed", "; ".join(wt.said) or
                                         "the node abandoned the opening (see its log)")  # fmt: skip
                 if time.monotonic() > deadline:
-                    raise OpenCallError("peer_timeout", f"no answer in {OPEN_TIMEOUT:.0f} s")
+                    raise _error("peer_timeout", f"no answer in {OPEN_TIMEOUT:.0f} s")
         finally:
             self._waiting.pop(key, None)
 
@@ -151,23 +151,23 @@ def _peer_of(body: dict[str, Any]) -> tuple[bytes, str, int]:
         peer = bytes.fromhex(str(body["peer"]))
         host, port = str(body["host"]), int(body["port"])
     except (KeyError, ValueError, TypeError):
-        raise OpenCallError("bad_request", "peer (hex), host and port are required") from None
+        raise _error("bad_request", "peer (hex), host and port are required") from None
     if len(peer) != 33 or not 0 < port < 65536 or not host:
-        raise OpenCallError("bad_request", "peer is a 33-byte node id; port 1..65535")
+        raise _error("bad_request", "peer is a 33-byte node id; port 1..65535")
     return peer, host, port
 
 
 def _int(body: dict[str, Any], name: str, default: int | None = None) -> int:
     v = body.get(name, default)
     if not isinstance(v, int) or isinstance(v, bool):
-        raise OpenCallError("bad_request", f"{name} must be an integer")
+        raise _error("bad_request", f"{name} must be an integer")
     return v
 
 
 def _opener(host: NodeHost) -> Opener:
     opener = host.funder
     if not isinstance(opener, Opener):
-        raise OpenCallError("unavailable", "this worker cannot open channels")
+        raise _error("unavailable", "this worker cannot open channels")
     return opener
 
 
@@ -190,11 +190,11 @@ async def call_open(
         if isinstance(given, int) and w.keys.node_id(given) == node_id:
             index = w.waking.setdefault(node_id, given)
     if index is None:
-        raise OpenCallError("node_not_loaded", node_id.hex())
+        raise _error("node_not_loaded", node_id.hex())
     try:
         session = await connect(w, index, peer, peer_host, port)
     except DialFailed as e:
-        raise OpenCallError(e.code, e.detail) from None
+        raise _error(e.code, e.detail) from None
 
     def start(node: Node, now: int) -> None:
         node.open_channel_out(peer, req, now)
@@ -203,7 +203,7 @@ async def call_open(
         eff = await opener.run_until(node_id, peer, req.temporary_channel_id, FundChannel,
                                      session, start)  # fmt: skip
     except OpenRefused as e:
-        raise OpenCallError(e.code, e.detail) from None
+        raise _error(e.code, e.detail) from None
     assert isinstance(eff, FundChannel)
     return {"temporary_channel_id": eff.temporary_channel_id.hex(), "peer": peer.hex(),
             "funding_script": eff.script_pubkey.hex(), "amount_sat": eff.amount_sat}  # fmt: skip
@@ -221,14 +221,14 @@ async def call_open_funded(
         outpoint = OutPoint(txid, _int(body, "vout"))
         peer = bytes.fromhex(str(body["peer"]))
     except (KeyError, ValueError):
-        raise OpenCallError("bad_request", "temporary_channel_id, peer, txid, vout") from None
+        raise _error("bad_request", "temporary_channel_id, peer, txid, vout") from None
     route = opener.w.routes.session(node_id, peer)
     if route is None:
-        raise OpenCallError("peer_disconnected", "no session with the peer any more")
+        raise _error("peer_disconnected", "no session with the peer any more")
 
     def start(node: Node, now: int) -> None:
         if not node.funding_built(tcid, outpoint, now):
-            raise OpenCallError("open_failed", "the opening no longer waits for funding")
+            raise _error("open_failed", "the opening no longer waits for funding")
 
     eff = await opener.run_until(node_id, peer, tcid, BroadcastFunding, route, start)
     assert isinstance(eff, BroadcastFunding)
@@ -243,7 +243,7 @@ async def call_open_abandon(
     try:
         tcid = bytes.fromhex(str(body["temporary_channel_id"]))
     except (KeyError, ValueError):
-        raise OpenCallError("bad_request", "temporary_channel_id") from None
+        raise _error("bad_request", "temporary_channel_id") from None
     reason = str(body.get("reason", "funding failed"))[:200]
-    await host.act(node_id, lambda n, _: n.funding_failed(tcid, reason))
+    await host.act(node_id, lambda n, _: n.funding_failed(tcid, reason), height=-1)
     return {}

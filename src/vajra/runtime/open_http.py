@@ -40,7 +40,9 @@ STATUS = {
 }  # fmt: skip
 
 
-def _hex(body: dict[str, Any], name: str, size: int | None = None, *, required: bool = True) -> bytes:
+def _hex(
+    body: dict[str, Any], name: str, size: int | None = None, *, required: bool = True
+) -> bytes:
     v = body.get(name)
     if v is None and not required:
         return b""

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vajra.errors import VajraError
+from vajra.runtime.node_calls import NodeCallError
 from vajra.runtime.node_host import CHANNELS_KEY
 from vajra.store import KVStore
 from vajra.wallet.service import Draft, WalletError, WalletService
@@ -44,6 +45,18 @@ DRAFT_TTL = 600.0
 """Seconds an opening waits for its device's authorisation."""
 
 NodeCallFn = Callable[[bytes, str, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+def supervisor_calls(call: NodeCallFn) -> NodeCallFn:
+    """`Supervisor.call` with its `NodeCallError`s as `OpenError`s (same codes)."""
+
+    async def run(node_id: bytes, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return dict(await call(node_id, method, body))
+        except NodeCallError as e:
+            raise OpenError(e.code, e.detail) from None
+
+    return run
 
 
 class OpenError(VajraError):

@@ -51,6 +51,9 @@ from vajra.runtime.control import ControlServer
 from vajra.runtime.fabric import DEFAULT_POOL, AddressPool
 from vajra.runtime.invoice_service import InvoiceService, InvoiceSigner
 from vajra.runtime.keytable import COUNTERS, GAUGES, Counters, KeyTable, NodeStates
+from vajra.runtime.node_calls import NodeCallError
+from vajra.runtime.node_services import ServiceError
+from vajra.runtime.open_service import OpenService, supervisor_calls
 from vajra.runtime.remote_signer import RemoteSigner, SignerUnavailable
 from vajra.runtime.signer_api import SignerClient
 from vajra.runtime.signer_channel import (
@@ -173,6 +176,8 @@ class Supervisor:
             self.store, cfg.chain, self._identity, self._invoice_signer, self.runtime_id
         )
         """The nodes' BOLT 11 invoices (decision 0022): issued here, no wake."""
+        self.opens = OpenService(supervisor_calls(self.call), lambda: self.wallet, self.store)
+        """The nodes' own channel opens awaiting their device (decision 0028)."""
         self.chain: ChainService | None = None
         self._close_broadcaster: Broadcaster | None = None
         self._close_lock = threading.Lock()
@@ -418,22 +423,24 @@ class Supervisor:
             self.runtime_id,
         )  # fmt: skip
 
-    async def pay(
-        self, node_id: bytes, bolt11: str, authorisation: bytes, confirmation: bytes | None
-    ) -> tuple[bool, dict[str, object]]:
-        """Hand a payment to the worker owning the node (`index % W`, over its control
-        channel; decision 0023): (True, the payment's view) or (False, {code, detail})
-        with code `unknown_node`, `no_chain_tip`, the worker's `PaymentError` code or
-        `wake_failed`. Raises `ServiceError` (`unavailable`, `bad_request`)."""
+    async def call(self, node_id: bytes, method: str, body: dict[str, object]) -> dict[str, object]:
+        """Run node call `method` on the node, in the worker owning it (`index % W`, over
+        its control channel; `runtime/node_calls.py`), waking it if needed: the call's
+        answer. Raises `NodeCallError` (`unknown_node`, `unavailable`, `bad_request`, or
+        the worker's answer's code)."""
         index = await asyncio.to_thread(self._node_index, node_id)
         if index is None:
-            return False, {"code": "unknown_node", "detail": node_id.hex()}
+            raise NodeCallError("unknown_node", node_id.hex())
         tip = self.chain.watcher.tip() if self.chain is not None else None
-        if tip is None:  # the HTLC's cltv_expiry counts from the tip (BOLT 4)
-            return False, {"code": "no_chain_tip", "detail": "the runtime has no chain tip"}
-        return await self.control_server.pay(
-            index % self.cfg.workers, index, tip.height, authorisation, confirmation, bolt11
-        )
+        try:
+            ok, out = await self.control_server.call(
+                index % self.cfg.workers, index, tip.height if tip else -1, method, body
+            )
+        except ServiceError as e:
+            raise NodeCallError(e.code, e.detail) from None
+        if not ok:
+            raise NodeCallError(str(out.get("code", "internal")), str(out.get("detail", "")))
+        return out
 
     def _close_broadcast(self, raw_tx: bytes) -> bytes:
         """Nodes' own transactions (cooperative closes; OP_BROADCAST, decision 0021):

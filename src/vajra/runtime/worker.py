@@ -40,7 +40,6 @@ from typing import Any
 
 from vajra.bitcoin.chains import CHAIN_HASHES
 from vajra.errors import VajraError
-from vajra.node.payments import PaymentError
 from vajra.noise import StaticKey
 from vajra.osutil import die_with_parent, no_core_dumps
 from vajra.peer import (
@@ -57,10 +56,11 @@ from vajra.runtime import handover, hibernation
 from vajra.runtime.admission import Admission, AdmissionLimits, source_of
 from vajra.runtime.channel_sessions import PeerRoutes, node_config
 from vajra.runtime.control import ControlClient, serve_push
-from vajra.runtime.control_proto import PayPush, WakePush
+from vajra.runtime.control_proto import CallPush, WakePush
 from vajra.runtime.fabric import AddressPool
 from vajra.runtime.keytable import COUNTERS, GAUGES, Counters, KeyTable, NodeStates
-from vajra.runtime.node_host import ChannelAborted, HostConfig, NodeHost, WakeFailed
+from vajra.runtime.node_calls import run_call
+from vajra.runtime.node_host import ChannelAborted, HostConfig, NodeHost
 from vajra.runtime.open_calls import Opener
 from vajra.runtime.remote_signer import SignerUnavailable
 from vajra.runtime.signer_api import SignerClient
@@ -568,7 +568,7 @@ class Worker:
                 cfg.store if cfg.chain_events else None,
                 self.waking.get,
                 lambda push: self.spawn(self._pushed_wake(push)),
-                on_pay=lambda push: self.spawn(self._pay(push)),
+                on_call=lambda push: self.spawn(self._call(push)),
             )
             if cfg.control_fd >= 0
             else None
@@ -616,32 +616,19 @@ class Worker:
             self.count["pushed_wake_failures"] += 1
         self.control.done(push, ok)
 
-    async def _pay(self, push: PayPush) -> None:
-        """The supervisor's PAY (decision 0023): `NodeHost.pay` wakes the node if needed,
-        and the answer is the payment's view or a typed error {code, detail}."""
+    async def _call(self, push: CallPush) -> None:
+        """The supervisor's node call (`runtime/node_calls.py`): the handler wakes the
+        node if needed; the answer goes back as a RESULT."""
         assert self.control is not None
         node_id = self.keys.node_id(push.node_index)
         if node_id is None:
-            self.control.paid(push.id, False, {"code": "node_not_loaded", "detail": ""})
+            self.control.result(push.id, False, {"code": "node_not_loaded", "detail": ""})
             return
         self.waking.setdefault(node_id, push.node_index)
-        try:
-            view = await self.host.pay(node_id, push.bolt11, push.authorisation,
-                                       push.confirmation, height=push.height)  # fmt: skip
-        except PaymentError as e:
-            self.control.paid(
-                push.id, False, {"code": e.code, "detail": str(e).removeprefix(f"{e.code}: ")}
-            )
-        except WakeFailed as e:
-            self.control.paid(push.id, False, {"code": "wake_failed", "detail": e.reason})
-        except VajraError as e:
-            if not self.host.is_awake(node_id):
-                self.waking.pop(node_id, None)
-            log.warning("event=pay_failed node=%s error_type=%s error=%s",
-                        node_id.hex(), type(e).__name__, e)  # fmt: skip
-            self.control.paid(push.id, False, {"code": "wake_failed", "detail": str(e)})
-        else:
-            self.control.paid(push.id, True, view)
+        ok, answer = await run_call(self.host, node_id, push.method, push.body, push.height)
+        if not ok and not self.host.is_awake(node_id):
+            self.waking.pop(node_id, None)
+        self.control.result(push.id, ok, answer)
 
     def _node_changed(self, node_id: bytes, awake: bool) -> None:
         index = self.waking.get(node_id) if awake else self.waking.pop(node_id, None)
@@ -767,6 +754,7 @@ async def serve(cfg: WorkerConfig, ready: asyncio.Future[None] | None = None) ->
         if tick % 10 == 0:  # once a second
             w.sweep(tick // 10)
             await w.host.sleep_idle()
+            await w.host.retry_effects()
     server.close()
     for s in list(w.sessions):
         if s.transport is not None:
