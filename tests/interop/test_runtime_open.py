@@ -81,6 +81,9 @@ class Opener:
 @pytest.fixture(scope="module")
 def opener(lnd_pair: LndPair, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Opener]:
     env = Env(tmp_path_factory.mktemp("open-runtime"), lnd_pair.btcd)
+    # LND's sendcoins wants its coins some blocks past the first maturity.
+    lnd_pair.btcd.generate(10)
+    lnd_pair.alice.wait_synced()
     try:
         yield Opener(env)
     finally:
