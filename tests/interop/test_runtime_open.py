@@ -59,6 +59,7 @@ class Opener:
         assert env.json("device", "enroll", "--name", "ring", "--by", "phone", "--label",
                         "ring", *RING_RULES)["outcome"] == "approve"  # fmt: skip
         self.nodes = [str(n["node_id"]) for n in self.rt.nodes()]
+        self.ldk_channel: str | None = None
 
     def fund_wallet(self, lnd_pair: LndPair, node_id: str) -> None:
         addr = self.env.node(node_id, "address")["address"]
@@ -164,6 +165,55 @@ def test_a_sleeping_node_opens_to_ldk(
     assert ch is not None and ch.capacity_sat == CAPACITY_SAT and not ch.is_outbound
     assert ch.funding_txid == out["funding_txid"]
     assert ch.funding_output_index == out["funding_vout"]
+    opener.ldk_channel = out["channel_id"]
+
+
+LDK_PAYS_MSAT = 1_000_000
+NODE_PAYS_MSAT = 400_000
+RESERVE_MSAT = CAPACITY_SAT // 100 * 1000  # what the node (funder) asks LDK to keep
+
+
+def _ldk_usable(ldk: LdkPeer, node_id: str) -> LdkChannel | None:
+    ldk.sync()
+    return next((c for c in ldk.list_channels() if c.counterparty == node_id and c.is_usable),
+                None)  # fmt: skip
+
+
+@pytest.mark.timeout(300)
+def test_ldk_and_the_node_pay_each_other_over_it(
+    lnd_pair: LndPair, ldk_on_chain: LdkPeer, opener: Opener
+) -> None:
+    """Issue 10: over the node -> LDK channel, LDK pays the node's invoice and the node
+    pays LDK's (`vajra node ID pay --device`); balances agree to the msat."""
+    if opener.ldk_channel is None:
+        pytest.skip("needs the channel test_a_sleeping_node_opens_to_ldk opens (it failed)")
+    ldk, node_id, env = ldk_on_chain, opener.nodes[1], opener.env
+    wait_until(lambda: _ldk_usable(ldk, node_id) is not None, timeout=60, what="usable")
+    wait_until(opener.asleep, timeout=30, what="the node asleep")
+    # LDK pays the sleeping node: the HTLC wakes it; it fulfils from its invoice.
+    inv = env.node(node_id, "invoice", str(LDK_PAYS_MSAT), "--description", "from ldk")
+    sent = ldk.pay(str(inv["bolt11"]))
+    assert sent["payment_hash"] == inv["payment_hash"] and sent["fee_msat"] == 0, sent
+    wait_until(lambda: any(p["payment_hash"] == inv["payment_hash"] and p["state"] == "succeeded"
+                           for p in env.node(node_id, "payments")["payments"]),
+               timeout=30, what="the node lists the payment received")  # fmt: skip
+    # The node pays LDK's invoice under the phone's authorisation.
+    bolt11 = ldk.invoice(NODE_PAYS_MSAT, "from the node")
+    paid = env.node(node_id, "pay", bolt11, "--device", "phone", "--timeout", "90")
+    assert paid["state"] == "succeeded" and paid["amount_msat"] == NODE_PAYS_MSAT, paid
+    assert paid["fee_msat"] == 0  # LDK is the channel peer
+    ldk.wait_event("payment_claimed", where={"payment_hash": paid["payment_hash"]})
+    # Balances to the msat: the node's summary and LDK's channel.
+    remote = PUSH_MSAT - LDK_PAYS_MSAT + NODE_PAYS_MSAT
+    local = CAPACITY_SAT * 1000 - remote
+
+    def settled() -> bool:
+        (c,) = [c for c in opener.channels(node_id) if c.get("channel_id") == opener.ldk_channel]
+        ch = _ldk_usable(ldk, node_id)
+        return (c["local_balance_msat"] == local and c["remote_balance_msat"] == remote
+                and ch is not None and ch.outbound_msat + RESERVE_MSAT == remote)  # fmt: skip
+
+    wait_until(settled, timeout=30, what="both sides agree on the balances")
 
 
 @pytest.mark.timeout(300)
