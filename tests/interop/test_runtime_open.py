@@ -12,9 +12,12 @@ the channel is active on both sides (`lncli listchannels`; LDK usable) and `vajr
 ID channels --json` says ready, with our funding txid; the node's wallet keeps exactly
 its change.
 
-Also: a peer nobody listens for is `peer_unreachable`; a funding over the device's
-per-payment limit is refused by the signer (nothing broadcast, the opening kept for
-another try) -- each a one-line error, JSON under --json, exit 1.
+Also: a peer nobody listens for is `peer_unreachable`; an empty wallet is
+`insufficient_funds` (the peer told, the opening forgotten); a funding over the device's
+per-payment limit is refused by the signer (nothing broadcast); LND refusing a second
+pending channel is `peer_refused` with LND's text -- each JSON on stderr, exit 1. And
+(issue 10) over the node -> LDK channel, LDK pays the node's invoice and the node pays
+LDK's, balances to the msat on both sides.
 """
 
 from __future__ import annotations
@@ -123,7 +126,7 @@ def _open_and_confirm(
     return out, summary
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)
 def test_a_sleeping_node_opens_to_lnd(lnd_pair: LndPair, opener: Opener) -> None:
     alice, node_id = lnd_pair.alice, opener.nodes[0]
     uri = f"{alice.node_id}@127.0.0.1:{alice.p2p_port}"
@@ -143,7 +146,7 @@ def test_a_sleeping_node_opens_to_lnd(lnd_pair: LndPair, opener: Opener) -> None
     assert int(ch["local_balance"]) == PUSH_MSAT // 1000 and not ch["initiator"]
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)
 def test_a_sleeping_node_opens_to_ldk(
     lnd_pair: LndPair, ldk_on_chain: LdkPeer, opener: Opener
 ) -> None:
@@ -179,7 +182,7 @@ def _ldk_usable(ldk: LdkPeer, node_id: str) -> LdkChannel | None:
                 None)  # fmt: skip
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(900)
 def test_ldk_and_the_node_pay_each_other_over_it(
     lnd_pair: LndPair, ldk_on_chain: LdkPeer, opener: Opener
 ) -> None:
@@ -216,7 +219,7 @@ def test_ldk_and_the_node_pay_each_other_over_it(
     wait_until(settled, timeout=30, what="both sides agree on the balances")
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(900)
 def test_open_errors_are_typed(lnd_pair: LndPair, opener: Opener) -> None:
     alice, node_id, env = lnd_pair.alice, opener.nodes[2], opener.env
     # Nobody listens there: the dial fails, nothing is asked of the wallet or signer.
@@ -237,5 +240,13 @@ def test_open_errors_are_typed(lnd_pair: LndPair, opener: Opener) -> None:
                    "--no-anchors", rc=1)  # fmt: skip
     assert err["error"] == "signer_refused", err
     assert err["decision"]["outcome"] == "deny" and err["channel_id"], err
+    err_channel = err["channel_id"]
     assert len(lnd_pair.btcd.getrawmempool()) == mempool
     assert opener.balance(node_id) == WALLET_SAT
+    # LND now holds that channel pending (it sent funding_signed; the funding never came)
+    # and allows one pending channel per peer: the next open is refused with its text.
+    err = env.node(node_id, "open", uri, str(CAPACITY_SAT), "--device", "ring",
+                   "--no-anchors", rc=1)  # fmt: skip
+    assert err["error"] == "peer_refused" and "pending" in err["detail"].lower(), err
+    (kept,) = opener.channels(node_id)  # the refused opening is forgotten
+    assert kept["channel_id"] == err_channel and kept["funder"] == "local"
