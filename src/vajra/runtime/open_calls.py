@@ -22,7 +22,9 @@ from the peer is `peer_refused` (its text as detail), the session closing is
 `peer_disconnected`, the opening gone from the node without either (the signer refused
 a signature, the establishment failed a BOLT 2 check) is `open_failed`; no answer in
 `OPEN_TIMEOUT` is `peer_timeout`. A `FundChannel` no call waits for (its call timed out
-or the runtime restarted) is abandoned at once: the opening never lingers half-funded.
+or the runtime restarted) is abandoned at once -- unless its "open" was answered and the
+supervisor is drafting it (`Opener.drafting`: the node woke again in between and asked
+once more) -- so an opening never lingers half-funded.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ OPEN_TIMEOUT = 40.0
 """Seconds a call waits for the peer (accept_channel, funding_signed): below the
 supervisor's 60 s call timeout, so the answer is ours, not the control channel's."""
 POLL = 0.25
+DRAFTING_TTL = 60.0
+"""Seconds the supervisor has between "open" and "open_funded" (its draft)."""
 
 
 def _error(code: str, detail: str) -> VajraError:
@@ -77,6 +81,10 @@ class Opener:
     def __init__(self, worker: Worker) -> None:
         self.w = worker
         self._waiting: dict[tuple[bytes, bytes], _Waiting] = {}
+        self.drafting: dict[tuple[bytes, bytes], float] = {}
+        """Openings whose `FundChannel` went to the supervisor ("open" answered), until
+        "open_funded"/"open_abandon" or `DRAFTING_TTL`: a repeat of it (the node woke
+        again meanwhile) is not abandoned."""
 
     # --- hooks (NodeHost's funder effects; the sessions' errors and warnings) ------------
 
@@ -85,6 +93,11 @@ class Opener:
         if wt is not None and isinstance(effect, wt.want) and not wt.future.done():
             wt.future.set_result(effect)
         elif isinstance(effect, FundChannel):
+            key = (node_id, effect.temporary_channel_id)
+            now = time.monotonic()
+            self.drafting = {k: t for k, t in self.drafting.items() if t > now}
+            if key in self.drafting:
+                return  # the supervisor is drafting it: "open_funded" follows
             # Nobody will fund it: give the peer its answer now (BOLT 2 `error`).
             log.warning("event=funding_unclaimed node=%s", node_id.hex())
             tcid = effect.temporary_channel_id
@@ -205,6 +218,7 @@ async def call_open(
     except OpenRefused as e:
         raise _error(e.code, e.detail) from None
     assert isinstance(eff, FundChannel)
+    opener.drafting[(node_id, req.temporary_channel_id)] = time.monotonic() + DRAFTING_TTL
     return {"temporary_channel_id": eff.temporary_channel_id.hex(), "peer": peer.hex(),
             "funding_script": eff.script_pubkey.hex(), "amount_sat": eff.amount_sat}  # fmt: skip
 
@@ -226,6 +240,8 @@ async def call_open_funded(
     if route is None:
         raise _error("peer_disconnected", "no session with the peer any more")
 
+    opener.drafting.pop((node_id, tcid), None)
+
     def start(node: Node, now: int) -> None:
         if not node.funding_built(tcid, outpoint, now):
             raise _error("open_failed", "the opening no longer waits for funding")
@@ -245,5 +261,7 @@ async def call_open_abandon(
     except (KeyError, ValueError):
         raise _error("bad_request", "temporary_channel_id") from None
     reason = str(body.get("reason", "funding failed"))[:200]
+    if isinstance(host.funder, Opener):
+        host.funder.drafting.pop((node_id, tcid), None)
     await host.act(node_id, lambda n, _: n.funding_failed(tcid, reason), height=-1)
     return {}
