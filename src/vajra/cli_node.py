@@ -7,6 +7,9 @@ running runtime.
     vajra node ID payments                 received (and sent) payments and their states
     vajra node ID pay BOLT11 --device NAME [--user-present] [--max-fee-msat N]
                                            pay an invoice under the device's authorisation
+    vajra node ID close CHANNEL_ID [--no-wait] [--timeout S]
+                                           close a channel cooperatively: the node's share
+                                           goes to its wallet (waits for the closing tx)
     vajra node ID open PEER_ID@HOST:PORT AMOUNT_SAT --device NAME [--push-msat N]
                                            open a channel as funder from the node's wallet
 
@@ -164,6 +167,40 @@ def cmd_pay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _channel(args: argparse.Namespace, channel_id: str) -> dict[str, Any] | None:
+    for c in _call(args, "channels", under="")["channels"]:
+        if c.get("channel_id") == channel_id:
+            return dict(c)
+    return None
+
+
+def cmd_close(args: argparse.Namespace) -> int:
+    """Close a channel cooperatively (decision 0029): the node's worker wakes it, sends
+    `shutdown` paying the node wallet's close script, and the fee is negotiated with the
+    peer (the funder pays it); this waits until the closing transaction is agreed and
+    broadcast (`closing_txid` in the channel list) unless --no-wait. "closed" follows
+    once the chain watcher sees it confirmed."""
+    cid = args.channel_id.lower()
+    if len(cid) != 64 or any(ch not in "0123456789abcdef" for ch in cid):
+        raise CliError("usage", f"CHANNEL_ID must be 64 hex digits (vajra node ID channels), "
+                                f"not {args.channel_id!r}")  # fmt: skip
+    view: dict[str, Any] = dict(_call(args, "close", {"channel_id": cid}, under=""))
+    deadline = time.monotonic() + args.timeout
+    while not args.no_wait and "closing_txid" not in view:
+        if time.monotonic() >= deadline:
+            detail = f"no closing transaction agreed after {args.timeout} s"
+            raise CliError("timeout", detail, {"error": "timeout", "detail": detail,
+                                               "channel": view})  # fmt: skip
+        time.sleep(0.25)
+        view = _channel(args, cid) or view
+    if "closing_txid" in view:
+        text = f"{cid} {view['state']}: closing transaction {view['closing_txid']} broadcast"
+    else:
+        text = f"{cid} {view['state']}: shutdown sent, the fee is being negotiated"
+    _print(args, view, text)
+    return 0
+
+
 def cmd_address(args: argparse.Namespace) -> int:
     out = _call(args, "address", {})
     _print(args, out, out["address"])
@@ -289,6 +326,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c.add_argument("--confirm-by", help="an owner device confirming a large payment")
     c.add_argument("--timeout", type=float, default=120.0,
                    help="seconds to wait for succeeded/failed (exit 1 if neither)")  # fmt: skip
+    c = cmd("close", "close a channel cooperatively; the node's share goes to its wallet "
+            "(waits until the closing transaction is broadcast)", cmd_close)  # fmt: skip
+    c.epilog = (
+        "The peer must be connected to the node (close does not dial it: "
+        "peer_offline). Other errors: no_wallet (run `vajra node ID address` once), "
+        "unknown_channel, channel_not_ready, channel_failed, already_closing. The "
+        "channel shows `closing` with its closing_txid, then `closed` with "
+        "closing_height once the transaction confirms (vajra node ID channels). A force "
+        "close is not built yet."
+    )
+    c.add_argument("channel_id", help="the channel's id (64 hex digits, vajra node ID channels)")
+    c.add_argument("--no-wait", action="store_true",
+                   help="return once our shutdown is sent, before the fee is agreed")  # fmt: skip
+    c.add_argument("--timeout", type=float, default=60.0,
+                   help="seconds to wait for the closing transaction (exit 1 after)")  # fmt: skip
     from vajra.cli_node_open import register as register_open
 
     register_open(cmd)

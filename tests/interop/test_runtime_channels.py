@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.runtime_proc import VajraProcess, start_runtime
+from tests.e2e.test_wallet_cli import OWNER_RULES, RING_RULES, Env
 from tests.interop.chain_support import url_of
 from vajra.testbed.errors import DaemonFailed
 from vajra.testbed.procs import wait_until
@@ -338,7 +339,6 @@ PUSH_SAT = 50_000  # LND pushes the node this much at the open: the node can pay
 def test_the_node_pays_lnd_with_the_ring(
     lnd_pair: LndPair, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    from tests.e2e.test_wallet_cli import OWNER_RULES, RING_RULES, Env
 
     env = Env(tmp_path_factory.mktemp("pay-runtime"), lnd_pair.btcd)
     try:
@@ -404,8 +404,70 @@ def test_the_node_pays_lnd_with_the_ring(
         assert int(ch["remote_balance"]) * 1000 == local
         (summary,) = _channels(rt, node_id)
         assert summary["local_balance_msat"] == local
+
+        # A reused authorisation: the first use reaches LND, which fails the HTLC (its
+        # invoice was cancelled), so the node may try that hash again -- but the same
+        # signed authorisation is refused by the signer (its counter is used up), and
+        # nothing is offered to LND the second time.
+        gone = lnd_pair.alice.add_invoice(5_000_000, memo="cancelled")
+        lnd_pair.alice.cli("cancelinvoice", str(gone["r_hash"]))
+        body = _ring_authorisation(env, node_id, str(gone["payment_request"]))
+        first = rt.admin(f"/v1/nodes/{node_id}/pay", body)
+        assert first["payment_hash"] == gone["r_hash"]
+        done = wait_until(lambda: _final(rt, node_id, str(gone["r_hash"])), timeout=60,
+                          what="the payment to a cancelled invoice fails")  # fmt: skip
+        assert done["state"] == "failed" and done["reason"] != "replay", done
+        again = rt.admin(f"/v1/nodes/{node_id}/pay", body)
+        assert again["state"] == "failed" and again["reason"] == "replay", again
+        _nothing_pending(lnd_pair, rt, node_id, local)
+
+        # Over the hourly limit: the phone lowers the ring's hourly limit to 12,000 sat;
+        # 10,000 sat went out this hour, so 5,000 sat more is refused by the signer.
+        env.json("device", "rules", "set", "ring", "--by", "phone", "--json",
+                 "--auto-approve-below-msat=6000000", "--confirm-above-msat=8000000",
+                 "--per-payment-max-msat=10000000", "--hourly-limit-msat=12000000",
+                 "--daily-limit-msat=400000000")  # fmt: skip
+        hour = lnd_pair.alice.add_invoice(5_000_000, memo="one tap too many")
+        err = env.node(node_id, "pay", str(hour["payment_request"]), "--device", "ring",
+                       "--timeout", "60", rc=1)  # fmt: skip
+        assert err["detail"] == "over_hourly_limit", err
+        assert lnd_pair.alice.cli("lookupinvoice", str(hour["r_hash"]))["state"] == "OPEN"
+        _nothing_pending(lnd_pair, rt, node_id, local)
     finally:
         env.close()
+
+
+def _ring_authorisation(env: Any, node_id: str, bolt11: str) -> dict[str, str]:
+    """What `vajra node ID pay --device ring` POSTs: the ring's signed authorisation for
+    the invoice's own hash and amount (kept, so the test can submit it twice)."""
+    from vajra.cli_device import DeviceFile
+    from vajra.node.payments import read_invoice
+    from vajra.signer.messages import PaymentAuthorisation
+
+    inv = read_invoice(bolt11, int(time.time()))
+    assert inv.amount_msat is not None
+    dev = DeviceFile(Path(env.env["VAJRA_DEVICE_DIR"]) / "ring.json")
+    auth = PaymentAuthorisation(
+        bytes.fromhex(node_id), inv.payment_hash, inv.amount_msat, 10_000,
+        int(time.time()) + 300, dev.next_counter(), dev.key.device_id, 0,
+    ).signed(dev.key)  # fmt: skip
+    return {"bolt11": bolt11, "authorisation": auth.encode().hex()}
+
+
+def _final(rt: VajraProcess, node_id: str, payment_hash: str) -> dict[str, Any] | None:
+    for p in rt.admin(f"/v1/nodes/{node_id}/payments")["payments"]:
+        if p["payment_hash"] == payment_hash and p["state"] in ("succeeded", "failed"):
+            return dict(p)
+    return None
+
+
+def _nothing_pending(lnd_pair: LndPair, rt: VajraProcess, node_id: str, local: int) -> None:
+    """No HTLC pending on either side and the balances where they were."""
+    ch = _lnd_channel(lnd_pair, node_id, active=True)
+    assert ch is not None and not ch.get("pending_htlcs"), ch
+    assert int(ch["remote_balance"]) * 1000 == local
+    (summary,) = _channels(rt, node_id)
+    assert summary["local_balance_msat"] == local
 
 
 # -- LND closes cooperatively (decision 0016 negotiation; the share lands in the wallet) ---
@@ -438,9 +500,17 @@ def test_lnd_closes_cooperatively_and_the_share_lands_in_the_node_wallet(
     # answers with its wallet's script, and both negotiate the fee (LND pays it).
     alice.cli("closechannel", f"--funding_txid={txid}", f"--output_index={vout}",
               "--sat_per_vbyte=2", timeout=180)  # fmt: skip
+    # Agreed and broadcast: "closing" with the closing txid until the watcher sees it mined.
+    wait_until(lambda: "closing_txid" in _channels(rt, node_id)[0], timeout=60,
+               what="the node's summary names the closing tx")  # fmt: skip
+    closing_txid = str(_channels(rt, node_id)[0]["closing_txid"])
+    assert _channels(rt, node_id)[0]["state"] == "closing"
+    btcd.generate(DEPTH)
+    # The funding outpoint's spend wakes the node: closed, at the closing tx's height.
     wait_until(lambda: _channels(rt, node_id)[0]["state"] == "closed", timeout=60,
                what="the node's summary says closed")  # fmt: skip
-    btcd.generate(DEPTH)
+    (summary,) = _channels(rt, node_id)
+    assert summary["closing_txid"] == closing_txid and summary["closing_height"] > 0
     wait_until(lambda: _wallet(rt, node_id)["confirmed_sat"]
                == before["confirmed_sat"] + share_sat, timeout=60, interval=1,
                what="the node's share confirmed in its wallet")  # fmt: skip
@@ -450,3 +520,64 @@ def test_lnd_closes_cooperatively_and_the_share_lands_in_the_node_wallet(
     assert int(ours["settled_balance"]) + share_sat < CAPACITY_SAT  # the fee is LND's
     out = _cli(rt, node_id, "channels")
     assert [c["state"] for c in out["channels"]] == ["closed"]
+
+
+# -- the node closes cooperatively (vajra node ID close, decision 0029) --------------------
+
+PUSH_SAT = 27_000
+
+
+@pytest.mark.timeout(900)
+def test_the_node_closes_cooperatively_with_lnd(lnd_pair: LndPair, runtime: Runtime) -> None:
+    alice, btcd, rt = lnd_pair.alice, lnd_pair.btcd, runtime.proc
+    node = rt.nodes()[1]
+    node_id = str(node["node_id"])
+    rt.admin(f"/v1/nodes/{node_id}/wallet/address", {})  # the wallet its share goes to
+    wait_until(lambda: _asleep(rt), timeout=30, what="the nodes asleep")
+    _connect(lnd_pair, f"{node_id}@{node['host']}:{node['port']}")
+    alice.cli("openchannel", f"--node_key={node_id}", f"--local_amt={CAPACITY_SAT}",
+              f"--push_amt={PUSH_SAT}", "--private", "--sat_per_vbyte=2")  # fmt: skip
+    btcd.generate(DEPTH + 3)
+    wait_until(lambda: _lnd_channel(lnd_pair, node_id, active=True) is not None, timeout=120,
+               interval=1, what="LND lists the channel active")  # fmt: skip
+    wait_until(lambda: _channels(rt, node_id)[0]["state"] == "ready", timeout=30,
+               what="the node's summary says ready")  # fmt: skip
+    (summary,) = _channels(rt, node_id)
+    assert summary["local_balance_msat"] == PUSH_SAT * 1000
+    cid = str(summary["channel_id"])
+    before = _wallet(rt, node_id)
+    # Typed errors, one line of JSON on stderr: nothing changes.
+    bad = subprocess.run(
+        [sys.executable, "-m", "vajra", "node", node_id, "close", "00" * 32, "--json",
+         "--admin", str(rt.ready["admin"])],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert bad.returncode == 1 and json.loads(bad.stderr)["error"] == "unknown_channel"
+    wait_until(lambda: _asleep(rt), timeout=30, what="the node asleep")
+    # The operator closes: the node wakes, sends its shutdown over LND's session; LND
+    # answers and, as funder, proposes the fee; the CLI returns with the agreed tx.
+    view = _cli(rt, node_id, "close", cid)
+    assert view["channel_id"] == cid and view["state"] == "closing"
+    closing_txid = str(view["closing_txid"])
+    btcd.wait_mempool(1)
+    btcd.generate(1)
+    wait_until(lambda: _channels(rt, node_id)[0]["state"] == "closed", timeout=60,
+               what="the node's summary says closed")  # fmt: skip
+    (summary,) = _channels(rt, node_id)
+    assert summary["closing_txid"] == closing_txid
+    assert summary["closing_height"] == btcd.getblockcount()
+    wait_until(lambda: _wallet(rt, node_id)["confirmed_sat"]
+               == before["confirmed_sat"] + PUSH_SAT, timeout=60, interval=1,
+               what="the node's share confirmed in its wallet")  # fmt: skip
+
+    btcd.generate(DEPTH)  # LND lists a cooperative close as closed after some depth
+
+    def lnd_closed() -> dict[str, Any] | None:
+        closed = alice.cli("closedchannels")["channels"]
+        return next((c for c in closed if c["remote_pubkey"] == node_id), None)
+
+    ours = wait_until(lnd_closed, timeout=60, what="LND lists the channel closed")
+    assert ours["close_type"] == "COOPERATIVE_CLOSE", ours
+    assert ours["closing_tx_hash"] == closing_txid
+    assert ours["close_initiator"] == "INITIATOR_REMOTE", ours
+    assert int(ours["settled_balance"]) + PUSH_SAT < CAPACITY_SAT  # the fee is LND's

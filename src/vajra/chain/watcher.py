@@ -159,6 +159,30 @@ class Watcher:
                 self.index.add(keyf(data), node_index, int(purpose))
         return len(new)
 
+    def unwatch_scripts(self, node_index: int, scripts: Iterable[bytes]) -> int:
+        """Stop watching scripts for `node_index` (e.g. a closed channel's funding
+        script, decision 0029); return how many registrations went. Events and UTXO rows
+        already written stay (a reorg still undoes them)."""
+        return self._unwatch(node_index, KIND_SCRIPT, [bytes(s) for s in scripts])
+
+    def unwatch_outpoints(self, node_index: int, outpoints: Iterable[OutPoint]) -> int:
+        """Stop watching outpoints for `node_index` (a closed channel's funding outpoint)."""
+        return self._unwatch(node_index, KIND_OUTPOINT, [o.serialize() for o in outpoints])
+
+    def _unwatch(self, node_index: int, kind: int, datas: list[bytes]) -> int:
+        keyf = script_key if kind == KIND_SCRIPT else outpoint_key
+        n = 0
+        with self.db.lock:
+            with self.db.tx() as db:
+                for data in datas:
+                    n += db.execute(
+                        "DELETE FROM chain_watch WHERE kind = ? AND data = ? AND node = ?",
+                        (kind, data, node_index),
+                    ).rowcount
+            for data in datas:
+                self.index.remove(keyf(data), node_index)
+        return n
+
     # -- WatcherApi: reads --------------------------------------------------------------------
 
     def utxos(self, node_index: int) -> list[Utxo]:

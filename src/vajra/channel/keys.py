@@ -32,9 +32,14 @@ def derive_pubkey(basepoint: bytes, per_commitment_point: bytes) -> bytes:
     return point_add_tweak(basepoint, sha256(per_commitment_point + basepoint))
 
 
-def derive_privkey(basepoint_secret: bytes, per_commitment_point: bytes) -> bytes:
-    """BOLT 3: privkey = basepoint_secret + SHA256(per_commitment_point || basepoint)."""
-    basepoint = pubkey_from_secret(basepoint_secret)
+def derive_privkey(
+    basepoint_secret: bytes, per_commitment_point: bytes, basepoint: bytes | None = None
+) -> bytes:
+    """BOLT 3: privkey = basepoint_secret + SHA256(per_commitment_point || basepoint).
+    `basepoint`: the secret's public key when the caller holds it (a point
+    multiplication saved); it must be exactly that key, computed here otherwise."""
+    if basepoint is None:
+        basepoint = pubkey_from_secret(basepoint_secret)
     k = (
         int.from_bytes(basepoint_secret, "big")
         + scalar_of(sha256(per_commitment_point + basepoint))

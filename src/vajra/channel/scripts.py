@@ -35,8 +35,13 @@ OP_2 = 0x52
 OP_16 = 0x60
 
 
+_OPCODE = tuple(bytes((i,)) for i in range(256))
+
+
 def _ops(*parts: int | bytes) -> bytes:
-    return b"".join(bytes((p,)) if isinstance(p, int) else p for p in parts)
+    # A list, not a generator, and the one-byte opcodes from a table: scripts are built
+    # for every commitment a signer signs or validates.
+    return b"".join([_OPCODE[p] if isinstance(p, int) else p for p in parts])
 
 
 def funding_script(pubkey_a: bytes, pubkey_b: bytes) -> bytes:

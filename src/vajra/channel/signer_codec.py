@@ -302,12 +302,19 @@ class Reader:
             raise DecodeError(f"{len(self.data) - self.pos} trailing bytes")
 
 
+_SPEC_HEAD = struct.Struct(">IQQH")
+_HTLC = struct.Struct(">BQQ32sI")
+
+
 def read_spec(r: Reader) -> CommitSpec:
-    feerate, ours, theirs = r.u(4), r.u(8), r.u(8)
+    feerate, ours, theirs, count = _SPEC_HEAD.unpack(r.take(_SPEC_HEAD.size))
     htlcs: list[HtlcEntry] = []
-    for _ in range(r.u(2)):
-        offerer = Side(1) if r.flag() else Side(0)
-        h = HtlcEntry(offerer, r.u(8), r.u(8), r.take(32), r.u(4))
+    for _ in range(count):
+        flag, htlc_id, amount_msat, payment_hash, cltv_expiry = _HTLC.unpack(r.take(_HTLC.size))
+        if flag > 1:
+            raise DecodeError(f"flag byte {flag} is neither 0 nor 1")
+        offerer = Side(1) if flag else Side(0)
+        h = HtlcEntry(offerer, htlc_id, amount_msat, payment_hash, cltv_expiry)
         if htlcs and (htlcs[-1].offerer, htlcs[-1].id) >= (h.offerer, h.id):
             raise DecodeError("HTLCs not in strictly increasing (offerer, id) order")
         htlcs.append(h)

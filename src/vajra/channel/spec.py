@@ -210,12 +210,18 @@ def build_commitment_for(
     owner: Side,
     commitment_number: int,
     per_commitment_point: bytes,
+    keys: CommitmentKeys | None = None,
 ) -> Commitment:
     """`owner`'s BOLT 3 commitment transaction for `spec` (unsigned). ValueError if the
-    funder cannot pay the anchors (BOLT 2's checks keep a channel out of that state)."""
-    keys = CommitmentKeys.derive(
-        per_commitment_point, channel.basepoints[owner], channel.basepoints[owner.other]
-    )
+    funder cannot pay the anchors (BOLT 2's checks keep a channel out of that state).
+    `keys`: the owner's `CommitmentKeys` at `per_commitment_point` when the caller has
+    derived them already (five point operations saved); derived here otherwise."""
+    if keys is None:
+        keys = CommitmentKeys.derive(
+            per_commitment_point, channel.basepoints[owner], channel.basepoints[owner.other]
+        )
+    elif keys.per_commitment_point != per_commitment_point:
+        raise ValueError("keys derived at another per_commitment_point")
     return build_commitment(
         funding_outpoint=channel.funding_outpoint,
         keys=keys,

@@ -19,7 +19,10 @@ from `channel_ready` on, a normal-operation `Channel`.
     peer's shutdown, none of ours -> CloseScript request (the wallet's change script);
                                 answered: Watch(CHANGE, script), Close command
                                 (`vajra.node.closing`)
-    MutualCloseReady         -> Broadcast(closing tx); the entry stays, state closed
+    operator's close         -> `close_out`: checks, Watch(CHANGE, script), Close command
+    MutualCloseReady         -> Broadcast(closing tx); the entry stays, state closing
+    funding outpoint spent   -> closing_txid / closing_height; confirmed: state closed,
+                                the funding watches dropped (`vajra.node.closing`)
 
 Peer input never raises here: a message for an unknown channel (or one of another peer)
 gets an `error` naming it (BOLT 2: "SHOULD send an error"); the cores fail their channel
@@ -45,7 +48,7 @@ from vajra.channel.reestablish import Link
 from vajra.channel.scripts import funding_script
 from vajra.channel.spec import ChannelParams, Side
 from vajra.errors import DecodeError, VajraError
-from vajra.node.closing import close_command, wants_close_script
+from vajra.node.closing import check_close_out, close_command, funding_spent, wants_close_script
 from vajra.node.config import MAX_CHANNELS, MAX_PENDING_PER_PEER, NodeConfig
 from vajra.node.effects import Broadcast, Effect, SendTo, WakeAt, Watch
 from vajra.node.funder_book import FunderBook
@@ -90,6 +93,11 @@ class ChannelEntry:
     funding_asked: bool = False
     """Funder: `FundChannel` was emitted since the node woke (not persisted: asked again
     at the next wake if the outpoint is still missing)."""
+    closing_txid: bytes = b""
+    """The transaction spending the funding output: our agreed mutual close once signed,
+    then whatever the watcher saw spend it (internal byte order; b"": none yet)."""
+    closing_height: int = 0
+    """Height of the block holding that spend (0: not confirmed)."""
 
     @property
     def params(self) -> ChannelParams | None:
@@ -100,12 +108,14 @@ class ChannelEntry:
     @property
     def phase(self) -> str:
         """opening | awaiting_depth | ready | closing | closed | failed (what `vajra node
-        ID channels` shows)."""
+        ID channels` shows). closed: the funding output's spend is confirmed."""
+        if self.closing_height:
+            return "closed"
         if self.failed:
             return "failed"
         if self.chan is not None:
             if self.chan.state is ChannelState.CLOSED:
-                return "closed"
+                return "closing"  # agreed and broadcast, not yet confirmed
             sd = self.chan.shutdown
             return "closing" if sd.local_script or sd.remote_script else "ready"
         if self.est is not None and self.est.state in (
@@ -131,6 +141,9 @@ class ChannelEntry:
             "funder": "local" if p.funder is Side.LOCAL else "remote",
             "funding_height": self.funding_height,
         }
+        if self.closing_txid:
+            out["closing_txid"] = self.closing_txid[::-1].hex()
+            out["closing_height"] = self.closing_height
         if self.chan is not None:
             spec = self.chan.ledger.local_commit.spec
             out["local_balance_msat"] = spec.balance_msat[Side.LOCAL]
@@ -152,7 +165,8 @@ def encode_entry(key: bytes, e: ChannelEntry) -> dict[str, object]:
         raise persist.NotAtRest("channel entry", "awaiting_keys")
     return {"id": key.hex(), "peer": e.peer.hex(), "index": e.channel_index, "kind": kind,
             "core": blob.hex(), "height": e.funding_height, "failed": e.failed,
-            "committed": e.committed}  # fmt: skip
+            "committed": e.committed, "closing_txid": e.closing_txid.hex(),
+            "closing_height": e.closing_height}  # fmt: skip
 
 
 def decode_entry(obj: object) -> tuple[bytes, ChannelEntry]:
@@ -170,6 +184,9 @@ def decode_entry(obj: object) -> tuple[bytes, ChannelEntry]:
             raise DecodeError(f"channel entry: unknown kind {obj['kind']!r}")
         e.funding_height, e.failed = int(obj["height"]), str(obj["failed"])
         e.committed = bool(obj["committed"])
+        # Absent in states written before the node followed its closes (decision 0029).
+        e.closing_txid = bytes.fromhex(str(obj.get("closing_txid", "")))
+        e.closing_height = int(obj.get("closing_height", 0))
         return bytes.fromhex(str(obj["id"])), e
     except (KeyError, ValueError, TypeError) as err:
         raise DecodeError(f"channel entry: {err}") from None
@@ -326,6 +343,12 @@ class ChannelBook(FunderBook):
                 text = f"vajra: signer unavailable ({reason}), try again later"
                 self._send(e.peer, ErrorMessage(req.temporary_channel_id, text.encode()))
 
+    def close_out(self, channel_id: bytes, script: bytes, now: float) -> None:
+        """The operator closes the channel cooperatively, our share to `script` (the
+        wallet's, `vajra.node.closing`). Raises `CloseRefused` (nothing changed)."""
+        check_close_out(self.channels.get(channel_id), channel_id)
+        self._close(channel_id, script, now)
+
     def close_script(self, channel_id: bytes, script: bytes | None, now: float) -> None:
         """The runtime's answer to `CloseScript`: our `shutdown` pays `script` (None: no
         wallet record yet; asked again at the channel's next input)."""
@@ -333,6 +356,11 @@ class ChannelBook(FunderBook):
         e = self.channels.get(channel_id)
         if script is None or e is None or e.chan is None or not wants_close_script(e.chan):
             return
+        self._close(channel_id, script, now)
+
+    def _close(self, channel_id: bytes, script: bytes, now: float) -> None:
+        e = self.channels[channel_id]
+        assert e.chan is not None
         cmd = close_command(e.chan, script)
         try:
             e.chan.command(cmd, now)
@@ -358,10 +386,13 @@ class ChannelBook(FunderBook):
             if key is None:
                 continue
             e = self.channels[key]
+            own = ev.txid == ev.outpoint.txid  # the funding output's own event, not a spend
             if ev.kind is EventKind.RECEIVED and ev.height > 0:
                 e.funding_height = ev.height
-            elif ev.kind is EventKind.UNDONE and ev.height == e.funding_height:
+            elif ev.kind is EventKind.UNDONE and own and ev.height == e.funding_height:
                 e.funding_height = 0  # a reorg took the confirming block away
+            elif e.params is not None:
+                self.effects += funding_spent(e, ev, funding_output_script(e.params))
         self.check_depth(tip, now)
 
     def check_depth(self, tip: BlockRef | None, now: float) -> None:
@@ -421,6 +452,7 @@ class ChannelBook(FunderBook):
                 self.refusals.append((key, ev))
             elif isinstance(ev, io.MutualCloseReady):
                 # BOLT 2: once the fees agree, the closing transaction is final: publish.
+                e.closing_txid = ev.tx.txid
                 self.effects.append(Broadcast(ev.tx.serialize()))
             elif e.est is not None and e.est.params is not None:
                 self.funder_outputs(e.est.params.channel_id, e, ev)

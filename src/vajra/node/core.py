@@ -297,6 +297,15 @@ class Node:
         self.book.close_script(channel_id, script, now)
         self.dirty = True
 
+    def close_channel(self, channel_id: bytes, script: bytes, now: int) -> dict[str, object]:
+        """The operator closes `channel_id` cooperatively, the node's share paid to
+        `script` (the wallet's close script, `vajra.node.closing`): our `shutdown` is
+        sent (a `SendTo`) as soon as BOLT 2 allows, the negotiation follows the peer's
+        answers. Returns the channel's summary. Raises `CloseRefused` (nothing changed)."""
+        self.book.close_out(channel_id, script, now)
+        self.dirty = True
+        return self.state.channels[channel_id].summary()
+
     def received_payments(self) -> list[dict[str, object]]:
         """Received payments for the operator's listing (`ReceivedPayment.summary`)."""
         return [p.summary() for p in self.state.received]

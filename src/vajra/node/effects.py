@@ -7,7 +7,8 @@ them after each input (`Node.take_effects()`) and carries them out:
 - `SendTo`: a message to a peer by node id, over whatever session the runtime holds to
   it (dropped if none: BOLT 2 retransmission on `channel_reestablish` covers it);
 - `Watch`: register a script or outpoint with the one chain watcher, keyed by the node's
-  index (`Purpose.FUNDING` and `Purpose.SWEEP` hits wake the node);
+  index (`Purpose.FUNDING` and `Purpose.SWEEP` hits wake the node), or with `drop` set
+  take it away (a closed channel's funding output);
 - `FundChannel` / `BroadcastFunding` (`vajra.node.funding`): as funder, the node asks
   its wallet for the funding transaction, then for its signature and broadcast;
 - `Broadcast`: a fully signed transaction of the node's (a cooperative close) to the
@@ -38,11 +39,13 @@ class SendTo:
 
 @dataclass(frozen=True, slots=True)
 class Watch:
-    """Exactly one of `script_pubkey` / `outpoint` is set."""
+    """Exactly one of `script_pubkey` / `outpoint` is set. `drop`: stop watching it (a
+    closed channel's funding output, decision 0029)."""
 
     purpose: Purpose
     script_pubkey: bytes | None = None
     outpoint: OutPoint | None = None
+    drop: bool = False
 
 
 @dataclass(frozen=True, slots=True)

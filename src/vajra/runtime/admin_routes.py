@@ -17,6 +17,7 @@ code is the one exception, shown to the operator who asked for it and never logg
 | POST | /v1/nodes/{id}/invoice | {amount_msat (null: any), description, expiry_s?} | {bolt11, payment_hash, amount_msat, expires_at, ...} (issued without waking the node: `runtime/invoice_service.py`, decision 0022) |
 | GET | /v1/nodes/{id}/payments | | {node_id, payments: [{direction, payment_hash, amount_msat, fee_msat, state, reason, preimage (succeeded only), created_at, settled_at}...]} (sent and received; the list the node's worker writes after each change: no wake; decisions 0022, 0023) |
 | POST | /v1/nodes/{id}/pay | {bolt11, authorisation (hex), confirmation? (hex)} | the payment's view {payment_hash, state, ...} once the node started it (the worker owning the node wakes it; decision 0023); its final state: poll /payments |
+| POST | /v1/nodes/{id}/close | {channel_id (hex)} | the channel's summary (state closing) once our `shutdown` is sent (node call "close", decision 0029); errors: `no_wallet`, `unknown_channel` 404, `channel_not_ready`, `channel_failed`, `already_closing`, `peer_offline` 409; the agreed closing tx and `closed`: poll /channels |
 | POST | /v1/nodes/{id}/open, /v1/nodes/{id}/open/{channel_id}/fund | see `runtime/open_http.py` | the node opens a channel as funder (decision 0028) |
 | | /v1/nodes/{id}/wallet/... | | the node wallets: see `runtime/wallet_http.py` |
 """
@@ -33,6 +34,7 @@ from aiohttp import web
 from vajra.errors import PolicyViolation
 from vajra.runtime import open_http, wallet_http
 from vajra.runtime.admin_http import AdminProblem, AdminRoutes, read_json
+from vajra.runtime.close_call import CLOSE_ERRORS
 from vajra.runtime.invoice_service import InvoiceError
 from vajra.runtime.node_calls import NodeCallError
 from vajra.runtime.node_host import CHANNELS_KEY
@@ -189,6 +191,13 @@ async def _node_pay(sup: Supervisor, request: web.Request) -> object:
     return await node_call(sup, request, "pay")
 
 
+_CALL_STATUS.update(CLOSE_ERRORS)
+
+
+async def _node_close(sup: Supervisor, request: web.Request) -> object:
+    return await node_call(sup, request, "close")
+
+
 Endpoint = Callable[["Supervisor", web.Request], Awaitable[object]]
 
 
@@ -211,6 +220,7 @@ def routes(sup: Supervisor) -> AdminRoutes:
     r.post("/v1/nodes/{id}/invoice", bind(_node_invoice))
     r.get("/v1/nodes/{id}/payments", bind(_node_payments))
     r.post("/v1/nodes/{id}/pay", bind(_node_pay))
+    r.post("/v1/nodes/{id}/close", bind(_node_close))
     wallet_http.add_routes(sup, r.get, r.post)
     open_http.add_routes(sup, r.post)
     return r

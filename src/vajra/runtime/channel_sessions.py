@@ -58,6 +58,10 @@ class PeerRoutes:
         """The live session between `node_id` and `peer`, if any."""
         return self._by_node.get(node_id, {}).get(peer)
 
+    def has(self, node_id: bytes, peer: bytes) -> bool:
+        """A live session between the node and `peer` is in this worker."""
+        return peer in self._by_node.get(node_id, {})
+
     def send(self, node_id: bytes, peer: bytes, msg: Message) -> bool:
         session = self._by_node.get(node_id, {}).get(peer)
         if session is None:

@@ -13,6 +13,7 @@ the first byte says which (big-endian fields):
                          cancel)
                op ACK    upto_seq u64
                op BROADCAST raw_tx (serialized with witnesses, up to 10,000 bytes)
+               op UNWATCH as WATCH: stop watching it (`Watch.drop`, decision 0029)
       DONE     4 | push_id u64 | node_index u32 | ok u8     (a pushed wake finished)
       RESULT   6 | id u64 | ok u8 | JSON (ok: the call's answer; else {code, detail})
     supervisor -> worker
@@ -43,6 +44,7 @@ from vajra.node.effects import WakeAt, Watch
 REQUEST, RESPONSE, WAKE, DONE, CALL, RESULT = 1, 2, 3, 4, 5, 6
 OP_WATCH, OP_TIMER, OP_ACK = 1, 2, 3
 OP_BROADCAST = 4
+OP_UNWATCH = 5
 KIND_SCRIPT, KIND_OUTPOINT = 1, 2
 REASONS = {1: "chain", 2: "timer"}
 REASON_CODES = {v: k for k, v in REASONS.items()}
@@ -90,7 +92,7 @@ class Request:
                 assert b.outpoint is not None
                 kind, data = KIND_OUTPOINT, b.outpoint.serialize()
             body = bytes((int(b.purpose), kind)) + data
-            op = OP_WATCH
+            op = OP_UNWATCH if b.drop else OP_WATCH
         elif isinstance(b, WakeAt):
             h = -1 if b.height is None else b.height
             t = -1 if b.unix_time is None else b.unix_time
@@ -109,8 +111,8 @@ class Request:
             raise ControlDecodeError("bad request length")
         _, rid, op, index = _REQ.unpack_from(data)
         body = data[_REQ.size :]
-        if op == OP_WATCH:
-            return cls(rid, index, _watch(body))
+        if op in (OP_WATCH, OP_UNWATCH):
+            return cls(rid, index, _watch(body, drop=op == OP_UNWATCH))
         if op == OP_TIMER:
             if len(body) != _TIMER.size:
                 raise ControlDecodeError("bad timer body")
@@ -129,7 +131,7 @@ class Request:
         raise ControlDecodeError(f"unknown op {op}")
 
 
-def _watch(body: bytes) -> Watch:
+def _watch(body: bytes, *, drop: bool) -> Watch:
     if len(body) < 2:
         raise ControlDecodeError("short watch body")
     try:
@@ -138,9 +140,10 @@ def _watch(body: bytes) -> Watch:
         raise ControlDecodeError(f"unknown purpose {body[0]}") from None
     data = body[2:]
     if body[1] == KIND_SCRIPT and 0 < len(data) <= MAX_SCRIPT:
-        return Watch(purpose, script_pubkey=data)
+        return Watch(purpose, script_pubkey=data, drop=drop)
     if body[1] == KIND_OUTPOINT and len(data) == 36:
-        return Watch(purpose, outpoint=OutPoint(data[:32], int.from_bytes(data[32:], "little")))
+        op = OutPoint(data[:32], int.from_bytes(data[32:], "little"))
+        return Watch(purpose, outpoint=op, drop=drop)
     raise ControlDecodeError("bad watch kind or data")
 
 

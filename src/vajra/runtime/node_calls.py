@@ -27,8 +27,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from vajra.errors import VajraError
+from vajra.node.closing import CloseRefused
 from vajra.node.payments import PaymentError
-from vajra.runtime import open_calls
+from vajra.runtime import close_call, open_calls
 from vajra.runtime.node_host import NodeHost, WakeFailed
 
 log = logging.getLogger("vajra.runtime.node_calls")
@@ -81,8 +82,21 @@ async def _pay(host: NodeHost, node_id: bytes, body: dict[str, Any], height: int
         raise NodeCallError(e.code, str(e).removeprefix(f"{e.code}: ")) from None
 
 
+async def _close(
+    host: NodeHost, node_id: bytes, body: dict[str, Any], height: int
+) -> dict[str, Any]:
+    """Method "close" (decision 0029, `runtime/close_call.py`): body {channel_id (hex)};
+    answer: the channel's summary once our `shutdown` is out (state "closing"). Codes:
+    `close_call.CLOSE_ERRORS`."""
+    try:
+        return await close_call.close(host, node_id, body, height)
+    except CloseRefused as e:
+        raise NodeCallError(e.code, e.detail) from None
+
+
 CALLS: dict[str, NodeCall] = {
     "pay": _pay,
+    "close": _close,
     "open": open_calls.call_open,  # decision 0028: a funder open in three calls
     "open_funded": open_calls.call_open_funded,
     "open_abandon": open_calls.call_open_abandon,

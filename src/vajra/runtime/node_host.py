@@ -152,12 +152,14 @@ class NodeHost:
         services: NodeServices | None = None,
         node_config: NodeConfig | None = None,
         send: Callable[[bytes, bytes, Message], bool] | None = None,
+        reachable: Callable[[bytes, bytes], bool] | None = None,
         plain: KVStore | None = None,
         identity: Callable[[bytes], bytes | None] | None = None,
     ) -> None:
         """`services`: the watcher and timer table (`Watch`/`WakeAt`); `send(node, peer,
         msg)` hands a message to the live session between them (False: none, dropped:
-        BOLT 2 retransmission on `channel_reestablish` covers it); `plain` (the store
+        BOLT 2 retransmission on `channel_reestablish` covers it); `reachable(node, peer)`:
+        whether `send` has a live session to the peer now; `plain` (the store
         under `store`) receives the unsealed channel summary and holds the invoice records;
         `identity(node)`: the node's identity secret from the key table (its
         `ReceiveKeys`: onion ECDH and invoice preimages; None: the node cannot receive)."""
@@ -167,6 +169,7 @@ class NodeHost:
         self.config = config
         self.node_config = node_config or NodeConfig()
         self._send = send
+        self._reachable = reachable
         self._plain = plain
         self.channel_signer_requests = 0
         """Channel requests (keys, signatures) made to the signer."""
@@ -292,6 +295,11 @@ class NodeHost:
         )
         return payment.view()  # after the settle: a refusal is already in it
 
+    def peer_reachable(self, node_id: bytes, peer: bytes) -> bool:
+        """This worker holds a live session between the node and `peer` (its `SendTo`
+        effects reach the peer now)."""
+        return self._reachable is not None and self._reachable(node_id, peer)
+
     async def disconnected(self, node_id: bytes, peer: bytes) -> None:
         """The worker lost its session with `peer`: an awake node's channels with it
         learn it (BOLT 2 "upon disconnection"). A sleeping node is not woken for it: its
@@ -359,7 +367,7 @@ class NodeHost:
                 awake.lease.epoch,
                 int(now),
                 self._lookup_invoice,
-                close_script=self._close_script,
+                close_script=self.close_script,
             )
         except ChannelSignerLost as e:
             # Mid-protocol and unanswerable: drop the unwritten state (see top).
@@ -422,7 +430,7 @@ class NodeHost:
         got = await self._run(self._plain.get, node_id, invoice_key(payment_hash))
         return None if got is None else got[1]
 
-    async def _close_script(self, node_id: bytes) -> bytes | None:
+    async def close_script(self, node_id: bytes) -> bytes | None:
         """The node wallet's close script (`vajra.node.requests.CloseScript`): BIP 84
         change at `CLOSE_CHANGE_INDEX`, from the account xpub of the wallet record the
         supervisor's wallet service keeps (None: the node has no wallet yet)."""

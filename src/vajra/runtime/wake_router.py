@@ -19,7 +19,8 @@ acknowledges them (after its state write), the deadline in `runtime_timers` unti
 wake is done; at start `recover` makes a pending wake for every node with unacknowledged
 waking events, and the timer table reloads its rows (due ones fire at the first check).
 
-Requests from workers: `Watch` -> the one watcher (keyed by the node's index), `WakeAt`
+Requests from workers: `Watch` -> the one watcher (keyed by the node's index; `drop`:
+unwatched), `WakeAt`
 -> the timer table, ACK -> `Watcher.ack_events`. SQLite work runs in a thread.
 """
 
@@ -235,7 +236,11 @@ class WakeRouter:
 
     def _watch(self, index: int, w: Watch) -> None:
         assert self.watcher is not None
-        if w.script_pubkey is not None:
+        if w.drop and w.script_pubkey is not None:
+            self.watcher.unwatch_scripts(index, [w.script_pubkey])
+        elif w.drop and w.outpoint is not None:
+            self.watcher.unwatch_outpoints(index, [w.outpoint])
+        elif w.script_pubkey is not None:
             self.watcher.watch_scripts(index, [w.script_pubkey], w.purpose)
         elif w.outpoint is not None:
             self.watcher.watch_outpoints(index, [w.outpoint], w.purpose)

@@ -581,6 +581,7 @@ class Worker:
             services=self.control,
             node_config=node_config(cfg.chain, cfg.min_channel_sat, cfg.channel_peers),
             send=self.routes.send,
+            reachable=self.routes.has,
             plain=self.store,
             identity=self._identity,
         )

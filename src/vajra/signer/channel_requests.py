@@ -63,6 +63,42 @@ def load(
         ) from None
 
 
+RECORDS_CACHED = 1024
+"""Decoded channel records `SignerCore.channel_records` keeps (a few KiB each)."""
+
+
+def _load_cached(
+    core: SignerCore, txn: StateTxn, node_id: bytes, index: int, secrets: ChannelSecrets
+) -> ChannelSigner | None:
+    """The stored record, decoded, or reused from the last approved request when the row
+    read from the state in this transaction is byte for byte what that request wrote
+    (a hit is taken out of the cache: a refusal may have changed the object). Every
+    request still reads its row under the state's MAC; only the parse is saved."""
+    raw = txn.channel(node_id, index)
+    hit = core.channel_records.pop((node_id, index), None)
+    if raw is None:
+        return None
+    if hit is not None and hit[0] == raw:
+        return hit[1]
+    try:
+        return cs.decode(raw, secrets)
+    except DecodeError as e:
+        raise StateIntegrityError(
+            f"channel record {node_id.hex()[:16]}/{index} does not decode: {e}"
+        ) from None
+
+
+def _cache_record(
+    core: SignerCore, node_id: bytes, index: int, data: bytes, record: ChannelSigner
+) -> None:
+    """Keep `record` (just encoded as `data`) for the channel's next request, pruned as
+    `channel_store.encode` prunes, so it equals `decode(data)`."""
+    cs.prune(record)
+    if len(core.channel_records) >= RECORDS_CACHED:
+        core.channel_records.clear()
+    core.channel_records[(node_id, index)] = (data, record)
+
+
 def _node(txn: StateTxn, node_id: bytes) -> HostedNode:
     node = txn.node(node_id)
     if node is None:
@@ -106,7 +142,7 @@ def channel_request(
             refused.append(io.SignerRefused("policy-channel-unknown", f"index {index}"))
             raise PolicyViolation(refused[0].reason, refused[0].detail)
         secrets = core.keys.node(node.index).channel(index)
-        stored = load(txn, node_id, index, secrets)
+        stored = _load_cached(core, txn, node_id, index, secrets)
         allowed = (
             wallet_scripts(core, node.index) if isinstance(parsed, io.SignMutualClose) else None
         )
@@ -117,6 +153,7 @@ def channel_request(
         if record is not None:
             data = cs.encode(record)
             txn.put_channel(node_id, index, cs.funding_spk(record.channel), data)
+            _cache_record(core, node_id, index, data, record)
         else:
             data = txn.channel(node_id, index) or b""
         answer.append(result)

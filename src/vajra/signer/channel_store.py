@@ -127,6 +127,13 @@ def encode(s: ChannelSigner) -> bytes:
     return b"".join(out)
 
 
+def prune(s: ChannelSigner) -> None:
+    """Drop in place what `encode` does not store (holder and counterparty commitments
+    older than the last revoked one), so `s` equals `decode(encode(s))`."""
+    s.holder = {n: h for n, h in s.holder.items() if n >= s.holder_revoked}
+    s.counterparty = {n: c for n, c in s.counterparty.items() if n >= s.counterparty_revoked}
+
+
 def decode(data: bytes, secrets: ChannelSecrets) -> ChannelSigner:
     """The record `encode` wrote, with the channel's `secrets` (re-derived by the
     caller). DecodeError on anything else (the state's MAC makes that a bug or an
@@ -152,7 +159,9 @@ def decode(data: bytes, secrets: ChannelSecrets) -> ChannelSigner:
     for _ in range(r.u(2)):
         h = r.take(32)
         approved[h] = r.u(8) if version == VERSION else 0
-    paid = {r.take(32) for _ in range(r.u(4))}
+    count = r.u(4)
+    blob = r.take(32 * count)  # one slice, then 32-byte pieces: the set grows per payment
+    paid = {blob[i : i + 32] for i in range(0, len(blob), 32)}
     r.end()
     return ChannelSigner(
         secrets=secrets,

@@ -199,11 +199,14 @@ class ChannelSigner:
                 raise PolicyViolation(
                     "policy-commitment-payment-cap", f"{total} msat > {cap} msat authorised"
                 )
-        commitment = self._build(r.spec, Side.REMOTE, r.number, r.per_commitment_point)
+        keys = self._keys(Side.REMOTE, r.per_commitment_point)
+        commitment = self._build(r.spec, Side.REMOTE, r.number, keys)
         digest = commitment_sighash(commitment, self._funding_script(), self.channel.capacity_sat)
         signature = PrivateKey(self.secrets.funding).sign_digest(digest)
-        keys = self._keys(Side.REMOTE, r.per_commitment_point)
-        htlc_key = PrivateKey(derive_privkey(self.secrets.htlc_base, r.per_commitment_point))
+        htlc_base = self.channel.basepoints[Side.LOCAL].htlc_basepoint  # checked at setup
+        htlc_key = PrivateKey(
+            derive_privkey(self.secrets.htlc_base, r.per_commitment_point, htlc_base)
+        )
         htlc_sigs = tuple(
             htlc_key.sign_digest(d)
             for d in self._htlc_digests(commitment, keys, Side.REMOTE, r.spec.feerate_per_kw)
@@ -238,12 +241,12 @@ class ChannelSigner:
         if current >= 0:
             self._check_payments(self.holder[current].spec, r.spec, r.preimages)
         point = self.secrets.per_commitment_point(r.number)
-        commitment = self._build(r.spec, Side.LOCAL, r.number, point)
+        keys = self._keys(Side.LOCAL, point)
+        commitment = self._build(r.spec, Side.LOCAL, r.number, keys)
         digest = commitment_sighash(commitment, self._funding_script(), self.channel.capacity_sat)
         remote_funding = self.channel.basepoints[Side.REMOTE].funding_pubkey
         if not verify_digest(remote_funding, r.signature, digest):
             raise PolicyViolation("policy-commitment-signature", f"number {r.number}")
-        keys = self._keys(Side.LOCAL, point)
         digests = self._htlc_digests(commitment, keys, Side.LOCAL, r.spec.feerate_per_kw)
         if len(digests) != len(r.htlc_signatures) or not all(
             verify_digest(keys.remote_htlc_pubkey, s, d)
@@ -308,7 +311,7 @@ class ChannelSigner:
         if held is None or not held.signature:
             raise PolicyViolation("policy-commitment-holder-sequence", f"number {number}")
         point = self.secrets.per_commitment_point(number)
-        commitment = self._build(held.spec, Side.LOCAL, number, point)
+        commitment = self._build(held.spec, Side.LOCAL, number, self._keys(Side.LOCAL, point))
         script = self._funding_script()
         digest = commitment_sighash(commitment, script, self.channel.capacity_sat)
         key = PrivateKey(self.secrets.funding)
@@ -348,9 +351,15 @@ class ChannelSigner:
                 "policy-commitment-payment-balance", f"{spec.balance_msat[ours]} < {floor}"
             )
 
-    def _build(self, spec: CommitSpec, owner: Side, number: int, point: bytes) -> Commitment:
+    def _build(
+        self, spec: CommitSpec, owner: Side, number: int, keys: CommitmentKeys
+    ) -> Commitment:
+        """The owner's commitment with its keys (derived once per request: the HTLC
+        digests and signatures use the same keys)."""
         try:
-            return build_commitment_for(self.channel, spec, owner, number, point)
+            return build_commitment_for(
+                self.channel, spec, owner, number, keys.per_commitment_point, keys
+            )
         except ValueError as e:
             raise PolicyViolation("policy-commitment-unbuildable", str(e)) from None
 

@@ -30,6 +30,7 @@ from vajra.channel.establish_io import LocalKeys
 from vajra.crypto.secp256k1 import check_pubkey
 from vajra.errors import PolicyViolation
 from vajra.signer.channel_requests import authorise_htlc, channel_request, holder_commitment_tx
+from vajra.signer.channels import ChannelSigner
 from vajra.signer.keys import MAX_INDEX, NodeKeys, SignerKeys
 from vajra.signer.policy import Decision, Policy
 from vajra.signer.state import HostedNode, SignerState, StateTxn
@@ -54,6 +55,10 @@ class SignerCore:
         self.policy = Policy(state, keys.audit_key(), monotonic)
         self.wallet_scripts: dict[int, frozenset[bytes]] = {}
         """Per node index, its BIP 84 scripts a mutual close may pay (a cache)."""
+        self.channel_records: dict[tuple[bytes, int], tuple[bytes, ChannelSigner]] = {}
+        """(node id, channel index) -> the record bytes last written and their decoded
+        form (`vajra.signer.channel_requests`: used only while the stored row is exactly
+        those bytes)."""
 
     def _decide(
         self,

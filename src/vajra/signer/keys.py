@@ -33,6 +33,8 @@ Why these:
 
 from __future__ import annotations
 
+import contextlib
+from collections import OrderedDict
 from enum import IntEnum
 
 from vajra.channel.keys import ChannelSecrets
@@ -76,6 +78,10 @@ class ChannelKey(IntEnum):
     PER_COMMITMENT_SEED = 5
 
 
+_NODES_CACHED = 1024
+"""`SignerKeys.node` keeps this many nodes' keys (a few hundred bytes each)."""
+_CHANNELS_CACHED = 64
+"""`NodeKeys.channel` keeps this many channels' secrets per cached node."""
 _STATE_KEY_TAG = sha256(b"vajra/node-state-key/v1")
 _SIGNER_STATE_TAG = sha256(b"vajra/signer-state-key/v1")
 _SIGNER_BACKUP_TAG = sha256(b"vajra/signer-backup-key/v1")
@@ -90,7 +96,7 @@ def _index(i: int) -> int:
 class NodeKeys:
     """All keys of one hosted node (its subtree of the signer's tree)."""
 
-    __slots__ = ("_coin", "_master", "_root", "identity", "index")
+    __slots__ = ("_channels", "_coin", "_master", "_root", "identity", "index")
 
     def __init__(self, master: ExtendedPrivateKey, coin: int, index: int) -> None:
         self.index = _index(index)
@@ -98,6 +104,7 @@ class NodeKeys:
         self._master = master
         self._root = master.derive((PURPOSE_LIGHTNING, coin + H, 0 + H, index + H))
         self.identity = PrivateKey(self._root.child(NodeKey.IDENTITY + H).secret)
+        self._channels: dict[int, ChannelSecrets] = {}
 
     def __repr__(self) -> str:
         return f"NodeKeys(index={self.index}, node_id={self.node_id.hex()})"
@@ -114,8 +121,15 @@ class NodeKeys:
 
     def channel(self, channel_index: int) -> ChannelSecrets:
         """Basepoint secrets and per-commitment seed of the node's channel `channel_index`."""
+        cached = self._channels.get(channel_index)
+        if cached is not None:
+            return cached
         base = self._root.derive((NodeKey.CHANNELS + H, _index(channel_index) + H))
-        return ChannelSecrets(*(base.child(k + H).secret for k in ChannelKey))
+        secrets = ChannelSecrets(*(base.child(k + H).secret for k in ChannelKey))
+        if len(self._channels) >= _CHANNELS_CACHED:
+            self._channels.clear()
+        self._channels[channel_index] = secrets
+        return secrets
 
     @property
     def coin(self) -> int:
@@ -145,19 +159,38 @@ class NodeKeys:
 class SignerKeys:
     """The root: one seed, any number of hosted nodes."""
 
-    __slots__ = ("_coin", "_master")
+    __slots__ = ("_coin", "_master", "_nodes")
 
     def __init__(self, seed: bytes, network: str = "regtest") -> None:
         if network not in COIN_TYPES:
             raise ValueError(f"unknown network {network!r}")
         self._coin = COIN_TYPES[network]
         self._master = master_key(seed)
+        self._nodes: OrderedDict[int, NodeKeys] = OrderedDict()
 
     def __repr__(self) -> str:
         return f"SignerKeys(coin={self._coin})"
 
     def node(self, index: int) -> NodeKeys:
-        return NodeKeys(self._master, self._coin, index)
+        """The node's keys, from a small LRU of the most recently used nodes: every
+        request of an awake node (a channel request, a state key) re-derived four
+        hardened levels and the identity key before. The cache holds only what the seed
+        in this process derives anyway."""
+        # Callers may be on several threads (the runtime's dev signer): each OrderedDict
+        # step is atomic under the GIL, and a step racing another's eviction is skipped.
+        cached = self._nodes.get(index)
+        if cached is not None:
+            with contextlib.suppress(KeyError):
+                self._nodes.move_to_end(index)
+            return cached
+        keys = NodeKeys(self._master, self._coin, index)
+        self._nodes[index] = keys
+        while len(self._nodes) > _NODES_CACHED:
+            try:
+                self._nodes.popitem(last=False)
+            except KeyError:
+                break
+        return keys
 
     def _signer_key(self, which: SignerKey) -> PrivateKey:
         path = (PURPOSE_LIGHTNING, self._coin + H, 1 + H, which + H)

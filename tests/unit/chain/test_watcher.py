@@ -212,3 +212,27 @@ def test_a_channel_funding_output_wakes_its_node_and_is_not_wallet_balance(db: C
         (ALICE, EventKind.RECEIVED, Purpose.FUNDING, 1)
     ]
     assert w.balance(ALICE).confirmed_sat == 700  # the wallet's output only
+
+
+def test_unwatched_scripts_and_outpoints_are_no_longer_news_and_survive_a_restart(
+    tmp_path: Path,
+) -> None:
+    """A closed channel's funding script and outpoint leave the index and `chain_watch`
+    (decision 0029); another node watching the same script keeps it."""
+    db = ChainDb(tmp_path / "s.sqlite")
+    w = Watcher(db)
+    script = b"\x00\x20" + h("2-of-2")
+    w.watch_scripts(ALICE, [script], Purpose.FUNDING)
+    w.watch_scripts(BOB, [script], Purpose.FUNDING)
+    fund = Tx(h("fund"), [op(h("coinbase"), 0)], [(script, 100_000)])
+    chain(w, [[fund]])
+    funding = OutPoint(fund.txid, 0)
+    assert w.unwatch_scripts(ALICE, [script]) == 1
+    assert w.unwatch_outpoints(ALICE, [funding]) == 1
+    assert w.unwatch_outpoints(ALICE, [funding]) == 0
+    w = Watcher(ChainDb(tmp_path / "s.sqlite"))  # the index rebuilt from chain_watch
+    close = Tx(h("close"), [funding.serialize()], [(script, 99_000)])
+    chain(w, [[close]], start=2)
+    assert {(e.node_index, e.kind) for e in w.events(ALICE)} == {(ALICE, EventKind.RECEIVED)}
+    kinds = [e.kind for e in w.events(BOB)]
+    assert kinds == [EventKind.RECEIVED, EventKind.SPENT, EventKind.RECEIVED]

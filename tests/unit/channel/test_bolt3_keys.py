@@ -22,6 +22,7 @@ from vajra.channel.shachain import (
     MAX_INDEX,
     ShachainError,
     ShachainReceiver,
+    derive_secret,
     generate_from_seed,
 )
 from vajra.crypto.secp256k1 import pubkey_from_secret
@@ -111,3 +112,15 @@ def test_channel_secrets_basepoints_match_secrets() -> None:
         generate_from_seed(bytes([6]) * 32, MAX_INDEX)
     )
     assert "01" * 32 not in repr(s)
+
+
+@pytest.mark.parametrize(
+    "index",
+    [MAX_INDEX, MAX_INDEX - 1, MAX_INDEX - 65_535, MAX_INDEX - 65_536, 0x1234_5678_9ABC, 65_536, 0],
+)
+def test_generate_from_seed_across_its_prefix_table(index: int) -> None:
+    # The kept subtree node (bits 47..16) must give what the plain 48-step walk gives,
+    # on both sides of a 2^16 boundary, twice (the second time from the table).
+    seed = bytes(range(32))
+    for _ in range(2):
+        assert generate_from_seed(seed, index) == derive_secret(seed, 48, index)

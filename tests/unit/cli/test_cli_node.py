@@ -36,6 +36,17 @@ def test_send_refuses_a_bad_address_before_any_device_signs(
     assert not list(tmp_path.iterdir())  # no device file touched, no counter used
 
 
+def test_close_checks_the_channel_id_before_reaching_the_runtime(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = str(tmp_path / "store.db")
+    assert main(["node", NODE, "close", "abc", "--store", store, "--json"]) == 1
+    err = json.loads(capsys.readouterr().err)
+    assert err["error"] == "usage" and "64 hex digits" in err["detail"]
+    assert main(["node", NODE, "close", "ab" * 32, "--store", store]) == 1
+    assert capsys.readouterr().err.startswith("error: no_runtime: ")
+
+
 @pytest.mark.parametrize(
     "uri",
     ["", "02" + "11" * 32, "02" + "11" * 32 + "@host", "zz@127.0.0.1:9735",

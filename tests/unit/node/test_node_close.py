@@ -6,11 +6,13 @@ written and read back) after every input."""
 
 from __future__ import annotations
 
-from tests.unit.node.test_node_channels import OUTPOINT, PEER, Funder, Host, _exchange
+import pytest
+
+from tests.unit.node.test_node_channels import OUTPOINT, PEER, Funder, Host, _exchange, reload
 from tests.unit.node.test_node_channels import _funding_event as funding_event
 from vajra.bitcoin.script import p2wpkh
 from vajra.bitcoin.tx import Tx
-from vajra.chain.types import BlockRef, Purpose
+from vajra.chain.types import BlockRef, ChainEvent, EventKind, Purpose
 from vajra.channel import signer_io as io
 from vajra.channel.establish import FundingConfirmed
 from vajra.channel.machine import Channel
@@ -18,9 +20,10 @@ from vajra.channel.machine import State as ChannelState
 from vajra.crypto.hashes import sha256
 from vajra.crypto.secp256k1 import pubkey_from_secret
 from vajra.node.channels import funding_output_script
+from vajra.node.closing import CloseRefused
 from vajra.node.effects import Broadcast, SendTo, Wake, Watch
 from vajra.signer.channels import ChannelSigner
-from vajra.wire import Message
+from vajra.wire import Message, Shutdown
 
 OURS = p2wpkh(pubkey_from_secret(sha256(b"node wallet change 0")))
 THEIRS = bytes([0x51, 32]) + sha256(b"funder wallet")
@@ -88,7 +91,10 @@ def test_peer_started_close_pays_the_node_wallet_and_is_broadcast() -> None:
     assert outs[THEIRS] == 100_000 - PUSH_MSAT // 1000 - ready.fee_sat
     assert ch.state is ChannelState.CLOSED
     (summary,) = host.node.channel_summaries()
-    assert summary["state"] == "closed" and summary["local_balance_msat"] == PUSH_MSAT
+    # Agreed and broadcast; "closed" waits for the watcher to see it confirmed.
+    assert summary["state"] == "closing" and summary["local_balance_msat"] == PUSH_MSAT
+    assert summary["closing_txid"] == tx.txid[::-1].hex()
+    assert summary["closing_height"] == 0
 
 
 def test_no_wallet_yet_the_shutdown_waits_and_is_answered_at_the_next_input() -> None:
@@ -104,7 +110,7 @@ def test_no_wallet_yet_the_shutdown_waits_and_is_answered_at_the_next_input() ->
     ch.connected(0.0)
     effects = _talk(host, ch, signer)
     assert any(isinstance(e, Broadcast) for e in effects)
-    assert host.node.channel_summaries()[0]["state"] == "closed"
+    assert host.node.channel_summaries()[0]["state"] == "closing"
 
 
 def test_signer_refuses_a_script_outside_its_allow_list() -> None:
@@ -119,3 +125,84 @@ def test_signer_refuses_a_script_outside_its_allow_list() -> None:
     # script its signer will not sign for); the entry stays listed.
     assert summary["state"] == "failed"
     assert "policy-mutual-destination-allowlisted" in str(summary["failed"])
+
+
+# -- the node starts the close; the closing transaction followed on chain (decision 0029) --
+
+
+def _spend(seq: int, kind: EventKind, txid: bytes, height: int) -> ChainEvent:
+    """The watcher's event on the funding outpoint (spent by `txid`, or its undoing)."""
+    return ChainEvent(seq, 0, kind, Purpose.FUNDING, OUTPOINT, txid, 100_000, b"", height,
+                      bytes(32) if height else None, True)  # fmt: skip
+
+
+def _close_out(host: Host, cid: bytes) -> list[object]:
+    summary = host.node.close_channel(cid, OURS, 3)
+    assert summary["state"] == "closing"
+    host.signer.drive(host.node)
+    effects: list[object] = list(host.node.take_effects())
+    host.node = reload(host.node)
+    return effects
+
+
+def test_node_started_close_is_negotiated_broadcast_and_followed_to_closed() -> None:
+    host, ch, signer = _ready()
+    host.signer.wallet_scripts = {OURS}
+    (cid,) = host.node.state.channels
+    effects = _close_out(host, cid)
+    assert Watch(Purpose.CHANGE, script_pubkey=OURS) in effects
+    (sd,) = [e.message for e in effects if isinstance(e, SendTo)]
+    assert isinstance(sd, Shutdown) and sd.scriptpubkey == OURS
+    # The peer (the funder) answers with its shutdown and proposes the fee.
+    ch.receive_message(sd, 0.0)
+    assert isinstance(ch.next_event(), io.ShutdownReceived)
+    ch.command(io.Close(THEIRS, 253, 1_000), 0.0)
+    others = _talk(host, ch, signer)
+    (bc,) = [e for e in others if isinstance(e, Broadcast)]
+    tx = Tx.parse(bc.raw_tx)
+    assert {o.script_pubkey: o.amount_sat for o in tx.outputs}[OURS] == PUSH_MSAT // 1000
+    assert ch.state is ChannelState.CLOSED
+    txid = tx.txid
+    (summary,) = host.node.channel_summaries()
+    assert summary["state"] == "closing" and summary["closing_txid"] == txid[::-1].hex()
+    entry = host.node.state.channels[cid]
+    assert entry.params is not None
+    script = funding_output_script(entry.params)
+    drops = [Watch(Purpose.FUNDING, script_pubkey=script, drop=True),
+             Watch(Purpose.FUNDING, outpoint=OUTPOINT, drop=True)]  # fmt: skip
+    # In the mempool: still closing. Confirmed at 510: closed, the watches dropped.
+    assert host.wake(Wake("chain", BlockRef(509, bytes(32)), (_spend(5, EventKind.SPENT, txid, 0),))) == []  # fmt: skip
+    assert host.node.channel_summaries()[0]["state"] == "closing"
+    got = host.wake(Wake("chain", BlockRef(510, bytes(32)), (_spend(6, EventKind.SPENT, txid, 510),)))  # fmt: skip
+    assert got == drops
+    (summary,) = host.node.channel_summaries()
+    assert summary["state"] == "closed" and summary["closing_height"] == 510
+    # A reorg takes the block: closing again, watched again; mined again at 511: closed.
+    undo = _spend(7, EventKind.UNDONE, txid, 510)
+    got = host.wake(Wake("chain", BlockRef(509, bytes(32)), (undo,)))
+    assert got == [Watch(w.purpose, w.script_pubkey, w.outpoint) for w in drops]
+    assert host.node.channel_summaries()[0]["state"] == "closing"
+    got = host.wake(Wake("chain", BlockRef(511, bytes(32)), (_spend(8, EventKind.SPENT, txid, 511),)))  # fmt: skip
+    assert got == drops and host.node.channel_summaries()[0]["closing_height"] == 511
+
+
+def test_operator_close_refusals_change_nothing() -> None:
+    host, _, _ = _ready()
+    host.signer.wallet_scripts = {OURS}
+    (cid,) = host.node.state.channels
+    with pytest.raises(CloseRefused) as e:
+        host.node.close_channel(bytes(32), OURS, 3)
+    assert e.value.code == "unknown_channel"
+    before = host.node.state.encode()
+    _close_out(host, cid)
+    with pytest.raises(CloseRefused) as e:
+        host.node.close_channel(cid, OURS, 3)
+    assert e.value.code == "already_closing"
+    assert host.node.state.encode() != before
+    # An opening channel cannot be closed cooperatively yet.
+    host2, funder = Host(), Funder()
+    _exchange(host2, funder, [funder.open_msg()])
+    (cid2,) = host2.node.state.channels
+    with pytest.raises(CloseRefused) as e:
+        host2.node.close_channel(cid2, OURS, 3)
+    assert e.value.code == "channel_not_ready"

@@ -145,6 +145,17 @@ def test_watch_and_ack_reach_the_watcher_and_recovery_finds_unacked_events(
         assert chans.pushed[0][1].node_index == 4 and chans.pushed[0][1].tip is not None
         await r.request(1, Request(2, 4, ev.seq))
         assert w.events(4) == [] and r.pending_nodes() == []
+        # A closed channel's funding script and outpoint are dropped (decision 0029):
+        # nothing paying or spending them is news for the node any more.
+        script = b"\x00\x20" + bytes(range(32))
+        await r.request(1, Request(3, 4, Watch(Purpose.FUNDING, script_pubkey=script)))
+        out = OutPoint(bytes([7]) * 32, 0)
+        await r.request(1, Request(4, 4, Watch(Purpose.FUNDING, outpoint=out)))
+        await r.request(1, Request(5, 4, Watch(Purpose.FUNDING, script_pubkey=script, drop=True)))
+        await r.request(1, Request(6, 4, Watch(Purpose.FUNDING, outpoint=out, drop=True)))
+        later = [_Tx(bytes([8]) * 32, [out.serialize()], [(script, 5_000)])]
+        w.connect_block(2, bytes([2]) * 32, bytes([1]) * 32, later)
+        assert w.events(4) == []
 
     asyncio.run(main())
 
@@ -159,6 +170,8 @@ def test_control_packets_round_trip_and_malformed_ones_are_typed_errors() -> Non
     for body in (
         Watch(Purpose.SWEEP, script_pubkey=b"\x00\x14" + bytes(20)),
         Watch(Purpose.FUNDING, outpoint=op),
+        Watch(Purpose.FUNDING, outpoint=op, drop=True),
+        Watch(Purpose.FUNDING, script_pubkey=b"\x00\x20" + bytes(32), drop=True),
         WakeAt(height=5),
         WakeAt(unix_time=1_700_000_000),
         WakeAt(),

@@ -8,6 +8,7 @@ import pytest
 
 from vajra.crypto.bip32 import format_path, master_key, parse_path
 from vajra.crypto.secp256k1 import pubkey_from_secret
+from vajra.signer import keys as signer_keys
 from vajra.signer.keys import SignerKeys
 
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
@@ -96,3 +97,15 @@ def test_node_id_is_identity_pubkey_and_nothing_secret_in_repr() -> None:
         SignerKeys(SEED).node(2**31)
     with pytest.raises(ValueError):
         SignerKeys(SEED, "litecoin")
+
+
+def test_node_keys_come_from_a_bounded_cache_and_equal_a_fresh_derivation() -> None:
+    keys = SignerKeys(bytes(range(64)))
+    first = keys.node(7)
+    assert keys.node(7) is first  # cached
+    for i in range(signer_keys._NODES_CACHED + 1):
+        keys.node(100 + i)
+    again = keys.node(7)  # evicted, derived again: the same keys
+    assert again is not first
+    assert again.node_id == first.node_id and again.state_key() == first.state_key()
+    assert again.channel(3) == first.channel(3) == SignerKeys(bytes(range(64))).node(7).channel(3)
