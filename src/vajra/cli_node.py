@@ -12,6 +12,8 @@ running runtime.
     vajra node ID close CHANNEL_ID [--no-wait] [--timeout S]
                                            close a channel cooperatively: the node's share
                                            goes to its wallet (waits for the closing tx)
+    vajra node ID open PEER_ID@HOST:PORT AMOUNT_SAT --device NAME [--push-msat N]
+                                           open a channel as funder from the node's wallet
 
     vajra node ID address                  a fresh receive address of the node
     vajra node ID balance                  confirmed and unconfirmed sat
@@ -304,8 +306,8 @@ def _guarded(func: Any) -> Any:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "node",
-        help="one node's channels and on-chain wallet: channels, address, balance, utxos, "
-        "send (via the runtime)",
+        help="one node's channels and on-chain wallet: channels, open, pay, address, balance, "
+        "utxos, send (via the runtime)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -345,7 +347,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c = cmd("close", "close a channel cooperatively; the node's share goes to its wallet "
             "(waits until the closing transaction is broadcast); --force: unilateral", cmd_close)  # fmt: skip
     c.epilog = (
-        "The peer must be connected to the node (the runtime does not dial out yet: "
+        "The peer must be connected to the node (close does not dial it: "
         "peer_offline). Other errors: no_wallet (run `vajra node ID address` once), "
         "unknown_channel, channel_not_ready, channel_failed, already_closing. The "
         "channel shows `closing` with its closing_txid, then `closed` with "
@@ -361,6 +363,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c.add_argument("--force", action="store_true",
                    help="unilateral close: broadcast the node's latest commitment (signed by "
                         "its signer, refused if revoked); no peer needed")  # fmt: skip
+    from vajra.cli_node_open import register as register_open
+
+    register_open(cmd)
     cmd("address", "a fresh receive address of the node (watched before it is shown)",
         cmd_address)  # fmt: skip
     cmd("balance", "confirmed and unconfirmed balance in sat, from the chain watcher",

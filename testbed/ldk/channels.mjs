@@ -24,7 +24,13 @@
 //        funding_txid, funding_output_index}]}
 //   close_channel {channel_id, counterparty}       -> {}   cooperative close (shutdown)
 //   force_close_channel {channel_id, counterparty} -> {}   broadcast our latest commitment
-// Events: block_disconnected {height, block_hash} (a reorg), broadcast {txid, ok, error?,
+//   invoice {amount_msat (null: any), description, expiry_s}
+//        -> {bolt11, payment_hash}   LDK's own BOLT 11 invoice (create_invoice_from_channelmanager:
+//        route hints for its unannounced channels); a payment to it is claimed at once
+//   pay {bolt11, timeout_ms} -> {payment_hash, preimage, fee_msat}   send_payment (3 attempts);
+//        replies at PaymentSent, fails at PaymentFailed with LDK's reason
+// Events: payment_claimed {payment_hash, amount_msat} (a payment to our invoice, claimed),
+//   block_disconnected {height, block_hash} (a reorg), broadcast {txid, ok, error?,
 //   already? (btcd had it: the peer sent it first)},
 //   funding_broadcast {txid, temporary_channel_id},
 //   channel_pending {channel_id, counterparty, funding_txid, funding_output_index},
@@ -45,6 +51,7 @@ export function installChannels(ctx) {
   let pendingTx = []; // broadcasts before `chain`
   const fundingTxids = new Map(); // funding txid -> temporary channel id
   const openWaiters = new Map(); // temporary channel id hex -> {resolve, reject, info}
+  const payWaiters = new Map(); // payment id hex -> {resolve, reject}
   let nextUserChannelId = 1n;
 
   const txidOf = (raw) => bitcoin.Transaction.fromBuffer(Buffer.from(raw)).getId();
@@ -123,6 +130,33 @@ export function installChannels(ctx) {
       if (w) {
         openWaiters.delete(id);
         w.reject(new Error(`channel closed before funding: ${reason}${detail ? ": " + detail : ""}`));
+      }
+    } else if (ev instanceof ldk.Event_PendingHTLCsForwardable) {
+      // Received HTLCs become PaymentClaimable only once LDK processes them (it asks
+      // for a delay; the test bed has no reason to batch).
+      actions.push(() => chanMan.process_pending_htlc_forwards());
+    } else if (ev instanceof ldk.Event_PaymentClaimable) {
+      const pre = ev.purpose instanceof ldk.PaymentPurpose_Bolt11InvoicePayment
+        ? optional(ev.purpose.payment_preimage) : null;
+      if (pre) actions.push(() => chanMan.claim_funds(pre));
+      else chanMan.fail_htlc_backwards(ev.payment_hash);
+    } else if (ev instanceof ldk.Event_PaymentClaimed) {
+      emit({ event: "payment_claimed", payment_hash: hex(ev.payment_hash), amount_msat: Number(ev.amount_msat) });
+    } else if (ev instanceof ldk.Event_PaymentSent) {
+      const id = optional(ev.payment_id);
+      const w = id ? payWaiters.get(hex(id)) : null;
+      if (w) {
+        payWaiters.delete(hex(id));
+        const fee = optional(ev.fee_paid_msat);
+        w.resolve({ payment_hash: hex(ev.payment_hash), preimage: hex(ev.payment_preimage),
+          fee_msat: fee === null ? null : Number(fee) });
+      }
+    } else if (ev instanceof ldk.Event_PaymentFailed) {
+      const w = payWaiters.get(hex(ev.payment_id));
+      if (w) {
+        payWaiters.delete(hex(ev.payment_id));
+        const r = optional(ev.reason);
+        w.reject(new Error(`payment failed: ${r === null ? "unknown" : String(r)}`));
       }
     } else if (ev instanceof ldk.Event_DiscardFunding) {
       const info = ev.funding_info;
@@ -275,6 +309,44 @@ export function installChannels(ctx) {
         }, timeoutMs);
       });
       ctx.pump();
+      try {
+        return await Promise.race([done, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+
+    async invoice(req) {
+      const amt = req.amount_msat == null ? ldk.Option_u64Z.constructor_none()
+        : ldk.Option_u64Z.constructor_some(BigInt(req.amount_msat));
+      const res = ldk.UtilMethods.constructor_create_invoice_from_channelmanager(
+        chanMan, amt, String(req.description ?? ""), req.expiry_s ?? 3600, ldk.Option_u16Z.constructor_none());
+      if (!res.is_ok()) throw new Error(`invoice: ${res.err}`);
+      return { bolt11: res.res.to_str(), payment_hash: hex(res.res.payment_hash()) };
+    },
+
+    async pay(req) {
+      const parsed = ldk.Bolt11Invoice.constructor_from_str(String(req.bolt11));
+      if (!parsed.is_ok()) throw new Error(`pay: not a BOLT 11 invoice: ${parsed.err}`);
+      const params = ldk.UtilMethods.constructor_payment_parameters_from_invoice(parsed.res);
+      if (!params.is_ok()) throw new Error("pay: the invoice has no amount");
+      const hash = params.res.get_a();
+      const id = hash; // one payment per invoice: its hash names it
+      const done = new Promise((resolve, reject) => payWaiters.set(hex(id), { resolve, reject }));
+      const res = chanMan.send_payment(hash, params.res.get_b(), id, params.res.get_c(),
+        ldk.Retry.constructor_attempts(3));
+      if (!res.is_ok()) {
+        payWaiters.delete(hex(id));
+        throw new Error(`send_payment: ${res.err}`);
+      }
+      ctx.pump();
+      let timer;
+      const timeout = new Promise((_r, reject) => {
+        timer = setTimeout(() => {
+          payWaiters.delete(hex(id));
+          reject(new Error(`no PaymentSent for ${hex(hash)} in ${req.timeout_ms ?? 60000} ms`));
+        }, req.timeout_ms ?? 60000);
+      });
       try {
         return await Promise.race([done, timeout]);
       } finally {

@@ -22,9 +22,9 @@
 //   disconnect {pubkey}
 //   shutdown                  -> closes sockets, exits 0
 // Commands (chain, wallet, channels): see channels.mjs -- chain, sync, new_address, balance,
-//   open_channel, list_channels, close_channel, force_close_channel.
+//   open_channel, list_channels, close_channel, force_close_channel, invoice, pay.
 // Events: ready, peer_connected, peer_disconnected, pong, block_disconnected, broadcast,
-//   funding_broadcast, channel_pending, channel_ready, channel_closed, spendable_outputs, sweep, ldk_event.
+//   funding_broadcast, channel_pending, channel_ready, channel_closed, spendable_outputs, sweep, payment_claimed, ldk_event.
 //
 // Usage: node harness.mjs --ldk-dir DIR [--seed HEX32] [--data-dir DIR] [--network regtest]
 //                        [--log-level info]

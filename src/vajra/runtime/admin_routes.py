@@ -19,6 +19,7 @@ code is the one exception, shown to the operator who asked for it and never logg
 | POST | /v1/nodes/{id}/close | {channel_id (hex), force: true} | the channel's summary once the node broadcast its commitment (state closing_onchain, onchain: txid and claims; a signer refusal in onchain_refused); codes unknown_channel 404, channel_not_open 409, unsupported 400 (decision 0025) |
 | POST | /v1/nodes/{id}/pay | {bolt11, authorisation (hex), confirmation? (hex)} | the payment's view {payment_hash, state, ...} once the node started it (the worker owning the node wakes it; decision 0023); its final state: poll /payments |
 | POST | /v1/nodes/{id}/close | {channel_id (hex)} | the channel's summary (state closing) once our `shutdown` is sent (node call "close", decision 0029); errors: `no_wallet`, `unknown_channel` 404, `channel_not_ready`, `channel_failed`, `already_closing`, `peer_offline` 409; the agreed closing tx and `closed`: poll /channels |
+| POST | /v1/nodes/{id}/open, /v1/nodes/{id}/open/{channel_id}/fund | see `runtime/open_http.py` | the node opens a channel as funder (decision 0028) |
 | | /v1/nodes/{id}/wallet/... | | the node wallets: see `runtime/wallet_http.py` |
 """
 
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from vajra.errors import PolicyViolation
-from vajra.runtime import wallet_http
+from vajra.runtime import open_http, wallet_http
 from vajra.runtime.admin_http import AdminProblem, AdminRoutes, read_json
 from vajra.runtime.close_call import CLOSE_ERRORS
 from vajra.runtime.invoice_service import InvoiceError
@@ -223,4 +224,5 @@ def routes(sup: Supervisor) -> AdminRoutes:
     r.post("/v1/nodes/{id}/pay", bind(_node_pay))
     r.post("/v1/nodes/{id}/close", bind(_node_close))
     wallet_http.add_routes(sup, r.get, r.post)
+    open_http.add_routes(sup, r.post)
     return r

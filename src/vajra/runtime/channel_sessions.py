@@ -54,6 +54,10 @@ class PeerRoutes:
         effect can address them any more."""
         self._by_node.pop(node_id, None)
 
+    def session(self, node_id: bytes, peer: bytes) -> Reachable | None:
+        """The live session between `node_id` and `peer`, if any."""
+        return self._by_node.get(node_id, {}).get(peer)
+
     def has(self, node_id: bytes, peer: bytes) -> bool:
         """A live session between the node and `peer` is in this worker."""
         return peer in self._by_node.get(node_id, {})

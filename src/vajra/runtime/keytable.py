@@ -179,6 +179,7 @@ COUNTERS: tuple[str, ...] = (
     "timer_wakes",  # nodes woken by the supervisor for a due deadline
     "pushed_wake_failures",  # such wakes that failed (the supervisor retries them)
     "effect_failures",  # Watch/WakeAt effects the supervisor refused or did not take
+    "connections_dialled",  # outbound sessions a node started (runtime/outbound.py)
 )
 GAUGES = frozenset({"connections_open", "awake"})
 _SLOT = 8 * len(COUNTERS)

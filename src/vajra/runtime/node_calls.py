@@ -29,7 +29,7 @@ from typing import Any
 from vajra.errors import VajraError
 from vajra.node.closing import CloseRefused
 from vajra.node.payments import PaymentError
-from vajra.runtime import close_call
+from vajra.runtime import close_call, open_calls
 from vajra.runtime.node_host import NodeHost, WakeFailed
 
 log = logging.getLogger("vajra.runtime.node_calls")
@@ -99,7 +99,13 @@ async def _close(
 
 from vajra.runtime.node_close import force_close_call  # noqa: E402  (it imports our helpers)
 
-CALLS: dict[str, NodeCall] = {"pay": _pay, "close": _close}
+CALLS: dict[str, NodeCall] = {
+    "pay": _pay,
+    "close": _close,
+    "open": open_calls.call_open,  # decision 0028: a funder open in three calls
+    "open_funded": open_calls.call_open_funded,
+    "open_abandon": open_calls.call_open_abandon,
+}
 """Every node call by method name; a new command adds its handler here."""
 
 

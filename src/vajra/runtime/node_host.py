@@ -52,12 +52,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from vajra.errors import DecodeError, PolicyViolation, VajraError
 from vajra.node import Node, NodeState
 from vajra.node.config import NodeConfig
 from vajra.node.effects import Broadcast, Effect, SendTo, Wake, WakeAt, Watch
+from vajra.node.funding import BroadcastFunding, FundChannel
 from vajra.node.invoices import ReceiveKeys, invoice_key
 from vajra.node.requests import CLOSE_CHANGE_INDEX
 from vajra.runtime.effect_retry import EffectRetries
@@ -87,6 +88,13 @@ def _newest_epoch(v: PolicyViolation) -> int | None:
     """The signer's newest epoch from a `stale_epoch` refusal ("epoch E < newest N")."""
     m = _NEWEST.search(v.detail) if v.reason == "stale_epoch" else None
     return int(m.group(1)) if m else None
+
+
+class FunderSink(Protocol):
+    """Who takes a funder node's `FundChannel`/`BroadcastFunding` effects (the worker's
+    `runtime/open_calls.Opener`: they answer a node call waiting for them)."""
+
+    def effect(self, node_id: bytes, effect: FundChannel | BroadcastFunding) -> None: ...
 
 
 class WakeFailed(VajraError):
@@ -191,6 +199,8 @@ class NodeHost:
         """Effects the supervisor could not take, retried by `retry_effects`."""
         self.routing = PaymentRouting()
         """Graph, scorer and height lent to awake nodes to send (decision 0023)."""
+        self.funder: FunderSink | None = None
+        """Takes the funder effects (decision 0028); None: they are dropped."""
 
     @property
     def awake(self) -> int:
@@ -460,6 +470,10 @@ class NodeHost:
                 self.sent_to_peers += 1
             else:
                 self.dropped_sends += 1  # no session: BOLT 2 reestablish retransmits
+            return
+        if isinstance(effect, (FundChannel, BroadcastFunding)):
+            if self.funder is not None:
+                self.funder.effect(node_id, effect)
             return
         services = self._services
         try:

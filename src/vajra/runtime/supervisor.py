@@ -55,6 +55,7 @@ from vajra.runtime.invoice_service import InvoiceService, InvoiceSigner
 from vajra.runtime.keytable import COUNTERS, GAUGES, Counters, KeyTable, NodeStates
 from vajra.runtime.node_calls import NodeCallError
 from vajra.runtime.node_services import ServiceError
+from vajra.runtime.open_service import OpenService, supervisor_calls
 from vajra.runtime.remote_signer import RemoteSigner, SignerUnavailable
 from vajra.runtime.signer_api import SignerClient
 from vajra.runtime.signer_channel import (
@@ -179,6 +180,8 @@ class Supervisor:
             self.store, cfg.chain, self._identity, self._invoice_signer, self.runtime_id
         )
         """The nodes' BOLT 11 invoices (decision 0022): issued here, no wake."""
+        self.opens = OpenService(supervisor_calls(self.call), lambda: self.wallet, self.store)
+        """The nodes' own channel opens awaiting their device (decision 0028)."""
         self.chain: ChainService | None = None
         self._close_broadcaster: Broadcaster | None = None
         self._close_lock = threading.Lock()

@@ -50,6 +50,7 @@ from vajra.peer import (
     MessageReceived,
     PeerConnection,
     SessionConfig,
+    WarningReceived,
 )
 from vajra.runtime import handover, hibernation
 from vajra.runtime.admission import Admission, AdmissionLimits, source_of
@@ -60,6 +61,7 @@ from vajra.runtime.fabric import AddressPool
 from vajra.runtime.keytable import COUNTERS, GAUGES, Counters, KeyTable, NodeStates
 from vajra.runtime.node_calls import run_call
 from vajra.runtime.node_host import ChannelAborted, HostConfig, NodeHost
+from vajra.runtime.open_calls import Opener
 from vajra.runtime.remote_signer import SignerUnavailable
 from vajra.runtime.route_client import RemoteRouter
 from vajra.runtime.signer_api import SignerClient
@@ -317,10 +319,12 @@ class Session(asyncio.Protocol):
                 w.handshaking.pop(self, None)
                 if conn.remote_pubkey:  # a chain or timer wake may have to reach this peer
                     w.routes.add(self.node_id, conn.remote_pubkey, self)
-            elif isinstance(ev, ErrorReceived) and ev.channel_id != bytes(32):
+            elif isinstance(ev, (ErrorReceived, WarningReceived)):
+                self.peer_said(ev)
                 # BOLT 1: the peer failed one channel; an awake node's channel must know.
                 # (A sleeping node learns it from the chain when the peer force-closes.)
-                if w.host.is_awake(self.node_id):
+                failed = isinstance(ev, ErrorReceived) and ev.channel_id != bytes(32)
+                if failed and w.host.is_awake(self.node_id):
                     self._to_node(ErrorMessage(ev.channel_id, ev.data))
             elif isinstance(ev, ConnectionClosed):
                 if ev.reason == "handshake":
@@ -329,6 +333,13 @@ class Session(asyncio.Protocol):
                     w.count["protocol_errors"] += 1
                     log.debug("event=closed node=%s reason=%s", self.node_id.hex(), ev.reason)
         self.flush()
+
+    def peer_said(self, ev: ErrorReceived | WarningReceived) -> None:
+        """A BOLT 1 `error` or `warning` from the peer: an open waiting on this peer
+        keeps it (the reason it was refused, `runtime/open_calls.py`)."""
+        peer = self.conn.remote_pubkey if self.conn is not None else None
+        if peer:
+            self.w.opener.peer_said(self.node_id, peer, ev)
 
     def _message(self, msg: Message, now: float) -> None:
         conn = self.conn
@@ -581,6 +592,8 @@ class Worker:
         )
         if cfg.route_fd >= 0:
             self.host.routing.router = RemoteRouter(cfg.route_fd)
+        self.opener = Opener(self)  # the funder's node calls (decision 0028)
+        self.host.funder = self.opener
 
     def _identity(self, node_id: bytes) -> bytes | None:
         """An awake node's identity secret from the key table (its receive keys)."""

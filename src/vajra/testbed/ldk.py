@@ -390,6 +390,19 @@ class LdkPeer:
         """Start a cooperative close (BOLT 2 `shutdown`); watch `channel_closed`."""
         self.request("close_channel", channel_id=channel_id, counterparty=counterparty)
 
+    def invoice(self, amount_msat: int | None, description: str = "", expiry_s: int = 3600) -> str:
+        """LDK's own BOLT 11 invoice (route hints for its unannounced channels); a
+        payment to it is claimed at once (event `payment_claimed`)."""
+        r = self.request("invoice", amount_msat=amount_msat, description=description,
+                         expiry_s=expiry_s)  # fmt: skip
+        return str(r["bolt11"])
+
+    def pay(self, bolt11: str, timeout: float = 60.0) -> dict[str, Any]:
+        """Pay a BOLT 11 invoice (LDK's router, 3 attempts): {payment_hash, preimage,
+        fee_msat} at PaymentSent; `DaemonFailed` with LDK's reason at PaymentFailed."""
+        return self.request("pay", bolt11=bolt11, timeout_ms=int(timeout * 1000),
+                            timeout=timeout + 5)  # fmt: skip
+
     def force_close_channel(self, channel_id: str, counterparty: str) -> None:
         """Broadcast LDK's latest commitment transaction."""
         self.request("force_close_channel", channel_id=channel_id, counterparty=counterparty)

@@ -45,3 +45,29 @@ def test_close_checks_the_channel_id_before_reaching_the_runtime(
     assert err["error"] == "usage" and "64 hex digits" in err["detail"]
     assert main(["node", NODE, "close", "ab" * 32, "--store", store]) == 1
     assert capsys.readouterr().err.startswith("error: no_runtime: ")
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["", "02" + "11" * 32, "02" + "11" * 32 + "@host", "zz@127.0.0.1:9735",
+     "02" + "11" * 31 + "@127.0.0.1:9735", "02" + "11" * 32 + "@127.0.0.1:0",
+     "02" + "11" * 32 + "@:9735", "02" + "11" * 32 + "@127.0.0.1:port"],
+)  # fmt: skip
+def test_open_refuses_a_bad_peer_before_the_runtime_or_a_device(
+    uri: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["node", NODE, "open", uri, "100000", "--device", "ring", "--device-dir",
+            str(tmp_path), "--admin", "127.0.0.1:1", "--json"]  # fmt: skip
+    assert main(args) == 1
+    err = json.loads(capsys.readouterr().err)
+    assert err["error"] == "usage" and "NODE_ID@HOST:PORT" in err["detail"]
+    assert not list(tmp_path.iterdir())
+
+
+def test_open_peer_forms() -> None:
+    from vajra.cli_node_open import parse_peer
+
+    node = "03" + "ab" * 32
+    assert parse_peer(f"{node}@127.0.0.1:9735") == (node, "127.0.0.1", 9735)
+    assert parse_peer(f"{node.upper()}@lnd.example:1") == (node, "lnd.example", 1)
+    assert parse_peer(f"{node}@[::1]:9735") == (node, "::1", 9735)
