@@ -57,11 +57,13 @@ def close(d: Demo) -> str:
     closing_txid = str(res["closing_txid"])
     d.log(f"         LND-A's shutdown woke the node; fee negotiated, the signer signed the "
           f"node's half; closing tx {closing_txid[:16]}.. broadcast")  # fmt: skip
-    wait_until(lambda: d.channel_row()["state"] == "closed", timeout=60,
-               what="the node's summary to say closed")  # fmt: skip
     wait_until(lambda: closing_txid in d.btcd.getrawmempool(), timeout=30,
                what="the closing tx in btcd's mempool")  # fmt: skip
     d.btcd.generate(CLOSE_DEPTH)
+    # "closed" once the closing tx is agreed, or (newer runtimes) once its spend of the
+    # funding output confirms: after the blocks, either way.
+    wait_until(lambda: d.channel_row()["state"] == "closed", timeout=60, interval=1,
+               what="the node's summary to say closed")  # fmt: skip
     tx = d.btcd.getrawtransaction(closing_txid)
     if int(tx.get("confirmations", 0)) < CLOSE_DEPTH:
         raise AssertionError(f"the closing tx has {tx.get('confirmations')} confirmations")
