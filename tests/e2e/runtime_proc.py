@@ -1,9 +1,10 @@
 """Test helpers: run `vajra runtime` as a real process and talk to its nodes.
 
-Everything goes through what a user runs (the CLI, real sockets): `start_runtime`
-launches `python -m vajra runtime --dev ...` (or, with `dev=False`, the runtime with its
-embedded signer hub) through `vajra.testbed.vajra_process.VajraProcess` (bounded ready
-wait, admin calls, stop, kill -9). `wait_until` and `free_port` are the test bed's
+Everything goes through what a user runs (the CLI, real sockets): `start_runtime` is
+the one runtime launcher the demo uses too (`vajra.testbed.runtime`): `python -m vajra
+runtime --dev ...` (or, with `dev=False` / `signer_port`, the runtime with its embedded
+signer hub) through `vajra.testbed.vajra_process.VajraProcess` (bounded ready wait,
+admin calls, stop, kill -9). `wait_until` and `free_port` are the test bed's
 (`vajra.testbed.procs`), re-exported for the e2e tests.
 """
 
@@ -11,12 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import random
-from pathlib import Path
 
 from vajra.bitcoin.chains import CHAIN_HASHES
 from vajra.crypto.secp256k1 import generate_secret, pubkey_create
 from vajra.noise import StaticKey
 from vajra.testbed.procs import free_port, wait_until
+from vajra.testbed.runtime import DEV_SEED, start_runtime
 from vajra.testbed.vajra_process import VajraProcess
 from vajra.wire import OpenChannel
 
@@ -25,29 +26,7 @@ __all__ = [
     "wait_closed", "wait_until",
 ]  # fmt: skip
 
-SEED = bytes(range(32))
-
-
-def start_runtime(
-    store: Path,
-    *,
-    create: int = 0,
-    workers: int = 2,
-    port: int | None = None,
-    extra: tuple[str, ...] = (),
-    seed: bytes = SEED,
-    timeout: float = 120.0,
-    dev: bool = True,
-    env: dict[str, str] | None = None,
-) -> VajraProcess:
-    """`vajra runtime` for a test (`VajraProcess.runtime`): `--dev` with the test seed by
-    default; `dev=False`: no --dev (the runtime embeds the signer hub; pass --signer-port
-    in `extra`); `env`: the environment (default: ours)."""
-    return VajraProcess.runtime(
-        store, port=port, workers=workers, metrics_port=0, create=create,
-        dev_seed=seed if dev else None,
-        extra=extra, env=env, timeout=timeout,
-    )  # fmt: skip
+SEED = DEV_SEED
 
 
 def client_key() -> StaticKey:

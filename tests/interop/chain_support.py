@@ -16,6 +16,7 @@ from vajra.chain.types import from_display_hex
 from vajra.crypto.secp256k1 import PrivateKey
 from vajra.testbed.btcd import Btcd
 from vajra.testbed.procs import wait_until
+from vajra.testbed.runtime import chain_url
 
 SIGHASH_ALL = 1
 
@@ -70,8 +71,8 @@ def source_of(btcd: Btcd) -> BtcdSource:
     )
 
 
-def url_of(btcd: Btcd) -> str:
-    return f"btcd://{btcd.rpcuser}:{btcd.rpcpass}@127.0.0.1:{btcd.rpc_port}?cert={btcd.rpc_cert}"
+url_of = chain_url
+"""`VAJRA_CHAIN_URL` for a btcd (the runtime launcher's own)."""
 
 
 def join(a: Btcd, b: Btcd) -> None:

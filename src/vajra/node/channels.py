@@ -48,6 +48,7 @@ from vajra.channel.reestablish import Link
 from vajra.channel.scripts import funding_script
 from vajra.channel.spec import ChannelParams, Side
 from vajra.errors import DecodeError, VajraError
+from vajra.node.aliases import scid_alias
 from vajra.node.closing import check_close_out, close_command, funding_spent, wants_close_script
 from vajra.node.config import MAX_CHANNELS, MAX_PENDING_PER_PEER, NodeConfig
 from vajra.node.effects import Broadcast, Effect, SendTo, WakeAt, Watch
@@ -353,7 +354,8 @@ class ChannelBook(FunderBook):
         if e is None or e.open_msg is None or e.peer != req.peer:
             return  # the open was abandoned meanwhile (peer error); the index stays unused
         e.channel_index = index
-        e.est = Establishment.fundee(self.config.establish_config(e.open_msg), keys)
+        cfg = self.config.establish_config(e.open_msg)
+        e.est = Establishment.fundee(cfg, keys, alias=scid_alias(index))
         m, e.open_msg = e.open_msg, None
         e.est.receive_message(m, now)
         self.pump(req.temporary_channel_id, now)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from vajra.bitcoin.tx import OutPoint
 from vajra.channel.establish import Establishment, FundingSignedEvent, LocalKeys
 from vajra.channel.establish_io import EstablishConfig
+from vajra.node.aliases import scid_alias
 from vajra.node.config import MAX_CHANNELS, MAX_PENDING_PER_PEER, SHUTDOWN_ANYSEGWIT, NodeConfig
 from vajra.node.effects import Effect, SendTo
 from vajra.node.funding import (
@@ -69,7 +70,8 @@ class FunderBook:
             min_funding_sat=c.inbound.min_funding_sat, feerate_range=c.feerate_range,
             anysegwit=SHUTDOWN_ANYSEGWIT,
         )  # fmt: skip
-        e.est = Establishment.funder(cfg, keys, args, peer=e.peer)
+        alias = scid_alias(e.channel_index)
+        e.est = Establishment.funder(cfg, keys, args, peer=e.peer, alias=alias)
         self.pump(key, now)
 
     def funding_built(self, temporary_channel_id: bytes, outpoint: OutPoint, now: float) -> bool:

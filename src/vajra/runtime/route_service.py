@@ -93,12 +93,16 @@ class SharedGraph:
         self, node_id: bytes, peer: bytes, alias: int | None, height: int, vout: int
     ) -> tuple[int, int, int, int] | None:
         """`invoice_service.PeerPolicy`: the update naming the node's channel by its
-        alias, or by its real scid (funding block height and output index)."""
+        alias, or by its real scid (funding block height and output index). The hint
+        names the channel by the peer's alias when it gave one: a peer that negotiated
+        `option_scid_alias` for a private channel forwards only by that alias (LND answers
+        `UnknownNextPeer` for the real scid), while its `channel_update`'s fees and
+        cltv_expiry_delta hold for either name."""
         with self.lock:
             ups = dict(self.peer_updates.get((node_id, peer), {}))
         for scid, (base, ppm, cltv, _) in ups.items():
             if scid == alias or (height and scid >> 40 == height and scid & 0xFFFF == vout):
-                return scid, base, ppm, cltv
+                return (alias if alias is not None else scid), base, ppm, cltv
         return None
 
     def status(self) -> dict[str, Any]:

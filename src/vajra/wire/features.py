@@ -126,6 +126,11 @@ class Need(Enum):
 # - gossip_queries: optional; the runtime answers queries (hibernation.py) and keeps one
 #   shared graph. Electrum requires it (bit 6): our odd bit satisfies that.
 # - option_shutdown_anysegwit: optional; we accept future segwit shutdown scripts.
+# - option_scid_alias: optional. With the bit negotiated, LND gives every channel an
+#   alias in `channel_ready` (and forwards by it) even without the scid_alias channel
+#   type; a hosted node's channels are private, so that alias is what its invoices'
+#   route hints name (BOLT 2 "MAY use ... alias ... in BOLT 11 r fields"). The channel
+#   core keeps the peer's alias and offers the channel type (establish_io.py).
 OUR_FEATURES: Mapping[str, Need] = {
     "option_data_loss_protect": Need.OPTIONAL,
     "gossip_queries": Need.OPTIONAL,
@@ -135,6 +140,7 @@ OUR_FEATURES: Mapping[str, Need] = {
     "basic_mpp": Need.OPTIONAL,
     "option_shutdown_anysegwit": Need.OPTIONAL,
     "option_channel_type": Need.OPTIONAL,
+    "option_scid_alias": Need.OPTIONAL,
 }
 
 # Features earlier BOLT 9 revisions assigned and later retired from the table (so not in

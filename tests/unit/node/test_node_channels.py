@@ -27,6 +27,7 @@ from vajra.channel.establish import (
 from vajra.channel.reestablish import Link
 from vajra.crypto.hashes import sha256
 from vajra.node import Node, NodeState
+from vajra.node.aliases import scid_alias
 from vajra.node.channels import funding_output_script
 from vajra.node.config import InboundPolicy, NodeConfig
 from vajra.node.effects import SendTo, Wake, WakeAt, Watch
@@ -150,6 +151,9 @@ def test_lnd_style_open_to_ready_through_chain_wakes() -> None:
     assert host.wake(Wake("timer", BlockRef(501, bytes(32)))) == [WakeAt(height=502)]
     (ready,) = host.wake(Wake("timer", BlockRef(502, bytes(32))))
     assert isinstance(ready, SendTo) and isinstance(ready.message, ChannelReady)
+    # We offer option_scid_alias at init, so our channel_ready MUST carry an alias
+    # (BOLT 2; LND ignores one without): the node's per-channel-index alias.
+    assert ready.message.tlvs.short_channel_id == scid_alias(entry.channel_index)
     funder.est.receive_message(ready.message, 0.0)
     funder.est.command(FundingConfirmed(), 0.0)
     _exchange(host, funder, funder.step())
