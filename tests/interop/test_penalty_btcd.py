@@ -96,6 +96,7 @@ def test_the_watcher_punishes_a_revoked_commitment_on_btcd(mined: Btcd, tmp_path
     # B cheats: its revoked commitment n, signed as its signer would have before (a
     # cheater's own code skips the revocation check).
     b.signer.holder_revoked = -1
+    b.signer.holder = {k: v for k, v in b.signer.holder.items() if k <= n}
     cheat = b.signer.sign_holder_commitment(n)
     assert cheat.txid == answer.revoked_txid
     mined.sendrawtransaction(cheat.serialize().hex())

@@ -515,7 +515,10 @@ def test_lnd_closes_cooperatively_and_the_share_lands_in_the_node_wallet(
                == before["confirmed_sat"] + share_sat, timeout=60, interval=1,
                what="the node's share confirmed in its wallet")  # fmt: skip
     closed = alice.cli("closedchannels")["channels"]
-    (ours,) = [c for c in closed if c["remote_pubkey"] == node_id]
+    # By channel point: runtimes on the same dev seed have the same node ids, and other
+    # modules sharing this LND may have closed channels with "this" node id before.
+    (ours,) = [c for c in closed if c["channel_point"] == f"{txid}:{vout}"]
+    assert ours["remote_pubkey"] == node_id
     assert ours["close_type"] == "COOPERATIVE_CLOSE", ours
     assert int(ours["settled_balance"]) + share_sat < CAPACITY_SAT  # the fee is LND's
     out = _cli(rt, node_id, "channels")
@@ -574,7 +577,7 @@ def test_the_node_closes_cooperatively_with_lnd(lnd_pair: LndPair, runtime: Runt
 
     def lnd_closed() -> dict[str, Any] | None:
         closed = alice.cli("closedchannels")["channels"]
-        return next((c for c in closed if c["remote_pubkey"] == node_id), None)
+        return next((c for c in closed if c["closing_tx_hash"] == closing_txid), None)
 
     ours = wait_until(lnd_closed, timeout=60, what="LND lists the channel closed")
     assert ours["close_type"] == "COOPERATIVE_CLOSE", ours
