@@ -36,6 +36,7 @@ from vajra.runtime.control_proto import (
     BroadcastTx,
     ControlDecodeError,
     Done,
+    EnsureWallet,
     PayPush,
     Request,
     WakePush,
@@ -139,7 +140,9 @@ class ControlClient:
         if err is not None:
             raise ServiceError(*err)
 
-    def _request(self, node_id: bytes, body: Watch | WakeAt | int | BroadcastTx) -> Request:
+    def _request(
+        self, node_id: bytes, body: Watch | WakeAt | int | BroadcastTx | EnsureWallet
+    ) -> Request:
         self._next += 1
         return Request(self._next, self._index(node_id), body)
 
@@ -163,6 +166,9 @@ class ControlClient:
         except ValueError as e:
             raise ServiceError("bad_request", str(e)) from None
         await self._call(req)
+
+    async def ensure_wallet(self, node_id: bytes) -> None:
+        await self._call(self._request(node_id, EnsureWallet()))
 
     async def ack_events(self, node_id: bytes, upto_seq: int) -> None:
         await self._call(self._request(node_id, upto_seq))

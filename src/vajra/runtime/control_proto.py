@@ -13,6 +13,7 @@ the first byte says which (big-endian fields):
                          cancel)
                op ACK    upto_seq u64
                op BROADCAST raw_tx (serialized with witnesses, up to 10,000 bytes)
+               op WALLET  (empty: make sure the node's wallet record exists)
       DONE     4 | push_id u64 | node_index u32 | ok u8     (a pushed wake finished)
       PAID     6 | id u64 | ok u8 | JSON (ok: the payment's view; else {code, detail})
     supervisor -> worker
@@ -42,6 +43,7 @@ from vajra.node.effects import WakeAt, Watch
 REQUEST, RESPONSE, WAKE, DONE, PAY, PAID = 1, 2, 3, 4, 5, 6
 OP_WATCH, OP_TIMER, OP_ACK = 1, 2, 3
 OP_BROADCAST = 4
+OP_WALLET = 5
 KIND_SCRIPT, KIND_OUTPOINT = 1, 2
 REASONS = {1: "chain", 2: "timer"}
 REASON_CODES = {v: k for k, v in REASONS.items()}
@@ -74,11 +76,18 @@ class BroadcastTx:
 
 
 @dataclass(frozen=True, slots=True)
+class EnsureWallet:
+    """The body of an OP_WALLET request: the supervisor's wallet service creates the
+    node's wallet record if it has none (account xpub from the signer, addresses
+    registered with the watcher), so the node can pay its close to its own wallet."""
+
+
+@dataclass(frozen=True, slots=True)
 class Request:
     id: int
     node_index: int
-    body: Watch | WakeAt | int | BroadcastTx
-    """A `Watch`, a `WakeAt`, the `upto_seq` of an ACK or a `BroadcastTx`."""
+    body: Watch | WakeAt | int | BroadcastTx | EnsureWallet
+    """A `Watch`, a `WakeAt`, the `upto_seq` of an ACK, a `BroadcastTx` or `EnsureWallet`."""
 
     def encode(self) -> bytes:
         b = self.body
@@ -100,6 +109,8 @@ class Request:
             if not 0 < len(b.raw_tx) <= MAX_SCRIPT:
                 raise ValueError("a broadcast carries 1 to 10,000 bytes")
             body, op = b.raw_tx, OP_BROADCAST
+        elif isinstance(b, EnsureWallet):
+            body, op = b"", OP_WALLET
         else:
             body, op = _ACK.pack(b), OP_ACK
         return _REQ.pack(REQUEST, self.id, op, self.node_index) + body
@@ -127,6 +138,10 @@ class Request:
             if not 0 < len(body) <= MAX_SCRIPT:
                 raise ControlDecodeError("bad broadcast body")
             return cls(rid, index, BroadcastTx(body))
+        if op == OP_WALLET:
+            if body:
+                raise ControlDecodeError("bad wallet body")
+            return cls(rid, index, EnsureWallet())
         raise ControlDecodeError(f"unknown op {op}")
 
 

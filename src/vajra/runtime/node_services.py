@@ -52,6 +52,13 @@ class NodeServices(Protocol):
         and retried by the broadcaster, not an error here)."""
         ...
 
+    async def ensure_wallet(self, node_id: bytes) -> None:
+        """Make sure the node's wallet record exists (the supervisor's wallet service
+        creates it on first use: account xpub from the signer, addresses watched), e.g.
+        before the node's `shutdown` names its close script. `ServiceError` `no_chain` /
+        `unavailable` if it cannot."""
+        ...
+
     async def pending_events(self, node_id: bytes) -> tuple[BlockRef | None, list[ChainEvent]]:
         """The watcher's tip and the node's unacknowledged chain events, in `seq` order."""
         ...

@@ -51,6 +51,7 @@ from vajra.runtime.control import ControlServer
 from vajra.runtime.fabric import DEFAULT_POOL, AddressPool
 from vajra.runtime.invoice_service import InvoiceService, InvoiceSigner
 from vajra.runtime.keytable import COUNTERS, GAUGES, Counters, KeyTable, NodeStates
+from vajra.runtime.node_services import ServiceError
 from vajra.runtime.remote_signer import RemoteSigner, SignerUnavailable
 from vajra.runtime.signer_api import SignerClient
 from vajra.runtime.signer_channel import (
@@ -65,7 +66,7 @@ from vajra.runtime.timers import TimerStateError, TimerTable
 from vajra.runtime.wake_router import WakeRouter
 from vajra.runtime.worker import WorkerConfig
 from vajra.store import NodeRow, SqliteStore
-from vajra.wallet.service import ChainParts, WalletService, WalletSigner
+from vajra.wallet.service import ChainParts, WalletError, WalletService, WalletSigner
 from vajra.wire import features as feat
 
 log = logging.getLogger("vajra.runtime")
@@ -200,6 +201,7 @@ class Supervisor:
             lambda worker, push: self.control_server.push(worker, push),
             capacity=self.keys.capacity,
             broadcast=self._close_broadcast if self.chain is not None else None,
+            ensure_wallet=self._ensure_wallet,
         )
         self.control_server = ControlServer([a for a, _ in self.controls], self.wakes)
         self._wake_task: asyncio.Task[None] | None = None
@@ -434,6 +436,18 @@ class Supervisor:
         return await self.control_server.pay(
             index % self.cfg.workers, index, tip.height, authorisation, confirmation, bolt11
         )
+
+    async def _ensure_wallet(self, index: int) -> None:
+        """OP_WALLET: the node at fabric `index` gets its wallet record if it has none."""
+        if self.wallet is None:
+            raise ServiceError("no_chain", "the runtime runs without --chain")
+        node_id = self.keys.node_id(index) if 0 <= index < self.keys.capacity else None
+        if node_id is None:
+            raise ServiceError("unknown_node", f"no node at index {index}")
+        try:
+            await self.wallet.ensure(node_id)
+        except WalletError as e:
+            raise ServiceError("unavailable", str(e)) from None
 
     def _close_broadcast(self, raw_tx: bytes) -> bytes:
         """Nodes' own transactions (cooperative closes; OP_BROADCAST, decision 0021):
