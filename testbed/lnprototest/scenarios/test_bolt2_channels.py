@@ -1,30 +1,32 @@
 """BOLT 2 scenarios in lnprototest's event language against a hosted Vajra node (a
 `vajra runtime --dev` node: channel core + the dev signer, following the Runner's
-btcd): the open as fundee and as funder, `channel_reestablish` after a reconnection,
-and the receiver side of `shutdown`.
+btcd): the open as fundee, `channel_reestablish` after a reconnection (with the node
+awake, and asleep), and the receiver side of `shutdown`.
 
-They follow upstream lnprototest's BOLT 2 tests (its tests/test_bolt2-01-open_channel.py
-`test_open_channel_from_accepter_side` / `test_open_channel_opener_side`,
-tests/test_bolt2-02-reestablish.py `test_reestablish`, tests/test_bolt2-01-close_channel.py
+They follow upstream lnprototest's BOLT 2 tests (tests/test_bolt2-01-open_channel.py
+`test_open_channel_from_accepter_side`, tests/test_bolt2-02-reestablish.py
+`test_reestablish`, tests/test_bolt2-01-close_channel.py
 `test_close_channel_shutdown_msg_normal_case_receiver_side`; those files are not in the
-package lnprototest publishes, so they are written out here), event for event, with
+sdist lnprototest publishes, so the scenarios are written here), event for event, with
 lnprototest's own helpers (`connect_to_node_helper`, `CreateFunding`, `Commit`, the
 stash). The node's keys are not forced: the Runner derives them from the dev seed the way
 the node's signer does, so every basepoint, per-commitment point and signature lnprototest
 predicts is checked against what the node really sends.
 
-Where these differ from upstream 0.0.7, the spec moved since it was written, each marked
-DIFFERS below:
+Where these differ from upstream 0.0.7 (the spec moved since it was written), each is
+marked DIFFERS below:
 
-1. `open_channel` / `accept_channel` carry `channel_type` (option_static_remotekey): BOLT 2
-   now says the sender "MUST set channel_type" and the receiver, "if the message doesn't
-   include a channel_type: fail the channel" (upstream sends none, which a node following
-   the current BOLT 2 must refuse).
+1. `open_channel` carries `channel_type` (option_static_remotekey) and the node's
+   `accept_channel` must echo it: BOLT 2 now says the sender "MUST set channel_type"
+   and the receiver, "if the message doesn't include a channel_type: fail the channel"
+   (upstream sends none, which a node following the current BOLT 2 must refuse).
 2. The node's second per-commitment point in `channel_ready` is
    `remote_per_commitment_point(1)` from the Runner's keyset, as upstream's reestablish
-   test writes it (the open test hard-codes c-lightning's forced key's point).
-3. Our `open_channel` as funder sets `channel_flags` 0: a hosted node is not a router and
-   announces no channel (BOLT 7: unannounced channels are private); upstream expects 1.
+   test writes it (upstream's open test hard-codes the point of c-lightning's forced key).
+
+Not here: upstream's opener-side open (`test_open_channel_opener_side`, `FundChannel`):
+the runtime cannot yet be told to open a channel as funder (`vajra node ID open` is not
+on this branch), so the Runner's `fundchannel` raises `ChannelsNotSupported`.
 """
 
 from __future__ import annotations
