@@ -173,7 +173,13 @@ def _register_runtime(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=25_000,
         help="fee rate when the source has no estimate (btcd on regtest), sat/kvB",
     )
-    p.add_argument("--log-level", default="INFO")
+    p.add_argument(
+        "--log-level",
+        default="INFO",
+        type=str.upper,  # `debug` works as well as `DEBUG` (was a traceback)
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+        help="log level of the runtime and its workers (default INFO)",
+    )
     p.set_defaults(func=_runtime)
     _register_runtime_actions(p)
 

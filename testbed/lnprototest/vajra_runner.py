@@ -31,13 +31,22 @@ c-lightning runner define it (lnprototest 0.0.7):
   `tx_spendable` spends), then 100 blocks, height 101. `getblockheight` is btcd's
   height, `add_blocks` sends the transactions then mines, `trim_blocks` invalidates
   above a height, `expect_tx` waits for the txid in btcd's mempool; `restart` resets
-  the chain to 101 when a scenario changed it. Vajra nodes do not follow the chain yet,
-  so there is no node height to wait for.
-- channels: Vajra nodes refuse channels today (`open_channel` -> `error`), so the
-  hooks that need one of theirs -- `fundchannel`, `init_rbf`, `accept_add_fund`,
-  `addhtlc`, `invoice`, `close_channel` -- raise `ChannelsNotSupported`, an
-  `EventError` a scenario sees like any failed event (a `TryAll` moves on), naming
-  the hook. They become real when channels arrive.
+  the chain to 101 when a scenario changed it.
+- channels (channel mode: VAJRA_DEV_SEED set): the node command is a `vajra runtime
+  --dev --create 1` on that dev seed; every `start` gives it a fresh store (`--store`)
+  and the Runner's btcd (VAJRA_CHAIN_URL, btcd started first), so the node follows
+  the chain and its first channel is its channel index 0. `get_node_privkey`,
+  `get_node_bitcoinkey` and `get_keyset` are that node's identity key and channel 0's
+  funding key, basepoint secrets and per-commitment seed, derived from the seed by
+  Vajra's own key tree (`vajra_keys.py`, run with Vajra's Python): lnprototest then
+  predicts what the node must send, nothing is forced into the node. `runner_features`
+  (the `init` features lnprototest's helpers send) offers what the node's channels
+  rely on. Without VAJRA_DEV_SEED (the BOLT 1 scenarios' fixed-identity node, which
+  holds no channel keys) the key hooks raise `ChannelsNotSupported`.
+- hooks the node cannot serve yet -- `fundchannel` (the runtime has no funder open
+  command yet), `init_rbf`, `accept_add_fund`, `addhtlc`, `invoice`, `close_channel`
+  -- raise `ChannelsNotSupported`, an `EventError` a scenario sees like any failed
+  event (a `TryAll` moves on), naming the hook.
 """
 
 from __future__ import annotations
@@ -45,15 +54,17 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from concurrent import futures
 from pathlib import Path
 from typing import Any
 
 import pyln.proto.wire
-from lnprototest import Conn, EventError, KeySet, Runner
+from lnprototest import Conn, EventError, KeySet, Runner, bitfield
 from lnprototest.event import Event, ExpectDisconnect, ExpectMsg, MustNotMsg
 
 from vajra.testbed.vajra_process import VajraProcess  # on PYTHONPATH: the repository's src
@@ -74,18 +85,20 @@ LNPT_BLOCK_1 = (
 START_HEIGHT = 101
 # BIP 173's regtest P2WPKH test vector: btcd needs a mining address; nobody spends it.
 BURN_ADDRESS = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
+# BOLT 9 odd bits: var_onion_optin 9, option_static_remotekey 13, option_channel_type 45.
+PEER_FEATURES = (9, 13, 45)
 _CLOSED = b""  # `_read` result for a closed connection
 
 
 class ChannelsNotSupported(EventError):
-    """A Runner hook that needs a channel with the Vajra node, which it cannot have yet."""
+    """A Runner hook the Vajra node under test cannot serve (see the module docstring)."""
 
-    def __init__(self, event: Event | None, hook: str) -> None:
-        super().__init__(
-            event,  # type: ignore[arg-type]
-            f"Vajra Runner: {hook} needs a channel; Vajra nodes do not support channels yet "
-            "(they answer open_channel with an error)",
+    def __init__(self, event: Event | None, hook: str, why: str = "") -> None:
+        why = why or (
+            "this node holds no channel keys (fixed identity); "
+            "channel scenarios run in channel mode (VAJRA_DEV_SEED)"
         )
+        super().__init__(event, f"Vajra Runner: {hook} needs a channel: {why}")  # type: ignore[arg-type]
 
 
 class VajraConn(Conn):
@@ -123,23 +136,34 @@ class VajraRunner(Runner):
         self.startup_flags: list[str] = []
         self.running = False
         self._btcd: Any = None
+        self.channels = bool(os.environ.get("VAJRA_DEV_SEED"))
+        """Channel mode: a `vajra runtime --dev` node on the dev seed VAJRA_DEV_SEED,
+        following this Runner's btcd; its keys derived from that seed (`vajra_keys`)."""
+        self._keys: dict[str, str] | None = None
 
     # --- process ----------------------------------------------------------------------
 
-    def _command(self) -> list[str]:
+    def _command(self, workdir: Path) -> list[str]:
         cmd = os.environ.get("VAJRA_NODE_CMD")
         if not cmd:
             raise RuntimeError("VAJRA_NODE_CMD (JSON list) must name the Vajra node command")
-        return [*json.loads(cmd), *self.startup_flags]
+        extra = ["--store", str(workdir / "store.db")] if self.channels else []
+        return [*json.loads(cmd), *extra, *self.startup_flags]
 
     def start(self) -> None:
         # Vajra's one launcher: its own process group, a bounded wait for the ready line,
         # stdin held open (the core node runs until it closes), stop = group SIGTERM.
-        log = Path(tempfile.mkdtemp(prefix="vajra-lnpt-")) / "node.log"
-        self.proc = VajraProcess((), argv=self._command(), log=log, name="vajra-node",
-                                 stdin_pipe=True)  # fmt: skip
+        workdir = Path(tempfile.mkdtemp(prefix="vajra-lnpt-"))
+        env = dict(os.environ)
+        if self.channels:
+            # A fresh store and signer state for every start (a TryAll branch restarts
+            # the node): the node is index 0 of the dev seed, its first channel index 0.
+            # The chain (btcd) runs before the node, which follows it from the start.
+            env["VAJRA_CHAIN_URL"] = self.chain_url
+        self.proc = VajraProcess((), argv=self._command(workdir), log=workdir / "node.log",
+                                 name="vajra-node", stdin_pipe=True, env=env)  # fmt: skip
         self.proc.launch()
-        info = self.info = self.proc.wait_ready("ready", 30)
+        info = self.info = self.proc.wait_ready("ready", 120)  # generous: a loaded CI machine
         self.node = info["nodes"][0]
         self.features = dict(info.get("features", {}))
         self.running = True
@@ -243,20 +267,38 @@ class VajraRunner(Runner):
 
     # --- node facts ---------------------------------------------------------------------
 
+    def _node_keys(self) -> dict[str, str]:
+        """The node's identity secret and its first channel's secrets, derived from the
+        dev seed by Vajra's own key tree (`vajra_keys`, run with Vajra's Python)."""
+        if self._keys is None:
+            python = json.loads(os.environ["VAJRA_NODE_CMD"])[0]
+            here = Path(__file__).resolve().parent
+            env = dict(
+                os.environ, PYTHONPATH=os.pathsep.join([str(here), str(here.parents[1] / "src")])
+            )
+            out = subprocess.run([python, "-m", "vajra_keys", "0", "0"], env=env, cwd=here,
+                                 capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+            self._keys = json.loads(out.stdout)
+        return self._keys
+
     def get_node_privkey(self) -> str:
-        return NODE_SECRET
+        return self._node_keys()["node"] if self.channels else NODE_SECRET
 
     def get_node_bitcoinkey(self) -> str:
-        return "0000000000000000000000000000000000000000000000000000000000000010"
+        if not self.channels:
+            raise ChannelsNotSupported(None, "get_node_bitcoinkey")
+        return self._node_keys()["funding"]
 
     def get_keyset(self) -> KeySet:
-        # The keys lnprototest forces on implementations (its dev-force-channel-secrets).
+        if not self.channels:
+            raise ChannelsNotSupported(None, "get_keyset")
+        k = self._node_keys()
         return KeySet(
-            revocation_base_secret="0000000000000000000000000000000000000000000000000000000000000011",
-            payment_base_secret="0000000000000000000000000000000000000000000000000000000000000012",
-            delayed_payment_base_secret="0000000000000000000000000000000000000000000000000000000000000013",
-            htlc_base_secret="0000000000000000000000000000000000000000000000000000000000000014",
-            shachain_seed="FF" * 32,
+            revocation_base_secret=k["revocation_base"],
+            payment_base_secret=k["payment_base"],
+            delayed_payment_base_secret=k["delayed_payment_base"],
+            htlc_base_secret=k["htlc_base"],
+            shachain_seed=k["shachain_seed"],
         )
 
     def has_option(self, optname: str) -> str | None:
@@ -266,6 +308,32 @@ class VajraRunner(Runner):
         if optname.startswith("option_") and optname[7:] in self.features:
             return self.features[optname[7:]]  # c-lightning's `option_gossip_queries`
         return None
+
+    def runner_features(
+        self, additional_features: list[int] | None = None, globals: bool = False
+    ) -> str:
+        """The `init` features lnprototest's helpers send: what the node's channels rely
+        on (BOLT 9 var_onion_optin, option_static_remotekey, option_channel_type, as
+        optional bits) plus `additional_features`; no global features."""
+        if globals:
+            return bitfield(*additional_features) if additional_features else ""
+        return bitfield(*PEER_FEATURES, *(additional_features or []))
+
+    def wait_asleep(self, event: Event, timeout: float = 120.0) -> None:
+        """Wait until the runtime reports its node sleeping (Prometheus `vajra_nodes`
+        gauge on the ready line's `metrics_port`; the command must pass
+        `--metrics-port 0`): for scenarios about a hibernated node."""
+        port = self.info.get("metrics_port")
+        if not port:
+            raise EventError(event, "the node command serves no metrics (--metrics-port 0)")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+                text = r.read().decode()
+            if 'vajra_nodes{state="sleeping"} 1' in text.splitlines():
+                return
+            time.sleep(0.2)
+        raise EventError(event, f"the node did not fall asleep within {timeout} s")
 
     def add_startup_flag(self, flag: str) -> None:
         self.startup_flags.append(f"--{flag}")
@@ -285,6 +353,12 @@ class VajraRunner(Runner):
                 raise
             self._btcd = btcd
         return self._btcd
+
+    @property
+    def chain_url(self) -> str:
+        """The btcd RPC URL `vajra runtime --chain` takes (given in VAJRA_CHAIN_URL)."""
+        b = self.chain
+        return f"btcd://{b.rpcuser}:{b.rpcpass}@127.0.0.1:{b.rpc_port}?cert={b.rpc_cert}"
 
     def getblockheight(self) -> int:
         return int(self.chain.getblockcount())
@@ -312,7 +386,7 @@ class VajraRunner(Runner):
             event, f"Did not broadcast the txid {want}, just {self.chain.getrawmempool()}"
         )
 
-    # --- channels: not yet --------------------------------------------------------------
+    # --- channel hooks the node cannot serve yet -----------------------------------------
 
     def invoice(self, event: Event, amount: int, preimage: str) -> None:
         raise ChannelsNotSupported(event, "invoice")
@@ -323,7 +397,8 @@ class VajraRunner(Runner):
     def fundchannel(
         self, event: Event, conn: Conn, amount: int, feerate: int = 0, expect_fail: bool = False
     ) -> None:
-        raise ChannelsNotSupported(event, "fundchannel")
+        why = "the runtime has no funder open command yet" if self.channels else ""
+        raise ChannelsNotSupported(event, "fundchannel", why)
 
     def init_rbf(
         self,

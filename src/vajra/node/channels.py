@@ -322,6 +322,20 @@ class ChannelBook(FunderBook):
                 core.connected(now)
         self._feed(cid, entry, msg, now)
 
+    def peer_connected(self, peer: bytes, now: float) -> None:
+        """A new connection from `peer` (after `init`, before any channel message on it):
+        BOLT 2 "upon reconnection: MUST transmit channel_reestablish for each channel".
+        The old connection is gone: a channel still linked to it learns so first (an
+        establishment before `funding_signed` is forgotten)."""
+        for key, e in list(self.channels.items()):
+            core = e.chan if e.chan is not None else e.est
+            if e.peer != peer or core is None:
+                continue
+            if core.link is not Link.DOWN:
+                core.disconnected(now)
+            core.connected(now)
+            self.pump(key, now)
+
     def peer_disconnected(self, peer: bytes, now: float) -> None:
         """The connection to `peer` closed while the node was awake (BOLT 2: uncommitted
         updates are forgotten; an establishment before `funding_signed` is abandoned)."""

@@ -233,6 +233,13 @@ class Node:
         self.book.peer_disconnected(peer, now)
         self.dirty = True
 
+    def peer_connected(self, peer: bytes, now: int) -> None:
+        """A new connection from `peer` exchanged `init`: each channel with it sends its
+        `channel_reestablish` (BOLT 2 "upon reconnection: MUST transmit
+        channel_reestablish for each channel") as a `SendTo` effect."""
+        self.book.peer_connected(peer, now)
+        self.dirty = True
+
     def on_wake(self, wake: Wake, now: int) -> None:
         """The runtime woke the node without a peer message (`wake.reason`: "chain" or
         "timer"): funding outputs confirmed or undone, depths reached. Events with

@@ -37,6 +37,7 @@ from vajra.runtime.control_proto import (
     CallPush,
     ControlDecodeError,
     Done,
+    EnsureWallet,
     JusticeBlob,
     Request,
     WakePush,
@@ -141,7 +142,7 @@ class ControlClient:
             raise ServiceError(*err)
 
     def _request(
-        self, node_id: bytes, body: Watch | WakeAt | int | BroadcastTx | JusticeBlob
+        self, node_id: bytes, body: Watch | WakeAt | int | BroadcastTx | JusticeBlob | EnsureWallet
     ) -> Request:
         self._next += 1
         return Request(self._next, self._index(node_id), body)
@@ -176,6 +177,9 @@ class ControlClient:
         except ValueError as e:
             raise ServiceError("bad_request", str(e)) from None
         await self._call(req)
+
+    async def ensure_wallet(self, node_id: bytes) -> None:
+        await self._call(self._request(node_id, EnsureWallet()))
 
     async def ack_events(self, node_id: bytes, upto_seq: int) -> None:
         await self._call(self._request(node_id, upto_seq))

@@ -17,6 +17,7 @@ the first byte says which (big-endian fields):
                op JUSTICE channel_index u32 | hint 16 | funding outpoint 36 | blob (a
                          sealed penalty kit, up to 10,000 bytes; `chain.justice_kit`,
                          decision 0026)
+               op WALLET  (empty: make sure the node's wallet record exists)
       DONE     4 | push_id u64 | node_index u32 | ok u8     (a pushed wake finished)
       RESULT   6 | id u64 | ok u8 | JSON (ok: the call's answer; else {code, detail})
     supervisor -> worker
@@ -49,6 +50,7 @@ OP_WATCH, OP_TIMER, OP_ACK = 1, 2, 3
 OP_BROADCAST = 4
 OP_UNWATCH = 5
 OP_JUSTICE = 6
+OP_WALLET = 7
 KIND_SCRIPT, KIND_OUTPOINT = 1, 2
 REASONS = {1: "chain", 2: "timer"}
 REASON_CODES = {v: k for k, v in REASONS.items()}
@@ -94,12 +96,19 @@ _JUSTICE = struct.Struct(">I16s36s")
 
 
 @dataclass(frozen=True, slots=True)
+class EnsureWallet:
+    """The body of an OP_WALLET request: the supervisor's wallet service creates the
+    node's wallet record if it has none (account xpub from the signer, addresses
+    registered with the watcher), so the node can pay its close to its own wallet."""
+
+
+@dataclass(frozen=True, slots=True)
 class Request:
     id: int
     node_index: int
-    body: Watch | WakeAt | int | BroadcastTx | JusticeBlob
-    """A `Watch`, a `WakeAt`, the `upto_seq` of an ACK, a `BroadcastTx` or a
-    `JusticeBlob`."""
+    body: Watch | WakeAt | int | BroadcastTx | JusticeBlob | EnsureWallet
+    """A `Watch`, a `WakeAt`, the `upto_seq` of an ACK, a `BroadcastTx`, a `JusticeBlob`
+    or `EnsureWallet`."""
 
     def encode(self) -> bytes:
         b = self.body
@@ -126,6 +135,8 @@ class Request:
                 raise ValueError("a justice kit is a 16-byte hint, an outpoint, 1-10,000 bytes")
             body = _JUSTICE.pack(b.channel_index, b.hint, b.funding) + b.blob
             op = OP_JUSTICE
+        elif isinstance(b, EnsureWallet):
+            body, op = b"", OP_WALLET
         else:
             body, op = _ACK.pack(b), OP_ACK
         return _REQ.pack(REQUEST, self.id, op, self.node_index) + body
@@ -158,6 +169,10 @@ class Request:
                 raise ControlDecodeError("bad justice body")
             channel, hint, funding = _JUSTICE.unpack_from(body)
             return cls(rid, index, JusticeBlob(channel, hint, funding, body[_JUSTICE.size :]))
+        if op == OP_WALLET:
+            if body:
+                raise ControlDecodeError("bad wallet body")
+            return cls(rid, index, EnsureWallet())
         raise ControlDecodeError(f"unknown op {op}")
 
 

@@ -66,6 +66,7 @@ from vajra.runtime.justice_arm import arm_justice
 from vajra.runtime.node_requests import ChannelSignerLost, answer_requests
 from vajra.runtime.node_services import NodeServices, ServiceError
 from vajra.runtime.payment_routing import PAYMENTS_KEY, PaymentRouting
+from vajra.runtime.reconnect import PeerConnected, has_channel_with
 from vajra.runtime.signer_api import SignerClient
 from vajra.store import KVStore, Lease, LeaseHeld, LeaseLost, SealedStore
 from vajra.wallet.account import CHANGE, Account, WalletState
@@ -213,9 +214,23 @@ class NodeHost:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._io, lambda: fn(*args, **kw))
 
-    async def deliver(self, node_id: bytes, peer: bytes, msg: Message) -> list[Message]:
-        """Hand one message to the node (waking it if needed); the replies to send to
-        `peer` (written before they are returned). Raises `WakeFailed`."""
+    async def is_channel_peer(self, node_id: bytes, peer: bytes) -> bool:
+        """Whether `peer` has a channel with the node that a reconnection reestablishes
+        (`reconnect.py`): from the awake node, else from its clear channel summary."""
+        awake = self._awake.get(node_id)
+        if awake is not None:
+            return any(e.peer == peer for e in awake.node.book.channels.values())
+        if self._plain is None:
+            return False
+        got = await self._run(self._plain.get, node_id, CHANNELS_KEY)
+        return has_channel_with(None if got is None else got[1], peer)
+
+    async def deliver(
+        self, node_id: bytes, peer: bytes, msg: Message | PeerConnected
+    ) -> list[Message]:
+        """Hand one message (or `PEER_CONNECTED`: `Node.peer_connected`) to the node,
+        waking it if needed; the replies to send to `peer` (written before they are
+        returned). Raises `WakeFailed`."""
         lock = self._locks.get(node_id)
         if lock is None:
             lock = self._locks[node_id] = asyncio.Lock()
@@ -224,7 +239,11 @@ class NodeHost:
                 awake = self._awake.get(node_id) or await self._wake(node_id)
                 now = self._clock()
                 self.routing.lend(awake.node)
-                replies = awake.node.handle(peer, msg, int(now))
+                if isinstance(msg, PeerConnected):
+                    awake.node.peer_connected(peer, int(now))
+                    replies = []
+                else:
+                    replies = awake.node.handle(peer, msg, int(now))
                 replies += await self._settle(node_id, awake, now, peer)
                 if not awake.caught_up:  # the first input of this wake
                     awake.caught_up = True
@@ -445,10 +464,20 @@ class NodeHost:
     async def close_script(self, node_id: bytes) -> bytes | None:
         """The node wallet's close script (`vajra.node.requests.CloseScript`): BIP 84
         change at `CLOSE_CHANGE_INDEX`, from the account xpub of the wallet record the
-        supervisor's wallet service keeps (None: the node has no wallet yet)."""
+        supervisor's wallet service keeps, which it makes first if missing (None: it
+        cannot yet; the channel asks again at its next input)."""
         if self._plain is None:
             return None
         got = await self._run(self._plain.get, node_id, WALLET_KEY)
+        if got is None and self._services is not None:
+            # BOLT 2 "MUST reply to a shutdown message with a shutdown": a node nobody
+            # asked for an address yet has no wallet record; the supervisor makes it.
+            try:
+                await self._services.ensure_wallet(node_id)
+            except ServiceError as e:
+                log.warning("event=wallet_unavailable node=%s error=%s", node_id.hex(), e)
+                return None
+            got = await self._run(self._plain.get, node_id, WALLET_KEY)
         if got is None:
             return None
         try:

@@ -59,6 +59,12 @@ class NodeServices(Protocol):
         `funding`, 36-byte wire form) in the watcher's justice store
         (`vajra.chain.justice`; decision 0026). `ServiceError` `bad_request` if it does
         not fit a control packet (a state with dozens of HTLCs)."""
+
+    async def ensure_wallet(self, node_id: bytes) -> None:
+        """Make sure the node's wallet record exists (the supervisor's wallet service
+        creates it on first use: account xpub from the signer, addresses watched), e.g.
+        before the node's `shutdown` names its close script. `ServiceError` `no_chain` /
+        `unavailable` if it cannot."""
         ...
 
     async def pending_events(self, node_id: bytes) -> tuple[BlockRef | None, list[ChainEvent]]:

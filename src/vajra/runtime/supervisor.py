@@ -70,7 +70,7 @@ from vajra.runtime.timers import TimerStateError, TimerTable
 from vajra.runtime.wake_router import WakeRouter
 from vajra.runtime.worker import WorkerConfig
 from vajra.store import NodeRow, SqliteStore
-from vajra.wallet.service import ChainParts, WalletService, WalletSigner
+from vajra.wallet.service import ChainParts, WalletError, WalletService, WalletSigner
 from vajra.wire import features as feat
 
 log = logging.getLogger("vajra.runtime")
@@ -215,6 +215,7 @@ class Supervisor:
             lambda worker, push: self.control_server.push(worker, push),
             capacity=self.keys.capacity,
             broadcast=self._close_broadcast if self.chain is not None else None,
+            ensure_wallet=self._ensure_wallet,
         )
         self.control_server = ControlServer([a for a, _ in self.controls], self.wakes)
         self._wake_task: asyncio.Task[None] | None = None
@@ -451,6 +452,18 @@ class Supervisor:
         if not ok:
             raise NodeCallError(str(out.get("code", "internal")), str(out.get("detail", "")))
         return out
+
+    async def _ensure_wallet(self, index: int) -> None:
+        """OP_WALLET: the node at fabric `index` gets its wallet record if it has none."""
+        if self.wallet is None:
+            raise ServiceError("no_chain", "the runtime runs without --chain")
+        node_id = self.keys.node_id(index) if 0 <= index < self.keys.capacity else None
+        if node_id is None:
+            raise ServiceError("unknown_node", f"no node at index {index}")
+        try:
+            await self.wallet.ensure(node_id)
+        except WalletError as e:
+            raise ServiceError("unavailable", str(e)) from None
 
     def _close_broadcast(self, raw_tx: bytes) -> bytes:
         """Nodes' own transactions (cooperative closes; OP_BROADCAST, decision 0021):

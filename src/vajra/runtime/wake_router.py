@@ -29,13 +29,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from vajra.chain.types import BlockRef, ChainDataError, ChainError, TxRejected
 from vajra.chain.watcher import Watcher
 from vajra.node.effects import WakeAt, Watch
-from vajra.runtime.control_proto import BroadcastTx, Done, JusticeBlob, Request, WakePush
+from vajra.runtime.control_proto import (
+    BroadcastTx,
+    Done,
+    EnsureWallet,
+    JusticeBlob,
+    Request,
+    WakePush,
+)
 from vajra.runtime.node_services import ServiceError
 from vajra.runtime.timers import TimerStateError, TimerTable
 
@@ -76,9 +83,12 @@ class WakeRouter:
         clock: Callable[[], float] = time.time,
         retry_after: float = RETRY_AFTER,
         broadcast: Callable[[bytes], bytes] | None = None,
+        ensure_wallet: Callable[[int], Awaitable[None]] | None = None,
     ) -> None:
         """`broadcast`: the supervisor's one broadcaster (raw tx -> txid, blocking; may
-        raise `ChainDataError` / `TxRejected`), for OP_BROADCAST (None: no chain)."""
+        raise `ChainDataError` / `TxRejected`), for OP_BROADCAST (None: no chain);
+        `ensure_wallet`: node index -> its wallet record made if missing (may raise
+        `ServiceError`), for OP_WALLET (None: no wallets, no chain)."""
         self.workers = workers
         self.timers = timers
         self.watcher = watcher
@@ -87,6 +97,7 @@ class WakeRouter:
         self._clock = clock
         self.retry_after = retry_after
         self.broadcast = broadcast
+        self.ensure_wallet = ensure_wallet
         self.pending: dict[int, _Pending] = {}
         self._height: int | None = None  # the last tip `on_tip` saw
         self._tasks: set[asyncio.Task[None]] = set()
@@ -221,6 +232,11 @@ class WakeRouter:
                 await asyncio.to_thread(
                     justice.add, index, body.channel_index, body.hint, body.blob, body.funding
                 )
+                return
+            if isinstance(body, EnsureWallet):
+                if self.ensure_wallet is None:
+                    raise ServiceError("no_chain", "the runtime keeps no wallets")
+                await self.ensure_wallet(index)
                 return
             if isinstance(body, Watch):
                 await asyncio.to_thread(self._watch, index, body)

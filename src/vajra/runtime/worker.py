@@ -52,7 +52,7 @@ from vajra.peer import (
     SessionConfig,
     WarningReceived,
 )
-from vajra.runtime import handover, hibernation
+from vajra.runtime import handover, hibernation, reconnect
 from vajra.runtime.admission import Admission, AdmissionLimits, source_of
 from vajra.runtime.channel_sessions import PeerRoutes, node_config
 from vajra.runtime.control import ControlClient, serve_push
@@ -204,7 +204,8 @@ class Session(asyncio.Protocol):
         self.source = ""
         self.partial_at = 0.0  # when the unfinished frame in the buffer began (0: none)
         self.partial_mark = 0  # messages received when that frame began
-        self.queue: list[Message] | None = None  # messages waiting for the node, in order
+        # Messages waiting for the node, in order (PEER_CONNECTED: `reconnect.py`).
+        self.queue: list[Message | reconnect.PeerConnected] | None = None
         self.channel_peer = False  # this session carried messages to the awake node
         if resumed is not None:  # handed over by another worker: already established
             self.index, self.node_id, self.conn = resumed
@@ -228,6 +229,7 @@ class Session(asyncio.Protocol):
             w.admission.add(self, self.index)  # admitted by the worker that accepted it
             if self.conn.remote_pubkey:
                 w.routes.add(self.node_id, self.conn.remote_pubkey, self)
+                w.spawn(reconnect.on_init(self, self.conn.remote_pubkey))
             w.sessions.add(self)
             w.recent.add(self)
             self._events(self.last_active)
@@ -319,6 +321,7 @@ class Session(asyncio.Protocol):
                 w.handshaking.pop(self, None)
                 if conn.remote_pubkey:  # a chain or timer wake may have to reach this peer
                     w.routes.add(self.node_id, conn.remote_pubkey, self)
+                    w.spawn(reconnect.on_init(self, conn.remote_pubkey))
             elif isinstance(ev, (ErrorReceived, WarningReceived)):
                 self.peer_said(ev)
                 # BOLT 1: the peer failed one channel; an awake node's channel must know.
@@ -379,7 +382,17 @@ class Session(asyncio.Protocol):
         else:
             w.count["ignored_asleep"] += 1
 
-    def _to_node(self, msg: Message) -> None:
+    def move_to_owner(self) -> bool:
+        """`reconnect.on_init`: True if the session moved to the worker owning the node
+        (which checks again); False if it stays (this worker owns the node, or the move
+        is not possible now: the node then wakes here, still fenced by its lease)."""
+        owner = self.index % self.w.cfg.workers
+        return owner != self.w.cfg.index and bool(self.w.outboxes) and self._hand_over(None, owner)
+
+    def enqueue(self, msg: Message | reconnect.PeerConnected) -> None:
+        self._to_node(msg)
+
+    def _to_node(self, msg: Message | reconnect.PeerConnected) -> None:
         if self.queue is not None:
             self.queue.append(msg)
             return
@@ -398,7 +411,7 @@ class Session(asyncio.Protocol):
         """Protocol factory for `connect_accepted_socket` of a resumed session."""
         return self
 
-    def _hand_over(self, msg: Message, owner: int) -> bool:
+    def _hand_over(self, msg: Message | None, owner: int) -> bool:
         """Move this connection to the worker that owns the node (see `handover`).
         False if it must stay here (unsent bytes, too big): the node wakes here then,
         still fenced by its lease."""

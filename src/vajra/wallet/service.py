@@ -161,6 +161,12 @@ class WalletService:
         Account(state)  # refuse a malformed key before storing it
         return await self._register(node_id, 0, state)
 
+    async def ensure(self, node_id: bytes) -> None:
+        """Create the node's wallet record if it has none (as the first address request
+        would), so a runtime worker can derive the node's close script from it."""
+        async with self._lock(node_id):
+            await self._state(node_id)
+
     # --- reads ------------------------------------------------------------------------------
 
     async def new_address(self, node_id: bytes) -> dict[str, Any]:

@@ -291,3 +291,39 @@ def test_disconnect_before_funding_signed_forgets_the_opening() -> None:
     host.input(funder.open_msg())
     host.node.peer_disconnected(PEER, 3)
     assert host.node.state.channels == {}  # BOLT 2: not remembered before funding_signed
+
+
+def test_a_reconnecting_peer_gets_our_channel_reestablish_first() -> None:
+    # BOLT 2 "upon reconnection: MUST transmit channel_reestablish for each channel": the
+    # runtime tells the node of the peer's new connection (after `init`) and the node
+    # sends its own without waiting for the peer's; the peer's then completes it.
+    host, funder = Host(), Funder()
+    _exchange(host, funder, [funder.open_msg()])
+    (cid,) = host.node.state.channels
+    ch = funder.est  # awaiting depth: remembered across connections (BOLT 2)
+    ch.disconnected(0.0)
+    host.node.peer_connected(PEER, 5)
+    host.signer.drive(host.node)
+    sent = [e.message for e in host.node.take_effects() if isinstance(e, SendTo)]  # type: ignore[attr-defined]
+    assert [m.NAME for m in sent] == ["channel_reestablish"]
+    assert sent[0].channel_id == cid and sent[0].next_commitment_number == 1  # type: ignore[attr-defined]
+    assert sent[0].next_revocation_number == 0  # type: ignore[attr-defined]
+    host.node = reload(host.node)
+    ch.connected(0.0)
+    (theirs,) = ch.messages_to_send()
+    ch.receive_message(sent[0], 0.0)
+    # Ours went out already: the peer's is the answer, not a reason to send ours again.
+    again = [e.message.NAME for e in host.input(theirs) if isinstance(e, SendTo)]  # type: ignore[attr-defined]
+    assert "channel_reestablish" not in again
+    est = host.node.state.channels[cid].est
+    assert est is not None and est.link is Link.UP
+    # Another peer's connection changes nothing.
+    host.node.peer_connected(NODE_ID, 6)
+    assert [e for e in host.node.take_effects() if isinstance(e, SendTo)] == []
+
+
+def test_a_reconnection_forgets_an_opening_before_funding_signed() -> None:
+    host, funder = Host(), Funder()
+    host.input(funder.open_msg())
+    host.node.peer_connected(PEER, 3)  # the connection it began on is gone
+    assert host.node.state.channels == {}

@@ -44,3 +44,25 @@ def test_node_config_from_the_runtime_flags() -> None:
     assert cfg.inbound.refusal(PEER, 49_999) is not None
     assert cfg.inbound.refusal(PEER, 50_000) is None
     assert node_config("regtest", 20_000, []).inbound.allowed_peers is None
+
+
+def test_the_clear_summary_names_the_peers_a_reconnection_wakes_the_node_for() -> None:
+    import json
+
+    from vajra.runtime.reconnect import has_channel_with
+
+    peer, other = bytes([2]) * 33, bytes([3]) * 33
+    rows = [
+        {"peer": peer.hex(), "state": "ready"},
+        {"peer": other.hex(), "state": "closed"},
+    ]
+    blob = json.dumps(rows).encode()
+    assert has_channel_with(blob, peer)
+    assert not has_channel_with(blob, other)  # closed: nothing to reestablish
+    for state in ("awaiting_depth", "closing"):
+        assert has_channel_with(json.dumps([{"peer": other.hex(), "state": state}]).encode(), other)
+    assert not has_channel_with(
+        json.dumps([{"peer": peer.hex(), "state": "opening"}]).encode(), peer
+    )
+    assert not has_channel_with(None, peer) and not has_channel_with(b"", peer)
+    assert not has_channel_with(b"{garbage", peer) and not has_channel_with(b"[1, 2]", peer)

@@ -24,6 +24,7 @@ from vajra.node.effects import WakeAt, Watch
 from vajra.node.requests import CLOSE_CHANGE_INDEX
 from vajra.runtime.close_call import close
 from vajra.runtime.node_host import CHANNELS_KEY, NodeHost
+from vajra.runtime.node_services import ServiceError
 from vajra.wallet.account import CHANGE, Account, WalletState
 from vajra.wallet.account import STORE_KEY as WALLET_KEY
 from vajra.wire import Message, Shutdown
@@ -47,6 +48,11 @@ class Services:
 
     async def broadcast(self, node_id: bytes, raw_tx: bytes) -> None:
         self.broadcast_txs.append(raw_tx)
+
+    async def ensure_wallet(self, node_id: bytes) -> None:
+        # The supervisor would make the wallet record; this one cannot (no chain), so
+        # the close is refused `no_wallet` until the test makes the record itself.
+        raise ServiceError("no_chain", "the test's supervisor keeps no wallets")
 
     async def store_justice(
         self, node_id: bytes, channel_index: int, hint: bytes, funding: bytes, blob: bytes

@@ -267,3 +267,39 @@ def test_justice_op_stores_the_kit_in_the_watcher(tmp_path: Path) -> None:
         timers.close()
 
     asyncio.run(main())
+
+
+def test_wallet_op_reaches_the_supervisors_wallet_and_its_refusal_is_typed(tmp_path: Path) -> None:
+    # OP_WALLET: a worker whose node must name its close script asks the supervisor to
+    # make the node's wallet record (BOLT 2: a peer's shutdown is answered with ours).
+    from vajra.runtime.control_proto import EnsureWallet
+
+    req = Request(9, 5, EnsureWallet())
+    assert Request.decode(req.encode()) == req
+    with pytest.raises(ControlDecodeError):
+        Request.decode(req.encode() + b"\x00")  # the op has no body
+
+    async def main() -> None:
+        w = Watcher(ChainDb(tmp_path / "s.db"))
+        made: list[int] = []
+
+        async def ensure(index: int) -> None:
+            if index == 6:
+                raise ServiceError("unavailable", "signer_unavailable")
+            made.append(index)
+
+        timers = TimerTable(tmp_path / "t.db")
+        r = WakeRouter(1, timers, w, Channels(), capacity=10, clock=Clock(), ensure_wallet=ensure)
+        await r.request(0, req)
+        assert made == [5]
+        with pytest.raises(ServiceError) as e:
+            await r.request(0, Request(10, 6, EnsureWallet()))
+        assert e.value.code == "unavailable"
+        r.ensure_wallet = None
+        with pytest.raises(ServiceError) as e:
+            await r.request(0, req)
+        assert e.value.code == "no_chain"
+        assert made == [5]
+        timers.close()
+
+    asyncio.run(main())
